@@ -1,0 +1,101 @@
+// Package cpan knows CPAN's own formats and rules: which paths are valid
+// upload paths under authors/id, how PAUSE ids look, which files PAUSE lets
+// an author overwrite, and how CPAN::DistnameInfo splits a file name into a
+// distribution and a version.
+//
+// Everything here is pure: no I/O, no Perl.
+package cpan
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// AuthorsPrefix is the directory under the CPAN root that holds every
+// author's uploads.
+const AuthorsPrefix = "authors/id/"
+
+// MaxPathBelowAuthors is the longest path accepted below authors/id/, in bytes.
+const MaxPathBelowAuthors = 255
+
+// MaxIDLength bounds a PAUSE id. PAUSE itself hands out ids of at most nine
+// characters; a little slack costs nothing and keeps old odd ids loggable.
+const MaxIDLength = 32
+
+var idRE = regexp.MustCompile(`^[A-Z][A-Z0-9-]+$`)
+
+// ValidID reports whether id looks like a PAUSE id: an upper-case letter,
+// then upper-case letters, digits or hyphens, 2 to MaxIDLength characters.
+func ValidID(id string) bool {
+	return len(id) <= MaxIDLength && idRE.MatchString(id)
+}
+
+// ErrBadPath is wrapped by every error ValidatePath returns.
+var ErrBadPath = errors.New("invalid CPAN path")
+
+func badPath(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrBadPath}, args...)...)
+}
+
+// ValidatePath checks that p is a file path relative to the CPAN root inside
+// an author directory, authors/id/A/AB/ABCDE/..., and returns the author's
+// PAUSE id. It refuses empty components (//), . and .., control bytes,
+// white space, invalid UTF-8, backslashes and paths longer than
+// MaxPathBelowAuthors bytes below authors/id/.
+func ValidatePath(p string) (cpanID string, err error) {
+	rest, ok := strings.CutPrefix(p, AuthorsPrefix)
+	if !ok {
+		return "", badPath("%q does not start with %q", p, AuthorsPrefix)
+	}
+	if len(rest) > MaxPathBelowAuthors {
+		return "", badPath("%d bytes below %s, more than %d", len(rest), AuthorsPrefix, MaxPathBelowAuthors)
+	}
+	if !utf8.ValidString(rest) {
+		return "", badPath("%q is not valid UTF-8", p)
+	}
+	for _, r := range rest {
+		switch {
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			return "", badPath("%q contains a control character", p)
+		case r == ' ' || r == '\u00a0' || r == '\u2028' || r == '\u2029':
+			return "", badPath("%q contains white space", p)
+		case r == '\\':
+			return "", badPath("%q contains a backslash", p)
+		}
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) < 4 {
+		return "", badPath("%q has no file below the author directory (want authors/id/A/AB/ABCDE/FILE)", p)
+	}
+	for _, c := range parts {
+		switch c {
+		case "":
+			return "", badPath("%q has an empty path component", p)
+		case ".", "..":
+			return "", badPath("%q has a %q component", p, c)
+		}
+	}
+	id := parts[2]
+	if !ValidID(id) {
+		return "", badPath("%q is not a PAUSE id", id)
+	}
+	if parts[0] != id[:1] || parts[1] != id[:2] {
+		return "", badPath("author directory %s/%s/%s should be %s/%s/%s", parts[0], parts[1], id, id[:1], id[:2], id)
+	}
+	return id, nil
+}
+
+// overwritableRE is PAUSE's may_overwrite_file rule: documentation files
+// may be uploaded again under the same name; nothing else may.
+var overwritableRE = regexp.MustCompile(`(?i)(?:readme|\.(?:html|txt|mkdn|md|xml|yml|json|pdf|rdf|pod))(?:\.gz|\.bz2)?$`)
+
+// MayOverwrite reports whether PAUSE lets a file at path p be replaced by a
+// file with other content. Only documentation files qualify: names ending in
+// readme, .html, .txt, .mkdn, .md, .xml, .yml, .json, .pdf, .rdf or .pod,
+// optionally compressed with .gz or .bz2.
+func MayOverwrite(p string) bool {
+	return overwritableRE.MatchString(p)
+}

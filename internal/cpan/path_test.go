@@ -1,0 +1,107 @@
+package cpan
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestValidatePath(t *testing.T) {
+	good := map[string]string{
+		"authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz":                       "ETHER",
+		"authors/id/A/AB/AB/x":                                             "AB",
+		"authors/id/A/A-/A-B/x.zip":                                        "A-B",
+		"authors/id/A/AB/ABC/sub/dir/Foo-1.0.tar.gz":                       "ABC",
+		"authors/id/A/AB/ABC/Ünïcode-1.0.tar.gz":                           "ABC",
+		"authors/id/Z/Z9/Z99/" + strings.Repeat("a", 255-len("Z/Z9/Z99/")): "Z99",
+	}
+	for p, want := range good {
+		id, err := ValidatePath(p)
+		if err != nil || id != want {
+			t.Errorf("ValidatePath(%q) = %q, %v; want %q, nil", p, id, err, want)
+		}
+	}
+	bad := []string{
+		"",
+		"authors/id/",
+		"Try-Tiny-0.31.tar.gz",
+		"/authors/id/E/ET/ETHER/x",
+		"authors/id/E/ET/ETHER",
+		"authors/id/E/ET/ETHER/",
+		"authors/id/E/ET/ETHER//x",
+		"authors/id/E/ET/ETHER/../x",
+		"authors/id/E/ET/ETHER/./x",
+		"authors/id/E/ET/ETHER/x/..",
+		"authors/id/E/EX/ETHER/x",
+		"authors/id/X/ET/ETHER/x",
+		"authors/id/e/et/ether/x",
+		"authors/id/E/E/E/x",
+		"authors/id/E/ET/ET HER/x",
+		"authors/id/E/ET/ETHER/a b",
+		"authors/id/E/ET/ETHER/a\tb",
+		"authors/id/E/ET/ETHER/a\nb",
+		"authors/id/E/ET/ETHER/a\x00b",
+		"authors/id/E/ET/ETHER/a\x7fb",
+		"authors/id/E/ET/ETHER/a\xffb",
+		"authors/id/E/ET/ETHER/a\u0085b",
+		"authors/id/E/ET/ETHER/a\\b",
+		"authors/id/E/ET/ETHER/" + strings.Repeat("a", 256-len("E/ET/ETHER/")),
+		"authors/id/A/AB/" + "A" + strings.Repeat("B", 32) + "/x",
+		"modules/02packages.details.txt.gz",
+	}
+	for _, p := range bad {
+		if id, err := ValidatePath(p); err == nil {
+			t.Errorf("ValidatePath(%q) = %q, nil; want an error", p, id)
+		} else if !errors.Is(err, ErrBadPath) {
+			t.Errorf("ValidatePath(%q) error %v does not wrap ErrBadPath", p, err)
+		}
+	}
+}
+
+func TestMayOverwrite(t *testing.T) {
+	for p, want := range map[string]bool{
+		"authors/id/A/AB/ABC/README":                  true,
+		"authors/id/A/AB/ABC/Foo-1.0.readme":          true,
+		"authors/id/A/AB/ABC/Foo-1.0.README":          true,
+		"authors/id/A/AB/ABC/notes.txt":               true,
+		"authors/id/A/AB/ABC/notes.txt.gz":            true,
+		"authors/id/A/AB/ABC/doc.pdf.bz2":             true,
+		"authors/id/A/AB/ABC/x.html":                  true,
+		"authors/id/A/AB/ABC/x.mkdn":                  true,
+		"authors/id/A/AB/ABC/x.md":                    true,
+		"authors/id/A/AB/ABC/x.xml":                   true,
+		"authors/id/A/AB/ABC/META.yml":                true,
+		"authors/id/A/AB/ABC/META.json":               true,
+		"authors/id/A/AB/ABC/x.rdf":                   true,
+		"authors/id/A/AB/ABC/x.pod":                   true,
+		"authors/id/A/AB/ABC/Foo-1.0.tar.gz":          false,
+		"authors/id/A/AB/ABC/Foo-1.0.zip":             false,
+		"authors/id/A/AB/ABC/x.md.zip":                false,
+		"authors/id/A/AB/ABC/x.txt.xz":                false,
+		"authors/id/A/AB/ABC/CHECKSUMS":               false,
+		"authors/id/A/AB/ABC/Foo-1.0.tar.gz.sigstore": false,
+		"authors/id/A/AB/ABC/podcast.tar.gz":          false,
+	} {
+		if got := MayOverwrite(p); got != want {
+			t.Errorf("MayOverwrite(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+func FuzzValidatePath(f *testing.F) {
+	f.Add("authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz")
+	f.Add("authors/id/E/ET/ETHER/../x")
+	f.Fuzz(func(t *testing.T, p string) {
+		id, err := ValidatePath(p)
+		if err != nil {
+			return
+		}
+		// Whatever passes must be safe to join under a mirror root.
+		if strings.Contains(p, "/../") || strings.Contains(p, "//") || strings.HasSuffix(p, "/..") {
+			t.Fatalf("accepted %q", p)
+		}
+		if !strings.HasPrefix(p, AuthorsPrefix+id[:1]+"/"+id[:2]+"/"+id+"/") {
+			t.Fatalf("accepted %q with id %q", p, id)
+		}
+	})
+}

@@ -1,0 +1,351 @@
+// Package entry is the cpan-tlog v1 leaf format: the exact bytes that the
+// log commits to for one CPAN upload or deletion.
+//
+// An entry is plain text with LF line ends, one "key value" per line in a
+// fixed order:
+//
+//	cpan-tlog/v1 upload
+//	path authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz
+//	size 35784
+//	sha256 3300d31d8a4075b26d8f46ce864a1d913e0e8467ceeba6655d5d2b2e206c11be
+//	uploader ETHER
+//	time 2021-01-05T12:00:00Z
+//
+// An upload of a Sigstore bundle that verified may carry the optional
+// sigstore-* lines after time, in the order of the Sigstore struct. A
+// deletion is "cpan-tlog/v1 delete" with path and time only.
+//
+// Parse accepts exactly what Marshal produces: for any input it either
+// returns an Entry whose Marshal is byte-identical to the input, or an error.
+// That promise is what lets monitors and clients treat two different leaves
+// as two different claims.
+//
+// This package is the only part of the log that the client imports, so it
+// stays small and depends on nothing but internal/cpan.
+package entry
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
+)
+
+// Kind says what an entry records.
+type Kind string
+
+const (
+	// Upload is a file published on CPAN.
+	Upload Kind = "upload"
+	// Delete is a file removed from CPAN.
+	Delete Kind = "delete"
+)
+
+// Header is the first line's prefix, before the kind.
+const Header = "cpan-tlog/v1 "
+
+// TimeFormat is RFC 3339 in UTC with seconds precision.
+const TimeFormat = "2006-01-02T15:04:05Z"
+
+// MaxSize bounds an encoded entry. Real entries are a few hundred bytes.
+const MaxSize = 8192
+
+// maxValue bounds one Sigstore value.
+const maxValue = 1024
+
+// Entry is one leaf of the log.
+type Entry struct {
+	Kind     Kind
+	Path     string
+	Size     uint64   // Upload only
+	SHA256   [32]byte // Upload only
+	Uploader string   // Upload only: the PAUSE id that submitted the file
+	Time     time.Time
+	// Sigstore is set on the upload of a .sigstore.json bundle that verified.
+	Sigstore *Sigstore
+}
+
+// Sigstore is the identity a verified Sigstore bundle attests to, as
+// recorded on the bundle file's own upload entry. The line names follow the
+// field order here.
+type Sigstore struct {
+	ArtifactSHA256 [32]byte // sigstore-artifact-sha256: the signed file's digest
+	Issuer         string   // sigstore-issuer: the OIDC issuer
+	SAN            string   // sigstore-san: the certificate's subject alternative name
+	SourceRepo     string   // sigstore-source-repo (optional)
+	BuildConfig    string   // sigstore-build-config (optional)
+	RekorIndex     *uint64  // sigstore-rekor-index (optional)
+}
+
+// ErrMalformed is wrapped by every Parse and Marshal error.
+var ErrMalformed = errors.New("malformed cpan-tlog entry")
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+}
+
+// Validate checks every field against the format's rules.
+func (e *Entry) Validate() error {
+	if _, err := cpan.ValidatePath(e.Path); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if e.Time.IsZero() {
+		return malformed("time is missing")
+	}
+	if e.Time.Location() != time.UTC || e.Time.Nanosecond() != 0 {
+		return malformed("time %s is not UTC with whole seconds", e.Time.Format(time.RFC3339Nano))
+	}
+	if y := e.Time.Year(); y < 1970 || y > 9999 {
+		return malformed("time %s is out of range", e.Time.Format(TimeFormat))
+	}
+	switch e.Kind {
+	case Upload:
+		if !cpan.ValidID(e.Uploader) {
+			return malformed("uploader %q is not a PAUSE id", e.Uploader)
+		}
+		if e.Size > 1<<53 {
+			return malformed("size %d is implausible", e.Size)
+		}
+		if e.Sigstore != nil {
+			return e.Sigstore.validate()
+		}
+	case Delete:
+		if e.Size != 0 || e.SHA256 != [32]byte{} || e.Uploader != "" || e.Sigstore != nil {
+			return malformed("a delete entry has only path and time")
+		}
+	default:
+		return malformed("unknown kind %q", e.Kind)
+	}
+	return nil
+}
+
+func (s *Sigstore) validate() error {
+	if s.Issuer == "" || s.SAN == "" {
+		return malformed("sigstore lines need issuer and san")
+	}
+	for name, v := range map[string]string{"issuer": s.Issuer, "san": s.SAN, "source-repo": s.SourceRepo, "build-config": s.BuildConfig} {
+		if len(v) > maxValue {
+			return malformed("sigstore-%s is longer than %d bytes", name, maxValue)
+		}
+		for i := 0; i < len(v); i++ {
+			if v[i] <= ' ' || v[i] >= 0x7f {
+				return malformed("sigstore-%s contains a byte 0x%02x (only printable ASCII without spaces)", name, v[i])
+			}
+		}
+	}
+	return nil
+}
+
+// Marshal encodes e in the v1 format after validating it.
+func (e *Entry) Marshal() ([]byte, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	line := func(k, v string) { b.WriteString(k); b.WriteByte(' '); b.WriteString(v); b.WriteByte('\n') }
+	b.WriteString(Header)
+	b.WriteString(string(e.Kind))
+	b.WriteByte('\n')
+	line("path", e.Path)
+	if e.Kind == Upload {
+		line("size", strconv.FormatUint(e.Size, 10))
+		line("sha256", hex.EncodeToString(e.SHA256[:]))
+		line("uploader", e.Uploader)
+	}
+	line("time", e.Time.Format(TimeFormat))
+	if s := e.Sigstore; s != nil {
+		line("sigstore-artifact-sha256", hex.EncodeToString(s.ArtifactSHA256[:]))
+		line("sigstore-issuer", s.Issuer)
+		line("sigstore-san", s.SAN)
+		if s.SourceRepo != "" {
+			line("sigstore-source-repo", s.SourceRepo)
+		}
+		if s.BuildConfig != "" {
+			line("sigstore-build-config", s.BuildConfig)
+		}
+		if s.RekorIndex != nil {
+			line("sigstore-rekor-index", strconv.FormatUint(*s.RekorIndex, 10))
+		}
+	}
+	return b.Bytes(), nil
+}
+
+// Parse decodes a leaf. It rejects anything Marshal would not have produced
+// byte for byte, naming the first problem it finds.
+func Parse(leaf []byte) (*Entry, error) {
+	if len(leaf) > MaxSize {
+		return nil, malformed("%d bytes, more than %d", len(leaf), MaxSize)
+	}
+	if len(leaf) == 0 || leaf[len(leaf)-1] != '\n' {
+		return nil, malformed("does not end with a newline")
+	}
+	lines := strings.Split(string(leaf[:len(leaf)-1]), "\n")
+	kind, ok := strings.CutPrefix(lines[0], Header)
+	if !ok {
+		return nil, malformed("first line %q does not start with %q", lines[0], Header)
+	}
+	e := &Entry{Kind: Kind(kind)}
+	var want []string
+	switch e.Kind {
+	case Upload:
+		want = []string{"path", "size", "sha256", "uploader", "time"}
+	case Delete:
+		want = []string{"path", "time"}
+	default:
+		return nil, malformed("unknown kind %q", kind)
+	}
+	fields := lines[1:]
+	if len(fields) < len(want) {
+		return nil, malformed("%s entry has %d lines, want at least %d", kind, len(lines), len(want)+1)
+	}
+	for i, key := range want {
+		v, err := value(fields[i], key)
+		if err != nil {
+			return nil, err
+		}
+		switch key {
+		case "path":
+			e.Path = v
+		case "size":
+			if e.Size, err = parseDecimal(v); err != nil {
+				return nil, malformed("size: %v", err)
+			}
+		case "sha256":
+			if e.SHA256, err = parseHex32(v); err != nil {
+				return nil, malformed("sha256: %v", err)
+			}
+		case "uploader":
+			e.Uploader = v
+		case "time":
+			t, err := time.Parse(TimeFormat, v)
+			if err != nil {
+				return nil, malformed("time %q is not RFC 3339 UTC with seconds (%s)", v, TimeFormat)
+			}
+			e.Time = t
+		}
+	}
+	if rest := fields[len(want):]; len(rest) > 0 {
+		if e.Kind != Upload {
+			return nil, malformed("unexpected line %q after time", rest[0])
+		}
+		s, err := parseSigstore(rest)
+		if err != nil {
+			return nil, err
+		}
+		e.Sigstore = s
+	}
+	enc, err := e.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(enc, leaf) {
+		return nil, malformed("not in canonical form")
+	}
+	return e, nil
+}
+
+// value returns the value of a "key value" line whose key must be key.
+func value(line, key string) (string, error) {
+	k, v, ok := strings.Cut(line, " ")
+	if !ok || k != key {
+		return "", malformed("line %q: want %q", line, key+" ...")
+	}
+	if v == "" {
+		return "", malformed("line %q has an empty value", line)
+	}
+	return v, nil
+}
+
+func parseSigstore(lines []string) (*Sigstore, error) {
+	s := &Sigstore{}
+	required := []string{"sigstore-artifact-sha256", "sigstore-issuer", "sigstore-san"}
+	optional := []string{"sigstore-source-repo", "sigstore-build-config", "sigstore-rekor-index"}
+	i := 0
+	for _, key := range required {
+		if i >= len(lines) {
+			return nil, malformed("sigstore lines end before %q", key)
+		}
+		v, err := value(lines[i], key)
+		if err != nil {
+			return nil, err
+		}
+		switch key {
+		case "sigstore-artifact-sha256":
+			if s.ArtifactSHA256, err = parseHex32(v); err != nil {
+				return nil, malformed("%s: %v", key, err)
+			}
+		case "sigstore-issuer":
+			s.Issuer = v
+		case "sigstore-san":
+			s.SAN = v
+		}
+		i++
+	}
+	for _, key := range optional {
+		if i >= len(lines) {
+			break
+		}
+		k, _, _ := strings.Cut(lines[i], " ")
+		if k != key {
+			continue
+		}
+		v, err := value(lines[i], key)
+		if err != nil {
+			return nil, err
+		}
+		switch key {
+		case "sigstore-source-repo":
+			s.SourceRepo = v
+		case "sigstore-build-config":
+			s.BuildConfig = v
+		case "sigstore-rekor-index":
+			n, err := parseDecimal(v)
+			if err != nil {
+				return nil, malformed("%s: %v", key, err)
+			}
+			s.RekorIndex = &n
+		}
+		i++
+	}
+	if i < len(lines) {
+		return nil, malformed("unexpected line %q", lines[i])
+	}
+	return s, nil
+}
+
+func parseDecimal(s string) (uint64, error) {
+	if len(s) > 1 && s[0] == '0' {
+		return 0, fmt.Errorf("%q has a leading zero", s)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, fmt.Errorf("%q is not a decimal number", s)
+		}
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+func parseHex32(s string) ([32]byte, error) {
+	var h [32]byte
+	if len(s) != 64 || strings.ToLower(s) != s {
+		return h, fmt.Errorf("%q is not 64 lower-case hex digits", s)
+	}
+	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
+		return h, fmt.Errorf("%q is not 64 lower-case hex digits", s)
+	}
+	return h, nil
+}
+
+// String is the entry's leaf text, or a description of why it has none.
+func (e *Entry) String() string {
+	b, err := e.Marshal()
+	if err != nil {
+		return "invalid entry: " + err.Error()
+	}
+	return string(b)
+}
