@@ -1,0 +1,241 @@
+// Package index is the log's lookup index: path → entries, sha256 → entries
+// and index → leaf, kept in an embedded bbolt database.
+//
+// The index is derived state. It holds nothing the log does not: it is fed
+// the log's leaves in order, starting at zero, and can be thrown away and
+// rebuilt from the log at any time. After a crash it is behind the log,
+// never ahead of it, because each batch of leaves and the new size commit in
+// one transaction.
+//
+// bbolt (go.etcd.io/bbolt, etcd's storage engine) was chosen because it is
+// pure Go, has one file and no background compaction, gives serialisable
+// transactions with fsync on commit, and is the most widely deployed
+// embedded key-value store in the Go ecosystem.
+package index
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/CPAN-Security/cpan-tlog/log/entry"
+)
+
+var (
+	bucketMeta   = []byte("meta")   // "size" → uint64: how many leaves are indexed
+	bucketLeaves = []byte("leaves") // uint64 index → leaf
+	bucketPaths  = []byte("paths")  // path \x00 uint64 index → nothing
+	bucketSHA256 = []byte("sha256") // 32-byte digest, uint64 index → nothing
+	keySize      = []byte("size")
+	keyVersion   = []byte("version")
+)
+
+// schemaVersion is bumped whenever the layout above changes; an index of
+// another version is refused so the operator rebuilds it (reindex).
+const schemaVersion = 1
+
+// Index is an open lookup index. It is safe for concurrent use.
+type Index struct {
+	db *bolt.DB
+}
+
+// ErrLocked is returned by Open when another process holds the index.
+var ErrLocked = errors.New("lookup index is locked by another process (is cpantlog-server already running on this data directory?)")
+
+// Open opens or creates the index at path.
+func Open(path string) (*Index, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open lookup index %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketLeaves, bucketPaths, bucketSHA256} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		m := tx.Bucket(bucketMeta)
+		switch v := m.Get(keyVersion); {
+		case v == nil:
+			return m.Put(keyVersion, u64(schemaVersion))
+		case binary.BigEndian.Uint64(v) != schemaVersion:
+			return fmt.Errorf("lookup index %s has schema version %d, this build reads %d: run 'cpantlog-server reindex'", path, binary.BigEndian.Uint64(v), schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Index{db: db}, nil
+}
+
+// Close closes the database.
+func (ix *Index) Close() error { return ix.db.Close() }
+
+// Size returns how many leaves of the log the index holds.
+func (ix *Index) Size() (uint64, error) {
+	var n uint64
+	err := ix.db.View(func(tx *bolt.Tx) error {
+		n = size(tx)
+		return nil
+	})
+	return n, err
+}
+
+func size(tx *bolt.Tx) uint64 {
+	if v := tx.Bucket(bucketMeta).Get(keySize); v != nil {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+// Append adds the log's leaves start, start+1, ... in one transaction.
+// start must equal Size: the index never skips or repeats a leaf. A leaf
+// that does not parse as a v1 entry is kept but not indexed by path or
+// digest; Append reports how many there were so the caller can raise it.
+func (ix *Index) Append(start uint64, leaves [][]byte) (unparsable int, err error) {
+	err = ix.db.Update(func(tx *bolt.Tx) error {
+		unparsable = 0
+		if n := size(tx); n != start {
+			return fmt.Errorf("index holds %d leaves, cannot append at %d", n, start)
+		}
+		lb, pb, sb := tx.Bucket(bucketLeaves), tx.Bucket(bucketPaths), tx.Bucket(bucketSHA256)
+		for i, leaf := range leaves {
+			idx := start + uint64(i)
+			if err := lb.Put(u64(idx), leaf); err != nil {
+				return err
+			}
+			e, err := entry.Parse(leaf)
+			if err != nil {
+				unparsable++
+				continue
+			}
+			if err := pb.Put(pathKey(e.Path, idx), nil); err != nil {
+				return err
+			}
+			if e.Kind == entry.Upload {
+				if err := sb.Put(append(e.SHA256[:], u64(idx)...), nil); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySize, u64(start+uint64(len(leaves))))
+	})
+	return unparsable, err
+}
+
+// Record is one logged entry.
+type Record struct {
+	Index uint64
+	Leaf  []byte
+	Entry *entry.Entry
+}
+
+// ByPath returns every entry logged for path, oldest first.
+func (ix *Index) ByPath(path string) ([]Record, error) {
+	var out []Record
+	err := ix.db.View(func(tx *bolt.Tx) error {
+		prefix := append([]byte(path), 0)
+		c := tx.Bucket(bucketPaths).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if len(k) != len(prefix)+8 {
+				continue
+			}
+			r, err := record(tx, binary.BigEndian.Uint64(k[len(prefix):]))
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// BySHA256 returns every upload entry of a file with this digest, oldest first.
+func (ix *Index) BySHA256(sum [32]byte) ([]Record, error) {
+	var out []Record
+	err := ix.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketSHA256).Cursor()
+		for k, _ := c.Seek(sum[:]); k != nil && bytes.HasPrefix(k, sum[:]); k, _ = c.Next() {
+			r, err := record(tx, binary.BigEndian.Uint64(k[32:]))
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Leaf returns the leaf at idx, or an error if the index does not hold it.
+func (ix *Index) Leaf(idx uint64) ([]byte, error) {
+	var leaf []byte
+	err := ix.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketLeaves).Get(u64(idx))
+		if v == nil {
+			return fmt.Errorf("leaf %d is not in the lookup index", idx)
+		}
+		leaf = bytes.Clone(v)
+		return nil
+	})
+	return leaf, err
+}
+
+func record(tx *bolt.Tx, idx uint64) (Record, error) {
+	v := tx.Bucket(bucketLeaves).Get(u64(idx))
+	if v == nil {
+		return Record{}, fmt.Errorf("lookup index is corrupt: leaf %d is referenced but missing; run 'cpantlog-server reindex'", idx)
+	}
+	leaf := bytes.Clone(v)
+	e, err := entry.Parse(leaf)
+	if err != nil {
+		return Record{}, fmt.Errorf("lookup index is corrupt: leaf %d: %v", idx, err)
+	}
+	return Record{Index: idx, Leaf: leaf, Entry: e}, nil
+}
+
+// Dump writes the whole index in a canonical text form: two indexes that
+// dump the same hold the same data, whatever order they were built in.
+func (ix *Index) Dump(w io.Writer) error {
+	return ix.db.View(func(tx *bolt.Tx) error {
+		fmt.Fprintf(w, "size %d\n", size(tx))
+		if err := tx.Bucket(bucketLeaves).ForEach(func(k, v []byte) error {
+			_, err := fmt.Fprintf(w, "leaf %d %x\n", binary.BigEndian.Uint64(k), sha256.Sum256(v))
+			return err
+		}); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketPaths).ForEach(func(k, _ []byte) error {
+			_, err := fmt.Fprintf(w, "path %q %d\n", k[:len(k)-9], binary.BigEndian.Uint64(k[len(k)-8:]))
+			return err
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketSHA256).ForEach(func(k, _ []byte) error {
+			_, err := fmt.Fprintf(w, "sha256 %s %d\n", hex.EncodeToString(k[:32]), binary.BigEndian.Uint64(k[32:]))
+			return err
+		})
+	})
+}
+
+func pathKey(p string, idx uint64) []byte {
+	k := make([]byte, 0, len(p)+9)
+	k = append(k, p...)
+	k = append(k, 0)
+	return append(k, u64(idx)...)
+}
+
+func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }

@@ -1,0 +1,115 @@
+package index
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/CPAN-Security/cpan-tlog/log/entry"
+)
+
+func leaf(t *testing.T, path, content string) []byte {
+	t.Helper()
+	e := &entry.Entry{Kind: entry.Upload, Path: path, Size: uint64(len(content)), SHA256: sha256.Sum256([]byte(content)),
+		Uploader: "ABC", Time: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	b, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestAppendAndLookup(t *testing.T) {
+	dir := t.TempDir()
+	ix, err := Open(filepath.Join(dir, "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	readme := "authors/id/A/AB/ABC/README"
+	leaves := [][]byte{
+		leaf(t, "authors/id/A/AB/ABC/Foo-1.tar.gz", "one"),
+		leaf(t, readme, "v1"),
+		[]byte("not an entry\n"),
+		leaf(t, readme, "v2"),
+		leaf(t, "authors/id/A/AB/ABC/Bar-1.tar.gz", "one"),
+	}
+	bad, err := ix.Append(0, leaves[:2])
+	if err != nil || bad != 0 {
+		t.Fatalf("Append: %d, %v", bad, err)
+	}
+	if _, err := ix.Append(1, leaves[2:]); err == nil {
+		t.Fatal("Append at 1 of a 2-leaf index succeeded")
+	}
+	bad, err = ix.Append(2, leaves[2:])
+	if err != nil || bad != 1 {
+		t.Fatalf("Append: %d unparsable, %v; want 1", bad, err)
+	}
+	if n, _ := ix.Size(); n != 5 {
+		t.Errorf("Size = %d, want 5", n)
+	}
+	recs, err := ix.ByPath(readme)
+	if err != nil || len(recs) != 2 || recs[0].Index != 1 || recs[1].Index != 3 || !bytes.Equal(recs[1].Leaf, leaves[3]) {
+		t.Errorf("ByPath(README) = %+v, %v", recs, err)
+	}
+	if recs, _ := ix.ByPath("authors/id/A/AB/ABC/Foo-1.tar"); len(recs) != 0 {
+		t.Errorf("ByPath of a prefix matched %d records", len(recs))
+	}
+	recs, err = ix.BySHA256(sha256.Sum256([]byte("one")))
+	if err != nil || len(recs) != 2 || recs[0].Index != 0 || recs[1].Index != 4 {
+		t.Errorf("BySHA256(one) = %+v, %v", recs, err)
+	}
+	if l, err := ix.Leaf(2); err != nil || string(l) != "not an entry\n" {
+		t.Errorf("Leaf(2) = %q, %v", l, err)
+	}
+	if _, err := ix.Leaf(5); err == nil {
+		t.Error("Leaf(5) of a 5-leaf index succeeded")
+	}
+}
+
+func TestDumpIndependentOfBatching(t *testing.T) {
+	var leaves [][]byte
+	for i := range 600 {
+		leaves = append(leaves, leaf(t, fmt.Sprintf("authors/id/A/AB/ABC/F-%d.tar.gz", i%500), fmt.Sprint(i)))
+	}
+	build := func(batch int) string {
+		ix, err := Open(filepath.Join(t.TempDir(), "index.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ix.Close()
+		for i := 0; i < len(leaves); i += batch {
+			if _, err := ix.Append(uint64(i), leaves[i:min(i+batch, len(leaves))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var b bytes.Buffer
+		if err := ix.Dump(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	a, b := build(1), build(256)
+	if a != b {
+		t.Error("index dumps differ between batch sizes 1 and 256")
+	}
+	if !bytes.Contains([]byte(a), []byte("size 600\n")) {
+		t.Errorf("dump lacks the size: %.100s", a)
+	}
+}
+
+func TestSecondOpenIsLocked(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "index.db")
+	ix, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if _, err := Open(p); !errors.Is(err, ErrLocked) {
+		t.Errorf("second Open: %v, want ErrLocked", err)
+	}
+}
