@@ -1,0 +1,143 @@
+// Command cpantlog-server runs the cpan-tlog transparency log.
+//
+//	cpantlog-server [serve] [flags]   run the log (the default)
+//	cpantlog-server keygen [flags]    make the log's key before its first start
+//	cpantlog-server reindex [flags]   rebuild the lookup index from the tree
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	tlog "github.com/CPAN-Security/cpan-tlog/log"
+)
+
+const usage = `cpantlog-server runs cpan-tlog, the transparency log of CPAN uploads.
+
+Usage:
+  cpantlog-server [serve] [flags]    run the log (the default command)
+  cpantlog-server keygen [flags]     write log.key and log.vkey, then exit
+  cpantlog-server reindex [flags]    rebuild the lookup index from the tree
+
+With no arguments it serves the log stored in ./cpantlog-data on
+127.0.0.1:8080, creating the signing key and the ingest token on first start.
+
+Run 'cpantlog-server COMMAND -h' for the flags of a command.
+`
+
+func main() {
+	args := os.Args[1:]
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(args)
+	case "keygen":
+		err = keygen(args)
+	case "reindex":
+		err = reindex(args)
+	case "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "cpantlog-server: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cpantlog-server %s: %v\n", cmd, err)
+		os.Exit(1)
+	}
+}
+
+func newFlags(name, summary string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: cpantlog-server %s [flags]\n\n%s\n\nFlags:\n", name, summary)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func serve(args []string) error {
+	fs := newFlags("serve", "Serve the log: POST /add to log an upload, GET /checkpoint, /tile/..., /lookup, /proof\nto read it, /metrics for Prometheus.")
+	cfg := tlog.Config{}
+	fs.StringVar(&cfg.DataDir, "data", "cpantlog-data", "data directory: keys, ingest token, Tessera tree, lookup index")
+	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on (loopback by default; put a TLS proxy in front to expose it)")
+	fs.StringVar(&cfg.Origin, "origin", "", "checkpoint origin of a new log (default "+tlog.DefaultOrigin+"); must match the key of an existing one")
+	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", 0, "how often to publish a checkpoint (default 1s)")
+	storage := fs.String("storage", "posix", "storage driver: posix")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *storage != "posix" {
+		return fmt.Errorf("--storage %q is not supported by this build; use posix", *storage)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg.Logger = logger
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	l, err := tlog.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		l.Shutdown(context.Background())
+		return fmt.Errorf("%w (is another server on that address? choose one with --listen)", err)
+	}
+	abs, _ := filepath.Abs(cfg.DataDir)
+	fmt.Printf(`cpan-tlog log %q serving on http://%s
+  verifier key:  %s
+  data:          %s
+  ingest token:  %s
+  add an entry:  curl -H "Authorization: Bearer $(cat %s)" -d '{"path":...}' http://%s/add
+`, l.Origin(), ln.Addr(), l.VerifierKey(), abs, filepath.Join(abs, tlog.TokenFile), filepath.Join(abs, tlog.TokenFile), ln.Addr())
+	return tlog.Serve(ctx, l, ln)
+}
+
+func keygen(args []string) error {
+	fs := newFlags("keygen", "Write the log's signing key (log.key, 0600) and verifier key (log.vkey) into the data\ndirectory without serving, so witnesses can be configured before the first start.")
+	dir := fs.String("data", "cpantlog-data", "data directory")
+	origin := fs.String("origin", tlog.DefaultOrigin, "checkpoint origin, e.g. cpan-tlog.example.org/log")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	vkey, err := tlog.Keygen(*dir, *origin)
+	if err != nil {
+		return err
+	}
+	fmt.Println(vkey)
+	return nil
+}
+
+func reindex(args []string) error {
+	fs := newFlags("reindex", "Rebuild the lookup index from the log's tree, up to the latest checkpoint. Stop the\nserver first; it catches up the rest on start.")
+	dir := fs.String("data", "cpantlog-data", "data directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	n, err := tlog.Reindex(context.Background(), *dir, os.Stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("lookup index rebuilt: %d entries\n", n)
+	return nil
+}

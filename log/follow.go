@@ -1,0 +1,117 @@
+package log
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/transparency-dev/tessera"
+	"github.com/transparency-dev/tessera/api"
+	"github.com/transparency-dev/tessera/api/layout"
+
+	"github.com/CPAN-Security/cpan-tlog/log/index"
+)
+
+// follower keeps the lookup index in step with the tree: it reads the entry
+// bundles the index lacks, in order, and appends their leaves.
+type follower struct {
+	reader  tessera.LogReader
+	index   *index.Index
+	logger  *slog.Logger
+	indexed func(size uint64) // called after the index reaches size
+	metrics *metrics
+
+	wake chan struct{}
+	done sync.WaitGroup
+	mu   sync.Mutex // one catch-up at a time
+}
+
+func newFollower(r tessera.LogReader, ix *index.Index, logger *slog.Logger, indexed func(uint64), m *metrics) *follower {
+	return &follower{reader: r, index: ix, logger: logger, indexed: indexed, metrics: m, wake: make(chan struct{}, 1)}
+}
+
+// poke asks the follower to look for new entries now.
+func (f *follower) poke() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// start runs the follower until ctx ends.
+func (f *follower) start(ctx context.Context) {
+	f.done.Add(1)
+	go f.run(ctx)
+}
+
+func (f *follower) run(ctx context.Context) {
+	defer f.done.Done()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.wake:
+			// Let a batch of adds integrate before reading.
+			time.Sleep(20 * time.Millisecond)
+		case <-t.C:
+		}
+		if err := f.catchUp(ctx); err != nil && ctx.Err() == nil {
+			f.logger.Error("lookup index follower", "err", err)
+		}
+	}
+}
+
+func (f *follower) wait() { f.done.Wait() }
+
+// catchUp indexes every entry integrated into the tree so far.
+func (f *follower) catchUp(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	treeSize, err := f.reader.IntegratedSize(ctx)
+	if err != nil {
+		return fmt.Errorf("read tree size: %w", err)
+	}
+	return syncIndex(ctx, f.index, f.reader.ReadEntryBundle, treeSize, func(size uint64, bad int) {
+		if bad > 0 {
+			f.logger.Error("log holds entries that are not valid v1 entries; monitors will flag them", "count", bad, "below", size)
+		}
+		f.metrics.indexSize.Set(float64(size))
+		f.indexed(size)
+	})
+}
+
+// syncIndex appends the leaves [ix.Size(), treeSize) to ix, a bundle at a
+// time. progress is called after each bundle.
+func syncIndex(ctx context.Context, ix *index.Index, readBundle func(context.Context, uint64, uint8) ([]byte, error), treeSize uint64, progress func(size uint64, unparsable int)) error {
+	from, err := ix.Size()
+	if err != nil {
+		return err
+	}
+	if from > treeSize {
+		return fmt.Errorf("lookup index holds %d entries but the tree only %d: the index belongs to another log; run 'cpantlog-server reindex'", from, treeSize)
+	}
+	for ri := range layout.Range(from, treeSize-from, treeSize) {
+		raw, err := readBundle(ctx, ri.Index, ri.Partial)
+		if err != nil {
+			return fmt.Errorf("read entry bundle %d: %w", ri.Index, err)
+		}
+		var b api.EntryBundle
+		if err := b.UnmarshalText(raw); err != nil {
+			return fmt.Errorf("entry bundle %d: %w", ri.Index, err)
+		}
+		if uint(len(b.Entries)) < ri.First+ri.N {
+			return fmt.Errorf("entry bundle %d has %d entries, want at least %d", ri.Index, len(b.Entries), ri.First+ri.N)
+		}
+		bad, err := ix.Append(from, b.Entries[ri.First:ri.First+ri.N])
+		if err != nil {
+			return err
+		}
+		from += uint64(ri.N)
+		progress(from, bad)
+	}
+	return nil
+}

@@ -1,0 +1,425 @@
+package log
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	flog "github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/tessera"
+	"github.com/transparency-dev/tessera/api"
+	"github.com/transparency-dev/tessera/api/layout"
+	tclient "github.com/transparency-dev/tessera/client"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/CPAN-Security/cpan-tlog/client/tlogproof"
+	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
+	"github.com/CPAN-Security/cpan-tlog/log/entry"
+	"github.com/CPAN-Security/cpan-tlog/log/index"
+)
+
+// MaxAddBody bounds a POST /add body. An entry's fields are a few hundred
+// bytes; a Sigstore bundle, base64-encoded, a few tens of KiB.
+const MaxAddBody = 1 << 20
+
+// AddRequest is the JSON body of POST /add.
+type AddRequest struct {
+	// Kind is "upload" (the default) or "delete".
+	Kind     string  `json:"kind,omitempty"`
+	Path     string  `json:"path"`
+	Size     *uint64 `json:"size,omitempty"`
+	SHA256   string  `json:"sha256,omitempty"`
+	Uploader string  `json:"uploader,omitempty"`
+	Time     string  `json:"time"`
+	// Bundle is a .sigstore.json bundle, for an upload of one.
+	Bundle []byte `json:"bundle,omitempty"`
+}
+
+// Entry turns the request into an entry, or says what is wrong with it.
+func (r *AddRequest) Entry() (*entry.Entry, error) {
+	e := &entry.Entry{Kind: entry.Kind(r.Kind), Path: r.Path, Uploader: r.Uploader}
+	if r.Kind == "" {
+		e.Kind = entry.Upload
+	}
+	t, err := time.Parse(entry.TimeFormat, r.Time)
+	if err != nil {
+		return nil, fmt.Errorf("time %q is not RFC 3339 UTC with seconds, like 2021-01-05T12:00:00Z", r.Time)
+	}
+	e.Time = t
+	switch e.Kind {
+	case entry.Upload:
+		if r.Size == nil {
+			return nil, errors.New("size is missing")
+		}
+		e.Size = *r.Size
+		b, err := hex.DecodeString(r.SHA256)
+		if err != nil || len(b) != 32 || strings.ToLower(r.SHA256) != r.SHA256 {
+			return nil, fmt.Errorf("sha256 %q is not 64 lower-case hex digits", r.SHA256)
+		}
+		copy(e.SHA256[:], b)
+		if r.Bundle != nil {
+			return nil, errors.New("this server does not verify Sigstore bundles yet; submit the bundle file as a plain upload without the bundle field")
+		}
+	case entry.Delete:
+		if r.Size != nil || r.SHA256 != "" || r.Uploader != "" || r.Bundle != nil {
+			return nil, errors.New("a delete takes only kind, path and time")
+		}
+	default:
+		return nil, fmt.Errorf("kind %q is neither upload nor delete", r.Kind)
+	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// LookupResponse is the JSON body of GET /lookup.
+type LookupResponse struct {
+	// Index and Entry are the latest upload logged at the path.
+	Index uint64 `json:"index"`
+	Entry []byte `json:"entry"`
+	// Deleted is the index of a delete entry logged after that upload.
+	Deleted *uint64 `json:"deleted,omitempty"`
+	// History lists every entry index for the path, oldest first.
+	History []uint64 `json:"history"`
+}
+
+// Handler serves the log's HTTP API.
+func (l *Log) Handler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, l.instrument(pattern, h))
+	}
+	route("POST /add", l.handleAdd)
+	route("GET /checkpoint", l.handleCheckpoint)
+	route("GET /tile/", l.handleTile)
+	route("GET /lookup", l.handleLookup)
+	route("GET /proof", l.handleProof)
+	route("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(l.metrics.registry, promhttp.HandlerOpts{}))
+	return mux
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (l *Log) instrument(route string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		h(rec, r)
+		l.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+	})
+}
+
+func httpError(w http.ResponseWriter, code int, format string, args ...any) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, format+"\n", args...)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (l *Log) authorized(r *http.Request) bool {
+	got := r.Header.Get("Authorization")
+	want := "Bearer " + l.token
+	// Hash both sides so the comparison takes the same time whatever the length.
+	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
+}
+
+func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	outcome := func(o string) { l.metrics.adds.WithLabelValues(o).Inc() }
+	if !l.authorized(r) {
+		outcome("unauthorized")
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cpan-tlog"`)
+		httpError(w, http.StatusUnauthorized, "missing or wrong bearer token: send 'Authorization: Bearer <token>' with the token from the server's %s", TokenFile)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxAddBody))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		outcome("too_large")
+		httpError(w, http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxAddBody)
+		return
+	}
+	if err != nil {
+		outcome("invalid")
+		httpError(w, http.StatusBadRequest, "reading body: %v", err)
+		return
+	}
+	var req AddRequest
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		outcome("invalid")
+		httpError(w, http.StatusBadRequest, "body is not the JSON object {path,size,sha256,uploader,time}: %v", err)
+		return
+	}
+	if dec.More() {
+		outcome("invalid")
+		httpError(w, http.StatusBadRequest, "body holds more than one JSON value")
+		return
+	}
+	e, err := req.Entry()
+	if err != nil {
+		outcome("invalid")
+		httpError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	res, err := l.Add(r.Context(), e)
+	var conflict *ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		outcome("conflict")
+		body := map[string]any{"error": conflict.Reason}
+		if conflict.Existing.Leaf != nil {
+			body["index"] = conflict.Existing.Index
+			body["entry"] = conflict.Existing.Leaf
+		}
+		writeJSON(w, http.StatusConflict, body)
+		return
+	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrShutdown):
+		outcome("overloaded")
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, "%v", err)
+		return
+	case err != nil:
+		outcome("error")
+		l.cfg.Logger.Error("add", "path", e.Path, "err", err)
+		httpError(w, http.StatusInternalServerError, "could not log the entry: %v", err)
+		return
+	}
+	if res.Duplicate {
+		outcome("duplicate")
+	} else {
+		outcome("logged")
+		l.metrics.addSeconds.Observe(time.Since(start).Seconds())
+	}
+	if r.URL.Query().Get("wait") == "1" {
+		proof, err := l.awaitProof(r.Context(), res.Index, res.Leaf)
+		if err != nil {
+			w.Header().Set("Retry-After", "1")
+			httpError(w, http.StatusServiceUnavailable, "entry logged at index %d, but no checkpoint covers it yet (%v); fetch GET /proof?path=... later", res.Index, err)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write(proof)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"index": res.Index, "duplicate": res.Duplicate})
+}
+
+// awaitProof waits until a checkpoint covers idx and returns the tlog-proof.
+func (l *Log) awaitProof(ctx context.Context, idx uint64, leaf []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	_, cp, err := l.awaiter.Await(ctx, func() (tessera.Index, error) { return tessera.Index{Index: idx}, nil })
+	if err != nil {
+		return nil, err
+	}
+	return l.Proof(ctx, idx, leaf, cp)
+}
+
+// Proof returns the tlog-proof of the entry leaf at idx in checkpoint cp.
+func (l *Log) Proof(ctx context.Context, idx uint64, leaf, cp []byte) ([]byte, error) {
+	c, err := l.parseCheckpoint(cp)
+	if err != nil {
+		return nil, err
+	}
+	if idx >= c.Size {
+		return nil, fmt.Errorf("checkpoint of size %d does not cover index %d yet", c.Size, idx)
+	}
+	pb, err := tclient.NewProofBuilder(ctx, c.Size, l.reader.ReadTile)
+	if err != nil {
+		return nil, err
+	}
+	hashes, err := pb.InclusionProof(ctx, idx)
+	if err != nil {
+		return nil, err
+	}
+	p := &tlogproof.Proof{Extra: leaf, Index: idx, InclusionProof: hashes, Checkpoint: cp}
+	return p.Marshal()
+}
+
+func (l *Log) parseCheckpoint(cp []byte) (*flog.Checkpoint, error) {
+	v, err := note.NewVerifier(l.vkey)
+	if err != nil {
+		return nil, err
+	}
+	c, _, _, err := flog.ParseCheckpoint(cp, l.Origin(), v)
+	if err != nil {
+		return nil, fmt.Errorf("own checkpoint does not verify: %w", err)
+	}
+	return c, nil
+}
+
+func (l *Log) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
+	cp, err := l.reader.ReadCheckpoint(r.Context())
+	if errors.Is(err, os.ErrNotExist) {
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, "no checkpoint published yet")
+		return
+	}
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "read checkpoint: %v", err)
+		return
+	}
+	if c, err := l.parseCheckpoint(cp); err == nil {
+		l.metrics.cpSize.Set(float64(c.Size))
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(cp)
+}
+
+// handleTile serves tlog-tiles hash tiles and entry bundles. It answers a
+// partial tile only with exactly that partial tile, so clients that ask for
+// a width get that width or a 404 and fall back to the full tile.
+func (l *Log) handleTile(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.Path, "/tile/")
+	var (
+		data    []byte
+		err     error
+		partial uint8
+		width   int
+	)
+	if idx, ok := strings.CutPrefix(rest, "entries/"); ok {
+		var n uint64
+		n, partial, err = layout.ParseTileIndexPartial(idx)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "bad entry bundle path: %v", err)
+			return
+		}
+		data, err = l.reader.ReadEntryBundle(r.Context(), n, partial)
+		if err == nil && partial > 0 {
+			var b api.EntryBundle
+			if b.UnmarshalText(data) != nil {
+				err = os.ErrNotExist
+			}
+			width = len(b.Entries)
+		}
+	} else {
+		level, idx, ok := strings.Cut(rest, "/")
+		if !ok {
+			httpError(w, http.StatusNotFound, "no such tile")
+			return
+		}
+		var lv, n uint64
+		lv, n, partial, err = layout.ParseTileLevelIndexPartial(level, idx)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "bad tile path: %v", err)
+			return
+		}
+		data, err = l.reader.ReadTile(r.Context(), lv, n, partial)
+		width = len(data) / sha256.Size
+	}
+	if err == nil && partial > 0 && width != int(partial) {
+		err = os.ErrNotExist
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		httpError(w, http.StatusNotFound, "no such tile")
+		return
+	}
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "read tile: %v", err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if partial == 0 {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		w.Header().Set("Cache-Control", "public, max-age=60")
+	}
+	w.Write(data)
+}
+
+// lookup finds the latest upload at the path in the query, answering the
+// error itself when there is none.
+func (l *Log) lookup(w http.ResponseWriter, r *http.Request) (*LookupResponse, bool) {
+	p := r.URL.Query().Get("path")
+	if _, err := cpan.ValidatePath(p); err != nil {
+		httpError(w, http.StatusBadRequest, "%v", err)
+		return nil, false
+	}
+	recs, err := l.history(p)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "lookup: %v", err)
+		return nil, false
+	}
+	var res *LookupResponse
+	for _, rec := range recs {
+		switch rec.Entry.Kind {
+		case entry.Upload:
+			res = &LookupResponse{Index: rec.Index, Entry: rec.Leaf}
+		case entry.Delete:
+			if res != nil {
+				d := rec.Index
+				res.Deleted = &d
+			}
+		}
+	}
+	if res == nil {
+		httpError(w, http.StatusNotFound, "%s is not in the log", p)
+		return nil, false
+	}
+	res.History = historyIndexes(recs)
+	return res, true
+}
+
+func historyIndexes(recs []index.Record) []uint64 {
+	out := make([]uint64, len(recs))
+	for i, r := range recs {
+		out[i] = r.Index
+	}
+	return out
+}
+
+func (l *Log) handleLookup(w http.ResponseWriter, r *http.Request) {
+	if res, ok := l.lookup(w, r); ok {
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+func (l *Log) handleProof(w http.ResponseWriter, r *http.Request) {
+	res, ok := l.lookup(w, r)
+	if !ok {
+		return
+	}
+	cp, err := l.reader.ReadCheckpoint(r.Context())
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "read checkpoint: %v", err)
+		return
+	}
+	proof, err := l.Proof(r.Context(), res.Index, res.Entry, cp)
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, "entry %d: %v; retry shortly", res.Index, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(proof)
+}

@@ -1,0 +1,370 @@
+// Package log is the cpan-tlog log personality on top of Tessera: it checks
+// and deduplicates CPAN uploads by path, appends them as v1 entries, keeps
+// the lookup index in step with the tree, and serves the read and write API
+// of DESIGN.md over HTTP.
+//
+// Its promises: an add is answered only once Tessera has durably sequenced
+// the entry; at most one upload is ever logged for a path PAUSE does not let
+// be overwritten, however many requests race; and the lookup index is
+// derived from the tree, so after a crash it catches up from the tree and
+// never the other way round.
+package log
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/transparency-dev/tessera"
+	"github.com/transparency-dev/tessera/storage/posix"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
+	"github.com/CPAN-Security/cpan-tlog/log/entry"
+	"github.com/CPAN-Security/cpan-tlog/log/index"
+)
+
+// Config says where a log lives and how it behaves. The zero value of every
+// field but DataDir has a sensible default.
+type Config struct {
+	// DataDir holds the keys, the token, the tree and the lookup index.
+	DataDir string
+	// Origin is the checkpoint origin for a new log; for an existing log it
+	// must match the key's name, or be empty.
+	Origin string
+	// CheckpointInterval is how often Tessera publishes a checkpoint (min 100ms).
+	CheckpointInterval time.Duration
+	// BatchMaxAge bounds how long an add waits to be sequenced with others.
+	BatchMaxAge time.Duration
+	// BatchMaxSize bounds how many adds are sequenced together.
+	BatchMaxSize uint
+	// MaxOutstanding is how many sequenced but not yet integrated entries
+	// Tessera tolerates before it pushes back (503).
+	MaxOutstanding uint
+	// Logger receives operational logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = time.Second
+	}
+	if c.BatchMaxAge == 0 {
+		c.BatchMaxAge = 50 * time.Millisecond
+	}
+	if c.BatchMaxSize == 0 {
+		c.BatchMaxSize = 512
+	}
+	if c.MaxOutstanding == 0 {
+		c.MaxOutstanding = tessera.DefaultPushbackMaxOutstanding
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Log is a running log.
+type Log struct {
+	cfg      Config
+	signer   note.Signer
+	vkey     string
+	token    string
+	appender *tessera.Appender
+	shutdown func(context.Context) error
+	reader   tessera.LogReader
+	awaiter  *tessera.PublicationAwaiter
+	index    *index.Index
+	metrics  *metrics
+
+	paths keyedMutex
+
+	// pending holds entries acknowledged to a client that the lookup index
+	// has not caught up with yet, so that a second add of the same path
+	// sees them. The follower drops them once indexed.
+	pendingMu sync.Mutex
+	pending   map[string][]index.Record
+
+	follow       *follower
+	cancel       context.CancelFunc
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Open starts a log on the POSIX driver under cfg.DataDir: it creates the
+// key and token on first start, opens the lookup index and brings it up to
+// date with the tree before returning.
+func Open(ctx context.Context, cfg Config) (*Log, error) {
+	cfg.defaults()
+	if cfg.DataDir == "" {
+		return nil, errors.New("no data directory")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	signer, vkey, err := loadOrCreateKey(cfg.DataDir, cfg.Origin)
+	if err != nil {
+		return nil, err
+	}
+	token, err := loadOrCreateToken(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := index.Open(filepath.Join(cfg.DataDir, IndexFile))
+	if err != nil {
+		return nil, err
+	}
+	driver, err := posix.New(ctx, posix.Config{
+		Path:       filepath.Join(cfg.DataDir, TreeDir),
+		HTTPClient: &http.Client{Timeout: 30 * time.Second},
+	})
+	if err != nil {
+		ix.Close()
+		return nil, fmt.Errorf("posix storage: %w", err)
+	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	opts := tessera.NewAppendOptions().
+		WithCheckpointSigner(signer).
+		WithCheckpointInterval(cfg.CheckpointInterval).
+		WithBatching(cfg.BatchMaxSize, cfg.BatchMaxAge).
+		WithPushback(cfg.MaxOutstanding)
+	appender, shutdown, reader, err := tessera.NewAppender(bg, driver, opts)
+	if err != nil {
+		cancel()
+		ix.Close()
+		return nil, fmt.Errorf("start Tessera appender: %w", err)
+	}
+	l := &Log{
+		cfg:      cfg,
+		signer:   signer,
+		vkey:     vkey,
+		token:    token,
+		appender: appender,
+		shutdown: shutdown,
+		reader:   reader,
+		awaiter:  tessera.NewPublicationAwaiter(bg, reader.ReadCheckpoint, 50*time.Millisecond),
+		index:    ix,
+		metrics:  newMetrics(),
+		pending:  map[string][]index.Record{},
+		cancel:   cancel,
+	}
+	l.follow = newFollower(reader, ix, cfg.Logger, l.dropPending, l.metrics)
+	if err := l.follow.catchUp(ctx); err != nil {
+		l.abort()
+		return nil, fmt.Errorf("bring the lookup index up to date: %w", err)
+	}
+	l.follow.start(bg)
+	return l, nil
+}
+
+func (l *Log) abort() {
+	l.cancel()
+	l.index.Close()
+}
+
+// Origin is the log's checkpoint origin.
+func (l *Log) Origin() string { return l.signer.Name() }
+
+// VerifierKey is the log's note verifier key.
+func (l *Log) VerifierKey() string { return l.vkey }
+
+// Token is the bearer token that POST /add requires.
+func (l *Log) Token() string { return l.token }
+
+// Reader gives read access to the tree.
+func (l *Log) Reader() tessera.LogReader { return l.reader }
+
+// Index is the lookup index.
+func (l *Log) Index() *index.Index { return l.index }
+
+// Shutdown stops taking adds, waits until every acknowledged entry is
+// covered by a published checkpoint and indexed, and closes the log.
+func (l *Log) Shutdown(ctx context.Context) error {
+	l.shutdownOnce.Do(func() {
+		err := l.shutdown(ctx)
+		if err == nil {
+			err = l.follow.catchUp(ctx)
+		}
+		l.cancel()
+		l.follow.wait()
+		if cerr := l.index.Close(); err == nil {
+			err = cerr
+		}
+		l.shutdownErr = err
+	})
+	return l.shutdownErr
+}
+
+// AddResult is what Add acknowledges.
+type AddResult struct {
+	Index     uint64
+	Leaf      []byte
+	Duplicate bool // an identical entry was already logged at Index
+}
+
+// ConflictError is returned when the path already has a different entry
+// that PAUSE's rules do not let this one follow.
+type ConflictError struct {
+	Reason   string
+	Existing index.Record
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s (logged at index %d)", e.Reason, e.Existing.Index)
+}
+
+// ErrOverloaded means Tessera pushed back; the client should retry later.
+var ErrOverloaded = errors.New("log is overloaded, retry later")
+
+// ErrShutdown means the log is shutting down and takes no more adds.
+var ErrShutdown = errors.New("log is shutting down")
+
+// Add logs e unless an identical entry is already logged (then it returns
+// that one) or PAUSE's rules forbid it (ConflictError). It returns once the
+// entry is durably sequenced.
+func (l *Log) Add(ctx context.Context, e *entry.Entry) (AddResult, error) {
+	leaf, err := e.Marshal()
+	if err != nil {
+		return AddResult{}, err
+	}
+	unlock := l.paths.lock(e.Path)
+	defer unlock()
+
+	history, err := l.history(e.Path)
+	if err != nil {
+		return AddResult{}, err
+	}
+	for _, r := range history {
+		if bytes.Equal(r.Leaf, leaf) {
+			return AddResult{Index: r.Index, Leaf: leaf, Duplicate: true}, nil
+		}
+	}
+	if err := admissible(e, history); err != nil {
+		return AddResult{}, err
+	}
+	// The add must not be abandoned half way when the client goes away:
+	// the path lock is held until Tessera says where the entry went.
+	idx, err := l.appender.Add(context.WithoutCancel(ctx), tessera.NewEntry(leaf))()
+	switch {
+	case errors.Is(err, tessera.ErrPushback):
+		return AddResult{}, ErrOverloaded
+	case err != nil && isShutdown(err):
+		return AddResult{}, ErrShutdown
+	case err != nil:
+		return AddResult{}, fmt.Errorf("append: %w", err)
+	}
+	l.addPending(e.Path, index.Record{Index: idx.Index, Leaf: leaf, Entry: e})
+	l.follow.poke()
+	return AddResult{Index: idx.Index, Leaf: leaf}, nil
+}
+
+// isShutdown recognises the error Tessera's appender returns after its
+// shutdown began; Tessera does not export it.
+func isShutdown(err error) bool { return err.Error() == "appender has been shut down" }
+
+// admissible applies PAUSE's rules to a new entry for a path with history.
+func admissible(e *entry.Entry, history []index.Record) error {
+	var lastUpload, last *index.Record
+	for i := range history {
+		last = &history[i]
+		if last.Entry.Kind == entry.Upload {
+			lastUpload = last
+		}
+	}
+	switch e.Kind {
+	case entry.Upload:
+		if lastUpload != nil && !cpan.MayOverwrite(e.Path) {
+			return &ConflictError{Reason: "a different file is already logged at this path, and PAUSE never lets a distribution file be replaced", Existing: *lastUpload}
+		}
+	case entry.Delete:
+		if lastUpload == nil {
+			return &ConflictError{Reason: "no upload is logged at this path, so there is nothing to delete"}
+		}
+		if last.Entry.Kind == entry.Delete {
+			return &ConflictError{Reason: "this path is already logged as deleted", Existing: *last}
+		}
+	}
+	return nil
+}
+
+// History returns every entry logged for path, oldest first, including
+// entries acknowledged but not yet indexed.
+func (l *Log) History(path string) ([]index.Record, error) { return l.history(path) }
+
+func (l *Log) history(path string) ([]index.Record, error) {
+	recs, err := l.index.ByPath(path)
+	if err != nil {
+		return nil, err
+	}
+	l.pendingMu.Lock()
+	for _, p := range l.pending[path] {
+		if !slices.ContainsFunc(recs, func(r index.Record) bool { return r.Index == p.Index }) {
+			recs = append(recs, p)
+		}
+	}
+	l.pendingMu.Unlock()
+	slices.SortFunc(recs, func(a, b index.Record) int { return cmp.Compare(a.Index, b.Index) })
+	return recs, nil
+}
+
+func (l *Log) addPending(path string, r index.Record) {
+	l.pendingMu.Lock()
+	defer l.pendingMu.Unlock()
+	l.pending[path] = append(l.pending[path], r)
+}
+
+// dropPending forgets pending entries below size, which the index now holds.
+func (l *Log) dropPending(size uint64) {
+	l.pendingMu.Lock()
+	defer l.pendingMu.Unlock()
+	for p, recs := range l.pending {
+		recs = slices.DeleteFunc(recs, func(r index.Record) bool { return r.Index < size })
+		if len(recs) == 0 {
+			delete(l.pending, p)
+		} else {
+			l.pending[p] = recs
+		}
+	}
+}
+
+// keyedMutex serialises work per key without a lock per possible key.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyLock
+}
+
+type keyLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyLock{}
+	}
+	kl := k.locks[key]
+	if kl == nil {
+		kl = &keyLock{}
+		k.locks[key] = kl
+	}
+	kl.refs++
+	k.mu.Unlock()
+	kl.mu.Lock()
+	return func() {
+		kl.mu.Unlock()
+		k.mu.Lock()
+		if kl.refs--; kl.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+}

@@ -1,0 +1,47 @@
+package log
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the log's Prometheus metrics, on a registry of its own so
+// that several logs can live in one process (tests do).
+type metrics struct {
+	registry   *prometheus.Registry
+	adds       *prometheus.CounterVec
+	addSeconds prometheus.Histogram
+	requests   *prometheus.CounterVec
+	indexSize  prometheus.Gauge
+	cpSize     prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		adds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cpantlog_adds_total",
+			Help: "POST /add requests by outcome: logged, duplicate, conflict, invalid, unauthorized, too_large, overloaded, error.",
+		}, []string{"outcome"}),
+		addSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cpantlog_add_seconds",
+			Help:    "Time from an add request to its durable sequencing.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cpantlog_http_requests_total",
+			Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		indexSize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cpantlog_index_size",
+			Help: "Entries held by the lookup index.",
+		}),
+		cpSize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cpantlog_checkpoint_size",
+			Help: "Tree size of the latest checkpoint served.",
+		}),
+	}
+	m.registry.MustRegister(m.adds, m.addSeconds, m.requests, m.indexSize, m.cpSize,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

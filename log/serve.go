@@ -1,0 +1,125 @@
+package log
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	flog "github.com/transparency-dev/formats/log"
+	tclient "github.com/transparency-dev/tessera/client"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/CPAN-Security/cpan-tlog/log/index"
+)
+
+// NewHTTPServer returns an http.Server for h with the timeouts and header
+// limits every cpan-tlog server uses.
+func NewHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// POST /add?wait=1 waits for a checkpoint, up to a minute.
+		WriteTimeout:   90 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 16 << 10,
+	}
+}
+
+// Serve runs the log's HTTP API on ln until ctx ends, then shuts down
+// gracefully: it stops accepting connections, lets requests in flight
+// finish, waits until every acknowledged entry is in a published checkpoint,
+// and closes the log.
+func Serve(ctx context.Context, l *Log, ln net.Listener) error {
+	srv := NewHTTPServer(l.Handler())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		l.Shutdown(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	l.cfg.Logger.Info("shutting down: finishing requests in flight and publishing a final checkpoint")
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	herr := srv.Shutdown(sctx)
+	if err := l.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down log: %w", err)
+	}
+	if herr != nil && !errors.Is(herr, http.ErrServerClosed) {
+		return herr
+	}
+	return nil
+}
+
+// Reindex rebuilds the lookup index of the log in dataDir from its tree, up
+// to the latest published checkpoint, and swaps it in. The server must not
+// be running. progress, when not nil, receives a line now and then.
+func Reindex(ctx context.Context, dataDir string, progress io.Writer) (uint64, error) {
+	if progress == nil {
+		progress = io.Discard
+	}
+	live := filepath.Join(dataDir, IndexFile)
+	// Opening the live index first fails if a server holds it.
+	if ix, err := index.Open(live); err != nil {
+		if errors.Is(err, index.ErrLocked) {
+			return 0, err
+		}
+	} else {
+		ix.Close()
+	}
+	vkey, err := os.ReadFile(filepath.Join(dataDir, VKeyFile))
+	if err != nil {
+		return 0, fmt.Errorf("%w (is %s a cpan-tlog data directory?)", err, dataDir)
+	}
+	v, err := note.NewVerifier(string(bytes.TrimSpace(vkey)))
+	if err != nil {
+		return 0, err
+	}
+	ff := tclient.FileFetcher{Root: filepath.Join(dataDir, TreeDir)}
+	cpRaw, err := ff.ReadCheckpoint(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read checkpoint: %w", err)
+	}
+	cp, _, _, err := flog.ParseCheckpoint(cpRaw, v.Name(), v)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint does not verify with %s: %w", VKeyFile, err)
+	}
+	tmp := live + ".rebuild"
+	os.Remove(tmp)
+	ix, err := index.Open(tmp)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	last := start
+	err = syncIndex(ctx, ix, ff.ReadEntryBundle, cp.Size, func(size uint64, bad int) {
+		if bad > 0 {
+			fmt.Fprintf(progress, "warning: %d entries below %d are not valid v1 entries\n", bad, size)
+		}
+		if time.Since(last) > time.Second || size == cp.Size {
+			last = time.Now()
+			rate := float64(size) / time.Since(start).Seconds()
+			fmt.Fprintf(progress, "indexed %d/%d entries (%.0f/s)\n", size, cp.Size, rate)
+		}
+	})
+	if cerr := ix.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return 0, err
+	}
+	if err := os.Rename(tmp, live); err != nil {
+		return 0, err
+	}
+	return cp.Size, nil
+}
