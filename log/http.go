@@ -190,6 +190,15 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	select {
+	case l.inflight <- struct{}{}:
+		defer func() { <-l.inflight }()
+	default:
+		outcome("overloaded")
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, "%v", ErrOverloaded)
+		return
+	}
 	res, err := l.Add(r.Context(), e)
 	var conflict *ConflictError
 	switch {

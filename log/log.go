@@ -50,6 +50,9 @@ type Config struct {
 	// MaxOutstanding is how many sequenced but not yet integrated entries
 	// Tessera tolerates before it pushes back (503).
 	MaxOutstanding uint
+	// MaxInflightAdds bounds the adds being processed at once; beyond it
+	// POST /add answers 503 with Retry-After at once.
+	MaxInflightAdds int
 	// Logger receives operational logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -66,6 +69,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxOutstanding == 0 {
 		c.MaxOutstanding = tessera.DefaultPushbackMaxOutstanding
+	}
+	if c.MaxInflightAdds == 0 {
+		c.MaxInflightAdds = 4096
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -85,7 +91,8 @@ type Log struct {
 	index    *index.Index
 	metrics  *metrics
 
-	paths keyedMutex
+	paths    keyedMutex
+	inflight chan struct{} // a token per add being processed
 
 	// pending holds entries acknowledged to a client that the lookup index
 	// has not caught up with yet, so that a second add of the same path
@@ -154,6 +161,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		index:    ix,
 		metrics:  newMetrics(),
 		pending:  map[string][]index.Record{},
+		inflight: make(chan struct{}, cfg.MaxInflightAdds),
 		cancel:   cancel,
 	}
 	l.follow = newFollower(reader, ix, cfg.Logger, l.dropPending, l.metrics)
