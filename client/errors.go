@@ -1,0 +1,76 @@
+// Package client verifies CPAN files against cpan-tlog without trusting the
+// log, the mirror or the network: it checks checkpoints against a trust
+// policy (the log's signature and a witness quorum), proves inclusion and
+// consistency from the log's tiles, compares the logged entry with the file,
+// and remembers the newest checkpoint it trusted per log so that a rollback
+// or a fork is caught and reported with both checkpoints as evidence.
+//
+// It imports nothing from the log's server side but the entry codec, so a
+// cpanm user's tool stays small.
+package client
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Exit codes of the cpantlog command, one per class of failure.
+const (
+	ExitOK          = 0 // verified
+	ExitNotVerified = 1 // not in the log, hash mismatch, quorum not met, ...
+	ExitUsage       = 2 // usage or I/O error
+	ExitSecurity    = 3 // fork, rollback, bad signature from a trusted key
+)
+
+// ErrNotVerified is wrapped by every error that means "this file is not
+// proven to be the logged one" without proving misbehaviour.
+var ErrNotVerified = errors.New("not verified")
+
+// ErrSecurity is wrapped by every error that is evidence of misbehaviour by
+// the log or someone in the middle: a fork, a rollback, a bad signature
+// from a trusted key.
+var ErrSecurity = errors.New("SECURITY ERROR")
+
+func notVerified(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrNotVerified}, args...)...)
+}
+
+// SecurityError is misbehaviour with its evidence: the checkpoint trusted
+// before and the one offered now.
+type SecurityError struct {
+	Reason  string
+	Trusted []byte // the checkpoint trusted until now, if any
+	Offered []byte // the checkpoint that conflicts with it
+	// EvidenceDir is where both were saved, if they were.
+	EvidenceDir string
+}
+
+func (e *SecurityError) Error() string {
+	s := fmt.Sprintf("%v: %s", ErrSecurity, e.Reason)
+	if e.Trusted != nil {
+		s += "\n--- checkpoint trusted until now ---\n" + string(e.Trusted)
+	}
+	if e.Offered != nil {
+		s += "--- checkpoint offered now ---\n" + string(e.Offered)
+	}
+	if e.EvidenceDir != "" {
+		s += "evidence saved in " + e.EvidenceDir + "; report it to the log's operators and the CPAN security team"
+	}
+	return s
+}
+
+func (e *SecurityError) Unwrap() error { return ErrSecurity }
+
+// ExitCode maps an error from this package to the cpantlog exit code.
+func ExitCode(err error) int {
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, ErrSecurity):
+		return ExitSecurity
+	case errors.Is(err, ErrNotVerified):
+		return ExitNotVerified
+	default:
+		return ExitUsage
+	}
+}

@@ -1,0 +1,221 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/transparency-dev/tessera/api/layout"
+)
+
+// Size limits on what a log may send back.
+const (
+	maxTileSize   = 256 * 32
+	maxBundleSize = 256 * (2 + 64<<10)
+	maxAPISize    = 1 << 20
+)
+
+// ErrNotFound is returned by a Fetcher for a resource the log does not have.
+var ErrNotFound = errors.New("not found")
+
+// Fetcher reads a log: over HTTP(S) from its base URL, or from a local
+// directory holding a copy of its tiles. Full tiles and entry bundles never
+// change, so they are cached on disk when a cache directory is set.
+type Fetcher struct {
+	base     *url.URL // http(s) base, or nil
+	dir      string   // local tree, or ""
+	client   *http.Client
+	cacheDir string
+	retries  int
+}
+
+// NewFetcher reads the log at location, an http(s) URL or a directory.
+// cacheDir, when not empty, holds immutable full tiles between runs.
+func NewFetcher(location, cacheDir string) (*Fetcher, error) {
+	f := &Fetcher{
+		client:  &http.Client{Timeout: 30 * time.Second},
+		retries: 3,
+	}
+	if strings.HasPrefix(location, "http://") || strings.HasPrefix(location, "https://") {
+		u, err := url.Parse(strings.TrimSuffix(location, "/") + "/")
+		if err != nil {
+			return nil, err
+		}
+		f.base = u
+		if cacheDir != "" {
+			sum := sha256.Sum256([]byte(u.String()))
+			f.cacheDir = filepath.Join(cacheDir, hex.EncodeToString(sum[:8]))
+		}
+	} else {
+		st, err := os.Stat(location)
+		if err != nil {
+			return nil, fmt.Errorf("log location %q is neither an http(s) URL nor a directory: %w", location, err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("log location %q is not a directory", location)
+		}
+		f.dir = location
+	}
+	return f, nil
+}
+
+// ReadCheckpoint fetches the latest checkpoint.
+func (f *Fetcher) ReadCheckpoint(ctx context.Context) ([]byte, error) {
+	return f.get(ctx, layout.CheckpointPath, MaxCheckpointSize)
+}
+
+// ReadTile fetches a hash tile, falling back from a partial tile to the
+// full one, which replaces it once the tree grows.
+func (f *Fetcher) ReadTile(ctx context.Context, level, index uint64, p uint8) ([]byte, error) {
+	return f.partialOrFull(ctx, p, func(p uint8) string { return layout.TilePath(level, index, p) }, maxTileSize)
+}
+
+// ReadEntryBundle fetches an entry bundle, like ReadTile.
+func (f *Fetcher) ReadEntryBundle(ctx context.Context, index uint64, p uint8) ([]byte, error) {
+	return f.partialOrFull(ctx, p, func(p uint8) string { return layout.EntriesPath(index, p) }, maxBundleSize)
+}
+
+func (f *Fetcher) partialOrFull(ctx context.Context, p uint8, path func(uint8) string, limit int64) ([]byte, error) {
+	if p == 0 {
+		return f.getCached(ctx, path(0), limit)
+	}
+	b, err := f.get(ctx, path(p), limit)
+	if errors.Is(err, ErrNotFound) {
+		return f.getCached(ctx, path(0), limit)
+	}
+	return b, err
+}
+
+// getCached reads an immutable resource through the disk cache.
+func (f *Fetcher) getCached(ctx context.Context, p string, limit int64) ([]byte, error) {
+	if f.cacheDir == "" {
+		return f.get(ctx, p, limit)
+	}
+	cp := filepath.Join(f.cacheDir, filepath.FromSlash(p))
+	if b, err := os.ReadFile(cp); err == nil {
+		return b, nil
+	}
+	b, err := f.get(ctx, p, limit)
+	if err != nil {
+		return nil, err
+	}
+	// A failed cache write only costs a download next time.
+	if os.MkdirAll(filepath.Dir(cp), 0o700) == nil {
+		if tmp, err := os.CreateTemp(filepath.Dir(cp), ".tmp-*"); err == nil {
+			_, werr := tmp.Write(b)
+			if cerr := tmp.Close(); werr == nil && cerr == nil {
+				os.Rename(tmp.Name(), cp)
+			}
+			os.Remove(tmp.Name())
+		}
+	}
+	return b, nil
+}
+
+// get reads a resource relative to the log's root, with retries and
+// exponential backoff on network errors and 5xx answers.
+func (f *Fetcher) get(ctx context.Context, p string, limit int64) ([]byte, error) {
+	if f.dir != "" {
+		b, err := readFileLimited(filepath.Join(f.dir, filepath.FromSlash(p)), limit)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w", p, ErrNotFound)
+		}
+		return b, err
+	}
+	return f.getURL(ctx, f.base.JoinPath(p).String(), limit)
+}
+
+// GetAPI reads a log API path such as "lookup?path=..." (not a tile).
+func (f *Fetcher) GetAPI(ctx context.Context, pathAndQuery string) ([]byte, error) {
+	if f.base == nil {
+		return nil, fmt.Errorf("the log's %s API needs an http(s) log URL, not a directory", strings.SplitN(pathAndQuery, "?", 2)[0])
+	}
+	u, err := f.base.Parse(pathAndQuery)
+	if err != nil {
+		return nil, err
+	}
+	return f.getURL(ctx, u.String(), maxAPISize)
+}
+
+func (f *Fetcher) getURL(ctx context.Context, u string, limit int64) ([]byte, error) {
+	var lastErr error
+	for attempt := 0; attempt <= f.retries; attempt++ {
+		if attempt > 0 {
+			d := time.Duration(100<<attempt)*time.Millisecond + time.Duration(rand.N(int64(100*time.Millisecond)))
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(d):
+			}
+		}
+		b, retry, err := f.getOnce(ctx, u, limit)
+		if err == nil || !retry {
+			return b, err
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("%w (after %d attempts)", lastErr, f.retries+1)
+}
+
+func (f *Fetcher) getOnce(ctx context.Context, u string, limit int64) (b []byte, retry bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	req.Header.Set("User-Agent", "cpantlog-client")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return nil, ctx.Err() == nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	b, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, true, fmt.Errorf("GET %s: %w", u, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, false, fmt.Errorf("GET %s: %w: %s", u, ErrNotFound, firstLine(b))
+	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
+		return nil, true, fmt.Errorf("GET %s: %s: %s", u, resp.Status, firstLine(b))
+	case resp.StatusCode != http.StatusOK:
+		return nil, false, fmt.Errorf("GET %s: %s: %s", u, resp.Status, firstLine(b))
+	case int64(len(b)) > limit:
+		return nil, false, fmt.Errorf("GET %s: response larger than %d bytes", u, limit)
+	}
+	return b, false, nil
+}
+
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(string(b), "\n")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}
+
+func readFileLimited(p string, limit int64) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", p, limit)
+	}
+	return b, nil
+}

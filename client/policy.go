@@ -1,0 +1,190 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	fnote "github.com/transparency-dev/formats/note"
+	"github.com/transparency-dev/tessera"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Policy is a trust policy: the logs to trust and the witness quorum whose
+// cosignatures a checkpoint needs. The file format is Sigsum's policy
+// format as tessera.NewWitnessGroupFromPolicy reads it, plus "log" lines:
+//
+//	log localhost/cpan-tlog+1a2b3c4d+AY...= http://127.0.0.1:8080
+//	witness w1 witness.example+5e6f7a8b+BX...= http://127.0.0.1:8081
+//	group g1 any w1
+//	quorum g1
+//
+// "#" starts a comment. "quorum none" trusts the log's signature alone.
+type Policy struct {
+	Logs      []PolicyLog
+	Witnesses []PolicyWitness
+	// Quorum decides whether a checkpoint carries enough cosignatures.
+	Quorum tessera.WitnessGroup
+	// QuorumName is the quorum line's argument ("none" for no witnesses).
+	QuorumName string
+}
+
+// PolicyLog is a log the policy trusts.
+type PolicyLog struct {
+	Origin   string
+	VKey     string
+	Verifier note.Verifier
+	URL      string // may be empty
+}
+
+// PolicyWitness is a witness the policy names.
+type PolicyWitness struct {
+	Name     string
+	VKey     string
+	Verifier note.Verifier // cosignature/v1
+	URL      string
+}
+
+// MaxPolicySize bounds a policy file.
+const MaxPolicySize = 1 << 20
+
+// ParsePolicy parses a policy file. Errors name the line.
+func ParsePolicy(b []byte) (*Policy, error) {
+	if len(b) > MaxPolicySize {
+		return nil, fmt.Errorf("policy: %d bytes, more than %d", len(b), MaxPolicySize)
+	}
+	p := &Policy{}
+	names := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		bad := func(format string, args ...any) error {
+			return fmt.Errorf("policy line %d (%q): "+format, append([]any{n, strings.TrimSpace(sc.Text())}, args...)...)
+		}
+		switch f[0] {
+		case "log":
+			if len(f) < 2 || len(f) > 3 {
+				return nil, bad("want 'log <vkey> [<url>]'")
+			}
+			v, err := note.NewVerifier(f[1])
+			if err != nil {
+				return nil, bad("log key: %v", err)
+			}
+			l := PolicyLog{Origin: v.Name(), VKey: f[1], Verifier: v}
+			if len(f) == 3 {
+				if err := checkURL(f[2]); err != nil {
+					return nil, bad("%v", err)
+				}
+				l.URL = strings.TrimSuffix(f[2], "/")
+			}
+			for _, o := range p.Logs {
+				if o.Origin == l.Origin {
+					return nil, bad("a second log with origin %q", l.Origin)
+				}
+			}
+			p.Logs = append(p.Logs, l)
+		case "witness":
+			if len(f) != 4 {
+				return nil, bad("want 'witness <name> <vkey> <url>'")
+			}
+			if names[f[1]] {
+				return nil, bad("name %q is defined twice", f[1])
+			}
+			v, err := fnote.NewVerifierForCosignatureV1(f[2])
+			if err == nil && !isCosignatureKey(f[2]) {
+				err = errors.New("key type is not 0x04")
+			}
+			if err != nil {
+				return nil, bad("witness key is not a cosignature/v1 (type 0x04) key: %v", err)
+			}
+			if err := checkURL(f[3]); err != nil {
+				return nil, bad("%v", err)
+			}
+			names[f[1]] = true
+			p.Witnesses = append(p.Witnesses, PolicyWitness{Name: f[1], VKey: f[2], Verifier: v, URL: f[3]})
+		case "group":
+			if len(f) < 4 {
+				return nil, bad("want 'group <name> any|all|<n> <member>...'")
+			}
+			if names[f[1]] {
+				return nil, bad("name %q is defined twice", f[1])
+			}
+			for _, m := range f[3:] {
+				if !names[m] {
+					return nil, bad("member %q is not defined above", m)
+				}
+			}
+			names[f[1]] = true
+		case "quorum":
+			if len(f) != 2 {
+				return nil, bad("want 'quorum <name>|none'")
+			}
+			if p.QuorumName != "" {
+				return nil, bad("a second quorum line")
+			}
+			if f[1] != "none" && !names[f[1]] {
+				return nil, bad("quorum %q is not defined above", f[1])
+			}
+			p.QuorumName = f[1]
+		default:
+			return nil, bad("unknown keyword %q (want log, witness, group or quorum)", f[0])
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	if len(p.Logs) == 0 {
+		return nil, fmt.Errorf("policy names no log: add a line 'log <vkey> <url>'")
+	}
+	if p.QuorumName == "" {
+		return nil, fmt.Errorf("policy has no quorum line: add 'quorum <group>' or 'quorum none'")
+	}
+	// Tessera's parser decides the quorum semantics, so the log and every
+	// verifier read a policy the same way.
+	wg, err := tessera.NewWitnessGroupFromPolicy(b)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	p.Quorum = wg
+	return p, nil
+}
+
+// isCosignatureKey reports whether a vkey is of signed-note type 0x04,
+// cosignature/v1 Ed25519, as C2SP tlog-cosignature requires of witnesses.
+func isCosignatureKey(vkey string) bool {
+	parts := strings.SplitN(vkey, "+", 3) // name+hash+key; the key may hold '+'
+	if len(parts) != 3 {
+		return false
+	}
+	k, err := base64.StdEncoding.DecodeString(parts[2])
+	return err == nil && len(k) > 0 && k[0] == 0x04
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", s)
+	}
+	return nil
+}
+
+// Log returns the policy's log with this origin.
+func (p *Policy) Log(origin string) (*PolicyLog, bool) {
+	for i := range p.Logs {
+		if p.Logs[i].Origin == origin {
+			return &p.Logs[i], true
+		}
+	}
+	return nil, false
+}

@@ -1,0 +1,292 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	tclient "github.com/transparency-dev/tessera/client"
+
+	"github.com/CPAN-Security/cpan-tlog/client/tlogproof"
+	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
+	"github.com/CPAN-Security/cpan-tlog/log/entry"
+)
+
+// File is what a verifier needs to know of a local file.
+type File struct {
+	Path   string // its CPAN path, authors/id/...
+	Size   uint64
+	SHA256 [32]byte
+}
+
+// HashFile reads a file and returns its size and SHA-256. cpanPath is the
+// CPAN path to check it against.
+func HashFile(name, cpanPath string) (File, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return File{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return File{}, fmt.Errorf("read %s: %w", name, err)
+	}
+	out := File{Path: cpanPath, Size: uint64(n)}
+	copy(out.SHA256[:], h.Sum(nil))
+	return out, nil
+}
+
+// GuessPath finds the CPAN path in a local file name that lies in a
+// CPAN-shaped tree (…/authors/id/A/AB/ABC/File.tar.gz).
+func GuessPath(name string) (string, bool) {
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		return "", false
+	}
+	abs = filepath.ToSlash(abs)
+	i := strings.LastIndex(abs, "/"+cpan.AuthorsPrefix)
+	if i < 0 {
+		return "", false
+	}
+	p := abs[i+1:]
+	if _, err := cpan.ValidatePath(p); err != nil {
+		return "", false
+	}
+	return p, true
+}
+
+// Result says what was verified.
+type Result struct {
+	Index      uint64
+	Leaf       []byte
+	Entry      *entry.Entry
+	Checkpoint *Checkpoint
+	// Deleted is the index of a later delete entry for the path, if any.
+	Deleted *uint64
+	// Proof is the tlog-proof, for FetchProof.
+	Proof []byte
+}
+
+// Verifier checks files against one log of a policy.
+type Verifier struct {
+	Policy  *Policy
+	Log     *PolicyLog
+	Fetcher *Fetcher // nil for offline use
+	State   *State
+}
+
+// NewVerifier prepares online verification against the policy's log at
+// location (its URL or a directory with its tiles; "" for the policy's URL).
+// With more than one log in the policy, origin picks one.
+func NewVerifier(p *Policy, origin, location string, st *State, cacheDir string) (*Verifier, error) {
+	l := &p.Logs[0]
+	if origin != "" {
+		var ok bool
+		if l, ok = p.Log(origin); !ok {
+			return nil, fmt.Errorf("policy names no log %q", origin)
+		}
+	} else if len(p.Logs) > 1 {
+		return nil, errors.New("policy names several logs: say which with --origin")
+	}
+	v := &Verifier{Policy: p, Log: l, State: st}
+	if location == "" {
+		location = l.URL
+	}
+	if location != "" {
+		f, err := NewFetcher(location, cacheDir)
+		if err != nil {
+			return nil, err
+		}
+		v.Fetcher = f
+	}
+	return v, nil
+}
+
+type lookupResponse struct {
+	Index   uint64  `json:"index"`
+	Entry   []byte  `json:"entry"`
+	Deleted *uint64 `json:"deleted"`
+}
+
+// VerifyFile proves online that file is logged: it looks the path up,
+// checks the entry against the file, verifies the latest checkpoint against
+// the policy, proves it consistent with the trusted state and proves the
+// entry's inclusion in it.
+func (v *Verifier) VerifyFile(ctx context.Context, file File) (*Result, error) {
+	if v.Fetcher == nil {
+		return nil, fmt.Errorf("policy gives no URL for log %s: add it to the log line or pass --log", v.Log.Origin)
+	}
+	body, err := v.Fetcher.GetAPI(ctx, "lookup?path="+url.QueryEscape(file.Path))
+	if errors.Is(err, ErrNotFound) {
+		return nil, notVerified("%s is not in the log %s: do not install it", file.Path, v.Log.Origin)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up %s: %w", file.Path, err)
+	}
+	var lr lookupResponse
+	if err := json.Unmarshal(body, &lr); err != nil {
+		return nil, notVerified("log answered the lookup of %s with malformed JSON: %v", file.Path, err)
+	}
+	e, err := checkEntry(lr.Entry, file)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := v.latestCheckpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if lr.Index >= cp.Size {
+		return nil, notVerified("%s is logged at index %d, but the latest checkpoint (size %d) does not cover it yet: try again in a few seconds", file.Path, lr.Index, cp.Size)
+	}
+	pb, err := tclient.NewProofBuilder(ctx, cp.Size, v.Fetcher.ReadTile)
+	if err != nil {
+		return nil, fmt.Errorf("read tiles: %w", err)
+	}
+	hashes, err := pb.InclusionProof(ctx, lr.Index)
+	if err != nil {
+		return nil, fmt.Errorf("build inclusion proof from tiles: %w", err)
+	}
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, lr.Index, cp.Size, rfc6962.DefaultHasher.HashLeaf(lr.Entry), hashes, cp.Hash); err != nil {
+		return nil, notVerified("the entry the log returned for %s is not at index %d of its tree: %v", file.Path, lr.Index, err)
+	}
+	return &Result{Index: lr.Index, Leaf: lr.Entry, Entry: e, Checkpoint: cp, Deleted: lr.Deleted}, nil
+}
+
+// latestCheckpoint fetches the log's checkpoint, verifies it against the
+// policy and advances the trusted state to it.
+func (v *Verifier) latestCheckpoint(ctx context.Context) (*Checkpoint, error) {
+	raw, err := v.Fetcher.ReadCheckpoint(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("fetch checkpoint: %w", err)
+	}
+	cp, err := v.Policy.VerifyCheckpoint(raw)
+	if err != nil {
+		return nil, err
+	}
+	if cp.Origin != v.Log.Origin {
+		return nil, notVerified("log at %s serves checkpoints of %q, not %q", v.Log.URL, cp.Origin, v.Log.Origin)
+	}
+	err = v.State.Advance(ctx, cp, func(ctx context.Context, old, new uint64) ([][]byte, error) {
+		pb, err := tclient.NewProofBuilder(ctx, new, v.Fetcher.ReadTile)
+		if err != nil {
+			return nil, err
+		}
+		return pb.ConsistencyProof(ctx, old, new)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cp, nil
+}
+
+// VerifyProof checks offline, with no network at all, that a tlog-proof
+// proves file is logged: the checkpoint against the policy, the entry in
+// the proof's extra against the file, the inclusion proof, and the
+// checkpoint against the trusted state (a fork is still caught).
+func (v *Verifier) VerifyProof(raw []byte, file File) (*Result, error) {
+	p, err := tlogproof.Parse(raw)
+	if err != nil {
+		return nil, notVerified("%v", err)
+	}
+	cp, err := v.Policy.VerifyCheckpoint(p.Checkpoint)
+	if err != nil {
+		return nil, err
+	}
+	if p.Extra == nil {
+		return nil, notVerified("tlog-proof has no extra line; cpan-tlog proofs carry the entry there")
+	}
+	e, err := checkEntry(p.Extra, file)
+	if err != nil {
+		return nil, err
+	}
+	if p.Index >= cp.Size {
+		return nil, notVerified("tlog-proof index %d is outside its checkpoint of size %d", p.Index, cp.Size)
+	}
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, p.Index, cp.Size, rfc6962.DefaultHasher.HashLeaf(p.Extra), p.InclusionProof, cp.Hash); err != nil {
+		return nil, notVerified("tlog-proof's inclusion proof does not verify: %v", err)
+	}
+	if err := v.State.Check(cp); err != nil {
+		return nil, err
+	}
+	return &Result{Index: p.Index, Leaf: p.Extra, Entry: e, Checkpoint: cp}, nil
+}
+
+// FetchProof fetches the tlog-proof for a path from the log, verifies it
+// against the policy and the trusted state, and returns it.
+func (v *Verifier) FetchProof(ctx context.Context, cpanPath string) (*Result, error) {
+	if _, err := cpan.ValidatePath(cpanPath); err != nil {
+		return nil, err
+	}
+	if v.Fetcher == nil {
+		return nil, fmt.Errorf("policy gives no URL for log %s", v.Log.Origin)
+	}
+	raw, err := v.Fetcher.GetAPI(ctx, "proof?path="+url.QueryEscape(cpanPath))
+	if errors.Is(err, ErrNotFound) {
+		return nil, notVerified("%s is not in the log %s", cpanPath, v.Log.Origin)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := tlogproof.Parse(raw)
+	if err != nil {
+		return nil, notVerified("log served a malformed proof: %v", err)
+	}
+	e, err := entry.Parse(p.Extra)
+	if err != nil || e.Path != cpanPath {
+		return nil, notVerified("log served a proof for another entry")
+	}
+	res, err := v.VerifyProof(raw, File{Path: cpanPath, Size: e.Size, SHA256: e.SHA256})
+	if err != nil {
+		return nil, err
+	}
+	// The proof's checkpoint is the log's latest: hold the log to it.
+	if _, err := v.latestCheckpoint(ctx); err != nil {
+		return nil, err
+	}
+	res.Proof = raw
+	return res, nil
+}
+
+// checkEntry parses a logged leaf and compares it with the file.
+func checkEntry(leaf []byte, file File) (*entry.Entry, error) {
+	e, err := entry.Parse(leaf)
+	if err != nil {
+		return nil, notVerified("logged entry is malformed: %v", err)
+	}
+	if e.Kind != entry.Upload {
+		return nil, notVerified("logged entry %q is a %s, not an upload", e.Path, e.Kind)
+	}
+	if file.Path != "" && e.Path != file.Path {
+		return nil, notVerified("the log's entry is for %s, not %s", e.Path, file.Path)
+	}
+	if e.SHA256 != file.SHA256 || e.Size != file.Size {
+		return nil, notVerified("%s does not match the log: the log recorded %d bytes with sha256 %s, the file has %d bytes with sha256 %s; it is not the file CPAN published, do not install it",
+			e.Path, e.Size, hex.EncodeToString(e.SHA256[:]), file.Size, hex.EncodeToString(file.SHA256[:]))
+	}
+	return e, nil
+}
+
+// Summary is a few lines for people saying what was verified.
+func (r *Result) Summary() string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "verified %s\n", r.Entry.Path)
+	fmt.Fprintf(&b, "  sha256 %s, %d bytes, uploaded by %s at %s\n", hex.EncodeToString(r.Entry.SHA256[:]), r.Entry.Size, r.Entry.Uploader, r.Entry.Time.Format(entry.TimeFormat))
+	fmt.Fprintf(&b, "  log %s, index %d, checkpoint size %d\n", r.Checkpoint.Origin, r.Index, r.Checkpoint.Size)
+	fmt.Fprintf(&b, "  cosigned by: %s\n", listOrNone(r.Checkpoint.CosignedBy))
+	if r.Deleted != nil {
+		fmt.Fprintf(&b, "  note: deleted from CPAN since (delete entry at index %d)\n", *r.Deleted)
+	}
+	return b.String()
+}

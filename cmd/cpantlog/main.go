@@ -1,0 +1,220 @@
+// Command cpantlog is the cpan-tlog user's tool: it verifies CPAN files
+// against the transparency log before anyone installs them.
+//
+//	cpantlog verify FILE [--path authors/id/...]        online
+//	cpantlog verify --proof FILE.tlog-proof FILE        offline
+//	cpantlog proof PATH [-o FILE.tlog-proof]            save a proof for later
+//
+// Exit codes: 0 verified, 1 not verified, 2 usage or I/O error,
+// 3 security error (fork, rollback, bad signature from a trusted key).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	"github.com/CPAN-Security/cpan-tlog/client"
+)
+
+const usage = `cpantlog verifies CPAN files against cpan-tlog, the transparency log of CPAN.
+
+Usage:
+  cpantlog verify FILE [--path authors/id/A/AB/ABC/FILE]   verify online
+  cpantlog verify --proof FILE.tlog-proof FILE             verify offline, no network
+  cpantlog proof PATH [-o OUT]                             fetch and save a tlog-proof
+
+Every command takes --policy FILE (default ~/.config/cpantlog/policy) and
+--state DIR (default ~/.local/state/cpantlog), where the newest checkpoint
+trusted per log is kept so that a rollback or fork of the log is caught.
+
+Exit codes: 0 verified, 1 not verified, 2 usage or I/O error,
+3 security error (fork, rollback, bad signature from a trusted key).
+
+Run 'cpantlog COMMAND -h' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return client.ExitUsage
+	}
+	var err error
+	switch args[0] {
+	case "verify":
+		err = verify(args[1:], stdout, stderr)
+	case "proof":
+		err = proofCmd(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "cpantlog: unknown command %q\n\n%s", args[0], usage)
+		return client.ExitUsage
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "cpantlog %s: %v\n", args[0], err)
+	}
+	return client.ExitCode(err)
+}
+
+// common are the flags every command takes.
+type common struct {
+	policy, state, log, origin, cache string
+}
+
+func newFlags(name, summary string, stderr io.Writer) (*flag.FlagSet, *common) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: cpantlog %s\n\nFlags:\n", summary)
+		fs.PrintDefaults()
+	}
+	c := &common{}
+	cfg, _ := os.UserConfigDir()
+	cache, _ := os.UserCacheDir()
+	fs.StringVar(&c.policy, "policy", filepath.Join(cfg, "cpantlog", "policy"), "trust policy: the log's key and URL, witnesses and quorum")
+	fs.StringVar(&c.state, "state", client.DefaultStateDir(), "directory of the newest trusted checkpoint per log")
+	fs.StringVar(&c.log, "log", "", "read the log from this URL or tile directory instead of the policy's URL")
+	fs.StringVar(&c.origin, "origin", "", "which log of the policy, when it names several")
+	fs.StringVar(&c.cache, "cache", filepath.Join(cache, "cpantlog", "tiles"), "cache of immutable tiles (empty to disable)")
+	return fs, c
+}
+
+// parse parses flags that may stand before or after positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func (c *common) verifier(online bool) (*client.Verifier, error) {
+	b, err := os.ReadFile(c.policy)
+	if err != nil {
+		return nil, fmt.Errorf("%w (write a policy file, see README, or pass --policy)", err)
+	}
+	p, err := client.ParsePolicy(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.policy, err)
+	}
+	st, err := client.OpenState(c.state)
+	if err != nil {
+		return nil, err
+	}
+	v, err := client.NewVerifier(p, c.origin, c.log, st, c.cache)
+	if err != nil {
+		return nil, err
+	}
+	if !online {
+		v.Fetcher = nil // offline means no network at all
+	}
+	return v, nil
+}
+
+func verify(args []string, stdout, stderr io.Writer) error {
+	fs, c := newFlags("verify", "verify FILE [--path P] | verify --proof FILE.tlog-proof FILE", stderr)
+	cpanPath := fs.String("path", "", "the file's CPAN path, authors/id/A/AB/ABC/FILE (guessed from FILE's location when it lies in a CPAN tree)")
+	proofFile := fs.String("proof", "", "verify offline against this tlog-proof instead of asking the log")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return errors.New("want exactly one FILE")
+	}
+	name := pos[0]
+	if *cpanPath == "" {
+		if p, ok := client.GuessPath(name); ok {
+			*cpanPath = p
+		} else if *proofFile == "" {
+			return fmt.Errorf("cannot tell the CPAN path of %s: pass --path authors/id/A/AB/ABC/%s", name, path.Base(filepath.ToSlash(name)))
+		}
+	}
+	file, err := client.HashFile(name, *cpanPath)
+	if err != nil {
+		return err
+	}
+	v, err := c.verifier(*proofFile == "")
+	if err != nil {
+		return err
+	}
+	var res *client.Result
+	if *proofFile != "" {
+		raw, err := os.ReadFile(*proofFile)
+		if err != nil {
+			return err
+		}
+		res, err = v.VerifyProof(raw, file)
+		if err != nil {
+			return err
+		}
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if res, err = v.VerifyFile(ctx, file); err != nil {
+			return err
+		}
+	}
+	fmt.Fprint(stdout, res.Summary())
+	return nil
+}
+
+func proofCmd(args []string, stdout, stderr io.Writer) error {
+	fs, c := newFlags("proof", "proof PATH [-o OUT]", stderr)
+	out := fs.String("o", "", "where to write the proof (default: the file name of PATH plus .tlog-proof)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return errors.New("want exactly one CPAN PATH")
+	}
+	v, err := c.verifier(true)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := v.FetchProof(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		*out = path.Base(pos[0]) + ".tlog-proof"
+	}
+	if err := os.WriteFile(*out, res.Proof, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s: %s at index %d, checkpoint size %d, cosigned by: %s\n", *out, res.Entry.Path, res.Index, res.Checkpoint.Size, cosigners(res))
+	return nil
+}
+
+func cosigners(r *client.Result) string {
+	if len(r.Checkpoint.CosignedBy) == 0 {
+		return "none"
+	}
+	return fmt.Sprint(r.Checkpoint.CosignedBy)
+}
