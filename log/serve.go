@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -16,48 +15,27 @@ import (
 	tclient "github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
 	"github.com/CPAN-Security/cpan-tlog/log/index"
 )
-
-// NewHTTPServer returns an http.Server for h with the timeouts and header
-// limits every cpan-tlog server uses.
-func NewHTTPServer(h http.Handler) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		// POST /add?wait=1 waits for a checkpoint, up to a minute.
-		WriteTimeout:   90 * time.Second,
-		IdleTimeout:    2 * time.Minute,
-		MaxHeaderBytes: 16 << 10,
-	}
-}
 
 // Serve runs the log's HTTP API on ln until ctx ends, then shuts down
 // gracefully: it stops accepting connections, lets requests in flight
 // finish, waits until every acknowledged entry is in a published checkpoint,
 // and closes the log.
 func Serve(ctx context.Context, l *Log, ln net.Listener) error {
-	srv := NewHTTPServer(l.Handler())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		l.Shutdown(context.Background())
-		return err
-	case <-ctx.Done():
+	// POST /add?wait=1 waits for a checkpoint, up to a minute.
+	srv := httpserver.New(l.Handler(), 90*time.Second)
+	herr := httpserver.Run(ctx, srv, ln, 2*time.Minute)
+	if ctx.Err() != nil {
+		l.cfg.Logger.Info("shutting down: finishing requests in flight and publishing a final checkpoint")
 	}
-	l.cfg.Logger.Info("shutting down: finishing requests in flight and publishing a final checkpoint")
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	herr := srv.Shutdown(sctx)
 	if err := l.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shut down log: %w", err)
 	}
-	if herr != nil && !errors.Is(herr, http.ErrServerClosed) {
-		return herr
-	}
-	return nil
+	return herr
 }
 
 // Reindex rebuilds the lookup index of the log in dataDir from its tree, up

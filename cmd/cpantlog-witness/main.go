@@ -1,0 +1,134 @@
+// Command cpantlog-witness is a C2SP tlog-witness that cosigns the
+// checkpoints of the logs it is configured for.
+//
+//	cpantlog-witness keygen --data DIR --name NAME
+//	cpantlog-witness serve --data DIR --config FILE [--listen 127.0.0.1:7380]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
+	"github.com/CPAN-Security/cpan-tlog/witness"
+)
+
+const usage = `cpantlog-witness cosigns transparency log checkpoints (C2SP tlog-witness v1.0.0)
+after checking each is consistent with the last one it cosigned for that log.
+
+Usage:
+  cpantlog-witness keygen --data DIR --name NAME
+  cpantlog-witness serve --data DIR --config FILE [--listen 127.0.0.1:7380]
+
+The config lists the logs to witness, one 'log <vkey> [<url>]' line each
+(C2SP tlog-policy; '#' comments). Send SIGHUP to reload it; state is kept.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "keygen":
+		err = keygen(os.Args[2:])
+	case "serve":
+		err = serve(os.Args[2:])
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "cpantlog-witness: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cpantlog-witness %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+func keygen(args []string) error {
+	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
+	dir := fs.String("data", "cpantlog-witness-data", "data directory for witness.key (0600) and witness.vkey")
+	name := fs.String("name", "", "the witness's name, e.g. witness.example.org")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *name == "" {
+		return errors.New("--name is required")
+	}
+	vkey, err := witness.Keygen(*dir, *name)
+	if err != nil {
+		return err
+	}
+	fmt.Println(vkey)
+	return nil
+}
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	dir := fs.String("data", "cpantlog-witness-data", "data directory: witness.key, witness.vkey, state/, evidence/")
+	configFile := fs.String("config", "", "file of 'log <vkey> [<url>]' lines naming the logs to witness")
+	listen := fs.String("listen", "127.0.0.1:7380", "address to listen on (loopback by default)")
+	ratePerLog := fs.Float64("rate", witness.DefaultRatePerLog, "add-checkpoint requests per second allowed per log")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *configFile == "" {
+		return errors.New("--config is required")
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg, err := loadConfig(*configFile)
+	if err != nil {
+		return err
+	}
+	w, err := witness.Open(*dir, cfg, *ratePerLog, logger)
+	if err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			cfg, err := loadConfig(*configFile)
+			if err != nil {
+				logger.Error("reload config: keeping the old one", "err", err)
+				continue
+			}
+			w.SetConfig(cfg)
+			logger.Info("reloaded config", "logs", len(cfg.Logs))
+		}
+	}()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("%w (choose another address with --listen)", err)
+	}
+	fmt.Printf("cpan-tlog witness serving on http://%s\n  verifier key: %s\n  logs: %d\n", ln.Addr(), w.VerifierKey(), len(cfg.Logs))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return httpserver.Run(ctx, httpserver.New(w.Handler(), 30*time.Second), ln, 10*time.Second)
+}
+
+func loadConfig(p string) (*witness.Config, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := witness.ParseConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return cfg, nil
+}
