@@ -50,6 +50,20 @@ type Config struct {
 	// MaxOutstanding is how many sequenced but not yet integrated entries
 	// Tessera tolerates before it pushes back (503).
 	MaxOutstanding uint
+	// WitnessPolicy, when set, is a policy file (DESIGN.md) whose witness,
+	// group and quorum lines Tessera uses to collect cosignatures before it
+	// publishes a checkpoint.
+	WitnessPolicy []byte
+	// WitnessFailOpen publishes checkpoints even when the quorum cannot be
+	// met. Off by default: without it, a log whose witnesses are down keeps
+	// accepting adds but publishes no new checkpoint until they are back.
+	WitnessFailOpen bool
+	// WitnessTimeout bounds the wait for cosignatures (default 10s).
+	WitnessTimeout time.Duration
+	// ShutdownTimeout bounds how long shutdown waits for a checkpoint that
+	// covers every acknowledged entry (default 60s). The entries are durable
+	// either way; they are published on the next start.
+	ShutdownTimeout time.Duration
 	// MaxInflightAdds bounds the adds being processed at once; beyond it
 	// POST /add answers 503 with Retry-After at once.
 	MaxInflightAdds int
@@ -69,6 +83,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxOutstanding == 0 {
 		c.MaxOutstanding = tessera.DefaultPushbackMaxOutstanding
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = tessera.DefaultShutdownTimeout
 	}
 	if c.MaxInflightAdds == 0 {
 		c.MaxInflightAdds = 4096
@@ -142,8 +159,27 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		WithCheckpointSigner(signer).
 		WithCheckpointInterval(cfg.CheckpointInterval).
 		WithBatching(cfg.BatchMaxSize, cfg.BatchMaxAge).
-		WithPushback(cfg.MaxOutstanding)
+		WithPushback(cfg.MaxOutstanding).
+		WithShutdownTimeout(cfg.ShutdownTimeout)
+	if cfg.WitnessPolicy != nil {
+		wg, err := tessera.NewWitnessGroupFromPolicy(cfg.WitnessPolicy)
+		if err != nil {
+			cancel()
+			ix.Close()
+			return nil, fmt.Errorf("witness policy: %w", err)
+		}
+		opts.WithWitnesses(wg, &tessera.WitnessOptions{FailOpen: cfg.WitnessFailOpen, Timeout: cfg.WitnessTimeout})
+	}
+	firstStart := !exists(filepath.Join(cfg.DataDir, TreeDir, ".state", "treeState"))
 	appender, shutdown, reader, err := tessera.NewAppender(bg, driver, opts)
+	if err != nil && firstStart && cfg.WitnessPolicy != nil {
+		// Tessera publishes the empty tree's checkpoint while creating a
+		// new log and fails if the witnesses cannot cosign it. The tree is
+		// created by then; a second start skips that publication, so the
+		// log runs and publishes as soon as the quorum answers.
+		cfg.Logger.Warn("could not get the first checkpoint cosigned; starting anyway, checkpoints follow once the witnesses answer", "err", err)
+		appender, shutdown, reader, err = tessera.NewAppender(bg, driver, opts)
+	}
 	if err != nil {
 		cancel()
 		ix.Close()
@@ -173,6 +209,11 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	return l, nil
 }
 
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 func (l *Log) abort() {
 	l.cancel()
 	l.index.Close()
@@ -198,7 +239,9 @@ func (l *Log) Index() *index.Index { return l.index }
 func (l *Log) Shutdown(ctx context.Context) error {
 	l.shutdownOnce.Do(func() {
 		err := l.shutdown(ctx)
-		if err == nil {
+		if err != nil {
+			err = fmt.Errorf("no checkpoint covering every acknowledged entry could be published (are the witnesses up?); the entries are stored and will be published after the next start: %w", err)
+		} else {
 			err = l.follow.catchUp(ctx)
 		}
 		l.cancel()

@@ -80,6 +80,8 @@ func serve(args []string) error {
 	fs.StringVar(&cfg.Origin, "origin", "", "checkpoint origin of a new log (default "+tlog.DefaultOrigin+"); must match the key of an existing one")
 	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", 0, "how often to publish a checkpoint (default 1s)")
 	storage := fs.String("storage", "posix", "storage driver: posix")
+	policy := fs.String("policy", "", "trust policy whose witnesses must cosign each checkpoint before it is published")
+	fs.BoolVar(&cfg.WitnessFailOpen, "witness-fail-open", false, "publish checkpoints even when the witness quorum cannot be met (default: keep accepting adds, publish nothing until the witnesses answer)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -88,6 +90,13 @@ func serve(args []string) error {
 	}
 	if *storage != "posix" {
 		return fmt.Errorf("--storage %q is not supported by this build; use posix", *storage)
+	}
+	if *policy != "" {
+		b, err := os.ReadFile(*policy)
+		if err != nil {
+			return err
+		}
+		cfg.WitnessPolicy = b
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg.Logger = logger

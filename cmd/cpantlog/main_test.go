@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,12 +27,22 @@ import (
 type testLog struct {
 	dir, url string
 	log      *tlog.Log
+	stop     func()
 }
 
 func startLog(t testing.TB, dir string) *testLog {
 	t.Helper()
-	l, err := tlog.Open(context.Background(), tlog.Config{DataDir: dir, CheckpointInterval: 100 * time.Millisecond,
-		BatchMaxAge: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return startLogWith(t, tlog.Config{DataDir: dir})
+}
+
+// startLogWith starts a log with test-friendly intervals; stop ends it.
+func startLogWith(t testing.TB, cfg tlog.Config) *testLog {
+	t.Helper()
+	cfg.CheckpointInterval = 100 * time.Millisecond
+	cfg.BatchMaxAge = 10 * time.Millisecond
+	cfg.ShutdownTimeout = 2 * time.Second
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	l, err := tlog.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,8 +53,11 @@ func startLog(t testing.TB, dir string) *testLog {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- tlog.Serve(ctx, l, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return &testLog{dir: dir, url: "http://" + ln.Addr().String(), log: l}
+	var once sync.Once
+	tl := &testLog{dir: cfg.DataDir, url: "http://" + ln.Addr().String(), log: l}
+	tl.stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(tl.stop)
+	return tl
 }
 
 // add logs a file and waits for a checkpoint covering it.
@@ -293,4 +308,9 @@ func fetch(t *testing.T, u string) []byte {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return b
+}
+
+func sha(b []byte) []byte {
+	h := sha256.Sum256(b)
+	return h[:]
 }

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
+	tlog "github.com/CPAN-Security/cpan-tlog/log"
+	"github.com/CPAN-Security/cpan-tlog/witness"
+)
+
+// testWitness is a real witness on loopback.
+type testWitness struct {
+	url, vkey string
+	stop      func()
+}
+
+func startWitness(t *testing.T, name, logVKey string) *testWitness {
+	t.Helper()
+	dir := t.TempDir()
+	vkey, err := witness.Keygen(dir, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := witness.ParseConfig([]byte("log " + logVKey + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := witness.Open(dir, cfg, 1000, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { httpserver.Run(ctx, httpserver.New(w.Handler(), 10*time.Second), ln, time.Second); close(done) }()
+	tw := &testWitness{url: "http://" + ln.Addr().String(), vkey: vkey}
+	stopped := false
+	tw.stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+	}
+	t.Cleanup(tw.stop)
+	return tw
+}
+
+func checkpointSize(t *testing.T, url string) uint64 {
+	t.Helper()
+	var size uint64
+	cp := string(fetch(t, url+"/checkpoint"))
+	lines := strings.Split(cp, "\n")
+	if len(lines) < 2 {
+		t.Fatalf("checkpoint %q", cp)
+	}
+	fmt.Sscan(lines[1], &size)
+	return size
+}
+
+// TestWitnessedLog runs a real log with two real witnesses and a policy
+// that needs both: checkpoints carry both cosignatures and verify; with one
+// witness down the log keeps taking adds but publishes nothing (fail
+// closed), or, with --witness-fail-open, publishes checkpoints that the
+// client refuses.
+func TestWitnessedLog(t *testing.T) {
+	smp := samples(t)
+	logDir := t.TempDir()
+	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin) // keys first, so witnesses can be configured
+	if err != nil {
+		t.Fatal(err)
+	}
+	w1 := startWitness(t, "w1.example", logVKey)
+	w2 := startWitness(t, "w2.example", logVKey)
+	policyText := func(logURL string) string {
+		return fmt.Sprintf("log %s %s\nwitness w1 %s %s\nwitness w2 %s %s\ngroup both all w1 w2\nquorum both\n",
+			logVKey, logURL, w1.vkey, w1.url, w2.vkey, w2.url)
+	}
+	// The log reads the same policy; its log line needs no URL for that.
+	lg := startLogWith(t, tlog.Config{DataDir: logDir, WitnessPolicy: []byte(policyText("http://127.0.0.1:1"))})
+	policy := writePolicy(t, policyText(lg.url))
+	state := t.TempDir()
+
+	lg.add(t, smp[0].path, smp[0].content, "2024-01-02T03:04:05Z")
+	cp := string(fetch(t, lg.url+"/checkpoint"))
+	if !strings.Contains(cp, "\u2014 w1.example ") || !strings.Contains(cp, "\u2014 w2.example ") {
+		t.Fatalf("published checkpoint lacks a cosignature:\n%s", cp)
+	}
+	code, out := cli(t, "verify", smp[0].local, "--policy", policy, "--state", state)
+	if code != 0 || !strings.Contains(out, "cosigned by: w1, w2") {
+		t.Fatalf("verify with both witnesses: exit %d\n%s", code, out)
+	}
+	proofFile := t.TempDir() + "/p.tlog-proof"
+	if code, out := cli(t, "proof", smp[0].path, "-o", proofFile, "--policy", policy, "--state", state); code != 0 {
+		t.Fatalf("proof: %d %s", code, out)
+	}
+	if code, out := cli(t, "verify", "--proof", proofFile, smp[0].local, "--policy", policy, "--state", state); code != 0 {
+		t.Fatalf("offline verify of a cosigned proof: %d %s", code, out)
+	}
+
+	// One witness down, fail closed: adds are acknowledged, nothing is published.
+	w2.stop()
+	before := checkpointSize(t, lg.url)
+	req, _ := http.NewRequest("POST", lg.url+"/add", strings.NewReader(fmt.Sprintf(`{"path":%q,"size":%d,"sha256":"%x","uploader":"RJBS","time":"2024-01-02T03:04:05Z"}`, smp[1].path, len(smp[1].content), sha(smp[1].content))))
+	req.Header.Set("Authorization", "Bearer "+lg.log.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("add with a witness down: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	time.Sleep(1500 * time.Millisecond) // many checkpoint intervals
+	if after := checkpointSize(t, lg.url); after != before {
+		t.Errorf("a checkpoint of size %d was published without the quorum (fail closed expected)", after)
+	}
+	code, out = cli(t, "verify", smp[1].local, "--policy", policy, "--state", state)
+	if code != 1 || !strings.Contains(out, "does not cover it yet") {
+		t.Errorf("verify of an entry no cosigned checkpoint covers: exit %d\n%s", code, out)
+	}
+
+	// Fail open: the log publishes, the client refuses the checkpoint.
+	lg.stop()
+	lg = startLogWith(t, tlog.Config{DataDir: logDir, WitnessPolicy: []byte(policyText("http://127.0.0.1:1")), WitnessFailOpen: true, WitnessTimeout: time.Second})
+	policy = writePolicy(t, policyText(lg.url))
+	deadline := time.Now().Add(20 * time.Second)
+	for checkpointSize(t, lg.url) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("fail-open log published no checkpoint of size 2")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	code, out = cli(t, "verify", smp[1].local, "--policy", policy, "--state", state)
+	if code != 1 || !strings.Contains(out, "not cosigned by the policy's quorum") || !strings.Contains(out, "cosigned by: w1") {
+		t.Errorf("verify against a checkpoint lacking w2: exit %d\n%s", code, out)
+	}
+}
+
+// TestNewLogStartsWithWitnessDown: Tessera fails to create a log whose
+// first checkpoint cannot be cosigned; ours starts anyway.
+func TestNewLogStartsWithWitnessDown(t *testing.T) {
+	logDir := t.TempDir()
+	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w1 := startWitness(t, "w1.example", logVKey)
+	w1.stop()
+	policy := fmt.Sprintf("log %s\nwitness w1 %s %s\nquorum w1\n", logVKey, w1.vkey, w1.url)
+	lg := startLogWith(t, tlog.Config{DataDir: logDir, WitnessPolicy: []byte(policy), WitnessTimeout: time.Second})
+	smp := samples(t)
+	req, _ := http.NewRequest("POST", lg.url+"/add", strings.NewReader(fmt.Sprintf(`{"path":%q,"size":1,"sha256":"%064x","uploader":"ETHER","time":"2024-01-02T03:04:05Z"}`, smp[0].path, 1)))
+	req.Header.Set("Authorization", "Bearer "+lg.log.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("add to a new log whose witness is down: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	if _, err := os.Stat(logDir + "/tree/checkpoint"); err == nil {
+		t.Error("a checkpoint was published without the witness")
+	}
+}
