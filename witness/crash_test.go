@@ -130,3 +130,67 @@ func TestSIGKILLNeverGoesBack(t *testing.T) {
 		t.Fatal("no cosignature was ever returned")
 	}
 }
+
+// TestSIGHUPReloadKeepsState: the real binary reloads its config on
+// SIGHUP, starts serving a newly listed log, and keeps the state of the
+// logs it already witnessed.
+func TestSIGHUPReloadKeepsState(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	bin := filepath.Join(t.TempDir(), "cpantlog-witness")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/cpantlog-witness").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	if _, err := Keygen(dir, "w1.example"); err != nil {
+		t.Fatal(err)
+	}
+	l := newFakeLog(t, 10)
+	other := newFakeLog(t, 10)
+	config := filepath.Join(dir, "config")
+	os.WriteFile(config, []byte("log "+l.vkey+"\n"), 0o644)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "serve", "--data", dir, "--config", config, "--listen", addr)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	post := func(body []byte) int {
+		for range 100 {
+			resp, err := http.Post("http://"+addr+"/add-checkpoint", "text/plain", bytes.NewReader(body))
+			if err != nil {
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		t.Fatal("witness not reachable")
+		return 0
+	}
+	if c := post(l.request(t, 0, 5)); c != 200 {
+		t.Fatalf("first log: %d", c)
+	}
+	if c := post(other.request(t, 0, 5)); c != 403 {
+		t.Fatalf("second log before reload: %d, want 403 (same origin, unknown key)", c)
+	}
+	os.WriteFile(config, []byte("log "+l.vkey+"\nlog "+other.vkey+"\n"), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(5 * time.Second)
+	for post(l.request(t, 5, 7)) != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("first log's state was lost across SIGHUP (old size 5 no longer accepted)")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The second key is now trusted for the same origin: its checkpoint of
+	// the same size with another root is a fork of what was cosigned.
+	forked := (&Request{OldSize: 7, Checkpoint: other.checkpointWithRoot(t, 7, hashes(1)[0])}).Marshal()
+	if c := post(forked); c != 409 {
+		t.Errorf("second key after reload: %d, want 409 (conflicts with the state kept)", c)
+	}
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestServeDefaultsAndGracefulShutdown runs the real binary with no flags
+// but a free port, in an empty directory: it creates ./cpantlog-data with
+// the key (0600), prints the verifier key, takes adds, and on SIGTERM
+// publishes a checkpoint covering every acknowledged entry and exits 0.
+func TestServeDefaultsAndGracefulShutdown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	bin := filepath.Join(t.TempDir(), "cpantlog-server")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	work := t.TempDir()
+	cmd := exec.Command(bin, "--listen", "127.0.0.1:0")
+	cmd.Dir = work
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stdout)
+	var banner strings.Builder
+	for i := 0; i < 5 && sc.Scan(); i++ {
+		banner.WriteString(sc.Text() + "\n")
+	}
+	go io.Copy(io.Discard, stdout)
+	m := regexp.MustCompile(`serving on (http://\S+)`).FindStringSubmatch(banner.String())
+	if m == nil || !strings.Contains(banner.String(), "verifier key:  localhost/cpan-tlog+") {
+		t.Fatalf("banner:\n%s", banner.String())
+	}
+	url := m[1]
+	data := filepath.Join(work, "cpantlog-data")
+	if fi, err := os.Stat(filepath.Join(data, "log.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("log.key: %v %v", fi, err)
+	}
+	token, _ := os.ReadFile(filepath.Join(data, "ingest.token"))
+	const n = 50
+	for i := range n {
+		body := fmt.Sprintf(`{"path":"authors/id/A/AB/ABC/F-%d.tar.gz","size":%d,"sha256":"%064x","uploader":"ABC","time":"2024-01-02T03:04:05Z"}`, i, i, i)
+		req, _ := http.NewRequest("POST", url+"/add", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("add %d: %v %v", i, err, resp)
+		}
+		resp.Body.Close()
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.Wait() }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v, want 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit 30s after SIGTERM")
+	}
+	cp, err := os.ReadFile(filepath.Join(data, "tree", "checkpoint"))
+	if err != nil || !strings.Contains(string(cp), fmt.Sprintf("\n%d\n", n)) {
+		t.Errorf("checkpoint after shutdown does not cover all %d entries:\n%s", n, cp)
+	}
+	// reindex works on the stopped log.
+	out, err := exec.Command(bin, "reindex", "--data", data).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), fmt.Sprintf("%d entries", n)) {
+		t.Errorf("reindex: %v\n%s", err, out)
+	}
+	// keygen refuses to overwrite.
+	if out, err := exec.Command(bin, "keygen", "--data", data).CombinedOutput(); err == nil || !strings.Contains(string(out), "already exists") {
+		t.Errorf("keygen over an existing key: %v\n%s", err, out)
+	}
+	if out, _ := exec.Command(bin, "serve", "-h").CombinedOutput(); !strings.Contains(string(out), "--policy") && !strings.Contains(string(out), "-policy") {
+		t.Errorf("serve -h does not explain the flags:\n%s", out)
+	}
+}
