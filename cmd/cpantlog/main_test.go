@@ -162,6 +162,27 @@ func TestVerifySamplesOnlineAndOffline(t *testing.T) {
 		}
 	}
 
+	// The same tiles read from the log's directory, as a mirror of the
+	// static files would hold them, prove the same inclusion.
+	dirFetcher, err := client.NewFetcher(filepath.Join(tl.dir, tlog.TreeDir), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := client.NewVerifier(mustPolicy(t, policy), "", "", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := dirFetcher.ReadCheckpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Policy.VerifyCheckpoint(raw); err != nil || !bytes.Equal(raw, fetch(t, tl.url+"/checkpoint")) {
+		t.Errorf("checkpoint read from the tree directory: %v", err)
+	}
+	if b, err := dirFetcher.ReadEntryBundle(context.Background(), 0, 8); err != nil || !bytes.Equal(b, fetch(t, tl.url+"/tile/entries/000.p/8")) {
+		t.Errorf("entry bundle read from the tree directory differs from the served one: %v", err)
+	}
+
 	tryTiny, testFatal := smp[0], smp[len(smp)-2]
 	tryProof := filepath.Join(proofs, filepath.Base(tryTiny.path)+".tlog-proof")
 	tampered := filepath.Join(t.TempDir(), "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz")
@@ -313,4 +334,17 @@ func fetch(t *testing.T, u string) []byte {
 func sha(b []byte) []byte {
 	h := sha256.Sum256(b)
 	return h[:]
+}
+
+func mustPolicy(t *testing.T, file string) *client.Policy {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := client.ParsePolicy(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
