@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/atomicfile"
 )
 
 // Names of the files in a data directory.
@@ -38,10 +40,10 @@ func Keygen(dir, origin string) (vkey string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("generate key for origin %q: %w", origin, err)
 	}
-	if err := writeNew(filepath.Join(dir, KeyFile), skey+"\n", 0o600); err != nil {
+	if err := atomicfile.WriteNew(filepath.Join(dir, KeyFile), []byte(skey+"\n"), 0o600); err != nil {
 		return "", err
 	}
-	if err := writeNew(filepath.Join(dir, VKeyFile), vkey+"\n", 0o644); err != nil {
+	if err := atomicfile.WriteNew(filepath.Join(dir, VKeyFile), []byte(vkey+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	return vkey, nil
@@ -90,7 +92,7 @@ func loadOrCreateToken(dir string) (string, error) {
 		if _, err := rand.Read(r); err != nil {
 			return "", err
 		}
-		if err := writeNew(p, hex.EncodeToString(r)+"\n", 0o600); err != nil {
+		if err := atomicfile.WriteNew(p, []byte(hex.EncodeToString(r)+"\n"), 0o600); err != nil {
 			return "", err
 		}
 		b, err = os.ReadFile(p)
@@ -103,39 +105,4 @@ func loadOrCreateToken(dir string) (string, error) {
 		return "", fmt.Errorf("%s holds a token of %d characters; use at least 16 (or delete it to have one generated)", p, len(tok))
 	}
 	return tok, nil
-}
-
-// writeNew writes a file that must not exist yet, durably: a crash leaves
-// either no file or the whole file.
-func writeNew(p, content string, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-"+filepath.Base(p))
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.WriteString(content); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	// Link fails if p exists, so two racing first starts cannot both win.
-	if err := os.Link(tmp.Name(), p); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(p))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

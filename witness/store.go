@@ -7,13 +7,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/atomicfile"
 )
 
 // store keeps, per origin, the latest cosigned checkpoint as a whole note
 // (the log's signatures and ours): it is the witness's state and its
-// evidence. Each write goes to a temporary file that is fsynced, renamed
-// over the old one and the directory fsynced, so a crash leaves either the
-// old or the new state, never less.
+// evidence. Writes are atomic and durable (internal/atomicfile), so a crash
+// leaves either the old or the new state, never less.
 type store struct {
 	dir string
 }
@@ -47,29 +48,5 @@ func (s *store) get(origin string) ([]byte, error) {
 
 // put durably replaces the latest cosigned checkpoint of origin.
 func (s *store) put(origin string, cosigned []byte) error {
-	tmp, err := os.CreateTemp(s.dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(cosigned); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), s.path(origin)); err != nil {
-		return err
-	}
-	d, err := os.Open(s.dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(s.path(origin), cosigned, 0o600)
 }

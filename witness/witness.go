@@ -29,6 +29,8 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/time/rate"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/atomicfile"
 )
 
 // Files in a witness's data directory.
@@ -53,32 +55,13 @@ func Keygen(dir, name string) (vkey string, err error) {
 	if err != nil {
 		return "", err
 	}
-	if err := writeExclusive(filepath.Join(dir, KeyFile), skey+"\n", 0o600); err != nil {
+	if err := atomicfile.WriteNew(filepath.Join(dir, KeyFile), []byte(skey+"\n"), 0o600); err != nil {
 		return "", err
 	}
-	if err := writeExclusive(filepath.Join(dir, VKeyFile), vkey+"\n", 0o644); err != nil {
+	if err := atomicfile.WriteNew(filepath.Join(dir, VKeyFile), []byte(vkey+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	return vkey, nil
-}
-
-func writeExclusive(p, content string, mode os.FileMode) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s already exists; a witness keeps its key (move it away first to make a new one)", p)
-		}
-		return err
-	}
-	if _, err := f.WriteString(content); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // Witness cosigns checkpoints.
