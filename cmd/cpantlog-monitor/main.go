@@ -1,0 +1,175 @@
+// Command cpantlog-monitor audits a cpan-tlog log for third parties.
+//
+//	cpantlog-monitor --policy FILE --state DIR [--log URL] [--watch FILE] [--once] ...
+//	cpantlog-monitor audit-mirror --mirror URL|DIR --policy FILE --state DIR
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/CPAN-Security/cpan-tlog/client"
+	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
+	"github.com/CPAN-Security/cpan-tlog/monitor"
+)
+
+const usage = `cpantlog-monitor audits a cpan-tlog log: it verifies every checkpoint against a
+trust policy, proves each consistent with the last, downloads every entry,
+rebuilds the tree, and reports anything odd.
+
+Usage:
+  cpantlog-monitor [flags]                     follow the log (or --once: one round)
+  cpantlog-monitor audit-mirror --mirror URL|DIR [flags]
+
+Exit codes with --once and audit-mirror: 0 clean, 1 findings, 2 error,
+3 security finding (fork, rollback, bad signature, root or tile mismatch,
+split view).
+
+Finding kinds: checkpoint-bad-signature, checkpoint-untrusted,
+checkpoint-rollback, checkpoint-fork, root-mismatch, tile-mismatch,
+split-view, entry-malformed, path-rewritten, uploader-mismatch, watched,
+sigstore-identity-changed, sigstore-identity-missing, mirror-unlogged,
+mirror-mismatch, mirror-missing.
+
+The --watch file holds one rule per line ('#' comments):
+  dist Try-Tiny                      uploads and deletions of a distribution
+  author ETHER                       anything in ETHER's directory or by ETHER
+  path authors/id/E/ET/ETHER/*.zip   paths matching a glob
+
+Flags:
+`
+
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ",") }
+func (r *repeated) Set(s string) error { *r = append(*r, s); return nil }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	mirror := len(args) > 0 && args[0] == "audit-mirror"
+	if mirror {
+		args = args[1:]
+	}
+	fs := flag.NewFlagSet("cpantlog-monitor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	cfgDir, _ := os.UserConfigDir()
+	policyFile := fs.String("policy", filepath.Join(cfgDir, "cpantlog", "policy"), "trust policy naming the log (and its URL), witnesses and quorum")
+	logURL := fs.String("log", "", "the log's URL or tile directory (default: the policy's URL)")
+	stateDir := fs.String("state", "cpantlog-monitor-state", "state directory: position, rule memory, trusted checkpoint, evidence")
+	watchFile := fs.String("watch", "", "file of watch rules")
+	once := fs.Bool("once", false, "run one round and exit (0 clean, 1 findings, 3 security)")
+	asJSON := fs.Bool("json", false, "print findings as JSON lines")
+	hook := fs.String("hook", "", "shell command run per finding, details in CPANTLOG_FINDING_* variables")
+	webhook := fs.String("webhook", "", "URL to POST each finding to as JSON")
+	interval := fs.Duration("interval", time.Minute, "time between rounds when following")
+	listen := fs.String("listen", "127.0.0.1:7381", "address for /metrics and /healthz when following (empty: none)")
+	mirrorLoc := fs.String("mirror", "", "audit-mirror: the CPAN mirror's URL or local directory")
+	var peers repeated
+	fs.Var(&peers, "peer", "another view of the log's checkpoint to compare (URL or file; repeatable)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	fail := func(err error) int { fmt.Fprintf(stderr, "cpantlog-monitor: %v\n", err); return 2 }
+	pb, err := os.ReadFile(*policyFile)
+	if err != nil {
+		return fail(fmt.Errorf("%w (pass --policy)", err))
+	}
+	policy, err := client.ParsePolicy(pb)
+	if err != nil {
+		return fail(fmt.Errorf("%s: %w", *policyFile, err))
+	}
+	var watch []monitor.WatchRule
+	if *watchFile != "" {
+		b, err := os.ReadFile(*watchFile)
+		if err != nil {
+			return fail(err)
+		}
+		if watch, err = monitor.ParseWatch(b); err != nil {
+			return fail(fmt.Errorf("%s: %w", *watchFile, err))
+		}
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	m, err := monitor.New(monitor.Config{Log: *logURL, Policy: policy, StateDir: *stateDir, Watch: watch, Peers: peers, Progress: stderr, Logger: logger})
+	if err != nil {
+		return fail(err)
+	}
+	defer m.Close()
+	sinks := []monitor.Sink{monitor.WriterSink{W: stdout, JSON: *asJSON}}
+	if *hook != "" {
+		sinks = append(sinks, monitor.HookSink{Command: *hook})
+	}
+	if *webhook != "" {
+		sinks = append(sinks, monitor.WebhookSink{URL: *webhook})
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	round := func() (int, error) {
+		var err error
+		if mirror {
+			err = m.AuditMirror(ctx, *mirrorLoc)
+		} else {
+			err = m.Sync(ctx)
+		}
+		// Deliver even after an error: findings recorded before it stand.
+		found, derr := m.Deliver(ctx, sinks...)
+		code := 0
+		for _, f := range found {
+			code = max(code, 1)
+			if f.Security {
+				code = 3
+			}
+		}
+		return code, errors.Join(err, derr)
+	}
+	if *once || mirror {
+		if mirror && *mirrorLoc == "" {
+			return fail(errors.New("audit-mirror needs --mirror URL|DIR"))
+		}
+		code, err := round()
+		if err != nil {
+			fmt.Fprintf(stderr, "cpantlog-monitor: %v\n", err)
+			return max(code, 2)
+		}
+		return code
+	}
+	if *listen != "" {
+		ln, err := net.Listen("tcp", *listen)
+		if err != nil {
+			return fail(fmt.Errorf("%w (choose another --listen, or --listen '' for none)", err))
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.MetricsHandler())
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+		go httpserver.Run(ctx, httpserver.New(mux, 30*time.Second), ln, 5*time.Second)
+	}
+	for {
+		if _, err := round(); err != nil {
+			logger.Error("round failed; retrying next interval", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-time.After(*interval):
+		}
+	}
+}

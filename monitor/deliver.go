@@ -1,0 +1,166 @@
+package monitor
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Sink receives findings.
+type Sink interface {
+	Deliver(ctx context.Context, f Finding) error
+}
+
+// WriterSink prints findings as text lines, or JSON lines.
+type WriterSink struct {
+	W    io.Writer
+	JSON bool
+}
+
+func (s WriterSink) Deliver(_ context.Context, f Finding) error {
+	if s.JSON {
+		_, err := fmt.Fprintf(s.W, "%s\n", f.JSON())
+		return err
+	}
+	_, err := fmt.Fprintln(s.W, f.Text())
+	return err
+}
+
+// HookSink runs a shell command per finding with the details in the
+// environment: CPANTLOG_FINDING_ID, _KIND, _SECURITY (0/1), _INDEX, _PATH,
+// _MESSAGE, _EVIDENCE and _JSON.
+type HookSink struct {
+	Command string
+	Timeout time.Duration
+}
+
+func (s HookSink) Deliver(ctx context.Context, f Finding) error {
+	if s.Timeout == 0 {
+		s.Timeout = time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", s.Command)
+	idx := ""
+	if f.Index != nil {
+		idx = strconv.FormatUint(*f.Index, 10)
+	}
+	sec := "0"
+	if f.Security {
+		sec = "1"
+	}
+	cmd.Env = append(os.Environ(),
+		"CPANTLOG_FINDING_ID="+f.ID, "CPANTLOG_FINDING_KIND="+f.Kind, "CPANTLOG_FINDING_SECURITY="+sec,
+		"CPANTLOG_FINDING_INDEX="+idx, "CPANTLOG_FINDING_PATH="+f.Path, "CPANTLOG_FINDING_MESSAGE="+f.Message,
+		"CPANTLOG_FINDING_EVIDENCE="+f.Evidence, "CPANTLOG_FINDING_JSON="+string(f.JSON()))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("hook %q: %v: %s", s.Command, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// WebhookSink POSTs each finding as JSON, retrying with backoff.
+type WebhookSink struct {
+	URL     string
+	Client  *http.Client
+	Retries int
+}
+
+func (s WebhookSink) Deliver(ctx context.Context, f Finding) error {
+	c := s.Client
+	if c == nil {
+		c = &http.Client{Timeout: 10 * time.Second}
+	}
+	retries := s.Retries
+	if retries == 0 {
+		retries = 4
+	}
+	var last error
+	for attempt := 0; attempt <= retries; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(200<<attempt) * time.Millisecond):
+			}
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(f.JSON()))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			last = err
+			continue
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		resp.Body.Close()
+		if resp.StatusCode/100 == 2 {
+			return nil
+		}
+		last = fmt.Errorf("webhook %s: %s", s.URL, resp.Status)
+		if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+			break
+		}
+	}
+	return last
+}
+
+// Deliver sends every finding in the outbox to the sinks, oldest first, and
+// removes it. A sink that fails is logged; the finding is not sent again,
+// so a flaky webhook cannot cause repeated alerts elsewhere. It returns the
+// findings delivered.
+func (m *Monitor) Deliver(ctx context.Context, sinks ...Sink) ([]Finding, error) {
+	keys, findings, err := m.st.outbox()
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range findings {
+		for _, s := range sinks {
+			if err := s.Deliver(ctx, f); err != nil {
+				m.cfg.Logger.Error("deliver finding", "id", f.ID, "err", err)
+			}
+		}
+		m.metrics.findings.WithLabelValues(f.Kind).Inc()
+		if err := m.st.delivered(keys[i]); err != nil {
+			return findings[:i+1], err
+		}
+	}
+	return findings, nil
+}
+
+type metrics struct {
+	registry       *prometheus.Registry
+	entries        prometheus.Counter
+	audited        prometheus.Gauge
+	checkpointSize prometheus.Gauge
+	findings       *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry:       prometheus.NewRegistry(),
+		entries:        prometheus.NewCounter(prometheus.CounterOpts{Name: "cpantlog_monitor_entries_total", Help: "Entries audited by this process."}),
+		audited:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "cpantlog_monitor_audited_size", Help: "Entries audited so far."}),
+		checkpointSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cpantlog_monitor_checkpoint_size", Help: "Size of the latest trusted checkpoint."}),
+		findings:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cpantlog_monitor_findings_total", Help: "Findings reported, by kind."}, []string{"kind"}),
+	}
+	m.registry.MustRegister(m.entries, m.audited, m.checkpointSize, m.findings, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// MetricsHandler serves the monitor's Prometheus metrics.
+func (m *Monitor) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(m.metrics.registry, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,61 @@
+package monitor
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Finding kinds. They are stable names: alerting rules and scripts match on them.
+const (
+	KindCheckpointBadSignature = "checkpoint-bad-signature" // security
+	KindCheckpointUntrusted    = "checkpoint-untrusted"     // quorum not met, unknown key
+	KindRollback               = "checkpoint-rollback"      // security
+	KindFork                   = "checkpoint-fork"          // security
+	KindRootMismatch           = "root-mismatch"            // security: entries do not hash to the checkpoint
+	KindTileMismatch           = "tile-mismatch"            // security: a served hash tile disagrees with the entries
+	KindSplitView              = "split-view"               // security: a peer saw another history
+	KindEntryMalformed         = "entry-malformed"
+	KindPathRewritten          = "path-rewritten"    // a path PAUSE never lets change logged with new content
+	KindUploaderMismatch       = "uploader-mismatch" // an upload in another author's directory
+	KindWatched                = "watched"           // a --watch rule matched
+	KindSigstoreChanged        = "sigstore-identity-changed"
+	KindSigstoreMissing        = "sigstore-identity-missing"
+)
+
+// Finding is one thing a monitor reports.
+type Finding struct {
+	// ID is stable for the same finding, so it is reported once.
+	ID       string    `json:"id"`
+	Kind     string    `json:"kind"`
+	Security bool      `json:"security"`
+	Index    *uint64   `json:"index,omitempty"`
+	Path     string    `json:"path,omitempty"`
+	Message  string    `json:"message"`
+	Evidence string    `json:"evidence,omitempty"` // a file or directory holding it
+	Seen     time.Time `json:"seen"`
+}
+
+func entryFinding(kind string, idx uint64, path, format string, args ...any) Finding {
+	i := idx
+	return Finding{ID: fmt.Sprintf("%s:%d", kind, idx), Kind: kind, Index: &i, Path: path, Message: fmt.Sprintf(format, args...)}
+}
+
+// Text is the finding as one line for people.
+func (f Finding) Text() string {
+	sev := "finding"
+	if f.Security {
+		sev = "SECURITY"
+	}
+	s := fmt.Sprintf("%s %s: %s", sev, f.Kind, f.Message)
+	if f.Evidence != "" {
+		s += " (evidence: " + f.Evidence + ")"
+	}
+	return s
+}
+
+// JSON is the finding as one JSON line.
+func (f Finding) JSON() []byte {
+	b, _ := json.Marshal(f)
+	return b
+}

@@ -1,0 +1,411 @@
+// Package monitor audits a cpan-tlog log the way a third party must: it
+// verifies every checkpoint against a trust policy, proves each one
+// consistent with the last it trusted, downloads every entry, rebuilds the
+// tree in a compact range (memory stays flat whatever the log's size) until
+// the root equals the checkpoint's, checks the served hash tiles against the
+// entries, and runs rules over every entry: rewritten paths, uploads into
+// another author's directory, watched distributions, authors or paths,
+// changed or missing Sigstore identities, and split views seen by peers.
+//
+// Findings have stable kinds and IDs; each is reported once, through a
+// durable outbox, and the monitor resumes exactly where it stopped.
+package monitor
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	flog "github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera/api"
+	"github.com/transparency-dev/tessera/api/layout"
+	tclient "github.com/transparency-dev/tessera/client"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/CPAN-Security/cpan-tlog/client"
+)
+
+// Config says what to monitor and how.
+type Config struct {
+	// Log is the log's URL or a directory with its tiles; "" means the
+	// policy's URL for the log.
+	Log      string
+	Policy   *client.Policy
+	StateDir string
+	Watch    []WatchRule
+	// Peers are other views of the log's checkpoint: a witness's read
+	// endpoint, another monitor's, or a saved checkpoint file.
+	Peers []string
+	// Workers is how many entry bundles are fetched at once (default 4).
+	Workers uint
+	// Progress receives a progress line now and then during long syncs.
+	Progress io.Writer
+	Logger   *slog.Logger
+}
+
+// Monitor audits one log.
+type Monitor struct {
+	cfg     Config
+	log     *client.PolicyLog
+	fetcher *client.Fetcher
+	trusted *client.State
+	st      *state
+	watch   []WatchRule
+	metrics *metrics
+	http    *http.Client
+}
+
+// New opens the monitor's state under cfg.StateDir.
+func New(cfg Config) (*Monitor, error) {
+	if cfg.Policy == nil || len(cfg.Policy.Logs) == 0 {
+		return nil, errors.New("no policy")
+	}
+	if len(cfg.Policy.Logs) > 1 {
+		return nil, errors.New("the policy names several logs; a monitor audits one: give it a policy with one log line")
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = 4
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = io.Discard
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	l := &cfg.Policy.Logs[0]
+	loc := cfg.Log
+	if loc == "" {
+		loc = l.URL
+	}
+	if loc == "" {
+		return nil, errors.New("no log URL: pass --log or put the URL on the policy's log line")
+	}
+	f, err := client.NewFetcher(loc, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	trusted, err := client.OpenState(filepath.Join(cfg.StateDir, "trusted"))
+	if err != nil {
+		return nil, err
+	}
+	st, err := openState(filepath.Join(cfg.StateDir, "monitor.db"))
+	if err != nil {
+		return nil, err
+	}
+	return &Monitor{cfg: cfg, log: l, fetcher: f, trusted: trusted, st: st, watch: cfg.Watch,
+		metrics: newMetrics(), http: &http.Client{Timeout: 30 * time.Second}}, nil
+}
+
+// Close closes the state.
+func (m *Monitor) Close() error { return m.st.close() }
+
+// Audited returns how many entries have been audited.
+func (m *Monitor) Audited() (uint64, error) {
+	n, _, err := m.st.position()
+	return n, err
+}
+
+func checkpointFinding(kind string, security bool, raw []byte, evidence, format string, args ...any) Finding {
+	h := sha256.Sum256(raw)
+	return Finding{ID: kind + ":" + hex.EncodeToString(h[:8]), Kind: kind, Security: security, Message: fmt.Sprintf(format, args...), Evidence: evidence}
+}
+
+// saveEvidence writes files into a new evidence directory.
+func (m *Monitor) saveEvidence(kind string, files map[string][]byte) string {
+	dir := filepath.Join(m.cfg.StateDir, "evidence", time.Now().UTC().Format("20060102T150405.000000000Z")+"-"+kind)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return ""
+	}
+	for name, b := range files {
+		os.WriteFile(filepath.Join(dir, name), b, 0o600)
+	}
+	return dir
+}
+
+// Sync runs one round: checkpoint, consistency, every new entry, rules and
+// peers. Findings go to the outbox (see Deliver). An error means the round
+// could not finish (network, disk); findings are not errors.
+func (m *Monitor) Sync(ctx context.Context) error {
+	raw, err := m.fetcher.ReadCheckpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("fetch checkpoint: %w", err)
+	}
+	cp, err := m.cfg.Policy.VerifyCheckpoint(raw)
+	var se *client.SecurityError
+	switch {
+	case errors.As(err, &se):
+		ev := m.saveEvidence(KindCheckpointBadSignature, map[string][]byte{"checkpoint": raw})
+		return m.st.recordNow(checkpointFinding(KindCheckpointBadSignature, true, raw, ev, "%s", se.Reason))
+	case errors.Is(err, client.ErrNotVerified):
+		return m.st.recordNow(checkpointFinding(KindCheckpointUntrusted, false, raw, "", "checkpoint not trusted: %v", err))
+	case err != nil:
+		return err
+	}
+	err = m.trusted.Advance(ctx, cp, func(ctx context.Context, old, new uint64) ([][]byte, error) {
+		pb, err := tclient.NewProofBuilder(ctx, new, m.fetcher.ReadTile)
+		if err != nil {
+			return nil, err
+		}
+		return pb.ConsistencyProof(ctx, old, new)
+	})
+	if errors.As(err, &se) {
+		kind := KindFork
+		if strings.HasPrefix(se.Reason, "rollback") {
+			kind = KindRollback
+		}
+		return m.st.recordNow(checkpointFinding(kind, true, raw, se.EvidenceDir, "%s", se.Reason))
+	}
+	if err != nil {
+		return err
+	}
+	m.metrics.checkpointSize.Set(float64(cp.Size))
+	if err := m.syncEntries(ctx, cp); err != nil {
+		return err
+	}
+	return m.checkPeers(ctx, cp)
+}
+
+// batchBundles is how many entry bundles one state transaction covers.
+const batchBundles = 64
+
+func (m *Monitor) syncEntries(ctx context.Context, cp *client.Checkpoint) error {
+	audited, hashes, err := m.st.position()
+	if err != nil {
+		return err
+	}
+	if audited > cp.Size {
+		return fmt.Errorf("monitor state has audited %d entries, more than the trusted checkpoint's %d: this state belongs to another log", audited, cp.Size)
+	}
+	rf := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	rng, err := rf.NewRange(0, audited, hashes)
+	if err != nil {
+		return fmt.Errorf("monitor state: %w", err)
+	}
+	if audited < cp.Size {
+		if err := m.streamEntries(ctx, cp, audited, rng); err != nil {
+			return err
+		}
+	}
+	root, err := rng.GetRootHash(nil)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(root, cp.Hash) {
+		ev := m.saveEvidence(KindRootMismatch, map[string][]byte{"checkpoint": cp.Raw, "computed-root": []byte(hex.EncodeToString(root) + "\n")})
+		return m.st.recordNow(Finding{ID: fmt.Sprintf("%s:%d:%x", KindRootMismatch, cp.Size, cp.Hash[:8]), Kind: KindRootMismatch, Security: true, Evidence: ev,
+			Message: fmt.Sprintf("the log's %d entries hash to %x, but its checkpoint says %x: the log serves entries it did not commit to", cp.Size, root, cp.Hash)})
+	}
+	return nil
+}
+
+// streamEntries audits entries [from, cp.Size), appending to rng.
+func (m *Monitor) streamEntries(ctx context.Context, cp *client.Checkpoint, from uint64, rng *compact.Range) error {
+	start, last := time.Now(), time.Now()
+	first := from
+	bundles := tclient.EntryBundles(ctx, m.cfg.Workers, func(context.Context) (uint64, error) { return cp.Size, nil },
+		m.fetcher.ReadEntryBundle, from, cp.Size-from)
+	next, stop := iter.Pull2(bundles)
+	defer stop()
+	for done := false; !done; {
+		err := m.st.db.Update(func(tx *bolt.Tx) error {
+			var findings []Finding
+			var latest time.Time
+			for range batchBundles {
+				b, err, ok := next()
+				if !ok {
+					done = true
+					break
+				}
+				if err != nil {
+					return fmt.Errorf("fetch entry bundle: %w", err)
+				}
+				fs, t, err := m.auditBundle(ctx, tx, cp, b, rng)
+				if err != nil {
+					return err
+				}
+				findings = append(findings, fs...)
+				if t.After(latest) {
+					latest = t
+				}
+			}
+			if !latest.IsZero() {
+				fs, err := expirePending(tx, latest)
+				if err != nil {
+					return err
+				}
+				findings = append(findings, fs...)
+			}
+			if err := record(tx, findings); err != nil {
+				return err
+			}
+			var buf bytes.Buffer
+			for _, h := range rng.Hashes() {
+				buf.Write(h)
+			}
+			m := tx.Bucket(bMeta)
+			if err := m.Put(kAudited, binary.BigEndian.AppendUint64(nil, rng.End())); err != nil {
+				return err
+			}
+			return m.Put(kRange, buf.Bytes())
+		})
+		if err != nil {
+			return err
+		}
+		m.metrics.audited.Set(float64(rng.End()))
+		if time.Since(last) > time.Second || (done && cp.Size-first > 10000) {
+			last = time.Now()
+			n := rng.End() - first
+			rate := float64(n) / time.Since(start).Seconds()
+			eta := time.Duration(float64(cp.Size-rng.End())/max(rate, 1)) * time.Second
+			fmt.Fprintf(m.cfg.Progress, "audited %d/%d entries (%.0f entries/s, ETA %s)\n", rng.End(), cp.Size, rate, eta.Round(time.Second))
+		}
+	}
+	return nil
+}
+
+// auditBundle checks one entry bundle: its leaves extend the compact range,
+// its hash tile must hold exactly their leaf hashes, and each entry goes
+// through the rules. It returns the latest entry time seen.
+func (m *Monitor) auditBundle(ctx context.Context, tx *bolt.Tx, cp *client.Checkpoint, b tclient.Bundle, rng *compact.Range) ([]Finding, time.Time, error) {
+	var eb api.EntryBundle
+	if err := eb.UnmarshalText(b.Data); err != nil {
+		return nil, time.Time{}, fmt.Errorf("entry bundle %d: %w", b.RangeInfo.Index, err)
+	}
+	ri := b.RangeInfo
+	if uint(len(eb.Entries)) < ri.First+ri.N {
+		return nil, time.Time{}, fmt.Errorf("entry bundle %d has %d entries, want %d", ri.Index, len(eb.Entries), ri.First+ri.N)
+	}
+	var findings []Finding
+	var latest time.Time
+	leafHashes := make([][]byte, len(eb.Entries))
+	for i, leaf := range eb.Entries {
+		leafHashes[i] = rfc6962.DefaultHasher.HashLeaf(leaf)
+	}
+	tileRaw, err := m.fetcher.ReadTile(ctx, 0, ri.Index, layout.PartialTileSize(0, ri.Index, cp.Size))
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("fetch hash tile 0/%d: %w", ri.Index, err)
+	}
+	width := len(eb.Entries)
+	if len(tileRaw) != width*32 || !tileMatches(tileRaw, leafHashes) {
+		findings = append(findings, Finding{ID: fmt.Sprintf("%s:0/%d:%d", KindTileMismatch, ri.Index, width), Kind: KindTileMismatch, Security: true,
+			Message: fmt.Sprintf("hash tile 0/%d does not hold the leaf hashes of entry bundle %d: clients proving inclusion from it are misled", ri.Index, ri.Index)})
+	}
+	for i := ri.First; i < ri.First+ri.N; i++ {
+		idx := ri.Index*layout.EntryBundleWidth + uint64(i)
+		if err := rng.Append(leafHashes[i], nil); err != nil {
+			return nil, time.Time{}, err
+		}
+		fs, err := m.checkEntry(tx, idx, eb.Entries[i])
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		findings = append(findings, fs...)
+		if t := entryTime(eb.Entries[i]); t.After(latest) {
+			latest = t
+		}
+	}
+	m.metrics.entries.Add(float64(ri.N))
+	return findings, latest, nil
+}
+
+func tileMatches(tile []byte, leafHashes [][]byte) bool {
+	for i, h := range leafHashes {
+		if !bytes.Equal(tile[i*32:(i+1)*32], h) {
+			return false
+		}
+	}
+	return true
+}
+
+// entryTime reads the time line of a leaf cheaply, zero if there is none.
+func entryTime(leaf []byte) time.Time {
+	i := bytes.Index(leaf, []byte("\ntime "))
+	if i < 0 || len(leaf) < i+6+20 {
+		return time.Time{}
+	}
+	t, _ := time.Parse(time.RFC3339, string(leaf[i+6:i+6+20]))
+	return t
+}
+
+// checkPeers compares the checkpoints other parties saw with ours.
+func (m *Monitor) checkPeers(ctx context.Context, cp *client.Checkpoint) error {
+	for _, peer := range m.cfg.Peers {
+		raw, err := m.readPeer(ctx, peer)
+		if err != nil {
+			m.cfg.Logger.Warn("peer checkpoint unavailable", "peer", peer, "err", err)
+			continue
+		}
+		pcp, _, _, err := flog.ParseCheckpoint(raw, m.log.Origin, m.log.Verifier)
+		if err != nil {
+			m.cfg.Logger.Warn("peer checkpoint does not carry the log's signature; ignored", "peer", peer, "err", err)
+			continue
+		}
+		small, large := pcp, &cp.Checkpoint
+		if small.Size > large.Size {
+			small, large = large, small
+		}
+		var why string
+		switch {
+		case small.Size == large.Size && !bytes.Equal(small.Hash, large.Hash):
+			why = fmt.Sprintf("%s saw a checkpoint of size %d with root %x, this monitor saw %x", peer, pcp.Size, pcp.Hash, cp.Hash)
+		case small.Size < large.Size && small.Size > 0:
+			pb, err := tclient.NewProofBuilder(ctx, large.Size, m.fetcher.ReadTile)
+			if err != nil {
+				m.cfg.Logger.Warn("cannot check peer checkpoint yet", "peer", peer, "err", err)
+				continue
+			}
+			p, err := pb.ConsistencyProof(ctx, small.Size, large.Size)
+			if err != nil {
+				m.cfg.Logger.Warn("cannot check peer checkpoint yet", "peer", peer, "err", err)
+				continue
+			}
+			if err := proof.VerifyConsistency(rfc6962.DefaultHasher, small.Size, large.Size, p, small.Hash, large.Hash); err != nil {
+				why = fmt.Sprintf("%s saw a checkpoint of size %d that is not consistent with this monitor's of size %d", peer, pcp.Size, cp.Size)
+			}
+		}
+		if why != "" {
+			ev := m.saveEvidence(KindSplitView, map[string][]byte{"peer.checkpoint": raw, "ours.checkpoint": cp.Raw, "peer.txt": []byte(peer + "\n")})
+			if err := m.st.recordNow(checkpointFinding(KindSplitView, true, raw, ev, "split view: %s", why)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (m *Monitor) readPeer(ctx context.Context, peer string) ([]byte, error) {
+	if !strings.HasPrefix(peer, "http://") && !strings.HasPrefix(peer, "https://") {
+		return os.ReadFile(peer)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peer, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := m.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", peer, resp.Status)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, client.MaxCheckpointSize))
+}

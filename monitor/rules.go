@@ -1,0 +1,198 @@
+package monitor
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
+	"github.com/CPAN-Security/cpan-tlog/log/entry"
+)
+
+// WatchRule is one line of a --watch file.
+type WatchRule struct {
+	Kind  string // "dist", "author" or "path"
+	Value string
+}
+
+// ParseWatch reads a --watch file: one rule per line, '#' comments.
+//
+//	dist Try-Tiny                     uploads and deletions of a distribution
+//	author ETHER                      anything in ETHER's directory or uploaded by ETHER
+//	path authors/id/E/ET/ETHER/*.zip  paths matching a glob (Go path.Match syntax)
+func ParseWatch(b []byte) ([]WatchRule, error) {
+	var rules []WatchRule
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		bad := func(format string, args ...any) error {
+			return fmt.Errorf("watch line %d (%q): "+format, append([]any{n, strings.TrimSpace(sc.Text())}, args...)...)
+		}
+		if len(f) != 2 {
+			return nil, bad("want 'dist NAME', 'author PAUSEID' or 'path GLOB'")
+		}
+		r := WatchRule{Kind: f[0], Value: f[1]}
+		switch r.Kind {
+		case "dist":
+		case "author":
+			if !cpan.ValidID(r.Value) {
+				return nil, bad("%q is not a PAUSE id", r.Value)
+			}
+		case "path":
+			if _, err := path.Match(r.Value, ""); err != nil {
+				return nil, bad("bad glob: %v", err)
+			}
+		default:
+			return nil, bad("unknown rule %q (want dist, author or path)", r.Kind)
+		}
+		rules = append(rules, r)
+	}
+	return rules, sc.Err()
+}
+
+func (r WatchRule) matches(e *entry.Entry, info cpan.DistInfo) bool {
+	switch r.Kind {
+	case "dist":
+		return info.Dist == r.Value
+	case "author":
+		return info.CPANID == r.Value || e.Uploader == r.Value
+	case "path":
+		ok, _ := path.Match(r.Value, e.Path)
+		return ok
+	}
+	return false
+}
+
+// identity is the Sigstore identity a distribution's releases carry.
+type identity struct {
+	Issuer, SAN, SourceRepo, BuildConfig string
+	Index                                uint64 // the bundle entry that set it
+}
+
+func (i identity) String() string {
+	s := i.SourceRepo
+	if s == "" {
+		s = i.SAN
+	}
+	return fmt.Sprintf("%s (issuer %s, build %s)", s, i.Issuer, i.BuildConfig)
+}
+
+func (i identity) same(o identity) bool {
+	return i.Issuer == o.Issuer && i.SAN == o.SAN && i.SourceRepo == o.SourceRepo && i.BuildConfig == o.BuildConfig
+}
+
+// pendingRelease is a release of a distribution with a known Sigstore
+// identity whose bundle has not been logged yet.
+type pendingRelease struct {
+	Index uint64
+	Dist  string
+	Time  time.Time
+}
+
+// SigstoreGrace is how long, in log time, a release may wait for its
+// .sigstore.json bundle before a missing identity is reported.
+const SigstoreGrace = 24 * time.Hour
+
+const bundleSuffix = ".sigstore.json"
+
+// checkEntry applies every per-entry rule to the leaf at idx.
+func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, leaf []byte) ([]Finding, error) {
+	e, err := entry.Parse(leaf)
+	if err != nil {
+		f := entryFinding(KindEntryMalformed, idx, "", "entry %d is not a valid v1 entry: %v", idx, err)
+		return []Finding{f}, nil
+	}
+	var out []Finding
+	info := cpan.ParseDistInfo(e.Path)
+	for _, r := range m.watch {
+		if r.matches(e, info) {
+			f := entryFinding(KindWatched, idx, e.Path, "%s %s at index %d (rule: %s %s)", e.Kind, e.Path, idx, r.Kind, r.Value)
+			out = append(out, f)
+			break
+		}
+	}
+	if e.Kind == entry.Delete {
+		return out, tx.Bucket(bPending).Delete([]byte(e.Path))
+	}
+	if dirID, _ := cpan.ValidatePath(e.Path); dirID != e.Uploader {
+		out = append(out, entryFinding(KindUploaderMismatch, idx, e.Path, "%s was uploaded by %s into %s's directory (index %d)", e.Path, e.Uploader, dirID, idx))
+	}
+	if prev, ok := getUpload(tx, e.Path); ok && (prev.SHA256 != e.SHA256 || prev.Size != e.Size) && !cpan.MayOverwrite(e.Path) {
+		out = append(out, entryFinding(KindPathRewritten, idx, e.Path, "%s logged again with other content at index %d (first at %d: sha256 %s, now %s); PAUSE never allows this",
+			e.Path, idx, prev.Index, hex.EncodeToString(prev.SHA256[:]), hex.EncodeToString(e.SHA256[:])))
+	}
+	if err := putUpload(tx, e.Path, upload{Index: idx, Size: e.Size, SHA256: e.SHA256}); err != nil {
+		return nil, err
+	}
+	fs, err := m.checkSigstore(tx, idx, e, info)
+	return append(out, fs...), err
+}
+
+// checkSigstore tracks each distribution's Sigstore identity: a bundle with
+// another identity than the distribution's earlier releases, or a release
+// whose bundle does not follow within SigstoreGrace, is a finding.
+func (m *Monitor) checkSigstore(tx *bolt.Tx, idx uint64, e *entry.Entry, info cpan.DistInfo) ([]Finding, error) {
+	if sibling, ok := strings.CutSuffix(e.Path, bundleSuffix); ok {
+		if e.Sigstore == nil {
+			return nil, nil // a bundle that did not verify at ingest: no identity to compare
+		}
+		dist := cpan.ParseDistInfo(sibling).Dist
+		if dist == "" {
+			return nil, nil
+		}
+		id := identity{Issuer: e.Sigstore.Issuer, SAN: e.Sigstore.SAN, SourceRepo: e.Sigstore.SourceRepo, BuildConfig: e.Sigstore.BuildConfig, Index: idx}
+		var out []Finding
+		var prev identity
+		if getJSON(tx, bDists, dist, &prev) && !prev.same(id) {
+			out = append(out, entryFinding(KindSigstoreChanged, idx, sibling, "%s is signed by %s, but earlier releases of %s were signed by %s (bundle at index %d)",
+				sibling, id, dist, prev, prev.Index))
+		}
+		if err := tx.Bucket(bPending).Delete([]byte(sibling)); err != nil {
+			return nil, err
+		}
+		return out, putJSON(tx, bDists, dist, id)
+	}
+	if info.Extension == "" || info.Dist == "" {
+		return nil, nil // not a release tarball
+	}
+	if tx.Bucket(bDists).Get([]byte(info.Dist)) != nil {
+		return nil, putJSON(tx, bPending, e.Path, pendingRelease{Index: idx, Dist: info.Dist, Time: e.Time})
+	}
+	return nil, nil
+}
+
+// expirePending reports releases whose bundle is overdue as of log time now.
+func expirePending(tx *bolt.Tx, now time.Time) ([]Finding, error) {
+	var out []Finding
+	var done [][]byte
+	err := tx.Bucket(bPending).ForEach(func(k, v []byte) error {
+		var p pendingRelease
+		if getJSON(tx, bPending, string(k), &p) && now.Sub(p.Time) > SigstoreGrace {
+			var id identity
+			getJSON(tx, bDists, p.Dist, &id)
+			out = append(out, entryFinding(KindSigstoreMissing, p.Index, string(k), "%s (index %d) has no Sigstore bundle %s after %s, but earlier releases of %s were signed by %s",
+				k, p.Index, bundleSuffix, SigstoreGrace, p.Dist, id))
+			done = append(done, bytes.Clone(k))
+		}
+		return nil
+	})
+	for _, k := range done {
+		if err := tx.Bucket(bPending).Delete(k); err != nil {
+			return nil, err
+		}
+	}
+	return out, err
+}

@@ -1,0 +1,168 @@
+package monitor
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// state is the monitor's durable memory in one bbolt file: how far it has
+// audited, the compact range of the tree up to there, what the rules need
+// to remember (per path, per distribution), the findings already reported
+// and an outbox of findings not yet delivered. Everything a batch of
+// entries changes commits in one transaction with the new position, so a
+// crash resumes exactly where the last commit left off.
+type state struct {
+	db *bolt.DB
+}
+
+var (
+	bMeta    = []byte("meta")    // "audited": size; "range": compact range hashes
+	bUploads = []byte("uploads") // path → latest upload: index, size, sha256
+	bDists   = []byte("dists")   // dist → sigstore identity JSON
+	bPending = []byte("pending") // release path → pendingRelease JSON
+	bSeen    = []byte("seen")    // finding ID → nothing
+	bOutbox  = []byte("outbox")  // seq → finding JSON, not yet delivered
+	kAudited = []byte("audited")
+	kRange   = []byte("range")
+)
+
+var errStateLocked = errors.New("monitor state is locked by another process (is another cpantlog-monitor using this --state?)")
+
+func openState(path string) (*state, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, errStateLocked
+	}
+	if err != nil {
+		return nil, err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bMeta, bUploads, bDists, bPending, bSeen, bOutbox} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &state{db: db}, nil
+}
+
+func (s *state) close() error { return s.db.Close() }
+
+// position returns the audited size and the compact range hashes there.
+func (s *state) position() (uint64, [][]byte, error) {
+	var size uint64
+	var hashes [][]byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		if v := m.Get(kAudited); v != nil {
+			size = binary.BigEndian.Uint64(v)
+		}
+		if v := m.Get(kRange); v != nil {
+			if len(v)%32 != 0 {
+				return fmt.Errorf("monitor state: compact range of %d bytes", len(v))
+			}
+			for i := 0; i < len(v); i += 32 {
+				hashes = append(hashes, bytes.Clone(v[i:i+32]))
+			}
+		}
+		return nil
+	})
+	return size, hashes, err
+}
+
+// upload is what the rules remember of a path's latest upload.
+type upload struct {
+	Index  uint64
+	Size   uint64
+	SHA256 [32]byte
+}
+
+func getUpload(tx *bolt.Tx, path string) (upload, bool) {
+	v := tx.Bucket(bUploads).Get([]byte(path))
+	if len(v) != 48 {
+		return upload{}, false
+	}
+	u := upload{Index: binary.BigEndian.Uint64(v), Size: binary.BigEndian.Uint64(v[8:])}
+	copy(u.SHA256[:], v[16:])
+	return u, true
+}
+
+func putUpload(tx *bolt.Tx, path string, u upload) error {
+	v := make([]byte, 48)
+	binary.BigEndian.PutUint64(v, u.Index)
+	binary.BigEndian.PutUint64(v[8:], u.Size)
+	copy(v[16:], u.SHA256[:])
+	return tx.Bucket(bUploads).Put([]byte(path), v)
+}
+
+func getJSON(tx *bolt.Tx, bucket []byte, key string, v any) bool {
+	b := tx.Bucket(bucket).Get([]byte(key))
+	return b != nil && json.Unmarshal(b, v) == nil
+}
+
+func putJSON(tx *bolt.Tx, bucket []byte, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucket).Put([]byte(key), b)
+}
+
+// record files findings not reported before into the outbox, in tx.
+func record(tx *bolt.Tx, findings []Finding) error {
+	seen, out := tx.Bucket(bSeen), tx.Bucket(bOutbox)
+	for _, f := range findings {
+		if seen.Get([]byte(f.ID)) != nil {
+			continue
+		}
+		if err := seen.Put([]byte(f.ID), nil); err != nil {
+			return err
+		}
+		seq, err := out.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := out.Put(binary.BigEndian.AppendUint64(nil, seq), f.JSON()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// outbox returns the findings waiting for delivery, oldest first, with keys.
+func (s *state) outbox() ([][]byte, []Finding, error) {
+	var keys [][]byte
+	var fs []Finding
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bOutbox).ForEach(func(k, v []byte) error {
+			var f Finding
+			if err := json.Unmarshal(v, &f); err != nil {
+				return err
+			}
+			keys = append(keys, bytes.Clone(k))
+			fs = append(fs, f)
+			return nil
+		})
+	})
+	return keys, fs, err
+}
+
+func (s *state) delivered(key []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bOutbox).Delete(key) })
+}
+
+// recordNow files findings outside an entry batch (checkpoint checks).
+func (s *state) recordNow(findings ...Finding) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return record(tx, findings) })
+}
