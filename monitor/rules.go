@@ -125,7 +125,13 @@ func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, leaf []byte) ([]Finding, e
 		}
 	}
 	if e.Kind == entry.Delete {
+		if err := tx.Bucket(bDeleted).Put([]byte(e.Path), nil); err != nil {
+			return nil, err
+		}
 		return out, tx.Bucket(bPending).Delete([]byte(e.Path))
+	}
+	if err := tx.Bucket(bDeleted).Delete([]byte(e.Path)); err != nil {
+		return nil, err
 	}
 	if dirID, _ := cpan.ValidatePath(e.Path); dirID != e.Uploader {
 		out = append(out, entryFinding(KindUploaderMismatch, idx, e.Path, "%s was uploaded by %s into %s's directory (index %d)", e.Path, e.Uploader, dirID, idx))

@@ -26,6 +26,7 @@ var (
 	bUploads = []byte("uploads") // path → latest upload: index, size, sha256
 	bDists   = []byte("dists")   // dist → sigstore identity JSON
 	bPending = []byte("pending") // release path → pendingRelease JSON
+	bDeleted = []byte("deleted") // path → nothing, while its latest entry is a delete
 	bSeen    = []byte("seen")    // finding ID → nothing
 	bOutbox  = []byte("outbox")  // seq → finding JSON, not yet delivered
 	kAudited = []byte("audited")
@@ -43,7 +44,7 @@ func openState(path string) (*state, error) {
 		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMeta, bUploads, bDists, bPending, bSeen, bOutbox} {
+		for _, b := range [][]byte{bMeta, bUploads, bDists, bPending, bDeleted, bSeen, bOutbox} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
