@@ -116,7 +116,13 @@ func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, leaf []byte) ([]Finding, e
 		return []Finding{f}, nil
 	}
 	var out []Finding
-	info := cpan.ParseDistInfo(e.Path)
+	// CPAN::DistnameInfo costs more than the rest of the checks together:
+	// compute it only when a rule needs it.
+	var info cpan.DistInfo
+	needInfo := len(m.watch) > 0 || (!bucketEmpty(tx, bDists) && !strings.HasSuffix(e.Path, bundleSuffix))
+	if needInfo {
+		info = cpan.ParseDistInfo(e.Path)
+	}
 	for _, r := range m.watch {
 		if r.matches(e, info) {
 			f := entryFinding(KindWatched, idx, e.Path, "%s %s at index %d (rule: %s %s)", e.Kind, e.Path, idx, r.Kind, r.Value)
@@ -172,7 +178,7 @@ func (m *Monitor) checkSigstore(tx *bolt.Tx, idx uint64, e *entry.Entry, info cp
 		return out, putJSON(tx, bDists, dist, id)
 	}
 	if info.Extension == "" || info.Dist == "" {
-		return nil, nil // not a release tarball
+		return nil, nil // not a release tarball, or no distribution is tracked yet
 	}
 	if tx.Bucket(bDists).Get([]byte(info.Dist)) != nil {
 		return nil, putJSON(tx, bPending, e.Path, pendingRelease{Index: idx, Dist: info.Dist, Time: e.Time})
@@ -201,4 +207,9 @@ func expirePending(tx *bolt.Tx, now time.Time) ([]Finding, error) {
 		}
 	}
 	return out, err
+}
+
+func bucketEmpty(tx *bolt.Tx, name []byte) bool {
+	k, _ := tx.Bucket(name).Cursor().First()
+	return k == nil
 }

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tlog "github.com/CPAN-Security/cpan-tlog/log"
+	"github.com/CPAN-Security/cpan-tlog/monitor"
+)
+
+func startLog(t *testing.T, dir string) (*tlog.Log, string) {
+	t.Helper()
+	l, err := tlog.Open(context.Background(), tlog.Config{DataDir: dir, CheckpointInterval: 100 * time.Millisecond, BatchMaxAge: 10 * time.Millisecond,
+		ShutdownTimeout: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tlog.Serve(ctx, l, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return l, "http://" + ln.Addr().String()
+}
+
+func add(t *testing.T, l *tlog.Log, url, path, content string) {
+	t.Helper()
+	id := strings.Split(path, "/")[4]
+	body := fmt.Sprintf(`{"path":%q,"size":%d,"sha256":"%x","uploader":%q,"time":"2024-01-02T03:04:05Z"}`, path, len(content), sha256.Sum256([]byte(content)), id)
+	req, _ := http.NewRequest("POST", url+"/add?wait=1", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+l.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("add: %v %v", err, resp)
+	}
+	resp.Body.Close()
+}
+
+func cli(args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestMonitorCommand(t *testing.T) {
+	dirA := t.TempDir()
+	l, url := startLog(t, dirA)
+	add(t, l, url, "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", "try")
+	policy := filepath.Join(t.TempDir(), "policy")
+	os.WriteFile(policy, []byte(fmt.Sprintf("log %s %s\nquorum none\n", l.VerifierKey(), url)), 0o644)
+	watch := filepath.Join(t.TempDir(), "watch")
+	os.WriteFile(watch, []byte("author RJBS\n"), 0o644)
+	state := t.TempDir()
+	common := []string{"--policy", policy, "--state", state, "--watch", watch, "--once"}
+
+	code, out, errOut := cli(common...)
+	if code != 0 || out != "" {
+		t.Fatalf("clean log: exit %d, %q %q", code, out, errOut)
+	}
+
+	var mu sync.Mutex
+	var posted []monitor.Finding
+	hookSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var f monitor.Finding
+		json.NewDecoder(r.Body).Decode(&f)
+		mu.Lock()
+		posted = append(posted, f)
+		mu.Unlock()
+	}))
+	defer hookSrv.Close()
+	hookOut := filepath.Join(t.TempDir(), "hook.out")
+	add(t, l, url, "authors/id/R/RJ/RJBS/Test-Fatal-0.017.tar.gz", "fatal")
+	code, out, errOut = cli(append(common, "--json", "--hook", "echo \"$CPANTLOG_FINDING_KIND $CPANTLOG_FINDING_PATH $CPANTLOG_FINDING_SECURITY\" >> "+hookOut, "--webhook", hookSrv.URL)...)
+	if code != 1 {
+		t.Fatalf("watched upload: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	var f monitor.Finding
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &f); err != nil || f.Kind != monitor.KindWatched || f.Path != "authors/id/R/RJ/RJBS/Test-Fatal-0.017.tar.gz" {
+		t.Errorf("--json output %q: %v", out, err)
+	}
+	if b, _ := os.ReadFile(hookOut); string(b) != "watched authors/id/R/RJ/RJBS/Test-Fatal-0.017.tar.gz 0\n" {
+		t.Errorf("hook saw %q", b)
+	}
+	mu.Lock()
+	if len(posted) != 1 || posted[0].ID != f.ID {
+		t.Errorf("webhook got %+v", posted)
+	}
+	mu.Unlock()
+	if code, out, _ := cli(common...); code != 0 || out != "" {
+		t.Errorf("second run re-alerted: exit %d %q", code, out)
+	}
+
+	// A fork of the log: exit 3 and the text says SECURITY.
+	dirB := t.TempDir()
+	for _, name := range []string{tlog.KeyFile, tlog.VKeyFile} {
+		b, _ := os.ReadFile(filepath.Join(dirA, name))
+		os.WriteFile(filepath.Join(dirB, name), b, 0o600)
+	}
+	lb, urlB := startLog(t, dirB)
+	add(t, lb, urlB, "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", "other")
+	add(t, lb, urlB, "authors/id/E/ET/ETHER/Other-1.tar.gz", "x")
+	code, out, _ = cli(append(common, "--log", urlB)...)
+	if code != 3 || !strings.Contains(out, "SECURITY checkpoint-fork") {
+		t.Errorf("fork: exit %d %q", code, out)
+	}
+
+	if code, _, errOut := cli("--policy", filepath.Join(t.TempDir(), "nope"), "--once"); code != 2 || !strings.Contains(errOut, "--policy") {
+		t.Errorf("missing policy: exit %d %q", code, errOut)
+	}
+	if code, _, _ := cli("audit-mirror", "--policy", policy, "--state", t.TempDir()); code != 2 {
+		t.Errorf("audit-mirror without --mirror: exit %d", code)
+	}
+}
