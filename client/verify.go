@@ -38,10 +38,19 @@ func HashFile(name, cpanPath string) (File, error) {
 		return File{}, err
 	}
 	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
+	out, err := HashReader(f, cpanPath)
 	if err != nil {
 		return File{}, fmt.Errorf("read %s: %w", name, err)
+	}
+	return out, nil
+}
+
+// HashReader reads r to the end and returns its size and SHA-256.
+func HashReader(r io.Reader, cpanPath string) (File, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	if err != nil {
+		return File{}, err
 	}
 	out := File{Path: cpanPath, Size: uint64(n)}
 	copy(out.SHA256[:], h.Sum(nil))

@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"k8s.io/klog/v2"
+
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 )
 
@@ -100,6 +102,7 @@ func serve(args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg.Logger = logger
+	klog.SetSlogLogger(logger) // Tessera logs through klog: one log stream
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -29,6 +29,9 @@ Usage:
   cpantlog verify FILE [--path authors/id/A/AB/ABC/FILE]   verify online
   cpantlog verify --proof FILE.tlog-proof FILE             verify offline, no network
   cpantlog proof PATH [-o OUT]                             fetch and save a tlog-proof
+  cpantlog proxy --upstream URL [--listen 127.0.0.1:7373]  a CPAN mirror that verifies first
+  cpantlog snapshot cpanfile.snapshot [--mirror URL|DIR]   verify what a Carton snapshot pins
+  cpantlog demo                                            the whole story, in a temp directory
 
 Every command takes --policy FILE (default ~/.config/cpantlog/policy) and
 --state DIR (default ~/.local/state/cpantlog), where the newest checkpoint
@@ -55,6 +58,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = verify(args[1:], stdout, stderr)
 	case "proof":
 		err = proofCmd(args[1:], stdout, stderr)
+	case "proxy":
+		err = proxyCmd(args[1:], stdout, stderr)
+	case "snapshot":
+		err = snapshotCmd(args[1:], stdout, stderr)
+	case "demo":
+		err = demoCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
