@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
+	"github.com/CPAN-Security/cpan-tlog/client/proxy"
 )
 
 // BenchmarkVerify measures verifying Try-Tiny-0.31.tar.gz's hash against a
@@ -100,4 +104,62 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkProxyOverhead fetches every sample tarball straight from a
+// loopback mirror, through the verifying proxy with no cache (download,
+// hash, lookup, checkpoint, inclusion proof from cached tiles) and through
+// a proxy whose verified-file cache is warm, all in the same iteration, and
+// reports the proxy's cost as ratios to the direct fetch.
+//
+//	go test -run '^$' -bench ProxyOverhead -benchtime 200x ./cmd/cpantlog/
+func BenchmarkProxyOverhead(b *testing.B) {
+	smp := samples(b)
+	tl := startLog(b, b.TempDir())
+	for _, s := range smp {
+		tl.add(b, s.path, s.content, "2024-01-02T03:04:05Z")
+	}
+	policy := filepath.Join(b.TempDir(), "policy")
+	os.WriteFile(policy, []byte(fmt.Sprintf("log %s %s\nquorum none\n", tl.log.VerifierKey(), tl.url)), 0o644)
+	_, mirror := buildMirror(b, smp)
+	p, _ := client.ParsePolicy([]byte(fmt.Sprintf("log %s %s\nquorum none\n", tl.log.VerifierKey(), tl.url)))
+	newProxy := func(cache string) string {
+		st, _ := client.OpenState(b.TempDir())
+		v, _ := client.NewVerifier(p, "", "", st, b.TempDir())
+		px, err := proxy.New(proxy.Config{Upstream: mirror, Verifier: v, CacheDir: cache, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := httptest.NewServer(px)
+		b.Cleanup(srv.Close)
+		return srv.URL
+	}
+	cold, warm := newProxy(""), newProxy(b.TempDir())
+	hc := &http.Client{}
+	fetchAll := func(base string) time.Duration {
+		start := time.Now()
+		for _, s := range smp {
+			resp, err := hc.Get(base + "/" + s.path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || n != int64(len(s.content)) {
+				b.Fatalf("%s: %d, %d bytes", s.path, resp.StatusCode, n)
+			}
+		}
+		return time.Since(start)
+	}
+	fetchAll(cold) // warm the tile cache; the verified-file cache stays off
+	fetchAll(warm)
+	var direct, viaCold, viaWarm time.Duration
+	for b.Loop() {
+		direct += fetchAll(mirror)
+		viaCold += fetchAll(cold)
+		viaWarm += fetchAll(warm)
+	}
+	b.ReportMetric(float64(direct.Microseconds())/float64(b.N), "direct-µs")
+	b.ReportMetric(float64(viaCold)/float64(direct), "cold-x")
+	b.ReportMetric(float64(viaWarm)/float64(direct), "warm-x")
 }

@@ -93,7 +93,7 @@ type sampleFile struct {
 	content []byte
 }
 
-func samples(t *testing.T) []sampleFile {
+func samples(t testing.TB) []sampleFile {
 	t.Helper()
 	sums, err := os.ReadFile("../../testdata/SHA256SUMS")
 	if err != nil {

@@ -38,7 +38,7 @@ var packages = []string{
 
 // buildMirror writes a CPAN mirror of the samples with a real
 // 02packages.details.txt.gz and serves it on loopback.
-func buildMirror(t *testing.T, smp []sampleFile) (string, string) {
+func buildMirror(t testing.TB, smp []sampleFile) (string, string) {
 	t.Helper()
 	root := t.TempDir()
 	for _, s := range smp {
@@ -77,8 +77,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func startProxy(t *testing.T, policyFile, upstream string) (string, *syncBuffer) {
 	t.Helper()

@@ -87,7 +87,15 @@ func snapshotCmd(args []string, stdout, stderr io.Writer) error {
 	tw.Flush()
 	fmt.Fprintf(stdout, "%d of %d distributions verified\n", len(dists)-failed, len(dists))
 	if failed > 0 {
-		return fmt.Errorf("%d distribution(s) failed verification: %w", failed, worst)
+		// The table said why; the error keeps only the class, for the exit code.
+		class := worst
+		switch client.ExitCode(worst) {
+		case client.ExitSecurity:
+			class = client.ErrSecurity
+		case client.ExitNotVerified:
+			class = client.ErrNotVerified
+		}
+		return fmt.Errorf("%d distribution(s) failed verification (%w)", failed, class)
 	}
 	return nil
 }
