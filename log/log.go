@@ -282,39 +282,75 @@ var ErrShutdown = errors.New("log is shutting down")
 // that one) or PAUSE's rules forbid it (ConflictError). It returns once the
 // entry is durably sequenced.
 func (l *Log) Add(ctx context.Context, e *entry.Entry) (AddResult, error) {
-	leaf, err := e.Marshal()
-	if err != nil {
-		return AddResult{}, err
-	}
-	unlock := l.paths.lock(e.Path)
-	defer unlock()
+	res, errs := l.AddBatch(ctx, []*entry.Entry{e})
+	return res[0], errs[0]
+}
 
-	history, err := l.history(e.Path)
-	if err != nil {
-		return AddResult{}, err
+// AddBatch logs entries in the order given, with one Tessera batch for all
+// of them, so that a back-fill is both fast and deterministic: the same
+// entries always get the same indexes. Each entry gets its result or its
+// error, as from Add. Two entries for one path in a batch are refused.
+func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult, []error) {
+	results := make([]AddResult, len(entries))
+	errs := make([]error, len(entries))
+	leaves := make([][]byte, len(entries))
+	var paths []string
+	seen := map[string]bool{}
+	for i, e := range entries {
+		if leaves[i], errs[i] = e.Marshal(); errs[i] != nil {
+			continue
+		}
+		if seen[e.Path] {
+			errs[i] = fmt.Errorf("%s appears twice in one batch", e.Path)
+			continue
+		}
+		seen[e.Path] = true
+		paths = append(paths, e.Path)
 	}
-	for _, r := range history {
-		if bytes.Equal(r.Leaf, leaf) {
-			return AddResult{Index: r.Index, Leaf: leaf, Duplicate: true}, nil
+	// Lock in sorted order, so batches never deadlock with each other.
+	slices.Sort(paths)
+	for _, p := range paths {
+		unlock := l.paths.lock(p)
+		defer unlock()
+	}
+	futures := make([]tessera.IndexFuture, len(entries))
+	for i, e := range entries {
+		if errs[i] != nil {
+			continue
+		}
+		history, err := l.history(e.Path)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		if j := slices.IndexFunc(history, func(r index.Record) bool { return bytes.Equal(r.Leaf, leaves[i]) }); j >= 0 {
+			results[i] = AddResult{Index: history[j].Index, Leaf: leaves[i], Duplicate: true}
+			continue
+		}
+		if errs[i] = admissible(e, history); errs[i] != nil {
+			continue
+		}
+		futures[i] = l.appender.Add(context.WithoutCancel(ctx), tessera.NewEntry(leaves[i]))
+	}
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		idx, err := f()
+		switch {
+		case errors.Is(err, tessera.ErrPushback):
+			errs[i] = ErrOverloaded
+		case err != nil && isShutdown(err):
+			errs[i] = ErrShutdown
+		case err != nil:
+			errs[i] = fmt.Errorf("append: %w", err)
+		default:
+			results[i] = AddResult{Index: idx.Index, Leaf: leaves[i]}
+			l.addPending(entries[i].Path, index.Record{Index: idx.Index, Leaf: leaves[i], Entry: entries[i]})
 		}
 	}
-	if err := admissible(e, history); err != nil {
-		return AddResult{}, err
-	}
-	// The add must not be abandoned half way when the client goes away:
-	// the path lock is held until Tessera says where the entry went.
-	idx, err := l.appender.Add(context.WithoutCancel(ctx), tessera.NewEntry(leaf))()
-	switch {
-	case errors.Is(err, tessera.ErrPushback):
-		return AddResult{}, ErrOverloaded
-	case err != nil && isShutdown(err):
-		return AddResult{}, ErrShutdown
-	case err != nil:
-		return AddResult{}, fmt.Errorf("append: %w", err)
-	}
-	l.addPending(e.Path, index.Record{Index: idx.Index, Leaf: leaf, Entry: e})
 	l.follow.poke()
-	return AddResult{Index: idx.Index, Leaf: leaf}, nil
+	return results, errs
 }
 
 // isShutdown recognises the error Tessera's appender returns after its

@@ -16,10 +16,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"k8s.io/klog/v2"
 
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
+	"github.com/CPAN-Security/cpan-tlog/log/ingest"
 )
 
 const usage = `cpantlog-server runs cpan-tlog, the transparency log of CPAN uploads.
@@ -28,6 +30,7 @@ Usage:
   cpantlog-server [serve] [flags]    run the log (the default command)
   cpantlog-server keygen [flags]     write log.key and log.vkey, then exit
   cpantlog-server reindex [flags]    rebuild the lookup index from the tree
+  cpantlog-server import --mirror DIR [flags]   back-fill from a local CPAN tree
 
 With no arguments it serves the log stored in ./cpantlog-data on
 127.0.0.1:8080, creating the signing key and the ingest token on first start.
@@ -49,6 +52,8 @@ func main() {
 		err = keygen(args)
 	case "reindex":
 		err = reindex(args)
+	case "import":
+		err = importCmd(args)
 	case "help":
 		fmt.Print(usage)
 		return
@@ -82,6 +87,9 @@ func serve(args []string) error {
 	fs.StringVar(&cfg.Origin, "origin", "", "checkpoint origin of a new log (default "+tlog.DefaultOrigin+"); must match the key of an existing one")
 	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", 0, "how often to publish a checkpoint (default 1s)")
 	storage := fs.String("storage", "posix", "storage driver: posix")
+	var follow repeated
+	fs.Var(&follow, "follow", "a CPAN mirror URL whose RECENT files to follow, logging each new upload and deletion (repeatable)")
+	followInterval := fs.Duration("follow-interval", time.Minute, "time between polls of each --follow mirror")
 	policy := fs.String("policy", "", "trust policy whose witnesses must cosign each checkpoint before it is published")
 	fs.BoolVar(&cfg.WitnessFailOpen, "witness-fail-open", false, "publish checkpoints even when the witness quorum cannot be met (default: keep accepting adds, publish nothing until the witnesses answer)")
 	if err := fs.Parse(args); err != nil {
@@ -122,7 +130,51 @@ func serve(args []string) error {
   ingest token:  %s
   add an entry:  curl -H "Authorization: Bearer $(cat %s)" -d '{"path":...}' http://%s/add
 `, l.Origin(), ln.Addr(), l.VerifierKey(), abs, filepath.Join(abs, tlog.TokenFile), filepath.Join(abs, tlog.TokenFile), ln.Addr())
+	for _, m := range follow {
+		f := &ingest.Follower{Log: l, Mirror: m, Interval: *followInterval, Logger: logger}
+		go f.Run(ctx)
+		fmt.Printf("  following:     %s (every %s)\n", m, *followInterval)
+	}
 	return tlog.Serve(ctx, l, ln)
+}
+
+type repeated []string
+
+func (r *repeated) String() string     { return fmt.Sprint(*r) }
+func (r *repeated) Set(s string) error { *r = append(*r, s); return nil }
+
+func importCmd(args []string) error {
+	fs := newFlags("import", "Back-fill the log from a local CPAN tree (DIR/authors/id/...), oldest upload first (file\nmtime, then path), checking each file against its directory's CHECKSUMS and skipping paths\nalready logged: safe to interrupt and re-run. Stop the server first.")
+	dir := fs.String("data", "cpantlog-data", "data directory of the log")
+	mirror := fs.String("mirror", "", "the local CPAN tree")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *mirror == "" {
+		return errors.New("--mirror DIR is required")
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	klog.SetSlogLogger(logger)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	l, err := tlog.Open(ctx, tlog.Config{DataDir: *dir, Logger: logger})
+	if err != nil {
+		return err
+	}
+	st, ierr := ingest.Import(ctx, l, *mirror, os.Stderr, logger)
+	// Publish what was logged, even after an interruption.
+	serr := l.Shutdown(context.Background())
+	fmt.Printf("import: %d files, %d logged, %d already logged, %d failed\n", st.Files, st.Logged, st.Skipped, st.Failed)
+	if ierr != nil {
+		return ierr
+	}
+	if serr != nil {
+		return serr
+	}
+	if st.Failed > 0 {
+		return fmt.Errorf("%d files were not logged; see the errors above", st.Failed)
+	}
+	return nil
 }
 
 func keygen(args []string) error {

@@ -135,6 +135,25 @@ func (ix *Index) Append(start uint64, leaves [][]byte) (unparsable int, err erro
 	return unparsable, err
 }
 
+// GetMeta returns a value stored with PutMeta, or nil. Ingest sources keep
+// their positions here, next to the entries they produced, so a position
+// and the log it describes live and die together.
+func (ix *Index) GetMeta(key string) ([]byte, error) {
+	var v []byte
+	err := ix.db.View(func(tx *bolt.Tx) error {
+		v = bytes.Clone(tx.Bucket(bucketMeta).Get([]byte("x:" + key)))
+		return nil
+	})
+	return v, err
+}
+
+// PutMeta stores a value durably.
+func (ix *Index) PutMeta(key string, value []byte) error {
+	return ix.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put([]byte("x:"+key), value)
+	})
+}
+
 // Record is one logged entry.
 type Record struct {
 	Index uint64

@@ -1,0 +1,254 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/CPAN-Security/cpan-tlog/client"
+	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
+	tlog "github.com/CPAN-Security/cpan-tlog/log"
+	"github.com/CPAN-Security/cpan-tlog/log/entry"
+)
+
+// Follower polls one CPAN mirror's RECENT files and logs what PAUSE
+// published. Its position, the epoch of the last event it handled, is kept
+// in the log's index, so after a restart nothing is missed and nothing is
+// logged twice.
+type Follower struct {
+	Log      *tlog.Log
+	Mirror   string        // base URL of the CPAN mirror
+	Interval time.Duration // between polls (default 1m)
+	// MaxFileSize bounds a download (default 1 GiB).
+	MaxFileSize int64
+	HTTP        *http.Client
+	Logger      *slog.Logger
+}
+
+func (f *Follower) defaults() {
+	f.Mirror = strings.TrimSuffix(f.Mirror, "/")
+	if f.Interval == 0 {
+		f.Interval = time.Minute
+	}
+	if f.MaxFileSize == 0 {
+		f.MaxFileSize = 1 << 30
+	}
+	if f.HTTP == nil {
+		f.HTTP = &http.Client{Timeout: 10 * time.Minute}
+	}
+	if f.Logger == nil {
+		f.Logger = slog.Default()
+	}
+}
+
+// Run polls until ctx ends.
+func (f *Follower) Run(ctx context.Context) {
+	f.defaults()
+	for {
+		if err := f.Poll(ctx); err != nil && ctx.Err() == nil {
+			f.Logger.Error("follow: poll failed; retrying next interval", "mirror", f.Mirror, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(f.Interval):
+		}
+	}
+}
+
+func (f *Follower) positionKey() string { return "follow:" + f.Mirror }
+
+// Position is the epoch of the last event handled, zero before the first.
+func (f *Follower) Position() (cpan.Epoch, error) {
+	v, err := f.Log.Index().GetMeta(f.positionKey())
+	if err != nil || v == nil {
+		return cpan.Epoch{}, err
+	}
+	return cpan.ParseEpoch(string(v))
+}
+
+// Poll handles every event newer than the position. A first poll takes
+// the last hour; after a gap it reads longer RECENT files until one
+// reaches back to the position.
+func (f *Follower) Poll(ctx context.Context) error {
+	f.defaults()
+	pos, err := f.Position()
+	if err != nil {
+		return err
+	}
+	events, err := f.events(ctx, pos)
+	if err != nil {
+		return err
+	}
+	sums := map[string]map[string]cpan.Checksum{}
+	for _, ev := range events {
+		if err := f.handle(ctx, ev, sums); err != nil {
+			return fmt.Errorf("%s %s: %w", ev.Type, ev.Path, err)
+		}
+		if err := f.Log.Index().PutMeta(f.positionKey(), []byte(ev.Epoch.String())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// events returns the events after pos, oldest first, without repeats.
+func (f *Follower) events(ctx context.Context, pos cpan.Epoch) ([]cpan.RecentEvent, error) {
+	var all []cpan.RecentEvent
+	for _, iv := range cpan.RecentIntervals {
+		r, err := f.recent(ctx, iv)
+		if errors.Is(err, client.ErrNotFound) && iv != "1h" {
+			break // a mirror without the longer files
+		}
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, r.Events...)
+		if pos.IsZero() || len(r.Events) == 0 || slices.ContainsFunc(r.Events, func(e cpan.RecentEvent) bool { return e.Epoch.Compare(pos) <= 0 }) {
+			break
+		}
+		f.Logger.Info("follow: RECENT-"+iv+" does not reach back to the last position; widening", "position", pos.String())
+	}
+	all = slices.DeleteFunc(all, func(e cpan.RecentEvent) bool { return !pos.IsZero() && e.Epoch.Compare(pos) <= 0 })
+	slices.SortStableFunc(all, func(a, b cpan.RecentEvent) int { return a.Epoch.Compare(b.Epoch) })
+	// Longer RECENT files repeat the shorter ones' events.
+	seen := map[cpan.RecentEvent]bool{}
+	return slices.DeleteFunc(all, func(e cpan.RecentEvent) bool {
+		dup := seen[e]
+		seen[e] = true
+		return dup
+	}), nil
+}
+
+func (f *Follower) recent(ctx context.Context, interval string) (*cpan.Recent, error) {
+	b, err := f.get(ctx, "authors/RECENT-"+interval+".json", cpan.MaxRecentSize)
+	if err == nil {
+		return cpan.ParseRecent(b, false, "authors")
+	}
+	if !errors.Is(err, client.ErrNotFound) {
+		return nil, err
+	}
+	b, err = f.get(ctx, "authors/RECENT-"+interval+".yaml", cpan.MaxRecentSize)
+	if err != nil {
+		return nil, err
+	}
+	return cpan.ParseRecent(b, true, "authors")
+}
+
+// handle logs one event. Events that can never be logged (bad path, a
+// file CHECKSUMS disagrees with, a conflict) are reported and passed; an
+// error means "try again later" and stops the poll.
+func (f *Follower) handle(ctx context.Context, ev cpan.RecentEvent, sums map[string]map[string]cpan.Checksum) error {
+	if !strings.HasPrefix(ev.Path, cpan.AuthorsPrefix) || isChecksums(ev.Path) {
+		return nil
+	}
+	if _, err := cpan.ValidatePath(ev.Path); err != nil {
+		f.Logger.Warn("follow: not a valid upload path, skipped", "path", ev.Path, "err", err)
+		return nil
+	}
+	var e *entry.Entry
+	if ev.Type == "delete" {
+		e = &entry.Entry{Kind: entry.Delete, Path: ev.Path, Time: ev.Epoch.Time()}
+	} else {
+		b, err := f.get(ctx, ev.Path, f.MaxFileSize)
+		if errors.Is(err, client.ErrNotFound) {
+			f.Logger.Warn("follow: listed in RECENT but gone from the mirror; not logged", "path", ev.Path)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		file, _ := client.HashReader(bytes.NewReader(b), ev.Path)
+		dir := path.Dir(ev.Path)
+		if _, ok := sums[dir]; !ok {
+			sums[dir] = f.checksums(ctx, dir)
+		}
+		if err := checkAgainst(sums[dir], ev.Path, file.Size, file.SHA256); err != nil {
+			// CHECKSUMS may be older than the file: read it once more.
+			sums[dir] = f.checksums(ctx, dir)
+			if err := checkAgainst(sums[dir], ev.Path, file.Size, file.SHA256); err != nil {
+				f.Logger.Error("follow: REFUSED, the mirror serves a file its CHECKSUMS disagrees with; not logged", "path", ev.Path, "err", err)
+				return nil
+			}
+		}
+		if e, err = uploadEntry(ev.Path, file.Size, file.SHA256, ev.Epoch.Time()); err != nil {
+			return nil
+		}
+	}
+	res, err := f.Log.Add(ctx, e)
+	var conflict *tlog.ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		if e.Kind == entry.Upload {
+			f.Logger.Error("follow: conflicts with the log; not logged", "path", e.Path, "err", err)
+		}
+		return nil
+	case err != nil:
+		return err
+	}
+	f.Logger.Info("follow: logged", "kind", e.Kind, "path", e.Path, "index", res.Index, "duplicate", res.Duplicate)
+	return nil
+}
+
+func (f *Follower) checksums(ctx context.Context, dir string) map[string]cpan.Checksum {
+	b, err := f.get(ctx, dir+"/CHECKSUMS", cpan.MaxChecksumsSize)
+	if err != nil {
+		return nil
+	}
+	files, _, err := cpan.ParseChecksums(b)
+	if err != nil {
+		f.Logger.Warn("follow: unreadable CHECKSUMS; files in it are logged unchecked", "dir", dir, "err", err)
+	}
+	return files
+}
+
+// get downloads a mirror path, bounded, retrying with backoff.
+func (f *Follower) get(ctx context.Context, p string, limit int64) ([]byte, error) {
+	var last error
+	for attempt := range 4 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Duration(250<<attempt)*time.Millisecond + time.Duration(rand.N(int64(100*time.Millisecond)))):
+			}
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.Mirror+"/"+p, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := f.HTTP.Do(req)
+		if err != nil {
+			last = err
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusNotFound:
+			return nil, fmt.Errorf("%s: %w", p, client.ErrNotFound)
+		case resp.StatusCode != http.StatusOK:
+			last = fmt.Errorf("GET %s: %s", p, resp.Status)
+			if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+				return nil, last
+			}
+			continue
+		case err != nil:
+			last = err
+			continue
+		case int64(len(b)) > limit:
+			return nil, fmt.Errorf("GET %s: larger than %d bytes", p, limit)
+		}
+		return b, nil
+	}
+	return nil, last
+}

@@ -1,0 +1,358 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tlog "github.com/CPAN-Security/cpan-tlog/log"
+	"github.com/CPAN-Security/cpan-tlog/log/entry"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func openLog(t *testing.T, dir string) *tlog.Log {
+	t.Helper()
+	l, err := tlog.Open(context.Background(), tlog.Config{DataDir: dir, CheckpointInterval: 100 * time.Millisecond, BatchMaxAge: 10 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func samples(t *testing.T) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	filepath.Walk("../../testdata/authors", func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			b, _ := os.ReadFile(p)
+			out[strings.TrimPrefix(filepath.ToSlash(p), "../../testdata/")] = b
+		}
+		return err
+	})
+	if len(out) < 8 {
+		t.Fatalf("%d samples", len(out))
+	}
+	return out
+}
+
+// checksumsFile writes a CHECKSUMS body in CPAN::Checksums' format.
+func checksumsFile(files map[string][]byte) []byte {
+	var names []string
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b bytes.Buffer
+	b.WriteString("# CHECKSUMS file written by cpan-tlog tests\n$cksum = {\n")
+	for i, n := range names {
+		sum := sha256.Sum256(files[n])
+		fmt.Fprintf(&b, "  '%s' => {\n    'sha256' => '%x',\n    'size' => %d\n  }", n, sum, len(files[n]))
+		if i < len(names)-1 {
+			b.WriteString(",")
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("};\n")
+	return b.Bytes()
+}
+
+type event struct {
+	epoch, path, typ string // path relative to authors/
+}
+
+// testMirror is a CPAN mirror on loopback with RECENT files and CHECKSUMS.
+type testMirror struct {
+	mu       sync.Mutex
+	files    map[string][]byte // CPAN path → content
+	sums     map[string][]byte // CPAN path → content CHECKSUMS vouches for (default: files)
+	events   []event
+	inHour   int    // how many of the newest events RECENT-1h holds (0: all)
+	failPath string // answered 503
+	srv      *httptest.Server
+}
+
+func newMirror(t *testing.T) *testMirror {
+	m := &testMirror{files: map[string][]byte{}, sums: map[string][]byte{}}
+	m.srv = httptest.NewServer(m)
+	t.Cleanup(m.srv.Close)
+	return m
+}
+
+func (m *testMirror) add(epoch int, p string, content []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.files[p] = content
+	m.sums[p] = content
+	m.events = append(m.events, event{fmt.Sprintf("%d.%06d", 1700000000+epoch, epoch), strings.TrimPrefix(p, "authors/"), "new"})
+}
+
+func (m *testMirror) remove(epoch int, p string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.files, p)
+	delete(m.sums, p)
+	m.events = append(m.events, event{fmt.Sprintf("%d.%06d", 1700000000+epoch, epoch), strings.TrimPrefix(p, "authors/"), "delete"})
+}
+
+func (m *testMirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := strings.TrimPrefix(r.URL.Path, "/")
+	if p == m.failPath {
+		http.Error(w, "try later", 503)
+		return
+	}
+	switch {
+	case p == "authors/RECENT-1h.json" || p == "authors/RECENT-6h.json":
+		evs := m.events
+		if p == "authors/RECENT-1h.json" && m.inHour > 0 && m.inHour < len(evs) {
+			evs = evs[len(evs)-m.inHour:]
+		}
+		var recent []map[string]any
+		for i := len(evs) - 1; i >= 0; i-- { // newest first, as on CPAN
+			recent = append(recent, map[string]any{"epoch": evs[i].epoch, "path": evs[i].path, "type": evs[i].typ})
+		}
+		json.NewEncoder(w).Encode(map[string]any{"meta": map[string]any{"interval": strings.TrimSuffix(strings.TrimPrefix(p, "authors/RECENT-"), ".json")}, "recent": recent})
+	case strings.HasSuffix(p, "/CHECKSUMS"):
+		dir := path.Dir(p)
+		files := map[string][]byte{}
+		for fp, c := range m.sums {
+			if path.Dir(fp) == dir {
+				files[path.Base(fp)] = c
+			}
+		}
+		w.Write(checksumsFile(files))
+	default:
+		b, ok := m.files[p]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(b)
+	}
+}
+
+func logged(t *testing.T, l *tlog.Log, p string) []*entry.Entry {
+	t.Helper()
+	recs, err := l.History(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*entry.Entry
+	for _, r := range recs {
+		out = append(out, r.Entry)
+	}
+	return out
+}
+
+func TestFollower(t *testing.T) {
+	smp := samples(t)
+	var paths []string
+	for p := range smp {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	m := newMirror(t)
+	for i, p := range paths {
+		m.add(i, p, smp[p])
+	}
+	dir := t.TempDir()
+	l := openLog(t, dir)
+	f := &Follower{Log: l, Mirror: m.srv.URL, Logger: quiet}
+	m.failPath = paths[5] // the mirror stalls in the middle of the list
+	if err := f.Poll(context.Background()); err == nil {
+		t.Fatal("poll through a failing download succeeded")
+	}
+	pos, _ := f.Position()
+	if !strings.HasPrefix(pos.String(), "1700000004.") {
+		t.Errorf("position after the failure %s, want the 5th event's", pos)
+	}
+	// Restart: a new log process and follower; the mirror recovers.
+	if err := l.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m.failPath = ""
+	l = openLog(t, dir)
+	defer l.Shutdown(context.Background())
+	f = &Follower{Log: l, Mirror: m.srv.URL, Logger: quiet}
+	if err := f.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range paths {
+		es := logged(t, l, p)
+		sum := sha256.Sum256(smp[p])
+		if len(es) != 1 || es[0].SHA256 != sum || es[0].Size != uint64(len(smp[p])) || es[0].Time.Unix() != int64(1700000000+i) || es[0].Uploader != strings.Split(p, "/")[4] {
+			t.Errorf("%s: logged %+v", p, es)
+		}
+	}
+	// Later: one new upload, one deletion, one tampered file (CHECKSUMS
+	// disagrees), and one more upload after it; RECENT-1h only holds the
+	// newest two, so the follower must widen to RECENT-6h.
+	newPath := "authors/id/E/ET/ETHER/Try-Tiny-0.32.tar.gz"
+	m.add(100, newPath, []byte("new release"))
+	m.remove(101, paths[0])
+	evil := "authors/id/E/ET/ETHER/Evil-1.0.tar.gz"
+	m.add(102, evil, []byte("evil"))
+	m.mu.Lock()
+	m.sums[evil] = []byte("what PAUSE published")
+	m.mu.Unlock()
+	last := "authors/id/R/RJ/RJBS/Last-1.0.tar.gz"
+	m.add(103, last, []byte("last"))
+	m.inHour = 2
+	if err := f.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if es := logged(t, l, newPath); len(es) != 1 {
+		t.Errorf("new upload: %+v", es)
+	}
+	if es := logged(t, l, paths[0]); len(es) != 2 || es[1].Kind != entry.Delete {
+		t.Errorf("deletion: %+v", es)
+	}
+	if es := logged(t, l, evil); len(es) != 0 {
+		t.Errorf("a file its CHECKSUMS disagrees with was logged: %+v", es)
+	}
+	if es := logged(t, l, last); len(es) != 1 {
+		t.Errorf("upload after the refused one: %+v", es)
+	}
+	// Nothing is logged twice, however often it polls.
+	size := func() uint64 { n, _ := l.Index().Size(); return n }
+	waitFor(t, func() bool { return size() == uint64(len(paths)+3) })
+	if err := f.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := size(); n != uint64(len(paths)+3) {
+		t.Errorf("log holds %d entries after a repeated poll, want %d", n, len(paths)+3)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// writeTree writes files into a CPAN tree with the given mtimes and a
+// CHECKSUMS per directory.
+func writeTree(t *testing.T, root string, files map[string][]byte, mtime func(p string) time.Time) {
+	t.Helper()
+	dirs := map[string]map[string][]byte{}
+	for p, c := range files {
+		full := filepath.Join(root, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, c, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(full, mtime(p), mtime(p))
+		d := path.Dir(p)
+		if dirs[d] == nil {
+			dirs[d] = map[string][]byte{}
+		}
+		dirs[d][path.Base(p)] = c
+	}
+	for d, fs := range dirs {
+		os.WriteFile(filepath.Join(root, d, "CHECKSUMS"), checksumsFile(fs), 0o644)
+	}
+}
+
+func TestImportDeterministicAndResumable(t *testing.T) {
+	files := samples(t)
+	for i := range 1000 {
+		files[fmt.Sprintf("authors/id/S/SY/SYNTH%d/Synth-%d.tar.gz", i%7, i)] = []byte(fmt.Sprint(i))
+	}
+	base := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	tree := t.TempDir()
+	writeTree(t, tree, files, func(p string) time.Time { return base.Add(time.Duration(len(p)%13) * time.Hour) })
+	root := func(l *tlog.Log) string {
+		waitFor(t, func() bool {
+			cp, err := l.Reader().ReadCheckpoint(context.Background())
+			return err == nil && bytes.Contains(cp, []byte(fmt.Sprintf("\n%d\n", len(files))))
+		})
+		cp, _ := l.Reader().ReadCheckpoint(context.Background())
+		lines := strings.Split(string(cp), "\n")
+		return lines[1] + " " + lines[2]
+	}
+	importBatch = 100
+	defer func() { importBatch = 512 }()
+
+	// One log imports straight through.
+	a := openLog(t, t.TempDir())
+	st, err := Import(context.Background(), a, tree, io.Discard, quiet)
+	if err != nil || st.Logged != len(files) || st.Failed != 0 {
+		t.Fatalf("import: %+v %v", st, err)
+	}
+	rootA := root(a)
+	a.Shutdown(context.Background())
+
+	// Another is interrupted after three batches, then re-run.
+	dirB := t.TempDir()
+	b := openLog(t, dirB)
+	ctx, cancel := context.WithCancel(context.Background())
+	afterBatch = func(done int) {
+		if done >= 300 {
+			cancel()
+		}
+	}
+	if _, err := Import(ctx, b, tree, io.Discard, quiet); err == nil {
+		t.Fatal("interrupted import returned no error")
+	}
+	afterBatch = nil
+	b.Shutdown(context.Background())
+	b = openLog(t, dirB)
+	defer b.Shutdown(context.Background())
+	var progress bytes.Buffer
+	st, err = Import(context.Background(), b, tree, &progress, quiet)
+	if err != nil || st.Skipped != 300 || st.Logged != len(files)-300 {
+		t.Fatalf("re-run: %+v %v", st, err)
+	}
+	if !strings.Contains(progress.String(), "MB/s") || !strings.Contains(progress.String(), "ETA") {
+		t.Errorf("progress: %q", progress.String())
+	}
+	if rootB := root(b); rootB != rootA {
+		t.Errorf("the same tree gave different logs: %s vs %s", rootA, rootB)
+	}
+	// A third run logs nothing.
+	st, err = Import(context.Background(), b, tree, io.Discard, quiet)
+	if err != nil || st.Logged != 0 || st.Skipped != len(files) {
+		t.Errorf("third run: %+v %v", st, err)
+	}
+}
+
+func TestImportRefusesChecksumsMismatch(t *testing.T) {
+	files := samples(t)
+	tree := t.TempDir()
+	writeTree(t, tree, files, func(string) time.Time { return time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC) })
+	p := filepath.Join(tree, "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz")
+	b, _ := os.ReadFile(p)
+	b[7] ^= 1
+	os.WriteFile(p, b, 0o644)
+	l := openLog(t, t.TempDir())
+	defer l.Shutdown(context.Background())
+	st, err := Import(context.Background(), l, tree, io.Discard, quiet)
+	if err != nil || st.Failed != 1 || st.Logged != len(files)-1 {
+		t.Errorf("%+v %v", st, err)
+	}
+	if es := logged(t, l, "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz"); len(es) != 0 {
+		t.Errorf("tampered file logged: %+v", es)
+	}
+}
