@@ -25,7 +25,7 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func openLog(t *testing.T, dir string) *tlog.Log {
+func openLog(t testing.TB, dir string) *tlog.Log {
 	t.Helper()
 	l, err := tlog.Open(context.Background(), tlog.Config{DataDir: dir, CheckpointInterval: 100 * time.Millisecond, BatchMaxAge: 10 * time.Millisecond, Logger: quiet})
 	if err != nil {
@@ -254,7 +254,7 @@ func waitFor(t *testing.T, cond func() bool) {
 
 // writeTree writes files into a CPAN tree with the given mtimes and a
 // CHECKSUMS per directory.
-func writeTree(t *testing.T, root string, files map[string][]byte, mtime func(p string) time.Time) {
+func writeTree(t testing.TB, root string, files map[string][]byte, mtime func(p string) time.Time) {
 	t.Helper()
 	dirs := map[string]map[string][]byte{}
 	for p, c := range files {
