@@ -23,6 +23,7 @@ import (
 	tclient "github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
 	"github.com/CPAN-Security/cpan-tlog/client/tlogproof"
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
@@ -68,8 +69,8 @@ func (r *AddRequest) Entry() (*entry.Entry, error) {
 			return nil, fmt.Errorf("sha256 %q is not 64 lower-case hex digits", r.SHA256)
 		}
 		copy(e.SHA256[:], b)
-		if r.Bundle != nil {
-			return nil, errors.New("this server does not verify Sigstore bundles yet; submit the bundle file as a plain upload without the bundle field")
+		if r.Bundle != nil && !strings.HasSuffix(r.Path, sigstore.BundleSuffix) {
+			return nil, fmt.Errorf("bundle is only for uploads of *%s files", sigstore.BundleSuffix)
 		}
 	case entry.Delete:
 		if r.Size != nil || r.SHA256 != "" || r.Uploader != "" || r.Bundle != nil {
@@ -190,6 +191,17 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	sigstoreNote := ""
+	if req.Bundle != nil {
+		if err := l.AnnotateSigstore(e, req.Bundle); err != nil {
+			// Logged all the same, as a plain upload: the file was published.
+			sigstoreNote = "not verified: " + err.Error()
+			l.metrics.adds.WithLabelValues("sigstore_unverified").Inc()
+			l.cfg.Logger.Warn("sigstore bundle did not verify; logging it as a plain upload", "path", e.Path, "err", err)
+		} else {
+			sigstoreNote = "verified: " + e.Sigstore.SAN
+		}
+	}
 	select {
 	case l.inflight <- struct{}{}:
 		defer func() { <-l.inflight }()
@@ -239,7 +251,11 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 		w.Write(proof)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"index": res.Index, "duplicate": res.Duplicate})
+	answer := map[string]any{"index": res.Index, "duplicate": res.Duplicate}
+	if sigstoreNote != "" {
+		answer["sigstore"] = sigstoreNote
+	}
+	writeJSON(w, http.StatusOK, answer)
 }
 
 // awaitProof waits until a checkpoint covers idx and returns the tlog-proof.

@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +30,7 @@ import (
 	"github.com/transparency-dev/tessera/storage/posix"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 	"github.com/CPAN-Security/cpan-tlog/log/index"
@@ -60,6 +63,9 @@ type Config struct {
 	WitnessFailOpen bool
 	// WitnessTimeout bounds the wait for cosignatures (default 10s).
 	WitnessTimeout time.Duration
+	// Sigstore, when set, verifies .sigstore.json bundles as they are
+	// logged (see AnnotateSigstore).
+	Sigstore *sigstore.Verifier
 	// ShutdownTimeout bounds how long shutdown waits for a checkpoint that
 	// covers every acknowledged entry (default 60s). The entries are durable
 	// either way; they are published on the next start.
@@ -351,6 +357,48 @@ func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult
 	}
 	l.follow.poke()
 	return results, errs
+}
+
+// VerifiesSigstore reports whether the log has a Sigstore trusted root.
+func (l *Log) VerifiesSigstore() bool { return l.cfg.Sigstore != nil }
+
+// AnnotateSigstore verifies bundle, the content of e (an upload of
+// X.sigstore.json), as a Sigstore bundle for X as logged, and records the
+// verified identity in e. On failure e stays a plain upload and the error
+// says why; the caller logs e either way and reports the failure.
+func (l *Log) AnnotateSigstore(e *entry.Entry, bundle []byte) error {
+	sibling, ok := strings.CutSuffix(e.Path, sigstore.BundleSuffix)
+	switch {
+	case !ok:
+		return fmt.Errorf("%s is not a %s bundle", e.Path, sigstore.BundleSuffix)
+	case l.cfg.Sigstore == nil:
+		return errors.New("no Sigstore trusted root configured (--sigstore-trusted-root)")
+	case uint64(len(bundle)) != e.Size || sha256.Sum256(bundle) != e.SHA256:
+		return errors.New("the bundle given is not the file described (size or sha256 differ)")
+	}
+	recs, err := l.history(sibling)
+	if err != nil {
+		return err
+	}
+	var artifact *index.Record
+	for i := range recs {
+		if recs[i].Entry.Kind == entry.Upload {
+			artifact = &recs[i]
+		}
+	}
+	if artifact == nil {
+		return fmt.Errorf("%s, the file the bundle signs, is not logged (yet)", sibling)
+	}
+	s, err := l.cfg.Sigstore.Verify(bundle, artifact.Entry.SHA256, nil)
+	if err != nil {
+		return err
+	}
+	e.Sigstore = s
+	if err := e.Validate(); err != nil {
+		e.Sigstore = nil
+		return fmt.Errorf("verified identity cannot be recorded: %w", err)
+	}
+	return nil
 }
 
 // isShutdown recognises the error Tessera's appender returns after its

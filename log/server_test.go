@@ -65,6 +65,8 @@ func samples(t testing.TB) []sample {
 	return out
 }
 
+func readSample(p string) ([]byte, error) { return os.ReadFile(filepath.Join("../testdata", p)) }
+
 func (s sample) request() string {
 	id := strings.Split(s.path, "/")[4]
 	return fmt.Sprintf(`{"path":%q,"size":%d,"sha256":%q,"uploader":%q,"time":"2024-01-02T03:04:05Z"}`, s.path, s.size, s.sha256, id)
@@ -317,7 +319,7 @@ func TestAddErrors(t *testing.T) {
 		{"no size", s.log.Token(), `{"path":"` + x.path + `","sha256":"` + x.sha256 + `","uploader":"ETHER","time":"2024-01-02T03:04:05Z"}`, 400, "size"},
 		{"bad time", s.log.Token(), strings.Replace(x.request(), "2024-01-02T03:04:05Z", "yesterday", 1), 400, "time"},
 		{"bad uploader", s.log.Token(), strings.Replace(x.request(), `"uploader":"ETHER"`, `"uploader":"ether"`, 1), 400, "uploader"},
-		{"bundle not supported", s.log.Token(), strings.Replace(x.request(), `{`, `{"bundle":"eA==",`, 1), 400, "Sigstore"},
+		{"bundle on a tarball", s.log.Token(), strings.Replace(x.request(), `{`, `{"bundle":"eA==",`, 1), 400, ".sigstore.json"},
 		{"too large", s.log.Token(), `{"path":"` + strings.Repeat("a", MaxAddBody) + `"}`, 413, "larger"},
 		{"readme", s.log.Token(), readme, 200, `"duplicate":false`},
 		{"readme overwritten", s.log.Token(), readme2, 200, `"duplicate":false`},

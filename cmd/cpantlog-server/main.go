@@ -20,6 +20,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/log/ingest"
 )
@@ -90,6 +91,7 @@ func serve(args []string) error {
 	var follow repeated
 	fs.Var(&follow, "follow", "a CPAN mirror URL whose RECENT files to follow, logging each new upload and deletion (repeatable)")
 	followInterval := fs.Duration("follow-interval", time.Minute, "time between polls of each --follow mirror")
+	trustedRoot := fs.String("sigstore-trusted-root", "", "Sigstore trusted_root.json: verify .sigstore.json bundles as they are logged and record the signer's identity (no network at verification time)")
 	policy := fs.String("policy", "", "trust policy whose witnesses must cosign each checkpoint before it is published")
 	fs.BoolVar(&cfg.WitnessFailOpen, "witness-fail-open", false, "publish checkpoints even when the witness quorum cannot be met (default: keep accepting adds, publish nothing until the witnesses answer)")
 	if err := fs.Parse(args); err != nil {
@@ -107,6 +109,13 @@ func serve(args []string) error {
 			return err
 		}
 		cfg.WitnessPolicy = b
+	}
+	if *trustedRoot != "" {
+		v, err := sigstore.LoadTrustedRoot(*trustedRoot)
+		if err != nil {
+			return err
+		}
+		cfg.Sigstore = v
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg.Logger = logger
@@ -147,6 +156,7 @@ func importCmd(args []string) error {
 	fs := newFlags("import", "Back-fill the log from a local CPAN tree (DIR/authors/id/...), oldest upload first (file\nmtime, then path), checking each file against its directory's CHECKSUMS and skipping paths\nalready logged: safe to interrupt and re-run. Stop the server first.")
 	dir := fs.String("data", "cpantlog-data", "data directory of the log")
 	mirror := fs.String("mirror", "", "the local CPAN tree")
+	trustedRoot := fs.String("sigstore-trusted-root", "", "Sigstore trusted_root.json: verify .sigstore.json bundles and record the signer's identity")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -155,9 +165,16 @@ func importCmd(args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	klog.SetSlogLogger(logger)
+	var err error
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	l, err := tlog.Open(ctx, tlog.Config{DataDir: *dir, Logger: logger})
+	cfg := tlog.Config{DataDir: *dir, Logger: logger}
+	if *trustedRoot != "" {
+		if cfg.Sigstore, err = sigstore.LoadTrustedRoot(*trustedRoot); err != nil {
+			return err
+		}
+	}
+	l, err := tlog.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}

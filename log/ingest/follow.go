@@ -183,6 +183,7 @@ func (f *Follower) handle(ctx context.Context, ev cpan.RecentEvent, sums map[str
 		if e, err = uploadEntry(ev.Path, file.Size, file.SHA256, ev.Epoch.Time()); err != nil {
 			return nil
 		}
+		annotate(f.Log, e, b, f.Logger)
 	}
 	res, err := f.Log.Add(ctx, e)
 	var conflict *tlog.ConflictError

@@ -13,9 +13,11 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
@@ -148,7 +150,10 @@ func importOne(ctx context.Context, l *tlog.Log, batch []localFile, sums *checks
 		})
 	}
 	wg.Wait()
-	var add []*entry.Entry
+	// Bundles go after the files they sign, so those are logged when the
+	// bundles are checked against them.
+	var files, bundles []*entry.Entry
+	var bundleFiles []localFile
 	for i, e := range entries {
 		st.Bytes += todo[i].size
 		if errs[i] != nil {
@@ -156,7 +161,23 @@ func importOne(ctx context.Context, l *tlog.Log, batch []localFile, sums *checks
 			logger.Error("import: not logged", "path", todo[i].path, "err", errs[i])
 			continue
 		}
-		add = append(add, e)
+		if strings.HasSuffix(e.Path, sigstore.BundleSuffix) {
+			bundles = append(bundles, e)
+			bundleFiles = append(bundleFiles, todo[i])
+		} else {
+			files = append(files, e)
+		}
+	}
+	if err := addAll(ctx, l, files, logger, st); err != nil {
+		return err
+	}
+	annotateBundles(l, bundleFiles, bundles, logger)
+	return addAll(ctx, l, bundles, logger, st)
+}
+
+func addAll(ctx context.Context, l *tlog.Log, add []*entry.Entry, logger *slog.Logger, st *ImportStats) error {
+	if len(add) == 0 {
+		return nil
 	}
 	_, aerrs := l.AddBatch(ctx, add)
 	for i, err := range aerrs {
@@ -191,6 +212,22 @@ func hashAndCheck(f localFile, sums *checksumsCache) (*entry.Entry, error) {
 		return nil, err
 	}
 	return uploadEntry(f.path, uint64(n), sha, f.mtime)
+}
+
+// annotateBundles verifies the .sigstore.json files of a batch, after the
+// files they sign were logged by earlier batches.
+func annotateBundles(l *tlog.Log, todo []localFile, entries []*entry.Entry, logger *slog.Logger) {
+	for i, e := range entries {
+		if e == nil || !strings.HasSuffix(e.Path, sigstore.BundleSuffix) || !l.VerifiesSigstore() {
+			continue
+		}
+		b, err := os.ReadFile(todo[i].full)
+		if err != nil {
+			logger.Warn("import: cannot read bundle", "path", e.Path, "err", err)
+			continue
+		}
+		annotate(l, e, b, logger)
+	}
 }
 
 // checksumsCache reads each directory's CHECKSUMS once.

@@ -8,10 +8,14 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"path"
+	"strings"
 	"time"
 
+	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
+	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 )
 
@@ -46,3 +50,14 @@ func uploadEntry(p string, size uint64, sha [32]byte, when time.Time) (*entry.En
 // isChecksums reports whether p is a CHECKSUMS file, which PAUSE writes
 // itself and rewrites constantly: it is not an upload.
 func isChecksums(p string) bool { return path.Base(p) == "CHECKSUMS" }
+
+// annotate verifies a .sigstore.json upload when the log has a trusted
+// root; a bundle that fails is logged plain and reported.
+func annotate(l *tlog.Log, e *entry.Entry, content []byte, logger *slog.Logger) {
+	if !strings.HasSuffix(e.Path, sigstore.BundleSuffix) || !l.VerifiesSigstore() {
+		return
+	}
+	if err := l.AnnotateSigstore(e, content); err != nil {
+		logger.Warn("sigstore bundle did not verify; logging it as a plain upload", "path", e.Path, "err", err)
+	}
+}

@@ -19,6 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sigstore/sigstore-go/pkg/testing/ca"
+
+	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
+	"github.com/CPAN-Security/cpan-tlog/internal/sigstoretest"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 )
@@ -354,5 +358,54 @@ func TestImportRefusesChecksumsMismatch(t *testing.T) {
 	}
 	if es := logged(t, l, "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz"); len(es) != 0 {
 		t.Errorf("tampered file logged: %+v", es)
+	}
+}
+
+func TestImportAndFollowSigstoreBundles(t *testing.T) {
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := sigstore.LoadTrustedRoot(sigstoretest.TrustedRootFile(t, vs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	smp := samples(t)
+	const tt = "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz"
+	const tf = "authors/id/R/RJ/RJBS/Test-Fatal-0.017.tar.gz"
+	files := map[string][]byte{
+		tt: smp[tt], tt + ".sigstore.json": sigstoretest.BundleFor(t, vs, "ether@example.org", "https://issuer.example", smp[tt]),
+		tf: smp[tf], tf + ".sigstore.json": sigstoretest.BundleFor(t, vs, "rjbs@example.org", "https://issuer.example", []byte("not the tarball")),
+	}
+	tree := t.TempDir()
+	same := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC) // bundle and tarball in one batch
+	writeTree(t, tree, files, func(string) time.Time { return same })
+	l, err := tlog.Open(context.Background(), tlog.Config{DataDir: t.TempDir(), Sigstore: v, CheckpointInterval: 100 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Shutdown(context.Background())
+	st, err := Import(context.Background(), l, tree, io.Discard, quiet)
+	if err != nil || st.Logged != 4 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	if es := logged(t, l, tt+".sigstore.json"); len(es) != 1 || es[0].Sigstore == nil || es[0].Sigstore.SAN != "ether@example.org" {
+		t.Errorf("valid bundle not annotated: %+v", es)
+	}
+	if es := logged(t, l, tf+".sigstore.json"); len(es) != 1 || es[0].Sigstore != nil {
+		t.Errorf("bundle for another artifact was annotated: %+v", es)
+	}
+
+	// The follower annotates too.
+	m := newMirror(t)
+	sub := "authors/id/H/HA/HAARG/Role-Tiny-2.002004.tar.gz"
+	m.add(1, sub, smp[sub])
+	m.add(2, sub+".sigstore.json", sigstoretest.BundleFor(t, vs, "haarg@example.org", "https://issuer.example", smp[sub]))
+	f := &Follower{Log: l, Mirror: m.srv.URL, Logger: quiet}
+	if err := f.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if es := logged(t, l, sub+".sigstore.json"); len(es) != 1 || es[0].Sigstore == nil || es[0].Sigstore.SAN != "haarg@example.org" {
+		t.Errorf("followed bundle not annotated: %+v", es)
 	}
 }
