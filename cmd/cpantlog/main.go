@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
+	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
 )
 
 const usage = `cpantlog verifies CPAN files against cpan-tlog, the transparency log of CPAN.
@@ -145,6 +146,13 @@ func verify(args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("verify", "verify FILE [--path P] | verify --proof FILE.tlog-proof FILE", stderr)
 	cpanPath := fs.String("path", "", "the file's CPAN path, authors/id/A/AB/ABC/FILE (guessed from FILE's location when it lies in a CPAN tree)")
 	proofFile := fs.String("proof", "", "verify offline against this tlog-proof instead of asking the log")
+	var idp sigstore.Policy
+	fs.StringVar(&idp.Issuer, "identity-issuer", "", "also verify FILE's Sigstore bundle yourself and demand this OIDC issuer")
+	fs.StringVar(&idp.SAN, "identity-san", "", "... and this certificate SAN (an email or workflow URI)")
+	fs.StringVar(&idp.SANRegexp, "identity-san-regexp", "", "... or a SAN matching this regexp")
+	fs.StringVar(&idp.SourceRepo, "identity-repo", "", "... and this source repository URI")
+	bundleFile := fs.String("bundle", "", "the Sigstore bundle (default FILE.sigstore.json)")
+	trustedRoot := fs.String("sigstore-trusted-root", "", "Sigstore trusted_root.json for --identity-* checks")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -187,7 +195,38 @@ func verify(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprint(stdout, res.Summary())
+	if idp.Issuer == "" && idp.SAN == "" && idp.SANRegexp == "" && idp.SourceRepo == "" {
+		return nil
+	}
+	if *trustedRoot == "" {
+		return errors.New("--identity-* needs --sigstore-trusted-root FILE")
+	}
+	sv, err := sigstore.LoadTrustedRoot(*trustedRoot)
+	if err != nil {
+		return err
+	}
+	if *bundleFile == "" {
+		*bundleFile = name + sigstore.BundleSuffix
+	}
+	bundle, err := os.ReadFile(*bundleFile)
+	if err != nil {
+		return fmt.Errorf("%w (pass --bundle FILE)", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := v.VerifyIdentity(ctx, file, bundle, sv, &idp)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "  sigstore: signed by %s (issuer %s), repository %s\n", s.SAN, s.Issuer, orNone(s.SourceRepo))
 	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none recorded"
+	}
+	return s
 }
 
 func proofCmd(args []string, stdout, stderr io.Writer) error {
