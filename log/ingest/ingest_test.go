@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -407,5 +408,59 @@ func TestImportAndFollowSigstoreBundles(t *testing.T) {
 	}
 	if es := logged(t, l, sub+".sigstore.json"); len(es) != 1 || es[0].Sigstore == nil || es[0].Sigstore.SAN != "haarg@example.org" {
 		t.Errorf("followed bundle not annotated: %+v", es)
+	}
+}
+
+// TestFollowerStallAndGarbage: a mirror that stalls or sends garbage gives
+// a clear error and logs nothing; once it behaves, everything is followed.
+func TestFollowerStallAndGarbage(t *testing.T) {
+	smp := samples(t)
+	m := newMirror(t)
+	i := 0
+	for p, c := range smp {
+		m.add(i, p, c)
+		i++
+	}
+	var mode atomic.Value
+	mode.Store("garbage")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch mode.Load() {
+		case "garbage":
+			if strings.Contains(r.URL.Path, "RECENT") {
+				w.Write([]byte("<html>Service temporarily unavailable</html>"))
+				return
+			}
+		case "stall":
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+			return
+		}
+		m.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	l := openLog(t, t.TempDir())
+	defer l.Shutdown(context.Background())
+	f := &Follower{Log: l, Mirror: srv.URL, Logger: quiet, HTTP: &http.Client{Timeout: 300 * time.Millisecond}}
+	err := f.Poll(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "malformed RECENT") {
+		t.Errorf("garbage RECENT: %v", err)
+	}
+	mode.Store("stall")
+	if err := f.Poll(context.Background()); err == nil || !strings.Contains(err.Error(), "Timeout") {
+		t.Errorf("stalled mirror: %v", err)
+	}
+	if n, _ := l.Index().Size(); n != 0 {
+		t.Errorf("%d entries logged from a broken mirror", n)
+	}
+	mode.Store("ok")
+	if err := f.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for p := range smp {
+		if es := logged(t, l, p); len(es) != 1 {
+			t.Errorf("%s after recovery: %+v", p, es)
+		}
 	}
 }
