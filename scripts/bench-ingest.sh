@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Ingest throughput: cpan-tlog's POST /add on POSIX against Tessera's own
+# POSIX conformance personality, both under the same load generator on
+# this machine, in one run. Prints both rates and the ratio.
+#
+#   scripts/bench-ingest.sh [duration] [clients]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dur=${1:-20s}
+clients=${2:-512}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+go build -o "$work/cpantlog-server" ./cmd/cpantlog-server
+go build -o "$work/cpantlog-bench" ./cmd/cpantlog-bench
+# Tessera's personality, built from the Tessera module cpan-tlog uses.
+tver=$(go list -m -f '{{.Version}}' github.com/transparency-dev/tessera)
+mkdir "$work/tessera" && (cd "$work/tessera" && go mod init anchor >/dev/null 2>&1 &&
+  go get "github.com/transparency-dev/tessera/cmd/conformance/posix@$tver" >/dev/null 2>&1 &&
+  go build -o "$work/tessera-posix" github.com/transparency-dev/tessera/cmd/conformance/posix)
+
+key=$("$work/cpantlog-server" keygen --data "$work/anchor-keys" --origin example.com/anchor >/dev/null && cat "$work/anchor-keys/log.key")
+LOG_PRIVATE_KEY="$key" "$work/tessera-posix" --storage_dir "$work/anchor" --listen 127.0.0.1:2025 >"$work/anchor.log" 2>&1 &
+"$work/cpantlog-server" serve --data "$work/ours" --listen 127.0.0.1:2026 >"$work/ours.log" 2>&1 &
+sleep 2
+
+"$work/cpantlog-bench" --kind tessera --url http://127.0.0.1:2025 --duration "$dur" --clients "$clients" | tee "$work/a.txt"
+"$work/cpantlog-bench" --kind cpantlog --url http://127.0.0.1:2026 --token-file "$work/ours/ingest.token" --duration "$dur" --clients "$clients" | tee "$work/b.txt"
+a=$(awk '{print $2}' "$work/a.txt"); b=$(awk '{print $2}' "$work/b.txt")
+echo "ratio cpan-tlog/tessera: $(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.2f", b/a}')"
