@@ -1,0 +1,167 @@
+// Package deploy holds the operator's files; its tests check them.
+package deploy
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/CPAN-Security/cpan-tlog/client"
+	tlog "github.com/CPAN-Security/cpan-tlog/log"
+	"github.com/CPAN-Security/cpan-tlog/log/entry"
+)
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestNginxServesTheLog: Debian's nginx accepts the shipped config
+// (nginx -t) and, serving a real POSIX log from disk with the API proxied,
+// gives a client everything it needs to verify a tarball, with the cache
+// headers the config promises.
+func TestNginxServesTheLog(t *testing.T) {
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("nginx missing in CI: .ci/run installs Debian's nginx-light")
+		}
+		t.Skip("nginx not installed (Debian: nginx-light); .ci/run installs it")
+	}
+	// A real log with the sample tarballs.
+	data := t.TempDir()
+	l, err := tlog.Open(context.Background(), tlog.Config{DataDir: data, CheckpointInterval: 100 * time.Millisecond, BatchMaxAge: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := freePort(t)
+	ln, _ := net.Listen("tcp", api)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tlog.Serve(ctx, l, ln); close(done) }()
+	defer func() { cancel(); <-done }()
+	tarball, _ := os.ReadFile("../testdata/authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz")
+	const path = "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz"
+	body := fmt.Sprintf(`{"path":%q,"size":%d,"sha256":"%x","uploader":"ETHER","time":"2021-01-05T12:00:00Z"}`, path, len(tarball), sha256.Sum256(tarball))
+	req, _ := http.NewRequest("POST", "http://"+api+"/add?wait=1", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+l.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("add: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	// Enough entries for a full tile and bundle.
+	var batch []*entry.Entry
+	for i := range 300 {
+		batch = append(batch, &entry.Entry{Kind: entry.Upload, Path: fmt.Sprintf("authors/id/S/SY/SYNTH/S-%d.tar.gz", i), Size: uint64(i), Uploader: "SYNTH", Time: time.Unix(1700000000, 0).UTC()})
+	}
+	if _, errs := l.AddBatch(context.Background(), batch); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	for {
+		cp, err := l.Reader().ReadCheckpoint(context.Background())
+		if err == nil && strings.Contains(string(cp), "\n301\n") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// The shipped config, pointed at this log's tree, ports and a private prefix.
+	conf, err := os.ReadFile("nginx/cpan-tlog.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := freePort(t)
+	site := strings.NewReplacer(
+		"listen 127.0.0.1:8081;", "listen "+web+";",
+		"root /var/lib/cpantlog/tree;", "root "+filepath.Join(data, tlog.TreeDir)+";",
+		"proxy_pass http://127.0.0.1:8080;", "proxy_pass http://"+api+";",
+	).Replace(string(conf))
+	prefix := t.TempDir()
+	os.WriteFile(filepath.Join(prefix, "site.conf"), []byte(site), 0o644)
+	main := fmt.Sprintf(`user root;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+daemon off;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    include %[1]s/site.conf;
+}
+`, prefix)
+	mainConf := filepath.Join(prefix, "nginx.conf")
+	os.WriteFile(mainConf, []byte(main), 0o644)
+	if out, err := exec.Command(nginx, "-t", "-c", mainConf, "-p", prefix).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t rejects the shipped config: %v\n%s", err, out)
+	}
+	cmd := exec.Command(nginx, "-c", mainConf, "-p", prefix)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	base := "http://" + web
+	for i := 0; ; i++ {
+		if resp, err := http.Get(base + "/checkpoint"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if i > 100 {
+			t.Fatal("nginx did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Cache headers as promised.
+	for p, want := range map[string]string{
+		"/checkpoint":           "no-cache",
+		"/tile/0/000.p/1":       "max-age=60",
+		"/tile/entries/000.p/1": "max-age=60",
+	} {
+		resp, err := http.Get(base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != map[string]string{"no-cache": "no-cache", "max-age=60": "public, max-age=60"}[want] {
+			t.Errorf("GET %s: %d, Cache-Control %q", p, resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
+	}
+	// The client verifies through nginx: lookup proxied, tiles from disk.
+	p, _ := client.ParsePolicy([]byte(fmt.Sprintf("log %s %s\nquorum none\n", l.VerifierKey(), base)))
+	st, _ := client.OpenState(t.TempDir())
+	v, err := client.NewVerifier(p, "", "", st, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "Try-Tiny-0.31.tar.gz")
+	os.WriteFile(f, tarball, 0o644)
+	file, _ := client.HashFile(f, path)
+	res, err := v.VerifyFile(context.Background(), file)
+	if err != nil {
+		t.Fatalf("verify through nginx: %v", err)
+	}
+	if res.Index != 0 || res.Checkpoint.Size != 301 {
+		t.Errorf("verified %+v", res)
+	}
+}
