@@ -1,8 +1,6 @@
 package client
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -12,6 +10,8 @@ import (
 	fnote "github.com/transparency-dev/formats/note"
 	"github.com/transparency-dev/tessera"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/confline"
 )
 
 // Policy is a trust policy: the logs to trust and the witness quorum whose
@@ -59,90 +59,79 @@ func ParsePolicy(b []byte) (*Policy, error) {
 	}
 	p := &Policy{}
 	names := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		bad := func(format string, args ...any) error {
-			return fmt.Errorf("policy line %d (%q): "+format, append([]any{n, strings.TrimSpace(sc.Text())}, args...)...)
-		}
+	err := confline.Each("policy", b, func(f []string) error {
 		switch f[0] {
 		case "log":
 			if len(f) < 2 || len(f) > 3 {
-				return nil, bad("want 'log <vkey> [<url>]'")
+				return errors.New("want 'log <vkey> [<url>]'")
 			}
 			v, err := note.NewVerifier(f[1])
 			if err != nil {
-				return nil, bad("log key: %v", err)
+				return fmt.Errorf("log key: %v", err)
 			}
 			l := PolicyLog{Origin: v.Name(), VKey: f[1], Verifier: v}
 			if len(f) == 3 {
 				if err := checkURL(f[2]); err != nil {
-					return nil, bad("%v", err)
+					return err
 				}
 				l.URL = strings.TrimSuffix(f[2], "/")
 			}
 			for _, o := range p.Logs {
 				if o.Origin == l.Origin {
-					return nil, bad("a second log with origin %q", l.Origin)
+					return fmt.Errorf("a second log with origin %q", l.Origin)
 				}
 			}
 			p.Logs = append(p.Logs, l)
 		case "witness":
 			if len(f) != 4 {
-				return nil, bad("want 'witness <name> <vkey> <url>'")
+				return errors.New("want 'witness <name> <vkey> <url>'")
 			}
 			if names[f[1]] {
-				return nil, bad("name %q is defined twice", f[1])
+				return fmt.Errorf("name %q is defined twice", f[1])
 			}
 			v, err := fnote.NewVerifierForCosignatureV1(f[2])
 			if err == nil && !isCosignatureKey(f[2]) {
 				err = errors.New("key type is not 0x04")
 			}
 			if err != nil {
-				return nil, bad("witness key is not a cosignature/v1 (type 0x04) key: %v", err)
+				return fmt.Errorf("witness key is not a cosignature/v1 (type 0x04) key: %v", err)
 			}
 			if err := checkURL(f[3]); err != nil {
-				return nil, bad("%v", err)
+				return err
 			}
 			names[f[1]] = true
 			p.Witnesses = append(p.Witnesses, PolicyWitness{Name: f[1], VKey: f[2], Verifier: v, URL: f[3]})
 		case "group":
 			if len(f) < 4 {
-				return nil, bad("want 'group <name> any|all|<n> <member>...'")
+				return errors.New("want 'group <name> any|all|<n> <member>...'")
 			}
 			if names[f[1]] {
-				return nil, bad("name %q is defined twice", f[1])
+				return fmt.Errorf("name %q is defined twice", f[1])
 			}
 			for _, m := range f[3:] {
 				if !names[m] {
-					return nil, bad("member %q is not defined above", m)
+					return fmt.Errorf("member %q is not defined above", m)
 				}
 			}
 			names[f[1]] = true
 		case "quorum":
 			if len(f) != 2 {
-				return nil, bad("want 'quorum <name>|none'")
+				return errors.New("want 'quorum <name>|none'")
 			}
 			if p.QuorumName != "" {
-				return nil, bad("a second quorum line")
+				return errors.New("a second quorum line")
 			}
 			if f[1] != "none" && !names[f[1]] {
-				return nil, bad("quorum %q is not defined above", f[1])
+				return fmt.Errorf("quorum %q is not defined above", f[1])
 			}
 			p.QuorumName = f[1]
 		default:
-			return nil, bad("unknown keyword %q (want log, witness, group or quorum)", f[0])
+			return fmt.Errorf("unknown keyword %q (want log, witness, group or quorum)", f[0])
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(p.Logs) == 0 {
 		return nil, fmt.Errorf("policy names no log: add a line 'log <vkey> <url>'")

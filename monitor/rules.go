@@ -1,9 +1,9 @@
 package monitor
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/CPAN-Security/cpan-tlog/internal/confline"
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 )
@@ -28,39 +29,28 @@ type WatchRule struct {
 //	path authors/id/E/ET/ETHER/*.zip  paths matching a glob (Go path.Match syntax)
 func ParseWatch(b []byte) ([]WatchRule, error) {
 	var rules []WatchRule
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		bad := func(format string, args ...any) error {
-			return fmt.Errorf("watch line %d (%q): "+format, append([]any{n, strings.TrimSpace(sc.Text())}, args...)...)
-		}
+	err := confline.Each("watch", b, func(f []string) error {
 		if len(f) != 2 {
-			return nil, bad("want 'dist NAME', 'author PAUSEID' or 'path GLOB'")
+			return errors.New("want 'dist NAME', 'author PAUSEID' or 'path GLOB'")
 		}
 		r := WatchRule{Kind: f[0], Value: f[1]}
 		switch r.Kind {
 		case "dist":
 		case "author":
 			if !cpan.ValidID(r.Value) {
-				return nil, bad("%q is not a PAUSE id", r.Value)
+				return fmt.Errorf("%q is not a PAUSE id", r.Value)
 			}
 		case "path":
 			if _, err := path.Match(r.Value, ""); err != nil {
-				return nil, bad("bad glob: %v", err)
+				return fmt.Errorf("bad glob: %v", err)
 			}
 		default:
-			return nil, bad("unknown rule %q (want dist, author or path)", r.Kind)
+			return fmt.Errorf("unknown rule %q (want dist, author or path)", r.Kind)
 		}
 		rules = append(rules, r)
-	}
-	return rules, sc.Err()
+		return nil
+	})
+	return rules, err
 }
 
 func (r WatchRule) matches(e *entry.Entry, info cpan.DistInfo) bool {

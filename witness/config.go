@@ -1,12 +1,12 @@
 package witness
 
 import (
-	"bufio"
-	"bytes"
+	"errors"
 	"fmt"
-	"strings"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/confline"
 )
 
 // Config is the set of logs a witness cosigns for.
@@ -21,31 +21,23 @@ type Config struct {
 // comment. Errors name the line.
 func ParseConfig(b []byte) (*Config, error) {
 	c := &Config{Logs: map[string][]note.Verifier{}}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
+	err := confline.Each("witness config", b, func(f []string) error {
 		if f[0] != "log" || len(f) < 2 || len(f) > 3 {
-			return nil, fmt.Errorf("witness config line %d (%q): want 'log <vkey> [<url>]'", n, strings.TrimSpace(sc.Text()))
+			return errors.New("want 'log <vkey> [<url>]'")
 		}
 		v, err := note.NewVerifier(f[1])
 		if err != nil {
-			return nil, fmt.Errorf("witness config line %d: log key: %v", n, err)
+			return fmt.Errorf("log key: %v", err)
 		}
 		for _, o := range c.Logs[v.Name()] {
 			if o.KeyHash() == v.KeyHash() {
-				return nil, fmt.Errorf("witness config line %d: key %s is listed twice", n, f[1])
+				return fmt.Errorf("key %s is listed twice", f[1])
 			}
 		}
 		c.Logs[v.Name()] = append(c.Logs[v.Name()], v)
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if len(c.Logs) == 0 {
