@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
+	"github.com/CPAN-Security/cpan-tlog/internal/testlog"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 )
@@ -44,16 +43,9 @@ func TestNginxServesTheLog(t *testing.T) {
 	}
 	// A real log with the sample tarballs.
 	data := t.TempDir()
-	l, err := tlog.Open(context.Background(), tlog.Config{DataDir: data, CheckpointInterval: 100 * time.Millisecond, BatchMaxAge: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := freePort(t)
-	ln, _ := net.Listen("tcp", api)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { tlog.Serve(ctx, l, ln); close(done) }()
-	defer func() { cancel(); <-done }()
+	tl := testlog.Start(t, tlog.Config{DataDir: data})
+	l := tl.Log
+	api := strings.TrimPrefix(tl.URL, "http://")
 	tarball, _ := os.ReadFile("../testdata/authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz")
 	const path = "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz"
 	body := fmt.Sprintf(`{"path":%q,"size":%d,"sha256":"%x","uploader":"ETHER","time":"2021-01-05T12:00:00Z"}`, path, len(tarball), sha256.Sum256(tarball))

@@ -191,7 +191,7 @@ func (m *Monitor) auditHTTPMirror(ctx context.Context, base string, logged map[s
 	seen := map[string]bool{}
 	var findings []Finding
 	for dir := range dirs {
-		b, err := m.get(ctx, base+"/"+dir+"/CHECKSUMS")
+		b, err := m.get(ctx, base+"/"+dir+"/CHECKSUMS", cpan.MaxChecksumsSize)
 		if errors.Is(err, errNotFound) {
 			continue // every logged file there is reported missing below
 		}
@@ -214,7 +214,8 @@ func (m *Monitor) auditHTTPMirror(ctx context.Context, base string, logged map[s
 
 var errNotFound = errors.New("not found")
 
-func (m *Monitor) get(ctx context.Context, u string) ([]byte, error) {
+// get fetches a URL, bounded; a 404 is errNotFound.
+func (m *Monitor) get(ctx context.Context, u string, limit int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
@@ -230,5 +231,9 @@ func (m *Monitor) get(ctx context.Context, u string) ([]byte, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
-	return io.ReadAll(io.LimitReader(resp.Body, cpan.MaxChecksumsSize))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err == nil && int64(len(b)) > limit {
+		return nil, fmt.Errorf("GET %s: larger than %d bytes", u, limit)
+	}
+	return b, err
 }

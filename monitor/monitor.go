@@ -395,17 +395,5 @@ func (m *Monitor) readPeer(ctx context.Context, peer string) ([]byte, error) {
 	if !strings.HasPrefix(peer, "http://") && !strings.HasPrefix(peer, "https://") {
 		return os.ReadFile(peer)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peer, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := m.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", peer, resp.Status)
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, client.MaxCheckpointSize))
+	return m.get(ctx, peer, client.MaxCheckpointSize)
 }

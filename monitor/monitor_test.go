@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
+	"github.com/CPAN-Security/cpan-tlog/internal/testlog"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 )
@@ -277,28 +277,8 @@ func TestTamperedTreeIsFound(t *testing.T) {
 // realLog runs the real log server on loopback.
 func realLog(t *testing.T, dir string) (*tlog.Log, string, func()) {
 	t.Helper()
-	l, err := tlog.Open(context.Background(), tlog.Config{DataDir: dir, CheckpointInterval: 100 * time.Millisecond, BatchMaxAge: 10 * time.Millisecond,
-		ShutdownTimeout: 5 * time.Second, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { tlog.Serve(ctx, l, ln); close(done) }()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-		}
-	}
-	t.Cleanup(stop)
-	return l, "http://" + ln.Addr().String(), stop
+	l := testlog.Start(t, tlog.Config{DataDir: dir})
+	return l.Log, l.URL, l.Stop
 }
 
 func addSample(t *testing.T, l *tlog.Log, url, path string, content []byte, when string) {
@@ -309,19 +289,7 @@ func addSample(t *testing.T, l *tlog.Log, url, path string, content []byte, when
 // add logs a file; query "?wait=1" waits for a covering checkpoint.
 func add(t *testing.T, l *tlog.Log, url, path string, content []byte, when, query string) {
 	t.Helper()
-	id := strings.Split(path, "/")[4]
-	body := fmt.Sprintf(`{"path":%q,"size":%d,"sha256":"%x","uploader":%q,"time":%q}`, path, len(content), sha256.Sum256(content), id, when)
-	req, _ := http.NewRequest("POST", url+"/add"+query, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+l.Token())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("add %s: %d %s", path, resp.StatusCode, b)
-	}
+	(&testlog.Log{Log: l, URL: url}).Add(t, path, content, when, query != "")
 }
 
 type sampleFile struct {

@@ -2,13 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,38 +11,21 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/CPAN-Security/cpan-tlog/internal/testlog"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/monitor"
 )
 
 func startLog(t *testing.T, dir string) (*tlog.Log, string) {
 	t.Helper()
-	l, err := tlog.Open(context.Background(), tlog.Config{DataDir: dir, CheckpointInterval: 100 * time.Millisecond, BatchMaxAge: 10 * time.Millisecond,
-		ShutdownTimeout: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { tlog.Serve(ctx, l, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return l, "http://" + ln.Addr().String()
+	l := testlog.Start(t, tlog.Config{DataDir: dir})
+	return l.Log, l.URL
 }
 
 func add(t *testing.T, l *tlog.Log, url, path, content string) {
 	t.Helper()
-	id := strings.Split(path, "/")[4]
-	body := fmt.Sprintf(`{"path":%q,"size":%d,"sha256":"%x","uploader":%q,"time":"2024-01-02T03:04:05Z"}`, path, len(content), sha256.Sum256([]byte(content)), id)
-	req, _ := http.NewRequest("POST", url+"/add?wait=1", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+l.Token())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("add: %v %v", err, resp)
-	}
-	resp.Body.Close()
+	(&testlog.Log{Log: l, URL: url}).Add(t, path, []byte(content), "2024-01-02T03:04:05Z", true)
 }
 
 func cli(args ...string) (int, string, string) {

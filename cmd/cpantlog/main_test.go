@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -15,19 +14,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
+	"github.com/CPAN-Security/cpan-tlog/internal/testlog"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 )
 
 // testLog is a real log server on loopback.
 type testLog struct {
-	dir, url string
-	log      *tlog.Log
-	stop     func()
+	*testlog.Log
+	url  string
+	dir  string
+	log  *tlog.Log
+	stop func()
 }
 
 func startLog(t testing.TB, dir string) *testLog {
@@ -38,53 +39,15 @@ func startLog(t testing.TB, dir string) *testLog {
 // startLogWith starts a log with test-friendly intervals; stop ends it.
 func startLogWith(t testing.TB, cfg tlog.Config) *testLog {
 	t.Helper()
-	cfg.CheckpointInterval = 100 * time.Millisecond
-	cfg.BatchMaxAge = 10 * time.Millisecond
 	cfg.ShutdownTimeout = 2 * time.Second
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	l, err := tlog.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tlog.Serve(ctx, l, ln) }()
-	var once sync.Once
-	tl := &testLog{dir: cfg.DataDir, url: "http://" + ln.Addr().String(), log: l}
-	tl.stop = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(tl.stop)
-	return tl
+	l := testlog.Start(t, cfg)
+	return &testLog{Log: l, url: l.URL, dir: l.Dir, log: l.Log, stop: l.Stop}
 }
 
 // add logs a file and waits for a checkpoint covering it.
 func (tl *testLog) add(t testing.TB, cpanPath string, content []byte, when string) {
 	t.Helper()
-	f, err := os.CreateTemp(t.TempDir(), "f")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Write(content)
-	f.Close()
-	h, err := client.HashFile(f.Name(), cpanPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := fmt.Sprintf(`{"path":%q,"size":%d,"sha256":"%x","uploader":%q,"time":%q}`, cpanPath, h.Size, h.SHA256, strings.Split(cpanPath, "/")[4], when)
-	req, _ := http.NewRequest("POST", tl.url+"/add?wait=1", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+tl.log.Token())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("add %s: %d %s", cpanPath, resp.StatusCode, b)
-	}
+	tl.Add(t, cpanPath, content, when, true)
 }
 
 type sampleFile struct {
