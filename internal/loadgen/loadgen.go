@@ -116,8 +116,9 @@ func RunMixed(ctx context.Context, base, token, prefix string, clients int, d ti
 	base = strings.TrimSuffix(base, "/")
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: time.Minute}
 	add := CPANTLog(base, token, prefix)
-	var next, added atomic.Uint64
+	var next atomic.Uint64
 	var mu sync.Mutex
+	var ackedIDs []uint64 // adds acknowledged, in no particular order
 	res := MixedResult{OK: map[string]uint64{}, Errors: map[string]uint64{}}
 	count := func(op string, code int) {
 		mu.Lock()
@@ -138,18 +139,25 @@ func RunMixed(ctx context.Context, base, token, prefix string, clients int, d ti
 			for n := c; ctx.Err() == nil; n++ {
 				var req *http.Request
 				op := "add"
-				known := added.Load()
+				mu.Lock()
+				known := uint64(len(ackedIDs))
+				var pick, older uint64
+				if known > 0 {
+					pick, older = ackedIDs[uint64(n)%known], ackedIDs[uint64(n)%max(known/2, 1)]
+				}
+				mu.Unlock()
+				var i uint64
 				switch k := n % 20; {
 				case k < 8 || known == 0:
-					i := next.Add(1)
+					i = next.Add(1)
 					req, _ = http.NewRequestWithContext(ctx, http.MethodPost, add.URL, strings.NewReader(add.Body(i)))
 					req.Header.Set("Authorization", "Bearer "+token)
 				case k < 13:
 					op = "lookup"
-					req, _ = http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/lookup?path=authors/id/L/LO/LOAD/%s-%d.tar.gz", base, prefix, 1+uint64(n)%known), nil)
+					req, _ = http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/lookup?path=authors/id/L/LO/LOAD/%s-%d.tar.gz", base, prefix, pick), nil)
 				case k < 16:
 					op = "proof"
-					req, _ = http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/proof?path=authors/id/L/LO/LOAD/%s-%d.tar.gz", base, prefix, 1+uint64(n)%max(known/2, 1)), nil)
+					req, _ = http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/proof?path=authors/id/L/LO/LOAD/%s-%d.tar.gz", base, prefix, older), nil)
 				default:
 					op = "tile"
 					req, _ = http.NewRequestWithContext(ctx, http.MethodGet, base+"/checkpoint", nil)
@@ -164,7 +172,9 @@ func RunMixed(ctx context.Context, base, token, prefix string, clients int, d ti
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if op == "add" && resp.StatusCode == http.StatusOK {
-					added.Add(1)
+					mu.Lock()
+					ackedIDs = append(ackedIDs, i)
+					mu.Unlock()
 				}
 				count(op, resp.StatusCode)
 			}
