@@ -25,6 +25,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 )
 
@@ -33,13 +34,18 @@ var (
 	bucketLeaves = []byte("leaves") // uint64 index → leaf
 	bucketPaths  = []byte("paths")  // path \x00 uint64 index → nothing
 	bucketSHA256 = []byte("sha256") // 32-byte digest, uint64 index → nothing
+	bucketDists  = []byte("dists")  // distribution name \x00 uint64 index → nothing
+	bucketAuthor = []byte("author") // PAUSE id \x00 uint64 index → nothing
 	keySize      = []byte("size")
 	keyVersion   = []byte("version")
 )
 
-// schemaVersion is bumped whenever the layout above changes; an index of
-// another version is refused so the operator rebuilds it (reindex).
-const schemaVersion = 1
+// schemaVersion is bumped whenever the layout above changes. An index of
+// another version is emptied on open: it is derived state, and the log
+// rebuilds it from the tree as it starts.
+const schemaVersion = 2
+
+var allBuckets = [][]byte{bucketMeta, bucketLeaves, bucketPaths, bucketSHA256, bucketDists, bucketAuthor}
 
 // Index is an open lookup index. It is safe for concurrent use.
 type Index struct {
@@ -59,19 +65,38 @@ func Open(path string) (*Index, error) {
 		return nil, fmt.Errorf("open lookup index %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketLeaves, bucketPaths, bucketSHA256} {
+		if m := tx.Bucket(bucketMeta); m != nil {
+			if v := m.Get(keyVersion); v != nil && binary.BigEndian.Uint64(v) != schemaVersion {
+				// Keep ingest positions: they describe the log, not the index.
+				kept := map[string][]byte{}
+				m.ForEach(func(k, v []byte) error {
+					if bytes.HasPrefix(k, []byte("x:")) {
+						kept[string(k)] = bytes.Clone(v)
+					}
+					return nil
+				})
+				for _, b := range allBuckets {
+					if tx.Bucket(b) != nil {
+						if err := tx.DeleteBucket(b); err != nil {
+							return err
+						}
+					}
+				}
+				m, err := tx.CreateBucket(bucketMeta)
+				if err != nil {
+					return err
+				}
+				for k, v := range kept {
+					m.Put([]byte(k), v)
+				}
+			}
+		}
+		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		m := tx.Bucket(bucketMeta)
-		switch v := m.Get(keyVersion); {
-		case v == nil:
-			return m.Put(keyVersion, u64(schemaVersion))
-		case binary.BigEndian.Uint64(v) != schemaVersion:
-			return fmt.Errorf("lookup index %s has schema version %d, this build reads %d: run 'cpantlog-server reindex'", path, binary.BigEndian.Uint64(v), schemaVersion)
-		}
-		return nil
+		return tx.Bucket(bucketMeta).Put(keyVersion, u64(schemaVersion))
 	})
 	if err != nil {
 		db.Close()
@@ -111,6 +136,7 @@ func (ix *Index) Append(start uint64, leaves [][]byte) (unparsable int, err erro
 			return fmt.Errorf("index holds %d leaves, cannot append at %d", n, start)
 		}
 		lb, pb, sb := tx.Bucket(bucketLeaves), tx.Bucket(bucketPaths), tx.Bucket(bucketSHA256)
+		db, ab := tx.Bucket(bucketDists), tx.Bucket(bucketAuthor)
 		for i, leaf := range leaves {
 			idx := start + uint64(i)
 			if err := lb.Put(u64(idx), leaf); err != nil {
@@ -126,6 +152,16 @@ func (ix *Index) Append(start uint64, leaves [][]byte) (unparsable int, err erro
 			}
 			if e.Kind == entry.Upload {
 				if err := sb.Put(append(e.SHA256[:], u64(idx)...), nil); err != nil {
+					return err
+				}
+			}
+			if d := cpan.ParseDistInfo(e.Path); d.Dist != "" {
+				if err := db.Put(pathKey(d.Dist, idx), nil); err != nil {
+					return err
+				}
+			}
+			if id, err := cpan.ValidatePath(e.Path); err == nil {
+				if err := ab.Put(pathKey(id, idx), nil); err != nil {
 					return err
 				}
 			}
@@ -168,6 +204,78 @@ func (ix *Index) ByPath(path string) ([]Record, error) {
 		prefix := append([]byte(path), 0)
 		c := tx.Bucket(bucketPaths).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if len(k) != len(prefix)+8 {
+				continue
+			}
+			r, err := record(tx, binary.BigEndian.Uint64(k[len(prefix):]))
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Page selects entries newest first: at most Limit, with indexes below
+// Before when Before is not zero.
+type Page struct {
+	Limit  int
+	Before uint64
+}
+
+// ByDist returns a page of the entries of a distribution (CPAN::DistnameInfo's name).
+func (ix *Index) ByDist(dist string, p Page) ([]Record, error) {
+	return ix.byKeyNewest(bucketDists, dist, p)
+}
+
+// ByAuthor returns a page of the entries in a PAUSE id's directory.
+func (ix *Index) ByAuthor(id string, p Page) ([]Record, error) {
+	return ix.byKeyNewest(bucketAuthor, id, p)
+}
+
+// Recent returns a page of the newest entries of the log.
+func (ix *Index) Recent(p Page) ([]Record, error) {
+	var out []Record
+	err := ix.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketLeaves).Cursor()
+		var k []byte
+		if p.Before > 0 {
+			k, _ = c.Seek(u64(p.Before))
+			k, _ = c.Prev()
+		} else {
+			k, _ = c.Last()
+		}
+		for ; k != nil && len(out) < p.Limit; k, _ = c.Prev() {
+			r, err := record(tx, binary.BigEndian.Uint64(k))
+			if err != nil {
+				continue // an unparsable leaf is the monitor's business
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// byKeyNewest walks "key \x00 index" keys from the newest index down.
+func (ix *Index) byKeyNewest(bucket []byte, key string, p Page) ([]Record, error) {
+	var out []Record
+	err := ix.db.View(func(tx *bolt.Tx) error {
+		prefix := append([]byte(key), 0)
+		c := tx.Bucket(bucket).Cursor()
+		start := append(bytes.Clone(prefix), u64(^uint64(0))...)
+		if p.Before > 0 {
+			start = append(bytes.Clone(prefix), u64(p.Before)...)
+		}
+		k, _ := c.Seek(start)
+		if k == nil {
+			k, _ = c.Last()
+		} else if bytes.Compare(k, start) >= 0 {
+			k, _ = c.Prev()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < p.Limit; k, _ = c.Prev() {
 			if len(k) != len(prefix)+8 {
 				continue
 			}
@@ -243,10 +351,21 @@ func (ix *Index) Dump(w io.Writer) error {
 		}); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketSHA256).ForEach(func(k, _ []byte) error {
+		if err := tx.Bucket(bucketSHA256).ForEach(func(k, _ []byte) error {
 			_, err := fmt.Fprintf(w, "sha256 %s %d\n", hex.EncodeToString(k[:32]), binary.BigEndian.Uint64(k[32:]))
 			return err
-		})
+		}); err != nil {
+			return err
+		}
+		for _, b := range [][]byte{bucketDists, bucketAuthor} {
+			if err := tx.Bucket(b).ForEach(func(k, _ []byte) error {
+				_, err := fmt.Fprintf(w, "%s %q %d\n", b, k[:len(k)-9], binary.BigEndian.Uint64(k[len(k)-8:]))
+				return err
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 )
 
@@ -111,5 +113,73 @@ func TestSecondOpenIsLocked(t *testing.T) {
 	defer ix.Close()
 	if _, err := Open(p); !errors.Is(err, ErrLocked) {
 		t.Errorf("second Open: %v, want ErrLocked", err)
+	}
+}
+
+func TestPagesByDistAuthorAndRecent(t *testing.T) {
+	ix, err := Open(filepath.Join(t.TempDir(), "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	var leaves [][]byte
+	for i := range 10 {
+		leaves = append(leaves, leaf(t, fmt.Sprintf("authors/id/A/AB/ABC/Foo-1.%d.tar.gz", i), fmt.Sprint(i)))
+		leaves = append(leaves, leaf(t, fmt.Sprintf("authors/id/A/AB/ABC/Bar-1.%d.tar.gz", i), fmt.Sprint(i)))
+	}
+	if _, err := ix.Append(0, leaves); err != nil {
+		t.Fatal(err)
+	}
+	idx := func(rs []Record) (out []uint64) {
+		for _, r := range rs {
+			out = append(out, r.Index)
+		}
+		return out
+	}
+	foo, err := ix.ByDist("Foo", Page{Limit: 3})
+	if err != nil || fmt.Sprint(idx(foo)) != "[18 16 14]" {
+		t.Errorf("ByDist(Foo) page 1 = %v, %v", idx(foo), err)
+	}
+	foo, _ = ix.ByDist("Foo", Page{Limit: 3, Before: 14})
+	if fmt.Sprint(idx(foo)) != "[12 10 8]" {
+		t.Errorf("ByDist(Foo) page 2 = %v", idx(foo))
+	}
+	if none, _ := ix.ByDist("Fo", Page{Limit: 3}); len(none) != 0 {
+		t.Errorf("ByDist of a prefix: %v", idx(none))
+	}
+	abc, _ := ix.ByAuthor("ABC", Page{Limit: 100})
+	if len(abc) != 20 || abc[0].Index != 19 {
+		t.Errorf("ByAuthor(ABC): %v", idx(abc))
+	}
+	rec, _ := ix.Recent(Page{Limit: 2})
+	if fmt.Sprint(idx(rec)) != "[19 18]" {
+		t.Errorf("Recent = %v", idx(rec))
+	}
+	rec, _ = ix.Recent(Page{Limit: 2, Before: 1})
+	if fmt.Sprint(idx(rec)) != "[0]" {
+		t.Errorf("Recent before 1 = %v", idx(rec))
+	}
+}
+
+func TestOldSchemaIsRebuilt(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "index.db")
+	ix, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix.Append(0, [][]byte{leaf(t, "authors/id/A/AB/ABC/Foo-1.tar.gz", "x")})
+	ix.PutMeta("follow:x", []byte("1700000000.5"))
+	ix.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyVersion, u64(1)) })
+	ix.Close()
+	ix, err = Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if n, _ := ix.Size(); n != 0 {
+		t.Errorf("an index of schema 1 kept %d entries; it must be emptied and rebuilt from the tree", n)
+	}
+	if v, _ := ix.GetMeta("follow:x"); string(v) != "1700000000.5" {
+		t.Errorf("ingest position lost across the schema change: %q", v)
 	}
 }
