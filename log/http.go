@@ -96,9 +96,16 @@ type LookupResponse struct {
 	History []uint64 `json:"history"`
 }
 
+// Mount adds routes to the log's HTTP server (the web explorer uses it).
+// Call it before Handler or Serve.
+func (l *Log) Mount(register func(*http.ServeMux)) { l.mounts = append(l.mounts, register) }
+
 // Handler serves the log's HTTP API.
 func (l *Log) Handler() http.Handler {
 	mux := http.NewServeMux()
+	for _, m := range l.mounts {
+		m(mux)
+	}
 	route := func(pattern string, h http.HandlerFunc) {
 		mux.Handle(pattern, l.instrument(pattern, h))
 	}
@@ -423,16 +430,64 @@ func historyIndexes(recs []index.Record) []uint64 {
 	return out
 }
 
+// SHA256Match is one answer of GET /lookup?sha256=.
+type SHA256Match struct {
+	Index uint64 `json:"index"`
+	Path  string `json:"path"`
+}
+
+// maxSHA256Matches bounds a by-digest lookup; the same file uploaded more
+// than this often is not a real CPAN case.
+const maxSHA256Matches = 100
+
 func (l *Log) handleLookup(w http.ResponseWriter, r *http.Request) {
+	if h := r.URL.Query().Get("sha256"); h != "" {
+		b, err := hex.DecodeString(h)
+		if err != nil || len(b) != 32 {
+			httpError(w, http.StatusBadRequest, "sha256 %q is not 64 hex digits", h)
+			return
+		}
+		recs, err := l.index.BySHA256([32]byte(b))
+		if err != nil {
+			httpError(w, http.StatusInternalServerError, "lookup: %v", err)
+			return
+		}
+		if len(recs) == 0 {
+			httpError(w, http.StatusNotFound, "no logged file has sha256 %s", h)
+			return
+		}
+		out := []SHA256Match{}
+		for _, rec := range recs[:min(len(recs), maxSHA256Matches)] {
+			out = append(out, SHA256Match{Index: rec.Index, Path: rec.Entry.Path})
+		}
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
 	if res, ok := l.lookup(w, r); ok {
 		writeJSON(w, http.StatusOK, res)
 	}
 }
 
 func (l *Log) handleProof(w http.ResponseWriter, r *http.Request) {
-	res, ok := l.lookup(w, r)
-	if !ok {
-		return
+	var res *LookupResponse
+	if s := r.URL.Query().Get("index"); s != "" {
+		// A proof for one entry by index: any kind, any version of a path.
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "index %q is not a number", s)
+			return
+		}
+		leaf, err := l.index.Leaf(n)
+		if err != nil {
+			httpError(w, http.StatusNotFound, "no entry %d in the lookup index", n)
+			return
+		}
+		res = &LookupResponse{Index: n, Entry: leaf}
+	} else {
+		var ok bool
+		if res, ok = l.lookup(w, r); !ok {
+			return
+		}
 	}
 	cp, err := l.reader.ReadCheckpoint(r.Context())
 	if err != nil {

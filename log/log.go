@@ -123,6 +123,7 @@ type Log struct {
 	pendingMu sync.Mutex
 	pending   map[string][]index.Record
 
+	mounts       []func(*http.ServeMux)
 	follow       *follower
 	cancel       context.CancelFunc
 	shutdownOnce sync.Once

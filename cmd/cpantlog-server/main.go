@@ -23,6 +23,7 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/log/ingest"
+	"github.com/CPAN-Security/cpan-tlog/log/web"
 )
 
 const usage = `cpantlog-server runs cpan-tlog, the transparency log of CPAN uploads.
@@ -93,6 +94,8 @@ func serve(args []string) error {
 	followInterval := fs.Duration("follow-interval", time.Minute, "time between polls of each --follow mirror")
 	trustedRoot := fs.String("sigstore-trusted-root", "", "Sigstore trusted_root.json: verify .sigstore.json bundles as they are logged and record the signer's identity (no network at verification time)")
 	policy := fs.String("policy", "", "trust policy whose witnesses must cosign each checkpoint before it is published")
+	publicURL := fs.String("public-url", "", "the log's public base URL, for links in the explorer's Atom feeds")
+	noExplorer := fs.Bool("no-explorer", false, "do not serve the web explorer at /")
 	fs.BoolVar(&cfg.WitnessFailOpen, "witness-fail-open", false, "publish checkpoints even when the witness quorum cannot be met (default: keep accepting adds, publish nothing until the witnesses answer)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -126,6 +129,14 @@ func serve(args []string) error {
 	l, err := tlog.Open(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if !*noExplorer {
+		ex, err := web.New(l, cfg.WitnessPolicy, *publicURL)
+		if err != nil {
+			l.Shutdown(context.Background())
+			return err
+		}
+		l.Mount(ex.Register)
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

@@ -1,0 +1,447 @@
+// Package web is cpan-tlog's explorer: server-rendered pages of the log
+// (home, search, distribution, author, entry), Atom feeds, and a small
+// script that verifies in the browser, with WebCrypto, what the pages
+// show: the checkpoint's signature by the log key and each entry's
+// inclusion proof. Pages are plain html/template with no external assets
+// under a strict Content-Security-Policy; every list is paginated.
+package web
+
+import (
+	"bytes"
+	"embed"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	flog "github.com/transparency-dev/formats/log"
+	fnote "github.com/transparency-dev/formats/note"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/CPAN-Security/cpan-tlog/client"
+	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
+	tlog "github.com/CPAN-Security/cpan-tlog/log"
+	"github.com/CPAN-Security/cpan-tlog/log/entry"
+	"github.com/CPAN-Security/cpan-tlog/log/index"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// PageSize is how many entries a page or feed shows.
+const PageSize = 50
+
+// MaxQuery bounds a search query.
+const MaxQuery = 300
+
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// Explorer serves the pages of one log.
+type Explorer struct {
+	log       *tlog.Log
+	pages     map[string]*template.Template
+	witnesses []client.PolicyWitness
+	base      string // absolute URL for feeds, e.g. https://cpan-tlog.example.org
+}
+
+// New returns the explorer of l. policy, when not nil, is the log's
+// witness policy, so the home page can name who cosigned. base is the
+// public URL used in feeds ("" for relative links).
+func New(l *tlog.Log, policy []byte, base string) (*Explorer, error) {
+	e := &Explorer{log: l, pages: map[string]*template.Template{}, base: strings.TrimSuffix(base, "/")}
+	if policy != nil {
+		if p, err := client.ParsePolicy(policy); err == nil {
+			e.witnesses = p.Witnesses
+		}
+	}
+	for _, page := range []string{"home", "list", "entry", "message"} {
+		t, err := template.ParseFS(assets, "assets/layout.html", "assets/"+page+".html")
+		if err != nil {
+			return nil, err
+		}
+		e.pages[page] = t
+	}
+	return e, nil
+}
+
+// Register adds the explorer's routes to mux.
+func (e *Explorer) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", e.home)
+	mux.HandleFunc("GET /search", e.search)
+	mux.HandleFunc("GET /dist/{name}", e.dist)
+	mux.HandleFunc("GET /author/{id}", e.author)
+	mux.HandleFunc("GET /entry/{index}", e.entry)
+	mux.HandleFunc("GET /feed.atom", e.feed)
+	mux.HandleFunc("GET /dist/{name}/feed.atom", e.feed)
+	mux.HandleFunc("GET /author/{id}/feed.atom", e.feed)
+	mux.HandleFunc("GET /static/{file}", e.static)
+}
+
+// row is an entry as a table shows it.
+type row struct {
+	Index                              uint64
+	Kind, Path, SHA256, Uploader, Time string
+	Size                               uint64
+	Sigstore                           *entry.Sigstore
+	ProofName, Dist, Leaf, LeafB64     string
+}
+
+func toRow(r index.Record) row {
+	e := r.Entry
+	out := row{Index: r.Index, Kind: string(e.Kind), Path: e.Path, Uploader: e.Uploader, Time: e.Time.Format(entry.TimeFormat),
+		Size: e.Size, Sigstore: e.Sigstore, ProofName: path.Base(e.Path) + ".tlog-proof",
+		Dist: cpan.ParseDistInfo(e.Path).Dist, Leaf: string(r.Leaf), LeafB64: base64.StdEncoding.EncodeToString(r.Leaf)}
+	if e.Kind == entry.Upload {
+		out.SHA256 = hex.EncodeToString(e.SHA256[:])
+	}
+	return out
+}
+
+// page is what every template gets.
+type page struct {
+	Title, Heading, Message, Query, Feed, Next string
+	Origin, VKey                               string
+	Entries                                    []row
+	Entry                                      *row
+	Checkpoint                                 *checkpointView
+}
+
+type checkpointView struct {
+	Size      uint64
+	Root      string
+	Cosigners []cosigner
+}
+
+type cosigner struct{ Name, Time string }
+
+func (e *Explorer) render(w http.ResponseWriter, code int, name string, p page) {
+	p.Origin, p.VKey = e.log.Origin(), e.log.VerifierKey()
+	var b bytes.Buffer
+	if err := e.pages[name].ExecuteTemplate(&b, "layout", p); err != nil {
+		http.Error(w, "render: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(code)
+	w.Write(b.Bytes())
+}
+
+func (e *Explorer) fail(w http.ResponseWriter, code int, heading, format string, args ...any) {
+	e.render(w, code, "message", page{Title: heading, Heading: heading, Message: fmt.Sprintf(format, args...)})
+}
+
+// before reads ?before=N for pagination.
+func before(r *http.Request) (uint64, error) {
+	s := r.URL.Query().Get("before")
+	if s == "" {
+		return 0, nil
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+func rows(recs []index.Record) []row {
+	out := make([]row, len(recs))
+	for i, r := range recs {
+		out[i] = toRow(r)
+	}
+	return out
+}
+
+// next is the link to the page after recs, if it was full.
+func next(u *url.URL, recs []index.Record) string {
+	if len(recs) < PageSize {
+		return ""
+	}
+	q := u.Query()
+	q.Set("before", strconv.FormatUint(recs[len(recs)-1].Index, 10))
+	return u.Path + "?" + q.Encode()
+}
+
+func (e *Explorer) home(w http.ResponseWriter, r *http.Request) {
+	b, err := before(r)
+	if err != nil {
+		e.fail(w, http.StatusBadRequest, "Bad page", "?before= must be an entry index")
+		return
+	}
+	recs, err := e.log.Index().Recent(index.Page{Limit: PageSize, Before: b})
+	if err != nil {
+		e.fail(w, http.StatusInternalServerError, "Error", "%v", err)
+		return
+	}
+	e.render(w, http.StatusOK, "home", page{Title: "CPAN transparency log", Feed: "/feed.atom", Entries: rows(recs), Next: next(r.URL, recs), Checkpoint: e.checkpoint(r)})
+}
+
+// checkpoint describes the latest checkpoint and who cosigned it.
+func (e *Explorer) checkpoint(r *http.Request) *checkpointView {
+	raw, err := e.log.Reader().ReadCheckpoint(r.Context())
+	if err != nil {
+		return nil
+	}
+	v, err := note.NewVerifier(e.log.VerifierKey())
+	if err != nil {
+		return nil
+	}
+	cp, _, _, err := flog.ParseCheckpoint(raw, e.log.Origin(), v)
+	if err != nil {
+		return nil
+	}
+	out := &checkpointView{Size: cp.Size, Root: base64.StdEncoding.EncodeToString(cp.Hash)}
+	for _, w := range e.witnesses {
+		n, err := note.Open(raw, note.VerifierList(w.Verifier))
+		if err != nil || len(n.Sigs) != 1 {
+			continue
+		}
+		c := cosigner{Name: w.Name}
+		if t, err := fnote.CoSigV1Timestamp(n.Sigs[0]); err == nil {
+			c.Time = t.UTC().Format(time.RFC3339)
+		}
+		out.Cosigners = append(out.Cosigners, c)
+	}
+	return out
+}
+
+var (
+	hexRE   = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+	pauseRE = regexp.MustCompile(`^[A-Z][A-Z0-9-]+$`)
+	distRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]*$`)
+)
+
+// search sends a query where it belongs: a sha256 to its files, a path to
+// its entry, a PAUSE id to the author, anything else to a distribution.
+func (e *Explorer) search(w http.ResponseWriter, r *http.Request) {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	switch {
+	case q == "":
+		e.fail(w, http.StatusBadRequest, "Empty search", "Type a distribution name (Try-Tiny), a PAUSE id (ETHER), a path (authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz) or a sha256.")
+		return
+	case len(q) > MaxQuery || !utf8.ValidString(q) || strings.ContainsFunc(q, func(c rune) bool { return c < 0x20 || c == 0x7f }):
+		e.fail(w, http.StatusBadRequest, "Bad search", "A query is at most %d printable characters.", MaxQuery)
+		return
+	}
+	ix := e.log.Index()
+	switch {
+	case hexRE.MatchString(q):
+		b, _ := hex.DecodeString(strings.ToLower(q))
+		recs, err := ix.BySHA256([32]byte(b))
+		if err != nil {
+			e.fail(w, http.StatusInternalServerError, "Error", "%v", err)
+			return
+		}
+		if len(recs) > PageSize {
+			recs = recs[:PageSize]
+		}
+		e.render(w, statusFor(recs), "list", page{Title: "sha256 " + q, Heading: "Files with sha256 " + strings.ToLower(q), Query: q, Entries: rows(recs)})
+	case strings.HasPrefix(q, cpan.AuthorsPrefix) || strings.HasPrefix(q, "/"+cpan.AuthorsPrefix):
+		p := strings.TrimPrefix(q, "/")
+		if _, err := cpan.ValidatePath(p); err != nil {
+			e.fail(w, http.StatusBadRequest, "Bad path", "%v", err)
+			return
+		}
+		recs, err := ix.ByPath(p)
+		if err != nil {
+			e.fail(w, http.StatusInternalServerError, "Error", "%v", err)
+			return
+		}
+		if len(recs) == 1 {
+			http.Redirect(w, r, fmt.Sprintf("/entry/%d", recs[0].Index), http.StatusSeeOther)
+			return
+		}
+		e.render(w, statusFor(recs), "list", page{Title: p, Heading: "Entries for " + p, Query: q, Entries: rows(recs)})
+	case pauseRE.MatchString(q) && len(q) <= cpan.MaxIDLength:
+		http.Redirect(w, r, "/author/"+url.PathEscape(q), http.StatusSeeOther)
+	case distRE.MatchString(strings.ReplaceAll(q, "::", "-")):
+		http.Redirect(w, r, "/dist/"+url.PathEscape(strings.ReplaceAll(q, "::", "-")), http.StatusSeeOther)
+	default:
+		e.fail(w, http.StatusBadRequest, "Bad search", "%q is neither a distribution, a PAUSE id, a path nor a sha256.", q)
+	}
+}
+
+func statusFor(recs []index.Record) int {
+	if len(recs) == 0 {
+		return http.StatusNotFound
+	}
+	return http.StatusOK
+}
+
+func (e *Explorer) list(w http.ResponseWriter, r *http.Request, heading, feed string, get func(index.Page) ([]index.Record, error)) {
+	b, err := before(r)
+	if err != nil {
+		e.fail(w, http.StatusBadRequest, "Bad page", "?before= must be an entry index")
+		return
+	}
+	recs, err := get(index.Page{Limit: PageSize, Before: b})
+	if err != nil {
+		e.fail(w, http.StatusInternalServerError, "Error", "%v", err)
+		return
+	}
+	code := http.StatusOK
+	if len(recs) == 0 && b == 0 {
+		code = http.StatusNotFound
+	}
+	e.render(w, code, "list", page{Title: heading, Heading: heading, Feed: feed, Entries: rows(recs), Next: next(r.URL, recs)})
+}
+
+func (e *Explorer) dist(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if !distRE.MatchString(name) || len(name) > MaxQuery {
+		e.fail(w, http.StatusBadRequest, "Bad distribution name", "%q is not a distribution name.", name)
+		return
+	}
+	e.list(w, r, "Distribution "+name, "/dist/"+url.PathEscape(name)+"/feed.atom", func(p index.Page) ([]index.Record, error) { return e.log.Index().ByDist(name, p) })
+}
+
+func (e *Explorer) author(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !cpan.ValidID(id) {
+		e.fail(w, http.StatusBadRequest, "Bad PAUSE id", "%q is not a PAUSE id.", id)
+		return
+	}
+	e.list(w, r, "Author "+id, "/author/"+id+"/feed.atom", func(p index.Page) ([]index.Record, error) { return e.log.Index().ByAuthor(id, p) })
+}
+
+func (e *Explorer) entry(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.ParseUint(r.PathValue("index"), 10, 64)
+	if err != nil {
+		e.fail(w, http.StatusBadRequest, "Bad entry", "%q is not an entry index.", r.PathValue("index"))
+		return
+	}
+	leaf, err := e.log.Index().Leaf(n)
+	if err != nil {
+		e.fail(w, http.StatusNotFound, "No such entry", "The log has no entry %d (yet).", n)
+		return
+	}
+	en, err := entry.Parse(leaf)
+	if err != nil {
+		e.fail(w, http.StatusOK, fmt.Sprintf("Entry %d", n), "Entry %d is not a valid v1 entry (%v). Monitors report this.", n, err)
+		return
+	}
+	rw := toRow(index.Record{Index: n, Leaf: leaf, Entry: en})
+	e.render(w, http.StatusOK, "entry", page{Title: fmt.Sprintf("Entry %d: %s", n, en.Path), Entry: &rw})
+}
+
+func (e *Explorer) static(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	types := map[string]string{"verify.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
+	ct, ok := types[name]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	b, err := assets.ReadFile("assets/" + name)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(b)
+}
+
+// Atom (RFC 4287).
+type atomFeed struct {
+	XMLName xml.Name    `xml:"http://www.w3.org/2005/Atom feed"`
+	Title   string      `xml:"title"`
+	ID      string      `xml:"id"`
+	Updated string      `xml:"updated"`
+	Links   []atomLink  `xml:"link"`
+	Author  atomAuthor  `xml:"author"`
+	Entries []atomEntry `xml:"entry"`
+}
+
+type atomLink struct {
+	Href string `xml:"href,attr"`
+	Rel  string `xml:"rel,attr,omitempty"`
+}
+
+type atomAuthor struct {
+	Name string `xml:"name"`
+}
+
+type atomEntry struct {
+	Title   string     `xml:"title"`
+	ID      string     `xml:"id"`
+	Updated string     `xml:"updated"`
+	Link    atomLink   `xml:"link"`
+	Author  atomAuthor `xml:"author"`
+	Content atomText   `xml:"content"`
+}
+
+type atomText struct {
+	Type string `xml:"type,attr"`
+	Text string `xml:",chardata"`
+}
+
+func (e *Explorer) feed(w http.ResponseWriter, r *http.Request) {
+	ix := e.log.Index()
+	p := index.Page{Limit: PageSize}
+	var recs []index.Record
+	var err error
+	title, self := "cpan-tlog: new entries", "/feed.atom"
+	switch {
+	case r.PathValue("name") != "":
+		name := r.PathValue("name")
+		if !distRE.MatchString(name) {
+			http.Error(w, "bad distribution name", http.StatusBadRequest)
+			return
+		}
+		title, self = "cpan-tlog: "+name, "/dist/"+url.PathEscape(name)+"/feed.atom"
+		recs, err = ix.ByDist(name, p)
+	case r.PathValue("id") != "":
+		id := r.PathValue("id")
+		if !cpan.ValidID(id) {
+			http.Error(w, "bad PAUSE id", http.StatusBadRequest)
+			return
+		}
+		title, self = "cpan-tlog: uploads by "+id, "/author/"+id+"/feed.atom"
+		recs, err = ix.ByAuthor(id, p)
+	default:
+		recs, err = ix.Recent(p)
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	f := atomFeed{Title: title, ID: "urn:cpan-tlog:" + url.PathEscape(e.log.Origin()) + ":" + self, Updated: time.Unix(0, 0).UTC().Format(time.RFC3339),
+		Links: []atomLink{{Href: e.base + self, Rel: "self"}, {Href: e.base + "/"}}, Author: atomAuthor{Name: e.log.Origin()}}
+	for _, rec := range recs {
+		t := rec.Entry.Time.Format(time.RFC3339)
+		if t > f.Updated {
+			f.Updated = t
+		}
+		f.Entries = append(f.Entries, atomEntry{
+			Title:   fmt.Sprintf("%s %s", rec.Entry.Kind, path.Base(rec.Entry.Path)),
+			ID:      fmt.Sprintf("urn:cpan-tlog:%s:%d", url.PathEscape(e.log.Origin()), rec.Index),
+			Updated: t,
+			Link:    atomLink{Href: fmt.Sprintf("%s/entry/%d", e.base, rec.Index)},
+			Author:  atomAuthor{Name: authorName(rec.Entry)},
+			Content: atomText{Type: "text", Text: string(rec.Leaf)},
+		})
+	}
+	w.Header().Set("Content-Type", "application/atom+xml; charset=utf-8")
+	w.Write([]byte(xml.Header))
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	enc.Encode(f)
+}
+
+func authorName(e *entry.Entry) string {
+	if e.Uploader != "" {
+		return e.Uploader
+	}
+	id, _ := cpan.ValidatePath(e.Path)
+	return id
+}
