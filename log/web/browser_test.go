@@ -1,0 +1,88 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	tlog "github.com/CPAN-Security/cpan-tlog/log"
+)
+
+// chromium runs headless Chromium (Debian's package) on url, letting the
+// page's scripts run, and returns the DOM; with shot it also saves a
+// screenshot there.
+func chromium(t *testing.T, url, shot string) string {
+	t.Helper()
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium missing in CI: .ci/run installs Debian's chromium")
+		}
+		t.Skip("chromium not installed (Debian: chromium); .ci/run installs it")
+	}
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir=" + t.TempDir(), "--virtual-time-budget=15000", "--window-size=1280,900"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, append(args, "--dump-dom", url)...).Output()
+	if err != nil {
+		t.Fatalf("chromium %s: %v", url, err)
+	}
+	if shot != "" {
+		exec.CommandContext(ctx, bin, append(args, "--screenshot="+shot, url)...).Run()
+	}
+	return string(out)
+}
+
+// artifacts is where screenshots go: $CPANTLOG_ARTIFACTS, or a temp dir.
+func artifacts(t *testing.T) string {
+	if d := os.Getenv("CPANTLOG_ARTIFACTS"); d != "" {
+		os.MkdirAll(d, 0o755)
+		return d
+	}
+	return t.TempDir()
+}
+
+// TestBrowserVerifies drives a real headless browser: search for
+// Try-Tiny, open its entry and see the browser verify the checkpoint
+// signature and the inclusion proof with WebCrypto; then tamper with a
+// hash tile on disk and see the same page say what failed.
+func TestBrowserVerifies(t *testing.T) {
+	tl, srv := explorer(t)
+	out := artifacts(t)
+
+	dom := chromium(t, srv.URL+"/search?q=Try-Tiny", filepath.Join(out, "dist-Try-Tiny.png"))
+	m := regexp.MustCompile(`href="/entry/(\d+)"`).FindStringSubmatch(dom)
+	if !strings.Contains(dom, "Distribution Try-Tiny") || m == nil {
+		t.Fatalf("search for Try-Tiny did not land on its distribution page:\n%.2000s", dom)
+	}
+	entryURL := srv.URL + "/entry/" + m[1]
+	dom = chromium(t, entryURL, filepath.Join(out, "entry-verified.png"))
+	if !strings.Contains(dom, `class="ok"`) || !strings.Contains(dom, "Verified in your browser") {
+		t.Fatalf("entry page did not verify in the browser:\n%.3000s", dom)
+	}
+
+	// A tampered hash tile: the proofs the log serves no longer lead to its
+	// signed root, and the browser notices.
+	tile := filepath.Join(tl.Dir, tlog.TreeDir, "tile", "0", "000.p", "9")
+	b, err := os.ReadFile(tile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rand.Read(b)
+	if err := os.WriteFile(tile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dom = chromium(t, entryURL, filepath.Join(out, "entry-tampered.png"))
+	if !strings.Contains(dom, `class="bad"`) || !strings.Contains(dom, "FAILED") || !strings.Contains(dom, "does not lead to the checkpoint") {
+		t.Errorf("entry page with a tampered tile:\n%.3000s", dom)
+	}
+	t.Logf("screenshots in %s", out)
+}
