@@ -16,4 +16,5 @@ run go test -run '^$' -bench Audit -benchtime 1x -timeout 30m ./monitor/
 run go test -run '^$' -bench 'Verify$' -benchtime 2000x ./cmd/cpantlog/
 run go test -run '^$' -bench ProxyOverhead -benchtime 200x ./cmd/cpantlog/
 run go test -run '^$' -bench AddCheckpoint -benchtime 2000x ./witness/
+run go test -run '^$' -bench DistPage -benchtime 200x ./log/web/
 if [ "$load" != 0 ]; then run scripts/load-test.sh "$load" 128; fi
