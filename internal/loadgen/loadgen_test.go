@@ -31,6 +31,9 @@ func TestRunCountsAndSendsDistinctBodies(t *testing.T) {
 	}))
 	defer srv.Close()
 	r := Run(context.Background(), CPANTLog(srv.URL, "tok", "t"), 8, 300*time.Millisecond)
+	srv.Close() // waits for handlers of requests cut off by the deadline
+	mu.Lock()
+	defer mu.Unlock()
 	// Requests cut off by the deadline reach the server but are not counted.
 	if n := uint64(len(bodies)); r.Adds == 0 || r.Errors == 0 || r.Adds+r.Errors > n || n > r.Adds+r.Errors+8 {
 		t.Errorf("%+v for %d distinct bodies", r, len(bodies))
