@@ -372,7 +372,7 @@ func (l *Log) handleTile(w http.ResponseWriter, r *http.Request) {
 	if err == nil && partial > 0 && width != int(partial) {
 		err = os.ErrNotExist
 	}
-	if errors.Is(err, os.ErrNotExist) {
+	if notFound(err) {
 		httpError(w, http.StatusNotFound, "no such tile")
 		return
 	}

@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/transparency-dev/tessera"
-	"github.com/transparency-dev/tessera/storage/posix"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
@@ -41,6 +40,9 @@ import (
 type Config struct {
 	// DataDir holds the keys, the token, the tree and the lookup index.
 	DataDir string
+	// Storage is StoragePOSIX (default) or StorageS3, with S3.
+	Storage string
+	S3      S3Config
 	// Origin is the checkpoint origin for a new log; for an existing log it
 	// must match the key's name, or be empty.
 	Origin string
@@ -80,6 +82,9 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.CheckpointInterval == 0 {
 		c.CheckpointInterval = time.Second
+	}
+	if c.Storage == StorageS3 && c.CheckpointInterval < time.Second {
+		c.CheckpointInterval = time.Second // storage/aws's minimum
 	}
 	if c.BatchMaxAge == 0 {
 		c.BatchMaxAge = 50 * time.Millisecond
@@ -130,7 +135,8 @@ type Log struct {
 	shutdownErr  error
 }
 
-// Open starts a log on the POSIX driver under cfg.DataDir: it creates the
+// Open starts a log on cfg's storage (POSIX under cfg.DataDir by default,
+// or S3 + MySQL): it creates the
 // key and token on first start, opens the lookup index and brings it up to
 // date with the tree before returning.
 func Open(ctx context.Context, cfg Config) (*Log, error) {
@@ -153,13 +159,10 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	driver, err := posix.New(ctx, posix.Config{
-		Path:       filepath.Join(cfg.DataDir, TreeDir),
-		HTTPClient: &http.Client{Timeout: 30 * time.Second},
-	})
+	drv, err := driver(ctx, cfg)
 	if err != nil {
 		ix.Close()
-		return nil, fmt.Errorf("posix storage: %w", err)
+		return nil, fmt.Errorf("storage: %w", err)
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	opts := tessera.NewAppendOptions().
@@ -178,14 +181,14 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		opts.WithWitnesses(wg, &tessera.WitnessOptions{FailOpen: cfg.WitnessFailOpen, Timeout: cfg.WitnessTimeout})
 	}
 	firstStart := !exists(filepath.Join(cfg.DataDir, TreeDir, ".state", "treeState"))
-	appender, shutdown, reader, err := tessera.NewAppender(bg, driver, opts)
+	appender, shutdown, reader, err := tessera.NewAppender(bg, drv, opts)
 	if err != nil && firstStart && cfg.WitnessPolicy != nil {
 		// Tessera publishes the empty tree's checkpoint while creating a
 		// new log and fails if the witnesses cannot cosign it. The tree is
 		// created by then; a second start skips that publication, so the
 		// log runs and publishes as soon as the quorum answers.
 		cfg.Logger.Warn("could not get the first checkpoint cosigned; starting anyway, checkpoints follow once the witnesses answer", "err", err)
-		appender, shutdown, reader, err = tessera.NewAppender(bg, driver, opts)
+		appender, shutdown, reader, err = tessera.NewAppender(bg, drv, opts)
 	}
 	if err != nil {
 		cancel()

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -20,6 +21,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	_ "github.com/go-sql-driver/mysql"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -70,6 +75,65 @@ func readSample(p string) ([]byte, error) { return os.ReadFile(filepath.Join("..
 func (s sample) request() string {
 	id := strings.Split(s.path, "/")[4]
 	return fmt.Sprintf(`{"path":%q,"size":%d,"sha256":%q,"uploader":%q,"time":"2024-01-02T03:04:05Z"}`, s.path, s.size, s.sha256, id)
+}
+
+// storages are the storages every server test runs on: POSIX always, and
+// S3 + MariaDB when CPANTLOG_TEST_S3_ENDPOINT and CPANTLOG_TEST_MYSQL_DSN
+// name real servers (scripts/test-services.sh starts them; .ci/run does).
+func storages(t testing.TB) []string {
+	if os.Getenv("CPANTLOG_TEST_S3_ENDPOINT") == "" || os.Getenv("CPANTLOG_TEST_MYSQL_DSN") == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CPANTLOG_TEST_S3_ENDPOINT and CPANTLOG_TEST_MYSQL_DSN are unset in CI: .ci/run must start the services")
+		}
+		t.Log("S3 + MariaDB storage not tested: set CPANTLOG_TEST_S3_ENDPOINT and CPANTLOG_TEST_MYSQL_DSN (. scripts/test-services.sh)")
+		return []string{StoragePOSIX}
+	}
+	return []string{StoragePOSIX, StorageS3}
+}
+
+func forStorages(t *testing.T, test func(*testing.T, string)) {
+	for _, st := range storages(t) {
+		t.Run(st, func(t *testing.T) { test(t, st) })
+	}
+}
+
+// onStorage configures a log on storage; for S3 it makes a fresh bucket
+// and database, shared by every start of the log in this test.
+func onStorage(t testing.TB, storage string) func(*Config) {
+	t.Helper()
+	if storage != StorageS3 {
+		return func(*Config) {}
+	}
+	name := fmt.Sprintf("cpantlog%x", sha256.Sum256([]byte(t.Name()+time.Now().String())))[:24]
+	ctx := context.Background()
+	sdk, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := os.Getenv("CPANTLOG_TEST_S3_ENDPOINT")
+	s3c := s3.NewFromConfig(sdk, func(o *s3.Options) { o.BaseEndpoint = aws.String(endpoint); o.UsePathStyle = true })
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatalf("create bucket on %s: %v", endpoint, err)
+	}
+	dsn := os.Getenv("CPANTLOG_TEST_MYSQL_DSN")
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		if db, err := sql.Open("mysql", dsn); err == nil {
+			db.Exec("DROP DATABASE " + name)
+			db.Close()
+		}
+	})
+	return func(c *Config) {
+		c.Storage = StorageS3
+		c.S3 = S3Config{Endpoint: endpoint, Bucket: name, DSN: strings.TrimSuffix(dsn, "/") + "/" + name}
+	}
 }
 
 // server is a real log served over loopback.
@@ -184,8 +248,11 @@ func (s *server) checkpoint(size uint64) (*flog.Checkpoint, []byte) {
 	}
 }
 
-func TestSampleTarballsEndToEnd(t *testing.T) {
-	s := startServer(t, t.TempDir())
+func TestSampleTarballsEndToEnd(t *testing.T) { forStorages(t, testSampleTarballsEndToEnd) }
+
+func testSampleTarballsEndToEnd(t *testing.T, storage string) {
+	st := onStorage(t, storage)
+	s := startServer(t, t.TempDir(), st)
 	smp := samples(t)
 	idx := map[string]uint64{}
 	for _, x := range smp {
@@ -267,7 +334,12 @@ func TestSampleTarballsEndToEnd(t *testing.T) {
 }
 
 func TestAddWaitReturnsVerifiableProof(t *testing.T) {
-	s := startServer(t, t.TempDir())
+	forStorages(t, testAddWaitReturnsVerifiableProof)
+}
+
+func testAddWaitReturnsVerifiableProof(t *testing.T, storage string) {
+	st := onStorage(t, storage)
+	s := startServer(t, t.TempDir(), st)
 	x := samples(t)[0]
 	code, body, hdr := s.do("POST", "/add?wait=1", s.log.Token(), x.request())
 	if code != 200 {
@@ -293,8 +365,11 @@ func TestAddWaitReturnsVerifiableProof(t *testing.T) {
 	}
 }
 
-func TestAddErrors(t *testing.T) {
-	s := startServer(t, t.TempDir())
+func TestAddErrors(t *testing.T) { forStorages(t, testAddErrors) }
+
+func testAddErrors(t *testing.T, storage string) {
+	st := onStorage(t, storage)
+	s := startServer(t, t.TempDir(), st)
 	x := samples(t)[0]
 	first := s.mustAdd(x.request())
 	other := strings.Replace(x.request(), x.sha256, strings.Repeat("ab", 32), 1)
@@ -347,8 +422,11 @@ func TestAddErrors(t *testing.T) {
 	}
 }
 
-func TestAddOverloadedAndShuttingDown(t *testing.T) {
-	s := startServer(t, t.TempDir(), func(c *Config) { c.MaxInflightAdds = 1 })
+func TestAddOverloadedAndShuttingDown(t *testing.T) { forStorages(t, testAddOverloadedAndShuttingDown) }
+
+func testAddOverloadedAndShuttingDown(t *testing.T, storage string) {
+	st := onStorage(t, storage)
+	s := startServer(t, t.TempDir(), st, func(c *Config) { c.MaxInflightAdds = 1 })
 	x := samples(t)
 	s.log.inflight <- struct{}{} // occupy the only slot
 	code, body, hdr := s.do("POST", "/add", s.log.Token(), x[0].request())
@@ -371,8 +449,11 @@ func TestAddOverloadedAndShuttingDown(t *testing.T) {
 	}
 }
 
-func TestConcurrentAddsOfOnePath(t *testing.T) {
-	s := startServer(t, t.TempDir())
+func TestConcurrentAddsOfOnePath(t *testing.T) { forStorages(t, testConcurrentAddsOfOnePath) }
+
+func testConcurrentAddsOfOnePath(t *testing.T, storage string) {
+	st := onStorage(t, storage)
+	s := startServer(t, t.TempDir(), st)
 	x := samples(t)[0]
 	const n = 40
 	codes := make([]int, n)
@@ -415,10 +496,13 @@ func TestConcurrentAddsOfOnePath(t *testing.T) {
 	}
 }
 
-func TestRestartKeepsEntriesAndKey(t *testing.T) {
+func TestRestartKeepsEntriesAndKey(t *testing.T) { forStorages(t, testRestartKeepsEntriesAndKey) }
+
+func testRestartKeepsEntriesAndKey(t *testing.T, storage string) {
+	st := onStorage(t, storage)
 	dir := t.TempDir()
 	smp := samples(t)
-	s := startServer(t, dir)
+	s := startServer(t, dir, st)
 	vkey := s.log.VerifierKey()
 	token := s.log.Token()
 	for _, x := range smp[:4] {
@@ -426,7 +510,7 @@ func TestRestartKeepsEntriesAndKey(t *testing.T) {
 	}
 	s.stop() // graceful: publishes a checkpoint covering all four
 
-	s = startServer(t, dir)
+	s = startServer(t, dir, st)
 	if s.log.VerifierKey() != vkey || s.log.Token() != token {
 		t.Fatal("restart changed the key or the token")
 	}
@@ -510,8 +594,11 @@ func TestReindexRefusesWhileServing(t *testing.T) {
 	}
 }
 
-func TestTilesAndMetrics(t *testing.T) {
-	s := startServer(t, t.TempDir())
+func TestTilesAndMetrics(t *testing.T) { forStorages(t, testTilesAndMetrics) }
+
+func testTilesAndMetrics(t *testing.T, storage string) {
+	st := onStorage(t, storage)
+	s := startServer(t, t.TempDir(), st)
 	for _, x := range samples(t) {
 		s.mustAdd(x.request())
 	}

@@ -88,7 +88,11 @@ func serve(args []string) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on (loopback by default; put a TLS proxy in front to expose it)")
 	fs.StringVar(&cfg.Origin, "origin", "", "checkpoint origin of a new log (default "+tlog.DefaultOrigin+"); must match the key of an existing one")
 	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", 0, "how often to publish a checkpoint (default 1s)")
-	storage := fs.String("storage", "posix", "storage driver: posix")
+	fs.StringVar(&cfg.Storage, "storage", tlog.StoragePOSIX, "storage driver: posix (the tree under --data/tree) or s3 (Tessera's storage/aws: an S3 bucket and a MySQL/MariaDB database)")
+	fs.StringVar(&cfg.S3.Endpoint, "s3-endpoint", "", "S3 server URL for non-AWS servers (path-style addressing); empty for AWS. Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or shared config")
+	fs.StringVar(&cfg.S3.Bucket, "s3-bucket", "", "S3 bucket holding the tiles (create it first)")
+	fs.StringVar(&cfg.S3.Region, "s3-region", "us-east-1", "S3 region")
+	fs.StringVar(&cfg.S3.DSN, "mysql-dsn", "", "MySQL/MariaDB DSN for sequencing, e.g. cpantlog:secret@tcp(127.0.0.1:3306)/cpantlog (create the database first)")
 	var follow repeated
 	fs.Var(&follow, "follow", "a CPAN mirror URL whose RECENT files to follow, logging each new upload and deletion (repeatable)")
 	followInterval := fs.Duration("follow-interval", time.Minute, "time between polls of each --follow mirror")
@@ -102,9 +106,6 @@ func serve(args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if *storage != "posix" {
-		return fmt.Errorf("--storage %q is not supported by this build; use posix", *storage)
 	}
 	if *policy != "" {
 		b, err := os.ReadFile(*policy)

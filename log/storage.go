@@ -1,0 +1,92 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/transparency-dev/tessera"
+	tessaws "github.com/transparency-dev/tessera/storage/aws"
+	"github.com/transparency-dev/tessera/storage/posix"
+)
+
+// Storage names the Tessera driver a log runs on.
+const (
+	StoragePOSIX = "posix" // the tree as files under DATA/tree (the default)
+	StorageS3    = "s3"    // Tessera's storage/aws: tiles in an S3 bucket, sequencing in MySQL/MariaDB
+)
+
+// S3Config places a log on an S3-compatible object store and a
+// MySQL-compatible database (Tessera's storage/aws driver). Credentials come
+// from the standard AWS environment variables or shared config.
+type S3Config struct {
+	// Endpoint is the S3 server's URL for non-AWS servers (MinIO, Ceph,
+	// Garage, versitygw, R2...), addressed path-style; empty means AWS.
+	Endpoint string
+	Bucket   string
+	// Region defaults to us-east-1, which non-AWS servers accept.
+	Region string
+	// DSN is the database, e.g. user:pass@tcp(127.0.0.1:3306)/cpantlog.
+	DSN string
+	// MaxOpenConns caps database connections (default 64): concurrent adds
+	// would otherwise exhaust MariaDB's default 151.
+	MaxOpenConns int
+}
+
+// driver builds the Tessera driver cfg asks for.
+func driver(ctx context.Context, cfg Config) (tessera.Driver, error) {
+	client := &http.Client{Timeout: 30 * time.Second}
+	switch cfg.Storage {
+	case "", StoragePOSIX:
+		return posix.New(ctx, posix.Config{Path: filepath.Join(cfg.DataDir, TreeDir), HTTPClient: client})
+	case StorageS3:
+		s := cfg.S3
+		if s.Bucket == "" || s.DSN == "" {
+			return nil, errors.New("--storage s3 needs --s3-bucket and --mysql-dsn")
+		}
+		if s.Region == "" {
+			s.Region = "us-east-1"
+		}
+		if s.MaxOpenConns == 0 {
+			s.MaxOpenConns = 64
+		}
+		sdk, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(s.Region))
+		if err != nil {
+			return nil, fmt.Errorf("AWS configuration (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or shared config): %w", err)
+		}
+		return tessaws.New(ctx, tessaws.Config{
+			SDKConfig: &sdk,
+			S3Options: func(o *s3.Options) {
+				if s.Endpoint != "" {
+					o.BaseEndpoint = aws.String(s.Endpoint)
+					o.UsePathStyle = true
+				}
+			},
+			Bucket:       s.Bucket,
+			DSN:          s.DSN,
+			MaxOpenConns: s.MaxOpenConns,
+			MaxIdleConns: s.MaxOpenConns / 4,
+			HTTPClient:   client,
+		})
+	default:
+		return nil, fmt.Errorf("unknown storage %q (want %s or %s)", cfg.Storage, StoragePOSIX, StorageS3)
+	}
+}
+
+// notFound reports whether a storage read failed because the object does
+// not exist. Tessera's POSIX driver says os.ErrNotExist; its AWS driver
+// passes S3's NoSuchKey through only as text.
+func notFound(err error) bool {
+	var nsk *s3types.NoSuchKey
+	return errors.Is(err, os.ErrNotExist) || errors.As(err, &nsk) ||
+		(err != nil && (strings.Contains(err.Error(), "NoSuchKey") || strings.Contains(err.Error(), "StatusCode: 404")))
+}
