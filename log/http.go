@@ -159,6 +159,10 @@ func (l *Log) authorized(r *http.Request) bool {
 }
 
 func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
+	if l.appender == nil {
+		httpError(w, http.StatusMethodNotAllowed, "%v", ErrReadOnly)
+		return
+	}
 	start := time.Now()
 	outcome := func(o string) { l.metrics.adds.WithLabelValues(o).Inc() }
 	if !l.authorized(r) {

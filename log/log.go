@@ -40,6 +40,11 @@ import (
 type Config struct {
 	// DataDir holds the keys, the token, the tree and the lookup index.
 	DataDir string
+	// ReadOnly serves the read API from the storage without writing: any
+	// number of front ends can run beside one writer. It needs log.vkey in
+	// DataDir (copy it from the writer) and keeps its own lookup index,
+	// derived from the published tree.
+	ReadOnly bool
 	// Storage is StoragePOSIX (default) or StorageS3, with S3.
 	Storage string
 	S3      S3Config
@@ -109,7 +114,8 @@ func (c *Config) defaults() {
 // Log is a running log.
 type Log struct {
 	cfg      Config
-	signer   note.Signer
+	origin   string
+	signer   note.Signer // nil on a read-only front end
 	vkey     string
 	token    string
 	appender *tessera.Appender
@@ -146,6 +152,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
+	}
+	if cfg.ReadOnly {
+		return openReadOnly(ctx, cfg)
 	}
 	signer, vkey, err := loadOrCreateKey(cfg.DataDir, cfg.Origin)
 	if err != nil {
@@ -197,6 +206,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	l := &Log{
 		cfg:      cfg,
+		origin:   signer.Name(),
 		signer:   signer,
 		vkey:     vkey,
 		token:    token,
@@ -219,6 +229,39 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	return l, nil
 }
 
+// openReadOnly starts a front end that serves the read API of a log it
+// does not write.
+func openReadOnly(ctx context.Context, cfg Config) (*Log, error) {
+	b, err := os.ReadFile(filepath.Join(cfg.DataDir, VKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("a read-only front end needs the log's %s in %s: %w", VKeyFile, cfg.DataDir, err)
+	}
+	vkey := strings.TrimSpace(string(b))
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", VKeyFile, err)
+	}
+	reader, err := newStaticReader(ctx, cfg, v)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := index.Open(filepath.Join(cfg.DataDir, IndexFile))
+	if err != nil {
+		return nil, err
+	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l := &Log{cfg: cfg, origin: v.Name(), vkey: vkey, reader: reader, index: ix, metrics: newMetrics(),
+		pending: map[string][]index.Record{}, inflight: make(chan struct{}, 1), cancel: cancel,
+		shutdown: func(context.Context) error { return nil }}
+	l.follow = newFollower(reader, ix, cfg.Logger, l.dropPending, l.metrics)
+	if err := l.follow.catchUp(ctx); err != nil {
+		l.abort()
+		return nil, fmt.Errorf("bring the lookup index up to date: %w", err)
+	}
+	l.follow.start(bg)
+	return l, nil
+}
+
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
@@ -230,7 +273,7 @@ func (l *Log) abort() {
 }
 
 // Origin is the log's checkpoint origin.
-func (l *Log) Origin() string { return l.signer.Name() }
+func (l *Log) Origin() string { return l.origin }
 
 // VerifierKey is the log's note verifier key.
 func (l *Log) VerifierKey() string { return l.vkey }
@@ -303,6 +346,12 @@ func (l *Log) Add(ctx context.Context, e *entry.Entry) (AddResult, error) {
 func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult, []error) {
 	results := make([]AddResult, len(entries))
 	errs := make([]error, len(entries))
+	if l.appender == nil {
+		for i := range errs {
+			errs[i] = ErrReadOnly
+		}
+		return results, errs
+	}
 	leaves := make([][]byte, len(entries))
 	var paths []string
 	seen := map[string]bool{}
