@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,6 +34,7 @@ Usage:
   cpantlog-server keygen [flags]     write log.key and log.vkey, then exit
   cpantlog-server reindex [flags]    rebuild the lookup index from the tree
   cpantlog-server import --mirror DIR [flags]   back-fill from a local CPAN tree
+  cpantlog-server migrate --to s3 [flags]       move a POSIX log to S3 + MySQL/MariaDB
 
 With no arguments it serves the log stored in ./cpantlog-data on
 127.0.0.1:8080, creating the signing key and the ingest token on first start.
@@ -56,6 +58,8 @@ func main() {
 		err = reindex(args)
 	case "import":
 		err = importCmd(args)
+	case "migrate":
+		err = migrateCmd(args)
 	case "help":
 		fmt.Print(usage)
 		return
@@ -233,5 +237,39 @@ func reindex(args []string) error {
 		return err
 	}
 	fmt.Printf("lookup index rebuilt: %d entries\n", n)
+	return nil
+}
+
+func migrateCmd(args []string) error {
+	fs := newFlags("migrate", "Move the POSIX log in --data to S3 + MySQL/MariaDB (Tessera's storage/aws), rebuilding\nthe tree there and checking its root against the source checkpoint. Stop the server first;\nthen run 'serve --storage s3' with the same --data and S3 flags.")
+	from := fs.String("from", "", "the source, posix:DIR (default posix:<--data>)")
+	dir := fs.String("data", "cpantlog-data", "data directory of the log (keys, lookup index; the POSIX tree to move)")
+	to := fs.String("to", "s3", "the target storage: s3")
+	var cfg tlog.Config
+	fs.StringVar(&cfg.S3.Endpoint, "s3-endpoint", "", "S3 server URL for non-AWS servers")
+	fs.StringVar(&cfg.S3.Bucket, "s3-bucket", "", "S3 bucket (create it first)")
+	fs.StringVar(&cfg.S3.Region, "s3-region", "us-east-1", "S3 region")
+	fs.StringVar(&cfg.S3.DSN, "mysql-dsn", "", "MySQL/MariaDB DSN (create the database first)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *from != "" {
+		d, ok := strings.CutPrefix(*from, "posix:")
+		if !ok {
+			return fmt.Errorf("--from %q: only posix:DIR can be migrated", *from)
+		}
+		*dir = d
+	}
+	if *to != "s3" && *to != "s3:" {
+		return fmt.Errorf("--to %q: only s3 is supported", *to)
+	}
+	cfg.Storage = tlog.StorageS3
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	klog.SetSlogLogger(logger)
+	size, root, err := tlog.Migrate(context.Background(), *dir, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("migrated %d entries, root %x; now run: cpantlog-server serve --data %s --storage s3 --s3-bucket %s --mysql-dsn ...\n", size, root, *dir, cfg.S3.Bucket)
 	return nil
 }
