@@ -55,8 +55,10 @@ func (f *follower) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-f.wake:
-			// Let a batch of adds integrate before reading.
-			time.Sleep(20 * time.Millisecond)
+			// Let adds integrate before reading, so that under load the
+			// index takes many bundles per transaction; until then the
+			// pending map answers for what was acknowledged.
+			time.Sleep(200 * time.Millisecond)
 		case <-t.C:
 		}
 		if err := f.catchUp(ctx); err != nil && ctx.Err() == nil {
@@ -94,9 +96,31 @@ func syncIndex(ctx context.Context, ix *index.Index, readBundle func(context.Con
 	if from > treeSize {
 		return fmt.Errorf("lookup index holds %d entries but the tree only %d: the index belongs to another log; run 'cpantlog-server reindex'", from, treeSize)
 	}
+	// Leaves go to the index in transactions of up to indexBatch bundles:
+	// each commit is an fsync, and under heavy ingest they compete with
+	// Tessera's own for the disk.
+	const indexBatch = 16
+	var leaves [][]byte
+	bundles := 0
+	flush := func() error {
+		if len(leaves) == 0 {
+			return nil
+		}
+		bad, err := ix.Append(from, leaves)
+		if err != nil {
+			return err
+		}
+		from += uint64(len(leaves))
+		leaves, bundles = leaves[:0], 0
+		progress(from, bad)
+		return nil
+	}
 	for ri := range layout.Range(from, treeSize-from, treeSize) {
 		raw, err := readBundle(ctx, ri.Index, ri.Partial)
 		if err != nil {
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
 			return fmt.Errorf("read entry bundle %d: %w", ri.Index, err)
 		}
 		var b api.EntryBundle
@@ -106,12 +130,12 @@ func syncIndex(ctx context.Context, ix *index.Index, readBundle func(context.Con
 		if uint(len(b.Entries)) < ri.First+ri.N {
 			return fmt.Errorf("entry bundle %d has %d entries, want at least %d", ri.Index, len(b.Entries), ri.First+ri.N)
 		}
-		bad, err := ix.Append(from, b.Entries[ri.First:ri.First+ri.N])
-		if err != nil {
-			return err
+		leaves = append(leaves, b.Entries[ri.First:ri.First+ri.N]...)
+		if bundles++; bundles == indexBatch {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
-		from += uint64(ri.N)
-		progress(from, bad)
 	}
-	return nil
+	return flush()
 }

@@ -40,6 +40,9 @@ type S3Config struct {
 	// MaxOpenConns caps database connections (default 64): concurrent adds
 	// would otherwise exhaust MariaDB's default 151.
 	MaxOpenConns int
+	// CreateBucket creates the bucket if it does not exist (Tessera's
+	// driver does not).
+	CreateBucket bool
 }
 
 // driver builds the Tessera driver cfg asks for.
@@ -62,6 +65,19 @@ func driver(ctx context.Context, cfg Config) (tessera.Driver, error) {
 		sdk, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(s.Region))
 		if err != nil {
 			return nil, fmt.Errorf("AWS configuration (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or shared config): %w", err)
+		}
+		if s.CreateBucket {
+			c := s3.NewFromConfig(sdk, func(o *s3.Options) {
+				if s.Endpoint != "" {
+					o.BaseEndpoint = aws.String(s.Endpoint)
+					o.UsePathStyle = true
+				}
+			})
+			if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.Bucket)}); err != nil {
+				if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(s.Bucket)}); err != nil {
+					return nil, fmt.Errorf("create bucket %s: %w", s.Bucket, err)
+				}
+			}
 		}
 		return tessaws.New(ctx, tessaws.Config{
 			SDKConfig: &sdk,

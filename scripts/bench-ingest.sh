@@ -28,3 +28,17 @@ sleep 2
 "$work/cpantlog-bench" --kind cpantlog --url http://127.0.0.1:2026 --token-file "$work/ours/ingest.token" --duration "$dur" --clients "$clients" | tee "$work/b.txt"
 a=$(awk '{print $2}' "$work/a.txt"); b=$(awk '{print $2}' "$work/b.txt")
 echo "ratio cpan-tlog/tessera: $(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.2f", b/a}')"
+
+# cpan-tlog on S3 + MariaDB, when the test services are up (scripts/test-services.sh).
+if [ -n "${CPANTLOG_TEST_S3_ENDPOINT:-}" ] && [ -n "${CPANTLOG_TEST_MYSQL_DSN:-}" ]; then
+  name="bench$(date +%s)"
+  mariadb -uroot -e "CREATE DATABASE $name"
+  "$work/cpantlog-server" serve --data "$work/ours-s3" --listen 127.0.0.1:2028 --storage s3 \
+    --s3-endpoint "$CPANTLOG_TEST_S3_ENDPOINT" --s3-bucket "$name" --s3-create-bucket \
+    --mysql-dsn "${CPANTLOG_TEST_MYSQL_DSN%/}/$name" >"$work/ours-s3.log" 2>&1 &
+  sleep 3
+  "$work/cpantlog-bench" --kind cpantlog --url http://127.0.0.1:2028 --token-file "$work/ours-s3/ingest.token" --duration "$dur" --clients "$clients" | tee "$work/c.txt"
+  c=$(awk '{print $2}' "$work/c.txt")
+  echo "ratio cpan-tlog(S3+MariaDB)/tessera(POSIX): $(awk -v a="$a" -v c="$c" 'BEGIN{printf "%.2f", c/a}')"
+  mariadb -uroot -e "DROP DATABASE $name"
+fi

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -22,6 +24,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
+	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/log/ingest"
 	"github.com/CPAN-Security/cpan-tlog/log/web"
@@ -97,12 +100,14 @@ func serve(args []string) error {
 	fs.StringVar(&cfg.S3.Endpoint, "s3-endpoint", "", "S3 server URL for non-AWS servers (path-style addressing); empty for AWS. Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or shared config")
 	fs.StringVar(&cfg.S3.Bucket, "s3-bucket", "", "S3 bucket holding the tiles (create it first)")
 	fs.StringVar(&cfg.S3.Region, "s3-region", "us-east-1", "S3 region")
+	fs.BoolVar(&cfg.S3.CreateBucket, "s3-create-bucket", false, "create the S3 bucket if it does not exist")
 	fs.StringVar(&cfg.S3.DSN, "mysql-dsn", "", "MySQL/MariaDB DSN for sequencing, e.g. cpantlog:secret@tcp(127.0.0.1:3306)/cpantlog (create the database first)")
 	var follow repeated
 	fs.Var(&follow, "follow", "a CPAN mirror URL whose RECENT files to follow, logging each new upload and deletion (repeatable)")
 	followInterval := fs.Duration("follow-interval", time.Minute, "time between polls of each --follow mirror")
 	trustedRoot := fs.String("sigstore-trusted-root", "", "Sigstore trusted_root.json: verify .sigstore.json bundles as they are logged and record the signer's identity (no network at verification time)")
 	policy := fs.String("policy", "", "trust policy whose witnesses must cosign each checkpoint before it is published")
+	debugListen := fs.String("debug-listen", "", "serve Go's /debug/pprof profiles on this address (off by default; keep it on loopback)")
 	publicURL := fs.String("public-url", "", "the log's public base URL, for links in the explorer's Atom feeds")
 	noExplorer := fs.Bool("no-explorer", false, "do not serve the web explorer at /")
 	fs.BoolVar(&cfg.WitnessFailOpen, "witness-fail-open", false, "publish checkpoints even when the witness quorum cannot be met (default: keep accepting adds, publish nothing until the witnesses answer)")
@@ -156,6 +161,17 @@ func serve(args []string) error {
   ingest token:  %s
   add an entry:  curl -H "Authorization: Bearer $(cat %s)" -d '{"path":...}' http://%s/add
 `, l.Origin(), ln.Addr(), l.VerifierKey(), abs, filepath.Join(abs, tlog.TokenFile), filepath.Join(abs, tlog.TokenFile), ln.Addr())
+	if *debugListen != "" {
+		dln, err := net.Listen("tcp", *debugListen)
+		if err != nil {
+			return fmt.Errorf("--debug-listen: %w", err)
+		}
+		dmux := http.NewServeMux()
+		dmux.HandleFunc("/debug/pprof/", pprof.Index)
+		dmux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		dmux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		go httpserver.Run(ctx, httpserver.New(dmux, 5*time.Minute), dln, time.Second)
+	}
 	for _, m := range follow {
 		f := &ingest.Follower{Log: l, Mirror: m, Interval: *followInterval, Logger: logger}
 		go f.Run(ctx)

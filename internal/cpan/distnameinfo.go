@@ -21,7 +21,6 @@ type DistInfo struct {
 
 var (
 	slashRunRE    = regexp.MustCompile(`//+`)
-	archiveRE     = regexp.MustCompile(`(?i)([^/]+)\.(tar\.(?:g?z|bz2)|zip|tgz)$`)
 	vDistRE       = regexp.MustCompile(`^(-[Vv].*)-(\d.*)`)
 	underDistRE   = regexp.MustCompile(`(.+_.*)-(\d.*)`)
 	pmSuffixRE    = regexp.MustCompile(`\.pm$`)
@@ -42,14 +41,14 @@ var (
 // are hand-written here; the rest uses regexp, whose leftmost-first
 // semantics match Perl's for these patterns.
 func ParseDistInfo(path string) DistInfo {
-	path = slashRunRE.ReplaceAllString(path, "/")
+	if strings.Contains(path, "//") {
+		path = slashRunRE.ReplaceAllString(path, "/")
+	}
 	d := DistInfo{Pathname: path, Filename: path}
 	if rest, id, ok := stripAuthorDir(path); ok {
 		d.Filename, d.CPANID = rest, id
 	}
-	if m := archiveRE.FindStringSubmatch(path); m != nil {
-		d.DistVName, d.Extension = m[1], m[2]
-	}
+	d.DistVName, d.Extension = splitArchive(path[strings.LastIndexByte(path, '/')+1:])
 	var dev bool
 	d.Dist, d.Version, dev = distnameInfo(d.DistVName)
 	d.Maturity = "released"
@@ -57,6 +56,25 @@ func ParseDistInfo(path string) DistInfo {
 		d.Maturity = "developer"
 	}
 	return d
+}
+
+// archiveExts are the extensions of archiveRE,
+//
+//	(?i)([^/]+)\.(tar\.(?:g?z|bz2)|zip|tgz)$
+//
+// which splitArchive implements without a regexp: it runs for every entry
+// the lookup index takes. No two can end the same name, so the suffix
+// that matches is the one the greedy regexp finds.
+var archiveExts = []string{".tar.gz", ".tar.z", ".tar.bz2", ".zip", ".tgz"}
+
+// splitArchive splits a file name into the name and extension of an archive.
+func splitArchive(base string) (name, ext string) {
+	for _, e := range archiveExts {
+		if len(base) > len(e) && strings.EqualFold(base[len(base)-len(e):], e) {
+			return base[:len(base)-len(e)], base[len(base)-len(e)+1:]
+		}
+	}
+	return "", ""
 }
 
 // stripAuthorDir implements
@@ -121,13 +139,17 @@ func distnameInfo(file string) (dist, version string, dev bool) {
 		dist = strings.TrimSuffix(dist, "-undef")
 	}
 	version = strings.TrimSuffix(version, "-withoutworldwriteables")
-	if m := vDistRE.FindStringSubmatch(version); m != nil {
-		dist += m[1]
-		version = m[2]
+	if strings.HasPrefix(version, "-V") || strings.HasPrefix(version, "-v") {
+		if m := vDistRE.FindStringSubmatch(version); m != nil {
+			dist += m[1]
+			version = m[2]
+		}
 	}
-	if m := underDistRE.FindStringSubmatch(version); m != nil {
-		dist += m[1]
-		version = m[2]
+	if strings.Contains(version, "_") { // underDistRE needs one
+		if m := underDistRE.FindStringSubmatch(version); m != nil {
+			dist += m[1]
+			version = m[2]
+		}
 	}
 	dist = pmSuffixRE.ReplaceAllString(dist, "")
 	if version == "" {
@@ -151,7 +173,7 @@ func distnameInfo(file string) (dist, version string, dev bool) {
 	if version == "" {
 		return dist, "", false
 	}
-	if m := perlVersionRE.FindStringSubmatch(file); m != nil {
+	if m := perlMatch(file); m != nil {
 		minor, _ := strconv.ParseUint(m[1], 10, 64)
 		patch, _ := strconv.ParseUint(m[2], 10, 64)
 		// ($1 > 6 and $1 & 1) or ($2 and $2 >= 50) or $3
@@ -162,6 +184,15 @@ func distnameInfo(file string) (dist, version string, dev bool) {
 		dev = true
 	}
 	return dist, version, dev
+}
+
+// perlMatch is perlVersionRE's match of file, skipping the regexp for the
+// names that cannot match.
+func perlMatch(file string) []string {
+	if !strings.HasPrefix(file, "perl") {
+		return nil
+	}
+	return perlVersionRE.FindStringSubmatch(file)
 }
 
 // perlTrue is Perl's truthiness of a string.
