@@ -18,7 +18,10 @@ import (
 // bundles the index lacks, in order, and appends their leaves.
 type follower struct {
 	reader  tessera.LogReader
-	index   *index.Index
+	index   index.Store
+	// passive followers never write: a read-only front end on a shared
+	// database index, which the writer keeps up to date.
+	passive bool
 	logger  *slog.Logger
 	indexed func(size uint64) // called after the index reaches size
 	metrics *metrics
@@ -28,7 +31,7 @@ type follower struct {
 	mu   sync.Mutex // one catch-up at a time
 }
 
-func newFollower(r tessera.LogReader, ix *index.Index, logger *slog.Logger, indexed func(uint64), m *metrics) *follower {
+func newFollower(r tessera.LogReader, ix index.Store, logger *slog.Logger, indexed func(uint64), m *metrics) *follower {
 	return &follower{reader: r, index: ix, logger: logger, indexed: indexed, metrics: m, wake: make(chan struct{}, 1)}
 }
 
@@ -71,6 +74,9 @@ func (f *follower) wait() { f.done.Wait() }
 
 // catchUp indexes every entry integrated into the tree so far.
 func (f *follower) catchUp(ctx context.Context) error {
+	if f.passive {
+		return nil
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	treeSize, err := f.reader.IntegratedSize(ctx)
@@ -88,7 +94,7 @@ func (f *follower) catchUp(ctx context.Context) error {
 
 // syncIndex appends the leaves [ix.Size(), treeSize) to ix, a bundle at a
 // time. progress is called after each bundle.
-func syncIndex(ctx context.Context, ix *index.Index, readBundle func(context.Context, uint64, uint8) ([]byte, error), treeSize uint64, progress func(size uint64, unparsable int)) error {
+func syncIndex(ctx context.Context, ix index.Store, readBundle func(context.Context, uint64, uint8) ([]byte, error), treeSize uint64, progress func(size uint64, unparsable int)) error {
 	from, err := ix.Size()
 	if err != nil {
 		return err

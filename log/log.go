@@ -122,7 +122,7 @@ type Log struct {
 	shutdown func(context.Context) error
 	reader   tessera.LogReader
 	awaiter  *tessera.PublicationAwaiter
-	index    *index.Index
+	index    index.Store
 	metrics  *metrics
 
 	paths    keyedMutex
@@ -164,7 +164,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	ix, err := index.Open(filepath.Join(cfg.DataDir, IndexFile))
+	ix, err := openIndex(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +245,7 @@ func openReadOnly(ctx context.Context, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	ix, err := index.Open(filepath.Join(cfg.DataDir, IndexFile))
+	ix, err := openIndex(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -254,12 +254,26 @@ func openReadOnly(ctx context.Context, cfg Config) (*Log, error) {
 		pending: map[string][]index.Record{}, inflight: make(chan struct{}, 1), cancel: cancel,
 		shutdown: func(context.Context) error { return nil }}
 	l.follow = newFollower(reader, ix, cfg.Logger, l.dropPending, l.metrics)
+	if cfg.Storage == StorageS3 {
+		// The writer keeps the shared index in the database up to date.
+		l.follow.passive = true
+		return l, nil
+	}
 	if err := l.follow.catchUp(ctx); err != nil {
 		l.abort()
 		return nil, fmt.Errorf("bring the lookup index up to date: %w", err)
 	}
 	l.follow.start(bg)
 	return l, nil
+}
+
+// openIndex opens the lookup index: a bbolt file in the data directory, or,
+// on S3 + MySQL, tables in the log's database shared by every front end.
+func openIndex(cfg Config) (index.Store, error) {
+	if cfg.Storage == StorageS3 {
+		return index.OpenMySQL(cfg.S3.DSN)
+	}
+	return index.Open(filepath.Join(cfg.DataDir, IndexFile))
 }
 
 func exists(p string) bool {
@@ -285,7 +299,7 @@ func (l *Log) Token() string { return l.token }
 func (l *Log) Reader() tessera.LogReader { return l.reader }
 
 // Index is the lookup index.
-func (l *Log) Index() *index.Index { return l.index }
+func (l *Log) Index() index.Store { return l.index }
 
 // Shutdown stops taking adds, waits until every acknowledged entry is
 // covered by a published checkpoint and indexed, and closes the log.

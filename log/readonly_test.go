@@ -27,6 +27,11 @@ func testReadOnlyFrontEnds(t *testing.T, storage string) {
 			t.Fatalf("add: %d %s", code, b)
 		}
 	}
+	// Front ends see what the writer's follower has indexed (on S3 they
+	// share its database index); let it catch up.
+	if err := w.log.follow.catchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	var fronts []*server
 	for range 2 {
 		dir := t.TempDir()

@@ -130,12 +130,6 @@ func TestPagesByDistAuthorAndRecent(t *testing.T) {
 	if _, err := ix.Append(0, leaves); err != nil {
 		t.Fatal(err)
 	}
-	idx := func(rs []Record) (out []uint64) {
-		for _, r := range rs {
-			out = append(out, r.Index)
-		}
-		return out
-	}
 	foo, err := ix.ByDist("Foo", Page{Limit: 3})
 	if err != nil || fmt.Sprint(idx(foo)) != "[18 16 14]" {
 		t.Errorf("ByDist(Foo) page 1 = %v, %v", idx(foo), err)

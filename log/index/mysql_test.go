@@ -1,0 +1,106 @@
+package index
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stores opens an empty index of every kind available: bbolt always, and
+// MySQL/MariaDB when CPANTLOG_TEST_MYSQL_DSN names a server (a fresh
+// database per call).
+func stores(t *testing.T) map[string]Store {
+	t.Helper()
+	b, err := Open(filepath.Join(t.TempDir(), "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	out := map[string]Store{"bbolt": b}
+	dsn := os.Getenv("CPANTLOG_TEST_MYSQL_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CPANTLOG_TEST_MYSQL_DSN unset in CI")
+		}
+		return out
+	}
+	name := fmt.Sprintf("ix%x", sha256.Sum256([]byte(t.Name()+time.Now().String())))[:20]
+	admin, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec("DROP DATABASE " + name); admin.Close() })
+	m, err := OpenMySQL(strings.TrimSuffix(dsn, "/") + "/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	out["mysql"] = m
+	return out
+}
+
+// TestStoresAgree feeds the same leaves, valid and not, to every kind of
+// store and demands the same answers and the same canonical dump.
+func TestStoresAgree(t *testing.T) {
+	var leaves [][]byte
+	for i := range 600 {
+		leaves = append(leaves, leaf(t, fmt.Sprintf("authors/id/A/AB/ABC/Foo-1.%d.tar.gz", i%400), fmt.Sprint(i)))
+		if i%97 == 0 {
+			leaves = append(leaves, []byte("not an entry\n"))
+		}
+	}
+	dumps := map[string]string{}
+	for kind, s := range stores(t) {
+		for lo := 0; lo < len(leaves); lo += 256 {
+			if _, err := s.Append(uint64(lo), leaves[lo:min(lo+256, len(leaves))]); err != nil {
+				t.Fatalf("%s: %v", kind, err)
+			}
+		}
+		if _, err := s.Append(3, leaves[:1]); err == nil {
+			t.Errorf("%s: append at the wrong size succeeded", kind)
+		}
+		var b bytes.Buffer
+		if err := s.Dump(&b); err != nil {
+			t.Fatal(err)
+		}
+		dumps[kind] = b.String()
+		recs, _ := s.ByPath("authors/id/A/AB/ABC/Foo-1.5.tar.gz")
+		page, _ := s.ByDist("Foo", Page{Limit: 3, Before: 100})
+		recent, _ := s.Recent(Page{Limit: 2})
+		author, _ := s.ByAuthor("ABC", Page{Limit: 1})
+		sum, _ := s.BySHA256(sha256.Sum256([]byte("5")))
+		l, lerr := s.Leaf(7)
+		s.PutMeta("follow:x", []byte("42"))
+		m, _ := s.GetMeta("follow:x")
+		n, _ := s.Size()
+		got := fmt.Sprint(idx(recs), idx(page), idx(recent), idx(author), idx(sum), len(l), lerr, string(m), n)
+		dumps[kind+"/answers"] = got
+	}
+	if m, ok := dumps["mysql"]; ok {
+		if m != dumps["bbolt"] {
+			t.Errorf("MySQL and bbolt dumps differ")
+		}
+		if dumps["mysql/answers"] != dumps["bbolt/answers"] {
+			t.Errorf("answers differ:\n bbolt %s\n mysql %s", dumps["bbolt/answers"], dumps["mysql/answers"])
+		}
+	}
+	if !strings.Contains(dumps["bbolt"], fmt.Sprintf("size %d\n", len(leaves))) {
+		t.Errorf("bbolt dump: %.100s", dumps["bbolt"])
+	}
+}
+
+func idx(rs []Record) (out []uint64) {
+	for _, r := range rs {
+		out = append(out, r.Index)
+	}
+	return out
+}

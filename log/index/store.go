@@ -1,0 +1,23 @@
+package index
+
+import "io"
+
+// Store is a lookup index: the bbolt file of Open, or the MySQL/MariaDB
+// tables of OpenMySQL. Both hold the same derived data with the same
+// promises (see the package documentation).
+type Store interface {
+	Size() (uint64, error)
+	Append(start uint64, leaves [][]byte) (unparsable int, err error)
+	ByPath(path string) ([]Record, error)
+	BySHA256(sum [32]byte) ([]Record, error)
+	ByDist(dist string, p Page) ([]Record, error)
+	ByAuthor(id string, p Page) ([]Record, error)
+	Recent(p Page) ([]Record, error)
+	Leaf(idx uint64) ([]byte, error)
+	GetMeta(key string) ([]byte, error)
+	PutMeta(key string, value []byte) error
+	Dump(w io.Writer) error
+	Close() error
+}
+
+var _ Store = (*Index)(nil)
