@@ -17,8 +17,8 @@ import (
 // follower keeps the lookup index in step with the tree: it reads the entry
 // bundles the index lacks, in order, and appends their leaves.
 type follower struct {
-	reader  tessera.LogReader
-	index   index.Store
+	reader tessera.LogReader
+	index  index.Store
 	// passive followers never write: a read-only front end on a shared
 	// database index, which the writer keeps up to date.
 	passive bool
