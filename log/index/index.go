@@ -1,5 +1,8 @@
-// Package index is the log's lookup index: path → entries, sha256 → entries
-// and index → leaf, kept in an embedded bbolt database.
+// Package index is the log's lookup index: path → entries, sha256 →
+// entries, distribution and author → entries, index → leaf. Index keeps it
+// in an embedded bbolt file (POSIX logs); MySQL keeps it in the log's
+// MySQL/MariaDB database (S3 logs), shared by every front end. Both are a
+// Store with the same promises.
 //
 // The index is derived state. It holds nothing the log does not: it is fed
 // the log's leaves in order, starting at zero, and can be thrown away and
