@@ -117,6 +117,9 @@ func serve(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	if cfg.ReadOnly && len(follow) > 0 {
+		return errors.New("--follow needs the writer, not a --read-only front end")
+	}
 	if *policy != "" {
 		b, err := os.ReadFile(*policy)
 		if err != nil {
