@@ -25,7 +25,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	flog "github.com/transparency-dev/formats/log"
@@ -38,6 +40,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
+	"github.com/CPAN-Security/cpan-tlog/log/entry"
 )
 
 // Config says what to monitor and how.
@@ -295,10 +298,24 @@ func (m *Monitor) auditBundle(ctx context.Context, tx *bolt.Tx, cp *client.Check
 	}
 	var findings []Finding
 	var latest time.Time
+	// Hashing and strict parsing need no state: do them on every core,
+	// then run the rules in order.
 	leafHashes := make([][]byte, len(eb.Entries))
-	for i, leaf := range eb.Entries {
-		leafHashes[i] = rfc6962.DefaultHasher.HashLeaf(leaf)
+	entries := make([]*entry.Entry, len(eb.Entries))
+	parseErrs := make([]error, len(eb.Entries))
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(eb.Entries); i += workers {
+				leafHashes[i] = rfc6962.DefaultHasher.HashLeaf(eb.Entries[i])
+				if uint(i) >= ri.First && uint(i) < ri.First+ri.N {
+					entries[i], parseErrs[i] = entry.Parse(eb.Entries[i])
+				}
+			}
+		})
 	}
+	wg.Wait()
 	tileRaw, err := m.fetcher.ReadTile(ctx, 0, ri.Index, layout.PartialTileSize(0, ri.Index, cp.Size))
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("fetch hash tile 0/%d: %w", ri.Index, err)
@@ -313,13 +330,13 @@ func (m *Monitor) auditBundle(ctx context.Context, tx *bolt.Tx, cp *client.Check
 		if err := rng.Append(leafHashes[i], nil); err != nil {
 			return nil, time.Time{}, err
 		}
-		fs, err := m.checkEntry(tx, idx, eb.Entries[i])
+		fs, err := m.checkEntry(tx, idx, entries[i], parseErrs[i])
 		if err != nil {
 			return nil, time.Time{}, err
 		}
 		findings = append(findings, fs...)
-		if t := entryTime(eb.Entries[i]); t.After(latest) {
-			latest = t
+		if entries[i] != nil && entries[i].Time.After(latest) {
+			latest = entries[i].Time
 		}
 	}
 	m.metrics.entries.Add(float64(ri.N))
@@ -333,16 +350,6 @@ func tileMatches(tile []byte, leafHashes [][]byte) bool {
 		}
 	}
 	return true
-}
-
-// entryTime reads the time line of a leaf cheaply, zero if there is none.
-func entryTime(leaf []byte) time.Time {
-	i := bytes.Index(leaf, []byte("\ntime "))
-	if i < 0 || len(leaf) < i+6+20 {
-		return time.Time{}
-	}
-	t, _ := time.Parse(time.RFC3339, string(leaf[i+6:i+6+20]))
-	return t
 }
 
 // checkPeers compares the checkpoints other parties saw with ours.

@@ -99,8 +99,7 @@ const SigstoreGrace = 24 * time.Hour
 const bundleSuffix = ".sigstore.json"
 
 // checkEntry applies every per-entry rule to the leaf at idx.
-func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, leaf []byte) ([]Finding, error) {
-	e, err := entry.Parse(leaf)
+func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, e *entry.Entry, err error) ([]Finding, error) {
 	if err != nil {
 		f := entryFinding(KindEntryMalformed, idx, "", "entry %d is not a valid v1 entry: %v", idx, err)
 		return []Finding{f}, nil
