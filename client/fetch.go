@@ -136,6 +136,15 @@ func (f *Fetcher) get(ctx context.Context, p string, limit int64) ([]byte, error
 	return f.getURL(ctx, f.base.JoinPath(p).String(), limit)
 }
 
+// Get reads a path below the root (a mirror's file, say), at most limit
+// bytes, with the same retries; a 404 is ErrNotFound.
+func (f *Fetcher) Get(ctx context.Context, p string, limit int64) ([]byte, error) {
+	return f.get(ctx, p, limit)
+}
+
+// SetHTTPClient replaces the HTTP client; its timeout bounds each attempt.
+func (f *Fetcher) SetHTTPClient(c *http.Client) { f.client = c }
+
 // GetAPI reads a log API path such as "lookup?path=..." (not a tile).
 func (f *Fetcher) GetAPI(ctx context.Context, pathAndQuery string) ([]byte, error) {
 	if f.base == nil {

@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"path"
 	"slices"
@@ -32,6 +30,8 @@ type Follower struct {
 	MaxFileSize int64
 	HTTP        *http.Client
 	Logger      *slog.Logger
+
+	fetcher *client.Fetcher
 }
 
 func (f *Follower) defaults() {
@@ -212,44 +212,16 @@ func (f *Follower) checksums(ctx context.Context, dir string) map[string]cpan.Ch
 	return files
 }
 
-// get downloads a mirror path, bounded, retrying with backoff.
+// get downloads a mirror path, bounded, retrying with backoff (the
+// client's Fetcher, which the verifier uses for logs too).
 func (f *Follower) get(ctx context.Context, p string, limit int64) ([]byte, error) {
-	var last error
-	for attempt := range 4 {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(time.Duration(250<<attempt)*time.Millisecond + time.Duration(rand.N(int64(100*time.Millisecond)))):
-			}
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.Mirror+"/"+p, nil)
+	if f.fetcher == nil {
+		fe, err := client.NewFetcher(f.Mirror, "")
 		if err != nil {
 			return nil, err
 		}
-		resp, err := f.HTTP.Do(req)
-		if err != nil {
-			last = err
-			continue
-		}
-		b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-		resp.Body.Close()
-		switch {
-		case resp.StatusCode == http.StatusNotFound:
-			return nil, fmt.Errorf("%s: %w", p, client.ErrNotFound)
-		case resp.StatusCode != http.StatusOK:
-			last = fmt.Errorf("GET %s: %s", p, resp.Status)
-			if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
-				return nil, last
-			}
-			continue
-		case err != nil:
-			last = err
-			continue
-		case int64(len(b)) > limit:
-			return nil, fmt.Errorf("GET %s: larger than %d bytes", p, limit)
-		}
-		return b, nil
+		fe.SetHTTPClient(f.HTTP)
+		f.fetcher = fe
 	}
-	return nil, last
+	return f.fetcher.Get(ctx, p, limit)
 }
