@@ -61,6 +61,14 @@ func (e *SecurityError) Error() string {
 
 func (e *SecurityError) Unwrap() error { return ErrSecurity }
 
+// UnreachableError means the log could not be asked: nothing was proven
+// either way, and it is not the mirror's fault. Callers answer it with a
+// "could not reach the log" rather than a refusal that accuses the mirror.
+type UnreachableError struct{ Err error }
+
+func (e *UnreachableError) Error() string { return "could not reach the log: " + e.Err.Error() }
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
 // ExitCode maps an error from this package to the cpantlog exit code.
 func ExitCode(err error) int {
 	switch {
@@ -74,3 +82,7 @@ func ExitCode(err error) int {
 		return ExitUsage
 	}
 }
+
+// NotVerified returns an error wrapping ErrNotVerified, for checks built
+// on this package elsewhere (the proxy's CHECKSUMS check).
+func NotVerified(format string, args ...any) error { return notVerified(format, args...) }

@@ -44,7 +44,7 @@ type Fetcher struct {
 // cacheDir, when not empty, holds immutable full tiles between runs.
 func NewFetcher(location, cacheDir string) (*Fetcher, error) {
 	f := &Fetcher{
-		client:  &http.Client{Timeout: 30 * time.Second},
+		client:  NewHTTPClient(30 * time.Second),
 		retries: 3,
 	}
 	if strings.HasPrefix(location, "http://") || strings.HasPrefix(location, "https://") {

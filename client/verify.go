@@ -12,7 +12,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -135,43 +137,142 @@ type lookupResponse struct {
 // the policy, proves it consistent with the trusted state and proves the
 // entry's inclusion in it.
 func (v *Verifier) VerifyFile(ctx context.Context, file File) (*Result, error) {
-	if v.Fetcher == nil {
-		return nil, fmt.Errorf("policy gives no URL for log %s: add it to the log line or pass --log", v.Log.Origin)
-	}
-	body, err := v.Fetcher.GetAPI(ctx, "lookup?path="+url.QueryEscape(file.Path))
-	if errors.Is(err, ErrNotFound) {
-		return nil, notVerified("%s is not in the log %s: do not install it", file.Path, v.Log.Origin)
-	}
+	lr, err := v.lookup(ctx, file.Path)
 	if err != nil {
-		return nil, fmt.Errorf("look up %s: %w", file.Path, err)
-	}
-	var lr lookupResponse
-	if err := json.Unmarshal(body, &lr); err != nil {
-		return nil, notVerified("log answered the lookup of %s with malformed JSON: %v", file.Path, err)
+		return nil, err
 	}
 	e, err := checkEntry(lr.Entry, file)
 	if err != nil {
 		return nil, err
 	}
+	res, err := v.proveIncluded(ctx, file.Path, lr.Index, lr.Entry)
+	if err != nil {
+		return nil, err
+	}
+	res.Entry, res.Deleted = e, lr.Deleted
+	return res, nil
+}
+
+// lookup asks the log for the newest entry at a path.
+func (v *Verifier) lookup(ctx context.Context, cpanPath string) (*lookupResponse, error) {
+	if v.Fetcher == nil {
+		return nil, fmt.Errorf("policy gives no URL for log %s: add it to the log line or pass --log", v.Log.Origin)
+	}
+	body, err := v.Fetcher.GetAPI(ctx, "lookup?path="+url.QueryEscape(cpanPath))
+	if errors.Is(err, ErrNotFound) {
+		return nil, notVerified("%s is not in the log %s: do not install it", cpanPath, v.Log.Origin)
+	}
+	if err != nil {
+		return nil, &UnreachableError{fmt.Errorf("look up %s: %w", cpanPath, err)}
+	}
+	var lr lookupResponse
+	if err := json.Unmarshal(body, &lr); err != nil {
+		return nil, notVerified("log answered the lookup of %s with malformed JSON: %v", cpanPath, err)
+	}
+	return &lr, nil
+}
+
+// proveIncluded proves that leaf is at index idx of the log's latest
+// checkpoint, which it verifies against the policy and the trusted state.
+func (v *Verifier) proveIncluded(ctx context.Context, cpanPath string, idx uint64, leaf []byte) (*Result, error) {
 	cp, err := v.latestCheckpoint(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if lr.Index >= cp.Size {
-		return nil, notVerified("%s is logged at index %d, but the latest checkpoint (size %d) does not cover it yet: try again in a few seconds", file.Path, lr.Index, cp.Size)
+	if idx >= cp.Size {
+		return nil, notVerified("%s is logged at index %d, but the latest checkpoint (size %d) does not cover it yet: try again in a few seconds", cpanPath, idx, cp.Size)
 	}
 	pb, err := tclient.NewProofBuilder(ctx, cp.Size, v.Fetcher.ReadTile)
 	if err != nil {
-		return nil, fmt.Errorf("read tiles: %w", err)
+		return nil, &UnreachableError{fmt.Errorf("read tiles: %w", err)}
 	}
-	hashes, err := pb.InclusionProof(ctx, lr.Index)
+	hashes, err := pb.InclusionProof(ctx, idx)
 	if err != nil {
-		return nil, fmt.Errorf("build inclusion proof from tiles: %w", err)
+		return nil, &UnreachableError{fmt.Errorf("build inclusion proof from tiles: %w", err)}
 	}
-	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, lr.Index, cp.Size, rfc6962.DefaultHasher.HashLeaf(lr.Entry), hashes, cp.Hash); err != nil {
-		return nil, notVerified("the entry the log returned for %s is not at index %d of its tree: %v", file.Path, lr.Index, err)
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, idx, cp.Size, rfc6962.DefaultHasher.HashLeaf(leaf), hashes, cp.Hash); err != nil {
+		return nil, notVerified("the entry the log returned for %s is not at index %d of its tree: %v", cpanPath, idx, err)
 	}
-	return &Result{Index: lr.Index, Leaf: lr.Entry, Entry: e, Checkpoint: cp, Deleted: lr.Deleted}, nil
+	return &Result{Index: idx, Leaf: leaf, Checkpoint: cp}, nil
+}
+
+// DefaultMaxIndexLag is how much older than the newest logged version an
+// index file may be and still be served.
+const DefaultMaxIndexLag = 24 * time.Hour
+
+// VerifyIndexFile proves online that file, one of the index files PAUSE
+// publishes (cpan.IndexPaths), is logged as a version of its path, and that
+// the log holds no version of that path newer than it by more than maxLag:
+// an old index is how a freeze or downgrade attack looks.
+func (v *Verifier) VerifyIndexFile(ctx context.Context, file File, maxLag time.Duration) (*Result, error) {
+	if !cpan.IsIndexPath(file.Path) {
+		return nil, fmt.Errorf("%s is not an index file (one of %s)", file.Path, strings.Join(cpan.IndexPaths, ", "))
+	}
+	lr, err := v.lookup(ctx, file.Path)
+	if err != nil {
+		return nil, err
+	}
+	newest, err := entry.Parse(lr.Entry)
+	if err != nil || newest.Kind != entry.Index || newest.Path != file.Path {
+		return nil, notVerified("the log's newest entry for %s is not an index version of it", file.Path)
+	}
+	if newest.SHA256 == file.SHA256 && newest.Size == file.Size {
+		res, err := v.proveIncluded(ctx, file.Path, lr.Index, lr.Entry)
+		if err != nil {
+			return nil, err
+		}
+		res.Entry = newest
+		return res, nil
+	}
+	// An older version? Find it by its hash and take its proof by index.
+	body, err := v.Fetcher.GetAPI(ctx, "lookup?sha256="+hex.EncodeToString(file.SHA256[:]))
+	if errors.Is(err, ErrNotFound) {
+		return nil, notVerified("%s is not a version of it the log has: the log's newest is index %d of %s (%d bytes, sha256 %s); this one has %d bytes, sha256 %s. Do not trust the mirror's index",
+			file.Path, lr.Index, newest.Time.Format(entry.TimeFormat), newest.Size, hex.EncodeToString(newest.SHA256[:]), file.Size, hex.EncodeToString(file.SHA256[:]))
+	}
+	if err != nil {
+		return nil, &UnreachableError{fmt.Errorf("look up sha256 of %s: %w", file.Path, err)}
+	}
+	var matches []struct {
+		Index uint64 `json:"index"`
+		Path  string `json:"path"`
+	}
+	if err := json.Unmarshal(body, &matches); err != nil {
+		return nil, notVerified("log answered a sha256 lookup with malformed JSON: %v", err)
+	}
+	for _, m := range matches {
+		if m.Path != file.Path || m.Index >= lr.Index {
+			continue
+		}
+		res, err := v.proofByIndex(ctx, m.Index, file)
+		if err != nil {
+			return nil, err
+		}
+		if lag := newest.Time.Sub(res.Entry.Time); lag > maxLag {
+			return nil, notVerified("%s is stale: it is the version logged at %s (index %d), but the log has a version from %s (index %d), %s newer; more than the %s allowed (--max-index-lag). The mirror may be frozen or replaying an old index: use another mirror",
+				file.Path, res.Entry.Time.Format(entry.TimeFormat), res.Index, newest.Time.Format(entry.TimeFormat), lr.Index, lag.Round(time.Minute), maxLag)
+		}
+		return res, nil
+	}
+	return nil, notVerified("%s (sha256 %s) is not a version of that path in the log %s. Do not trust the mirror's index", file.Path, hex.EncodeToString(file.SHA256[:]), v.Log.Origin)
+}
+
+// proofByIndex fetches the log's tlog-proof for the entry at idx and checks
+// that it proves file.
+func (v *Verifier) proofByIndex(ctx context.Context, idx uint64, file File) (*Result, error) {
+	raw, err := v.Fetcher.GetAPI(ctx, "proof?index="+strconv.FormatUint(idx, 10))
+	if err != nil {
+		return nil, &UnreachableError{fmt.Errorf("fetch proof of entry %d: %w", idx, err)}
+	}
+	res, err := v.VerifyProof(raw, file)
+	if err != nil {
+		return nil, err
+	}
+	// The proof's checkpoint must be consistent with what we trust.
+	if _, err := v.latestCheckpoint(ctx); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // latestCheckpoint fetches the log's checkpoint, verifies it against the
@@ -179,7 +280,7 @@ func (v *Verifier) VerifyFile(ctx context.Context, file File) (*Result, error) {
 func (v *Verifier) latestCheckpoint(ctx context.Context) (*Checkpoint, error) {
 	raw, err := v.Fetcher.ReadCheckpoint(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("fetch checkpoint: %w", err)
+		return nil, &UnreachableError{fmt.Errorf("fetch checkpoint: %w", err)}
 	}
 	cp, err := v.Policy.VerifyCheckpoint(raw)
 	if err != nil {
@@ -275,7 +376,7 @@ func checkEntry(leaf []byte, file File) (*entry.Entry, error) {
 	if err != nil {
 		return nil, notVerified("logged entry is malformed: %v", err)
 	}
-	if e.Kind != entry.Upload {
+	if e.Kind != entry.Upload && e.Kind != entry.Index {
 		return nil, notVerified("logged entry %q is a %s, not an upload", e.Path, e.Kind)
 	}
 	if file.Path != "" && e.Path != file.Path {

@@ -36,7 +36,7 @@ const MaxAddBody = 1 << 20
 
 // AddRequest is the JSON body of POST /add.
 type AddRequest struct {
-	// Kind is "upload" (the default) or "delete".
+	// Kind is "upload" (the default), "delete" or "index".
 	Kind     string  `json:"kind,omitempty"`
 	Path     string  `json:"path"`
 	Size     *uint64 `json:"size,omitempty"`
@@ -59,7 +59,7 @@ func (r *AddRequest) Entry() (*entry.Entry, error) {
 	}
 	e.Time = t
 	switch e.Kind {
-	case entry.Upload:
+	case entry.Upload, entry.Index:
 		if r.Size == nil {
 			return nil, errors.New("size is missing")
 		}
@@ -69,15 +69,18 @@ func (r *AddRequest) Entry() (*entry.Entry, error) {
 			return nil, fmt.Errorf("sha256 %q is not 64 lower-case hex digits", r.SHA256)
 		}
 		copy(e.SHA256[:], b)
-		if r.Bundle != nil && !strings.HasSuffix(r.Path, sigstore.BundleSuffix) {
+		if r.Bundle != nil && (e.Kind != entry.Upload || !strings.HasSuffix(r.Path, sigstore.BundleSuffix)) {
 			return nil, fmt.Errorf("bundle is only for uploads of *%s files", sigstore.BundleSuffix)
+		}
+		if e.Kind == entry.Index && r.Uploader != "" {
+			return nil, errors.New("an index entry takes kind, path, size, sha256 and time (no uploader)")
 		}
 	case entry.Delete:
 		if r.Size != nil || r.SHA256 != "" || r.Uploader != "" || r.Bundle != nil {
 			return nil, errors.New("a delete takes only kind, path and time")
 		}
 	default:
-		return nil, fmt.Errorf("kind %q is neither upload nor delete", r.Kind)
+		return nil, fmt.Errorf("kind %q is not upload, delete or index", r.Kind)
 	}
 	if err := e.Validate(); err != nil {
 		return nil, err
@@ -87,7 +90,8 @@ func (r *AddRequest) Entry() (*entry.Entry, error) {
 
 // LookupResponse is the JSON body of GET /lookup.
 type LookupResponse struct {
-	// Index and Entry are the latest upload logged at the path.
+	// Index and Entry are the latest upload logged at the path, or for an
+	// index file (cpan.IndexPaths) its latest version.
 	Index uint64 `json:"index"`
 	Entry []byte `json:"entry"`
 	// Deleted is the index of a delete entry logged after that upload.
@@ -397,7 +401,7 @@ func (l *Log) handleTile(w http.ResponseWriter, r *http.Request) {
 // error itself when there is none.
 func (l *Log) lookup(w http.ResponseWriter, r *http.Request) (*LookupResponse, bool) {
 	p := r.URL.Query().Get("path")
-	if _, err := cpan.ValidatePath(p); err != nil {
+	if _, err := cpan.ValidatePath(p); err != nil && !cpan.IsIndexPath(p) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return nil, false
 	}
@@ -409,7 +413,7 @@ func (l *Log) lookup(w http.ResponseWriter, r *http.Request) (*LookupResponse, b
 	var res *LookupResponse
 	for _, rec := range recs {
 		switch rec.Entry.Kind {
-		case entry.Upload:
+		case entry.Upload, entry.Index:
 			res = &LookupResponse{Index: rec.Index, Entry: rec.Leaf}
 		case entry.Delete:
 			if res != nil {

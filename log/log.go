@@ -80,6 +80,10 @@ type Config struct {
 	// MaxInflightAdds bounds the adds being processed at once; beyond it
 	// POST /add answers 503 with Retry-After at once.
 	MaxInflightAdds int
+	// MaxConns caps the open HTTP connections; beyond it a new connection
+	// gets a 503 and is closed. 0 derives it from the open-file limit
+	// (raised to the hard limit), keeping descriptors for the storage.
+	MaxConns int
 	// Logger receives operational logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -401,6 +405,10 @@ func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult
 			continue
 		}
 		if errs[i] = admissible(e, history); errs[i] != nil {
+			var same *sameAsLatest
+			if errors.As(errs[i], &same) {
+				results[i], errs[i] = AddResult{Index: same.Index, Leaf: same.Leaf, Duplicate: true}, nil
+			}
 			continue
 		}
 		futures[i] = l.appender.Add(context.WithoutCancel(ctx), tessera.NewEntry(leaves[i]))
@@ -468,6 +476,12 @@ func (l *Log) AnnotateSigstore(e *entry.Entry, bundle []byte) error {
 	return nil
 }
 
+// sameAsLatest says an index version has the content of the newest one
+// logged: it is answered as a duplicate of that one.
+type sameAsLatest struct{ index.Record }
+
+func (s *sameAsLatest) Error() string { return "same content as the latest version" }
+
 // isShutdown recognises the error Tessera's appender returns after its
 // shutdown began; Tessera does not export it.
 func isShutdown(err error) bool { return err.Error() == "appender has been shut down" }
@@ -477,11 +491,17 @@ func admissible(e *entry.Entry, history []index.Record) error {
 	var lastUpload, last *index.Record
 	for i := range history {
 		last = &history[i]
-		if last.Entry.Kind == entry.Upload {
+		if last.Entry.Kind == entry.Upload || last.Entry.Kind == entry.Index {
 			lastUpload = last
 		}
 	}
 	switch e.Kind {
+	case entry.Index:
+		// An index file is logged again each time its content changes; the
+		// same content as the newest version is that version again.
+		if lastUpload != nil && lastUpload.Entry.SHA256 == e.SHA256 && lastUpload.Entry.Size == e.Size {
+			return &sameAsLatest{*lastUpload}
+		}
 	case entry.Upload:
 		if lastUpload != nil && !cpan.MayOverwrite(e.Path) {
 			return &ConflictError{Reason: "a different file is already logged at this path, and PAUSE never lets a distribution file be replaced", Existing: *lastUpload}

@@ -119,6 +119,9 @@ func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, e *entry.Entry, err error)
 			break
 		}
 	}
+	if e.Kind == entry.Index {
+		return out, nil // index versions follow each other by design
+	}
 	if e.Kind == entry.Delete {
 		if err := tx.Bucket(bDeleted).Put([]byte(e.Path), nil); err != nil {
 			return nil, err

@@ -1,11 +1,22 @@
-// Package proxy is a CPAN mirror that verifies before it serves: every
-// file under authors/id/ is downloaded from the upstream mirror, hashed,
-// and served only if the transparency log proves it is the file CPAN
-// published (inclusion in a trusted, quorum-cosigned checkpoint with the
-// same size and sha256). Index files (02packages, CHECKSUMS, ...) pass
-// through. It works as a mirror (cpanm --mirror http://127.0.0.1:7373
+// Package proxy is a CPAN mirror that verifies before it serves. It
+// serves a request only when the path names one of three things and the
+// check for it passed (deny by default):
+//
+//   - a file under authors/id/A/AB/ID/: downloaded from the upstream
+//     mirror, hashed as served, and served only if the transparency log
+//     proves it is the file CPAN published (inclusion in a trusted,
+//     quorum-cosigned checkpoint with the same size and sha256);
+//   - an index file PAUSE publishes (02packages, 06perms, 01mailrc): served
+//     only when its bytes are logged as a version of that path and the log
+//     has no version newer by more than MaxIndexLag;
+//   - an author directory's CHECKSUMS: served only when it parses as one.
+//
+// Everything else is 403 with the reason. Upstream redirects are never
+// relayed. It works as a mirror (cpanm --mirror http://127.0.0.1:7373
 // --mirror-only) and as a plain-HTTP forward proxy (http_proxy=...) for
-// configured CPAN hosts only: it is never an open proxy.
+// configured CPAN hosts only, with the same rules: it is never an open
+// proxy, and in forward mode every CPAN host's files come from the
+// upstream.
 package proxy
 
 import (
@@ -18,7 +29,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -44,6 +54,9 @@ type Config struct {
 	CacheDir string
 	// MaxFileSize bounds a downloaded file (default 512 MiB).
 	MaxFileSize int64
+	// MaxIndexLag is how much older than the newest logged version of
+	// an index file the served one may be (default 24h).
+	MaxIndexLag time.Duration
 	Logger      *slog.Logger
 }
 
@@ -72,12 +85,18 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.MaxFileSize == 0 {
 		cfg.MaxFileSize = 512 << 20
 	}
+	if cfg.MaxIndexLag == 0 {
+		cfg.MaxIndexLag = client.DefaultMaxIndexLag
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	hc := client.NewHTTPClient(5 * time.Minute)
+	// A redirect is an answer the proxy did not verify: never follow or relay one.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	p := &Proxy{cfg: cfg, upstream: u, hosts: map[string]bool{u.Host: true},
-		http:     &http.Client{Timeout: 5 * time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		metrics:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cpantlog_proxy_requests_total", Help: "Requests by decision: verified, cached, refused, passthrough, not_proxied, error."}, []string{"decision"}),
+		http:     hc,
+		metrics:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cpantlog_proxy_requests_total", Help: "Requests by decision: verified, cached, refused, not_found, not_proxied, log_unreachable, error."}, []string{"decision"}),
 		registry: prometheus.NewRegistry(),
 	}
 	for _, h := range cfg.Hosts {
@@ -114,62 +133,124 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "only GET and HEAD", http.StatusMethodNotAllowed)
 		return
 	}
-	base := p.upstream
 	if r.URL.IsAbs() {
-		// Forward-proxy request: only for the configured CPAN hosts.
+		// Forward-proxy request: only for the configured CPAN hosts, whose
+		// files all come from the upstream.
 		if r.URL.Scheme != "http" || !p.hosts[strings.ToLower(r.URL.Host)] {
 			p.decide(r, "not_proxied", "", "host not configured")
 			http.Error(w, fmt.Sprintf("cpantlog proxy only serves configured CPAN hosts, not %s (it is not an open proxy; add the host with --host)", r.URL.Host), http.StatusForbidden)
 			return
 		}
-		base = &url.URL{Scheme: "http", Host: r.URL.Host}
-	}
-	if r.URL.Path == "/metrics" && !r.URL.IsAbs() {
+	} else if r.URL.Path == "/metrics" {
 		p.Metrics().ServeHTTP(w, r)
 		return
 	}
-	clean := path.Clean("/" + r.URL.Path)
-	if clean != r.URL.Path && clean+"/" != r.URL.Path {
-		http.Error(w, "path is not clean", http.StatusBadRequest)
+	cpanPath, class, err := Classify(r.URL.EscapedPath(), r.URL.Path)
+	if err != nil {
+		p.refuse(w, r, r.URL.Path, err.Error())
 		return
 	}
 	// The upstream base may have a path (https://host/CPAN).
-	upstreamURL := base.JoinPath(clean).String()
-	if rest, ok := strings.CutPrefix(clean, "/authors/id/"); ok && path.Base(rest) != "CHECKSUMS" && !strings.HasSuffix(r.URL.Path, "/") {
-		p.serveVerified(w, r, "authors/id/"+rest, upstreamURL)
-		return
+	upstreamURL := p.upstream.JoinPath(cpanPath).String()
+	switch class {
+	case Upload:
+		p.serveUpload(w, r, cpanPath, upstreamURL)
+	case Index:
+		p.serveChecked(w, r, cpanPath, upstreamURL, func(ctx context.Context, f client.File, _ *os.File) (string, error) {
+			res, err := p.cfg.Verifier.VerifyIndexFile(ctx, f, p.cfg.MaxIndexLag)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("index version %d of %s, checkpoint %d", res.Index, res.Entry.Time.Format(time.RFC3339), res.Checkpoint.Size), nil
+		})
+	case Checksums:
+		p.serveChecked(w, r, cpanPath, upstreamURL, func(_ context.Context, _ client.File, tmp *os.File) (string, error) {
+			b, err := io.ReadAll(io.LimitReader(tmp, cpan.MaxChecksumsSize+1))
+			if err != nil {
+				return "", err
+			}
+			files, _, err := cpan.ParseChecksums(b)
+			if err != nil {
+				return "", client.NotVerified("%v", err)
+			}
+			return fmt.Sprintf("CHECKSUMS parsed, %d files", len(files)), nil
+		})
 	}
-	p.passThrough(w, r, upstreamURL)
 }
 
-// refuse answers 403 with a body that says what failed and what to do.
+// refuse answers 403 with a short body that says what failed and what to
+// do: clients such as cpanm show only its first lines, if anything.
 func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, cpanPath, reason string) {
 	p.decide(r, "refused", cpanPath, reason)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Cpantlog-Refused", oneLine(reason))
 	w.WriteHeader(http.StatusForbidden)
-	fmt.Fprintf(w, "cpantlog proxy refused %s:\n  %s\n\nThe transparency log does not vouch for this file, so it was not served.\n"+
-		"If the log is right, the mirror is serving a file CPAN never published: install nothing from it\n"+
-		"and report it. If the file is new, wait a minute for the log to publish it and retry.\n", cpanPath, reason)
+	fmt.Fprintf(w, "cpantlog refused %s: %s\nThe transparency log does not vouch for it; install nothing from this mirror and report it. A file uploaded in the last minutes may not be logged yet: retry later.\n", cpanPath, reason)
 }
 
-func (p *Proxy) serveVerified(w http.ResponseWriter, r *http.Request, cpanPath, upstreamURL string) {
-	if _, err := cpan.ValidatePath(cpanPath); err != nil {
+// unreachable answers 503 when the log could not be asked: nothing was
+// proven either way, and it is not the mirror's fault.
+func (p *Proxy) unreachable(w http.ResponseWriter, r *http.Request, cpanPath string, err error) {
+	p.decide(r, "log_unreachable", cpanPath, err.Error())
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Retry-After", "30")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	fmt.Fprintf(w, "cpantlog could not reach the log to check %s, so it was not served: %v\nCheck the log URL in your policy and your network, then retry.\n", cpanPath, err)
+}
+
+// failed answers a verification error with 403, 503 or 500 as it deserves.
+func (p *Proxy) failed(w http.ResponseWriter, r *http.Request, cpanPath string, err error) {
+	var ue *client.UnreachableError
+	switch {
+	case errors.As(err, &ue):
+		p.unreachable(w, r, cpanPath, err)
+	default:
 		p.refuse(w, r, cpanPath, err.Error())
-		return
 	}
+}
+
+func oneLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 400 {
+		s = s[:400]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+func (p *Proxy) serveUpload(w http.ResponseWriter, r *http.Request, cpanPath, upstreamURL string) {
 	if f, ok := p.cached(cpanPath); ok {
 		defer f.Close()
 		p.decide(r, "cached", cpanPath, "")
-		serveFile(w, r, f)
+		serveFile(w, r, f, time.Time{})
 		return
 	}
-	tmp, file, code, err := p.download(r.Context(), upstreamURL, cpanPath)
+	var verified client.File
+	p.serveChecked(w, r, cpanPath, upstreamURL, func(ctx context.Context, f client.File, _ *os.File) (string, error) {
+		res, err := p.cfg.Verifier.VerifyFile(ctx, f)
+		if err != nil {
+			return "", err
+		}
+		verified = f
+		return fmt.Sprintf("index %d, checkpoint %d", res.Index, res.Checkpoint.Size), nil
+	}, func(tmp *os.File) { p.store(cpanPath, verified, tmp) })
+}
+
+// serveChecked downloads upstreamURL into a temporary file while hashing
+// it, runs check on it, and serves the bytes only if check passed. after,
+// if given, runs on the verified file before it is served.
+func (p *Proxy) serveChecked(w http.ResponseWriter, r *http.Request, cpanPath, upstreamURL string, check func(context.Context, client.File, *os.File) (string, error), after ...func(*os.File)) {
+	tmp, file, modTime, code, err := p.download(r.Context(), upstreamURL, cpanPath)
 	if tmp != nil {
 		defer func() { tmp.Close(); os.Remove(tmp.Name()) }()
 	}
 	if err != nil {
 		if code == http.StatusNotFound {
-			p.decide(r, "passthrough", cpanPath, "404 upstream")
+			p.decide(r, "not_found", cpanPath, "404 upstream")
 			http.Error(w, "not found on the upstream mirror", http.StatusNotFound)
 			return
 		}
@@ -179,43 +260,52 @@ func (p *Proxy) serveVerified(w http.ResponseWriter, r *http.Request, cpanPath, 
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
 	defer cancel()
-	res, err := p.cfg.Verifier.VerifyFile(ctx, file)
+	tmp.Seek(0, io.SeekStart)
+	why, err := check(ctx, file, tmp)
 	if err != nil {
-		p.refuse(w, r, cpanPath, err.Error())
+		p.failed(w, r, cpanPath, err)
 		return
 	}
-	p.decide(r, "verified", cpanPath, fmt.Sprintf("index %d, checkpoint %d", res.Index, res.Checkpoint.Size))
-	p.store(cpanPath, file, tmp)
+	p.decide(r, "verified", cpanPath, why)
+	for _, f := range after {
+		f(tmp)
+	}
 	tmp.Seek(0, io.SeekStart)
-	serveFile(w, r, tmp)
+	serveFile(w, r, tmp, modTime)
 }
 
 // download fetches a file into a temporary file, hashing it on the way.
-func (p *Proxy) download(ctx context.Context, u, cpanPath string) (*os.File, client.File, int, error) {
+// It returns the upstream's Last-Modified time, if any, for conditional
+// requests. A redirect is an error: the proxy never follows one.
+func (p *Proxy) download(ctx context.Context, u, cpanPath string) (*os.File, client.File, time.Time, int, error) {
+	var modTime time.Time
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, client.File{}, 0, err
+		return nil, client.File{}, modTime, 0, err
 	}
 	resp, err := p.http.Do(req)
 	if err != nil {
-		return nil, client.File{}, 0, err
+		return nil, client.File{}, modTime, 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, client.File{}, resp.StatusCode, fmt.Errorf("upstream answered %s", resp.Status)
+		return nil, client.File{}, modTime, resp.StatusCode, fmt.Errorf("upstream answered %s", resp.Status)
+	}
+	if t, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		modTime = t
 	}
 	tmp, err := os.CreateTemp(p.cfg.CacheDir, ".download-*")
 	if err != nil {
-		return nil, client.File{}, 0, err
+		return nil, client.File{}, modTime, 0, err
 	}
 	f, err := client.HashReader(io.TeeReader(io.LimitReader(resp.Body, p.cfg.MaxFileSize+1), tmp), cpanPath)
 	if err != nil {
-		return tmp, client.File{}, 0, err
+		return tmp, client.File{}, modTime, 0, err
 	}
 	if int64(f.Size) > p.cfg.MaxFileSize {
-		return tmp, client.File{}, 0, fmt.Errorf("file larger than %d bytes", p.cfg.MaxFileSize)
+		return tmp, client.File{}, modTime, 0, fmt.Errorf("file larger than %d bytes", p.cfg.MaxFileSize)
 	}
-	return tmp, f, 0, nil
+	return tmp, f, modTime, 0, nil
 }
 
 // cached opens a verified file of a path whose content can never change.
@@ -247,42 +337,12 @@ func (p *Proxy) store(cpanPath string, file client.File, tmp *os.File) {
 	}
 }
 
-func serveFile(w http.ResponseWriter, r *http.Request, f *os.File) {
-	st, err := f.Stat()
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
+func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, modTime time.Time) {
+	if modTime.IsZero() {
+		if st, err := f.Stat(); err == nil {
+			modTime = st.ModTime()
+		}
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	http.ServeContent(w, r, "", st.ModTime(), f)
-}
-
-// passThrough relays index files, forwarding conditional-request headers
-// so that If-Modified-Since answers 304 when the upstream says so.
-func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, u string) {
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, u, nil)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	for _, h := range []string{"If-Modified-Since", "If-None-Match", "Accept-Encoding", "Range"} {
-		if v := r.Header.Get(h); v != "" {
-			req.Header.Set(h, v)
-		}
-	}
-	resp, err := p.http.Do(req)
-	if err != nil {
-		p.decide(r, "error", "", err.Error())
-		http.Error(w, "cpantlog proxy could not reach the upstream mirror: "+err.Error(), http.StatusBadGateway)
-		return
-	}
-	defer resp.Body.Close()
-	for _, h := range []string{"Content-Type", "Content-Length", "Content-Encoding", "Last-Modified", "ETag", "Cache-Control", "Content-Range", "Location"} {
-		if v := resp.Header.Get(h); v != "" {
-			w.Header().Set(h, v)
-		}
-	}
-	p.decide(r, "passthrough", "", resp.Status)
-	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, io.LimitReader(resp.Body, p.cfg.MaxFileSize))
+	http.ServeContent(w, r, "", modTime, f)
 }

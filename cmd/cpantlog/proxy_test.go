@@ -36,6 +36,27 @@ var packages = []string{
 	"Try::Tiny 0.31 E/ET/ETHER/Try-Tiny-0.31.tar.gz",
 }
 
+const packagesPath = "modules/02packages.details.txt.gz"
+
+// packagesIndex is a gzipped 02packages.details.txt listing lines of
+// "Package version A/AB/ID/file".
+func packagesIndex(lines []string) []byte {
+	var idx bytes.Buffer
+	fmt.Fprintf(&idx, "File:         02packages.details.txt\nURL:          http://www.perl.com/CPAN/modules/02packages.details.txt\n"+
+		"Description:  Package names found in directory $CPAN/authors/id/\nColumns:      package name, version, path\n"+
+		"Intended-For: Automated fetch routines, namespace documentation.\nWritten-By:   cpan-tlog tests\n"+
+		"Line-Count:   %d\nLast-Updated: Tue, 24 Nov 2026 00:00:00 GMT\n\n", len(lines))
+	for _, p := range lines {
+		f := strings.Fields(p)
+		fmt.Fprintf(&idx, "%-30s %-10s %s\n", f[0], f[1], f[2])
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(idx.Bytes())
+	zw.Close()
+	return gz.Bytes()
+}
+
 // buildMirror writes a CPAN mirror of the samples with a real
 // 02packages.details.txt.gz and serves it on loopback.
 func buildMirror(t testing.TB, smp []sampleFile) (string, string) {
@@ -46,21 +67,8 @@ func buildMirror(t testing.TB, smp []sampleFile) (string, string) {
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		os.WriteFile(p, s.content, 0o644)
 	}
-	var idx bytes.Buffer
-	fmt.Fprintf(&idx, "File:         02packages.details.txt\nURL:          http://www.perl.com/CPAN/modules/02packages.details.txt\n"+
-		"Description:  Package names found in directory $CPAN/authors/id/\nColumns:      package name, version, path\n"+
-		"Intended-For: Automated fetch routines, namespace documentation.\nWritten-By:   cpan-tlog tests\n"+
-		"Line-Count:   %d\nLast-Updated: Tue, 24 Nov 2026 00:00:00 GMT\n\n", len(packages))
-	for _, p := range packages {
-		f := strings.Fields(p)
-		fmt.Fprintf(&idx, "%-30s %-10s %s\n", f[0], f[1], f[2])
-	}
 	os.MkdirAll(filepath.Join(root, "modules"), 0o755)
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write(idx.Bytes())
-	zw.Close()
-	os.WriteFile(filepath.Join(root, "modules", "02packages.details.txt.gz"), gz.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(root, packagesPath), packagesIndex(packages), 0o644)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +100,7 @@ func startProxy(t *testing.T, policyFile, upstream string) (string, *syncBuffer)
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	p, err := proxy.New(proxy.Config{Upstream: upstream, Verifier: v, CacheDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	p, err := proxy.New(proxy.Config{Upstream: upstream, Hosts: proxy.DefaultHosts, Verifier: v, CacheDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +140,7 @@ func TestProxyWithCpanm(t *testing.T) {
 	}
 	policy := writePolicy(t, fmt.Sprintf("log %s %s\nquorum none\n", tl.log.VerifierKey(), tl.url))
 	root, mirrorURL := buildMirror(t, smp)
+	tl.add(t, packagesPath, packagesIndex(packages), "2024-01-02T03:04:05Z")
 
 	// Mirror mode.
 	proxyURL, logs := startProxy(t, policy, mirrorURL)
@@ -230,8 +239,8 @@ func TestProxyWithCpanm(t *testing.T) {
 			t.Errorf("CONNECT: %d, want 403", resp.StatusCode)
 		}
 	}
-	// Index files pass through with If-Modified-Since.
-	req, _ = http.NewRequest("GET", proxyURL+"/modules/02packages.details.txt.gz", nil)
+	// The verified index answers If-Modified-Since with 304.
+	req, _ = http.NewRequest("GET", proxyURL+"/"+packagesPath, nil)
 	req.Header.Set("If-Modified-Since", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -43,7 +44,8 @@ func badPath(format string, args ...any) error {
 // ValidatePath checks that p is a file path relative to the CPAN root inside
 // an author directory, authors/id/A/AB/ABCDE/..., and returns the author's
 // PAUSE id. It refuses empty components (//), . and .., control bytes,
-// white space, invalid UTF-8, backslashes and paths longer than
+// white space (any Unicode space), invisible format characters
+// (zero-width, BOM, bidi controls), invalid UTF-8, backslashes and paths longer than
 // MaxPathBelowAuthors bytes below authors/id/.
 func ValidatePath(p string) (cpanID string, err error) {
 	rest, ok := strings.CutPrefix(p, AuthorsPrefix)
@@ -60,8 +62,12 @@ func ValidatePath(p string) (cpanID string, err error) {
 		switch {
 		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
 			return "", badPath("%q contains a control character", p)
-		case r == ' ' || r == '\u00a0' || r == '\u2028' || r == '\u2029':
-			return "", badPath("%q contains white space", p)
+		case unicode.IsSpace(r):
+			return "", badPath("%q contains white space (%U)", p, r)
+		case unicode.Is(unicode.Cf, r):
+			// Zero-width, byte-order and bidi characters make one path look
+			// like another on every screen.
+			return "", badPath("%q contains an invisible format character (%U)", p, r)
 		case r == '\\':
 			return "", badPath("%q contains a backslash", p)
 		}
@@ -98,4 +104,24 @@ var overwritableRE = regexp.MustCompile(`(?i)(?:readme|\.(?:html|txt|mkdn|md|xml
 // optionally compressed with .gz or .bz2.
 func MayOverwrite(p string) bool {
 	return overwritableRE.MatchString(p)
+}
+
+// IndexPaths are the index files PAUSE publishes that clients use to choose
+// what to install. Each is logged as an index entry every time it changes.
+var IndexPaths = []string{
+	"modules/02packages.details.txt.gz",
+	"modules/02packages.details.txt",
+	"modules/06perms.txt.gz",
+	"modules/06perms.txt",
+	"authors/01mailrc.txt.gz",
+}
+
+// IsIndexPath reports whether p is one of IndexPaths.
+func IsIndexPath(p string) bool {
+	for _, ip := range IndexPaths {
+		if p == ip {
+			return true
+		}
+	}
+	return false
 }

@@ -48,6 +48,15 @@ func TestValidatePath(t *testing.T) {
 		"authors/id/E/ET/ETHER/" + strings.Repeat("a", 256-len("E/ET/ETHER/")),
 		"authors/id/A/AB/" + "A" + strings.Repeat("B", 32) + "/x",
 		"modules/02packages.details.txt.gz",
+		// Look-alikes of a real path: invisible, space-like and bidi characters.
+		"authors/id/E/ET/ETHER/Try-Tiny-0.31\u200b.tar.gz",
+		"authors/id/E/ET/ETHER/\ufeffTry-Tiny-0.31.tar.gz",
+		"authors/id/E/ET/ETHER/Try-Tiny\u2003-0.31.tar.gz",
+		"authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz\u3000",
+		"authors/id/E/ET/ETHER/Try-Tiny-0.31\u202e.tar.gz",
+		"authors/id/E/ET/ETHER/a\u00a0b",
+		"authors/id/E/ET/ETHER/a\u2028b",
+		"authors/id/E/ET/ETHER/a\u200db",
 	}
 	for _, p := range bad {
 		if id, err := ValidatePath(p); err == nil {

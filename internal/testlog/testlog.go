@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 )
 
@@ -65,11 +66,17 @@ func Start(t testing.TB, cfg tlog.Config) *Log {
 func (l *Log) Stop() { l.stop() }
 
 // Add logs content at path through POST /add; with wait it returns once a
-// checkpoint covers it.
+// checkpoint covers it. An index file's path (cpan.IndexPaths) is logged as
+// an index version.
 func (l *Log) Add(t testing.TB, path string, content []byte, when string, wait bool) {
 	t.Helper()
-	id := strings.Split(path, "/")[4]
-	body := fmt.Sprintf(`{"path":%q,"size":%d,"sha256":"%x","uploader":%q,"time":%q}`, path, len(content), sha256.Sum256(content), id, when)
+	var body string
+	if cpan.IsIndexPath(path) {
+		body = fmt.Sprintf(`{"kind":"index","path":%q,"size":%d,"sha256":"%x","time":%q}`, path, len(content), sha256.Sum256(content), when)
+	} else {
+		id := strings.Split(path, "/")[4]
+		body = fmt.Sprintf(`{"path":%q,"size":%d,"sha256":"%x","uploader":%q,"time":%q}`, path, len(content), sha256.Sum256(content), id, when)
+	}
 	u := l.URL + "/add"
 	if wait {
 		u += "?wait=1"

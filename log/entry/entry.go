@@ -13,7 +13,10 @@
 //
 // An upload of a Sigstore bundle that verified may carry the optional
 // sigstore-* lines after time, in the order of the Sigstore struct. A
-// deletion is "cpan-tlog/v1 delete" with path and time only.
+// deletion is "cpan-tlog/v1 delete" with path and time only. A version of
+// an index file PAUSE publishes (02packages, 06perms, 01mailrc; see
+// cpan.IndexPaths) is "cpan-tlog/v1 index" with path, size, sha256 and
+// time.
 //
 // Parse accepts exactly what Marshal produces: for any input it either
 // returns an Entry whose Marshal is byte-identical to the input, or an error.
@@ -44,6 +47,8 @@ const (
 	Upload Kind = "upload"
 	// Delete is a file removed from CPAN.
 	Delete Kind = "delete"
+	// Index is one version of an index file (cpan.IndexPaths).
+	Index Kind = "index"
 )
 
 // Header is the first line's prefix, before the kind.
@@ -62,8 +67,8 @@ const maxValue = 1024
 type Entry struct {
 	Kind     Kind
 	Path     string
-	Size     uint64   // Upload only
-	SHA256   [32]byte // Upload only
+	Size     uint64   // Upload and Index
+	SHA256   [32]byte // Upload and Index
 	Uploader string   // Upload only: the PAUSE id that submitted the file
 	Time     time.Time
 	// Sigstore is set on the upload of a .sigstore.json bundle that verified.
@@ -91,7 +96,11 @@ func malformed(format string, args ...any) error {
 
 // Validate checks every field against the format's rules.
 func (e *Entry) Validate() error {
-	if _, err := cpan.ValidatePath(e.Path); err != nil {
+	if e.Kind == Index {
+		if !cpan.IsIndexPath(e.Path) {
+			return malformed("%q is not an index file (one of %s)", e.Path, strings.Join(cpan.IndexPaths, ", "))
+		}
+	} else if _, err := cpan.ValidatePath(e.Path); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if e.Time.IsZero() {
@@ -117,6 +126,13 @@ func (e *Entry) Validate() error {
 	case Delete:
 		if e.Size != 0 || e.SHA256 != [32]byte{} || e.Uploader != "" || e.Sigstore != nil {
 			return malformed("a delete entry has only path and time")
+		}
+	case Index:
+		if e.Uploader != "" || e.Sigstore != nil {
+			return malformed("an index entry has only path, size, sha256 and time")
+		}
+		if e.Size > 1<<53 {
+			return malformed("size %d is implausible", e.Size)
 		}
 	default:
 		return malformed("unknown kind %q", e.Kind)
@@ -152,9 +168,11 @@ func (e *Entry) Marshal() ([]byte, error) {
 	b.WriteString(string(e.Kind))
 	b.WriteByte('\n')
 	line("path", e.Path)
-	if e.Kind == Upload {
+	if e.Kind == Upload || e.Kind == Index {
 		line("size", strconv.FormatUint(e.Size, 10))
 		line("sha256", hex.EncodeToString(e.SHA256[:]))
+	}
+	if e.Kind == Upload {
 		line("uploader", e.Uploader)
 	}
 	line("time", e.Time.Format(TimeFormat))
@@ -196,6 +214,8 @@ func Parse(leaf []byte) (*Entry, error) {
 		want = []string{"path", "size", "sha256", "uploader", "time"}
 	case Delete:
 		want = []string{"path", "time"}
+	case Index:
+		want = []string{"path", "size", "sha256", "time"}
 	default:
 		return nil, malformed("unknown kind %q", kind)
 	}

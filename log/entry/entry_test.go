@@ -34,6 +34,12 @@ const deletion = "cpan-tlog/v1 delete\n" +
 	"path authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz\n" +
 	"time 2022-02-01T00:00:00Z\n"
 
+const indexVersion = "cpan-tlog/v1 index\n" +
+	"path modules/02packages.details.txt.gz\n" +
+	"size 2519871\n" +
+	"sha256 0f2a9c1d4e3b5a6978c0d1e2f3a4b5c6d7e8f90112233445566778899aabbccd\n" +
+	"time 2026-11-24T10:00:00Z\n"
+
 func mustHex(s string) (h [32]byte) {
 	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
 		panic(err)
@@ -67,7 +73,7 @@ func TestDesignExample(t *testing.T) {
 }
 
 func TestRoundTrip(t *testing.T) {
-	for _, leaf := range []string{tryTiny, withSigstore, deletion} {
+	for _, leaf := range []string{tryTiny, withSigstore, deletion, indexVersion} {
 		e, err := Parse([]byte(leaf))
 		if err != nil {
 			t.Fatalf("Parse(%q): %v", leaf, err)
@@ -125,6 +131,14 @@ func TestParseRejects(t *testing.T) {
 		"sigstore rekor leading zero":    r("12345", "012345").Replace(withSigstore),
 		"oversized":                      tryTiny + strings.Repeat("x", MaxSize),
 		"NUL":                            r("ETHER\n", "ETHER\x00\n").Replace(tryTiny),
+		"index of a tarball path":        r("modules/02packages.details.txt.gz", "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz").Replace(indexVersion),
+		"index of another modules file":  r("02packages.details", "03modlist.data").Replace(indexVersion),
+		"index with uploader":            r("time ", "uploader ETHER\ntime ").Replace(indexVersion),
+		"index without sha256":           r("sha256 0f2a9c1d4e3b5a6978c0d1e2f3a4b5c6d7e8f90112233445566778899aabbccd\n", "").Replace(indexVersion),
+		"index with sigstore":            indexVersion + "sigstore-issuer x\n",
+		"upload of an index path":        r("authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", "modules/02packages.details.txt.gz").Replace(tryTiny),
+		"look-alike path (U+200B)":       r("Try-Tiny-0.31", "Try-Tiny-0.31\u200b").Replace(tryTiny),
+		"look-alike path (U+202E)":       r("Try-Tiny-0.31", "Try-Tiny\u202e-0.31").Replace(tryTiny),
 	}
 	for name, leaf := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -167,7 +181,7 @@ func TestMarshalRejects(t *testing.T) {
 // FuzzParse checks Parse's promise: whatever it accepts, Marshal gives back
 // byte for byte. Seeds live in testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{tryTiny, withSigstore, deletion} {
+	for _, s := range []string{tryTiny, withSigstore, deletion, indexVersion} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, leaf []byte) {

@@ -153,7 +153,7 @@ func (ix *Index) Append(start uint64, leaves [][]byte) (unparsable int, err erro
 			if err := pb.Put(pathKey(e.Path, idx), nil); err != nil {
 				return err
 			}
-			if e.Kind == entry.Upload {
+			if e.Kind == entry.Upload || e.Kind == entry.Index {
 				if err := sb.Put(append(e.SHA256[:], u64(idx)...), nil); err != nil {
 					return err
 				}

@@ -130,7 +130,7 @@ func (m *MySQL) Append(start uint64, leaves [][]byte) (int, error) {
 				bad++
 			} else {
 				path = e.Path
-				if e.Kind == entry.Upload {
+				if e.Kind == entry.Upload || e.Kind == entry.Index {
 					sum = e.SHA256[:]
 				}
 				if d := cpan.ParseDistInfo(e.Path).Dist; d != "" {

@@ -100,7 +100,7 @@ func toRow(r index.Record) row {
 	out := row{Index: r.Index, Kind: string(e.Kind), Path: e.Path, Uploader: e.Uploader, Time: e.Time.Format(entry.TimeFormat),
 		Size: e.Size, Sigstore: e.Sigstore, ProofName: path.Base(e.Path) + ".tlog-proof",
 		Dist: cpan.ParseDistInfo(e.Path).Dist, Leaf: string(r.Leaf), LeafB64: base64.StdEncoding.EncodeToString(r.Leaf)}
-	if e.Kind == entry.Upload {
+	if e.Kind == entry.Upload || e.Kind == entry.Index {
 		out.SHA256 = hex.EncodeToString(e.SHA256[:])
 	}
 	return out
