@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	flog "github.com/transparency-dev/formats/log"
@@ -148,6 +149,13 @@ func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 	fmt.Fprintf(w, format+"\n", args...)
 }
 
+// internalError logs err, which may name files on the server, and answers
+// 500 without it: error bodies never show the server's filesystem.
+func (l *Log) internalError(w http.ResponseWriter, what string, err error) {
+	l.cfg.Logger.Error(what+" failed", "err", err)
+	httpError(w, http.StatusInternalServerError, "%s failed on the server; its operators find the details in its log", what)
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -185,6 +193,13 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		outcome("invalid")
 		httpError(w, http.StatusBadRequest, "reading body: %v", err)
+		return
+	}
+	// encoding/json would turn invalid UTF-8 into U+FFFD: two different
+	// submitted paths could then log as one path nobody sent.
+	if !utf8.Valid(body) {
+		outcome("invalid")
+		httpError(w, http.StatusBadRequest, "body is not valid UTF-8")
 		return
 	}
 	var req AddRequest
@@ -245,8 +260,7 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		outcome("error")
-		l.cfg.Logger.Error("add", "path", e.Path, "err", err)
-		httpError(w, http.StatusInternalServerError, "could not log the entry: %v", err)
+		l.internalError(w, "logging the entry", err)
 		return
 	}
 	if res.Duplicate {
@@ -325,7 +339,7 @@ func (l *Log) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		httpError(w, http.StatusInternalServerError, "read checkpoint: %v", err)
+		l.internalError(w, "reading the checkpoint", err)
 		return
 	}
 	if c, err := l.parseCheckpoint(cp); err == nil {
@@ -385,7 +399,7 @@ func (l *Log) handleTile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		httpError(w, http.StatusInternalServerError, "read tile: %v", err)
+		l.internalError(w, "reading the tile", err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -407,7 +421,7 @@ func (l *Log) lookup(w http.ResponseWriter, r *http.Request) (*LookupResponse, b
 	}
 	recs, err := l.history(p)
 	if err != nil {
-		httpError(w, http.StatusInternalServerError, "lookup: %v", err)
+		l.internalError(w, "the lookup", err)
 		return nil, false
 	}
 	var res *LookupResponse
@@ -457,7 +471,7 @@ func (l *Log) handleLookup(w http.ResponseWriter, r *http.Request) {
 		}
 		recs, err := l.index.BySHA256([32]byte(b))
 		if err != nil {
-			httpError(w, http.StatusInternalServerError, "lookup: %v", err)
+			l.internalError(w, "the lookup", err)
 			return
 		}
 		if len(recs) == 0 {
@@ -499,7 +513,7 @@ func (l *Log) handleProof(w http.ResponseWriter, r *http.Request) {
 	}
 	cp, err := l.reader.ReadCheckpoint(r.Context())
 	if err != nil {
-		httpError(w, http.StatusInternalServerError, "read checkpoint: %v", err)
+		l.internalError(w, "reading the checkpoint", err)
 		return
 	}
 	proof, err := l.Proof(r.Context(), res.Index, res.Entry, cp)

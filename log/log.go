@@ -299,6 +299,9 @@ func (l *Log) VerifierKey() string { return l.vkey }
 // Token is the bearer token that POST /add requires.
 func (l *Log) Token() string { return l.token }
 
+// Logger is where the log writes its operational logs.
+func (l *Log) Logger() *slog.Logger { return l.cfg.Logger }
+
 // Reader gives read access to the tree.
 func (l *Log) Reader() tessera.LogReader { return l.reader }
 

@@ -26,7 +26,7 @@ import (
 func Serve(ctx context.Context, l *Log, ln net.Listener) error {
 	// POST /add?wait=1 waits for a checkpoint, up to a minute.
 	srv := httpserver.New(l.Handler(), 90*time.Second)
-	herr := httpserver.Run(ctx, srv, ln, 2*time.Minute)
+	herr := httpserver.Run(ctx, srv, httpserver.Limit(ln, l.cfg.MaxConns), 2*time.Minute)
 	if ctx.Err() != nil {
 		l.cfg.Logger.Info("shutting down: finishing requests in flight and publishing a final checkpoint")
 	}

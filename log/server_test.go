@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -376,6 +377,7 @@ func testAddErrors(t *testing.T, storage string) {
 	readme := `{"path":"authors/id/E/ET/ETHER/README","size":1,"sha256":"` + strings.Repeat("01", 32) + `","uploader":"ETHER","time":"2024-01-02T03:04:05Z"}`
 	readme2 := strings.Replace(readme, strings.Repeat("01", 32), strings.Repeat("02", 32), 1)
 	del := `{"kind":"delete","path":"` + x.path + `","time":"2024-02-02T03:04:05Z"}`
+	index1 := `{"kind":"index","path":"modules/02packages.details.txt.gz","size":10,"sha256":"` + strings.Repeat("03", 32) + `","time":"2024-01-02T00:00:00Z"}`
 	cases := []struct {
 		name, token, body string
 		code              int
@@ -404,6 +406,20 @@ func testAddErrors(t *testing.T, storage string) {
 		{"re-upload after delete", s.log.Token(), other, 409, "already logged"},
 		{"delete never logged", s.log.Token(), strings.Replace(del, "Try-Tiny", "Nothing", 1), 409, "nothing to delete"},
 		{"delete with size", s.log.Token(), strings.Replace(del, `"kind"`, `"size":1,"kind"`, 1), 400, "only kind"},
+		// Invalid UTF-8 would become U+FFFD inside encoding/json: one leaf for two paths.
+		{"invalid UTF-8 in path", s.log.Token(), strings.Replace(x.request(), "Try-Tiny", "Try-\xffTiny", 1), 400, "not valid UTF-8"},
+		{"lone surrogate escape", s.log.Token(), strings.Replace(x.request(), "Try-Tiny", `Try-\ud800Tiny`, 1), 400, "U+FFFD"},
+		{"look-alike U+200B", s.log.Token(), strings.Replace(x.request(), "Try-Tiny", "Try-Tiny\u200b", 1), 400, "format character"},
+		{"look-alike U+FEFF", s.log.Token(), strings.Replace(x.request(), "Try-Tiny", "\ufeffTry-Tiny", 1), 400, "format character"},
+		{"look-alike U+2003", s.log.Token(), strings.Replace(x.request(), "Try-Tiny", "Try\u2003Tiny", 1), 400, "white space"},
+		{"look-alike U+3000", s.log.Token(), strings.Replace(x.request(), "Try-Tiny", "Try\u3000Tiny", 1), 400, "white space"},
+		{"look-alike U+202E", s.log.Token(), strings.Replace(x.request(), "Try-Tiny", "Try\u202eTiny", 1), 400, "format character"},
+		{"index version", s.log.Token(), index1, 200, `"duplicate":false`},
+		{"index, same content later", s.log.Token(), strings.Replace(index1, "2024-01-02", "2024-01-03", 1), 200, `"duplicate":true`},
+		{"index, new content", s.log.Token(), strings.Replace(index1, strings.Repeat("03", 32), strings.Repeat("04", 32), 1), 200, `"duplicate":false`},
+		{"index with uploader", s.log.Token(), strings.Replace(index1, `"time"`, `"uploader":"ETHER","time"`, 1), 400, "no uploader"},
+		{"index of another file", s.log.Token(), strings.Replace(index1, "02packages.details.txt.gz", "03modlist.data.gz", 1), 400, "not an index file"},
+		{"upload at an index path", s.log.Token(), strings.Replace(x.request(), x.path, "modules/02packages.details.txt.gz", 1), 400, "invalid CPAN path"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -419,6 +435,44 @@ func testAddErrors(t *testing.T, storage string) {
 	recs, _ := s.log.History("authors/id/E/ET/ETHER/README")
 	if len(recs) != 2 {
 		t.Errorf("README history has %d entries, want 2 (PAUSE lets documentation be overwritten)", len(recs))
+	}
+	if recs, _ := s.log.History("modules/02packages.details.txt.gz"); len(recs) != 2 {
+		t.Errorf("02packages history has %d entries, want 2 (a new version only when the content changes)", len(recs))
+	}
+}
+
+// TestErrorBodiesHideFilesystemPaths: a storage error answers 500 with a
+// body that names no file on the server (the log has them).
+func TestErrorBodiesHideFilesystemPaths(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	x := samples(t)[0]
+	s.mustAdd(x.request())
+	// Replace the partial tiles and entry bundle with directories: reading them fails.
+	var broken []string
+	filepath.WalkDir(filepath.Join(dir, TreeDir, "tile"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			broken = append(broken, strings.TrimPrefix(p, filepath.Join(dir, TreeDir)))
+		}
+		return nil
+	})
+	if len(broken) == 0 {
+		t.Fatal("no tile files found")
+	}
+	for _, rel := range broken {
+		p := filepath.Join(dir, TreeDir, rel)
+		good, _ := os.ReadFile(p)
+		os.Remove(p)
+		os.Mkdir(p, 0o700)
+		code, body, _ := s.do("GET", filepath.ToSlash(rel), "", "")
+		os.Remove(p)
+		os.WriteFile(p, good, 0o644) // the server must shut down cleanly
+		if code != 500 {
+			t.Errorf("GET %s of a broken tile: %d %s", rel, code, body)
+		}
+		if strings.Contains(string(body), dir) || strings.Contains(string(body), "/tile/") {
+			t.Errorf("GET %s: the error body shows the server's files: %s", rel, body)
+		}
 	}
 }
 

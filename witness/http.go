@@ -76,7 +76,8 @@ func (w *Witness) handleLatest(rw http.ResponseWriter, r *http.Request) {
 		}
 		b, err := w.store.get(origin)
 		if err != nil {
-			http.Error(rw, "read state: "+err.Error(), http.StatusInternalServerError)
+			w.logger.Error("reading its state failed", "err", err)
+			http.Error(rw, "the witness failed reading its state; its operators find the details in its log", http.StatusInternalServerError)
 			return
 		}
 		if b == nil {

@@ -161,6 +161,13 @@ func answer(status int, outcome, format string, args ...any) Answer {
 	return Answer{Status: status, ContentType: "text/plain; charset=utf-8", Body: []byte(fmt.Sprintf(format+"\n", args...)), Outcome: outcome}
 }
 
+// internal logs err, which may name files on the witness's machine, and
+// answers 500 without it.
+func (w *Witness) internal(what string, err error) Answer {
+	w.logger.Error(what+" failed", "err", err)
+	return answer(http.StatusInternalServerError, "error", "the witness failed %s; its operators find the details in its log", what)
+}
+
 // AddCheckpoint handles one add-checkpoint body as C2SP tlog-witness
 // v1.0.0 says, returning the cosignature line on success.
 func (w *Witness) AddCheckpoint(body []byte) Answer {
@@ -202,13 +209,13 @@ func (w *Witness) AddCheckpoint(body []byte) Answer {
 	defer unlock()
 	latestRaw, err := w.store.get(origin)
 	if err != nil {
-		return answer(http.StatusInternalServerError, "error", "read state: %v", err)
+		return w.internal("reading its state", err)
 	}
 	var latest flog.Checkpoint
 	if latestRaw != nil {
 		text, _, _ := bytes.Cut(latestRaw, []byte("\n\n"))
 		if _, err := latest.Unmarshal(append(text, '\n')); err != nil {
-			return answer(http.StatusInternalServerError, "error", "stored state of %s is damaged: %v", origin, err)
+			return w.internal("reading its state", fmt.Errorf("stored state of %s is damaged: %w", origin, err))
 		}
 	}
 	if req.OldSize != latest.Size {
@@ -233,13 +240,13 @@ func (w *Witness) AddCheckpoint(body []byte) Answer {
 	}
 	cosigned, err := note.Sign(&note.Note{Text: n.Text}, w.signer)
 	if err != nil {
-		return answer(http.StatusInternalServerError, "error", "cosign: %v", err)
+		return w.internal("cosigning", err)
 	}
 	_, sig, _ := bytes.Cut(cosigned, []byte("\n\n"))
 	// Keep the whole note, the log's signatures and ours, as evidence.
 	whole := append(bytes.Clone(req.Checkpoint), sig...)
 	if err := w.store.put(origin, whole); err != nil {
-		return answer(http.StatusInternalServerError, "error", "persist state: %v", err)
+		return w.internal("storing its state", err)
 	}
 	w.metrics.size.WithLabelValues(origin).Set(float64(cp.Size))
 	return Answer{Status: http.StatusOK, ContentType: "text/plain; charset=utf-8", Body: sig, Outcome: "cosigned"}

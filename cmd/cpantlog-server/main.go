@@ -110,6 +110,7 @@ func serve(args []string) error {
 	debugListen := fs.String("debug-listen", "", "serve Go's /debug/pprof profiles on this address (off by default; keep it on loopback)")
 	publicURL := fs.String("public-url", "", "the log's public base URL, for links in the explorer's Atom feeds")
 	noExplorer := fs.Bool("no-explorer", false, "do not serve the web explorer at /")
+	fs.IntVar(&cfg.MaxConns, "max-conns", 0, "most HTTP connections open at once; beyond it a new one gets 503 (default: from the open-file limit, keeping descriptors for the storage)")
 	fs.BoolVar(&cfg.WitnessFailOpen, "witness-fail-open", false, "publish checkpoints even when the witness quorum cannot be met (default: keep accepting adds, publish nothing until the witnesses answer)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -140,8 +141,14 @@ func serve(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Listen first: a bad address must fail before keys are created.
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("%w (is another server on that address? choose one with --listen)", err)
+	}
 	l, err := tlog.Open(ctx, cfg)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	if !*noExplorer {
@@ -151,11 +158,6 @@ func serve(args []string) error {
 			return err
 		}
 		l.Mount(ex.Register)
-	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		l.Shutdown(context.Background())
-		return fmt.Errorf("%w (is another server on that address? choose one with --listen)", err)
 	}
 	abs, _ := filepath.Abs(cfg.DataDir)
 	fmt.Printf(`cpan-tlog log %q serving on http://%s

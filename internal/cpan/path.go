@@ -70,6 +70,10 @@ func ValidatePath(p string) (cpanID string, err error) {
 			return "", badPath("%q contains an invisible format character (%U)", p, r)
 		case r == '\\':
 			return "", badPath("%q contains a backslash", p)
+		case r == utf8.RuneError:
+			// What a decoder leaves for bytes it could not read: the path
+			// is not the one that was sent.
+			return "", badPath("%q contains U+FFFD, the replacement character", p)
 		}
 	}
 	parts := strings.Split(rest, "/")

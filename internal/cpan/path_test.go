@@ -57,6 +57,7 @@ func TestValidatePath(t *testing.T) {
 		"authors/id/E/ET/ETHER/a\u00a0b",
 		"authors/id/E/ET/ETHER/a\u2028b",
 		"authors/id/E/ET/ETHER/a\u200db",
+		"authors/id/E/ET/ETHER/a\ufffdb",
 	}
 	for _, p := range bad {
 		if id, err := ValidatePath(p); err == nil {

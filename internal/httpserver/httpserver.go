@@ -1,5 +1,6 @@
 // Package httpserver builds the http.Server every cpan-tlog daemon uses,
-// with timeouts and header limits set, and runs it until a context ends.
+// with timeouts, header limits and a cap on open connections, and runs it
+// until a context ends.
 package httpserver
 
 import (
@@ -18,14 +19,17 @@ func New(h http.Handler, writeTimeout time.Duration) *http.Server {
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      writeTimeout,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
+		// Idle keep-alive connections hold a file descriptor each.
+		IdleTimeout:    30 * time.Second,
+		MaxHeaderBytes: 16 << 10,
 	}
 }
 
 // Run serves srv on ln until ctx ends, then shuts it down gracefully,
-// letting requests in flight finish within grace.
+// letting requests in flight finish within grace. ln is capped with Limit
+// unless it already is.
 func Run(ctx context.Context, srv *http.Server, ln net.Listener, grace time.Duration) error {
+	ln = Limit(ln, 0)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

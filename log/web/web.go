@@ -127,7 +127,8 @@ func (e *Explorer) render(w http.ResponseWriter, code int, name string, p page) 
 	p.Origin, p.VKey = e.log.Origin(), e.log.VerifierKey()
 	var b bytes.Buffer
 	if err := e.pages[name].ExecuteTemplate(&b, "layout", p); err != nil {
-		http.Error(w, "render: "+err.Error(), http.StatusInternalServerError)
+		e.log.Logger().Error("explorer: render", "page", name, "err", err)
+		http.Error(w, "the page could not be rendered; the details are in the server's log", http.StatusInternalServerError)
 		return
 	}
 	h := w.Header()
@@ -137,6 +138,13 @@ func (e *Explorer) render(w http.ResponseWriter, code int, name string, p page) 
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(code)
 	w.Write(b.Bytes())
+}
+
+// internal logs err, which may name files on the server, and shows a
+// page without it.
+func (e *Explorer) internal(w http.ResponseWriter, err error) {
+	e.log.Logger().Error("explorer", "err", err)
+	e.fail(w, http.StatusInternalServerError, "Error", "Something failed on the server; its operators find the details in its log.")
 }
 
 func (e *Explorer) fail(w http.ResponseWriter, code int, heading, format string, args ...any) {
@@ -178,7 +186,7 @@ func (e *Explorer) home(w http.ResponseWriter, r *http.Request) {
 	}
 	recs, err := e.log.Index().Recent(index.Page{Limit: PageSize, Before: b})
 	if err != nil {
-		e.fail(w, http.StatusInternalServerError, "Error", "%v", err)
+		e.internal(w, err)
 		return
 	}
 	e.render(w, http.StatusOK, "home", page{Title: "CPAN transparency log", Feed: "/feed.atom", Entries: rows(recs), Next: next(r.URL, recs), Checkpoint: e.checkpoint(r)})
@@ -237,7 +245,7 @@ func (e *Explorer) search(w http.ResponseWriter, r *http.Request) {
 		b, _ := hex.DecodeString(strings.ToLower(q))
 		recs, err := ix.BySHA256([32]byte(b))
 		if err != nil {
-			e.fail(w, http.StatusInternalServerError, "Error", "%v", err)
+			e.internal(w, err)
 			return
 		}
 		if len(recs) > PageSize {
@@ -252,7 +260,7 @@ func (e *Explorer) search(w http.ResponseWriter, r *http.Request) {
 		}
 		recs, err := ix.ByPath(p)
 		if err != nil {
-			e.fail(w, http.StatusInternalServerError, "Error", "%v", err)
+			e.internal(w, err)
 			return
 		}
 		if len(recs) == 1 {
@@ -284,7 +292,7 @@ func (e *Explorer) list(w http.ResponseWriter, r *http.Request, heading, feed st
 	}
 	recs, err := get(index.Page{Limit: PageSize, Before: b})
 	if err != nil {
-		e.fail(w, http.StatusInternalServerError, "Error", "%v", err)
+		e.internal(w, err)
 		return
 	}
 	code := http.StatusOK
@@ -412,7 +420,8 @@ func (e *Explorer) feed(w http.ResponseWriter, r *http.Request) {
 		recs, err = ix.Recent(p)
 	}
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		e.log.Logger().Error("explorer: feed", "err", err)
+		http.Error(w, "the feed could not be read; the details are in the server's log", http.StatusInternalServerError)
 		return
 	}
 	f := atomFeed{Title: title, ID: "urn:cpan-tlog:" + url.PathEscape(e.log.Origin()) + ":" + self, Updated: time.Unix(0, 0).UTC().Format(time.RFC3339),
