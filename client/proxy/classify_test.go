@@ -23,14 +23,14 @@ func TestClassify(t *testing.T) {
 		path  string
 		class Class
 	}{
-		"/authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz":      {"authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", Upload},
-		"/authors/id/A/AB/ABC/sub/dir/Foo-1.0.tar.gz":      {"authors/id/A/AB/ABC/sub/dir/Foo-1.0.tar.gz", Upload},
+		"/authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz":       {"authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", Upload},
+		"/authors/id/A/AB/ABC/sub/dir/Foo-1.0.tar.gz":       {"authors/id/A/AB/ABC/sub/dir/Foo-1.0.tar.gz", Upload},
 		"/authors/id/A/AB/ABC/%C3%9Cn%C3%AFcode-1.0.tar.gz": {"authors/id/A/AB/ABC/Ünïcode-1.0.tar.gz", Upload},
-		"/authors/id/E/ET/ETHER/CHECKSUMS":                 {"authors/id/E/ET/ETHER/CHECKSUMS", Checksums},
-		"/authors/id/E/ET/ETHER/sub/CHECKSUMS":             {"authors/id/E/ET/ETHER/sub/CHECKSUMS", Checksums},
-		"/modules/02packages.details.txt.gz":               {"modules/02packages.details.txt.gz", Index},
-		"/modules/06perms.txt":                             {"modules/06perms.txt", Index},
-		"/authors/01mailrc.txt.gz":                         {"authors/01mailrc.txt.gz", Index},
+		"/authors/id/E/ET/ETHER/CHECKSUMS":                  {"authors/id/E/ET/ETHER/CHECKSUMS", Checksums},
+		"/authors/id/E/ET/ETHER/sub/CHECKSUMS":              {"authors/id/E/ET/ETHER/sub/CHECKSUMS", Checksums},
+		"/modules/02packages.details.txt.gz":                {"modules/02packages.details.txt.gz", Index},
+		"/modules/06perms.txt":                              {"modules/06perms.txt", Index},
+		"/authors/01mailrc.txt.gz":                          {"authors/01mailrc.txt.gz", Index},
 	}
 	for raw, want := range good {
 		p, c, err := classifyURL(t, raw)
