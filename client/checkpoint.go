@@ -35,8 +35,18 @@ func (p *Policy) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
 		return nil, notVerified("checkpoint is from log %q, which the policy does not name", origin)
 	}
 	var invalid *note.InvalidSignatureError
-	if _, err := note.Open(raw, note.VerifierList(l.Verifier)); errors.As(err, &invalid) {
+	var unverified *note.UnverifiedNoteError
+	_, err := note.Open(raw, note.VerifierList(l.Verifier))
+	if errors.As(err, &invalid) {
 		return nil, &SecurityError{Reason: fmt.Sprintf("checkpoint carries a signature by the log's key %s that does not verify", l.VKey), Offered: raw}
+	}
+	if errors.As(err, &unverified) {
+		var by []string
+		for _, s := range unverified.Note.UnverifiedSigs {
+			by = append(by, fmt.Sprintf("%s+%08x", s.Name, s.Hash))
+		}
+		return nil, notVerified("checkpoint is not signed by the policy's log key %s+%08x but by %s: the policy names another key for this log (check its log line against the log's log.vkey), or this is not the log you think",
+			l.Verifier.Name(), l.Verifier.KeyHash(), listOrNone(by))
 	}
 	cp, _, _, err := flog.ParseCheckpoint(raw, l.Origin, l.Verifier)
 	if err != nil {

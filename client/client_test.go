@@ -1,10 +1,12 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -30,8 +32,15 @@ type keys struct {
 
 func newKeys(t testing.TB, origin string) *keys {
 	t.Helper()
+	return newKeysFrom(t, origin, rand.Reader)
+}
+
+// newKeysFrom makes the keys from random, which may be deterministic (fuzz
+// seeds need keys that are the same in every run).
+func newKeysFrom(t testing.TB, origin string, random io.Reader) *keys {
+	t.Helper()
 	k := &keys{}
-	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
+	skey, vkey, err := note.GenerateKey(random, origin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +49,7 @@ func newKeys(t testing.TB, origin string) *keys {
 	}
 	k.logVKey = vkey
 	for i := range 2 {
-		skey, vkey, err := note.GenerateKey(rand.Reader, fmt.Sprintf("w%d.example", i+1))
+		skey, vkey, err := note.GenerateKey(random, fmt.Sprintf("w%d.example", i+1))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,6 +196,50 @@ func TestVerifyCheckpoint(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVerifyCheckpointWrongKey: a checkpoint signed by another key of the
+// same origin names both keys, not just "no verifiable signatures".
+func TestVerifyCheckpointWrongKey(t *testing.T) {
+	k, other := newKeys(t, "localhost/cpan-tlog"), newKeys(t, "localhost/cpan-tlog")
+	_, err := k.policy(t, "none").VerifyCheckpoint(other.checkpoint(t, 3))
+	want := fmt.Sprintf("%s+%08x", other.logSigner.Name(), other.logSigner.KeyHash())
+	mine := fmt.Sprintf("%s+%08x", k.logSigner.Name(), k.logSigner.KeyHash())
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), mine) || !strings.Contains(err.Error(), "log.vkey") {
+		t.Errorf("error %v does not name both keys and what to check", err)
+	}
+}
+
+// FuzzVerifyCheckpoint checks the client's checkpoint parsing: whatever
+// the bytes, the answer is a verified checkpoint whose note the log's key
+// and the quorum really signed, or ErrNotVerified / ErrSecurity, never
+// another error or a panic. The keys are fixed, so the seeds in
+// testdata/fuzz/FuzzVerifyCheckpoint carry valid signatures.
+func FuzzVerifyCheckpoint(f *testing.F) {
+	k := newKeysFrom(f, "localhost/cpan-tlog", bytes.NewReader(bytes.Repeat([]byte("cpan-tlog fuzz "), 16)))
+	p := k.policy(f, "either")
+	f.Add(k.checkpoint(f, 5, 0))
+	f.Add(k.checkpoint(f, 5, 0, 1))
+	f.Add(k.checkpoint(f, 5))
+	f.Add(corruptSig(k.checkpoint(f, 7, 1), 1))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		cp, err := p.VerifyCheckpoint(raw)
+		if err != nil {
+			if !errors.Is(err, ErrNotVerified) && !errors.Is(err, ErrSecurity) {
+				t.Fatalf("error is neither not-verified nor security: %v", err)
+			}
+			return
+		}
+		if _, err := note.Open(raw, note.VerifierList(p.Logs[0].Verifier)); err != nil {
+			t.Fatalf("accepted a note the log did not sign: %v", err)
+		}
+		if len(cp.CosignedBy) == 0 || !p.Quorum.Satisfied(raw) {
+			t.Fatalf("accepted a checkpoint without the quorum: %q", raw)
+		}
+		if !bytes.HasPrefix(raw, cp.Marshal()) {
+			t.Fatalf("checkpoint %+v is not the note's text %q", cp.Checkpoint, raw)
+		}
+	})
 }
 
 // corruptSig flips a bit in the i-th signature line's signature.

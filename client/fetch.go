@@ -228,3 +228,84 @@ func readFileLimited(p string, limit int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// ErrTooLarge is returned by Download for a body over its limit.
+var ErrTooLarge = errors.New("larger than allowed")
+
+// Download streams the file at p (a path below the base URL) into a new
+// temporary file in dir ("" for the system's) while hashing it, with Get's
+// retries, so that memory stays flat whatever the size. A body over limit
+// bytes is ErrTooLarge and is not retried; a 404 is ErrNotFound. The caller
+// closes and removes the file.
+func (f *Fetcher) Download(ctx context.Context, p string, limit int64, dir string) (*os.File, File, error) {
+	if f.base == nil {
+		return nil, File{}, errors.New("Download needs an http(s) base URL")
+	}
+	u, err := f.base.Parse(p)
+	if err != nil {
+		return nil, File{}, err
+	}
+	var lastErr error
+	for attempt := 0; attempt <= f.retries; attempt++ {
+		if attempt > 0 {
+			d := time.Duration(100<<attempt)*time.Millisecond + time.Duration(rand.N(int64(100*time.Millisecond)))
+			select {
+			case <-ctx.Done():
+				return nil, File{}, ctx.Err()
+			case <-time.After(d):
+			}
+		}
+		tmp, file, retry, err := f.downloadOnce(ctx, u.String(), p, limit, dir)
+		if err == nil {
+			return tmp, file, nil
+		}
+		if !retry {
+			return nil, File{}, err
+		}
+		lastErr = err
+	}
+	return nil, File{}, fmt.Errorf("%w (after %d attempts)", lastErr, f.retries+1)
+}
+
+func (f *Fetcher) downloadOnce(ctx context.Context, u, p string, limit int64, dir string) (_ *os.File, _ File, retry bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, File{}, false, err
+	}
+	req.Header.Set("User-Agent", "cpantlog-client")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return nil, File{}, ctx.Err() == nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, File{}, false, fmt.Errorf("GET %s: %w", u, ErrNotFound)
+	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
+		return nil, File{}, true, fmt.Errorf("GET %s: %s", u, resp.Status)
+	case resp.StatusCode != http.StatusOK:
+		return nil, File{}, false, fmt.Errorf("GET %s: %s", u, resp.Status)
+	case resp.ContentLength > limit:
+		return nil, File{}, false, fmt.Errorf("GET %s: %w: %d bytes, limit %d", u, ErrTooLarge, resp.ContentLength, limit)
+	}
+	tmp, err := os.CreateTemp(dir, ".download-*")
+	if err != nil {
+		return nil, File{}, false, err
+	}
+	fail := func(retry bool, err error) (*os.File, File, bool, error) {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, File{}, retry, err
+	}
+	file, err := HashReader(io.TeeReader(io.LimitReader(resp.Body, limit+1), tmp), p)
+	if err != nil {
+		return fail(true, fmt.Errorf("GET %s: %w", u, err))
+	}
+	if int64(file.Size) > limit {
+		return fail(false, fmt.Errorf("GET %s: %w: over %d bytes", u, ErrTooLarge, limit))
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return fail(false, err)
+	}
+	return tmp, file, false, nil
+}

@@ -114,7 +114,7 @@ func New(cfg Config) (*Monitor, error) {
 		return nil, err
 	}
 	return &Monitor{cfg: cfg, log: l, fetcher: f, trusted: trusted, st: st, watch: cfg.Watch,
-		metrics: newMetrics(), http: &http.Client{Timeout: 30 * time.Second}}, nil
+		metrics: newMetrics(), http: client.NewHTTPClient(30 * time.Second)}, nil
 }
 
 // Close closes the state.

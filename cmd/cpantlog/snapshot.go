@@ -55,7 +55,7 @@ func snapshotCmd(args []string, stdout, stderr io.Writer) error {
 	results := make([]*client.Result, len(dists))
 	sem := make(chan struct{}, max(1, *jobs))
 	var wg sync.WaitGroup
-	httpClient := &http.Client{Timeout: 5 * time.Minute}
+	httpClient := client.NewHTTPClient(5 * time.Minute)
 	for i, d := range dists {
 		wg.Go(func() {
 			sem <- struct{}{}

@@ -1,18 +1,20 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
+	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
@@ -26,7 +28,8 @@ type Follower struct {
 	Log      *tlog.Log
 	Mirror   string        // base URL of the CPAN mirror
 	Interval time.Duration // between polls (default 1m)
-	// MaxFileSize bounds a download (default 1 GiB).
+	// MaxFileSize bounds a download not listed in CHECKSUMS (default 1
+	// GiB); downloads stream to a temporary file, so memory stays flat.
 	MaxFileSize int64
 	HTTP        *http.Client
 	Logger      *slog.Logger
@@ -43,7 +46,7 @@ func (f *Follower) defaults() {
 		f.MaxFileSize = 1 << 30
 	}
 	if f.HTTP == nil {
-		f.HTTP = &http.Client{Timeout: 10 * time.Minute}
+		f.HTTP = client.NewHTTPClient(10 * time.Minute)
 	}
 	if f.Logger == nil {
 		f.Logger = slog.Default()
@@ -159,31 +162,10 @@ func (f *Follower) handle(ctx context.Context, ev cpan.RecentEvent, sums map[str
 	if ev.Type == "delete" {
 		e = &entry.Entry{Kind: entry.Delete, Path: ev.Path, Time: ev.Epoch.Time()}
 	} else {
-		b, err := f.get(ctx, ev.Path, f.MaxFileSize)
-		if errors.Is(err, client.ErrNotFound) {
-			f.Logger.Warn("follow: listed in RECENT but gone from the mirror; not logged", "path", ev.Path)
-			return nil
-		}
-		if err != nil {
+		var err error
+		if e, err = f.uploadEntry(ctx, ev, sums); e == nil || err != nil {
 			return err
 		}
-		file, _ := client.HashReader(bytes.NewReader(b), ev.Path)
-		dir := path.Dir(ev.Path)
-		if _, ok := sums[dir]; !ok {
-			sums[dir] = f.checksums(ctx, dir)
-		}
-		if err := checkAgainst(sums[dir], ev.Path, file.Size, file.SHA256); err != nil {
-			// CHECKSUMS may be older than the file: read it once more.
-			sums[dir] = f.checksums(ctx, dir)
-			if err := checkAgainst(sums[dir], ev.Path, file.Size, file.SHA256); err != nil {
-				f.Logger.Error("follow: REFUSED, the mirror serves a file its CHECKSUMS disagrees with; not logged", "path", ev.Path, "err", err)
-				return nil
-			}
-		}
-		if e, err = uploadEntry(ev.Path, file.Size, file.SHA256, ev.Epoch.Time()); err != nil {
-			return nil
-		}
-		annotate(f.Log, e, b, f.Logger)
 	}
 	res, err := f.Log.Add(ctx, e)
 	var conflict *tlog.ConflictError
@@ -198,6 +180,72 @@ func (f *Follower) handle(ctx context.Context, ev cpan.RecentEvent, sums map[str
 	}
 	f.Logger.Info("follow: logged", "kind", e.Kind, "path", e.Path, "index", res.Index, "duplicate", res.Duplicate)
 	return nil
+}
+
+// uploadEntry downloads a new upload to a temporary file while hashing
+// it, bounded by its size in CHECKSUMS when listed there (else by
+// MaxFileSize), checks it against CHECKSUMS and returns its entry. A file
+// that can never be logged gives a nil entry and no error.
+func (f *Follower) uploadEntry(ctx context.Context, ev cpan.RecentEvent, sums map[string]map[string]cpan.Checksum) (*entry.Entry, error) {
+	dir := path.Dir(ev.Path)
+	if _, ok := sums[dir]; !ok {
+		sums[dir] = f.checksums(ctx, dir)
+	}
+	tmp, file, err := f.download(ctx, ev.Path, sums[dir])
+	if err == nil {
+		defer removeTemp(tmp)
+		err = checkAgainst(sums[dir], ev.Path, file.Size, file.SHA256)
+	}
+	if errors.Is(err, client.ErrTooLarge) || errors.Is(err, ErrChecksums) {
+		// CHECKSUMS may be older than the file: read it once more.
+		sums[dir] = f.checksums(ctx, dir)
+		if tmp, file, err = f.download(ctx, ev.Path, sums[dir]); err == nil {
+			defer removeTemp(tmp)
+			err = checkAgainst(sums[dir], ev.Path, file.Size, file.SHA256)
+		}
+		if errors.Is(err, client.ErrTooLarge) || errors.Is(err, ErrChecksums) {
+			f.Logger.Error("follow: REFUSED, the mirror serves a file its CHECKSUMS disagrees with (or one too large); not logged", "path", ev.Path, "err", err)
+			return nil, nil
+		}
+	}
+	if errors.Is(err, client.ErrNotFound) {
+		f.Logger.Warn("follow: listed in RECENT but gone from the mirror; not logged", "path", ev.Path)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	e, err := uploadEntry(ev.Path, file.Size, file.SHA256, ev.Epoch.Time())
+	if err != nil {
+		return nil, nil
+	}
+	if strings.HasSuffix(ev.Path, sigstore.BundleSuffix) && f.Log.VerifiesSigstore() {
+		// Bundles are small; one larger than an add body is not one.
+		b, err := io.ReadAll(io.LimitReader(tmp, tlog.MaxAddBody))
+		if err != nil {
+			return nil, err
+		}
+		annotate(f.Log, e, b, f.Logger)
+	}
+	return e, nil
+}
+
+func removeTemp(f *os.File) {
+	f.Close()
+	os.Remove(f.Name())
+}
+
+// download fetches p to a temporary file, at most as many bytes as
+// CHECKSUMS says it has when it says.
+func (f *Follower) download(ctx context.Context, p string, sums map[string]cpan.Checksum) (*os.File, client.File, error) {
+	limit := f.MaxFileSize
+	if c, ok := sums[path.Base(p)]; ok && c.Size != nil && int64(*c.Size) < limit {
+		limit = int64(*c.Size)
+	}
+	if err := f.initFetcher(); err != nil {
+		return nil, client.File{}, err
+	}
+	return f.fetcher.Download(ctx, p, limit, "")
 }
 
 func (f *Follower) checksums(ctx context.Context, dir string) map[string]cpan.Checksum {
@@ -215,13 +263,20 @@ func (f *Follower) checksums(ctx context.Context, dir string) map[string]cpan.Ch
 // get downloads a mirror path, bounded, retrying with backoff (the
 // client's Fetcher, which the verifier uses for logs too).
 func (f *Follower) get(ctx context.Context, p string, limit int64) ([]byte, error) {
+	if err := f.initFetcher(); err != nil {
+		return nil, err
+	}
+	return f.fetcher.Get(ctx, p, limit)
+}
+
+func (f *Follower) initFetcher() error {
 	if f.fetcher == nil {
 		fe, err := client.NewFetcher(f.Mirror, "")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		fe.SetHTTPClient(f.HTTP)
 		f.fetcher = fe
 	}
-	return f.fetcher.Get(ctx, p, limit)
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -461,6 +462,115 @@ func TestFollowerStallAndGarbage(t *testing.T) {
 	for p := range smp {
 		if es := logged(t, l, p); len(es) != 1 {
 			t.Errorf("%s after recovery: %+v", p, es)
+		}
+	}
+}
+
+// TestFollowerBoundsDownloads: a RECENT entry pointing at an endless
+// stream neither fills memory nor gets logged. Listed in CHECKSUMS, the
+// download stops at the listed size; not listed, it streams to disk up to
+// MaxFileSize with a flat heap.
+func TestFollowerBoundsDownloads(t *testing.T) {
+	m := newMirror(t)
+	listed := "authors/id/E/ET/ETHER/Endless-1.0.tar.gz"
+	unlisted := "authors/id/E/ET/ETHER/Endless-2.0.tar.gz"
+	m.add(1, listed, bytes.Repeat([]byte("x"), 100))
+	m.add(2, unlisted, []byte("y"))
+	delete(m.sums, unlisted)
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := strings.TrimPrefix(r.URL.Path, "/")
+		if p != listed && p != unlisted {
+			m.ServeHTTP(w, r)
+			return
+		}
+		chunk := bytes.Repeat([]byte("z"), 64<<10)
+		for {
+			n, err := w.Write(chunk)
+			served.Add(int64(n))
+			if err != nil || r.Context().Err() != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	l := openLog(t, t.TempDir())
+	defer l.Shutdown(context.Background())
+	const maxFile = 64 << 20
+	f := &Follower{Log: l, Mirror: srv.URL, Logger: quiet, MaxFileSize: maxFile}
+
+	var base runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&base)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peak.Load() {
+				peak.Store(ms.HeapAlloc)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	err := f.Poll(context.Background())
+	close(stop)
+	<-done
+	if err != nil {
+		t.Fatalf("poll: %v", err)
+	}
+	for _, p := range []string{listed, unlisted} {
+		if es := logged(t, l, p); len(es) != 0 {
+			t.Errorf("%s logged: %+v", p, es)
+		}
+	}
+	growth := int64(peak.Load()) - int64(base.HeapAlloc)
+	t.Logf("served %d bytes in all, heap grew by at most %d bytes", served.Load(), growth)
+	if growth > 24<<20 {
+		t.Errorf("heap grew by %d MiB while downloading: the download is held in memory", growth>>20)
+	}
+	// Each path is tried twice (CHECKSUMS is read again once); the listed
+	// one stops at its 100 bytes, the other at MaxFileSize.
+	if s := served.Load(); s > 2*maxFile+2*(32<<20) {
+		t.Errorf("the mirror served %d bytes: downloads are not bounded", s)
+	}
+}
+
+// TestFollowerHashesBytesAsServed: a mirror labelling tarballs
+// Content-Encoding: gzip (as servers do for .gz files) still gets them
+// logged with the sha256 of the file itself, not of its decompression.
+func TestFollowerHashesBytesAsServed(t *testing.T) {
+	smp := samples(t)
+	m := newMirror(t)
+	i := 0
+	for p, c := range smp {
+		m.add(i, p, c)
+		i++
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, ".tar.gz") {
+			w.Header().Set("Content-Encoding", "gzip")
+		}
+		m.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	l := openLog(t, t.TempDir())
+	defer l.Shutdown(context.Background())
+	f := &Follower{Log: l, Mirror: srv.URL, Logger: quiet}
+	if err := f.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for p, c := range smp {
+		es := logged(t, l, p)
+		if len(es) != 1 || es[0].SHA256 != sha256.Sum256(c) {
+			t.Errorf("%s: %+v, want one entry with the file's sha256", p, es)
 		}
 	}
 }
