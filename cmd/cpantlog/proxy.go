@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/CPAN-Security/cpan-tlog/client"
 	"github.com/CPAN-Security/cpan-tlog/client/proxy"
 	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
 )
@@ -24,8 +25,10 @@ func (h *hostList) Set(s string) error { *h = append(*h, s); return nil }
 
 func proxyCmd(args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("proxy", "proxy --upstream URL [--listen 127.0.0.1:7373] [--host H]...\n\n"+
-		"A CPAN mirror that serves a file under authors/id/ only after the log proves it is the\n"+
-		"file CPAN published; index files pass through. Use it with\n"+
+		"A CPAN mirror that denies by default: it serves a file under authors/id/A/AB/ID/ only after\n"+
+		"the log proves it is the file CPAN published, an index file (02packages, 06perms, 01mailrc)\n"+
+		"only when logged and not stale, a CHECKSUMS only when it parses; anything else is 403.\n"+
+		"Use it with\n"+
 		"  cpanm --mirror http://127.0.0.1:7373 --mirror-only ...\n"+
 		"or as http_proxy=http://127.0.0.1:7373 for cpanm's plain-http mirrors.", stderr)
 	listen := fs.String("listen", "127.0.0.1:7373", "address to listen on (loopback by default)")
@@ -33,19 +36,18 @@ func proxyCmd(args []string, stdout, stderr io.Writer) error {
 	cacheDir, _ := os.UserCacheDir()
 	files := fs.String("files", filepath.Join(cacheDir, "cpantlog", "verified"), "cache of verified files (empty to disable)")
 	hosts := hostList{}
-	fs.Var(&hosts, "host", "a CPAN host served in http_proxy mode, besides the upstream's (repeatable; default www.cpan.org, cpan.metacpan.org, backpan.perl.org)")
+	fs.Var(&hosts, "host", "a `HOST` served in http_proxy mode (from --upstream), besides the upstream's own and www.cpan.org, cpan.metacpan.org, backpan.perl.org (repeatable)")
+	maxLag := fs.Duration("max-index-lag", client.DefaultMaxIndexLag, "refuse an index file older than the newest logged version of it by more than this")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	if len(hosts) == 0 {
-		hosts = proxy.DefaultHosts
-	}
+	hosts = append(hosts, proxy.DefaultHosts...)
 	v, err := c.verifier(true)
 	if err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	p, err := proxy.New(proxy.Config{Upstream: *upstream, Hosts: hosts, Verifier: v, CacheDir: *files, Logger: logger})
+	p, err := proxy.New(proxy.Config{Upstream: *upstream, Hosts: hosts, Verifier: v, CacheDir: *files, MaxIndexLag: *maxLag, Logger: logger})
 	if err != nil {
 		return err
 	}
