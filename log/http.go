@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -153,6 +154,11 @@ func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 // 500 without it: error bodies never show the server's filesystem.
 func (l *Log) internalError(w http.ResponseWriter, what string, err error) {
 	l.cfg.Logger.Error(what+" failed", "err", err)
+	if errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "no space left on device") {
+		w.Header().Set("Retry-After", "60")
+		httpError(w, http.StatusInsufficientStorage, "%s failed: no space left on device on the server; retry once its operators made room", what)
+		return
+	}
 	httpError(w, http.StatusInternalServerError, "%s failed on the server; its operators find the details in its log", what)
 }
 
