@@ -35,7 +35,14 @@ type Follower struct {
 	Logger      *slog.Logger
 
 	fetcher *client.Fetcher
+	// indexSeen is each index file's Last-Modified as last fetched, for
+	// conditional requests.
+	indexSeen map[string]string
 }
+
+// MaxIndexFileSize bounds an index file download (the real uncompressed
+// 02packages is about 30 MB).
+const MaxIndexFileSize = 256 << 20
 
 func (f *Follower) defaults() {
 	f.Mirror = strings.TrimSuffix(f.Mirror, "/")
@@ -100,6 +107,63 @@ func (f *Follower) Poll(ctx context.Context) error {
 		if err := f.Log.Index().PutMeta(f.positionKey(), []byte(ev.Epoch.String())); err != nil {
 			return err
 		}
+	}
+	// Index files after the uploads they point at.
+	for _, p := range cpan.IndexPaths {
+		if err := f.pollIndex(ctx, p); err != nil {
+			return fmt.Errorf("index %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// pollIndex logs the mirror's index file at p when it changed: a
+// conditional GET (If-Modified-Since), then the log itself answers an
+// unchanged content as a duplicate of the newest version, so a restart
+// logs nothing twice. The version's time is the mirror's Last-Modified.
+func (f *Follower) pollIndex(ctx context.Context, p string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.Mirror+"/"+p, nil)
+	if err != nil {
+		return err
+	}
+	if lm := f.indexSeen[p]; lm != "" {
+		req.Header.Set("If-Modified-Since", lm)
+	}
+	resp, err := f.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotModified, http.StatusNotFound:
+		return nil
+	default:
+		return fmt.Errorf("mirror answered %s", resp.Status)
+	}
+	file, err := client.HashReader(io.LimitReader(resp.Body, MaxIndexFileSize+1), p)
+	if err != nil {
+		return err
+	}
+	if file.Size > MaxIndexFileSize {
+		f.Logger.Error("follow: index file larger than the bound; not logged", "path", p, "bound", MaxIndexFileSize)
+		return nil
+	}
+	when := time.Now()
+	if t, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		when = t
+	}
+	e := &entry.Entry{Kind: entry.Index, Path: p, Size: file.Size, SHA256: file.SHA256, Time: when.UTC().Truncate(time.Second)}
+	res, err := f.Log.Add(ctx, e)
+	if err != nil {
+		return err
+	}
+	if f.indexSeen == nil {
+		f.indexSeen = map[string]string{}
+	}
+	f.indexSeen[p] = resp.Header.Get("Last-Modified")
+	if !res.Duplicate {
+		f.Logger.Info("follow: logged index version", "path", p, "index", res.Index, "sha256", fmt.Sprintf("%x", file.SHA256))
 	}
 	return nil
 }

@@ -89,7 +89,47 @@ func Import(ctx context.Context, l *tlog.Log, mirror string, progress io.Writer,
 				done, len(files), float64(st.Bytes)/secs/1e6, st.Logged, st.Skipped, st.Failed, eta.Round(time.Second))
 		}
 	}
-	return st, nil
+	return st, importIndexes(ctx, l, mirror, logger, &st)
+}
+
+// importIndexes logs the tree's current index files, after the uploads
+// they point at; the time of each version is the file's mtime. An index
+// unchanged since it was last logged is a duplicate, not a new version.
+func importIndexes(ctx context.Context, l *tlog.Log, mirror string, logger *slog.Logger, st *ImportStats) error {
+	for _, p := range cpan.IndexPaths {
+		f, err := os.Open(filepath.Join(mirror, filepath.FromSlash(p)))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		info, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return err
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", p, err)
+		}
+		e := &entry.Entry{Kind: entry.Index, Path: p, Size: uint64(n), Time: info.ModTime().UTC().Truncate(time.Second)}
+		copy(e.SHA256[:], h.Sum(nil))
+		res, err := l.Add(ctx, e)
+		if err != nil {
+			return fmt.Errorf("log %s: %w", p, err)
+		}
+		st.Bytes += n
+		if res.Duplicate {
+			st.Skipped++
+		} else {
+			st.Logged++
+			logger.Info("import: logged index version", "path", p, "index", res.Index)
+		}
+	}
+	return nil
 }
 
 // walk lists the upload files under mirror/authors/id.

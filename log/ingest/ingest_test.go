@@ -289,10 +289,16 @@ func TestImportDeterministicAndResumable(t *testing.T) {
 	base := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 	tree := t.TempDir()
 	writeTree(t, tree, files, func(p string) time.Time { return base.Add(time.Duration(len(p)%13) * time.Hour) })
+	// The tree's current index is logged after the uploads.
+	idx := filepath.Join(tree, "modules", "02packages.details.txt.gz")
+	os.MkdirAll(filepath.Dir(idx), 0o755)
+	os.WriteFile(idx, []byte("an index"), 0o644)
+	os.Chtimes(idx, base, base.Add(24*time.Hour))
+	total := len(files) + 1
 	root := func(l *tlog.Log) string {
 		waitFor(t, func() bool {
 			cp, err := l.Reader().ReadCheckpoint(context.Background())
-			return err == nil && bytes.Contains(cp, []byte(fmt.Sprintf("\n%d\n", len(files))))
+			return err == nil && bytes.Contains(cp, []byte(fmt.Sprintf("\n%d\n", total)))
 		})
 		cp, _ := l.Reader().ReadCheckpoint(context.Background())
 		lines := strings.Split(string(cp), "\n")
@@ -304,8 +310,14 @@ func TestImportDeterministicAndResumable(t *testing.T) {
 	// One log imports straight through.
 	a := openLog(t, t.TempDir())
 	st, err := Import(context.Background(), a, tree, io.Discard, quiet)
-	if err != nil || st.Logged != len(files) || st.Failed != 0 {
+	if err != nil || st.Logged != total || st.Failed != 0 {
 		t.Fatalf("import: %+v %v", st, err)
+	}
+	if es := logged(t, a, "modules/02packages.details.txt.gz"); len(es) != 1 || es[0].Kind != entry.Index || !es[0].Time.Equal(base.Add(24*time.Hour)) {
+		t.Errorf("index version: %+v", es)
+	}
+	if recs, _ := a.History("modules/02packages.details.txt.gz"); len(recs) != 1 || recs[0].Index != uint64(total-1) {
+		t.Errorf("the index version is not the last entry: %+v", recs)
 	}
 	rootA := root(a)
 	a.Shutdown(context.Background())
@@ -328,7 +340,7 @@ func TestImportDeterministicAndResumable(t *testing.T) {
 	defer b.Shutdown(context.Background())
 	var progress bytes.Buffer
 	st, err = Import(context.Background(), b, tree, &progress, quiet)
-	if err != nil || st.Skipped != 300 || st.Logged != len(files)-300 {
+	if err != nil || st.Skipped != 300 || st.Logged != total-300 {
 		t.Fatalf("re-run: %+v %v", st, err)
 	}
 	if !strings.Contains(progress.String(), "MB/s") || !strings.Contains(progress.String(), "ETA") {
@@ -339,7 +351,7 @@ func TestImportDeterministicAndResumable(t *testing.T) {
 	}
 	// A third run logs nothing.
 	st, err = Import(context.Background(), b, tree, io.Discard, quiet)
-	if err != nil || st.Logged != 0 || st.Skipped != len(files) {
+	if err != nil || st.Logged != 0 || st.Skipped != total {
 		t.Errorf("third run: %+v %v", st, err)
 	}
 }
@@ -572,5 +584,61 @@ func TestFollowerHashesBytesAsServed(t *testing.T) {
 		if len(es) != 1 || es[0].SHA256 != sha256.Sum256(c) {
 			t.Errorf("%s: %+v, want one entry with the file's sha256", p, es)
 		}
+	}
+}
+
+// TestFollowerLogsIndexVersions: a changed 02packages is logged within one
+// poll, an unchanged one never again, not even by a restarted follower.
+func TestFollowerLogsIndexVersions(t *testing.T) {
+	m := newMirror(t)
+	m.add(0, "authors/id/E/ET/ETHER/Try-Tiny-0.31.readme", []byte("readme"))
+	const p = "modules/02packages.details.txt.gz"
+	var mu sync.Mutex
+	content, modTime := []byte("version one"), time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	var conditional atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.TrimPrefix(r.URL.Path, "/") != p {
+			m.ServeHTTP(w, r)
+			return
+		}
+		if r.Header.Get("If-Modified-Since") != "" {
+			conditional.Add(1)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		http.ServeContent(w, r, "", modTime, bytes.NewReader(content))
+	}))
+	defer srv.Close()
+	l := openLog(t, t.TempDir())
+	defer l.Shutdown(context.Background())
+	versions := func() []*entry.Entry { return logged(t, l, p) }
+	f := &Follower{Log: l, Mirror: srv.URL, Logger: quiet}
+	for range 2 {
+		if err := f.Poll(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if vs := versions(); len(vs) != 1 || vs[0].Kind != entry.Index || vs[0].SHA256 != sha256.Sum256([]byte("version one")) || !vs[0].Time.Equal(modTime) {
+		t.Fatalf("after two polls: %+v", vs)
+	}
+	if conditional.Load() == 0 {
+		t.Error("the second poll was not a conditional GET")
+	}
+	mu.Lock()
+	content, modTime = []byte("version two"), modTime.Add(time.Hour)
+	mu.Unlock()
+	if err := f.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if vs := versions(); len(vs) != 2 || vs[1].SHA256 != sha256.Sum256([]byte("version two")) {
+		t.Fatalf("the changed index was not logged within one poll: %+v", vs)
+	}
+	// A restarted follower fetches again but logs nothing twice.
+	f2 := &Follower{Log: l, Mirror: srv.URL, Logger: quiet}
+	if err := f2.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if vs := versions(); len(vs) != 2 {
+		t.Errorf("after a restart: %d versions, want 2", len(vs))
 	}
 }
