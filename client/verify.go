@@ -227,7 +227,7 @@ func (v *Verifier) VerifyIndexFile(ctx context.Context, file File, maxLag time.D
 	// An older version? Find it by its hash and take its proof by index.
 	body, err := v.Fetcher.GetAPI(ctx, "lookup?sha256="+hex.EncodeToString(file.SHA256[:]))
 	if errors.Is(err, ErrNotFound) {
-		return nil, notVerified("%s is not a version of it the log has: the log's newest is index %d of %s (%d bytes, sha256 %s); this one has %d bytes, sha256 %s. Do not trust the mirror's index",
+		return nil, notVerified("%s is not a version of that path in the log: the log's newest is index %d of %s (%d bytes, sha256 %s); this one has %d bytes, sha256 %s. Do not trust this mirror's index",
 			file.Path, lr.Index, newest.Time.Format(entry.TimeFormat), newest.Size, hex.EncodeToString(newest.SHA256[:]), file.Size, hex.EncodeToString(file.SHA256[:]))
 	}
 	if err != nil {
@@ -254,7 +254,7 @@ func (v *Verifier) VerifyIndexFile(ctx context.Context, file File, maxLag time.D
 		}
 		return res, nil
 	}
-	return nil, notVerified("%s (sha256 %s) is not a version of that path in the log %s. Do not trust the mirror's index", file.Path, hex.EncodeToString(file.SHA256[:]), v.Log.Origin)
+	return nil, notVerified("%s (sha256 %s) is not a version of that path in the log %s. Do not trust this mirror's index", file.Path, hex.EncodeToString(file.SHA256[:]), v.Log.Origin)
 }
 
 // proofByIndex fetches the log's tlog-proof for the entry at idx and checks

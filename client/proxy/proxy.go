@@ -66,12 +66,15 @@ type Proxy struct {
 	upstream *url.URL
 	hosts    map[string]bool
 	http     *http.Client
+	index    packageIndex
 	metrics  *prometheus.CounterVec
 	registry *prometheus.Registry
 }
 
 // DefaultHosts are CPAN's own plain-HTTP mirror names.
-var DefaultHosts = []string{"www.cpan.org", "cpan.metacpan.org", "backpan.perl.org"}
+// cpanmetadb's host is among them: its answers come from the verified
+// 02packages.
+var DefaultHosts = []string{"www.cpan.org", "cpan.metacpan.org", "backpan.perl.org", MetaDBHost}
 
 // New returns a proxy.
 func New(cfg Config) (*Proxy, error) {
@@ -143,6 +146,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	} else if r.URL.Path == "/metrics" {
 		p.Metrics().ServeHTTP(w, r)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/v1.0/") && (!r.URL.IsAbs() || strings.EqualFold(r.URL.Hostname(), MetaDBHost)) {
+		p.serveMetaDB(w, r)
 		return
 	}
 	cpanPath, class, err := Classify(r.URL.EscapedPath(), r.URL.Path)
