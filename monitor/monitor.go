@@ -54,6 +54,10 @@ type Config struct {
 	// Peers are other views of the log's checkpoint: a witness's read
 	// endpoint, another monitor's, or a saved checkpoint file.
 	Peers []string
+	// Mirror, when set (a CPAN mirror's URL or local tree), is where each
+	// newly logged 02packages and 06perms is fetched (checked against the
+	// logged sha256) to diff it with the previous version.
+	Mirror string
 	// Workers is how many entry bundles are fetched at once (default 4).
 	Workers uint
 	// Progress receives a progress line now and then during long syncs.
@@ -181,6 +185,9 @@ func (m *Monitor) Sync(ctx context.Context) error {
 	}
 	m.metrics.checkpointSize.Set(float64(cp.Size))
 	if err := m.syncEntries(ctx, cp); err != nil {
+		return err
+	}
+	if err := m.diffIndexes(ctx); err != nil {
 		return err
 	}
 	return m.checkPeers(ctx, cp)

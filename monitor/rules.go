@@ -120,7 +120,9 @@ func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, e *entry.Entry, err error)
 		}
 	}
 	if e.Kind == entry.Index {
-		return out, nil // index versions follow each other by design
+		// Index versions follow each other by design; what changed
+		// between them is diffed after the round (--mirror).
+		return out, m.queueIndex(tx, idx, e)
 	}
 	if e.Kind == entry.Delete {
 		if err := tx.Bucket(bDeleted).Put([]byte(e.Path), nil); err != nil {

@@ -44,7 +44,7 @@ func openState(path string) (*state, error) {
 		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMeta, bUploads, bDists, bPending, bDeleted, bSeen, bOutbox} {
+		for _, b := range [][]byte{bMeta, bUploads, bDists, bPending, bDeleted, bSeen, bOutbox, bIndexQueue} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

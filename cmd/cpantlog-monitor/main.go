@@ -41,7 +41,10 @@ Finding kinds: checkpoint-bad-signature, checkpoint-untrusted,
 checkpoint-rollback, checkpoint-fork, root-mismatch, tile-mismatch,
 split-view, entry-malformed, path-rewritten, uploader-mismatch, watched,
 sigstore-identity-changed, sigstore-identity-missing, mirror-unlogged,
-mirror-mismatch, mirror-missing.
+mirror-mismatch, mirror-missing; with --mirror when following, each new
+02packages and 06perms version is diffed with the previous one:
+index-unlogged-file (security), index-owner-changed, index-version-down,
+index-package-removed, perms-changed.
 
 The --watch file holds one rule per line ('#' comments):
   dist Try-Tiny                      uploads and deletions of a distribution
@@ -79,7 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	webhook := fs.String("webhook", "", "URL to POST each finding to as JSON")
 	interval := fs.Duration("interval", time.Minute, "time between rounds when following")
 	listen := fs.String("listen", "127.0.0.1:7381", "address for /metrics and /healthz when following (empty: none)")
-	mirrorLoc := fs.String("mirror", "", "audit-mirror: the CPAN mirror's URL or local directory")
+	mirrorLoc := fs.String("mirror", "", "a CPAN mirror's URL or local directory: audit-mirror compares it with the log; when following, each newly logged 02packages and 06perms is fetched from it (checked against the log) and diffed with the previous version")
 	var peers repeated
 	fs.Var(&peers, "peer", "another view of the log's checkpoint to compare (URL or file; repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -108,7 +111,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	m, err := monitor.New(monitor.Config{Log: *logURL, Policy: policy, StateDir: *stateDir, Watch: watch, Peers: peers, Progress: stderr, Logger: logger})
+	cfg := monitor.Config{Log: *logURL, Policy: policy, StateDir: *stateDir, Watch: watch, Peers: peers, Progress: stderr, Logger: logger}
+	if !mirror {
+		cfg.Mirror = *mirrorLoc
+	}
+	m, err := monitor.New(cfg)
 	if err != nil {
 		return fail(err)
 	}

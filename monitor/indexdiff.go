@@ -1,0 +1,508 @@
+package monitor
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
+	"github.com/CPAN-Security/cpan-tlog/log/entry"
+)
+
+// Index finding kinds: what changed between two logged versions of
+// 02packages or 06perms, the metadata that chooses what gets installed.
+const (
+	KindIndexUnlogged       = "index-unlogged-file"   // security: a package points at a file the log does not have
+	KindIndexOwnerChanged   = "index-owner-changed"   // a package moves to another author's file
+	KindIndexVersionDown    = "index-version-down"    // a package points at a lower version than before
+	KindIndexPackageRemoved = "index-package-removed" // a package left the index
+	KindPermsChanged        = "perms-changed"         // a package's permissions in 06perms changed or were dropped
+)
+
+// diffedIndexes are the index files the monitor diffs (the compressed
+// ones clients fetch; the .txt twins carry the same content).
+var diffedIndexes = map[string]bool{"modules/02packages.details.txt.gz": true, "modules/06perms.txt.gz": true}
+
+// maxIndexDownload bounds a fetched index file; maxIndexFindings bounds
+// the findings of one diff (a rewritten index would otherwise flood).
+const (
+	maxIndexDownload     = 256 << 20
+	maxIndexUncompressed = 1 << 30
+	maxIndexFindings     = 1000
+)
+
+var bIndexQueue = []byte("indexqueue") // entry index → queued index version
+
+type queuedIndex struct {
+	Path   string
+	Size   uint64
+	SHA256 string
+}
+
+// queueIndex remembers, in the audit's transaction, an index version to
+// diff once the round's entries are audited.
+func (m *Monitor) queueIndex(tx *bolt.Tx, idx uint64, e *entry.Entry) error {
+	if m.cfg.Mirror == "" || !diffedIndexes[e.Path] {
+		return nil
+	}
+	return putJSON(tx, bIndexQueue, string(binary.BigEndian.AppendUint64(nil, idx)), queuedIndex{Path: e.Path, Size: e.Size, SHA256: hex.EncodeToString(e.SHA256[:])})
+}
+
+// diffIndexes fetches each queued index version from the mirror, checks it
+// is the logged one, diffs it with the previous version it diffed, and
+// records the findings. A version the mirror no longer serves is skipped
+// (the next one is diffed against the last one seen).
+func (m *Monitor) diffIndexes(ctx context.Context) error {
+	type item struct {
+		key []byte
+		idx uint64
+		q   queuedIndex
+	}
+	var items []item
+	err := m.st.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bIndexQueue).ForEach(func(k, v []byte) error {
+			var q queuedIndex
+			if getJSON(tx, bIndexQueue, string(k), &q) {
+				items = append(items, item{key: slices.Clone(k), idx: binary.BigEndian.Uint64(k), q: q})
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(m.cfg.StateDir, "index")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, it := range items {
+		tmp, err := m.fetchIndex(ctx, dir, it.q)
+		if err != nil {
+			m.cfg.Logger.Warn("index version not diffed", "index", it.idx, "path", it.q.Path, "err", err)
+			if err := m.st.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bIndexQueue).Delete(it.key) }); err != nil {
+				return err
+			}
+			continue
+		}
+		prev := filepath.Join(dir, url.PathEscape(it.q.Path))
+		var findings []Finding
+		err = m.st.db.View(func(tx *bolt.Tx) error {
+			var err error
+			findings, err = diffIndexFiles(tx, it.q.Path, it.idx, prev, tmp)
+			return err
+		})
+		if err != nil {
+			os.Remove(tmp)
+			m.cfg.Logger.Warn("index version not diffed", "index", it.idx, "path", it.q.Path, "err", err)
+			findings = nil
+		}
+		err = m.st.db.Update(func(tx *bolt.Tx) error {
+			if err := record(tx, findings); err != nil {
+				return err
+			}
+			return tx.Bucket(bIndexQueue).Delete(it.key)
+		})
+		if err != nil {
+			return err
+		}
+		if _, serr := os.Stat(tmp); serr == nil {
+			if err := os.Rename(tmp, prev); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fetchIndex downloads a queued version from the mirror (URL or CPAN
+// tree) into dir and checks it is the logged version.
+func (m *Monitor) fetchIndex(ctx context.Context, dir string, q queuedIndex) (string, error) {
+	var body io.ReadCloser
+	if strings.HasPrefix(m.cfg.Mirror, "http://") || strings.HasPrefix(m.cfg.Mirror, "https://") {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(m.cfg.Mirror, "/")+"/"+q.Path, nil)
+		if err != nil {
+			return "", err
+		}
+		resp, err := m.http.Do(req)
+		if err != nil {
+			return "", err
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return "", fmt.Errorf("mirror answered %s", resp.Status)
+		}
+		body = resp.Body
+	} else {
+		f, err := os.Open(filepath.Join(m.cfg.Mirror, filepath.FromSlash(q.Path)))
+		if err != nil {
+			return "", err
+		}
+		body = f
+	}
+	defer body.Close()
+	tmp, err := os.CreateTemp(dir, ".fetch-*")
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(body, maxIndexDownload+1))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && (uint64(n) != q.Size || hex.EncodeToString(h.Sum(nil)) != q.SHA256) {
+		err = errors.New("the mirror no longer serves this version (another size or sha256)")
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	return tmp.Name(), nil
+}
+
+// openIndexFile opens a stored index version, un-gzipping .gz paths.
+func openIndexFile(name, cpanPath string) (io.Reader, func(), error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !strings.HasSuffix(cpanPath, ".gz") {
+		return f, func() { f.Close() }, nil
+	}
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w", cpanPath, err)
+	}
+	return io.LimitReader(zr, maxIndexUncompressed), func() { zr.Close(); f.Close() }, nil
+}
+
+// diffIndexFiles diffs two versions of an index file in one streaming pass
+// (both are sorted by package name, as PAUSE writes them), so memory stays
+// flat for a real-size 02packages. With no previous version it only checks
+// that every file the index points at is logged.
+func diffIndexFiles(tx *bolt.Tx, cpanPath string, idx uint64, prevName, newName string) ([]Finding, error) {
+	var prev io.Reader
+	if _, err := os.Stat(prevName); err == nil {
+		r, closeFn, err := openIndexFile(prevName, cpanPath)
+		if err != nil {
+			return nil, err
+		}
+		defer closeFn()
+		prev = r
+	}
+	cur, closeCur, err := openIndexFile(newName, cpanPath)
+	if err != nil {
+		return nil, err
+	}
+	defer closeCur()
+	d := &indexDiff{tx: tx, path: cpanPath, idx: idx}
+	if strings.HasPrefix(cpanPath, "modules/06perms") {
+		err = d.perms(prev, cur)
+	} else {
+		err = d.packages(prev, cur)
+	}
+	return d.findings, err
+}
+
+type indexDiff struct {
+	tx       *bolt.Tx
+	path     string
+	idx      uint64
+	findings []Finding
+	dropped  int
+}
+
+func (d *indexDiff) add(kind string, security bool, id, format string, args ...any) {
+	if len(d.findings) >= maxIndexFindings {
+		d.dropped++
+		return
+	}
+	i := d.idx
+	d.findings = append(d.findings, Finding{ID: kind + ":" + d.path + ":" + id, Kind: kind, Security: security, Index: &i, Path: d.path, Message: fmt.Sprintf(format, args...)})
+}
+
+// sortKey is PAUSE's order: case-insensitive, then exact.
+func sortKey(name string) string { return strings.ToLower(name) + "\x00" + name }
+
+type sortedPackages struct {
+	r    *cpan.PackagesReader
+	last string
+}
+
+// next returns the next package, ok=false at the end.
+func (s *sortedPackages) next() (cpan.Package, bool, error) {
+	if s == nil || s.r == nil {
+		return cpan.Package{}, false, nil
+	}
+	p, err := s.r.Next()
+	if err == io.EOF {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, err
+	}
+	k := sortKey(p.Name)
+	if k <= s.last {
+		return p, false, fmt.Errorf("not sorted by package name at %s", p.Name)
+	}
+	s.last = k
+	return p, true, nil
+}
+
+func (d *indexDiff) packages(prevR, curR io.Reader) error {
+	var prev *sortedPackages
+	if prevR != nil {
+		r, err := cpan.NewPackagesReader(prevR)
+		if err != nil {
+			return fmt.Errorf("previous version: %w", err)
+		}
+		prev = &sortedPackages{r: r}
+	}
+	r, err := cpan.NewPackagesReader(curR)
+	if err != nil {
+		return err
+	}
+	cur := &sortedPackages{r: r}
+	o, oOK, err := prev.next()
+	if err != nil {
+		return err
+	}
+	n, nOK, err := cur.next()
+	if err != nil {
+		return err
+	}
+	for oOK || nOK {
+		switch {
+		case nOK && (!oOK || sortKey(n.Name) < sortKey(o.Name)):
+			d.checkLogged(n)
+			if n, nOK, err = cur.next(); err != nil {
+				return err
+			}
+		case oOK && (!nOK || sortKey(o.Name) < sortKey(n.Name)):
+			d.add(KindIndexPackageRemoved, false, o.Name+":"+o.Path, "%s left the index (it was %s %s); if that was not its author's doing, installs of it now fail or resolve elsewhere", o.Name, o.Path, o.Version)
+			if o, oOK, err = prev.next(); err != nil {
+				return err
+			}
+		default:
+			if n.Path != o.Path {
+				d.checkLogged(n)
+				if owner(n.Path) != owner(o.Path) {
+					d.add(KindIndexOwnerChanged, false, n.Name+":"+n.Path, "%s moved from %s's %s to %s's %s: installs of %s now fetch another author's file", n.Name, owner(o.Path), o.Path, owner(n.Path), n.Path, n.Name)
+				}
+			}
+			if less, ok := perlVersionLess(n.Version, o.Version); ok && less {
+				d.add(KindIndexVersionDown, false, n.Name+":"+n.Version+":"+n.Path, "%s went down from version %s (%s) to %s (%s): a downgrade is how an attack on an old vulnerable release looks", n.Name, o.Version, o.Path, n.Version, n.Path)
+			}
+			if o, oOK, err = prev.next(); err != nil {
+				return err
+			}
+			if n, nOK, err = cur.next(); err != nil {
+				return err
+			}
+		}
+	}
+	d.summarise()
+	return nil
+}
+
+func (d *indexDiff) summarise() {
+	if d.dropped > 0 {
+		d.findings = append(d.findings, Finding{ID: fmt.Sprintf("index-findings-dropped:%s:%d", d.path, d.idx), Kind: KindIndexUnlogged, Security: true, Index: &d.idx, Path: d.path,
+			Message: fmt.Sprintf("%d more findings in this version of %s were not listed (more than %d): look at it as a whole", d.dropped, d.path, maxIndexFindings)})
+	}
+}
+
+// checkLogged reports a package pointing at a file the log has no live
+// upload of: installing it would fetch a file nobody can verify.
+func (d *indexDiff) checkLogged(p cpan.Package) {
+	cp := p.CPANPath()
+	_, ok := getUpload(d.tx, cp)
+	if ok && d.tx.Bucket(bDeleted).Get([]byte(cp)) == nil {
+		return
+	}
+	d.add(KindIndexUnlogged, true, p.Name+":"+p.Path, "%s points at %s, which the log has no (undeleted) upload of: clients following this index would install a file nobody can verify", p.Name, cp)
+}
+
+// owner is the PAUSE id of the author directory A/AB/ID/... of a path.
+func owner(p string) string {
+	parts := strings.SplitN(p, "/", 4)
+	if len(parts) < 4 {
+		return ""
+	}
+	return parts[2]
+}
+
+func (d *indexDiff) perms(prevR, curR io.Reader) error {
+	var prev *permGroups
+	if prevR != nil {
+		r, err := cpan.NewPermsReader(prevR)
+		if err != nil {
+			return fmt.Errorf("previous version: %w", err)
+		}
+		prev = &permGroups{r: r}
+	}
+	r, err := cpan.NewPermsReader(curR)
+	if err != nil {
+		return err
+	}
+	cur := &permGroups{r: r}
+	if prev == nil {
+		return nil // nothing to compare with yet
+	}
+	o, oOK, err := prev.next()
+	if err != nil {
+		return err
+	}
+	n, nOK, err := cur.next()
+	if err != nil {
+		return err
+	}
+	for oOK || nOK {
+		switch {
+		case nOK && (!oOK || sortKey(n.pkg) < sortKey(o.pkg)):
+			// A new package: its first permissions are ordinary.
+			if n, nOK, err = cur.next(); err != nil {
+				return err
+			}
+		case oOK && (!nOK || sortKey(o.pkg) < sortKey(n.pkg)):
+			d.add(KindPermsChanged, false, o.pkg+":dropped", "%s lost every permission (it was %s)", o.pkg, o.text())
+			if o, oOK, err = prev.next(); err != nil {
+				return err
+			}
+		default:
+			if o.text() != n.text() {
+				sum := sha256.Sum256([]byte(n.text()))
+				d.add(KindPermsChanged, false, n.pkg+":"+hex.EncodeToString(sum[:8]), "permissions on %s changed from %s to %s: whoever has them can upload releases of it", n.pkg, o.text(), n.text())
+			}
+			if o, oOK, err = prev.next(); err != nil {
+				return err
+			}
+			if n, nOK, err = cur.next(); err != nil {
+				return err
+			}
+		}
+	}
+	d.summarise()
+	return nil
+}
+
+// permGroups reads 06perms a package at a time.
+type permGroups struct {
+	r       *cpan.PermsReader
+	pending *cpan.Perm
+	last    string
+}
+
+type permGroup struct {
+	pkg   string
+	perms []string // "ID:perm", sorted
+}
+
+func (g permGroup) text() string { return strings.Join(g.perms, ",") }
+
+// maxPermsPerPackage bounds one package's group (the real maximum is a
+// few dozen co-maintainers).
+const maxPermsPerPackage = 10000
+
+func (p *permGroups) next() (permGroup, bool, error) {
+	var g permGroup
+	for {
+		var perm cpan.Perm
+		if p.pending != nil {
+			perm, p.pending = *p.pending, nil
+		} else {
+			var err error
+			perm, err = p.r.Next()
+			if err == io.EOF {
+				return g, g.pkg != "", nil
+			}
+			if err != nil {
+				return g, false, err
+			}
+		}
+		if g.pkg != "" && perm.Package != g.pkg {
+			p.pending = &perm
+			slices.Sort(g.perms)
+			return g, true, nil
+		}
+		if g.pkg == "" {
+			k := sortKey(perm.Package)
+			if k <= p.last {
+				return g, false, fmt.Errorf("06perms not sorted by package at %s", perm.Package)
+			}
+			p.last = k
+			g.pkg = perm.Package
+		}
+		if len(g.perms) >= maxPermsPerPackage {
+			return g, false, fmt.Errorf("more than %d permissions on %s", maxPermsPerPackage, g.pkg)
+		}
+		g.perms = append(g.perms, perm.ID+":"+perm.Perm)
+	}
+}
+
+// perlVersionLess compares two Perl module versions as version.pm does
+// for the common forms: decimal (1.02, 0.017) and dotted (v1.2.3, 1.2.3);
+// "_" (a trial marker) is ignored. ok is false when either is undef or not
+// a version, and nothing is claimed.
+func perlVersionLess(a, b string) (less, ok bool) {
+	va, okA := perlVersion(a)
+	vb, okB := perlVersion(b)
+	if !okA || !okB {
+		return false, false
+	}
+	return slices.Compare(va, vb) < 0, true
+}
+
+func perlVersion(s string) ([]int, bool) {
+	s = strings.ReplaceAll(s, "_", "")
+	if s == "" || s == "undef" {
+		return nil, false
+	}
+	dotted := strings.HasPrefix(s, "v") || strings.Count(s, ".") >= 2
+	s = strings.TrimPrefix(s, "v")
+	var out []int
+	if dotted {
+		for _, part := range strings.Split(s, ".") {
+			n, err := strconv.Atoi(part)
+			if err != nil || n < 0 {
+				return nil, false
+			}
+			out = append(out, n)
+		}
+	} else {
+		whole, frac, _ := strings.Cut(s, ".")
+		n, err := strconv.Atoi(whole)
+		if err != nil || n < 0 {
+			return nil, false
+		}
+		out = append(out, n)
+		for len(frac)%3 != 0 {
+			frac += "0"
+		}
+		for i := 0; i < len(frac); i += 3 {
+			n, err := strconv.Atoi(frac[i : i+3])
+			if err != nil {
+				return nil, false
+			}
+			out = append(out, n)
+		}
+	}
+	for len(out) > 1 && out[len(out)-1] == 0 {
+		out = out[:len(out)-1]
+	}
+	return out, true
+}
