@@ -8,6 +8,7 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"embed"
 	"encoding/base64"
 	"encoding/hex"
@@ -18,6 +19,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +82,7 @@ func (e *Explorer) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /dist/{name}", e.dist)
 	mux.HandleFunc("GET /author/{id}", e.author)
 	mux.HandleFunc("GET /entry/{index}", e.entry)
+	mux.HandleFunc("GET /index-files", e.indexFiles)
 	mux.HandleFunc("GET /feed.atom", e.feed)
 	mux.HandleFunc("GET /dist/{name}/feed.atom", e.feed)
 	mux.HandleFunc("GET /author/{id}/feed.atom", e.feed)
@@ -268,6 +271,8 @@ func (e *Explorer) search(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		e.render(w, statusFor(recs), "list", page{Title: p, Heading: "Entries for " + p, Query: q, Entries: rows(recs)})
+	case cpan.IsIndexPath(strings.TrimPrefix(q, "/")) || isIndexName(q):
+		http.Redirect(w, r, "/index-files", http.StatusSeeOther)
 	case pauseRE.MatchString(q) && len(q) <= cpan.MaxIDLength:
 		http.Redirect(w, r, "/author/"+url.PathEscape(q), http.StatusSeeOther)
 	case distRE.MatchString(strings.ReplaceAll(q, "::", "-")):
@@ -275,6 +280,37 @@ func (e *Explorer) search(w http.ResponseWriter, r *http.Request) {
 	default:
 		e.fail(w, http.StatusBadRequest, "Bad search", "%q is neither a distribution, a PAUSE id, a path nor a sha256.", q)
 	}
+}
+
+// isIndexName recognises what people type for an index file: its file
+// name, with or without the extensions.
+func isIndexName(q string) bool {
+	for _, p := range cpan.IndexPaths {
+		base := path.Base(p)
+		if q == base || q == strings.SplitN(base, ".", 2)[0] {
+			return true
+		}
+	}
+	return false
+}
+
+// indexFiles lists every logged version of the index files PAUSE
+// publishes (02packages, 06perms, 01mailrc), newest first.
+func (e *Explorer) indexFiles(w http.ResponseWriter, r *http.Request) {
+	var all []index.Record
+	for _, p := range cpan.IndexPaths {
+		recs, err := e.log.Index().ByPath(p)
+		if err != nil {
+			e.internal(w, err)
+			return
+		}
+		all = append(all, recs...)
+	}
+	slices.SortFunc(all, func(a, b index.Record) int { return cmp.Compare(b.Index, a.Index) })
+	if len(all) > PageSize {
+		all = all[:PageSize]
+	}
+	e.render(w, http.StatusOK, "list", page{Title: "Index files", Heading: "Index file versions (02packages, 06perms, 01mailrc), newest first", Entries: rows(all)})
 }
 
 func statusFor(recs []index.Record) int {

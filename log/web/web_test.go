@@ -212,3 +212,42 @@ func TestPagination(t *testing.T) {
 		t.Errorf("second page %s: %d rows", next, rowsIn(body))
 	}
 }
+
+// TestIndexFilesPage: the explorer lists every logged version of the
+// index files, and searches for them lead there.
+func TestIndexFilesPage(t *testing.T) {
+	tl := testlog.Start(t, tlog.Config{DataDir: t.TempDir()})
+	tl.Add(t, "modules/02packages.details.txt.gz", []byte("version one"), "2026-11-20T00:00:00Z", false)
+	tl.Add(t, "modules/02packages.details.txt.gz", []byte("version two"), "2026-11-21T00:00:00Z", false)
+	tl.Add(t, "modules/06perms.txt.gz", []byte("perms"), "2026-11-21T00:00:00Z", true)
+	deadline := time.Now().Add(10 * time.Second)
+	for n, _ := tl.Index().Size(); n < 3; n, _ = tl.Index().Size() {
+		if time.Now().After(deadline) {
+			t.Fatal("index did not catch up")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ex, err := New(tl.Log, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl.Log.Mount(ex.Register)
+	srv := httptest.NewServer(tl.Log.Handler())
+	defer srv.Close()
+	code, body, _ := get(t, srv, "/index-files")
+	two := fmt.Sprintf("%x", sha256.Sum256([]byte("version two")))
+	if code != 200 || strings.Count(body, "modules/02packages.details.txt.gz") != 2 || !strings.Contains(body, "modules/06perms.txt.gz") || !strings.Contains(body, two) {
+		t.Errorf("/index-files: %d\n%.3000s", code, body)
+	}
+	if strings.Index(body, "06perms") > strings.Index(body, two) {
+		t.Error("/index-files is not newest first")
+	}
+	for _, q := range []string{"02packages", "02packages.details.txt.gz", "modules/02packages.details.txt.gz", "06perms"} {
+		if code, _, hdr := get(t, srv, "/search?q="+url.QueryEscape(q)); code != 303 || hdr.Get("Location") != "/index-files" {
+			t.Errorf("search %q: %d %s", q, code, hdr.Get("Location"))
+		}
+	}
+	if code, body, _ := get(t, srv, "/entry/1"); code != 200 || !strings.Contains(body, "cpan-tlog/v1 index") {
+		t.Errorf("/entry/1: %d\n%.1000s", code, body)
+	}
+}
