@@ -54,6 +54,8 @@ type Config struct {
 	CacheDir string
 	// MaxFileSize bounds a downloaded file (default 512 MiB).
 	MaxFileSize int64
+	// Journal, when set, records every decision for a summary.
+	Journal *Journal
 	// MaxIndexLag is how much older than the newest logged version of
 	// an index file the served one may be (default 24h).
 	MaxIndexLag time.Duration
@@ -124,11 +126,12 @@ func (p *Proxy) Metrics() http.Handler {
 func (p *Proxy) decide(r *http.Request, decision, cpanPath, reason string) {
 	p.metrics.WithLabelValues(decision).Inc()
 	p.cfg.Logger.Info("proxy", "decision", decision, "method", r.Method, "url", r.URL.String(), "path", cpanPath, "reason", reason)
+	p.cfg.Journal.add(decision, r.URL.String(), cpanPath, reason)
 }
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodConnect {
-		p.decide(r, "not_proxied", "", "CONNECT")
+		p.decide(r, "not_proxied", "", "CONNECT tunnel to "+r.Host+" refused: a tunnel would skip verification (use the http:// URL)")
 		http.Error(w, "cpantlog proxy does not tunnel (CONNECT): use it as a plain-http CPAN mirror or http_proxy", http.StatusForbidden)
 		return
 	}

@@ -31,6 +31,7 @@ Usage:
   cpantlog verify --proof FILE.tlog-proof FILE             verify offline, no network
   cpantlog proof PATH [-o OUT]                             fetch and save a tlog-proof
   cpantlog proxy --upstream URL [--listen 127.0.0.1:7373]  a CPAN mirror that verifies first
+  cpantlog exec [proxy flags] -- COMMAND...                run cpanm, carton, cpan, cpm through it
   cpantlog snapshot cpanfile.snapshot [--mirror URL|DIR]   verify what a Carton snapshot pins
   cpantlog demo                                            the whole story, in a temp directory
 
@@ -61,6 +62,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = proofCmd(args[1:], stdout, stderr)
 	case "proxy":
 		err = proxyCmd(args[1:], stdout, stderr)
+	case "exec":
+		code, err := execCmd(args[1:], stdout, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "cpantlog exec: %v\n", err)
+		}
+		return code
 	case "snapshot":
 		err = snapshotCmd(args[1:], stdout, stderr)
 	case "demo":

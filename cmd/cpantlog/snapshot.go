@@ -21,7 +21,7 @@ func snapshotCmd(args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("snapshot", "snapshot cpanfile.snapshot [--mirror URL|DIR]\n\n"+
 		"Verify every distribution a Carton snapshot pins against the log, reading each from the\n"+
 		"mirror (a URL, or a directory such as vendor/cache holding authors/id/...).", stderr)
-	mirror := fs.String("mirror", "", "where the tarballs are: a CPAN mirror URL or a local tree (default: vendor/cache beside the snapshot if present, else https://cpan.metacpan.org)")
+	mirror := fs.String("mirror", "", "where the tarballs are: a CPAN mirror URL or a local tree (default: vendor/cache beside the snapshot if present, else local/cache where carton install keeps them, else https://cpan.metacpan.org)")
 	jobs := fs.Int("jobs", 8, "verifications in parallel")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -41,8 +41,10 @@ func snapshotCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	if *mirror == "" {
 		*mirror = "https://cpan.metacpan.org"
-		if vc := filepath.Join(filepath.Dir(pos[0]), "vendor", "cache"); isDir(vc) {
-			*mirror = vc
+		for _, cache := range []string{"local/cache", "vendor/cache"} {
+			if dir := filepath.Join(filepath.Dir(pos[0]), filepath.FromSlash(cache)); isDir(dir) {
+				*mirror = dir
+			}
 		}
 	}
 	v, err := c.verifier(true)
@@ -71,31 +73,33 @@ func snapshotCmd(args []string, stdout, stderr io.Writer) error {
 
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DISTRIBUTION\tRESULT\tDETAIL")
-	failed := 0
-	var worst error
+	failed, unchecked, security := 0, 0, false
 	for i, d := range dists {
-		if errs[i] != nil {
+		switch client.ExitCode(errs[i]) {
+		case client.ExitOK:
+		case client.ExitSecurity, client.ExitNotVerified:
 			failed++
-			if worst == nil || client.ExitCode(errs[i]) > client.ExitCode(worst) {
-				worst = errs[i]
-			}
+			security = security || client.ExitCode(errs[i]) == client.ExitSecurity
 			fmt.Fprintf(tw, "%s\tFAILED\t%s\n", d.Name, firstLine(errs[i].Error()))
+			continue
+		default:
+			// The file or the log could not be read: nothing is known.
+			unchecked++
+			fmt.Fprintf(tw, "%s\tUNCHECKED\tcould not check: %s\n", d.Name, firstLine(errs[i].Error()))
 			continue
 		}
 		fmt.Fprintf(tw, "%s\tverified\tindex %d, checkpoint %d\n", d.Name, results[i].Index, results[i].Checkpoint.Size)
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "%d of %d distributions verified\n", len(dists)-failed, len(dists))
-	if failed > 0 {
-		// The table said why; the error keeps only the class, for the exit code.
-		class := worst
-		switch client.ExitCode(worst) {
-		case client.ExitSecurity:
-			class = client.ErrSecurity
-		case client.ExitNotVerified:
-			class = client.ErrNotVerified
-		}
-		return fmt.Errorf("%d distribution(s) failed verification (%w)", failed, class)
+	fmt.Fprintf(stdout, "%d of %d distributions verified\n", len(dists)-failed-unchecked, len(dists))
+	// The table said why; the error keeps only the class, for the exit code.
+	switch {
+	case security:
+		return fmt.Errorf("%d distribution(s) failed verification (%w)", failed, client.ErrSecurity)
+	case failed > 0:
+		return fmt.Errorf("%d distribution(s) failed verification (%w)", failed, client.ErrNotVerified)
+	case unchecked > 0:
+		return fmt.Errorf("could not check %d distribution(s): the files or the log could not be read (see the table); nothing is known about them", unchecked)
 	}
 	return nil
 }

@@ -49,4 +49,10 @@ func TestSnapshot(t *testing.T) {
 	if code != 1 || !regexp.MustCompile(`(?m)^Try-Tiny-0.31 +FAILED +not verified: .*does not match the log`).MatchString(out) || !strings.Contains(out, "7 of 8 distributions verified") {
 		t.Errorf("snapshot with a tampered tarball: exit %d\n%s", code, out)
 	}
+	// A mirror that cannot be reached is "could not check" (exit 2), never
+	// "failed verification".
+	code, out = cli(t, append([]string{"snapshot", snapFile, "--mirror", "http://127.0.0.1:9"}, common...)...)
+	if code != 2 || strings.Contains(out, "FAILED") || !strings.Contains(out, "UNCHECKED") || !strings.Contains(out, "could not check 8 distribution(s)") {
+		t.Errorf("snapshot from an unreachable mirror: exit %d\n%s", code, out)
+	}
 }

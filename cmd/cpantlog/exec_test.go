@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// standIn is a plain HTTP proxy that answers every request with evil
+// bytes, standing in for cpan.metacpan.org, backpan.perl.org and every
+// other host a client could reach by walking around the verifying proxy.
+// It counts what reached it.
+func standIn(t *testing.T) (string, *atomic.Int32) {
+	t.Helper()
+	var hits atomic.Int32
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Write([]byte("evil bytes from around the log"))
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String(), &hits
+}
+
+type execEnv struct {
+	tl                          *testLog
+	policy, state, root, mirror string
+	hits                        *atomic.Int32
+}
+
+// newExecEnv starts a log with the samples and their 02packages, a
+// loopback upstream mirror, and a hostile stand-in set as the user's own
+// http_proxy (which cpantlog exec must override); HOME and the clients'
+// homes are fresh.
+func newExecEnv(t *testing.T) *execEnv {
+	t.Helper()
+	smp := samples(t)
+	tl := startLog(t, t.TempDir())
+	for _, s := range smp {
+		tl.add(t, s.path, s.content, "2024-01-02T03:04:05Z")
+	}
+	tl.add(t, packagesPath, packagesIndex(packages), "2026-11-20T00:00:00Z")
+	root, mirror := buildMirror(t, smp)
+	evil, hits := standIn(t)
+	home := t.TempDir()
+	for k, v := range map[string]string{"HOME": home, "PERL_CPANM_HOME": t.TempDir(), "http_proxy": evil, "HTTP_PROXY": evil, "https_proxy": evil, "no_proxy": "*", "PERL_MM_USE_DEFAULT": "1", "PERL_CARTON_PATH": ""} {
+		t.Setenv(k, v)
+	}
+	return &execEnv{tl: tl, policy: writePolicy(t, fmt.Sprintf("log %s %s\nquorum none\n", tl.log.VerifierKey(), tl.url)),
+		state: t.TempDir(), root: root, mirror: mirror, hits: hits}
+}
+
+func (e *execEnv) run(t *testing.T, command ...string) (int, string) {
+	t.Helper()
+	args := append([]string{"exec", "--upstream", e.mirror, "--policy", e.policy, "--state", e.state, "--files", t.TempDir(), "--"}, command...)
+	return cli(t, args...)
+}
+
+func (e *execEnv) tamper(t *testing.T, p string) {
+	t.Helper()
+	f := filepath.Join(e.root, p)
+	good, _ := os.ReadFile(f)
+	bad := bytes.Clone(good)
+	bad[len(bad)/2] ^= 1
+	os.WriteFile(f, bad, 0o644)
+	t.Cleanup(func() { os.WriteFile(f, good, 0o644) })
+}
+
+const testFatal = "authors/id/R/RJ/RJBS/Test-Fatal-0.017.tar.gz"
+
+func TestExecCpanm(t *testing.T) {
+	needCpanm(t)
+	e := newExecEnv(t)
+	lib := t.TempDir()
+	code, out := e.run(t, "cpanm", "-n", "-L", lib, "Test::Fatal")
+	if code != 0 || !installed(lib, "Test/Fatal.pm") || !strings.Contains(out, "ok       "+testFatal) {
+		t.Fatalf("cpantlog exec -- cpanm Test::Fatal: exit %d\n%s", code, out)
+	}
+	// Tampered upstream: nothing installs, the summary names the file and why.
+	e.tamper(t, testFatal)
+	lib = t.TempDir()
+	code, out = e.run(t, "cpanm", "-n", "-L", lib, "Test::Fatal")
+	if code == 0 || installed(lib, "Test/Fatal.pm") || !strings.Contains(out, "REFUSED  "+testFatal) || !strings.Contains(out, "does not match the log") {
+		t.Errorf("tampered Test::Fatal: exit %d\n%s", code, out)
+	}
+	if n := e.hits.Load(); n != 0 {
+		t.Errorf("%d requests walked around the verifying proxy to the user's own http_proxy", n)
+	}
+}
+
+func TestExecLogDown(t *testing.T) {
+	needCpanm(t)
+	e := newExecEnv(t)
+	e.tl.stop()
+	lib := t.TempDir()
+	code, out := e.run(t, "cpanm", "-n", "-L", lib, "Test::Fatal")
+	if code == 0 || installed(lib, "Test/Fatal.pm") || !strings.Contains(out, "could not reach the log") || !strings.Contains(out, "UNCHECKED") {
+		t.Errorf("log down: exit %d\n%s", code, out)
+	}
+	if strings.Contains(out, "REFUSED  "+testFatal) {
+		t.Errorf("log down is reported as a refusal of the mirror's file:\n%s", out)
+	}
+}
+
+func TestExecCarton(t *testing.T) {
+	if _, err := exec.LookPath("carton"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("carton missing in CI: .ci/run installs Debian's carton")
+		}
+		t.Skip("carton not installed (Debian: carton)")
+	}
+	e := newExecEnv(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "cpanfile"), []byte("requires 'Test::Fatal';\n"), 0o644)
+	t.Chdir(dir)
+	code, out := e.run(t, "carton", "install")
+	if code != 0 || !installed(filepath.Join(dir, "local"), "Test/Fatal.pm") || !strings.Contains(out, "ok       "+testFatal) {
+		t.Fatalf("cpantlog exec -- carton install: exit %d\n%s", code, out)
+	}
+	// The snapshot verifies the tarballs carton keeps in local/cache,
+	// fetching none from a mirror.
+	code, out = cli(t, "snapshot", filepath.Join(dir, "cpanfile.snapshot"), "--policy", e.policy, "--state", e.state)
+	if code != 0 || !strings.Contains(out, "Test-Fatal-0.017") {
+		t.Errorf("snapshot after carton install: exit %d\n%s", code, out)
+	}
+
+	// Tampered upstream: Carton's fallback mirrors go through the proxy too.
+	e.tamper(t, testFatal)
+	dir2 := t.TempDir()
+	os.WriteFile(filepath.Join(dir2, "cpanfile"), []byte("requires 'Test::Fatal';\n"), 0o644)
+	t.Chdir(dir2)
+	code, out = e.run(t, "carton", "install")
+	if code == 0 || installed(filepath.Join(dir2, "local"), "Test/Fatal.pm") || !strings.Contains(out, "REFUSED  "+testFatal) {
+		t.Errorf("tampered Test::Fatal with carton: exit %d\n%s", code, out)
+	}
+	if n := e.hits.Load(); n != 0 {
+		t.Errorf("%d requests walked around the verifying proxy", n)
+	}
+}
