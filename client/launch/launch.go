@@ -8,6 +8,8 @@
 package launch
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -48,14 +50,50 @@ func Env(base []string, proxyURL string) []string {
 	return out
 }
 
-// Args returns argv adjusted for clients whose mirrors are only arguments:
-// "cpm install ..." gets the proxy as its mirror and its 02packages as its
-// resolver (cpm's defaults are https, which the proxy does not tunnel).
+// Args returns argv adjusted for clients whose mirrors are only arguments
+// or configuration, writing what they need into dir:
+//
+//   - "cpm install ..." gets the proxy as its mirror and its 02packages as
+//     its resolver (cpm's defaults are https, which the proxy does not
+//     tunnel);
+//   - "cpan ..." (CPAN.pm) gets -j with a configuration that loads the
+//     user's own and replaces every mirror with the proxy (CPAN.pm's
+//     default is https://cpan.org, and pushy_https would force it).
+//
 // Other commands are returned unchanged.
-func Args(argv []string, proxyURL string) []string {
-	if len(argv) >= 2 && filepath.Base(argv[0]) == "cpm" && argv[1] == "install" {
-		out := append([]string{argv[0], argv[1], "--mirror", proxyURL, "--resolver", "02packages," + proxyURL}, argv[2:]...)
-		return out
+func Args(argv []string, proxyURL, dir string) ([]string, error) {
+	if len(argv) == 0 {
+		return argv, nil
 	}
-	return argv
+	switch filepath.Base(argv[0]) {
+	case "cpm":
+		if len(argv) >= 2 && argv[1] == "install" {
+			return append([]string{argv[0], argv[1], "--mirror", proxyURL, "--resolver", "02packages," + proxyURL}, argv[2:]...), nil
+		}
+	case "cpan":
+		conf := filepath.Join(dir, "CPANConfig.pm")
+		if err := os.WriteFile(conf, []byte(cpanConfig(proxyURL)), 0o600); err != nil {
+			return nil, err
+		}
+		return append([]string{argv[0], "-j", conf}, argv[1:]...), nil
+	}
+	return argv, nil
+}
+
+// cpanConfig is a CPAN.pm configuration file for cpan -j: the user's own
+// configuration (or CPAN.pm's automatic one), with the proxy as the only
+// mirror.
+func cpanConfig(proxyURL string) string {
+	return fmt.Sprintf(`# Written by cpantlog exec: the user's CPAN.pm configuration with every
+# mirror replaced by the verifying proxy.
+require CPAN::HandleConfig;
+{
+    local $CPAN::Be_Silent = 1;
+    CPAN::HandleConfig->load(write_file => 0);
+}
+$CPAN::Config->{urllist} = [%q];
+$CPAN::Config->{pushy_https} = 0;
+$CPAN::Config->{connect_to_internet_ok} = 1;
+1;
+`, proxyURL+"/")
 }

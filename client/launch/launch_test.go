@@ -1,6 +1,8 @@
 package launch
 
 import (
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -35,14 +37,33 @@ func TestEnv(t *testing.T) {
 }
 
 func TestArgs(t *testing.T) {
-	got := Args([]string{"/usr/bin/cpm", "install", "-g", "Try::Tiny"}, "http://127.0.0.1:7000")
+	dir := t.TempDir()
+	args := func(argv ...string) []string {
+		out, err := Args(argv, "http://127.0.0.1:7000", dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	got := args("/usr/bin/cpm", "install", "-g", "Try::Tiny")
 	want := []string{"/usr/bin/cpm", "install", "--mirror", "http://127.0.0.1:7000", "--resolver", "02packages,http://127.0.0.1:7000", "-g", "Try::Tiny"}
 	if !slices.Equal(got, want) {
 		t.Errorf("cpm: %q", got)
 	}
 	for _, argv := range [][]string{{"cpanm", "Try::Tiny"}, {"carton", "install"}, {"cpm"}, {"cpm", "exec", "x"}} {
-		if got := Args(argv, "http://p"); !slices.Equal(got, argv) {
+		if got := args(argv...); !slices.Equal(got, argv) {
 			t.Errorf("%q changed to %q", argv, got)
 		}
+	}
+	got = args("cpan", "-T", "Try::Tiny")
+	if len(got) != 5 || got[1] != "-j" || got[3] != "-T" {
+		t.Fatalf("cpan: %q", got)
+	}
+	conf, err := os.ReadFile(got[2])
+	if err != nil || !strings.Contains(string(conf), `$CPAN::Config->{urllist} = ["http://127.0.0.1:7000/"]`) || !strings.Contains(string(conf), "pushy_https} = 0") {
+		t.Errorf("CPAN.pm config: %s %v", conf, err)
+	}
+	if out, err := exec.Command("perl", "-c", got[2]).CombinedOutput(); err != nil {
+		t.Errorf("perl -c of the CPAN.pm config: %v\n%s", err, out)
 	}
 }

@@ -26,7 +26,15 @@ const (
 	// Index is one of the index files PAUSE publishes (cpan.IndexPaths):
 	// served only when logged and not stale.
 	Index
+	// Modlist is modules/03modlist.data.gz, which CPAN.pm fetches and
+	// evaluates as Perl. PAUSE has not maintained it since 2012 and the log
+	// does not record it, so the proxy never serves the mirror's: it
+	// answers an empty module list of its own.
+	Modlist
 )
+
+// ModlistPath is the module list CPAN.pm asks for.
+const ModlistPath = "modules/03modlist.data.gz"
 
 func (c Class) String() string {
 	switch c {
@@ -36,6 +44,8 @@ func (c Class) String() string {
 		return "CHECKSUMS"
 	case Index:
 		return "index"
+	case Modlist:
+		return "modlist"
 	}
 	return "none"
 }
@@ -80,6 +90,9 @@ func Classify(escaped, decoded string) (string, Class, error) {
 	}
 	if cpan.IsIndexPath(p) {
 		return p, Index, nil
+	}
+	if p == ModlistPath {
+		return p, Modlist, nil
 	}
 	if !strings.HasPrefix(p, cpan.AuthorsPrefix) {
 		return "", 0, notServed("%q is neither under authors/id/A/AB/ID/ nor one of the index files (%s)", p, strings.Join(cpan.IndexPaths, ", "))

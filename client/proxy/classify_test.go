@@ -67,7 +67,7 @@ func TestClassify(t *testing.T) {
 		"/authors/id/E/ET/ETHER/x%E3%80%80.tar.gz",
 		"/authors/id/E/ET/ETHER/x%20y.tar.gz",
 		"/modules/02packages.details.txt.gz/",
-		"/modules/03modlist.data.gz",
+		"/modules/03modlist.data",
 		"/modules/02PACKAGES.details.txt.gz",
 		"/modules/../modules/02packages.details.txt.gz",
 		"/modules/RECENT-1h.json",
@@ -114,6 +114,10 @@ func FuzzClassify(f *testing.F) {
 		case Index:
 			if !cpan.IsIndexPath(p) {
 				t.Fatalf("Classify(%q): %q is not an index file", raw, p)
+			}
+		case Modlist:
+			if p != ModlistPath {
+				t.Fatalf("Classify(%q): %q as the module list", raw, p)
 			}
 		case Upload, Checksums:
 			if _, err := cpan.ValidatePath(p); err != nil {

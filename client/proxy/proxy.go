@@ -20,6 +20,8 @@
 package proxy
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -163,10 +165,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The upstream base may have a path (https://host/CPAN).
 	upstreamURL := p.upstream.JoinPath(cpanPath).String()
 	switch class {
+	case Modlist:
+		p.decide(r, "generated", cpanPath, "an empty module list of the proxy's own; the mirror's is never served")
+		w.Header().Set("Content-Type", "application/octet-stream")
+		http.ServeContent(w, r, "", time.Unix(0, 0), bytes.NewReader(emptyModlist))
 	case Upload:
 		p.serveUpload(w, r, cpanPath, upstreamURL)
 	case Index:
-		p.serveChecked(w, r, cpanPath, upstreamURL, func(ctx context.Context, f client.File, _ *os.File) (string, error) {
+		p.serveChecked(w, r, cpanPath, upstreamURL, "verified", func(ctx context.Context, f client.File, _ *os.File) (string, error) {
 			res, err := p.cfg.Verifier.VerifyIndexFile(ctx, f, p.cfg.MaxIndexLag)
 			if err != nil {
 				return "", err
@@ -174,7 +180,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return fmt.Sprintf("index version %d of %s, checkpoint %d", res.Index, res.Entry.Time.Format(time.RFC3339), res.Checkpoint.Size), nil
 		})
 	case Checksums:
-		p.serveChecked(w, r, cpanPath, upstreamURL, func(_ context.Context, _ client.File, tmp *os.File) (string, error) {
+		p.serveChecked(w, r, cpanPath, upstreamURL, "parsed", func(_ context.Context, _ client.File, tmp *os.File) (string, error) {
 			b, err := io.ReadAll(io.LimitReader(tmp, cpan.MaxChecksumsSize+1))
 			if err != nil {
 				return "", err
@@ -240,7 +246,7 @@ func (p *Proxy) serveUpload(w http.ResponseWriter, r *http.Request, cpanPath, up
 		return
 	}
 	var verified client.File
-	p.serveChecked(w, r, cpanPath, upstreamURL, func(ctx context.Context, f client.File, _ *os.File) (string, error) {
+	p.serveChecked(w, r, cpanPath, upstreamURL, "verified", func(ctx context.Context, f client.File, _ *os.File) (string, error) {
 		res, err := p.cfg.Verifier.VerifyFile(ctx, f)
 		if err != nil {
 			return "", err
@@ -251,9 +257,10 @@ func (p *Proxy) serveUpload(w http.ResponseWriter, r *http.Request, cpanPath, up
 }
 
 // serveChecked downloads upstreamURL into a temporary file while hashing
-// it, runs check on it, and serves the bytes only if check passed. after,
+// it, runs check on it, and serves the bytes only if check passed,
+// logging decision ("verified" against the log, or "parsed"). after,
 // if given, runs on the verified file before it is served.
-func (p *Proxy) serveChecked(w http.ResponseWriter, r *http.Request, cpanPath, upstreamURL string, check func(context.Context, client.File, *os.File) (string, error), after ...func(*os.File)) {
+func (p *Proxy) serveChecked(w http.ResponseWriter, r *http.Request, cpanPath, upstreamURL, decision string, check func(context.Context, client.File, *os.File) (string, error), after ...func(*os.File)) {
 	tmp, file, modTime, code, err := p.download(r.Context(), upstreamURL, cpanPath)
 	if tmp != nil {
 		defer func() { tmp.Close(); os.Remove(tmp.Name()) }()
@@ -276,7 +283,7 @@ func (p *Proxy) serveChecked(w http.ResponseWriter, r *http.Request, cpanPath, u
 		p.failed(w, r, cpanPath, err)
 		return
 	}
-	p.decide(r, "verified", cpanPath, why)
+	p.decide(r, decision, cpanPath, why)
 	for _, f := range after {
 		f(tmp)
 	}
@@ -346,6 +353,17 @@ func (p *Proxy) store(cpanPath string, file client.File, tmp *os.File) {
 		p.cfg.Logger.Warn("cache", "err", err)
 	}
 }
+
+// emptyModlist is a 03modlist.data.gz with no modules, as CPAN.pm reads it.
+var emptyModlist = func() []byte {
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	io.WriteString(zw, "File:        03modlist.data\nDescription: an empty module list served by cpantlog (PAUSE no longer maintains it)\n"+
+		"Modcount:    0\nWritten-By:  cpantlog\nDate:        Thu, 01 Jan 1970 00:00:00 GMT\n\n"+
+		"package CPAN::Modulelist;\nsub data { {} }\n1;\n")
+	zw.Close()
+	return b.Bytes()
+}()
 
 func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, modTime time.Time) {
 	if modTime.IsZero() {

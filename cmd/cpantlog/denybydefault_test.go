@@ -87,7 +87,7 @@ var requestForms = []string{
 	"/authors/id/E/ET/ETHER/",
 	"/modules/02packages.details.txt.gz",
 	"/modules/02packages.details.txt.gz/",
-	"/modules/03modlist.data.gz",
+	"/modules/03modlist.data",
 	"/authors/01mailrc.txt.gz",
 	"/index.html",
 	"/",
@@ -136,6 +136,21 @@ func TestProxyDeniesByDefault(t *testing.T) {
 				t.Errorf("%s %s: %d, want 403 (%s)", mode, form, resp.StatusCode, body)
 			}
 		}
+	}
+	// CPAN.pm's module list is the proxy's own empty one, never the mirror's.
+	resp, err := direct.Get(proxyURL + "/modules/03modlist.data.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	zr, zerr := gzip.NewReader(bytes.NewReader(body))
+	var text []byte
+	if zerr == nil {
+		text, _ = io.ReadAll(zr)
+	}
+	if resp.StatusCode != 200 || bytes.Contains(body, evil[:64]) || !bytes.Contains(text, []byte("sub data { {} }")) {
+		t.Errorf("03modlist: %d %q", resp.StatusCode, text)
 	}
 	if strings.Contains(logs.String(), "decision=passthrough") || !strings.Contains(logs.String(), "decision=refused") {
 		t.Errorf("proxy log:\n%s", logs)

@@ -73,7 +73,18 @@ func execCmd(args []string, stdout, stderr io.Writer) (int, error) {
 	go func() { served <- httpserver.Run(ctx, httpserver.New(p, 10*time.Minute), ln, 5*time.Second) }()
 	proxyURL := "http://" + ln.Addr().String()
 
-	cmd := exec.Command(command[0], launch.Args(command, proxyURL)[1:]...)
+	tmp, err := os.MkdirTemp("", "cpantlog-exec-")
+	if err != nil {
+		cancel()
+		return client.ExitUsage, err
+	}
+	defer os.RemoveAll(tmp)
+	argv, err := launch.Args(command, proxyURL, tmp)
+	if err != nil {
+		cancel()
+		return client.ExitUsage, err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = launch.Env(os.Environ(), proxyURL)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
 	fmt.Fprintf(stderr, "cpantlog: running %q through the verifying proxy %s (log %s, upstream %s)\n", command, proxyURL, v.Log.Origin, pf.upstream)

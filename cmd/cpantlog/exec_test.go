@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"net"
 	"net/http"
@@ -52,6 +53,13 @@ func newExecEnv(t *testing.T) *execEnv {
 	}
 	tl.add(t, packagesPath, packagesIndex(packages), "2026-11-20T00:00:00Z")
 	root, mirror := buildMirror(t, smp)
+	// CPAN.pm also reads the authors' list.
+	var mailrc bytes.Buffer
+	zw := gzip.NewWriter(&mailrc)
+	zw.Write([]byte("alias ETHER \"Karen Etheridge <ether@cpan.org>\"\nalias RJBS \"Ricardo Signes <rjbs@cpan.org>\"\n"))
+	zw.Close()
+	os.WriteFile(filepath.Join(root, "authors", "01mailrc.txt.gz"), mailrc.Bytes(), 0o644)
+	tl.add(t, "authors/01mailrc.txt.gz", mailrc.Bytes(), "2026-11-20T00:00:00Z")
 	evil, hits := standIn(t)
 	home := t.TempDir()
 	for k, v := range map[string]string{"HOME": home, "PERL_CPANM_HOME": t.TempDir(), "http_proxy": evil, "HTTP_PROXY": evil, "https_proxy": evil, "no_proxy": "*", "PERL_MM_USE_DEFAULT": "1", "PERL_CARTON_PATH": ""} {
@@ -143,6 +151,37 @@ func TestExecCarton(t *testing.T) {
 	code, out = e.run(t, "carton", "install")
 	if code == 0 || installed(filepath.Join(dir2, "local"), "Test/Fatal.pm") || !strings.Contains(out, "REFUSED  "+testFatal) {
 		t.Errorf("tampered Test::Fatal with carton: exit %d\n%s", code, out)
+	}
+	if n := e.hits.Load(); n != 0 {
+		t.Errorf("%d requests walked around the verifying proxy", n)
+	}
+}
+
+func TestExecCPANpm(t *testing.T) {
+	if _, err := exec.LookPath("cpan"); err != nil {
+		t.Skip("cpan (CPAN.pm) not installed")
+	}
+	e := newExecEnv(t)
+	base := t.TempDir()
+	t.Setenv("PERL_MM_OPT", "INSTALL_BASE="+base)
+	t.Setenv("PERL_MB_OPT", "--install_base "+base)
+	t.Setenv("PERL5LIB", filepath.Join(base, "lib/perl5"))
+	t.Setenv("CPAN_OPTS", "")
+	code, out := e.run(t, "cpan", "-T", "Test::Fatal")
+	if code != 0 || !installed(base, "Test/Fatal.pm") || !strings.Contains(out, "ok       "+testFatal) {
+		t.Fatalf("cpantlog exec -- cpan Test::Fatal: exit %d\n%s", code, out)
+	}
+	// Tampered upstream: CPAN.pm installs nothing, and although cpan may
+	// exit 0, cpantlog exec does not.
+	e.tamper(t, testFatal)
+	base = t.TempDir()
+	t.Setenv("PERL_MM_OPT", "INSTALL_BASE="+base)
+	t.Setenv("PERL_MB_OPT", "--install_base "+base)
+	t.Setenv("PERL5LIB", filepath.Join(base, "lib/perl5"))
+	t.Setenv("HOME", t.TempDir())
+	code, out = e.run(t, "cpan", "-T", "Test::Fatal")
+	if code == 0 || installed(base, "Test/Fatal.pm") || !strings.Contains(out, "REFUSED  "+testFatal) || !strings.Contains(out, "does not match the log") {
+		t.Errorf("tampered Test::Fatal with CPAN.pm: exit %d\n%s", code, out)
 	}
 	if n := e.hits.Load(); n != 0 {
 		t.Errorf("%d requests walked around the verifying proxy", n)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/md5"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"log/slog"
@@ -69,6 +71,7 @@ func buildMirror(t testing.TB, smp []sampleFile) (string, string) {
 	}
 	os.MkdirAll(filepath.Join(root, "modules"), 0o755)
 	os.WriteFile(filepath.Join(root, packagesPath), packagesIndex(packages), 0o644)
+	writeChecksums(root, smp)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +80,25 @@ func buildMirror(t testing.TB, smp []sampleFile) (string, string) {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return root, "http://" + ln.Addr().String()
+}
+
+// writeChecksums writes each author directory's CHECKSUMS in the format
+// CPAN::Checksums writes (CPAN.pm checks tarballs against it).
+func writeChecksums(root string, smp []sampleFile) {
+	dirs := map[string][]sampleFile{}
+	for _, s := range smp {
+		dirs[filepath.Dir(s.path)] = append(dirs[filepath.Dir(s.path)], s)
+	}
+	for dir, files := range dirs {
+		var b strings.Builder
+		b.WriteString("# CHECKSUMS file written on Tue Nov 24 00:00:00 2026 GMT by CPAN::Checksums (v2.14)\n$cksum = {\n")
+		for _, f := range files {
+			fmt.Fprintf(&b, "  '%s' => {\n    'cpan_path' => '%s',\n    'md5' => '%x',\n    'mtime' => '2024-01-02',\n    'sha256' => '%x',\n    'size' => %d\n  },\n",
+				filepath.Base(f.path), strings.TrimPrefix(dir, "authors/id/"), md5.Sum(f.content), sha256.Sum256(f.content), len(f.content))
+		}
+		b.WriteString("};\n__END__\n")
+		os.WriteFile(filepath.Join(root, dir, "CHECKSUMS"), []byte(b.String()), 0o644)
+	}
 }
 
 // syncBuffer is a log destination safe for concurrent writes.
