@@ -38,6 +38,7 @@ Usage:
   cpantlog-server reindex [flags]    rebuild the lookup index from the tree
   cpantlog-server import --mirror DIR [flags]   back-fill from a local CPAN tree
   cpantlog-server migrate --to s3 [flags]       move a POSIX log to S3 + MySQL/MariaDB
+  cpantlog-server demo               the whole story (log, witness, monitor, client) in a temp directory
 
 With no arguments it serves the log stored in ./cpantlog-data on
 127.0.0.1:8080, creating the signing key and the ingest token on first start.
@@ -55,6 +56,8 @@ func main() {
 	switch cmd {
 	case "serve":
 		err = serve(args)
+	case "demo":
+		err = demoCmd(args, os.Stdout)
 	case "keygen":
 		err = keygen(args)
 	case "reindex":

@@ -33,7 +33,6 @@ Usage:
   cpantlog proxy --upstream URL [--listen 127.0.0.1:7373]  a CPAN mirror that verifies first
   cpantlog exec [proxy flags] -- COMMAND...                run cpanm, carton, cpan, cpm through it
   cpantlog snapshot cpanfile.snapshot [--mirror URL|DIR]   verify what a Carton snapshot pins
-  cpantlog demo                                            the whole story, in a temp directory
 
 Every command takes --policy FILE (default ~/.config/cpantlog/policy) and
 --state DIR (default ~/.local/state/cpantlog), where the newest checkpoint
@@ -73,8 +72,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return code
 	case "snapshot":
 		err = snapshotCmd(args[1:], stdout, stderr)
-	case "demo":
-		err = demoCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,14 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 )
 
 func TestDemo(t *testing.T) {
-	code, out := cli(t, "demo", "--testdata", "../../testdata")
-	if code != 0 {
-		t.Fatalf("demo: exit %d\n%s", code, out)
+	var out bytes.Buffer
+	if err := demoCmd([]string{"--testdata", "../../testdata"}, &out); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{
 		"== 1. A witness ==", "== 7. A hostile mirror serves a tampered copy ==",
@@ -18,11 +19,11 @@ func TestDemo(t *testing.T) {
 		"REFUSED (exit code 1)", "does not match the log",
 		"now removed.",
 	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("demo output lacks %q:\n%s", want, out)
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
 	}
-	if strings.Count(out, "\n== ") != 7 {
-		t.Errorf("demo has %d steps, want 7", strings.Count(out, "\n== "))
+	if n := strings.Count(out.String(), "\n== "); n != 7 {
+		t.Errorf("demo has %d steps, want 7", n)
 	}
 }

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/demo"
+)
+
+// demoCmd runs the narrated demo. It lives with the servers, not in the
+// user's tool: it runs a log, a witness and a monitor.
+func demoCmd(args []string, stdout io.Writer) error {
+	fs := newFlags("demo", "Run the whole story in a temporary directory: a log, a witness, the sample CPAN tarballs\nlogged, a cosigned checkpoint, a monitor, a verification and a tampered tarball refused.")
+	testdata := fs.String("testdata", "testdata", "`DIR` holding the sample tarballs under authors/id/")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return errors.New("demo takes no arguments")
+	}
+	// Tessera's own progress logs would drown the story.
+	klog.LogToStderr(false)
+	klog.SetOutput(io.Discard)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return demo.Run(ctx, stdout, *testdata)
+}
