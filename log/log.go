@@ -192,6 +192,14 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 			return nil, fmt.Errorf("witness policy: %w", err)
 		}
 		opts.WithWitnesses(wg, &tessera.WitnessOptions{FailOpen: cfg.WitnessFailOpen, Timeout: cfg.WitnessTimeout})
+		// A published checkpoint that the policy's quorum has not cosigned
+		// (a witness was added, or was down when it was published) is
+		// republished at once, not after Tessera's default ten minutes of
+		// no growth: clients of the new policy would refuse it until then.
+		if cp, err := os.ReadFile(filepath.Join(cfg.DataDir, TreeDir, "checkpoint")); err == nil && !wg.Satisfied(cp) {
+			cfg.Logger.Info("the published checkpoint lacks the witness policy's quorum; republishing it now and on every checkpoint interval while idle")
+			opts.WithCheckpointRepublishInterval(max(cfg.CheckpointInterval, time.Second))
+		}
 	}
 	firstStart := !exists(filepath.Join(cfg.DataDir, TreeDir, ".state", "treeState"))
 	appender, shutdown, reader, err := tessera.NewAppender(bg, drv, opts)

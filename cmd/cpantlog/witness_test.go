@@ -170,3 +170,34 @@ func TestNewLogStartsWithWitnessDown(t *testing.T) {
 		t.Error("a checkpoint was published without the witness")
 	}
 }
+
+// TestNewWitnessRepublishes: a log restarted with a policy naming a new
+// witness serves a checkpoint that witness cosigned within 5 s, without
+// any add.
+func TestNewWitnessRepublishes(t *testing.T) {
+	smp := samples(t)
+	logDir := t.TempDir()
+	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg := startLogWith(t, tlog.Config{DataDir: logDir})
+	lg.add(t, smp[0].path, smp[0].content, "2024-01-02T03:04:05Z")
+	lg.stop()
+
+	w1 := startWitness(t, "w1.example", logVKey)
+	policy := fmt.Sprintf("log %s http://127.0.0.1:1\nwitness w1 %s %s\ngroup g any w1\nquorum g\n", logVKey, w1.vkey, w1.url)
+	start := time.Now()
+	lg = startLogWith(t, tlog.Config{DataDir: logDir, WitnessPolicy: []byte(policy), CheckpointInterval: time.Second})
+	for {
+		cp := string(fetch(t, lg.url+"/checkpoint"))
+		if strings.Contains(cp, "\u2014 w1.example ") {
+			t.Logf("cosigned by the new witness %s after the restart", time.Since(start).Round(100*time.Millisecond))
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("after 5 s the checkpoint still lacks the new witness's cosignature:\n%s", cp)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
