@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
+	cmdcli "github.com/CPAN-Security/cpan-tlog/internal/cli"
 	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
 	"github.com/CPAN-Security/cpan-tlog/monitor"
 )
@@ -32,6 +33,8 @@ rebuilds the tree, and reports anything odd.
 Usage:
   cpantlog-monitor [flags]                     follow the log (or --once: one round)
   cpantlog-monitor audit-mirror --mirror URL|DIR [flags]
+                                               compare a CPAN mirror with the log
+  cpantlog-monitor --version
 
 Exit codes with --once and audit-mirror: 0 clean, 1 findings, 2 error,
 3 security finding (fork, rollback, bad signature, root or tile mismatch,
@@ -64,6 +67,13 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	switch {
+	case cmdcli.IsVersion(args):
+		fmt.Fprintln(stdout, cmdcli.Version("cpantlog-monitor"))
+		return 0
+	case cmdcli.IsHelp(args):
+		args = []string{"-h"}
+	}
 	mirror := len(args) > 0 && args[0] == "audit-mirror"
 	if mirror {
 		args = args[1:]
@@ -72,19 +82,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	cfgDir, _ := os.UserConfigDir()
-	policyFile := fs.String("policy", filepath.Join(cfgDir, "cpantlog", "policy"), "trust policy naming the log (and its URL), witnesses and quorum")
-	logURL := fs.String("log", "", "the log's URL or tile directory (default: the policy's URL)")
-	stateDir := fs.String("state", "cpantlog-monitor-state", "state directory: position, rule memory, trusted checkpoint, evidence")
-	watchFile := fs.String("watch", "", "file of watch rules")
+	policyFile := fs.String("policy", filepath.Join(cfgDir, "cpantlog", "policy"), "trust policy `FILE` naming the log (and its URL), witnesses and quorum")
+	logURL := fs.String("log", "", "the log's `URL` or tile directory (default: the policy's URL)")
+	stateDir := fs.String("state", "cpantlog-monitor-state", "state `DIR`: position, rule memory, trusted checkpoint, evidence")
+	watchFile := fs.String("watch", "", "`FILE` of watch rules")
 	once := fs.Bool("once", false, "run one round and exit (0 clean, 1 findings, 3 security)")
 	asJSON := fs.Bool("json", false, "print findings as JSON lines")
-	hook := fs.String("hook", "", "shell command run per finding, details in CPANTLOG_FINDING_* variables")
-	webhook := fs.String("webhook", "", "URL to POST each finding to as JSON")
+	hook := fs.String("hook", "", "shell `COMMAND` run per finding, details in CPANTLOG_FINDING_* variables")
+	webhook := fs.String("webhook", "", "`URL` to POST each finding to as JSON")
 	interval := fs.Duration("interval", time.Minute, "time between rounds when following")
-	listen := fs.String("listen", "127.0.0.1:7381", "address for /metrics and /healthz when following (empty: none)")
+	listen := fs.String("listen", "127.0.0.1:7381", "`ADDR` for /metrics and /healthz when following (empty: none)")
 	mirrorLoc := fs.String("mirror", "", "a CPAN mirror's URL or local directory: audit-mirror compares it with the log; when following, each newly logged 02packages and 06perms is fetched from it (checked against the log) and diffed with the previous version")
 	var peers repeated
-	fs.Var(&peers, "peer", "another view of the log's checkpoint to compare (URL or file; repeatable)")
+	fs.Var(&peers, "peer", "another view of the log's checkpoint to compare (`URL|FILE`; repeatable)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"io"
 	"time"
 
 	"k8s.io/klog/v2"
 
+	"github.com/CPAN-Security/cpan-tlog/internal/cli"
 	"github.com/CPAN-Security/cpan-tlog/internal/demo"
 )
 
@@ -16,11 +16,11 @@ import (
 func demoCmd(args []string, stdout io.Writer) error {
 	fs := newFlags("demo", "Run the whole story in a temporary directory: a log, a witness, the sample CPAN tarballs\nlogged, a cosigned checkpoint, a monitor, a verification and a tampered tarball refused.")
 	testdata := fs.String("testdata", "testdata", "`DIR` holding the sample tarballs under authors/id/")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
-		return errors.New("demo takes no arguments")
+		return cli.Usagef("demo takes no arguments")
 	}
 	// Tessera's own progress logs would drown the story.
 	klog.LogToStderr(false)

@@ -24,6 +24,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
+	"github.com/CPAN-Security/cpan-tlog/internal/cli"
 	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/log/ingest"
@@ -43,11 +44,21 @@ Usage:
 With no arguments it serves the log stored in ./cpantlog-data on
 127.0.0.1:8080, creating the signing key and the ingest token on first start.
 
-Run 'cpantlog-server COMMAND -h' for the flags of a command.
+Run 'cpantlog-server COMMAND -h' for the flags of a command, and
+'cpantlog-server --version' for the version. Exit status: 0 done, 1 failed,
+2 usage error.
 `
 
 func main() {
 	args := os.Args[1:]
+	switch {
+	case cli.IsVersion(args):
+		fmt.Println(cli.Version("cpantlog-server"))
+		return
+	case cli.IsHelp(args):
+		fmt.Print(usage)
+		return
+	}
 	cmd := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
@@ -66,20 +77,14 @@ func main() {
 		err = importCmd(args)
 	case "migrate":
 		err = migrateCmd(args)
-	case "help":
-		fmt.Print(usage)
-		return
 	default:
 		fmt.Fprintf(os.Stderr, "cpantlog-server: unknown command %q\n\n%s", cmd, usage)
-		os.Exit(2)
+		os.Exit(cli.ExitUsage)
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(os.Stderr, "cpantlog-server %s: %v\n", cmd, err)
-		os.Exit(1)
 	}
+	os.Exit(cli.ExitCode(err, 1))
 }
 
 func newFlags(name, summary string) *flag.FlagSet {
@@ -94,9 +99,9 @@ func newFlags(name, summary string) *flag.FlagSet {
 func serve(args []string) error {
 	fs := newFlags("serve", "Serve the log: POST /add to log an upload, GET /checkpoint, /tile/..., /lookup, /proof\nto read it, /metrics for Prometheus.")
 	cfg := tlog.Config{}
-	fs.StringVar(&cfg.DataDir, "data", "cpantlog-data", "data directory: keys, ingest token, Tessera tree, lookup index")
-	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on (loopback by default; put a TLS proxy in front to expose it)")
-	fs.StringVar(&cfg.Origin, "origin", "", "checkpoint origin of a new log (default "+tlog.DefaultOrigin+"); must match the key of an existing one")
+	fs.StringVar(&cfg.DataDir, "data", "cpantlog-data", "data `DIR`: keys, ingest token, Tessera tree, lookup index")
+	listen := fs.String("listen", "127.0.0.1:8080", "`ADDR` to listen on (loopback by default; put a TLS proxy in front to expose it)")
+	fs.StringVar(&cfg.Origin, "origin", "", "checkpoint `ORIGIN` of a new log (default "+tlog.DefaultOrigin+"); must match the key of an existing one")
 	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", 0, "how often to publish a checkpoint (default 1s)")
 	fs.StringVar(&cfg.Storage, "storage", tlog.StoragePOSIX, "storage driver: posix (the tree under --data/tree) or s3 (Tessera's storage/aws: an S3 bucket and a MySQL/MariaDB database)")
 	fs.BoolVar(&cfg.ReadOnly, "read-only", false, "serve the read API (and explorer) of a log another server writes: needs log.vkey in --data; with posix, --data/tree must be the writer's tree (a shared mount)")
@@ -106,23 +111,23 @@ func serve(args []string) error {
 	fs.BoolVar(&cfg.S3.CreateBucket, "s3-create-bucket", false, "create the S3 bucket if it does not exist")
 	fs.StringVar(&cfg.S3.DSN, "mysql-dsn", "", "MySQL/MariaDB DSN for sequencing, e.g. cpantlog:secret@tcp(127.0.0.1:3306)/cpantlog (create the database first)")
 	var follow repeated
-	fs.Var(&follow, "follow", "a CPAN mirror URL whose RECENT files to follow, logging each new upload and deletion (repeatable)")
+	fs.Var(&follow, "follow", "a CPAN mirror `URL` whose RECENT files and index files to follow, logging each new upload, deletion and index version (repeatable)")
 	followInterval := fs.Duration("follow-interval", time.Minute, "time between polls of each --follow mirror")
 	trustedRoot := fs.String("sigstore-trusted-root", "", "Sigstore trusted_root.json: verify .sigstore.json bundles as they are logged and record the signer's identity (no network at verification time)")
-	policy := fs.String("policy", "", "trust policy whose witnesses must cosign each checkpoint before it is published")
+	policy := fs.String("policy", "", "trust policy `FILE` whose witnesses must cosign each checkpoint before it is published")
 	debugListen := fs.String("debug-listen", "", "serve Go's /debug/pprof profiles on this address (off by default; keep it on loopback)")
 	publicURL := fs.String("public-url", "", "the log's public base URL, for links in the explorer's Atom feeds")
 	noExplorer := fs.Bool("no-explorer", false, "do not serve the web explorer at /")
 	fs.IntVar(&cfg.MaxConns, "max-conns", 0, "most HTTP connections open at once; beyond it a new one gets 503 (default: from the open-file limit, keeping descriptors for the storage)")
 	fs.BoolVar(&cfg.WitnessFailOpen, "witness-fail-open", false, "publish checkpoints even when the witness quorum cannot be met (default: keep accepting adds, publish nothing until the witnesses answer)")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+		return cli.Usagef("unexpected arguments %q", fs.Args())
 	}
 	if cfg.ReadOnly && len(follow) > 0 {
-		return errors.New("--follow needs the writer, not a --read-only front end")
+		return cli.Usagef("--follow needs the writer, not a --read-only front end")
 	}
 	if *policy != "" {
 		b, err := os.ReadFile(*policy)
@@ -198,11 +203,11 @@ func importCmd(args []string) error {
 	dir := fs.String("data", "cpantlog-data", "data directory of the log")
 	mirror := fs.String("mirror", "", "the local CPAN tree")
 	trustedRoot := fs.String("sigstore-trusted-root", "", "Sigstore trusted_root.json: verify .sigstore.json bundles and record the signer's identity")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *mirror == "" {
-		return errors.New("--mirror DIR is required")
+		return cli.Usagef("--mirror DIR is required")
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	klog.SetSlogLogger(logger)
@@ -239,7 +244,7 @@ func keygen(args []string) error {
 	fs := newFlags("keygen", "Write the log's signing key (log.key, 0600) and verifier key (log.vkey) into the data\ndirectory without serving, so witnesses can be configured before the first start.")
 	dir := fs.String("data", "cpantlog-data", "data directory")
 	origin := fs.String("origin", tlog.DefaultOrigin, "checkpoint origin, e.g. cpan-tlog.example.org/log")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	vkey, err := tlog.Keygen(*dir, *origin)
@@ -253,7 +258,7 @@ func keygen(args []string) error {
 func reindex(args []string) error {
 	fs := newFlags("reindex", "Rebuild the lookup index from the log's tree, up to the latest checkpoint. Stop the\nserver first; it catches up the rest on start.")
 	dir := fs.String("data", "cpantlog-data", "data directory")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	n, err := tlog.Reindex(context.Background(), *dir, os.Stderr)
@@ -274,7 +279,7 @@ func migrateCmd(args []string) error {
 	fs.StringVar(&cfg.S3.Bucket, "s3-bucket", "", "S3 bucket (create it first)")
 	fs.StringVar(&cfg.S3.Region, "s3-region", "us-east-1", "S3 region")
 	fs.StringVar(&cfg.S3.DSN, "mysql-dsn", "", "MySQL/MariaDB DSN (create the database first)")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *from != "" {

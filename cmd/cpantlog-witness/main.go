@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/CPAN-Security/cpan-tlog/internal/cli"
 	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
 	"github.com/CPAN-Security/cpan-tlog/witness"
 )
@@ -25,17 +26,25 @@ const usage = `cpantlog-witness cosigns transparency log checkpoints (C2SP tlog-
 after checking each is consistent with the last one it cosigned for that log.
 
 Usage:
-  cpantlog-witness keygen --data DIR --name NAME
+  cpantlog-witness keygen --data DIR --name NAME     write the witness's keys
   cpantlog-witness serve --data DIR --config FILE [--listen 127.0.0.1:7380]
+                                                     cosign checkpoints over HTTP
+  cpantlog-witness --version
 
 The config lists the logs to witness, one 'log <vkey> [<url>]' line each
 (C2SP tlog-policy; '#' comments). Send SIGHUP to reload it; state is kept.
+Run 'cpantlog-witness COMMAND -h' for a command's flags. Exit status: 0 done,
+1 failed, 2 usage error.
 `
 
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
+		os.Exit(cli.ExitUsage)
+	}
+	if cli.IsVersion(os.Args[1:]) {
+		fmt.Println(cli.Version("cpantlog-witness"))
+		return
 	}
 	var err error
 	switch os.Args[1] {
@@ -48,26 +57,33 @@ func main() {
 		return
 	default:
 		fmt.Fprintf(os.Stderr, "cpantlog-witness: unknown command %q\n\n%s", os.Args[1], usage)
-		os.Exit(2)
+		os.Exit(cli.ExitUsage)
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(os.Stderr, "cpantlog-witness %s: %v\n", os.Args[1], err)
-		os.Exit(1)
 	}
+	os.Exit(cli.ExitCode(err, 1))
+}
+
+// newFlags is a flag set whose -h says what the command does.
+func newFlags(name, summary string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: cpantlog-witness %s [flags]\n\n%s\n\nFlags:\n", name, summary)
+		fs.PrintDefaults()
+	}
+	return fs
 }
 
 func keygen(args []string) error {
-	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
-	dir := fs.String("data", "cpantlog-witness-data", "data directory for witness.key (0600) and witness.vkey")
-	name := fs.String("name", "", "the witness's name, e.g. witness.example.org")
-	if err := fs.Parse(args); err != nil {
+	fs := newFlags("keygen", "Write the witness's signing key (witness.key, 0600) and its cosignature/v1 verifier key\n(witness.vkey, printed too) into --data. It refuses to overwrite a key.")
+	dir := fs.String("data", "cpantlog-witness-data", "data `DIR` for witness.key (0600) and witness.vkey")
+	name := fs.String("name", "", "the witness's `NAME`, e.g. witness.example.org")
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *name == "" {
-		return errors.New("--name is required")
+		return cli.Usagef("--name is required")
 	}
 	vkey, err := witness.Keygen(*dir, *name)
 	if err != nil {
@@ -78,16 +94,16 @@ func keygen(args []string) error {
 }
 
 func serve(args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	dir := fs.String("data", "cpantlog-witness-data", "data directory: witness.key, witness.vkey, state/, evidence/")
-	configFile := fs.String("config", "", "file of 'log <vkey> [<url>]' lines naming the logs to witness")
-	listen := fs.String("listen", "127.0.0.1:7380", "address to listen on (loopback by default)")
+	fs := newFlags("serve", "Serve C2SP tlog-witness: POST /add-checkpoint cosigns a checkpoint of a configured log that is\nconsistent with the last one cosigned; GET /<hex sha256(origin)>/checkpoint reads it back;\n/metrics for Prometheus. SIGHUP reloads --config; the state is kept.")
+	dir := fs.String("data", "cpantlog-witness-data", "data `DIR`: witness.key, witness.vkey, state/, evidence/")
+	configFile := fs.String("config", "", "`FILE` of 'log <vkey> [<url>]' lines naming the logs to witness")
+	listen := fs.String("listen", "127.0.0.1:7380", "`ADDR` to listen on (loopback by default)")
 	ratePerLog := fs.Float64("rate", witness.DefaultRatePerLog, "add-checkpoint requests per second allowed per log")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *configFile == "" {
-		return errors.New("--config is required")
+		return cli.Usagef("--config is required")
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg, err := loadConfig(*configFile)

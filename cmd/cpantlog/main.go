@@ -22,6 +22,7 @@ import (
 
 	"github.com/CPAN-Security/cpan-tlog/client"
 	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
+	cmdcli "github.com/CPAN-Security/cpan-tlog/internal/cli"
 )
 
 const usage = `cpantlog verifies CPAN files against cpan-tlog, the transparency log of CPAN.
@@ -41,7 +42,7 @@ trusted per log is kept so that a rollback or fork of the log is caught.
 Exit codes: 0 verified, 1 not verified, 2 usage or I/O error,
 3 security error (fork, rollback, bad signature from a trusted key).
 
-Run 'cpantlog COMMAND -h' for a command's flags.
+Run 'cpantlog COMMAND -h' for a command's flags, 'cpantlog --version' for the version.
 `
 
 func main() {
@@ -52,6 +53,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return client.ExitUsage
+	}
+	if cmdcli.IsVersion(args) {
+		fmt.Fprintln(stdout, cmdcli.Version("cpantlog"))
+		return 0
 	}
 	var err error
 	switch args[0] {
@@ -103,11 +108,11 @@ func newFlags(name, summary string, stderr io.Writer) (*flag.FlagSet, *common) {
 	c := &common{}
 	cfg, _ := os.UserConfigDir()
 	cache, _ := os.UserCacheDir()
-	fs.StringVar(&c.policy, "policy", filepath.Join(cfg, "cpantlog", "policy"), "trust policy: the log's key and URL, witnesses and quorum")
-	fs.StringVar(&c.state, "state", client.DefaultStateDir(), "directory of the newest trusted checkpoint per log")
-	fs.StringVar(&c.log, "log", "", "read the log from this URL or tile directory instead of the policy's URL")
-	fs.StringVar(&c.origin, "origin", "", "which log of the policy, when it names several")
-	fs.StringVar(&c.cache, "cache", filepath.Join(cache, "cpantlog", "tiles"), "cache of immutable tiles (empty to disable)")
+	fs.StringVar(&c.policy, "policy", filepath.Join(cfg, "cpantlog", "policy"), "trust policy `FILE`: the log's key and URL, witnesses and quorum")
+	fs.StringVar(&c.state, "state", client.DefaultStateDir(), "`DIR` of the newest trusted checkpoint per log")
+	fs.StringVar(&c.log, "log", "", "read the log from this `URL` or tile directory instead of the policy's URL")
+	fs.StringVar(&c.origin, "origin", "", "which log (`ORIGIN`) of the policy, when it names several")
+	fs.StringVar(&c.cache, "cache", filepath.Join(cache, "cpantlog", "tiles"), "cache `DIR` of immutable tiles (empty to disable)")
 	return fs, c
 }
 

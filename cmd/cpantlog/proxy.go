@@ -58,7 +58,7 @@ www.cpan.org, both answered from --upstream). 'cpantlog exec' does this for you.
 
 func proxyCmd(args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("proxy", proxySummary, stderr)
-	listen := fs.String("listen", "127.0.0.1:7373", "address to listen on (loopback by default)")
+	listen := fs.String("listen", "127.0.0.1:7373", "`ADDR` to listen on (loopback by default)")
 	pf := addProxyFlags(fs)
 	if _, err := parse(fs, args); err != nil {
 		return err
