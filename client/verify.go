@@ -309,7 +309,9 @@ func (v *Verifier) latestCheckpoint(ctx context.Context) (*Checkpoint, error) {
 func (v *Verifier) VerifyProof(raw []byte, file File) (*Result, error) {
 	p, err := tlogproof.Parse(raw)
 	if err != nil {
-		return nil, notVerified("%v", err)
+		// Not a proof at all: the input is wrong (exit 2), which is not
+		// evidence about the file either way.
+		return nil, fmt.Errorf("%w (is this a .tlog-proof file?)", err)
 	}
 	cp, err := v.Policy.VerifyCheckpoint(p.Checkpoint)
 	if err != nil {

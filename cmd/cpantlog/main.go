@@ -174,6 +174,9 @@ func verify(args []string, stdout, stderr io.Writer) error {
 		return errors.New("want exactly one FILE")
 	}
 	name := pos[0]
+	if _, err := os.Stat(name); err != nil {
+		return err // "no such file or directory", before any guessing
+	}
 	if *cpanPath == "" {
 		if p, ok := client.GuessPath(name); ok {
 			*cpanPath = p
