@@ -15,6 +15,7 @@ const (
 	KindRootMismatch           = "root-mismatch"            // security: entries do not hash to the checkpoint
 	KindTileMismatch           = "tile-mismatch"            // security: a served hash tile disagrees with the entries
 	KindSplitView              = "split-view"               // security: a peer saw another history
+	KindStaleView              = "checkpoint-stale-view"    // security: a peer saw a newer tree the log keeps from this monitor
 	KindEntryMalformed         = "entry-malformed"
 	KindPathRewritten          = "path-rewritten"    // a path PAUSE never lets change logged with new content
 	KindUploaderMismatch       = "uploader-mismatch" // an upload in another author's directory

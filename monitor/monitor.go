@@ -52,8 +52,13 @@ type Config struct {
 	StateDir string
 	Watch    []WatchRule
 	// Peers are other views of the log's checkpoint: a witness's read
-	// endpoint, another monitor's, or a saved checkpoint file.
-	Peers []string
+	// endpoint, another monitor's, or a saved checkpoint file. Every
+	// witness of the policy with a URL is one too, unless NoWitnessPeers.
+	Peers          []string
+	NoWitnessPeers bool
+	// MaxViewLag is how long the log may show this monitor an older tree
+	// than a peer saw it sign before that is reported (default 1h).
+	MaxViewLag time.Duration
 	// Mirror, when set (a CPAN mirror's URL or local tree), is where each
 	// newly logged 02packages and 06perms is fetched (checked against the
 	// logged sha256) to diff it with the previous version.
@@ -75,6 +80,8 @@ type Monitor struct {
 	watch   []WatchRule
 	metrics *metrics
 	http    *http.Client
+	// skippedPeers are peers without a read endpoint, logged once.
+	skippedPeers map[string]bool
 }
 
 // New opens the monitor's state under cfg.StateDir.
@@ -87,6 +94,9 @@ func New(cfg Config) (*Monitor, error) {
 	}
 	if cfg.Workers == 0 {
 		cfg.Workers = 4
+	}
+	if cfg.MaxViewLag == 0 {
+		cfg.MaxViewLag = time.Hour
 	}
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
@@ -118,7 +128,7 @@ func New(cfg Config) (*Monitor, error) {
 		return nil, err
 	}
 	return &Monitor{cfg: cfg, log: l, fetcher: f, trusted: trusted, st: st, watch: cfg.Watch,
-		metrics: newMetrics(), http: client.NewHTTPClient(30 * time.Second)}, nil
+		metrics: newMetrics(), http: client.NewHTTPClient(30 * time.Second), skippedPeers: map[string]bool{}}, nil
 }
 
 // Close closes the state.
@@ -359,10 +369,23 @@ func tileMatches(tile []byte, leafHashes [][]byte) bool {
 	return true
 }
 
-// checkPeers compares the checkpoints other parties saw with ours.
+// checkPeers compares the checkpoints other parties saw with ours: the
+// policy's witnesses (their read endpoint) unless NoWitnessPeers, and the
+// configured peers. A peer's view of our size or smaller must be
+// consistent with ours (else split-view); a view ahead of ours is kept in
+// the state and checked every round: once ours reaches its size,
+// consistency decides, and if ours stays behind it for more than
+// MaxViewLag the log is showing this monitor a stale view.
 func (m *Monitor) checkPeers(ctx context.Context, cp *client.Checkpoint) error {
-	for _, peer := range m.cfg.Peers {
+	for _, peer := range m.peers() {
 		raw, err := m.readPeer(ctx, peer)
+		if errors.Is(err, errNotFound) {
+			if !m.skippedPeers[peer] {
+				m.cfg.Logger.Info("peer does not serve the latest-checkpoint endpoint (404); skipped", "peer", peer)
+				m.skippedPeers[peer] = true
+			}
+			continue
+		}
 		if err != nil {
 			m.cfg.Logger.Warn("peer checkpoint unavailable", "peer", peer, "err", err)
 			continue
@@ -372,37 +395,103 @@ func (m *Monitor) checkPeers(ctx context.Context, cp *client.Checkpoint) error {
 			m.cfg.Logger.Warn("peer checkpoint does not carry the log's signature; ignored", "peer", peer, "err", err)
 			continue
 		}
-		small, large := pcp, &cp.Checkpoint
-		if small.Size > large.Size {
-			small, large = large, small
-		}
-		var why string
-		switch {
-		case small.Size == large.Size && !bytes.Equal(small.Hash, large.Hash):
-			why = fmt.Sprintf("%s saw a checkpoint of size %d with root %x, this monitor saw %x", peer, pcp.Size, pcp.Hash, cp.Hash)
-		case small.Size < large.Size && small.Size > 0:
-			pb, err := tclient.NewProofBuilder(ctx, large.Size, m.fetcher.ReadTile)
-			if err != nil {
-				m.cfg.Logger.Warn("cannot check peer checkpoint yet", "peer", peer, "err", err)
-				continue
-			}
-			p, err := pb.ConsistencyProof(ctx, small.Size, large.Size)
-			if err != nil {
-				m.cfg.Logger.Warn("cannot check peer checkpoint yet", "peer", peer, "err", err)
-				continue
-			}
-			if err := proof.VerifyConsistency(rfc6962.DefaultHasher, small.Size, large.Size, p, small.Hash, large.Hash); err != nil {
-				why = fmt.Sprintf("%s saw a checkpoint of size %d that is not consistent with this monitor's of size %d", peer, pcp.Size, cp.Size)
-			}
-		}
-		if why != "" {
-			ev := m.saveEvidence(KindSplitView, map[string][]byte{"peer.checkpoint": raw, "ours.checkpoint": cp.Raw, "peer.txt": []byte(peer + "\n")})
-			if err := m.st.recordNow(checkpointFinding(KindSplitView, true, raw, ev, "split view: %s", why)); err != nil {
+		if pcp.Size > cp.Size {
+			if err := m.st.keepView(peer, pcp, raw, time.Now()); err != nil {
 				return err
 			}
+			continue
+		}
+		if err := m.compareView(ctx, cp, peer, pcp, raw); err != nil {
+			return err
+		}
+	}
+	return m.checkKeptViews(ctx, cp)
+}
+
+// compareView checks a peer's view of a size up to ours.
+func (m *Monitor) compareView(ctx context.Context, cp *client.Checkpoint, peer string, pcp *flog.Checkpoint, raw []byte) error {
+	var why string
+	switch {
+	case pcp.Size == cp.Size && !bytes.Equal(pcp.Hash, cp.Hash):
+		why = fmt.Sprintf("%s saw a checkpoint of size %d with root %x, this monitor saw %x", peer, pcp.Size, pcp.Hash, cp.Hash)
+	case pcp.Size < cp.Size && pcp.Size > 0:
+		pb, err := tclient.NewProofBuilder(ctx, cp.Size, m.fetcher.ReadTile)
+		if err != nil {
+			return fmt.Errorf("consistency proof for peer %s: %w", peer, err)
+		}
+		p, err := pb.ConsistencyProof(ctx, pcp.Size, cp.Size)
+		if err != nil {
+			return fmt.Errorf("consistency proof for peer %s: %w", peer, err)
+		}
+		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, pcp.Size, cp.Size, p, pcp.Hash, cp.Hash); err != nil {
+			why = fmt.Sprintf("%s saw a checkpoint of size %d that is not consistent with this monitor's of size %d", peer, pcp.Size, cp.Size)
+		}
+	}
+	if why == "" {
+		return nil
+	}
+	ev := m.saveEvidence(KindSplitView, map[string][]byte{"peer.checkpoint": raw, "ours.checkpoint": cp.Raw, "peer.txt": []byte(peer + "\n")})
+	return m.st.recordNow(checkpointFinding(KindSplitView, true, raw, ev, "split view: %s", why))
+}
+
+// checkKeptViews decides the peer views that were ahead of ours.
+func (m *Monitor) checkKeptViews(ctx context.Context, cp *client.Checkpoint) error {
+	views, err := m.st.keptViews()
+	if err != nil {
+		return err
+	}
+	for _, v := range views {
+		pcp, _, _, err := flog.ParseCheckpoint(v.Raw, m.log.Origin, m.log.Verifier)
+		if err != nil {
+			m.st.dropView(v.key)
+			continue
+		}
+		if pcp.Size <= cp.Size {
+			// Ours caught up: consistency decides.
+			if err := m.compareView(ctx, cp, v.Peer, pcp, v.Raw); err != nil {
+				return err
+			}
+			if err := m.st.dropView(v.key); err != nil {
+				return err
+			}
+			continue
+		}
+		behind := time.Since(v.FirstSeen)
+		if behind <= m.cfg.MaxViewLag {
+			continue
+		}
+		ev := m.saveEvidence(KindStaleView, map[string][]byte{"peer.checkpoint": v.Raw, "ours.checkpoint": cp.Raw, "peer.txt": []byte(v.Peer + "\n")})
+		// One finding per size the peer saw: reported again only if a peer
+		// sees a larger tree that this monitor is not shown either.
+		f := Finding{ID: fmt.Sprintf("%s:%d", KindStaleView, pcp.Size), Kind: KindStaleView, Security: true, Evidence: ev,
+			Message: fmt.Sprintf("stale view: %s saw the log sign a checkpoint of size %d %s ago, but the log still shows this monitor size %d: it is showing this monitor an older tree than it signed for someone else",
+				v.Peer, pcp.Size, behind.Round(time.Second), cp.Size)}
+		if err := m.st.recordNow(f); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// peers are the views to compare: the policy's witnesses' read endpoints
+// and the configured peers.
+func (m *Monitor) peers() []string {
+	var out []string
+	if !m.cfg.NoWitnessPeers {
+		for _, w := range m.cfg.Policy.Witnesses {
+			if w.URL != "" {
+				out = append(out, WitnessCheckpointURL(w.URL, m.log.Origin))
+			}
+		}
+	}
+	return append(out, m.cfg.Peers...)
+}
+
+// WitnessCheckpointURL is where a witness serves the latest checkpoint of a
+// log it cosigned: GET <url>/<hex sha256(origin)>/checkpoint.
+func WitnessCheckpointURL(witnessURL, origin string) string {
+	h := sha256.Sum256([]byte(origin))
+	return strings.TrimSuffix(witnessURL, "/") + "/" + hex.EncodeToString(h[:]) + "/checkpoint"
 }
 
 func (m *Monitor) readPeer(ctx context.Context, peer string) ([]byte, error) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	flog "github.com/transparency-dev/formats/log"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -29,6 +30,7 @@ var (
 	bDeleted = []byte("deleted") // path → nothing, while its latest entry is a delete
 	bSeen    = []byte("seen")    // finding ID → nothing
 	bOutbox  = []byte("outbox")  // seq → finding JSON, not yet delivered
+	bViews   = []byte("views")   // peer checkpoint ahead of ours → keptView JSON
 	kAudited = []byte("audited")
 	kRange   = []byte("range")
 )
@@ -44,7 +46,7 @@ func openState(path string) (*state, error) {
 		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMeta, bUploads, bDists, bPending, bDeleted, bSeen, bOutbox, bIndexQueue} {
+		for _, b := range [][]byte{bMeta, bUploads, bDists, bPending, bDeleted, bSeen, bOutbox, bIndexQueue, bViews} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -166,4 +168,49 @@ func (s *state) delivered(key []byte) error {
 // recordNow files findings outside an entry batch (checkpoint checks).
 func (s *state) recordNow(findings ...Finding) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return record(tx, findings) })
+}
+
+// keptView is a signed peer checkpoint larger than the log showed this
+// monitor, kept whole as evidence until the log's view reaches it.
+type keptView struct {
+	Peer      string
+	Raw       []byte
+	FirstSeen time.Time
+	key       []byte
+}
+
+// keepView remembers a view ahead of ours, keyed by size and root; the
+// first time it was seen is kept.
+func (s *state) keepView(peer string, cp *flog.Checkpoint, raw []byte, now time.Time) error {
+	key := append(binary.BigEndian.AppendUint64(nil, cp.Size), cp.Hash...)
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bViews).Get(key) != nil {
+			return nil
+		}
+		b, err := json.Marshal(keptView{Peer: peer, Raw: raw, FirstSeen: now})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bViews).Put(key, b)
+	})
+}
+
+func (s *state) keptViews() ([]keptView, error) {
+	var out []keptView
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bViews).ForEach(func(k, v []byte) error {
+			var kv keptView
+			if err := json.Unmarshal(v, &kv); err != nil {
+				return err
+			}
+			kv.key = bytes.Clone(k)
+			out = append(out, kv)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func (s *state) dropView(key []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bViews).Delete(key) })
 }

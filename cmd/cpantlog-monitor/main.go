@@ -42,7 +42,7 @@ split view).
 
 Finding kinds: checkpoint-bad-signature, checkpoint-untrusted,
 checkpoint-rollback, checkpoint-fork, root-mismatch, tile-mismatch,
-split-view, entry-malformed, path-rewritten, uploader-mismatch, watched,
+split-view, checkpoint-stale-view, entry-malformed, path-rewritten, uploader-mismatch, watched,
 sigstore-identity-changed, sigstore-identity-missing, mirror-unlogged,
 mirror-mismatch, mirror-missing; with --mirror when following, each new
 02packages and 06perms version is diffed with the previous one:
@@ -94,7 +94,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "127.0.0.1:7381", "`ADDR` for /metrics and /healthz when following (empty: none)")
 	mirrorLoc := fs.String("mirror", "", "a CPAN mirror's URL or local directory: audit-mirror compares it with the log; when following, each newly logged 02packages and 06perms is fetched from it (checked against the log) and diffed with the previous version")
 	var peers repeated
-	fs.Var(&peers, "peer", "another view of the log's checkpoint to compare (`URL|FILE`; repeatable)")
+	fs.Var(&peers, "peer", "another view of the log's checkpoint to compare (`URL|FILE`; repeatable); every witness of the policy with a URL is one already")
+	noWitnessPeers := fs.Bool("no-witness-peers", false, "do not compare with the policy's witnesses' latest cosigned checkpoints")
+	maxViewLag := fs.Duration("max-view-lag", time.Hour, "report checkpoint-stale-view when a peer saw the log sign a larger tree this long ago and the log still shows this monitor an older one")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -121,7 +123,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	cfg := monitor.Config{Log: *logURL, Policy: policy, StateDir: *stateDir, Watch: watch, Peers: peers, Progress: stderr, Logger: logger}
+	cfg := monitor.Config{Log: *logURL, Policy: policy, StateDir: *stateDir, Watch: watch, Peers: peers, NoWitnessPeers: *noWitnessPeers, MaxViewLag: *maxViewLag, Progress: stderr, Logger: logger}
 	if !mirror {
 		cfg.Mirror = *mirrorLoc
 	}

@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"sync"
@@ -54,11 +55,22 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 }
 
-// refuse answers 503 and closes c, after reading what the client sent so
-// that the close is not a reset that would hide the answer.
+// refuse answers 503 and closes c. It waits (briefly) for the request's
+// head first: an answer sent before the request is one clients discard as
+// unsolicited. It reads what follows too, so that the close is not a reset
+// that would hide the answer.
 func refuse(c net.Conn) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(200 * time.Millisecond))
+	c.SetDeadline(time.Now().Add(500 * time.Millisecond))
+	var head []byte
+	buf := make([]byte, 4096)
+	for len(head) < 16<<10 && !bytes.Contains(head, []byte("\r\n\r\n")) {
+		n, err := c.Read(buf)
+		head = append(head, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
 	if _, err := c.Write([]byte(overCapacity)); err != nil {
 		return
 	}
