@@ -97,6 +97,8 @@ type Verifier struct {
 	Log     *PolicyLog
 	Fetcher *Fetcher // nil for offline use
 	State   *State
+	// CrossCheck, when set, compares the log's view with a witness's.
+	CrossCheck *CrossCheck
 }
 
 // NewVerifier prepares online verification against the policy's log at
@@ -297,6 +299,9 @@ func (v *Verifier) latestCheckpoint(ctx context.Context) (*Checkpoint, error) {
 		return pb.ConsistencyProof(ctx, old, new)
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := v.crossCheck(ctx, cp); err != nil {
 		return nil, err
 	}
 	return cp, nil

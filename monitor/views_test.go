@@ -16,11 +16,6 @@ import (
 	"testing"
 	"time"
 
-	flog "github.com/transparency-dev/formats/log"
-	"github.com/transparency-dev/merkle/rfc6962"
-	"github.com/transparency-dev/merkle/testonly"
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/CPAN-Security/cpan-tlog/client"
 	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
 	"github.com/CPAN-Security/cpan-tlog/internal/testlog"
@@ -95,11 +90,6 @@ func TestViewsComparedWithWitnesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	skey, _ := os.ReadFile(filepath.Join(dir, tlog.KeyFile))
-	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
-	if err != nil {
-		t.Fatal(err)
-	}
 	tl := testlog.Start(t, tlog.Config{DataDir: dir})
 	smp := samples(t)
 	for _, s := range smp {
@@ -139,31 +129,7 @@ func TestViewsComparedWithWitnesses(t *testing.T) {
 
 	// A fork: the log's 8 entries and an evil ninth, signed with the log's
 	// key and cosigned by the witness; the log keeps showing us size 8.
-	tree := testonly.New(rfc6962.DefaultHasher)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if n, _ := tl.Index().Size(); n >= 8 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("lookup index did not catch up")
-		}
-	}
-	for i := range uint64(8) {
-		leaf, err := tl.Index().Leaf(i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tree.AppendData(leaf)
-	}
-	tree.AppendData(mkUpload(t, "authors/id/E/EV/EVIL/Evil-1.0.tar.gz", "EVIL", "evil", time.Unix(1700000000, 0), nil))
-	proof, err := tree.ConsistencyProof(8, 9)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fork, err := note.Sign(&note.Note{Text: string(flog.Checkpoint{Origin: tlog.DefaultOrigin, Size: 9, Hash: tree.Hash()}.Marshal())}, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fork, proof := tl.Fork(t, 8, mkUpload(t, "authors/id/E/EV/EVIL/Evil-1.0.tar.gz", "EVIL", "evil", time.Unix(1700000000, 0), nil))
 	submit(t, wURL, 8, proof, fork)
 
 	if r := round(); r.err != nil || len(r.findings) != 0 {

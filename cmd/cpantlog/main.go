@@ -18,6 +18,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
@@ -96,6 +97,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 // common are the flags every command takes.
 type common struct {
 	policy, state, log, origin, cache string
+	crossCheck                        bool
+	maxViewLag                        time.Duration
 }
 
 func newFlags(name, summary string, stderr io.Writer) (*flag.FlagSet, *common) {
@@ -113,6 +116,8 @@ func newFlags(name, summary string, stderr io.Writer) (*flag.FlagSet, *common) {
 	fs.StringVar(&c.log, "log", "", "read the log from this `URL` or tile directory instead of the policy's URL")
 	fs.StringVar(&c.origin, "origin", "", "which log (`ORIGIN`) of the policy, when it names several")
 	fs.StringVar(&c.cache, "cache", filepath.Join(cache, "cpantlog", "tiles"), "cache `DIR` of immutable tiles (empty to disable)")
+	fs.BoolVar(&c.crossCheck, "cross-check", true, "now and then (at most hourly) compare the log's checkpoint with a policy witness's latest cosigned one: a fork or a view kept stale is a security error (only when the policy names witnesses with URLs)")
+	fs.DurationVar(&c.maxViewLag, "max-view-lag", client.DefaultMaxViewLag, "with --cross-check: how long the log may show you an older tree than a witness cosigned")
 	return fs, c
 }
 
@@ -150,6 +155,10 @@ func (c *common) verifier(online bool) (*client.Verifier, error) {
 	}
 	if !online {
 		v.Fetcher = nil // offline means no network at all
+		return v, nil
+	}
+	if c.crossCheck && slices.ContainsFunc(p.Witnesses, func(w client.PolicyWitness) bool { return w.URL != "" }) {
+		v.CrossCheck = &client.CrossCheck{MaxViewLag: c.maxViewLag}
 	}
 	return v, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -199,5 +201,74 @@ func TestNewWitnessRepublishes(t *testing.T) {
 			t.Fatalf("after 5 s the checkpoint still lacks the new witness's cosignature:\n%s", cp)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestCrossCheckCatchesFrozenView: the log shows this client size 8 while
+// a witness of the policy cosigned a size-9 fork signed with the log's key.
+// Past --max-view-lag, cpantlog verify (cross-checking by default, as the
+// policy names a witness URL) exits 3 with both notes as evidence; a
+// cached witness view is not fetched again within the hour.
+func TestCrossCheckCatchesFrozenView(t *testing.T) {
+	smp := samples(t)
+	dir := t.TempDir()
+	logVKey, err := tlog.Keygen(dir, tlog.DefaultOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg := startLog(t, dir)
+	for _, s := range smp {
+		lg.add(t, s.path, s.content, "2024-01-02T03:04:05Z")
+	}
+	w1 := startWitness(t, "w1.example", logVKey)
+	cp8 := fetch(t, lg.url+"/checkpoint")
+	witnessAdd(t, w1.url, 0, nil, cp8)
+	policy := writePolicy(t, fmt.Sprintf("log %s %s\nwitness w1 %s %s\nquorum none\n", logVKey, lg.url, w1.vkey, w1.url))
+	cached := t.TempDir()
+	verifyArgs := func(state string) []string {
+		return []string{"verify", smp[0].local, "--policy", policy, "--state", state, "--max-view-lag", "1s"}
+	}
+	if code, out := cli(t, verifyArgs(cached)...); code != 0 {
+		t.Fatalf("consistent witness: exit %d\n%s", code, out)
+	}
+
+	fork, proof := lg.Fork(t, 8, []byte("cpan-tlog/v1 upload\npath authors/id/E/EV/EVIL/Evil-1.0.tar.gz\nsize 4\nsha256 "+strings.Repeat("ab", 32)+"\nuploader EVIL\ntime 2024-01-02T03:04:05Z\n"))
+	witnessAdd(t, w1.url, 8, proof, fork)
+	time.Sleep(2100 * time.Millisecond) // past the 1 s lag, in whole seconds of the cosignature
+
+	if code, out := cli(t, verifyArgs(cached)...); code != 0 {
+		t.Errorf("within the hour the cached witness view is used: exit %d\n%s", code, out)
+	}
+	state := t.TempDir()
+	code, out := cli(t, verifyArgs(state)...)
+	if code != 3 || !strings.Contains(out, "stale view") || !strings.Contains(out, "w1") {
+		t.Fatalf("frozen view: exit %d\n%s", code, out)
+	}
+	evidence, _ := filepath.Glob(filepath.Join(state, "*", "evidence", "*"))
+	if len(evidence) != 1 {
+		t.Fatalf("evidence directories: %v", evidence)
+	}
+	trusted, _ := os.ReadFile(filepath.Join(evidence[0], "trusted.checkpoint"))
+	offered, _ := os.ReadFile(filepath.Join(evidence[0], "offered.checkpoint"))
+	if !bytes.Equal(trusted, cp8) || !bytes.HasPrefix(offered, fork) || !bytes.Contains(offered, []byte("\u2014 w1.example ")) {
+		t.Errorf("evidence:\ntrusted:\n%s\noffered:\n%s", trusted, offered)
+	}
+	if code, _ := cli(t, append(verifyArgs(t.TempDir()), "--cross-check=false")...); code != 0 {
+		t.Errorf("--cross-check=false: exit %d", code)
+	}
+}
+
+// witnessAdd asks a witness to cosign a checkpoint, as a log does.
+func witnessAdd(t *testing.T, witnessURL string, old uint64, proof [][]byte, cp []byte) {
+	t.Helper()
+	body := (&witness.Request{OldSize: old, Proof: proof, Checkpoint: cp}).Marshal()
+	resp, err := http.Post(witnessURL+"/add-checkpoint", "text/plain", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("witness refused: %d %s", resp.StatusCode, b)
 	}
 }

@@ -11,10 +11,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	flog "github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/merkle/testonly"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
@@ -92,4 +99,46 @@ func (l *Log) Add(t testing.TB, path string, content []byte, when string, wait b
 	if resp.StatusCode != 200 {
 		t.Fatalf("add %s: %d %s", path, resp.StatusCode, b)
 	}
+}
+
+// Fork signs, with the log's own key, a checkpoint of the log's first n
+// entries followed by extra leaves: a history the log could show someone
+// else. It returns the signed note and the consistency proof from size n,
+// as a witness would be asked to cosign it.
+func (l *Log) Fork(t testing.TB, n uint64, extra ...[]byte) ([]byte, [][]byte) {
+	t.Helper()
+	skey, err := os.ReadFile(filepath.Join(l.Dir, tlog.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if size, _ := l.Index().Size(); size >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("lookup index did not catch up")
+		}
+	}
+	tree := testonly.New(rfc6962.DefaultHasher)
+	for i := range n {
+		leaf, err := l.Index().Leaf(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tree.AppendData(leaf)
+	}
+	tree.AppendData(extra...)
+	proof, err := tree.ConsistencyProof(n, tree.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := note.Sign(&note.Note{Text: string(flog.Checkpoint{Origin: signer.Name(), Size: tree.Size(), Hash: tree.Hash()}.Marshal())}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp, proof
 }
