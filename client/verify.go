@@ -341,6 +341,28 @@ func (v *Verifier) VerifyProof(raw []byte, file File) (*Result, error) {
 	return &Result{Index: p.Index, Leaf: p.Extra, Entry: e, Checkpoint: cp}, nil
 }
 
+// VerifyMirrorProof checks file against a tlog-proof a mirror published
+// (tlog/proofs/...), with no contact with the log: VerifyProof, and for an
+// index file also its freshness, since a valid proof of an old index is how
+// a freeze attack would look offline: its logged time must be within
+// maxIndexLag of now.
+func (v *Verifier) VerifyMirrorProof(raw []byte, file File, maxIndexLag time.Duration) (*Result, error) {
+	res, err := v.VerifyProof(raw, file)
+	if err != nil {
+		return nil, err
+	}
+	if cpan.IsIndexPath(file.Path) {
+		if res.Entry.Kind != entry.Index {
+			return nil, notVerified("the proof for %s is not of an index version", file.Path)
+		}
+		if age := time.Since(res.Entry.Time); age > maxIndexLag {
+			return nil, notVerified("%s is stale: the version the mirror serves was logged at %s, %s ago, more than the %s allowed (--max-index-lag); the mirror may be frozen: use another mirror",
+				file.Path, res.Entry.Time.Format(entry.TimeFormat), age.Round(time.Minute), maxIndexLag)
+		}
+	}
+	return res, nil
+}
+
 // FetchProof fetches the tlog-proof for a path from the log, verifies it
 // against the policy and the trusted state, and returns it.
 func (v *Verifier) FetchProof(ctx context.Context, cpanPath string) (*Result, error) {

@@ -120,6 +120,7 @@ func (l *Log) Handler() http.Handler {
 	route("GET /tile/", l.handleTile)
 	route("GET /lookup", l.handleLookup)
 	route("GET /proof", l.handleProof)
+	route("GET /tlog/proofs/", l.handleProofTree)
 	route("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(l.metrics.registry, promhttp.HandlerOpts{}))
 	return mux

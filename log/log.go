@@ -128,6 +128,9 @@ type Log struct {
 	awaiter  *tessera.PublicationAwaiter
 	index    index.Store
 	metrics  *metrics
+	// quorum, when the log has a witness policy, decides which published
+	// checkpoints the proof tree may use.
+	quorum *tessera.WitnessGroup
 
 	paths    keyedMutex
 	inflight chan struct{} // a token per add being processed
@@ -201,6 +204,11 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 			opts.WithCheckpointRepublishInterval(max(cfg.CheckpointInterval, time.Second))
 		}
 	}
+	var quorum *tessera.WitnessGroup
+	if cfg.WitnessPolicy != nil {
+		wg, _ := tessera.NewWitnessGroupFromPolicy(cfg.WitnessPolicy)
+		quorum = &wg
+	}
 	firstStart := !exists(filepath.Join(cfg.DataDir, TreeDir, ".state", "treeState"))
 	appender, shutdown, reader, err := tessera.NewAppender(bg, drv, opts)
 	if err != nil && firstStart && cfg.WitnessPolicy != nil {
@@ -231,6 +239,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		pending:  map[string][]index.Record{},
 		inflight: make(chan struct{}, cfg.MaxInflightAdds),
 		cancel:   cancel,
+		quorum:   quorum,
 	}
 	l.follow = newFollower(reader, ix, cfg.Logger, l.dropPending, l.metrics)
 	if err := l.follow.catchUp(ctx); err != nil {
@@ -238,6 +247,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("bring the lookup index up to date: %w", err)
 	}
 	l.follow.start(bg)
+	go l.writeProofs(bg)
 	return l, nil
 }
 

@@ -87,7 +87,7 @@ func (p *Proxy) verifiedPackages(ctx context.Context) (map[string]cpan.Package, 
 	}
 	vctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if _, err := p.cfg.Verifier.VerifyIndexFile(vctx, file, p.cfg.MaxIndexLag); err != nil {
+	if _, _, err := p.verify(vctx, file); err != nil {
 		return nil, err
 	}
 	tmp.Seek(0, io.SeekStart)

@@ -56,6 +56,10 @@ type Config struct {
 	CacheDir string
 	// MaxFileSize bounds a downloaded file (default 512 MiB).
 	MaxFileSize int64
+	// Proofs is the mirror root whose tlog/proofs/ tree holds the log's
+	// proofs (default: Upstream; "off": never). A file with a proof there
+	// verifies with no contact with the log; without one, the log is asked.
+	Proofs string
 	// Journal, when set, records every decision for a summary.
 	Journal *Journal
 	// MaxIndexLag is how much older than the newest logged version of
@@ -69,6 +73,7 @@ type Proxy struct {
 	cfg      Config
 	upstream *url.URL
 	hosts    map[string]bool
+	proofs   *url.URL // nil: no proof tree
 	http     *http.Client
 	index    packageIndex
 	metrics  *prometheus.CounterVec
@@ -108,6 +113,17 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	for _, h := range cfg.Hosts {
 		p.hosts[strings.ToLower(h)] = true
+	}
+	switch cfg.Proofs {
+	case "off":
+	case "":
+		p.proofs = u
+	default:
+		pu, err := url.Parse(strings.TrimSuffix(cfg.Proofs, "/"))
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return nil, fmt.Errorf("--proofs %q is not an http(s) URL", cfg.Proofs)
+		}
+		p.proofs = pu
 	}
 	p.registry.MustRegister(p.metrics)
 	if cfg.CacheDir != "" {
@@ -173,11 +189,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveUpload(w, r, cpanPath, upstreamURL)
 	case Index:
 		p.serveChecked(w, r, cpanPath, upstreamURL, "verified", func(ctx context.Context, f client.File, _ *os.File) (string, error) {
-			res, err := p.cfg.Verifier.VerifyIndexFile(ctx, f, p.cfg.MaxIndexLag)
+			res, how, err := p.verify(ctx, f)
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("index version %d of %s, checkpoint %d", res.Index, res.Entry.Time.Format(time.RFC3339), res.Checkpoint.Size), nil
+			return fmt.Sprintf("index version %d of %s, checkpoint %d, %s", res.Index, res.Entry.Time.Format(time.RFC3339), res.Checkpoint.Size, how), nil
 		})
 	case Checksums:
 		p.serveChecked(w, r, cpanPath, upstreamURL, "parsed", func(_ context.Context, _ client.File, tmp *os.File) (string, error) {
@@ -247,13 +263,65 @@ func (p *Proxy) serveUpload(w http.ResponseWriter, r *http.Request, cpanPath, up
 	}
 	var verified client.File
 	p.serveChecked(w, r, cpanPath, upstreamURL, "verified", func(ctx context.Context, f client.File, _ *os.File) (string, error) {
-		res, err := p.cfg.Verifier.VerifyFile(ctx, f)
+		res, how, err := p.verify(ctx, f)
 		if err != nil {
 			return "", err
 		}
 		verified = f
-		return fmt.Sprintf("index %d, checkpoint %d", res.Index, res.Checkpoint.Size), nil
+		return fmt.Sprintf("index %d, checkpoint %d, %s", res.Index, res.Checkpoint.Size, how), nil
 	}, func(tmp *os.File) { p.store(cpanPath, verified, tmp) })
+}
+
+// verify proves f: with the mirror's published proof when there is one
+// that verifies (no contact with the log), else with the log. When the log
+// cannot be reached but the mirror's proof showed the file is not the one
+// logged, that refusal stands.
+func (p *Proxy) verify(ctx context.Context, f client.File) (*client.Result, string, error) {
+	proofErr := errNoProof
+	if p.proofs != nil {
+		var raw []byte
+		if raw, proofErr = p.fetchProof(ctx, f); proofErr == nil {
+			res, err := p.cfg.Verifier.VerifyMirrorProof(raw, f, p.cfg.MaxIndexLag)
+			if err == nil {
+				return res, "proof from the mirror", nil
+			}
+			proofErr = err
+		}
+	}
+	var res *client.Result
+	var err error
+	if cpan.IsIndexPath(f.Path) {
+		res, err = p.cfg.Verifier.VerifyIndexFile(ctx, f, p.cfg.MaxIndexLag)
+	} else {
+		res, err = p.cfg.Verifier.VerifyFile(ctx, f)
+	}
+	var ue *client.UnreachableError
+	if errors.As(err, &ue) && !errors.Is(proofErr, errNoProof) && errors.Is(proofErr, client.ErrNotVerified) {
+		return nil, "", proofErr
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return res, "asked the log", nil
+}
+
+var errNoProof = errors.New("no proof published")
+
+// fetchProof reads the proof of f from the mirror's proof tree.
+func (p *Proxy) fetchProof(ctx context.Context, f client.File) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.proofs.JoinPath(cpan.ProofPath(f.Path, f.SHA256)).String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.http.Do(req)
+	if err != nil {
+		return nil, errNoProof
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, errNoProof
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 }
 
 // serveChecked downloads upstreamURL into a temporary file while hashing

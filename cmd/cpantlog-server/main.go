@@ -39,6 +39,7 @@ Usage:
   cpantlog-server reindex [flags]    rebuild the lookup index from the tree
   cpantlog-server import --mirror DIR [flags]   back-fill from a local CPAN tree
   cpantlog-server migrate --to s3 [flags]       move a POSIX log to S3 + MySQL/MariaDB
+  cpantlog-server publish-proofs --to DIR       write the proof tree (tlog/proofs/) into a mirror
   cpantlog-server demo               the whole story (log, witness, monitor, client) in a temp directory
 
 With no arguments it serves the log stored in ./cpantlog-data on
@@ -69,6 +70,8 @@ func main() {
 		err = serve(args)
 	case "demo":
 		err = demoCmd(args, os.Stdout)
+	case "publish-proofs":
+		err = publishProofs(args)
 	case "keygen":
 		err = keygen(args)
 	case "reindex":
@@ -300,5 +303,23 @@ func migrateCmd(args []string) error {
 		return err
 	}
 	fmt.Printf("migrated %d entries, root %x; now run: cpantlog-server serve --data %s --storage s3 --s3-bucket %s --mysql-dsn ...\n", size, root, *dir, cfg.S3.Bucket)
+	return nil
+}
+
+func publishProofs(args []string) error {
+	fs := newFlags("publish-proofs", "Copy the log's proof tree into a CPAN mirror's root as tlog/proofs/<path>.tlog-proof, for\nits rsync: one c2sp.org/tlog-proof per upload and index version, written once a witnessed\ncheckpoint covers it. Only files the mirror lacks are written, each atomically, so it is\nidempotent and can be interrupted and run again. The server may be running.")
+	dir := fs.String("data", "cpantlog-data", "the log's data `DIR`")
+	to := fs.String("to", "", "the mirror's root `DIR` (tlog/proofs/ is created in it)")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	if *to == "" {
+		return cli.Usagef("--to DIR is required")
+	}
+	copied, kept, err := tlog.PublishProofs(*dir, *to)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("published %d new proofs into %s (%d already there)\n", copied, filepath.Join(*to, "tlog", "proofs"), kept)
 	return nil
 }

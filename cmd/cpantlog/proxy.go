@@ -26,9 +26,9 @@ func (h *hostList) Set(s string) error { *h = append(*h, s); return nil }
 
 // proxyFlags are the flags proxy and exec share.
 type proxyFlags struct {
-	upstream, files string
-	hosts           hostList
-	maxLag          time.Duration
+	upstream, files, proofs string
+	hosts                   hostList
+	maxLag                  time.Duration
 }
 
 func addProxyFlags(fs *flag.FlagSet) *proxyFlags {
@@ -37,13 +37,14 @@ func addProxyFlags(fs *flag.FlagSet) *proxyFlags {
 	fs.StringVar(&pf.upstream, "upstream", "https://cpan.metacpan.org", "the CPAN mirror to fetch from (`URL`)")
 	fs.StringVar(&pf.files, "files", filepath.Join(cacheDir, "cpantlog", "verified"), "cache `DIR` of verified files (empty to disable)")
 	fs.Var(&pf.hosts, "host", "a `HOST` served in http_proxy mode (from --upstream), besides the upstream's own and www.cpan.org, cpan.metacpan.org, backpan.perl.org, cpanmetadb.plackperl.org (repeatable)")
+	fs.StringVar(&pf.proofs, "proofs", "", "mirror root `URL` whose tlog/proofs/ holds the log's proofs (default: --upstream; off: never): a file with a proof there verifies with no contact with the log")
 	fs.DurationVar(&pf.maxLag, "max-index-lag", client.DefaultMaxIndexLag, "refuse an index file older than the newest logged version of it by more than this")
 	return pf
 }
 
 func (pf *proxyFlags) newProxy(v *client.Verifier, logger *slog.Logger, journal *proxy.Journal, extraHosts ...string) (*proxy.Proxy, error) {
 	hosts := append(append(append([]string{}, pf.hosts...), proxy.DefaultHosts...), extraHosts...)
-	return proxy.New(proxy.Config{Upstream: pf.upstream, Hosts: hosts, Verifier: v, CacheDir: pf.files, MaxIndexLag: pf.maxLag, Journal: journal, Logger: logger})
+	return proxy.New(proxy.Config{Upstream: pf.upstream, Hosts: hosts, Verifier: v, CacheDir: pf.files, MaxIndexLag: pf.maxLag, Proofs: pf.proofs, Journal: journal, Logger: logger})
 }
 
 const proxySummary = `proxy --upstream URL [--listen 127.0.0.1:7373] [--host H]...

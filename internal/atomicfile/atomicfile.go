@@ -6,6 +6,7 @@ package atomicfile
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -21,7 +22,7 @@ func WriteNew(p string, data []byte, mode os.FileMode) error {
 	return write(p, data, mode, func(tmp, p string) error {
 		if err := os.Link(tmp, p); err != nil {
 			if os.IsExist(err) {
-				return fmt.Errorf("%s already exists", p)
+				return fmt.Errorf("%s already exists: %w", p, fs.ErrExist)
 			}
 			return err
 		}

@@ -129,3 +129,21 @@ func IsIndexPath(p string) bool {
 	}
 	return false
 }
+
+// ProofsDir is where a mirror publishes the log's tlog-proofs, beside
+// authors/ and modules/ but outside them, so that nothing mistakes a proof
+// for an upload.
+const ProofsDir = "tlog/proofs/"
+
+// ProofPath is where the tlog-proof of the file at path with content sha
+// is published. A path whose content never changes (an upload PAUSE never
+// lets be replaced) has one proof, <path>.tlog-proof; an index file or a
+// documentation file PAUSE lets change has one per content,
+// <path>.<sha256 hex>.tlog-proof, so that a proof, once written, never
+// changes either.
+func ProofPath(path string, sha [32]byte) string {
+	if IsIndexPath(path) || MayOverwrite(path) {
+		return fmt.Sprintf("%s%s.%x.tlog-proof", ProofsDir, path, sha)
+	}
+	return ProofsDir + path + ".tlog-proof"
+}
