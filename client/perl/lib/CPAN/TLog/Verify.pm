@@ -1,0 +1,317 @@
+package CPAN::TLog::Verify;
+
+# CPAN::TLog::Verify - verify a CPAN file against cpan-tlog, offline, from
+# a c2sp.org/tlog-proof@v1 and a trust policy. Pure Perl plus CryptX for
+# Ed25519. See the POD at the end.
+
+use strict;
+use warnings;
+use Carp ();
+use Digest::SHA ();
+use MIME::Base64 ();
+use Crypt::PK::Ed25519 ();
+use Exporter 'import';
+
+our $VERSION = '1.00';
+our @EXPORT_OK = qw(parse_policy parse_proof verify_checkpoint verify_inclusion verify_file
+    EXIT_OK EXIT_NOT_VERIFIED EXIT_USAGE EXIT_SECURITY);
+
+use constant {
+    EXIT_OK           => 0,    # verified
+    EXIT_NOT_VERIFIED => 1,    # not in the log, mismatch, quorum not met, unknown key
+    EXIT_USAGE        => 2,    # bad input: usage, unreadable file, not a tlog-proof or policy
+    EXIT_SECURITY     => 3,    # a signature by a trusted key that does not verify
+};
+
+use constant {
+    PROOF_HEADER     => 'c2sp.org/tlog-proof@v1',
+    MAX_PROOF_SIZE   => 64 * 1024,
+    MAX_PROOF_HASHES => 63,
+    MAX_POLICY_SIZE  => 1024 * 1024,
+    EM_DASH          => "\xe2\x80\x94",
+};
+
+# An error carries the exit code it deserves.
+sub _fail { my ($code, $msg) = @_; die bless { code => $code, message => $msg }, 'CPAN::TLog::Verify::Error' }
+sub _not_verified { _fail(EXIT_NOT_VERIFIED, "not verified: $_[0]") }
+sub _security     { _fail(EXIT_SECURITY, "SECURITY ERROR: $_[0]") }
+sub _malformed    { _fail(EXIT_USAGE, $_[0]) }
+
+# Strict, canonical standard base64, as Go's StdEncoding.Strict().
+sub _b64 {
+    my ($s) = @_;
+    return undef unless defined $s && $s =~ m{\A[A-Za-z0-9+/]*={0,2}\z} && length($s) % 4 == 0;
+    my $b = MIME::Base64::decode_base64($s);
+    return undef unless MIME::Base64::encode_base64($b, '') eq $s;
+    return $b;
+}
+
+# A note verifier key: name+hash+base64(type || public key).
+sub _parse_vkey {
+    my ($vkey, $want_type) = @_;
+    my ($name, $hash, $key) = $vkey =~ /\A([^+\s]+)\+([0-9a-f]{8})\+(\S+)\z/ or return undef;
+    my $raw = _b64($key);
+    return undef unless defined $raw && length($raw) == 33 && ord(substr($raw, 0, 1)) == $want_type;
+    my $computed = substr(Digest::SHA::sha256("$name\n$raw"), 0, 4);
+    return undef unless unpack('H8', $computed) eq $hash;
+    my $pk = eval { Crypt::PK::Ed25519->new->import_key_raw(substr($raw, 1), 'public') } or return undef;
+    return { name => $name, hash => $computed, key => $pk, vkey => $vkey };
+}
+
+# parse_policy($text): the trust policy, as the Go client reads it: 'log
+# <vkey> [<url>]', 'witness <name> <vkey> [<url>]', 'group <name>
+# any|all|<n> <member>...', 'quorum <name>|none'; '#' comments.
+sub parse_policy {
+    my ($text) = @_;
+    _malformed('policy is larger than 1 MiB') if length($text) > MAX_POLICY_SIZE;
+    my (%p, %names);
+    $p{logs} = [];
+    my $n = 0;
+    for my $line (split /\n/, $text) {
+        $n++;
+        $line =~ s/#.*//;
+        my @f = split ' ', $line;
+        next unless @f;
+        my $bad = sub { _malformed("policy line $n: $_[0]") };
+        if ($f[0] eq 'log') {
+            $bad->("want 'log <vkey> [<url>]'") unless @f == 2 || @f == 3;
+            my $k = _parse_vkey($f[1], 0x01) or $bad->("'$f[1]' is not an Ed25519 note verifier key");
+            push @{ $p{logs} }, { %$k, url => $f[2] };
+        } elsif ($f[0] eq 'witness') {
+            $bad->("want 'witness <name> <vkey> [<url>]'") unless @f == 3 || @f == 4;
+            $bad->("name '$f[1]' is defined twice") if $names{ $f[1] }++;
+            my $k = _parse_vkey($f[2], 0x04) or $bad->("'$f[2]' is not a cosignature/v1 verifier key (type 0x04)");
+            $p{witnesses}{ $f[1] } = { %$k, url => $f[3] };
+        } elsif ($f[0] eq 'group') {
+            $bad->("want 'group <name> any|all|<n> <member>...'") unless @f >= 4;
+            $bad->("name '$f[1]' is defined twice") if $names{ $f[1] }++;
+            my @members = @f[3 .. $#f];
+            my $need = $f[2] eq 'any' ? 1 : $f[2] eq 'all' ? scalar(@members) : $f[2];
+            $bad->("threshold '$f[2]' is not any, all or a number from 1 to " . scalar(@members))
+                unless $need =~ /\A[1-9][0-9]*\z/ && $need <= @members;
+            for my $m (@members) {
+                $bad->("member '$m' is not defined above") unless $p{witnesses}{$m} || $p{groups}{$m};
+            }
+            $p{groups}{ $f[1] } = { need => $need, members => \@members };
+        } elsif ($f[0] eq 'quorum') {
+            $bad->("want 'quorum <name>|none'") unless @f == 2;
+            $bad->('quorum is given twice') if defined $p{quorum};
+            $bad->("quorum '$f[1]' is not defined above") unless $f[1] eq 'none' || $p{witnesses}{ $f[1] } || $p{groups}{ $f[1] };
+            $p{quorum} = $f[1];
+        } else {
+            $bad->("unknown keyword '$f[0]'");
+        }
+    }
+    _malformed('policy names no log') unless @{ $p{logs} };
+    _malformed("policy has no quorum line (write 'quorum none' for no witnesses)") unless defined $p{quorum};
+    return \%p;
+}
+
+# parse_proof($bytes): a c2sp.org/tlog-proof@v1, exactly as the Go client
+# accepts it. Anything else is bad input (exit 2).
+sub parse_proof {
+    my ($b) = @_;
+    _malformed('malformed tlog-proof: larger than 64 KiB') if length($b) > MAX_PROOF_SIZE;
+    my $i = index($b, "\n\n");
+    _malformed('malformed tlog-proof: no blank line before the checkpoint') if $i < 0;
+    my ($head, $cp) = (substr($b, 0, $i), substr($b, $i + 2));
+    my @lines = split /\n/, $head, -1;
+    _malformed("malformed tlog-proof: first line is not '" . PROOF_HEADER . "'") unless @lines && $lines[0] eq PROOF_HEADER;
+    shift @lines;
+    my %p;
+    if (@lines && $lines[0] =~ /\Aextra (.*)\z/s) {
+        my $x = _b64($1);
+        _malformed('malformed tlog-proof: extra line is not canonical non-empty base64') unless defined $x && length $x;
+        $p{extra} = $x;
+        shift @lines;
+    }
+    _malformed('malformed tlog-proof: missing index line') unless @lines;
+    my ($idx) = $lines[0] =~ /\Aindex (0|[1-9][0-9]{0,19})\z/;
+    _malformed('malformed tlog-proof: index line is not "index N"') unless defined $idx && $idx <= 18446744073709551615;
+    $p{index} = $idx;
+    shift @lines;
+    _malformed('malformed tlog-proof: more than 63 proof hashes') if @lines > MAX_PROOF_HASHES;
+    $p{hashes} = [];
+    for my $l (@lines) {
+        my $h = _b64($l);
+        _malformed('malformed tlog-proof: a proof line is not a base64 SHA-256 hash') unless defined $h && length($h) == 32;
+        push @{ $p{hashes} }, $h;
+    }
+    my $j = index($cp, "\n\n");
+    my ($text, $sigs) = $j < 0 ? ('', '') : (substr($cp, 0, $j), substr($cp, $j + 2));
+    _malformed('malformed tlog-proof: checkpoint is not a signed note (text, blank line, signature lines)')
+        unless length $text && length $sigs && $sigs =~ /\n\z/;
+    _malformed('malformed tlog-proof: checkpoint has fewer than 3 text lines') if ($text =~ tr/\n//) < 2;
+    for my $l (split /\n/, substr($sigs, 0, -1), -1) {
+        _malformed('malformed tlog-proof: a checkpoint signature line does not start with an em dash')
+            unless substr($l, 0, 4) eq EM_DASH . ' ';
+    }
+    $p{checkpoint} = $cp;
+    return \%p;
+}
+
+# The signed note's text and signatures, as golang.org/x/mod/sumdb/note
+# reads them; undef when it is not a well-formed note.
+sub _open_note {
+    my ($cp) = @_;
+    my $j = index($cp, "\n\n");
+    return undef if $j < 0;
+    my $text = substr($cp, 0, $j + 1);
+    my $sigs = substr($cp, $j + 2);
+    return undef if $text =~ /[\x00-\x09\x0b-\x1f\x7f]/ || $sigs !~ /\n\z/;
+    my @sigs;
+    for my $l (split /\n/, $sigs) {
+        my ($name, $b64) = $l =~ /\A\xe2\x80\x94 (\S+) (\S+)\z/ or return undef;
+        my $raw = _b64($b64);
+        return undef unless defined $raw && length($raw) > 4 && $name !~ /\+/;
+        push @sigs, { name => $name, hash => substr($raw, 0, 4), sig => substr($raw, 4) };
+    }
+    return { text => $text, sigs => \@sigs };
+}
+
+# verify_checkpoint($policy, $note): checks the log's Ed25519 signature and
+# the quorum's cosignature/v1 cosignatures; returns the checkpoint (origin,
+# size, root, cosigned_by). Dies with the Go client's exit codes.
+sub verify_checkpoint {
+    my ($policy, $cp) = @_;
+    my ($origin) = $cp =~ /\A([^\n]*)\n/;
+    $origin //= '';
+    my ($log) = grep { $_->{name} eq $origin } @{ $policy->{logs} };
+    _not_verified("checkpoint is from log '$origin', which the policy does not name") unless $log;
+    my $note = _open_note($cp) or _not_verified('checkpoint is not a well-formed signed note');
+    my $signed;
+    for my $s (@{ $note->{sigs} }) {
+        next unless $s->{name} eq $log->{name} && $s->{hash} eq $log->{hash};
+        _security("checkpoint carries a signature by the log's key $log->{vkey} that does not verify")
+            unless $log->{key}->verify_message($s->{sig}, $note->{text});
+        $signed = 1;
+    }
+    unless ($signed) {
+        my $by = join(', ', map { sprintf('%s+%s', $_->{name}, unpack('H8', $_->{hash})) } @{ $note->{sigs} }) || 'none';
+        _not_verified(sprintf("checkpoint is not signed by the policy's log key %s+%s but by %s", $log->{name}, unpack('H8', $log->{hash}), $by));
+    }
+    my @lines = split /\n/, $note->{text};
+    my ($size) = ($lines[1] // '') =~ /\A(0|[1-9][0-9]{0,19})\z/;
+    my $root = _b64($lines[2] // '');
+    _not_verified('checkpoint text is not origin, size, root hash') unless defined $size && defined $root && length($root) == 32;
+    my %cosigned;
+    for my $wname (sort keys %{ $policy->{witnesses} || {} }) {
+        my $w = $policy->{witnesses}{$wname};
+        for my $s (@{ $note->{sigs} }) {
+            next unless $s->{name} eq $w->{name} && $s->{hash} eq $w->{hash};
+            my $sig = $s->{sig};
+            my $ok = length($sig) == 72 && do {
+                my $ts = unpack('Q>', substr($sig, 0, 8));
+                $w->{key}->verify_message(substr($sig, 8), "cosignature/v1\ntime $ts\n" . $note->{text});
+            };
+            _security("checkpoint carries a cosignature by witness ${wname}'s key that does not verify") unless $ok;
+            $cosigned{$wname} = 1;
+        }
+    }
+    unless (_satisfied($policy, $policy->{quorum}, \%cosigned)) {
+        _not_verified(sprintf("checkpoint of size %s is not cosigned by the policy's quorum '%s' (cosigned by: %s)",
+            $size, $policy->{quorum}, join(', ', sort keys %cosigned) || 'none'));
+    }
+    return { origin => $origin, size => $size, root => $root, cosigned_by => [ sort keys %cosigned ] };
+}
+
+sub _satisfied {
+    my ($policy, $name, $cosigned) = @_;
+    return 1 if $name eq 'none';
+    return $cosigned->{$name} ? 1 : 0 if $policy->{witnesses}{$name};
+    my $g = $policy->{groups}{$name} or return 0;
+    my $n = grep { _satisfied($policy, $_, $cosigned) } @{ $g->{members} };
+    return $n >= $g->{need};
+}
+
+sub _hash_leaf     { Digest::SHA::sha256("\x00" . $_[0]) }
+sub _hash_children { Digest::SHA::sha256("\x01" . $_[0] . $_[1]) }
+
+# verify_inclusion($index, $size, $leaf_hash, \@proof, $root): RFC 6962
+# inclusion, as transparency-dev/merkle's proof.VerifyInclusion.
+sub verify_inclusion {
+    my ($index, $size, $leaf_hash, $proof, $root) = @_;
+    return 0 unless $index < $size;
+    # inner: the proof's length below the point where the paths to index
+    # and to size-1 meet; border: the rest, on the right border.
+    my $x = $index ^ ($size - 1);
+    my $inner = 0;
+    while ($x) { $inner++; $x >>= 1 }
+    my $border = 0;
+    my $y = $index >> $inner;
+    while ($y) { $border += $y & 1; $y >>= 1 }
+    return 0 unless @$proof == $inner + $border;
+    my $h = $leaf_hash;
+    for my $i (0 .. $inner - 1) {
+        $h = (($index >> $i) & 1) ? _hash_children($proof->[$i], $h) : _hash_children($h, $proof->[$i]);
+    }
+    $h = _hash_children($_, $h) for @{$proof}[ $inner .. $#$proof ];
+    return $h eq $root;
+}
+
+# The v1 entry in the proof's extra, as far as verifying a file needs it.
+sub _parse_entry {
+    my ($leaf) = @_;
+    my ($kind, $rest) = $leaf =~ /\Acpan-tlog\/v1 (upload|index|delete)\n(.*)\z/s or return undef;
+    my %e = (kind => $kind);
+    my @keys = $kind eq 'upload' ? qw(path size sha256 uploader time) : $kind eq 'index' ? qw(path size sha256 time) : qw(path time);
+    my @lines = split /\n/, $rest, -1;
+    return undef unless @lines > @keys && $lines[-1] eq '';
+    for my $k (@keys) {
+        my ($v) = (shift(@lines) // '') =~ /\A\Q$k\E (\S+)\z/ or return undef;
+        $e{$k} = $v;
+    }
+    return undef if defined $e{size} && $e{size} !~ /\A(0|[1-9][0-9]*)\z/;
+    return undef if defined $e{sha256} && $e{sha256} !~ /\A[0-9a-f]{64}\z/;
+    return \%e;
+}
+
+# verify_file(policy => $text, proof => $bytes, file => $content, path => $cpan_path):
+# everything; returns a hash describing what verified, or dies with
+# {code, message}.
+sub verify_file {
+    my %a = @_;
+    my $policy = ref $a{policy} ? $a{policy} : parse_policy($a{policy});
+    my $proof = parse_proof($a{proof});
+    my $cp = verify_checkpoint($policy, $proof->{checkpoint});
+    _not_verified('tlog-proof has no extra line; cpan-tlog proofs carry the entry there') unless defined $proof->{extra};
+    my $e = _parse_entry($proof->{extra}) or _not_verified('logged entry is malformed');
+    _not_verified("logged entry '$e->{path}' is a $e->{kind}, not an upload") if $e->{kind} eq 'delete';
+    _not_verified("the log's entry is for $e->{path}, not $a{path}") if defined $a{path} && length $a{path} && $e->{path} ne $a{path};
+    my ($size, $sha) = (length $a{file}, Digest::SHA::sha256_hex($a{file}));
+    _not_verified("$e->{path} does not match the log: the log recorded $e->{size} bytes with sha256 $e->{sha256}, the file has $size bytes with sha256 $sha; it is not the file CPAN published, do not install it")
+        unless $e->{size} eq $size && $e->{sha256} eq $sha;
+    _not_verified("tlog-proof index $proof->{index} is outside its checkpoint of size $cp->{size}") unless $proof->{index} < $cp->{size};
+    _not_verified("tlog-proof's inclusion proof does not verify")
+        unless verify_inclusion($proof->{index}, $cp->{size}, _hash_leaf($proof->{extra}), $proof->{hashes}, $cp->{root});
+    return { %$e, index => $proof->{index}, checkpoint => $cp };
+}
+
+1;
+
+__END__
+
+=head1 NAME
+
+CPAN::TLog::Verify - verify a CPAN file against the cpan-tlog transparency log, offline
+
+=head1 SYNOPSIS
+
+  use CPAN::TLog::Verify qw(verify_file);
+  my $r = eval { verify_file(policy => $policy_text, proof => $proof_bytes,
+                             file => $tarball_bytes, path => 'authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz') };
+  if (my $err = $@) { die "$err->{message}\n" }   # $err->{code}: 1, 2 or 3
+  print "verified at index $r->{index}\n";
+
+=head1 DESCRIPTION
+
+Checks, with nothing to ask at install time, that a file is the one CPAN
+published: the c2sp.org/tlog-proof@v1 (which a mirror publishes under
+C<tlog/proofs/>) carries the log's entry, an RFC 6962 inclusion proof and
+the log's checkpoint; the checkpoint must be signed by the policy's log key
+(Ed25519) and cosigned (cosignature/v1) by the policy's witness quorum; the
+entry's size and SHA-256 must be the file's. Errors carry the cpantlog exit
+code: 1 not verified, 2 bad input, 3 a signature by a trusted key that does
+not verify (security).
+
+=cut
