@@ -184,3 +184,41 @@ func generateVectors(t *testing.T) {
 		}
 	}
 }
+
+// TestPerlDistInstalls: 'perl Makefile.PL && make dist' in client/perl
+// gives a tarball that cpanm installs (offline: CryptX is the only
+// dependency outside core, from Debian), and its verifier runs.
+func TestPerlDistInstalls(t *testing.T) {
+	if !perlAvailable(t) {
+		t.Skip("perl with CryptX not installed")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not installed")
+	}
+	needCpanm(t)
+	work := t.TempDir()
+	if out, err := exec.Command("cp", "-r", "../../client/perl", work).CombinedOutput(); err != nil {
+		t.Fatalf("copy: %v %s", err, out)
+	}
+	src := filepath.Join(work, "perl")
+	for _, args := range [][]string{{"perl", "Makefile.PL"}, {"make", "dist"}} {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir = src
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	lib := t.TempDir()
+	cmd := exec.Command("cpanm", "-L", lib, filepath.Join(src, "CPAN-TLog-Verify-1.00.tar.gz"))
+	cmd.Env = append(os.Environ(), "PERL_CPANM_HOME="+t.TempDir(), "HOME="+t.TempDir())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cpanm the dist: %v\n%s", err, out)
+	}
+	d := filepath.Join(vectorsDir, "valid-upload")
+	run := exec.Command(filepath.Join(lib, "bin", "cpantlog-verify-pl"), "--policy", filepath.Join(d, "policy"), "--proof", filepath.Join(d, "proof"),
+		"--path", "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", "../../testdata/authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz")
+	run.Env = append(os.Environ(), "PERL5LIB="+filepath.Join(lib, "lib", "perl5"))
+	if out, err := run.CombinedOutput(); err != nil || !strings.Contains(string(out), "verified authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz") {
+		t.Errorf("installed cpantlog-verify-pl: %v\n%s", err, out)
+	}
+}

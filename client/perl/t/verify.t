@@ -1,0 +1,100 @@
+use strict;
+use warnings;
+use Test::More;
+use File::Spec;
+use FindBin ();
+use lib "$FindBin::Bin/../lib";
+use CPAN::TLog::Verify qw(parse_policy parse_proof verify_inclusion verify_file);
+use Digest::SHA ();
+use Time::HiRes ();
+
+# The shared vectors live in the repository's testdata/vectors (a Go test
+# writes them from a real log with real witnesses). Each has the exit code
+# every verifier must give. Outside the repository (from a CPAN tarball)
+# only the unit tests below run.
+my $vectors = File::Spec->catdir($FindBin::Bin, qw(.. .. .. testdata vectors));
+
+sub slurp {
+    my ($name) = @_;
+    open my $fh, '<:raw', $name or die "$name: $!";
+    local $/;
+    my $b = <$fh>;
+    return $b;
+}
+
+sub code_of {
+    my (%a) = @_;
+    my $r = eval { verify_file(%a) };
+    return 0 if $r;
+    return ref $@ ? $@->{code} : 99;
+}
+
+if (-d $vectors) {
+    opendir my $dh, $vectors or die $!;
+    my @names = sort grep { !/^\./ } readdir $dh;
+    cmp_ok(scalar @names, '>=', 10, 'shared vectors present');
+    for my $name (@names) {
+        my $dir = "$vectors/$name";
+        my ($want) = slurp("$dir/want") =~ /(\d+)/;
+        my ($path) = slurp("$dir/path") =~ /(\S+)/;
+        my $file = -e "$dir/file" ? "$dir/file" : File::Spec->catfile($vectors, '..', slurp("$dir/source") =~ /(\S+)/);
+        is(code_of(policy => slurp("$dir/policy"), proof => slurp("$dir/proof"), file => slurp($file), path => $path),
+            $want, "vector $name: exit $want");
+    }
+    # Speed: one full verification (policy, proof, signatures, inclusion,
+    # hashing a 35 KB tarball), best of a few rounds.
+    my $dir = "$vectors/valid-upload";
+    my %args = (policy => slurp("$dir/policy"), proof => slurp("$dir/proof"),
+        file => slurp(File::Spec->catfile($vectors, '..', slurp("$dir/source") =~ /(\S+)/)), path => 'authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz');
+    my $n = 200;
+    my $t0 = Time::HiRes::time();
+    verify_file(%args) for 1 .. $n;
+    my $ms = (Time::HiRes::time() - $t0) * 1000 / $n;
+    diag(sprintf 'verify_file: %.2f ms per proof (%d runs)', $ms, $n);
+    ok($ms > 0, 'timed');
+}
+
+# Malformed input is exit 2, before anything else.
+for my $bad ('', "c2sp.org/tlog-proof\@v1\n", "c2sp.org/tlog-proof\@v2\nindex 0\n\nx\n1\nAA==\n\n\xe2\x80\x94 a b\n",
+    "c2sp.org/tlog-proof\@v1\nindex 01\n\no\n1\nAAAA\n\n\xe2\x80\x94 a AAAA\n",
+    "c2sp.org/tlog-proof\@v1\nindex 0\nnot-base64\n\no\n1\nAAAA\n\n\xe2\x80\x94 a AAAA\n",
+    "c2sp.org/tlog-proof\@v1\nindex 0\n\no\n1\nAAAA\n\n- a AAAA\n") {
+    my $r = eval { parse_proof($bad) };
+    is(ref $@ ? $@->{code} : 'ok', 2, 'malformed proof: ' . substr($bad =~ s/\n/\\n/gr, 0, 40));
+}
+for my $bad ('', "quorum none\n", "log nope\nquorum none\n", "log a+00000000+AAAA\nquorum none\n") {
+    eval { parse_policy($bad) };
+    is(ref $@ ? $@->{code} : 'ok', 2, 'malformed policy: ' . ($bad =~ s/\n/\\n/gr));
+}
+
+# RFC 6962 inclusion against a tree built here, for every index of sizes 1..9.
+sub leaf_hash { Digest::SHA::sha256("\x00" . $_[0]) }
+sub node { Digest::SHA::sha256("\x01" . $_[0] . $_[1]) }
+sub mth {
+    my @l = @_;
+    return leaf_hash($l[0]) if @l == 1;
+    my $k = 1;
+    $k *= 2 while $k * 2 < @l;
+    return node(mth(@l[0 .. $k - 1]), mth(@l[$k .. $#l]));
+}
+sub path {
+    my ($m, @l) = @_;
+    return () if @l == 1;
+    my $k = 1;
+    $k *= 2 while $k * 2 < @l;
+    return $m < $k ? (path($m, @l[0 .. $k - 1]), mth(@l[$k .. $#l])) : (path($m - $k, @l[$k .. $#l]), mth(@l[0 .. $k - 1]));
+}
+my $all_ok = 1;
+for my $size (1 .. 9) {
+    my @leaves = map { "leaf $_" } 0 .. $size - 1;
+    my $root = mth(@leaves);
+    for my $i (0 .. $size - 1) {
+        my @p = path($i, @leaves);
+        $all_ok &&= verify_inclusion($i, $size, leaf_hash($leaves[$i]), \@p, $root);
+        $all_ok &&= !verify_inclusion($i, $size, leaf_hash("other"), \@p, $root);
+        $all_ok &&= !verify_inclusion($i, $size, leaf_hash($leaves[$i]), [ @p[ 0 .. $#p - 1 ] ], $root) if @p;
+    }
+}
+ok($all_ok, 'inclusion proofs verify for every index of trees of size 1 to 9, and not for another leaf or a short proof');
+
+done_testing();
