@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
+	tlog "github.com/CPAN-Security/cpan-tlog/log"
+)
+
+// TestProofsTravelWithTheTarballs: the samples are logged with a witness,
+// the proof tree is published into a mirror beside the tarballs, and the
+// log is stopped. The Perl verifier verifies every sample from the
+// mirror's proofs, and cpanm installs through cpantlog exec with no log at
+// all; a tampered tarball fails in both.
+func TestProofsTravelWithTheTarballs(t *testing.T) {
+	smp := samples(t)
+	logDir := t.TempDir()
+	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w1 := startWitness(t, "w1.example", logVKey)
+	policyFor := func(logURL string) string {
+		return fmt.Sprintf("log %s %s\nwitness w1 %s %s\ngroup g any w1\nquorum g\n", logVKey, logURL, w1.vkey, w1.url)
+	}
+	lg := startLogWith(t, tlog.Config{DataDir: logDir, WitnessPolicy: []byte(policyFor("http://127.0.0.1:1"))})
+	for _, s := range smp {
+		lg.add(t, s.path, s.content, "2024-01-02T03:04:05Z")
+	}
+	lg.add(t, packagesPath, packagesIndex(packages), time.Now().UTC().Format(time.RFC3339))
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		lg.log.WriteProofs(context.Background())
+		_, err := os.Stat(filepath.Join(logDir, tlog.ProofsDir, filepath.FromSlash(cpan.ProofPath(packagesPath, sha256.Sum256(packagesIndex(packages))))))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the proof tree did not cover every entry")
+		}
+	}
+	// The log serves the same tree.
+	if b := fetch(t, lg.url+"/"+cpan.ProofPath(smp[0].path, sha256.Sum256(smp[0].content))); !bytes.HasPrefix(b, []byte("c2sp.org/tlog-proof@v1\n")) {
+		t.Fatalf("GET the proof from the log: %q", b)
+	}
+	root, mirror := buildMirror(t, smp)
+	copied, kept, err := tlog.PublishProofs(logDir, root)
+	if err != nil || copied != len(smp)+1 || kept != 0 {
+		t.Fatalf("publish-proofs: %d copied, %d kept, %v", copied, kept, err)
+	}
+	if copied, kept, err = tlog.PublishProofs(logDir, root); err != nil || copied != 0 || kept != len(smp)+1 {
+		t.Fatalf("publish-proofs again (idempotent): %d copied, %d kept, %v", copied, kept, err)
+	}
+	policy := writePolicy(t, policyFor(lg.url))
+	lg.stop() // from here on there is no log to ask
+
+	perl := perlAvailable(t)
+	perlVerify := func(p string) (int, string) {
+		cmd := exec.Command("perl", "../../client/perl/bin/cpantlog-verify-pl", "--policy", policy,
+			"--proof", filepath.Join(root, filepath.FromSlash(cpan.ProofPath(p, sha256.Sum256(mustRead(t, filepath.Join(root, p)))))), filepath.Join(root, p))
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), string(out)
+		}
+		return 0, string(out)
+	}
+	if perl {
+		for _, s := range smp {
+			if code, out := perlVerify(s.path); code != 0 || !strings.Contains(out, "cosigned by: w1") {
+				t.Errorf("Perl verifier on %s: exit %d\n%s", s.path, code, out)
+			}
+		}
+	}
+	if _, err := exec.LookPath("cpanm"); err == nil {
+		t.Setenv("HOME", t.TempDir())
+		t.Setenv("PERL_CPANM_HOME", t.TempDir())
+		lib := t.TempDir()
+		code, out := cli(t, "exec", "--upstream", mirror, "--policy", policy, "--state", t.TempDir(), "--files", "", "--", "cpanm", "-n", "-L", lib, "Test::Fatal")
+		if code != 0 || !installed(lib, "Test/Fatal.pm") || !strings.Contains(out, "ok       "+testFatal) {
+			t.Errorf("cpantlog exec -- cpanm with the log down, proofs from the mirror: exit %d\n%s", code, out)
+		}
+	}
+
+	// A tampered tarball fails in both.
+	tf := filepath.Join(root, testFatal)
+	good := mustRead(t, tf)
+	bad := bytes.Clone(good)
+	bad[len(bad)/2] ^= 1
+	os.WriteFile(tf, bad, 0o644)
+	if perl {
+		// The proof is published under the genuine file's name; the
+		// tampered one is checked against it.
+		cmd := exec.Command("perl", "../../client/perl/bin/cpantlog-verify-pl", "--policy", policy,
+			"--proof", filepath.Join(root, filepath.FromSlash(cpan.ProofPath(testFatal, sha256.Sum256(good)))), tf)
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "does not match the log") {
+			t.Errorf("Perl verifier on a tampered tarball: %v\n%s", err, out)
+		}
+	}
+	if _, err := exec.LookPath("cpanm"); err == nil {
+		lib := t.TempDir()
+		code, out := cli(t, "exec", "--upstream", mirror, "--policy", policy, "--state", t.TempDir(), "--files", "", "--", "cpanm", "-n", "-L", lib, "Test::Fatal")
+		if code == 0 || installed(lib, "Test/Fatal.pm") || !strings.Contains(out, "REFUSED  "+testFatal) || !strings.Contains(out, "does not match the log") {
+			t.Errorf("tampered tarball, log down: exit %d\n%s", code, out)
+		}
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
