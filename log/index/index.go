@@ -24,6 +24,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -231,6 +233,38 @@ type Page struct {
 // ByDist returns a page of the entries of a distribution (CPAN::DistnameInfo's name).
 func (ix *Index) ByDist(dist string, p Page) ([]Record, error) {
 	return ix.byKeyNewest(bucketDists, dist, p)
+}
+
+// DistsWithPrefix lists distribution names starting with prefix, case
+// folded. Keys are "dist\x00index": the scan jumps from one name to the
+// next, over the two spellings of the prefix's first letter.
+func (ix *Index) DistsWithPrefix(prefix string, limit int) ([]string, error) {
+	var out []string
+	lower := strings.ToLower(prefix)
+	firsts := []string{""}
+	if prefix != "" {
+		firsts = []string{strings.ToUpper(prefix[:1]), strings.ToLower(prefix[:1])}
+		if firsts[0] == firsts[1] {
+			firsts = firsts[:1]
+		}
+	}
+	err := ix.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDists).Cursor()
+		for _, first := range firsts {
+			for k, _ := c.Seek([]byte(first)); k != nil && len(out) < limit; k, _ = c.Seek(append(bytes.Clone(k[:bytes.IndexByte(k, 0)]), 1)) {
+				name := string(k[:bytes.IndexByte(k, 0)])
+				if !strings.HasPrefix(name, first) {
+					break
+				}
+				if strings.HasPrefix(strings.ToLower(name), lower) {
+					out = append(out, name)
+				}
+			}
+		}
+		return nil
+	})
+	slices.SortFunc(out, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
+	return out, err
 }
 
 // ByAuthor returns a page of the entries in a PAUSE id's directory.

@@ -198,6 +198,26 @@ func (m *MySQL) page(col, val string, p Page) ([]Record, error) {
 // ByDist returns a page of a distribution's entries, newest first.
 func (m *MySQL) ByDist(dist string, p Page) ([]Record, error) { return m.page("dist", dist, p) }
 
+// DistsWithPrefix lists distribution names starting with prefix, case
+// folded.
+func (m *MySQL) DistsWithPrefix(prefix string, limit int) ([]string, error) {
+	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(prefix))
+	rows, err := m.db.Query(`SELECT DISTINCT CAST(dist AS CHAR) AS d FROM cpantlog_index_leaves WHERE LOWER(CAST(dist AS CHAR)) LIKE ? ORDER BY LOWER(d) LIMIT ?`, esc+"%", limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
 // ByAuthor returns a page of the entries in a PAUSE id's directory.
 func (m *MySQL) ByAuthor(id string, p Page) ([]Record, error) { return m.page("author", id, p) }
 

@@ -12,6 +12,9 @@ type Store interface {
 	BySHA256(sum [32]byte) ([]Record, error)
 	ByDist(dist string, p Page) ([]Record, error)
 	ByAuthor(id string, p Page) ([]Record, error)
+	// DistsWithPrefix lists up to limit distribution names starting with
+	// prefix, compared without regard to case, in order.
+	DistsWithPrefix(prefix string, limit int) ([]string, error)
 	Recent(p Page) ([]Record, error)
 	Leaf(idx uint64) ([]byte, error)
 	GetMeta(key string) ([]byte, error)

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +24,12 @@ import (
 // screenshot there.
 func chromium(t *testing.T, url, shot string) string {
 	t.Helper()
+	return chromiumAt(t, url, shot, 1280, 900)
+}
+
+// chromiumAt is chromium with a window of width × height CSS pixels.
+func chromiumAt(t *testing.T, url, shot string, width, height int) string {
+	t.Helper()
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -31,7 +39,7 @@ func chromium(t *testing.T, url, shot string) string {
 	}
 	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir=" + t.TempDir(), "--virtual-time-budget=15000", "--window-size=1280,900"}
+		"--user-data-dir=" + t.TempDir(), "--virtual-time-budget=15000", fmt.Sprintf("--window-size=%d,%d", width, height), "--hide-scrollbars"}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, append(args, "--dump-dom", url)...).Output()
@@ -131,5 +139,38 @@ func TestBrowserChecksFiles(t *testing.T) {
 	}
 	if res[1].Class != "bad" || !strings.Contains(res[1].Text, "is not in the log") {
 		t.Errorf("the tampered copy: %+v", res[1])
+	}
+}
+
+// TestExplorerFitsAPhoneAndADesktop: every kind of page fits a 390 px
+// phone and a 1280 px desktop without scrolling sideways (the page says so
+// itself, measured in the browser), with screenshots of each
+// ($CPANTLOG_ARTIFACTS keeps them).
+func TestExplorerFitsAPhoneAndADesktop(t *testing.T) {
+	tl, srv := explorer(t)
+	recs, _ := tl.Index().ByPath("authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz")
+	out := artifacts(t)
+	pages := map[string]string{
+		"home": "/", "dist": "/dist/Try-Tiny", "author": "/author/RJBS", "entry": fmt.Sprintf("/entry/%d", recs[0].Index),
+		"search-prefix": "/search?q=Te", "index-files": "/index-files",
+	}
+	for name, p := range pages {
+		for _, size := range [][2]int{{390, 844}, {1280, 900}} {
+			shot := filepath.Join(out, fmt.Sprintf("%s-%d.png", name, size[0]))
+			dom := chromiumAt(t, srv.URL+p, shot, size[0], size[1])
+			if !strings.Contains(dom, `data-fits="true"`) {
+				t.Errorf("%s at %d px does not fit its window (data-fits is not true)", name, size[0])
+			}
+			f, err := os.Open(shot)
+			if err != nil {
+				t.Errorf("no screenshot of %s at %d px: %v", name, size[0], err)
+				continue
+			}
+			cfg, err := png.DecodeConfig(f)
+			f.Close()
+			if err != nil || cfg.Width != size[0] {
+				t.Errorf("screenshot of %s at %d px: %v, width %d", name, size[0], err, cfg.Width)
+			}
+		}
 	}
 }

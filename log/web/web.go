@@ -65,7 +65,7 @@ func New(l *tlog.Log, policy []byte, base string) (*Explorer, error) {
 			e.witnesses = p.Witnesses
 		}
 	}
-	for _, page := range []string{"home", "list", "entry", "message"} {
+	for _, page := range []string{"home", "list", "entry", "message", "dists"} {
 		t, err := template.ParseFS(assets, "assets/layout.html", "assets/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -96,6 +96,8 @@ type row struct {
 	Size                               uint64
 	Sigstore                           *entry.Sigstore
 	ProofName, Dist, Leaf, LeafB64     string
+	// Warning says what is odd about the entry, for people to see.
+	Warning string
 }
 
 func toRow(r index.Record) row {
@@ -106,6 +108,9 @@ func toRow(r index.Record) row {
 	if e.Kind == entry.Upload || e.Kind == entry.Index {
 		out.SHA256 = hex.EncodeToString(e.SHA256[:])
 	}
+	if id, err := cpan.ValidatePath(e.Path); e.Kind == entry.Upload && err == nil && id != e.Uploader {
+		out.Warning = fmt.Sprintf("Uploaded by %s into %s's directory. PAUSE does not let an author upload into another's directory; monitors report this as uploader-mismatch.", e.Uploader, id)
+	}
 	return out
 }
 
@@ -114,6 +119,7 @@ type page struct {
 	Title, Heading, Message, Query, Feed, Next string
 	Origin, VKey                               string
 	Entries                                    []row
+	Dists                                      []string
 	Entry                                      *row
 	Checkpoint                                 *checkpointView
 }
@@ -272,14 +278,104 @@ func (e *Explorer) search(w http.ResponseWriter, r *http.Request) {
 		}
 		e.render(w, statusFor(recs), "list", page{Title: p, Heading: "Entries for " + p, Query: q, Entries: rows(recs)})
 	case cpan.IsIndexPath(strings.TrimPrefix(q, "/")) || isIndexName(q):
-		http.Redirect(w, r, "/index-files", http.StatusSeeOther)
-	case pauseRE.MatchString(q) && len(q) <= cpan.MaxIDLength:
-		http.Redirect(w, r, "/author/"+url.PathEscape(q), http.StatusSeeOther)
+		http.Redirect(w, r, "/index-files?q="+url.QueryEscape(q), http.StatusSeeOther)
+	case strings.Count(q, "/") == 1:
+		// AUTHOR/File-1.0.tar.gz, as CPAN clients and people write them.
+		id, file, _ := strings.Cut(q, "/")
+		id = strings.ToUpper(id)
+		if !cpan.ValidID(id) || file == "" {
+			e.fail(w, http.StatusBadRequest, "Bad search", "%q is not AUTHOR/file.", q)
+			return
+		}
+		e.searchPath(w, r, q, fmt.Sprintf("%s%s/%s/%s/%s", cpan.AuthorsPrefix, id[:1], id[:2], id, file))
+	case isFileName(q):
+		e.searchFileName(w, r, q)
+	case len(q) <= cpan.MaxIDLength && pauseRE.MatchString(strings.ToUpper(q)) && !strings.ContainsAny(q, ":.") && e.searchAuthorOrDist(w, r, q):
 	case distRE.MatchString(strings.ReplaceAll(q, "::", "-")):
-		http.Redirect(w, r, "/dist/"+url.PathEscape(strings.ReplaceAll(q, "::", "-")), http.StatusSeeOther)
+		e.searchDist(w, r, q, strings.ReplaceAll(q, "::", "-"))
 	default:
-		e.fail(w, http.StatusBadRequest, "Bad search", "%q is neither a distribution, a PAUSE id, a path nor a sha256.", q)
+		e.fail(w, http.StatusBadRequest, "Bad search", "%q is neither a distribution, a PAUSE id, a file name, a path nor a sha256.", q)
 	}
+}
+
+// searchPath shows the entries at a CPAN path: the entry itself when
+// there is one.
+func (e *Explorer) searchPath(w http.ResponseWriter, r *http.Request, q, p string) {
+	if _, err := cpan.ValidatePath(p); err != nil {
+		e.render(w, http.StatusBadRequest, "message", page{Title: "Bad path", Heading: "Bad path", Query: q, Message: err.Error()})
+		return
+	}
+	recs, err := e.log.Index().ByPath(p)
+	if err != nil {
+		e.internal(w, err)
+		return
+	}
+	if len(recs) == 1 {
+		http.Redirect(w, r, fmt.Sprintf("/entry/%d?q=%s", recs[0].Index, url.QueryEscape(q)), http.StatusSeeOther)
+		return
+	}
+	e.render(w, statusFor(recs), "list", page{Title: p, Heading: "Entries for " + p, Query: q, Entries: rows(recs)})
+}
+
+// isFileName reports whether q looks like a distribution file's name.
+func isFileName(q string) bool {
+	return !strings.Contains(q, "/") && cpan.ParseDistInfo(q).Extension != ""
+}
+
+// searchFileName finds a file by its name alone, through its distribution.
+func (e *Explorer) searchFileName(w http.ResponseWriter, r *http.Request, q string) {
+	dist := cpan.ParseDistInfo(q).Dist
+	recs, err := e.log.Index().ByDist(dist, index.Page{Limit: 1000})
+	if err != nil {
+		e.internal(w, err)
+		return
+	}
+	recs = slices.DeleteFunc(recs, func(rec index.Record) bool { return path.Base(rec.Entry.Path) != q })
+	if len(recs) == 1 {
+		http.Redirect(w, r, fmt.Sprintf("/entry/%d?q=%s", recs[0].Index, url.QueryEscape(q)), http.StatusSeeOther)
+		return
+	}
+	e.render(w, statusFor(recs), "list", page{Title: q, Heading: "Files named " + q, Query: q, Entries: rows(recs)})
+}
+
+// searchAuthorOrDist settles a word that could be a PAUSE id typed in any
+// case or a distribution: an exact distribution wins, then an author with
+// uploads. It answers and returns true, or returns false to go on.
+func (e *Explorer) searchAuthorOrDist(w http.ResponseWriter, r *http.Request, q string) bool {
+	id := strings.ToUpper(q)
+	if q != id {
+		if recs, err := e.log.Index().ByDist(q, index.Page{Limit: 1}); err == nil && len(recs) > 0 {
+			return false // a distribution of that exact name
+		}
+		if recs, err := e.log.Index().ByAuthor(id, index.Page{Limit: 1}); err != nil || len(recs) == 0 {
+			return false
+		}
+	}
+	http.Redirect(w, r, "/author/"+url.PathEscape(id)+"?q="+url.QueryEscape(q), http.StatusSeeOther)
+	return true
+}
+
+// searchDist goes to a distribution, or lists the distributions whose
+// names start with what was typed.
+func (e *Explorer) searchDist(w http.ResponseWriter, r *http.Request, q, dist string) {
+	if recs, err := e.log.Index().ByDist(dist, index.Page{Limit: 1}); err == nil && len(recs) > 0 {
+		http.Redirect(w, r, "/dist/"+url.PathEscape(dist)+"?q="+url.QueryEscape(q), http.StatusSeeOther)
+		return
+	}
+	names, err := e.log.Index().DistsWithPrefix(dist, PageSize)
+	if err != nil {
+		e.internal(w, err)
+		return
+	}
+	if len(names) == 1 {
+		http.Redirect(w, r, "/dist/"+url.PathEscape(names[0])+"?q="+url.QueryEscape(q), http.StatusSeeOther)
+		return
+	}
+	code := http.StatusOK
+	if len(names) == 0 {
+		code = http.StatusNotFound
+	}
+	e.render(w, code, "dists", page{Title: q, Heading: "Distributions starting with " + dist, Query: q, Dists: names})
 }
 
 // isIndexName recognises what people type for an index file: its file
@@ -310,7 +406,7 @@ func (e *Explorer) indexFiles(w http.ResponseWriter, r *http.Request) {
 	if len(all) > PageSize {
 		all = all[:PageSize]
 	}
-	e.render(w, http.StatusOK, "list", page{Title: "Index files", Heading: "Index file versions (02packages, 06perms, 01mailrc), newest first", Entries: rows(all)})
+	e.render(w, http.StatusOK, "list", page{Title: "Index files", Heading: "Index file versions (02packages, 06perms, 01mailrc), newest first", Query: r.URL.Query().Get("q"), Entries: rows(all)})
 }
 
 func statusFor(recs []index.Record) int {
@@ -335,7 +431,7 @@ func (e *Explorer) list(w http.ResponseWriter, r *http.Request, heading, feed st
 	if len(recs) == 0 && b == 0 {
 		code = http.StatusNotFound
 	}
-	e.render(w, code, "list", page{Title: heading, Heading: heading, Feed: feed, Entries: rows(recs), Next: next(r.URL, recs)})
+	e.render(w, code, "list", page{Title: heading, Heading: heading, Feed: feed, Query: r.URL.Query().Get("q"), Entries: rows(recs), Next: next(r.URL, recs)})
 }
 
 func (e *Explorer) dist(w http.ResponseWriter, r *http.Request) {
@@ -373,7 +469,7 @@ func (e *Explorer) entry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw := toRow(index.Record{Index: n, Leaf: leaf, Entry: en})
-	e.render(w, http.StatusOK, "entry", page{Title: fmt.Sprintf("Entry %d: %s", n, en.Path), Entry: &rw})
+	e.render(w, http.StatusOK, "entry", page{Title: fmt.Sprintf("Entry %d: %s", n, en.Path), Query: r.URL.Query().Get("q"), Entry: &rw})
 }
 
 func (e *Explorer) static(w http.ResponseWriter, r *http.Request) {

@@ -243,11 +243,79 @@ func TestIndexFilesPage(t *testing.T) {
 		t.Error("/index-files is not newest first")
 	}
 	for _, q := range []string{"02packages", "02packages.details.txt.gz", "modules/02packages.details.txt.gz", "06perms"} {
-		if code, _, hdr := get(t, srv, "/search?q="+url.QueryEscape(q)); code != 303 || hdr.Get("Location") != "/index-files" {
+		if code, _, hdr := get(t, srv, "/search?q="+url.QueryEscape(q)); code != 303 || !strings.HasPrefix(hdr.Get("Location"), "/index-files?q=") {
 			t.Errorf("search %q: %d %s", q, code, hdr.Get("Location"))
 		}
 	}
 	if code, body, _ := get(t, srv, "/entry/1"); code != 200 || !strings.Contains(body, "cpan-tlog/v1 index") {
 		t.Errorf("/entry/1: %d\n%.1000s", code, body)
+	}
+}
+
+// TestSearchUnderstandsWhatPeopleType: PAUSE ids in any case, file names,
+// AUTHOR/file, prefixes; the query stays in the box; an upload into
+// another author's directory is flagged.
+func TestSearchUnderstandsWhatPeopleType(t *testing.T) {
+	tl, srv := explorer(t)
+	odd := &entry.Entry{Kind: entry.Upload, Path: "authors/id/R/RJ/RJBS/Sneaky-1.0.tar.gz", Size: 1, SHA256: sha256.Sum256([]byte("y")), Uploader: "EVIL", Time: time.Unix(1700000000, 0).UTC()}
+	res, err := tl.Log.Add(context.Background(), odd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if n, _ := tl.Index().Size(); n > res.Index {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("index did not catch up")
+		}
+	}
+	tryIdx := func() string {
+		recs, _ := tl.Index().ByPath("authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz")
+		return fmt.Sprintf("/entry/%d?q=", recs[0].Index)
+	}()
+	for _, c := range []struct {
+		q        string
+		code     int
+		location string
+		contains []string
+	}{
+		{"rjbs", 303, "/author/RJBS?q=rjbs", nil},
+		{"Rjbs", 303, "/author/RJBS?q=Rjbs", nil},
+		{"ether", 303, "/author/ETHER?q=ether", nil},
+		{"Try-Tiny-0.31.tar.gz", 303, tryIdx, nil},
+		{"ETHER/Try-Tiny-0.31.tar.gz", 303, tryIdx, nil},
+		{"ether/Try-Tiny-0.31.tar.gz", 303, tryIdx, nil},
+		{"Nope-1.0.tar.gz", 404, "", []string{"Files named Nope-1.0.tar.gz", `value="Nope-1.0.tar.gz"`}},
+		{"Try-T", 303, "/dist/Try-Tiny?q=Try-T", nil},
+		{"try-t", 303, "/dist/Try-Tiny?q=try-t", nil},
+		{"Te", 200, "", []string{"Distributions starting with Te", `href="/dist/Test-Fatal"`, `href="/dist/Text-Diff"`, `value="Te"`}},
+		{"Zzz", 404, "", []string{"No distribution starts with that."}},
+		{"NOBODY/x.tar.gz", 404, "", []string{"No entries."}},
+	} {
+		code, body, hdr := get(t, srv, "/search?q="+url.QueryEscape(c.q))
+		if code != c.code || (c.location != "" && !strings.HasPrefix(hdr.Get("Location"), c.location)) {
+			t.Errorf("search %q: %d %q, want %d %q\n%.500s", c.q, code, hdr.Get("Location"), c.code, c.location, body)
+		}
+		for _, s := range c.contains {
+			if !strings.Contains(body, s) {
+				t.Errorf("search %q lacks %q:\n%.1500s", c.q, s, body)
+			}
+		}
+	}
+	// The query stays in the box on the page a search leads to.
+	if _, body, _ := get(t, srv, "/author/RJBS?q=rjbs"); !strings.Contains(body, `value="rjbs"`) {
+		t.Error("the author page forgot the query")
+	}
+	// The odd upload is flagged on its entry and in lists.
+	_, body, _ := get(t, srv, fmt.Sprintf("/entry/%d", res.Index))
+	if !strings.Contains(body, `class="warning"`) || !strings.Contains(body, "Uploaded by EVIL into RJBS&#39;s directory") {
+		t.Errorf("entry of an upload into another's directory has no warning:\n%.2000s", body)
+	}
+	if _, body, _ := get(t, srv, "/author/RJBS"); !strings.Contains(body, "uploader is not the directory") {
+		t.Error("the author page does not flag the odd upload")
+	}
+	if _, body, _ := get(t, srv, tryIdx[:strings.Index(tryIdx, "?")]); strings.Contains(body, `class="warning"`) {
+		t.Error("an ordinary upload is flagged")
 	}
 }

@@ -125,12 +125,17 @@ async function checkFile(input, out) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  // Whether the page fits its window without scrolling sideways (the
+  // explorer's tests read it at phone width), measured again once the
+  // verification has written its result.
+  const measure = () => { document.body.dataset.fits = String(document.documentElement.scrollWidth <= window.innerWidth); };
+  measure();
   const el = document.getElementById("leaf"), status = document.getElementById("verify-status");
   if (el && status) {
     verifyEntry(el, status).catch((e) => {
       status.className = "bad";
       status.textContent = "Verification in your browser FAILED: " + e.message;
-    });
+    }).finally(measure);
   }
   const input = document.getElementById("check-file"), out = document.getElementById("check-result");
   if (input && out) {
