@@ -59,13 +59,20 @@ func IsHelp(args []string) bool {
 	return len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help")
 }
 
-// Version is the one-line version of a command: its module version, VCS
-// revision and whether the tree was modified, as the Go toolchain recorded
-// them in the binary.
+// version, when set at link time (-X, by scripts/package.sh), is the
+// release version; the VCS details still come from the build.
+var version string
+
+// Version is the one-line version of a command: its module version (or the
+// packaged release's), VCS revision and whether the tree was modified, as
+// the Go toolchain recorded them in the binary.
 func Version(command string) string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return command + " (no build information)"
+	}
+	if version != "" {
+		bi.Main.Version = version
 	}
 	return command + " " + describe(bi)
 }
