@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -82,7 +83,12 @@ type Monitor struct {
 	http    *http.Client
 	// skippedPeers are peers without a read endpoint, logged once.
 	skippedPeers map[string]bool
+	// lastSize is the size of the checkpoint the last round audited.
+	lastSize uint64
 }
+
+// LastCheckpointSize is the size of the checkpoint the last Sync trusted.
+func (m *Monitor) LastCheckpointSize() uint64 { return m.lastSize }
 
 // New opens the monitor's state under cfg.StateDir.
 func New(cfg Config) (*Monitor, error) {
@@ -127,8 +133,21 @@ func New(cfg Config) (*Monitor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Monitor{cfg: cfg, log: l, fetcher: f, trusted: trusted, st: st, watch: cfg.Watch,
-		metrics: newMetrics(), http: client.NewHTTPClient(30 * time.Second), skippedPeers: map[string]bool{}}, nil
+	m := &Monitor{cfg: cfg, log: l, fetcher: f, trusted: trusted, st: st, watch: cfg.Watch,
+		metrics: newMetrics(), http: client.NewHTTPClient(30 * time.Second), skippedPeers: map[string]bool{}}
+	// The gauges say what the state holds from the start, not 0 until
+	// something new arrives (an alert on them would fire after a restart).
+	if n, _, err := st.position(); err == nil {
+		m.metrics.audited.Set(float64(n))
+	}
+	if raw, err := trusted.Trusted(l.Origin); err == nil && raw != nil {
+		if lines := strings.SplitN(string(raw), "\n", 3); len(lines) > 1 {
+			if size, err := strconv.ParseUint(lines[1], 10, 64); err == nil {
+				m.metrics.checkpointSize.Set(float64(size))
+			}
+		}
+	}
+	return m, nil
 }
 
 // Close closes the state.
@@ -194,6 +213,7 @@ func (m *Monitor) Sync(ctx context.Context) error {
 		return err
 	}
 	m.metrics.checkpointSize.Set(float64(cp.Size))
+	m.lastSize = cp.Size
 	if err := m.syncEntries(ctx, cp); err != nil {
 		return err
 	}

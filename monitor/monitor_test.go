@@ -443,3 +443,28 @@ func FuzzParseWatch(f *testing.F) {
 		}
 	})
 }
+
+// TestMetricsAfterRestart: a monitor restarted with nothing new reports
+// the audited size and checkpoint size its state holds, not 0.
+func TestMetricsAfterRestart(t *testing.T) {
+	l, url, _ := realLog(t, t.TempDir())
+	for _, s := range samples(t)[:3] {
+		addSample(t, l, url, s.path, s.content, "2024-01-02T03:04:05Z")
+	}
+	state := t.TempDir()
+	if r := monitorOnce(t, url, l.VerifierKey(), state, nil); r.err != nil {
+		t.Fatal(r.err)
+	}
+	p, _ := client.ParsePolicy([]byte(fmt.Sprintf("log %s %s\nquorum none\n", l.VerifierKey(), url)))
+	m, err := New(Config{Policy: p, StateDir: state, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	rec := httptest.NewRecorder()
+	m.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	if !strings.Contains(body, "cpantlog_monitor_audited_size 3") || !strings.Contains(body, "cpantlog_monitor_checkpoint_size 3") {
+		t.Errorf("metrics after a restart:\n%s", body)
+	}
+}

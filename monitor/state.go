@@ -122,10 +122,15 @@ func putJSON(tx *bolt.Tx, bucket []byte, key string, v any) error {
 	return tx.Bucket(bucket).Put([]byte(key), b)
 }
 
-// record files findings not reported before into the outbox, in tx.
+// record files findings not reported before into the outbox, in tx,
+// stamped with the time they were found.
 func record(tx *bolt.Tx, findings []Finding) error {
 	seen, out := tx.Bucket(bSeen), tx.Bucket(bOutbox)
+	now := time.Now().UTC().Truncate(time.Second)
 	for _, f := range findings {
+		if f.Seen.IsZero() {
+			f.Seen = now
+		}
 		if seen.Get([]byte(f.ID)) != nil {
 			continue
 		}

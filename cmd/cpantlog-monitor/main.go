@@ -169,6 +169,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "cpantlog-monitor: %v\n", err)
 			return max(code, 2)
 		}
+		if !mirror {
+			audited, _ := m.Audited()
+			fmt.Fprintf(stderr, "cpantlog-monitor: audited %d entries of %s (checkpoint size %d): %s\n", audited, policy.Logs[0].Origin, m.LastCheckpointSize(), summary(code))
+		}
 		return code
 	}
 	if *listen != "" {
@@ -181,6 +185,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 		go httpserver.Run(ctx, httpserver.New(mux, 30*time.Second), ln, 5*time.Second)
 	}
+	audited, _ := m.Audited()
+	logger.Info("following the log", "origin", policy.Logs[0].Origin, "audited", audited, "interval", *interval, "state", *stateDir, "metrics", *listen)
 	for {
 		if _, err := round(); err != nil {
 			logger.Error("round failed; retrying next interval", "err", err)
@@ -191,4 +197,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case <-time.After(*interval):
 		}
 	}
+}
+
+func summary(code int) string {
+	switch code {
+	case 0:
+		return "no findings"
+	case 3:
+		return "SECURITY findings above"
+	}
+	return "findings above"
 }
