@@ -114,8 +114,8 @@ func TestREADMEWalk(t *testing.T) {
 	}
 	for _, want := range []string{
 		"== 7. A hostile mirror serves a tampered copy ==", // the demo
-		"c2sp.org/tlog-proof@v1",                          // add ?wait=1
-		`"index":0`,                                       // lookup
+		"c2sp.org/tlog-proof@v1",                           // add ?wait=1
+		`"index":0`,                                        // lookup
 		"verified authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz",
 		"cosigned by: w1",
 	} {
