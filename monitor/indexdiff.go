@@ -277,27 +277,12 @@ func (d *indexDiff) packages(prevR, curR io.Reader) error {
 		return err
 	}
 	cur := &sortedPackages{r: r}
-	o, oOK, err := prev.next()
-	if err != nil {
-		return err
-	}
-	n, nOK, err := cur.next()
-	if err != nil {
-		return err
-	}
-	for oOK || nOK {
-		switch {
-		case nOK && (!oOK || sortKey(n.Name) < sortKey(o.Name)):
-			d.checkLogged(n)
-			if n, nOK, err = cur.next(); err != nil {
-				return err
-			}
-		case oOK && (!nOK || sortKey(o.Name) < sortKey(n.Name)):
+	err = mergeJoin(prev.next, cur.next, func(p cpan.Package) string { return p.Name },
+		func(o cpan.Package) {
 			d.add(KindIndexPackageRemoved, false, o.Name+":"+o.Path, "%s left the index (it was %s %s); if that was not its author's doing, installs of it now fail or resolve elsewhere", o.Name, o.Path, o.Version)
-			if o, oOK, err = prev.next(); err != nil {
-				return err
-			}
-		default:
+		},
+		d.checkLogged,
+		func(o, n cpan.Package) {
 			if n.Path != o.Path {
 				d.checkLogged(n)
 				if owner(n.Path) != owner(o.Path) {
@@ -307,15 +292,41 @@ func (d *indexDiff) packages(prevR, curR io.Reader) error {
 			if less, ok := perlVersionLess(n.Version, o.Version); ok && less {
 				d.add(KindIndexVersionDown, false, n.Name+":"+n.Version+":"+n.Path, "%s went down from version %s (%s) to %s (%s): a downgrade is how an attack on an old vulnerable release looks", n.Name, o.Version, o.Path, n.Version, n.Path)
 			}
-			if o, oOK, err = prev.next(); err != nil {
-				return err
-			}
-			if n, nOK, err = cur.next(); err != nil {
-				return err
+		})
+	d.summarise()
+	return err
+}
+
+// mergeJoin walks two streams sorted by PAUSE's order of key in one pass,
+// handing each key to onlyOld, onlyNew or both: memory stays flat
+// whatever the streams' length.
+func mergeJoin[T any](prev, cur func() (T, bool, error), key func(T) string, onlyOld, onlyNew func(T), both func(o, n T)) error {
+	o, oOK, err := prev()
+	if err != nil {
+		return err
+	}
+	n, nOK, err := cur()
+	if err != nil {
+		return err
+	}
+	for oOK || nOK {
+		switch {
+		case nOK && (!oOK || sortKey(key(n)) < sortKey(key(o))):
+			onlyNew(n)
+			n, nOK, err = cur()
+		case oOK && (!nOK || sortKey(key(o)) < sortKey(key(n))):
+			onlyOld(o)
+			o, oOK, err = prev()
+		default:
+			both(o, n)
+			if o, oOK, err = prev(); err == nil {
+				n, nOK, err = cur()
 			}
 		}
+		if err != nil {
+			return err
+		}
 	}
-	d.summarise()
 	return nil
 }
 
@@ -363,41 +374,19 @@ func (d *indexDiff) perms(prevR, curR io.Reader) error {
 	if prev == nil {
 		return nil // nothing to compare with yet
 	}
-	o, oOK, err := prev.next()
-	if err != nil {
-		return err
-	}
-	n, nOK, err := cur.next()
-	if err != nil {
-		return err
-	}
-	for oOK || nOK {
-		switch {
-		case nOK && (!oOK || sortKey(n.pkg) < sortKey(o.pkg)):
-			// A new package: its first permissions are ordinary.
-			if n, nOK, err = cur.next(); err != nil {
-				return err
-			}
-		case oOK && (!nOK || sortKey(o.pkg) < sortKey(n.pkg)):
+	err = mergeJoin(prev.next, cur.next, func(g permGroup) string { return g.pkg },
+		func(o permGroup) {
 			d.add(KindPermsChanged, false, o.pkg+":dropped", "%s lost every permission (it was %s)", o.pkg, o.text())
-			if o, oOK, err = prev.next(); err != nil {
-				return err
-			}
-		default:
+		},
+		func(permGroup) {}, // a new package: its first permissions are ordinary
+		func(o, n permGroup) {
 			if o.text() != n.text() {
 				sum := sha256.Sum256([]byte(n.text()))
 				d.add(KindPermsChanged, false, n.pkg+":"+hex.EncodeToString(sum[:8]), "permissions on %s changed from %s to %s: whoever has them can upload releases of it", n.pkg, o.text(), n.text())
 			}
-			if o, oOK, err = prev.next(); err != nil {
-				return err
-			}
-			if n, nOK, err = cur.next(); err != nil {
-				return err
-			}
-		}
-	}
+		})
 	d.summarise()
-	return nil
+	return err
 }
 
 // permGroups reads 06perms a package at a time.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,10 +16,8 @@ import (
 	"time"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
-	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
 	"github.com/CPAN-Security/cpan-tlog/internal/testlog"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
-	"github.com/CPAN-Security/cpan-tlog/witness"
 )
 
 // lockedBuffer collects log lines from several goroutines.
@@ -35,47 +32,6 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
-// realWitness serves a real witness for the log with vkey.
-func realWitness(t *testing.T, logVKey string) (url, vkey string) {
-	t.Helper()
-	dir := t.TempDir()
-	vkey, err := witness.Keygen(dir, "w1.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := witness.ParseConfig([]byte("log " + logVKey + "\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := witness.Open(dir, cfg, 1000, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go httpserver.Run(ctx, httpserver.New(w.Handler(), 10*time.Second), ln, time.Second)
-	t.Cleanup(cancel)
-	return "http://" + ln.Addr().String(), vkey
-}
-
-// submit asks the witness to cosign a checkpoint, as a log would.
-func submit(t *testing.T, witnessURL string, old uint64, proof [][]byte, cp []byte) {
-	t.Helper()
-	body := (&witness.Request{OldSize: old, Proof: proof, Checkpoint: cp}).Marshal()
-	resp, err := http.Post(witnessURL+"/add-checkpoint", "text/plain", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("witness refused the checkpoint: %d %s", resp.StatusCode, b)
-	}
-}
 
 // TestViewsComparedWithWitnesses: with a real log and a real witness, and
 // a fork signed with the log's key that the witness cosigned (the log
@@ -95,13 +51,14 @@ func TestViewsComparedWithWitnesses(t *testing.T) {
 	for _, s := range smp {
 		tl.Add(t, s.path, s.content, "2024-01-02T03:04:05Z", true)
 	}
-	wURL, wVKey := realWitness(t, logVKey)
+	w1 := testlog.StartWitness(t, "w1.example", logVKey)
+	wURL, wVKey := w1.URL, w1.VKey
 	// The witness has cosigned the log's genuine checkpoint of size 8.
 	cp8, err := tl.Reader().ReadCheckpoint(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	submit(t, wURL, 0, nil, cp8)
+	testlog.AddCheckpoint(t, wURL, 0, nil, cp8)
 
 	policy, err := client.ParsePolicy([]byte(fmt.Sprintf("log %s %s\nwitness w1 %s %s\nquorum none\n", logVKey, tl.URL, wVKey, wURL)))
 	if err != nil {
@@ -130,7 +87,7 @@ func TestViewsComparedWithWitnesses(t *testing.T) {
 	// A fork: the log's 8 entries and an evil ninth, signed with the log's
 	// key and cosigned by the witness; the log keeps showing us size 8.
 	fork, proof := tl.Fork(t, 8, mkUpload(t, "authors/id/E/EV/EVIL/Evil-1.0.tar.gz", "EVIL", "evil", time.Unix(1700000000, 0), nil))
-	submit(t, wURL, 8, proof, fork)
+	testlog.AddCheckpoint(t, wURL, 8, proof, fork)
 
 	if r := round(); r.err != nil || len(r.findings) != 0 {
 		t.Fatalf("a view ahead, within the lag: %v %s", r.err, r.kinds())
@@ -169,7 +126,7 @@ func TestWitnessWithoutReadEndpoint(t *testing.T) {
 	tl.Add(t, "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", []byte("x"), "2024-01-02T03:04:05Z", true)
 	lite := httptest.NewServer(http.NotFoundHandler())
 	defer lite.Close()
-	_, wvkey := realWitnessKey(t)
+	wvkey := testlog.StartWitness(t, "lite.example", tl.VerifierKey()).VKey
 	policy, _ := client.ParsePolicy([]byte(fmt.Sprintf("log %s %s\nwitness lite %s %s\nquorum none\n", tl.VerifierKey(), tl.URL, wvkey, lite.URL)))
 	logs := &lockedBuffer{}
 	m, err := New(Config{Policy: policy, StateDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
@@ -185,14 +142,4 @@ func TestWitnessWithoutReadEndpoint(t *testing.T) {
 	if n := strings.Count(logs.String(), "does not serve the latest-checkpoint endpoint"); n != 1 || strings.Contains(logs.String(), "level=WARN") {
 		t.Errorf("want one INFO line about the skipped witness, got %d:\n%s", n, logs)
 	}
-}
-
-func realWitnessKey(t *testing.T) (string, string) {
-	t.Helper()
-	dir := t.TempDir()
-	vkey, err := witness.Keygen(dir, "lite.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir, vkey
 }

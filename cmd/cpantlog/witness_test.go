@@ -2,11 +2,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
+	"github.com/CPAN-Security/cpan-tlog/internal/testlog"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
-	"github.com/CPAN-Security/cpan-tlog/witness"
 )
 
 // testWitness is a real witness on loopback.
@@ -27,37 +22,8 @@ type testWitness struct {
 
 func startWitness(t *testing.T, name, logVKey string) *testWitness {
 	t.Helper()
-	dir := t.TempDir()
-	vkey, err := witness.Keygen(dir, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := witness.ParseConfig([]byte("log " + logVKey + "\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := witness.Open(dir, cfg, 1000, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { httpserver.Run(ctx, httpserver.New(w.Handler(), 10*time.Second), ln, time.Second); close(done) }()
-	tw := &testWitness{url: "http://" + ln.Addr().String(), vkey: vkey}
-	stopped := false
-	tw.stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-		}
-	}
-	t.Cleanup(tw.stop)
-	return tw
+	w := testlog.StartWitness(t, name, logVKey)
+	return &testWitness{url: w.URL, vkey: w.VKey, stop: w.Stop}
 }
 
 func checkpointSize(t *testing.T, url string) uint64 {
@@ -222,7 +188,7 @@ func TestCrossCheckCatchesFrozenView(t *testing.T) {
 	}
 	w1 := startWitness(t, "w1.example", logVKey)
 	cp8 := fetch(t, lg.url+"/checkpoint")
-	witnessAdd(t, w1.url, 0, nil, cp8)
+	testlog.AddCheckpoint(t, w1.url, 0, nil, cp8)
 	policy := writePolicy(t, fmt.Sprintf("log %s %s\nwitness w1 %s %s\nquorum none\n", logVKey, lg.url, w1.vkey, w1.url))
 	cached := t.TempDir()
 	verifyArgs := func(state string) []string {
@@ -233,7 +199,7 @@ func TestCrossCheckCatchesFrozenView(t *testing.T) {
 	}
 
 	fork, proof := lg.Fork(t, 8, []byte("cpan-tlog/v1 upload\npath authors/id/E/EV/EVIL/Evil-1.0.tar.gz\nsize 4\nsha256 "+strings.Repeat("ab", 32)+"\nuploader EVIL\ntime 2024-01-02T03:04:05Z\n"))
-	witnessAdd(t, w1.url, 8, proof, fork)
+	testlog.AddCheckpoint(t, w1.url, 8, proof, fork)
 	time.Sleep(2100 * time.Millisecond) // past the 1 s lag, in whole seconds of the cosignature
 
 	if code, out := cli(t, verifyArgs(cached)...); code != 0 {
@@ -255,20 +221,5 @@ func TestCrossCheckCatchesFrozenView(t *testing.T) {
 	}
 	if code, _ := cli(t, append(verifyArgs(t.TempDir()), "--cross-check=false")...); code != 0 {
 		t.Errorf("--cross-check=false: exit %d", code)
-	}
-}
-
-// witnessAdd asks a witness to cosign a checkpoint, as a log does.
-func witnessAdd(t *testing.T, witnessURL string, old uint64, proof [][]byte, cp []byte) {
-	t.Helper()
-	body := (&witness.Request{OldSize: old, Proof: proof, Checkpoint: cp}).Marshal()
-	resp, err := http.Post(witnessURL+"/add-checkpoint", "text/plain", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("witness refused: %d %s", resp.StatusCode, b)
 	}
 }

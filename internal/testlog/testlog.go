@@ -1,9 +1,10 @@
-// Package testlog runs a real cpan-tlog log server on loopback for tests
-// of the parts around it (client, monitor, proxy, deploy). Only tests
-// import it.
+// Package testlog runs a real cpan-tlog log server, and real witnesses, on
+// loopback for tests of the parts around them (client, monitor, proxy,
+// deploy). Only tests import it.
 package testlog
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -24,7 +25,9 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
+	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
+	"github.com/CPAN-Security/cpan-tlog/witness"
 )
 
 // Log is a running log and its URL.
@@ -141,4 +144,58 @@ func (l *Log) Fork(t testing.TB, n uint64, extra ...[]byte) ([]byte, [][]byte) {
 		t.Fatal(err)
 	}
 	return cp, proof
+}
+
+// Witness is a real cpan-tlog witness on loopback for one log.
+type Witness struct {
+	URL, VKey string
+	stop      func()
+}
+
+// Stop stops the witness (it also stops when the test ends).
+func (w *Witness) Stop() { w.stop() }
+
+// StartWitness serves a real witness named name for the log with logVKey.
+func StartWitness(t testing.TB, name, logVKey string) *Witness {
+	t.Helper()
+	dir := t.TempDir()
+	vkey, err := witness.Keygen(dir, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := witness.ParseConfig([]byte("log " + logVKey + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := witness.Open(dir, cfg, 1000, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { httpserver.Run(ctx, httpserver.New(w.Handler(), 10*time.Second), ln, time.Second); close(done) }()
+	var once sync.Once
+	tw := &Witness{URL: "http://" + ln.Addr().String(), VKey: vkey, stop: func() { once.Do(func() { cancel(); <-done }) }}
+	t.Cleanup(tw.stop)
+	return tw
+}
+
+// AddCheckpoint asks a witness to cosign a checkpoint, as a log does
+// (C2SP tlog-witness add-checkpoint), and fails the test if it refuses.
+func AddCheckpoint(t testing.TB, witnessURL string, old uint64, proof [][]byte, cp []byte) {
+	t.Helper()
+	body := (&witness.Request{OldSize: old, Proof: proof, Checkpoint: cp}).Marshal()
+	resp, err := http.Post(witnessURL+"/add-checkpoint", "text/plain", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("witness refused the checkpoint: %d %s", resp.StatusCode, b)
+	}
 }
