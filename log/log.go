@@ -131,6 +131,8 @@ type Log struct {
 	// quorum, when the log has a witness policy, decides which published
 	// checkpoints the proof tree may use.
 	quorum *tessera.WitnessGroup
+	// proofsDone is closed when the proof writer has stopped.
+	proofsDone chan struct{}
 
 	paths    keyedMutex
 	inflight chan struct{} // a token per add being processed
@@ -247,7 +249,8 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("bring the lookup index up to date: %w", err)
 	}
 	l.follow.start(bg)
-	go l.writeProofs(bg)
+	l.proofsDone = make(chan struct{})
+	go func() { l.writeProofs(bg); close(l.proofsDone) }()
 	return l, nil
 }
 
@@ -338,6 +341,9 @@ func (l *Log) Shutdown(ctx context.Context) error {
 		}
 		l.cancel()
 		l.follow.wait()
+		if l.proofsDone != nil {
+			<-l.proofsDone // the proof writer uses the index and the data directory
+		}
 		if cerr := l.index.Close(); err == nil {
 			err = cerr
 		}

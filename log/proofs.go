@@ -69,6 +69,9 @@ func (l *Log) WriteProofs(ctx context.Context) (int, error) {
 	root := filepath.Join(l.cfg.DataDir, ProofsDir)
 	written := 0
 	for idx := done; idx < upto; idx++ {
+		if err := ctx.Err(); err != nil {
+			return written, err // the files written stay; the next pass skips them
+		}
 		leaf, err := l.index.Leaf(idx)
 		if err != nil {
 			return written, err

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -100,4 +103,33 @@ func benchAudit(b *testing.B, n int) {
 	b.ReportMetric(hashRate/rate, "x-hash-bound")
 	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MB")
 	b.ReportMetric(float64(total)/float64(n), "bytes/entry")
+}
+
+// TestWriteSyntheticLog writes the synthetic log BenchmarkAudit audits into
+// $CPANTLOG_SYNTHETIC_LOG (tree/ and log.vkey), with
+// $CPANTLOG_SYNTHETIC_ENTRIES entries, for scripts/bench-monitor.sh to
+// serve to the monitor and to Tessera's fsck alike. Skipped otherwise.
+func TestWriteSyntheticLog(t *testing.T) {
+	dir := os.Getenv("CPANTLOG_SYNTHETIC_LOG")
+	if dir == "" {
+		t.Skip("set CPANTLOG_SYNTHETIC_LOG (scripts/bench-monitor.sh does)")
+	}
+	n, err := strconv.Atoi(os.Getenv("CPANTLOG_SYNTHETIC_ENTRIES"))
+	if err != nil || n <= 0 {
+		t.Fatalf("CPANTLOG_SYNTHETIC_ENTRIES=%q is not a positive number", os.Getenv("CPANTLOG_SYNTHETIC_ENTRIES"))
+	}
+	skey, vkey, _ := note.GenerateKey(rand.Reader, tlog.DefaultOrigin)
+	signer, _ := note.NewSigner(skey)
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	const batch = 100_000
+	for lo := 0; lo < n; lo += batch {
+		leaves := make([][]byte, 0, batch)
+		for i := lo; i < min(n, lo+batch); i++ {
+			leaves = append(leaves, mkUpload(t, fmt.Sprintf("authors/id/S/SY/SYNTH%d/Synthetic-Dist-%d-1.%d.tar.gz", i%1000, i, i%97), fmt.Sprintf("SYNTH%d", i%1000), fmt.Sprint(i), t0.Add(time.Duration(i)*time.Second), nil))
+		}
+		appendLeaves(t, filepath.Join(dir, "tree"), signer, leaves)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "log.vkey"), []byte(vkey+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The monitor's first audit against Tessera's own integrity checker, on the
+# same static-tile log served by nginx over loopback: builds Tessera's
+# cmd/fsck from the Tessera version in go.mod, writes a synthetic log of N
+# real-format v1 entries, and runs fsck and `cpantlog-monitor --once` (from
+# empty state) alternately, three rounds each. Prints both medians, peak
+# RSS, the bytes the monitor wrote to its state directory, and the ratios.
+#
+#   scripts/bench-monitor.sh [entries]      (default 1000000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-1000000}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+go build -o "$work/cpantlog-monitor" ./cmd/cpantlog-monitor
+tver=$(go list -m -f '{{.Version}}' github.com/transparency-dev/tessera)
+mkdir "$work/tessera" && (cd "$work/tessera" && go mod init anchor >/dev/null 2>&1 &&
+  go get "github.com/transparency-dev/tessera/cmd/fsck@$tver" >/dev/null 2>&1 &&
+  go build -o "$work/fsck" github.com/transparency-dev/tessera/cmd/fsck)
+
+echo "writing a synthetic log of $n entries..."
+CPANTLOG_SYNTHETIC_LOG="$work/log" CPANTLOG_SYNTHETIC_ENTRIES="$n" go test -count=1 -timeout 60m -run TestWriteSyntheticLog ./monitor/ >/dev/null
+logbytes=$(du -sb "$work/log/tree" | cut -f1)
+
+cat > "$work/nginx.conf" <<NGINX
+daemon off;
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx.err;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  server { listen 127.0.0.1:2030; root $work/log/tree; }
+}
+NGINX
+nginx -c "$work/nginx.conf" &
+sleep 1
+url=http://127.0.0.1:2030
+vkey=$(cat "$work/log/log.vkey")
+printf 'log %s %s\nquorum none\n' "$vkey" "$url" > "$work/policy"
+cp "$work/log/log.vkey" "$work/pubkey"
+
+# run NAME COMMAND...: wall seconds and peak RSS (KiB) into $work/NAME.txt
+run() {
+  local name=$1; shift
+  /usr/bin/time -f "%e %M %O" -o "$work/time" "$@" >/dev/null 2>&1
+  cat "$work/time" >> "$work/$name.txt"
+}
+for round in 1 2 3; do
+  run fsck "$work/fsck" --storage_url "$url/" --public_key "$work/pubkey" --ui=false
+  rm -rf "$work/state"
+  run monitor "$work/cpantlog-monitor" --once --policy "$work/policy" --state "$work/state" --no-witness-peers
+  kept=$(du -sb "$work/state" | cut -f1)
+done
+median() { awk -v c="$2" '{print $c}' "$1" | sort -n | sed -n 2p; }
+fw=$(median "$work/fsck.txt" 1); fr=$(median "$work/fsck.txt" 2)
+mw=$(median "$work/monitor.txt" 1); mr=$(median "$work/monitor.txt" 2)
+# File system outputs, in 512-byte blocks: what the monitor wrote in all.
+written=$(( $(median "$work/monitor.txt" 3) * 512 ))
+echo "entries $n, log $((logbytes / 1000000)) MB"
+echo "fsck:    wall ${fw}s, peak RSS $((fr / 1024)) MiB"
+echo "monitor: wall ${mw}s, peak RSS $((mr / 1024)) MiB, wrote $((written / 1000000)) MB (state kept: $((kept / 1000000)) MB)"
+awk -v fw="$fw" -v mw="$mw" -v fr="$fr" -v mr="$mr" -v w="$written" -v l="$logbytes" \
+  'BEGIN { printf "ratios monitor/fsck: wall %.2fx, RSS %.2fx; state/log size %.2fx\n", mw/fw, mr/fr, w/l }'
