@@ -21,6 +21,7 @@ mkdir "$work/tessera" && (cd "$work/tessera" && go mod init anchor >/dev/null 2>
 
 echo "writing a synthetic log of $n entries..."
 CPANTLOG_SYNTHETIC_LOG="$work/log" CPANTLOG_SYNTHETIC_ENTRIES="$n" go test -count=1 -timeout 60m -run TestWriteSyntheticLog ./monitor/ >/dev/null
+chmod 0755 "$work"; chmod -R a+rX "$work/log"
 logbytes=$(du -sb "$work/log/tree" | cut -f1)
 
 cat > "$work/nginx.conf" <<NGINX
@@ -44,8 +45,11 @@ cp "$work/log/log.vkey" "$work/pubkey"
 # run NAME COMMAND...: wall seconds and peak RSS (KiB) into $work/NAME.txt
 run() {
   local name=$1; shift
-  /usr/bin/time -f "%e %M %O" -o "$work/time" "$@" >/dev/null 2>&1
-  cat "$work/time" >> "$work/$name.txt"
+  if ! /usr/bin/time -f "%e %M %O" -o "$work/time" "$@" >"$work/$name.out" 2>&1; then
+    echo "$name failed:"; tail -20 "$work/$name.out"; exit 1
+  fi
+  tail -1 "$work/time" >> "$work/$name.txt"
+  if [ "$name" = fsck ]; then tail -3 "$work/fsck.out" > "$work/fsck.last"; fi
 }
 for round in 1 2 3; do
   run fsck "$work/fsck" --storage_url "$url/" --public_key "$work/pubkey" --ui=false
@@ -58,6 +62,7 @@ fw=$(median "$work/fsck.txt" 1); fr=$(median "$work/fsck.txt" 2)
 mw=$(median "$work/monitor.txt" 1); mr=$(median "$work/monitor.txt" 2)
 # File system outputs, in 512-byte blocks: what the monitor wrote in all.
 written=$(( $(median "$work/monitor.txt" 3) * 512 ))
+echo "fsck said: $(tr "\n" " " < "$work/fsck.last")"
 echo "entries $n, log $((logbytes / 1000000)) MB"
 echo "fsck:    wall ${fw}s, peak RSS $((fr / 1024)) MiB"
 echo "monitor: wall ${mw}s, peak RSS $((mr / 1024)) MiB, wrote $((written / 1000000)) MB (state kept: $((kept / 1000000)) MB)"
