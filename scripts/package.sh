@@ -66,7 +66,11 @@ CONTROL
 #!/bin/sh
 set -e
 if [ "\$1" = configure ] && ! getent passwd $user >/dev/null; then
-  adduser --system --group --home /var/lib/$user --no-create-home --quiet $user
+  if command -v adduser >/dev/null; then
+    adduser --system --group --home /var/lib/$user --no-create-home --quiet $user
+  else
+    useradd --system --user-group --home-dir /var/lib/$user --no-create-home --shell /usr/sbin/nologin $user
+  fi
 fi
 exit 0
 POSTINST
