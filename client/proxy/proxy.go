@@ -215,6 +215,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, cpanPath, reason string) {
 	p.decide(r, "refused", cpanPath, reason)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("X-Cpantlog-Refused", oneLine(reason))
 	w.WriteHeader(http.StatusForbidden)
 	fmt.Fprintf(w, "cpantlog refused %s: %s\nThe transparency log does not vouch for it; install nothing from this mirror and report it. A file uploaded in the last minutes may not be logged yet: retry later.\n", cpanPath, reason)
