@@ -1,0 +1,90 @@
+package monitor
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestKilledMidAuditReportsEachFindingOnce kills the real cpantlog-monitor
+// with SIGKILL in the middle of its first audit, several times, then lets
+// it finish: every finding of the log is reported, each exactly once
+// across all the runs.
+func TestKilledMidAuditReportsEachFindingOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills a real monitor")
+	}
+	bin := filepath.Join(t.TempDir(), "cpantlog-monitor")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/cpantlog-monitor").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	const n = 60_000
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	leaves := make([][]byte, n)
+	want := map[string]bool{}
+	for i := range leaves {
+		id := fmt.Sprintf("SYNTH%d", i%1000)
+		leaves[i] = mkUpload(t, fmt.Sprintf("authors/id/S/SY/%s/Synthetic-Dist-%d-1.0.tar.gz", id, i), id, fmt.Sprint(i), t0.Add(time.Duration(i)*time.Second), nil)
+		if i%1000 == 7 {
+			want[fmt.Sprintf("%s:%d", KindWatched, i)] = true
+		}
+	}
+	url, _, vkey, _ := craftedLog(t, leaves, nil, "")
+	dir := t.TempDir()
+	policy, watch, state := filepath.Join(dir, "policy"), filepath.Join(dir, "watch"), filepath.Join(dir, "state")
+	os.WriteFile(policy, []byte(fmt.Sprintf("log %s %s\nquorum none\n", vkey, url)), 0o644)
+	os.WriteFile(watch, []byte("author SYNTH7\n"), 0o644)
+
+	seen := map[string]int{}
+	run := func(kill time.Duration) (finished bool) {
+		cmd := exec.Command(bin, "--once", "--json", "--policy", policy, "--state", state, "--watch", watch, "--listen", "", "--no-witness-peers")
+		stdout, _ := cmd.StdoutPipe()
+		cmd.Stderr = nil
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				var f Finding
+				if json.Unmarshal(sc.Bytes(), &f) == nil {
+					seen[f.ID]++
+				}
+			}
+			close(done)
+		}()
+		timer := time.AfterFunc(kill, func() { cmd.Process.Signal(syscall.SIGKILL) })
+		err := cmd.Wait()
+		timer.Stop()
+		<-done
+		return err == nil || cmd.ProcessState.ExitCode() == 1
+	}
+	kills := 0
+	for _, after := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond} {
+		if !run(after) {
+			kills++
+		}
+	}
+	if !run(5 * time.Minute) {
+		t.Fatal("the last run did not finish")
+	}
+	if kills == 0 {
+		t.Log("no run was killed mid-audit (the machine was fast): the test proves less")
+	}
+	for id := range want {
+		if seen[id] != 1 {
+			t.Errorf("finding %s reported %d times, want once", id, seen[id])
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("%d distinct findings reported, want %d", len(seen), len(want))
+	}
+	t.Logf("%d runs killed mid-audit; %d findings, each reported once", kills, len(want))
+}
