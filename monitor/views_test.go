@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,19 +18,6 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/internal/testlog"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 )
-
-// lockedBuffer collects log lines from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // TestViewsComparedWithWitnesses: with a real log and a real witness, and
 // a fork signed with the log's key that the witness cosigned (the log
@@ -65,7 +51,7 @@ func TestViewsComparedWithWitnesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := t.TempDir()
-	logs := &lockedBuffer{}
+	logs := &testlog.SyncBuffer{}
 	round := func() run {
 		t.Helper()
 		m, err := New(Config{Policy: policy, StateDir: state, MaxViewLag: 500 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))})
@@ -128,7 +114,7 @@ func TestWitnessWithoutReadEndpoint(t *testing.T) {
 	defer lite.Close()
 	wvkey := testlog.StartWitness(t, "lite.example", tl.VerifierKey()).VKey
 	policy, _ := client.ParsePolicy([]byte(fmt.Sprintf("log %s %s\nwitness lite %s %s\nquorum none\n", tl.VerifierKey(), tl.URL, wvkey, lite.URL)))
-	logs := &lockedBuffer{}
+	logs := &testlog.SyncBuffer{}
 	m, err := New(Config{Policy: policy, StateDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -16,13 +16,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
 	"github.com/CPAN-Security/cpan-tlog/client/proxy"
 	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
+	"github.com/CPAN-Security/cpan-tlog/internal/testlog"
 )
 
 // packages are the modules of the sample distributions, with their real
@@ -101,27 +101,14 @@ func writeChecksums(root string, smp []sampleFile) {
 	}
 }
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-func startProxy(t *testing.T, policyFile, upstream string) (string, *syncBuffer) {
+func startProxy(t *testing.T, policyFile, upstream string) (string, *testlog.SyncBuffer) {
 	t.Helper()
 	st, _ := client.OpenState(t.TempDir())
 	v, err := client.NewVerifier(mustPolicy(t, policyFile), "", "", st, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.SyncBuffer{}
 	p, err := proxy.New(proxy.Config{Upstream: upstream, Hosts: proxy.DefaultHosts, Verifier: v, CacheDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)

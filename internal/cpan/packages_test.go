@@ -37,41 +37,30 @@ Try::Tiny,ETHER,c
 Foo'Bar,A-B,m
 `
 
-func readPackages(s string) ([]Package, error) {
-	r, err := NewPackagesReader(strings.NewReader(s))
+// readAll reads every record of an index file with next, from a reader
+// made by open.
+func readAll[R interface{ Next() (T, error) }, T any](s string, open func(io.Reader) (R, error)) ([]T, error) {
+	r, err := open(strings.NewReader(s))
 	if err != nil {
 		return nil, err
 	}
-	var out []Package
+	var out []T
 	for {
-		p, err := r.Next()
+		rec, err := r.Next()
 		if err == io.EOF {
 			return out, nil
 		}
 		if err != nil {
 			return out, err
 		}
-		out = append(out, p)
+		out = append(out, rec)
 	}
 }
 
-func readPerms(s string) ([]Perm, error) {
-	r, err := NewPermsReader(strings.NewReader(s))
-	if err != nil {
-		return nil, err
-	}
-	var out []Perm
-	for {
-		p, err := r.Next()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, p)
-	}
+func readPackages(s string) ([]Package, error) {
+	return readAll[*PackagesReader, Package](s, NewPackagesReader)
 }
+func readPerms(s string) ([]Perm, error) { return readAll[*PermsReader, Perm](s, NewPermsReader) }
 
 func TestReadPackages(t *testing.T) {
 	got, err := readPackages(packagesFile)

@@ -199,3 +199,17 @@ func AddCheckpoint(t testing.TB, witnessURL string, old uint64, proof [][]byte, 
 		t.Fatalf("witness refused the checkpoint: %d %s", resp.StatusCode, b)
 	}
 }
+
+// SyncBuffer collects log lines from several goroutines.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
