@@ -33,6 +33,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,10 +75,13 @@ type Proxy struct {
 	upstream *url.URL
 	hosts    map[string]bool
 	proofs   *url.URL // nil: no proof tree
-	http     *http.Client
-	index    packageIndex
-	metrics  *prometheus.CounterVec
-	registry *prometheus.Registry
+	// cachedNames maps a CPAN path to its verified file in the cache, so
+	// that a warm hit reads no index file.
+	cachedNames sync.Map
+	http        *http.Client
+	index       packageIndex
+	metrics     *prometheus.CounterVec
+	registry    *prometheus.Registry
 }
 
 // DefaultHosts are CPAN's own plain-HTTP mirror names.
@@ -143,8 +147,10 @@ func (p *Proxy) Metrics() http.Handler {
 
 func (p *Proxy) decide(r *http.Request, decision, cpanPath, reason string) {
 	p.metrics.WithLabelValues(decision).Inc()
-	p.cfg.Logger.Info("proxy", "decision", decision, "method", r.Method, "url", r.URL.String(), "path", cpanPath, "reason", reason)
-	p.cfg.Journal.add(decision, r.URL.String(), cpanPath, reason)
+	u := r.URL.String()
+	p.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "proxy", slog.String("decision", decision), slog.String("method", r.Method),
+		slog.String("url", u), slog.String("path", cpanPath), slog.String("reason", reason))
+	p.cfg.Journal.add(decision, u, cpanPath, reason)
 }
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -178,17 +184,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, r.URL.Path, err.Error())
 		return
 	}
-	// The upstream base may have a path (https://host/CPAN).
-	upstreamURL := p.upstream.JoinPath(cpanPath).String()
 	switch class {
 	case Modlist:
 		p.decide(r, "generated", cpanPath, "an empty module list of the proxy's own; the mirror's is never served")
 		w.Header().Set("Content-Type", "application/octet-stream")
 		http.ServeContent(w, r, "", time.Unix(0, 0), bytes.NewReader(emptyModlist))
 	case Upload:
-		p.serveUpload(w, r, cpanPath, upstreamURL)
+		p.serveUpload(w, r, cpanPath)
 	case Index:
-		p.serveChecked(w, r, cpanPath, upstreamURL, "verified", func(ctx context.Context, f client.File, _ *os.File) (string, error) {
+		p.serveChecked(w, r, cpanPath, "verified", func(ctx context.Context, f client.File, _ *os.File) (string, error) {
 			res, how, err := p.verify(ctx, f)
 			if err != nil {
 				return "", err
@@ -196,7 +200,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return fmt.Sprintf("index version %d of %s, checkpoint %d, %s", res.Index, res.Entry.Time.Format(time.RFC3339), res.Checkpoint.Size, how), nil
 		})
 	case Checksums:
-		p.serveChecked(w, r, cpanPath, upstreamURL, "parsed", func(_ context.Context, _ client.File, tmp *os.File) (string, error) {
+		p.serveChecked(w, r, cpanPath, "parsed", func(_ context.Context, _ client.File, tmp *os.File) (string, error) {
 			b, err := io.ReadAll(io.LimitReader(tmp, cpan.MaxChecksumsSize+1))
 			if err != nil {
 				return "", err
@@ -255,7 +259,7 @@ func oneLine(s string) string {
 	}, s)
 }
 
-func (p *Proxy) serveUpload(w http.ResponseWriter, r *http.Request, cpanPath, upstreamURL string) {
+func (p *Proxy) serveUpload(w http.ResponseWriter, r *http.Request, cpanPath string) {
 	if f, ok := p.cached(cpanPath); ok {
 		defer f.Close()
 		p.decide(r, "cached", cpanPath, "")
@@ -263,7 +267,7 @@ func (p *Proxy) serveUpload(w http.ResponseWriter, r *http.Request, cpanPath, up
 		return
 	}
 	var verified client.File
-	p.serveChecked(w, r, cpanPath, upstreamURL, "verified", func(ctx context.Context, f client.File, _ *os.File) (string, error) {
+	p.serveChecked(w, r, cpanPath, "verified", func(ctx context.Context, f client.File, _ *os.File) (string, error) {
 		res, how, err := p.verify(ctx, f)
 		if err != nil {
 			return "", err
@@ -325,12 +329,13 @@ func (p *Proxy) fetchProof(ctx context.Context, f client.File) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 }
 
-// serveChecked downloads upstreamURL into a temporary file while hashing
+// serveChecked downloads cpanPath from the upstream into a temporary file while hashing
 // it, runs check on it, and serves the bytes only if check passed,
 // logging decision ("verified" against the log, or "parsed"). after,
 // if given, runs on the verified file before it is served.
-func (p *Proxy) serveChecked(w http.ResponseWriter, r *http.Request, cpanPath, upstreamURL, decision string, check func(context.Context, client.File, *os.File) (string, error), after ...func(*os.File)) {
-	tmp, file, modTime, code, err := p.download(r.Context(), upstreamURL, cpanPath)
+func (p *Proxy) serveChecked(w http.ResponseWriter, r *http.Request, cpanPath, decision string, check func(context.Context, client.File, *os.File) (string, error), after ...func(*os.File)) {
+	// The upstream base may have a path (https://host/CPAN).
+	tmp, file, modTime, code, err := p.download(r.Context(), p.upstream.JoinPath(cpanPath).String(), cpanPath)
 	if tmp != nil {
 		defer func() { tmp.Close(); os.Remove(tmp.Name()) }()
 	}
@@ -399,11 +404,15 @@ func (p *Proxy) cached(cpanPath string) (*os.File, bool) {
 	if p.cfg.CacheDir == "" || cpan.MayOverwrite(cpanPath) {
 		return nil, false
 	}
-	sum, err := os.ReadFile(filepath.Join(p.cfg.CacheDir, "paths", url.PathEscape(cpanPath)))
-	if err != nil {
-		return nil, false
+	name, ok := p.cachedNames.Load(cpanPath)
+	if !ok {
+		sum, err := os.ReadFile(filepath.Join(p.cfg.CacheDir, "paths", url.PathEscape(cpanPath)))
+		if err != nil {
+			return nil, false
+		}
+		name, _ = p.cachedNames.LoadOrStore(cpanPath, filepath.Join(p.cfg.CacheDir, "sha256", strings.TrimSpace(string(sum))))
 	}
-	f, err := os.Open(filepath.Join(p.cfg.CacheDir, "sha256", strings.TrimSpace(string(sum))))
+	f, err := os.Open(name.(string))
 	return f, err == nil
 }
 
@@ -420,7 +429,9 @@ func (p *Proxy) store(cpanPath string, file client.File, tmp *os.File) {
 	}
 	if err := atomicfile.Write(filepath.Join(p.cfg.CacheDir, "paths", url.PathEscape(cpanPath)), []byte(sum+"\n"), 0o600); err != nil {
 		p.cfg.Logger.Warn("cache", "err", err)
+		return
 	}
+	p.cachedNames.Store(cpanPath, dst)
 }
 
 // emptyModlist is a 03modlist.data.gz with no modules, as CPAN.pm reads it.
