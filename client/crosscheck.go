@@ -109,13 +109,13 @@ func (v *Verifier) witnessView(ctx context.Context, every time.Duration) ([]byte
 			}
 		}
 	}
-	h := sha256.Sum256([]byte(v.Log.Origin))
 	for i := range v.Policy.Witnesses {
 		w := &v.Policy.Witnesses[i]
 		if w.URL == "" {
 			continue
 		}
-		f, err := NewFetcher(strings.TrimSuffix(w.URL, "/")+"/"+hex.EncodeToString(h[:]), "")
+		u, _ := strings.CutSuffix(WitnessCheckpointURL(w.URL, v.Log.Origin), "checkpoint")
+		f, err := NewFetcher(u, "")
 		if err != nil {
 			continue
 		}
@@ -130,6 +130,13 @@ func (v *Verifier) witnessView(ctx context.Context, every time.Duration) ([]byte
 		return raw, w, nil
 	}
 	return nil, nil, nil
+}
+
+// WitnessCheckpointURL is where a witness serves the latest checkpoint of
+// a log it cosigned: GET <url>/<hex sha256(origin)>/checkpoint.
+func WitnessCheckpointURL(witnessURL, origin string) string {
+	h := sha256.Sum256([]byte(origin))
+	return strings.TrimSuffix(witnessURL, "/") + "/" + hex.EncodeToString(h[:]) + "/checkpoint"
 }
 
 // cosignedAt is the time in w's cosignature/v1 on a checkpoint note: the

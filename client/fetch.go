@@ -158,23 +158,34 @@ func (f *Fetcher) GetAPI(ctx context.Context, pathAndQuery string) ([]byte, erro
 }
 
 func (f *Fetcher) getURL(ctx context.Context, u string, limit int64) ([]byte, error) {
+	var b []byte
+	err := f.withRetries(ctx, func() (retry bool, err error) {
+		b, retry, err = f.getOnce(ctx, u, limit)
+		return retry, err
+	})
+	return b, err
+}
+
+// withRetries runs attempt up to 1+f.retries times while it fails with
+// retry set, waiting with jittered exponential backoff in between.
+func (f *Fetcher) withRetries(ctx context.Context, attempt func() (retry bool, err error)) error {
 	var lastErr error
-	for attempt := 0; attempt <= f.retries; attempt++ {
-		if attempt > 0 {
-			d := time.Duration(100<<attempt)*time.Millisecond + time.Duration(rand.N(int64(100*time.Millisecond)))
+	for n := 0; n <= f.retries; n++ {
+		if n > 0 {
+			d := time.Duration(100<<n)*time.Millisecond + time.Duration(rand.N(int64(100*time.Millisecond)))
 			select {
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return ctx.Err()
 			case <-time.After(d):
 			}
 		}
-		b, retry, err := f.getOnce(ctx, u, limit)
+		retry, err := attempt()
 		if err == nil || !retry {
-			return b, err
+			return err
 		}
 		lastErr = err
 	}
-	return nil, fmt.Errorf("%w (after %d attempts)", lastErr, f.retries+1)
+	return fmt.Errorf("%w (after %d attempts)", lastErr, f.retries+1)
 }
 
 func (f *Fetcher) getOnce(ctx context.Context, u string, limit int64) (b []byte, retry bool, err error) {
@@ -245,26 +256,16 @@ func (f *Fetcher) Download(ctx context.Context, p string, limit int64, dir strin
 	if err != nil {
 		return nil, File{}, err
 	}
-	var lastErr error
-	for attempt := 0; attempt <= f.retries; attempt++ {
-		if attempt > 0 {
-			d := time.Duration(100<<attempt)*time.Millisecond + time.Duration(rand.N(int64(100*time.Millisecond)))
-			select {
-			case <-ctx.Done():
-				return nil, File{}, ctx.Err()
-			case <-time.After(d):
-			}
-		}
-		tmp, file, retry, err := f.downloadOnce(ctx, u.String(), p, limit, dir)
-		if err == nil {
-			return tmp, file, nil
-		}
-		if !retry {
-			return nil, File{}, err
-		}
-		lastErr = err
+	var tmp *os.File
+	var file File
+	err = f.withRetries(ctx, func() (retry bool, err error) {
+		tmp, file, retry, err = f.downloadOnce(ctx, u.String(), p, limit, dir)
+		return retry, err
+	})
+	if err != nil {
+		return nil, File{}, err
 	}
-	return nil, File{}, fmt.Errorf("%w (after %d attempts)", lastErr, f.retries+1)
+	return tmp, file, nil
 }
 
 func (f *Fetcher) downloadOnce(ctx context.Context, u, p string, limit int64, dir string) (_ *os.File, _ File, retry bool, err error) {

@@ -427,15 +427,11 @@ func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult
 			errs[i] = err
 			continue
 		}
-		if j := slices.IndexFunc(history, func(r index.Record) bool { return bytes.Equal(r.Leaf, leaves[i]) }); j >= 0 {
-			results[i] = AddResult{Index: history[j].Index, Leaf: leaves[i], Duplicate: true}
+		if dup, ok := duplicateOf(e, leaves[i], history); ok {
+			results[i] = AddResult{Index: dup.Index, Leaf: dup.Leaf, Duplicate: true}
 			continue
 		}
 		if errs[i] = admissible(e, history); errs[i] != nil {
-			var same *sameAsLatest
-			if errors.As(errs[i], &same) {
-				results[i], errs[i] = AddResult{Index: same.Index, Leaf: same.Leaf, Duplicate: true}, nil
-			}
 			continue
 		}
 		futures[i] = l.appender.Add(context.WithoutCancel(ctx), tessera.NewEntry(leaves[i]))
@@ -503,11 +499,21 @@ func (l *Log) AnnotateSigstore(e *entry.Entry, bundle []byte) error {
 	return nil
 }
 
-// sameAsLatest says an index version has the content of the newest one
-// logged: it is answered as a duplicate of that one.
-type sameAsLatest struct{ index.Record }
-
-func (s *sameAsLatest) Error() string { return "same content as the latest version" }
+// duplicateOf finds what a new entry repeats: an identical leaf anywhere
+// in the path's history, or, for an index version, the newest version
+// when the content is the same (an index is logged again only when its
+// content changes).
+func duplicateOf(e *entry.Entry, leaf []byte, history []index.Record) (index.Record, bool) {
+	if j := slices.IndexFunc(history, func(r index.Record) bool { return bytes.Equal(r.Leaf, leaf) }); j >= 0 {
+		return history[j], true
+	}
+	if e.Kind == entry.Index && len(history) > 0 {
+		if last := history[len(history)-1]; last.Entry.Kind == entry.Index && last.Entry.SHA256 == e.SHA256 && last.Entry.Size == e.Size {
+			return last, true
+		}
+	}
+	return index.Record{}, false
+}
 
 // isShutdown recognises the error Tessera's appender returns after its
 // shutdown began; Tessera does not export it.
@@ -518,17 +524,11 @@ func admissible(e *entry.Entry, history []index.Record) error {
 	var lastUpload, last *index.Record
 	for i := range history {
 		last = &history[i]
-		if last.Entry.Kind == entry.Upload || last.Entry.Kind == entry.Index {
+		if last.Entry.Kind == entry.Upload {
 			lastUpload = last
 		}
 	}
 	switch e.Kind {
-	case entry.Index:
-		// An index file is logged again each time its content changes; the
-		// same content as the newest version is that version again.
-		if lastUpload != nil && lastUpload.Entry.SHA256 == e.SHA256 && lastUpload.Entry.Size == e.Size {
-			return &sameAsLatest{*lastUpload}
-		}
 	case entry.Upload:
 		if lastUpload != nil && !cpan.MayOverwrite(e.Path) {
 			return &ConflictError{Reason: "a different file is already logged at this path, and PAUSE never lets a distribution file be replaced", Existing: *lastUpload}

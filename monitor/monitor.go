@@ -500,18 +500,11 @@ func (m *Monitor) peers() []string {
 	if !m.cfg.NoWitnessPeers {
 		for _, w := range m.cfg.Policy.Witnesses {
 			if w.URL != "" {
-				out = append(out, WitnessCheckpointURL(w.URL, m.log.Origin))
+				out = append(out, client.WitnessCheckpointURL(w.URL, m.log.Origin))
 			}
 		}
 	}
 	return append(out, m.cfg.Peers...)
-}
-
-// WitnessCheckpointURL is where a witness serves the latest checkpoint of a
-// log it cosigned: GET <url>/<hex sha256(origin)>/checkpoint.
-func WitnessCheckpointURL(witnessURL, origin string) string {
-	h := sha256.Sum256([]byte(origin))
-	return strings.TrimSuffix(witnessURL, "/") + "/" + hex.EncodeToString(h[:]) + "/checkpoint"
 }
 
 func (m *Monitor) readPeer(ctx context.Context, peer string) ([]byte, error) {

@@ -301,7 +301,7 @@ func (p *Proxy) verify(ctx context.Context, f client.File) (*client.Result, stri
 		res, err = p.cfg.Verifier.VerifyFile(ctx, f)
 	}
 	var ue *client.UnreachableError
-	if errors.As(err, &ue) && !errors.Is(proofErr, errNoProof) && errors.Is(proofErr, client.ErrNotVerified) {
+	if errors.As(err, &ue) && errors.Is(proofErr, client.ErrNotVerified) {
 		return nil, "", proofErr
 	}
 	if err != nil {

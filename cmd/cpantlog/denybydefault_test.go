@@ -98,13 +98,8 @@ var requestForms = []string{
 // real proxy, and asks for every request form above in both modes: no
 // answer carries a byte that did not verify.
 func TestProxyDeniesByDefault(t *testing.T) {
-	smp := samples(t)
-	tl := startLog(t, t.TempDir())
-	for _, s := range smp {
-		tl.add(t, s.path, s.content, "2024-01-02T03:04:05Z")
-	}
+	tl, smp, policy := loggedSamples(t)
 	tl.add(t, packagesPath, packagesIndex(packages), "2024-01-02T03:04:05Z")
-	policy := writePolicy(t, fmt.Sprintf("log %s %s\nquorum none\n", tl.log.VerifierKey(), tl.url))
 	evil := evilDist(t, "Evil-Module-1.0", filepath.Join(t.TempDir(), "pwned"))
 	mirror := hostileMirror(t, evil, nil, nil)
 	proxyURL, logs := startProxy(t, policy, mirror)
@@ -197,18 +192,8 @@ func TestProxyDeniesByDefault(t *testing.T) {
 // path tricks never runs a tampered Makefile.PL, whether the hostile index
 // is refused (not logged) or, as if PAUSE itself were compromised, logged.
 func TestProxyHostileIndexWithCpanm(t *testing.T) {
-	if _, err := exec.LookPath("cpanm"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("cpanm missing in CI: .ci/run installs Debian's cpanminus")
-		}
-		t.Skip("cpanm not installed (Debian: cpanminus); .ci/run installs it")
-	}
-	smp := samples(t)
-	tl := startLog(t, t.TempDir())
-	for _, s := range smp {
-		tl.add(t, s.path, s.content, "2024-01-02T03:04:05Z")
-	}
-	policy := writePolicy(t, fmt.Sprintf("log %s %s\nquorum none\n", tl.log.VerifierKey(), tl.url))
+	needCpanm(t)
+	tl, _, policy := loggedSamples(t)
 	marker := filepath.Join(t.TempDir(), "pwned")
 	evil := evilDist(t, "Evil-Module-1.0", marker)
 	tricks := []string{

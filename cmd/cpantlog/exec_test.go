@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -46,11 +45,7 @@ type execEnv struct {
 // homes are fresh.
 func newExecEnv(t *testing.T) *execEnv {
 	t.Helper()
-	smp := samples(t)
-	tl := startLog(t, t.TempDir())
-	for _, s := range smp {
-		tl.add(t, s.path, s.content, "2024-01-02T03:04:05Z")
-	}
+	tl, smp, policy := loggedSamples(t)
 	tl.add(t, packagesPath, packagesIndex(packages), "2026-11-20T00:00:00Z")
 	root, mirror := buildMirror(t, smp)
 	// CPAN.pm also reads the authors' list.
@@ -65,7 +60,7 @@ func newExecEnv(t *testing.T) *execEnv {
 	for k, v := range map[string]string{"HOME": home, "PERL_CPANM_HOME": t.TempDir(), "http_proxy": evil, "HTTP_PROXY": evil, "https_proxy": evil, "no_proxy": "*", "PERL_MM_USE_DEFAULT": "1", "PERL_CARTON_PATH": ""} {
 		t.Setenv(k, v)
 	}
-	return &execEnv{tl: tl, policy: writePolicy(t, fmt.Sprintf("log %s %s\nquorum none\n", tl.log.VerifierKey(), tl.url)),
+	return &execEnv{tl: tl, policy: policy,
 		state: t.TempDir(), root: root, mirror: mirror, hits: hits}
 }
 

@@ -32,14 +32,9 @@ func installed(lib, pm string) bool {
 // stale one fails; the genuine index installs.
 func TestProxyVerifiesTheIndex(t *testing.T) {
 	needCpanm(t)
-	smp := samples(t)
-	tl := startLog(t, t.TempDir())
-	for _, s := range smp {
-		tl.add(t, s.path, s.content, "2024-01-02T03:04:05Z")
-	}
+	tl, smp, policy := loggedSamples(t)
 	genuine := packagesIndex(packages)
 	tl.add(t, packagesPath, genuine, "2026-11-20T00:00:00Z")
-	policy := writePolicy(t, fmt.Sprintf("log %s %s\nquorum none\n", tl.log.VerifierKey(), tl.url))
 	root, mirrorURL := buildMirror(t, smp)
 	idx := filepath.Join(root, packagesPath)
 
@@ -85,13 +80,8 @@ func TestProxyVerifiesTheIndex(t *testing.T) {
 // loopback upstream: offline, verified end to end.
 func TestCpanmDefaultFlowThroughProxy(t *testing.T) {
 	needCpanm(t)
-	smp := samples(t)
-	tl := startLog(t, t.TempDir())
-	for _, s := range smp {
-		tl.add(t, s.path, s.content, "2024-01-02T03:04:05Z")
-	}
+	tl, smp, policy := loggedSamples(t)
 	tl.add(t, packagesPath, packagesIndex(packages), "2026-11-20T00:00:00Z")
-	policy := writePolicy(t, fmt.Sprintf("log %s %s\nquorum none\n", tl.log.VerifierKey(), tl.url))
 	_, mirrorURL := buildMirror(t, smp)
 	purl, plogs := startProxy(t, policy, mirrorURL)
 	lib := t.TempDir()

@@ -135,19 +135,21 @@ func cpanm(t *testing.T, mirror, httpProxy, module string) (string, string, erro
 	return lib, string(out), err
 }
 
-func TestProxyWithCpanm(t *testing.T) {
-	if _, err := exec.LookPath("cpanm"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("cpanm missing in CI: .ci/run installs Debian's cpanminus")
-		}
-		t.Skip("cpanm not installed (Debian: cpanminus); .ci/run installs it")
-	}
+// loggedSamples starts a log with every sample tarball logged and returns
+// it, the samples and a policy file trusting it (no witnesses).
+func loggedSamples(t *testing.T) (*testLog, []sampleFile, string) {
+	t.Helper()
 	smp := samples(t)
 	tl := startLog(t, t.TempDir())
 	for _, s := range smp {
 		tl.add(t, s.path, s.content, "2024-01-02T03:04:05Z")
 	}
-	policy := writePolicy(t, fmt.Sprintf("log %s %s\nquorum none\n", tl.log.VerifierKey(), tl.url))
+	return tl, smp, writePolicy(t, fmt.Sprintf("log %s %s\nquorum none\n", tl.log.VerifierKey(), tl.url))
+}
+
+func TestProxyWithCpanm(t *testing.T) {
+	needCpanm(t)
+	tl, smp, policy := loggedSamples(t)
 	root, mirrorURL := buildMirror(t, smp)
 	tl.add(t, packagesPath, packagesIndex(packages), "2024-01-02T03:04:05Z")
 

@@ -107,6 +107,15 @@ func (m *testMirror) add(epoch int, p string, content []byte) {
 	m.events = append(m.events, event{fmt.Sprintf("%d.%06d", 1700000000+epoch, epoch), strings.TrimPrefix(p, "authors/"), "new"})
 }
 
+// addAll adds files as uploads at epochs 0, 1, 2, ...
+func (m *testMirror) addAll(files map[string][]byte) {
+	i := 0
+	for p, c := range files {
+		m.add(i, p, c)
+		i++
+	}
+}
+
 func (m *testMirror) remove(epoch int, p string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -429,11 +438,7 @@ func TestImportAndFollowSigstoreBundles(t *testing.T) {
 func TestFollowerStallAndGarbage(t *testing.T) {
 	smp := samples(t)
 	m := newMirror(t)
-	i := 0
-	for p, c := range smp {
-		m.add(i, p, c)
-		i++
-	}
+	m.addAll(smp)
 	var mode atomic.Value
 	mode.Store("garbage")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -561,11 +566,7 @@ func TestFollowerBoundsDownloads(t *testing.T) {
 func TestFollowerHashesBytesAsServed(t *testing.T) {
 	smp := samples(t)
 	m := newMirror(t)
-	i := 0
-	for p, c := range smp {
-		m.add(i, p, c)
-		i++
-	}
+	m.addAll(smp)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, ".tar.gz") {
 			w.Header().Set("Content-Encoding", "gzip")
