@@ -99,12 +99,7 @@ func (m *Monitor) diffIndexes(ctx context.Context) error {
 			continue
 		}
 		prev := filepath.Join(dir, url.PathEscape(it.q.Path))
-		var findings []Finding
-		err = m.st.db.View(func(tx *bolt.Tx) error {
-			var err error
-			findings, err = diffIndexFiles(tx, it.q.Path, it.idx, prev, tmp)
-			return err
-		})
+		findings, err := diffIndexFiles(m.st.uploads, it.q.Path, it.idx, prev, tmp)
 		if err != nil {
 			os.Remove(tmp)
 			m.cfg.Logger.Warn("index version not diffed", "index", it.idx, "path", it.q.Path, "err", err)
@@ -194,7 +189,7 @@ func openIndexFile(name, cpanPath string) (io.Reader, func(), error) {
 // (both are sorted by package name, as PAUSE writes them), so memory stays
 // flat for a real-size 02packages. With no previous version it only checks
 // that every file the index points at is logged.
-func diffIndexFiles(tx *bolt.Tx, cpanPath string, idx uint64, prevName, newName string) ([]Finding, error) {
+func diffIndexFiles(logged *uploads, cpanPath string, idx uint64, prevName, newName string) ([]Finding, error) {
 	var prev io.Reader
 	if _, err := os.Stat(prevName); err == nil {
 		r, closeFn, err := openIndexFile(prevName, cpanPath)
@@ -209,17 +204,18 @@ func diffIndexFiles(tx *bolt.Tx, cpanPath string, idx uint64, prevName, newName 
 		return nil, err
 	}
 	defer closeCur()
-	d := &indexDiff{tx: tx, path: cpanPath, idx: idx}
+	d := &indexDiff{logged: logged, path: cpanPath, idx: idx}
 	if strings.HasPrefix(cpanPath, "modules/06perms") {
 		err = d.perms(prev, cur)
 	} else {
 		err = d.packages(prev, cur)
 	}
-	return d.findings, err
+	return d.findings, errors.Join(err, d.err)
 }
 
 type indexDiff struct {
-	tx       *bolt.Tx
+	logged   *uploads
+	err      error // reading logged
 	path     string
 	idx      uint64
 	findings []Finding
@@ -341,8 +337,12 @@ func (d *indexDiff) summarise() {
 // upload of: installing it would fetch a file nobody can verify.
 func (d *indexDiff) checkLogged(p cpan.Package) {
 	cp := p.CPANPath()
-	_, ok := getUpload(d.tx, cp)
-	if ok && d.tx.Bucket(bDeleted).Get([]byte(cp)) == nil {
+	rec, ok, err := d.logged.get(cp)
+	if err != nil {
+		d.err = err
+		return
+	}
+	if ok && !rec.Deleted {
 		return
 	}
 	d.add(KindIndexUnlogged, true, p.Name+":"+p.Path, "%s points at %s, which the log has no (undeleted) upload of: clients following this index would install a file nobody can verify", p.Name, cp)

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
@@ -202,7 +201,7 @@ func BenchmarkIndexDiff(b *testing.B) {
 		return p
 	}
 	prev, cur := write("prev", false), write("cur", true)
-	st, err := openState(filepath.Join(dir, "state.db"))
+	st, err := openState(dir)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -229,13 +228,10 @@ func BenchmarkIndexDiff(b *testing.B) {
 				}
 			}
 		}()
-		err := st.db.View(func(tx *bolt.Tx) error {
-			fs, err := diffIndexFiles(tx, "modules/02packages.details.txt.gz", 1, prev, cur)
-			if err == nil && len(fs) != 0 {
-				err = fmt.Errorf("%d findings on an ordinary update", len(fs))
-			}
-			return err
-		})
+		fs, err := diffIndexFiles(st.uploads, "modules/02packages.details.txt.gz", 1, prev, cur)
+		if err == nil && len(fs) != 0 {
+			err = fmt.Errorf("%d findings on an ordinary update", len(fs))
+		}
 		close(stop)
 		<-done
 		if err != nil {

@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 )
@@ -73,16 +72,11 @@ func mirrorFinding(kind string, security bool, p string, sum []byte, format stri
 // loggedUploads returns every path whose latest entry is an upload.
 func (m *Monitor) loggedUploads() (map[string]upload, error) {
 	out := map[string]upload{}
-	err := m.st.db.View(func(tx *bolt.Tx) error {
-		del := tx.Bucket(bDeleted)
-		return tx.Bucket(bUploads).ForEach(func(k, _ []byte) error {
-			if del.Get(k) != nil {
-				return nil
-			}
-			u, _ := getUpload(tx, string(k))
-			out[string(k)] = u
-			return nil
-		})
+	err := m.st.uploads.each(func(p string, rec upload) error {
+		if !rec.Deleted {
+			out[p] = rec
+		}
+		return nil
 	})
 	return out, err
 }

@@ -129,7 +129,7 @@ func New(cfg Config) (*Monitor, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := openState(filepath.Join(cfg.StateDir, "monitor.db"))
+	st, err := openState(cfg.StateDir)
 	if err != nil {
 		return nil, err
 	}
@@ -264,8 +264,12 @@ func (m *Monitor) streamEntries(ctx context.Context, cp *client.Checkpoint, from
 		m.fetcher.ReadEntryBundle, from, cp.Size-from)
 	next, stop := iter.Pull2(bundles)
 	defer stop()
+	// Every new entry may be a new path: make room once, not on the way.
+	if err := m.st.uploads.reserve(int(cp.Size - from)); err != nil {
+		return err
+	}
 	for done := false; !done; {
-		err := m.st.db.Update(func(tx *bolt.Tx) error {
+		err := m.st.commitBatch(func(tx *bolt.Tx) error {
 			var findings []Finding
 			var latest time.Time
 			for range batchBundles {

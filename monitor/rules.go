@@ -124,23 +124,30 @@ func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, e *entry.Entry, err error)
 		// between them is diffed after the round (--mirror).
 		return out, m.queueIndex(tx, idx, e)
 	}
+	uploads := m.st.uploads
+	prev, known, err := uploads.get(e.Path)
+	if err != nil {
+		return nil, err
+	}
 	if e.Kind == entry.Delete {
-		if err := tx.Bucket(bDeleted).Put([]byte(e.Path), nil); err != nil {
-			return nil, err
+		// The deleted upload stays on record: a later upload of the path
+		// with other content is still a rewrite.
+		if known && !prev.Deleted {
+			prev.Deleted = true
+			if err := uploads.put(e.Path, prev); err != nil {
+				return nil, err
+			}
 		}
 		return out, tx.Bucket(bPending).Delete([]byte(e.Path))
-	}
-	if err := tx.Bucket(bDeleted).Delete([]byte(e.Path)); err != nil {
-		return nil, err
 	}
 	if dirID, _ := cpan.ValidatePath(e.Path); dirID != e.Uploader {
 		out = append(out, entryFinding(KindUploaderMismatch, idx, e.Path, "%s was uploaded by %s into %s's directory (index %d)", e.Path, e.Uploader, dirID, idx))
 	}
-	if prev, ok := getUpload(tx, e.Path); ok && (prev.SHA256 != e.SHA256 || prev.Size != e.Size) && !cpan.MayOverwrite(e.Path) {
+	if known && (prev.SHA256 != e.SHA256 || prev.Size != e.Size) && !cpan.MayOverwrite(e.Path) {
 		out = append(out, entryFinding(KindPathRewritten, idx, e.Path, "%s logged again with other content at index %d (first at %d: sha256 %s, now %s); PAUSE never allows this",
 			e.Path, idx, prev.Index, hex.EncodeToString(prev.SHA256[:]), hex.EncodeToString(e.SHA256[:])))
 	}
-	if err := putUpload(tx, e.Path, upload{Index: idx, Size: e.Size, SHA256: e.SHA256}); err != nil {
+	if err := uploads.put(e.Path, upload{Index: idx, Size: e.Size, SHA256: e.SHA256}); err != nil {
 		return nil, err
 	}
 	fs, err := m.checkSigstore(tx, idx, e, info)

@@ -6,39 +6,44 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	flog "github.com/transparency-dev/formats/log"
 	bolt "go.etcd.io/bbolt"
 )
 
-// state is the monitor's durable memory in one bbolt file: how far it has
+// state is the monitor's durable memory: a bbolt file with how far it has
 // audited, the compact range of the tree up to there, what the rules need
-// to remember (per path, per distribution), the findings already reported
-// and an outbox of findings not yet delivered. Everything a batch of
-// entries changes commits in one transaction with the new position, so a
-// crash resumes exactly where the last commit left off.
+// to remember per distribution, the findings already reported and an
+// outbox of findings not yet delivered; and the per-path records of
+// uploads (see uploads), whose committed length the bbolt file holds.
+// Everything a batch of entries changes commits in one transaction with
+// the new position, so a crash resumes exactly where the last commit left
+// off.
 type state struct {
-	db *bolt.DB
+	db      *bolt.DB
+	uploads *uploads
 }
 
 var (
 	bMeta    = []byte("meta")    // "audited": size; "range": compact range hashes
-	bUploads = []byte("uploads") // path → latest upload: index, size, sha256
 	bDists   = []byte("dists")   // dist → sigstore identity JSON
 	bPending = []byte("pending") // release path → pendingRelease JSON
-	bDeleted = []byte("deleted") // path → nothing, while its latest entry is a delete
 	bSeen    = []byte("seen")    // finding ID → nothing
 	bOutbox  = []byte("outbox")  // seq → finding JSON, not yet delivered
 	bViews   = []byte("views")   // peer checkpoint ahead of ours → keptView JSON
 	kAudited = []byte("audited")
 	kRange   = []byte("range")
+	// kUploads is the committed length of the uploads file.
+	kUploads = []byte("uploads")
 )
 
 var errStateLocked = errors.New("monitor state is locked by another process (is another cpantlog-monitor using this --state?)")
 
-func openState(path string) (*state, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+// openState opens the state in dir.
+func openState(dir string) (*state, error) {
+	db, err := bolt.Open(filepath.Join(dir, "monitor.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, errStateLocked
 	}
@@ -46,7 +51,7 @@ func openState(path string) (*state, error) {
 		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMeta, bUploads, bDists, bPending, bDeleted, bSeen, bOutbox, bIndexQueue, bViews} {
+		for _, b := range [][]byte{bMeta, bDists, bPending, bSeen, bOutbox, bIndexQueue, bViews} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -57,10 +62,87 @@ func openState(path string) (*state, error) {
 		db.Close()
 		return nil, err
 	}
-	return &state{db: db}, nil
+	s := &state{db: db}
+	if s.uploads, err = openUploads(filepath.Join(dir, "uploads"), s.committedUploads()); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.migrateUploads(); err != nil {
+		s.close()
+		return nil, fmt.Errorf("monitor state: moving the per-path records out of %s: %w", db.Path(), err)
+	}
+	return s, nil
 }
 
-func (s *state) close() error { return s.db.Close() }
+// committedUploads is the uploads file's length as of the last commit.
+func (s *state) committedUploads() int64 {
+	var n int64
+	s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bMeta).Get(kUploads); len(v) == 8 {
+			n = int64(binary.BigEndian.Uint64(v))
+		}
+		return nil
+	})
+	return n
+}
+
+// migrateUploads moves the per-path records of a state written before the
+// uploads file (the buckets "uploads": path → index, size, sha256, and
+// "deleted": path → nothing) into it, once.
+func (s *state) migrateUploads() error {
+	return s.commitBatch(func(tx *bolt.Tx) error {
+		old := tx.Bucket([]byte("uploads"))
+		if old == nil {
+			return nil
+		}
+		deleted := tx.Bucket([]byte("deleted"))
+		err := old.ForEach(func(k, v []byte) error {
+			if len(v) != 48 {
+				return fmt.Errorf("record of %q has %d bytes", k, len(v))
+			}
+			rec := upload{Index: binary.BigEndian.Uint64(v), Size: binary.BigEndian.Uint64(v[8:])}
+			copy(rec.SHA256[:], v[16:])
+			rec.Deleted = deleted != nil && deleted.Get(k) != nil
+			return s.uploads.put(string(k), rec)
+		})
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket([]byte("uploads")); err != nil {
+			return err
+		}
+		if deleted != nil {
+			return tx.DeleteBucket([]byte("deleted"))
+		}
+		return nil
+	})
+}
+
+func (s *state) close() error {
+	return errors.Join(s.uploads.close(), s.db.Close())
+}
+
+// commitBatch runs fn in one transaction that also commits the upload
+// records put since the last batch. If it fails, the records of the batch
+// are dropped too: the batch is audited again from the committed position.
+func (s *state) commitBatch(fn func(tx *bolt.Tx) error) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		n, err := s.uploads.flush()
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bMeta).Put(kUploads, binary.BigEndian.AppendUint64(nil, uint64(n)))
+	})
+	if err != nil {
+		if rerr := s.uploads.reload(s.committedUploads(), s.uploads.used); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
+	return err
+}
 
 // position returns the audited size and the compact range hashes there.
 func (s *state) position() (uint64, [][]byte, error) {
@@ -82,31 +164,6 @@ func (s *state) position() (uint64, [][]byte, error) {
 		return nil
 	})
 	return size, hashes, err
-}
-
-// upload is what the rules remember of a path's latest upload.
-type upload struct {
-	Index  uint64
-	Size   uint64
-	SHA256 [32]byte
-}
-
-func getUpload(tx *bolt.Tx, path string) (upload, bool) {
-	v := tx.Bucket(bUploads).Get([]byte(path))
-	if len(v) != 48 {
-		return upload{}, false
-	}
-	u := upload{Index: binary.BigEndian.Uint64(v), Size: binary.BigEndian.Uint64(v[8:])}
-	copy(u.SHA256[:], v[16:])
-	return u, true
-}
-
-func putUpload(tx *bolt.Tx, path string, u upload) error {
-	v := make([]byte, 48)
-	binary.BigEndian.PutUint64(v, u.Index)
-	binary.BigEndian.PutUint64(v[8:], u.Size)
-	copy(v[16:], u.SHA256[:])
-	return tx.Bucket(bUploads).Put([]byte(path), v)
 }
 
 func getJSON(tx *bolt.Tx, bucket []byte, key string, v any) bool {

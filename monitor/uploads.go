@@ -1,0 +1,343 @@
+package monitor
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"os"
+)
+
+// uploads is what the rules remember of every path: its latest upload
+// (index, size, sha256) and whether its latest entry is a deletion. It is
+// the only per-entry state of the monitor, so it is kept out of the bbolt
+// B-tree, which rewrote its pages on every batch (the state wrote 2.5× the
+// log's size on a first audit and its mmap was most of the monitor's
+// memory):
+//
+//   - on disk, an append-only file of records, the latest record of a path
+//     winning; the bbolt state holds the file's committed length in the same
+//     transaction as the audit position, so a crash loses only records of
+//     the batch that did not commit, and opening truncates them away;
+//   - in memory, an open-addressing table of 8 bytes per path (a 24-bit
+//     fingerprint of the path's hash and the 40-bit offset of its latest
+//     record), rebuilt from the file when the monitor starts. A lookup
+//     reads a record only when a fingerprint matches, which for a path not
+//     seen before is about once in several million lookups.
+type uploads struct {
+	f       *os.File
+	seed    maphash.Seed
+	slots   []uint64
+	used    int
+	flushed int64  // bytes of the file that are written and synced
+	pending []byte // records appended since, at offsets flushed...
+	scratch []byte
+}
+
+// upload is what the rules remember of a path's latest upload.
+type upload struct {
+	Index   uint64
+	Size    uint64
+	SHA256  [32]byte
+	Deleted bool // the path's latest entry is a deletion (of this upload)
+}
+
+const (
+	slotOffsetBits = 40
+	slotOffsetMask = 1<<slotOffsetBits - 1
+	// maxLoad is the table's fill limit, in percent.
+	maxLoad = 80
+	// maxRecord bounds one record: a flag, three uvarints, a hash and a
+	// path of at most entry.MaxSize bytes.
+	maxRecord = 1 + 3*binary.MaxVarintLen64 + 32 + 8192
+)
+
+var errUploadsCorrupt = errors.New("monitor state: the uploads file is corrupt (move the state directory away and audit from scratch)")
+
+// openUploads opens the record file at path, drops any records beyond
+// committed (a batch that never committed) and builds the table.
+func openUploads(path string, committed int64) (*uploads, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if fi.Size() < committed {
+		f.Close()
+		return nil, fmt.Errorf("%w: %d bytes, the state committed %d", errUploadsCorrupt, fi.Size(), committed)
+	}
+	u := &uploads{f: f, seed: maphash.MakeSeed()}
+	if err := u.reload(committed, 1024); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return u, nil
+}
+
+func (u *uploads) close() error { return u.f.Close() }
+
+// reload truncates the file to size and rebuilds a table for at least n
+// paths from it.
+func (u *uploads) reload(size int64, n int) error {
+	if err := u.f.Truncate(size); err != nil {
+		return err
+	}
+	u.flushed, u.pending = size, u.pending[:0]
+	return u.rebuild(n)
+}
+
+// rebuild makes a new table with room for n paths and fills it from the
+// file, with a larger table if the file holds more.
+func (u *uploads) rebuild(n int) error {
+	for n = max(n, 1024); ; n *= 2 {
+		u.slots, u.used = make([]uint64, n*100/maxLoad), 0
+		full := errors.New("full")
+		err := u.scan(func(off int64, p string, _ upload) error {
+			if (u.used+1)*100 > len(u.slots)*maxLoad {
+				return full
+			}
+			return u.insert(p, off)
+		})
+		if err != full {
+			return err
+		}
+	}
+}
+
+// reserve makes room for n more paths without growing the table on the way.
+func (u *uploads) reserve(n int) error {
+	if (u.used+n)*100 <= len(u.slots)*maxLoad {
+		return nil
+	}
+	return u.rebuild(max(u.used+n, 2*u.used))
+}
+
+// get returns the latest record of path p.
+func (u *uploads) get(p string) (upload, bool, error) {
+	_, rec, ok, err := u.find(p)
+	return rec, ok, err
+}
+
+// find returns the offset and contents of p's latest record.
+func (u *uploads) find(p string) (int64, upload, bool, error) {
+	h := maphash.String(u.seed, p)
+	fp := fingerprint(h)
+	for i := u.home(h); ; i = u.next(i) {
+		s := u.slots[i]
+		if s == 0 {
+			return 0, upload{}, false, nil
+		}
+		if s>>slotOffsetBits != fp {
+			continue
+		}
+		off := int64(s & slotOffsetMask)
+		rp, rec, err := u.read(off)
+		if err != nil {
+			return 0, upload{}, false, err
+		}
+		if rp == p {
+			return off, rec, true, nil
+		}
+	}
+}
+
+// put appends a record for p; it is durable once flush returns.
+func (u *uploads) put(p string, rec upload) error {
+	off := u.flushed + int64(len(u.pending))
+	if off > slotOffsetMask {
+		return fmt.Errorf("monitor state: the uploads file reached %d bytes, its limit", off)
+	}
+	u.pending = appendRecord(u.pending, p, rec)
+	if (u.used+1)*100 > len(u.slots)*maxLoad {
+		if err := u.rebuild(2 * u.used); err != nil {
+			return err
+		}
+		return nil // the rebuild read the new record too
+	}
+	return u.insert(p, off)
+}
+
+// flush writes and syncs the records put since the last flush and returns
+// the file's new length, for the state to commit.
+func (u *uploads) flush() (int64, error) {
+	if len(u.pending) == 0 {
+		return u.flushed, nil
+	}
+	if _, err := u.f.WriteAt(u.pending, u.flushed); err != nil {
+		return 0, err
+	}
+	if err := u.f.Sync(); err != nil {
+		return 0, err
+	}
+	u.flushed += int64(len(u.pending))
+	u.pending = u.pending[:0]
+	return u.flushed, nil
+}
+
+// each calls fn with every path's latest record.
+func (u *uploads) each(fn func(p string, rec upload) error) error {
+	return u.scan(func(off int64, p string, rec upload) error {
+		if latest, _, _, err := u.find(p); err != nil || latest != off {
+			return err // a later record of p wins
+		}
+		return fn(p, rec)
+	})
+}
+
+// insert points the table at off for p, replacing p's slot if it has one;
+// the caller knows the table has room.
+func (u *uploads) insert(p string, off int64) error {
+	h := maphash.String(u.seed, p)
+	fp := fingerprint(h)
+	for i := u.home(h); ; i = u.next(i) {
+		s := u.slots[i]
+		if s == 0 {
+			u.slots[i] = fp<<slotOffsetBits | uint64(off)
+			u.used++
+			return nil
+		}
+		if s>>slotOffsetBits != fp {
+			continue
+		}
+		rp, _, err := u.read(int64(s & slotOffsetMask))
+		if err != nil {
+			return err
+		}
+		if rp == p {
+			u.slots[i] = fp<<slotOffsetBits | uint64(off)
+			return nil
+		}
+	}
+}
+
+// fingerprint is 24 bits of h, never 0 (0 marks an empty slot).
+func fingerprint(h uint64) uint64 { return max(h>>slotOffsetBits, 1) }
+
+// home is h's first slot: the low 32 bits scaled to the table (the
+// fingerprint uses the high bits).
+func (u *uploads) home(h uint64) int { return int(uint64(uint32(h)) * uint64(len(u.slots)) >> 32) }
+
+func (u *uploads) next(i int) int {
+	if i++; i == len(u.slots) {
+		return 0
+	}
+	return i
+}
+
+// read decodes the record at off, from the pending buffer or the file.
+func (u *uploads) read(off int64) (string, upload, error) {
+	if off >= u.flushed {
+		p, rec, _, err := decodeRecord(u.pending[off-u.flushed:])
+		return p, rec, err
+	}
+	if cap(u.scratch) < 512 {
+		u.scratch = make([]byte, 512)
+	}
+	for size := 512; ; size = maxRecord {
+		b := u.scratch[:min(int64(size), u.flushed-off)]
+		if _, err := u.f.ReadAt(b, off); err != nil {
+			return "", upload{}, err
+		}
+		p, rec, _, err := decodeRecord(b)
+		if err == nil || size == maxRecord || !errors.Is(err, errShortRecord) {
+			return p, rec, err
+		}
+		u.scratch = make([]byte, maxRecord)
+	}
+}
+
+// scan reads every record, flushed and pending, in order.
+func (u *uploads) scan(fn func(off int64, p string, rec upload) error) error {
+	r := bufio.NewReaderSize(io.NewSectionReader(u.f, 0, u.flushed), 1<<16)
+	var off int64
+	for off < u.flushed {
+		// The reader's buffer holds any record whole; it ends at flushed.
+		b, err := r.Peek(min(maxRecord, int(u.flushed-off)))
+		if err != nil {
+			return err
+		}
+		p, rec, n, err := decodeRecord(b)
+		if err != nil {
+			return fmt.Errorf("%w: at offset %d: %v", errUploadsCorrupt, off, err)
+		}
+		if err := fn(off, p, rec); err != nil {
+			return err
+		}
+		if _, err := r.Discard(n); err != nil {
+			return err
+		}
+		off += int64(n)
+	}
+	for i := 0; i < len(u.pending); {
+		p, rec, n, err := decodeRecord(u.pending[i:])
+		if err != nil {
+			return err
+		}
+		if err := fn(u.flushed+int64(i), p, rec); err != nil {
+			return err
+		}
+		i += n
+	}
+	return nil
+}
+
+// A record is a flags byte (1: deleted), uvarints index and size, the
+// sha256, and the path as a uvarint length and its bytes.
+func appendRecord(b []byte, p string, rec upload) []byte {
+	var flags byte
+	if rec.Deleted {
+		flags = 1
+	}
+	b = append(b, flags)
+	b = binary.AppendUvarint(b, rec.Index)
+	b = binary.AppendUvarint(b, rec.Size)
+	b = append(b, rec.SHA256[:]...)
+	b = binary.AppendUvarint(b, uint64(len(p)))
+	return append(b, p...)
+}
+
+var errShortRecord = errors.New("record cut short")
+
+func decodeRecord(b []byte) (string, upload, int, error) {
+	var rec upload
+	if len(b) < 1 {
+		return "", rec, 0, errShortRecord
+	}
+	if b[0] > 1 {
+		return "", rec, 0, fmt.Errorf("flags %#x", b[0])
+	}
+	rec.Deleted = b[0] == 1
+	n := 1
+	var fields [2]uint64
+	for i := range fields {
+		v, k := binary.Uvarint(b[n:])
+		if k <= 0 {
+			return "", rec, 0, errShortRecord
+		}
+		fields[i], n = v, n+k
+	}
+	rec.Index, rec.Size = fields[0], fields[1]
+	if len(b) < n+32 {
+		return "", rec, 0, errShortRecord
+	}
+	copy(rec.SHA256[:], b[n:])
+	n += 32
+	l, k := binary.Uvarint(b[n:])
+	if k <= 0 {
+		return "", rec, 0, errShortRecord
+	}
+	n += k
+	if l > maxRecord {
+		return "", rec, 0, fmt.Errorf("path of %d bytes", l)
+	}
+	if uint64(len(b)-n) < l {
+		return "", rec, 0, errShortRecord
+	}
+	return string(b[n : n+int(l)]), rec, n + int(l), nil
+}
