@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strings"
 
-
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 )
 
