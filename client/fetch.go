@@ -199,7 +199,7 @@ func (f *Fetcher) getOnce(ctx context.Context, u string, limit int64) (b []byte,
 		return nil, ctx.Err() == nil, fmt.Errorf("GET %s: %w", u, err)
 	}
 	defer resp.Body.Close()
-	b, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	b, err = readBody(resp, limit)
 	if err != nil {
 		return nil, true, fmt.Errorf("GET %s: %w", u, err)
 	}
@@ -214,6 +214,23 @@ func (f *Fetcher) getOnce(ctx context.Context, u string, limit int64) (b []byte,
 		return nil, false, fmt.Errorf("GET %s: response larger than %d bytes", u, limit)
 	}
 	return b, false, nil
+}
+
+// readBody reads at most limit+1 bytes of resp's body, into one buffer of
+// the announced length when there is one (a log's tiles and bundles are
+// read by the million: growing a buffer doubles what is allocated).
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	r := io.LimitReader(resp.Body, limit+1)
+	if n := resp.ContentLength; n >= 0 && n <= limit {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return nil, err
+		}
+		// A body longer than announced is an error of the server's HTTP,
+		// which net/http reports; nothing more is read here.
+		return b, nil
+	}
+	return io.ReadAll(r)
 }
 
 func firstLine(b []byte) string {

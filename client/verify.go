@@ -20,7 +20,6 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	tclient "github.com/transparency-dev/tessera/client"
 
-	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
 	"github.com/CPAN-Security/cpan-tlog/client/tlogproof"
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
@@ -429,23 +428,4 @@ func (r *Result) Summary() string {
 		fmt.Fprintf(&b, "  note: deleted from CPAN since (delete entry at index %d)\n", *r.Deleted)
 	}
 	return b.String()
-}
-
-// VerifyIdentity checks the Sigstore bundle of file itself, instead of
-// trusting the log's annotation: online, the bundle file must be logged
-// too (at file's path plus .sigstore.json); then it must verify against
-// the trusted root, sign file's SHA-256, and carry the identity the policy
-// demands.
-func (v *Verifier) VerifyIdentity(ctx context.Context, file File, bundle []byte, sv *sigstore.Verifier, p *sigstore.Policy) (*entry.Sigstore, error) {
-	if v.Fetcher != nil {
-		bf, _ := HashReader(bytes.NewReader(bundle), file.Path+sigstore.BundleSuffix)
-		if _, err := v.VerifyFile(ctx, bf); err != nil {
-			return nil, fmt.Errorf("the Sigstore bundle itself: %w", err)
-		}
-	}
-	s, err := sv.Verify(bundle, file.SHA256, p)
-	if err != nil {
-		return nil, notVerified("%s: %v", file.Path, err)
-	}
-	return s, nil
 }

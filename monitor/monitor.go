@@ -19,16 +19,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
-	"iter"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	flog "github.com/transparency-dev/formats/log"
@@ -85,6 +83,10 @@ type Monitor struct {
 	skippedPeers map[string]bool
 	// lastSize is the size of the checkpoint the last round audited.
 	lastSize uint64
+	// tracksDists says whether any distribution has a Sigstore identity
+	// on record (the dists bucket is not empty), as of the batch's
+	// transaction: looking it up for every entry was a noticeable cost.
+	tracksDists bool
 }
 
 // LastCheckpointSize is the size of the checkpoint the last Sync trusted.
@@ -234,7 +236,7 @@ func (m *Monitor) syncEntries(ctx context.Context, cp *client.Checkpoint) error 
 	if audited > cp.Size {
 		return fmt.Errorf("monitor state has audited %d entries, more than the trusted checkpoint's %d: this state belongs to another log", audited, cp.Size)
 	}
-	rf := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	rf := compact.RangeFactory{Hash: hashChildren}
 	rng, err := rf.NewRange(0, audited, hashes)
 	if err != nil {
 		return fmt.Errorf("monitor state: %w", err)
@@ -256,32 +258,46 @@ func (m *Monitor) syncEntries(ctx context.Context, cp *client.Checkpoint) error 
 	return nil
 }
 
-// streamEntries audits entries [from, cp.Size), appending to rng.
+// hashChildren is rfc6962.DefaultHasher.HashChildren without a hasher
+// allocated for every node of the tree.
+func hashChildren(l, r []byte) []byte {
+	var b [1 + 2*sha256.Size]byte
+	b[0] = rfc6962.RFC6962NodeHashPrefix
+	copy(b[1:], l)
+	copy(b[1+sha256.Size:], r)
+	h := sha256.Sum256(b[:])
+	return h[:]
+}
+
+// streamEntries audits entries [from, cp.Size), appending to rng. Fetching,
+// hashing, strict parsing and the tile check need no state and run on
+// Workers goroutines (checkBundles); this goroutine only extends the
+// compact range and runs the rules, in log order.
 func (m *Monitor) streamEntries(ctx context.Context, cp *client.Checkpoint, from uint64, rng *compact.Range) error {
 	start, last := time.Now(), time.Now()
-	first := from
-	bundles := tclient.EntryBundles(ctx, m.cfg.Workers, func(context.Context) (uint64, error) { return cp.Size, nil },
-		m.fetcher.ReadEntryBundle, from, cp.Size-from)
-	next, stop := iter.Pull2(bundles)
-	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bundles := m.checkBundles(ctx, cp, from)
 	// Every new entry may be a new path: make room once, not on the way.
 	if err := m.st.uploads.reserve(int(cp.Size - from)); err != nil {
 		return err
 	}
 	for done := false; !done; {
 		err := m.st.commitBatch(func(tx *bolt.Tx) error {
+			m.tracksDists = !bucketEmpty(tx, bDists)
 			var findings []Finding
 			var latest time.Time
 			for range batchBundles {
-				b, err, ok := next()
+				future, ok := <-bundles
 				if !ok {
 					done = true
 					break
 				}
-				if err != nil {
-					return fmt.Errorf("fetch entry bundle: %w", err)
+				b := <-future
+				if b.err != nil {
+					return b.err
 				}
-				fs, t, err := m.auditBundle(ctx, tx, cp, b, rng)
+				fs, t, err := m.auditBundle(tx, b, rng)
 				if err != nil {
 					return err
 				}
@@ -314,9 +330,9 @@ func (m *Monitor) streamEntries(ctx context.Context, cp *client.Checkpoint, from
 			return err
 		}
 		m.metrics.audited.Set(float64(rng.End()))
-		if time.Since(last) > time.Second || (done && cp.Size-first > 10000) {
+		if time.Since(last) > time.Second || (done && cp.Size-from > 10000) {
 			last = time.Now()
-			n := rng.End() - first
+			n := rng.End() - from
 			rate := float64(n) / time.Since(start).Seconds()
 			eta := time.Duration(float64(cp.Size-rng.End())/max(rate, 1)) * time.Second
 			fmt.Fprintf(m.cfg.Progress, "audited %d/%d entries (%.0f entries/s, ETA %s)\n", rng.End(), cp.Size, rate, eta.Round(time.Second))
@@ -325,72 +341,122 @@ func (m *Monitor) streamEntries(ctx context.Context, cp *client.Checkpoint, from
 	return nil
 }
 
-// auditBundle checks one entry bundle: its leaves extend the compact range,
-// its hash tile must hold exactly their leaf hashes, and each entry goes
-// through the rules. It returns the latest entry time seen.
-func (m *Monitor) auditBundle(ctx context.Context, tx *bolt.Tx, cp *client.Checkpoint, b tclient.Bundle, rng *compact.Range) ([]Finding, time.Time, error) {
+// checkedBundle is an entry bundle with the checks that need no state done.
+type checkedBundle struct {
+	ri         layout.RangeInfo
+	leafHashes []byte // 32 bytes per entry of the bundle
+	entries    []*entry.Entry
+	parseErrs  []error
+	tileOK     bool
+	width      int
+	err        error // the bundle or its tile could not be fetched or read
+}
+
+// checkBundles fetches and checks the bundles of [from, cp.Size) on
+// Workers goroutines and sends one future per bundle, in log order; the
+// channel is closed after the last one, or early when ctx is done.
+func (m *Monitor) checkBundles(ctx context.Context, cp *client.Checkpoint, from uint64) <-chan chan checkedBundle {
+	type job struct {
+		ri  layout.RangeInfo
+		out chan checkedBundle
+	}
+	jobs := make(chan job)
+	order := make(chan chan checkedBundle, 2*m.cfg.Workers)
+	go func() {
+		defer close(order)
+		defer close(jobs)
+		for ri := range layout.Range(from, cp.Size-from, cp.Size) {
+			j := job{ri: ri, out: make(chan checkedBundle, 1)}
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case order <- j.out:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for range m.cfg.Workers {
+		go func() {
+			h := sha256.New()
+			for j := range jobs {
+				j.out <- m.checkBundle(ctx, h, cp.Size, j.ri)
+			}
+		}()
+	}
+	return order
+}
+
+// checkBundle fetches one entry bundle and its level-0 hash tile, hashes
+// and strictly parses the entries in the range, and compares the tile with
+// the leaf hashes.
+func (m *Monitor) checkBundle(ctx context.Context, h hash.Hash, size uint64, ri layout.RangeInfo) checkedBundle {
+	b := checkedBundle{ri: ri}
+	raw, err := m.fetcher.ReadEntryBundle(ctx, ri.Index, ri.Partial)
+	if err != nil {
+		b.err = fmt.Errorf("fetch entry bundle %d: %w", ri.Index, err)
+		return b
+	}
 	var eb api.EntryBundle
-	if err := eb.UnmarshalText(b.Data); err != nil {
-		return nil, time.Time{}, fmt.Errorf("entry bundle %d: %w", b.RangeInfo.Index, err)
+	if err := eb.UnmarshalText(raw); err != nil {
+		b.err = fmt.Errorf("entry bundle %d: %w", ri.Index, err)
+		return b
 	}
-	ri := b.RangeInfo
 	if uint(len(eb.Entries)) < ri.First+ri.N {
-		return nil, time.Time{}, fmt.Errorf("entry bundle %d has %d entries, want %d", ri.Index, len(eb.Entries), ri.First+ri.N)
+		b.err = fmt.Errorf("entry bundle %d has %d entries, want %d", ri.Index, len(eb.Entries), ri.First+ri.N)
+		return b
 	}
+	tile, err := m.fetcher.ReadTile(ctx, 0, ri.Index, layout.PartialTileSize(0, ri.Index, size))
+	if err != nil {
+		b.err = fmt.Errorf("fetch hash tile 0/%d: %w", ri.Index, err)
+		return b
+	}
+	b.width = len(eb.Entries)
+	b.leafHashes = make([]byte, 0, 32*b.width)
+	b.entries = make([]*entry.Entry, b.width)
+	b.parseErrs = make([]error, b.width)
+	for i, e := range eb.Entries {
+		h.Reset()
+		h.Write([]byte{rfc6962.RFC6962LeafHashPrefix})
+		h.Write(e)
+		b.leafHashes = h.Sum(b.leafHashes)
+		if uint(i) >= ri.First && uint(i) < ri.First+ri.N {
+			b.entries[i], b.parseErrs[i] = entry.Parse(e)
+		}
+	}
+	b.tileOK = bytes.Equal(tile, b.leafHashes)
+	return b
+}
+
+// auditBundle extends the compact range with a checked bundle's leaves and
+// runs the rules over its entries. It returns the latest entry time seen.
+func (m *Monitor) auditBundle(tx *bolt.Tx, b checkedBundle, rng *compact.Range) ([]Finding, time.Time, error) {
 	var findings []Finding
 	var latest time.Time
-	// Hashing and strict parsing need no state: do them on every core,
-	// then run the rules in order.
-	leafHashes := make([][]byte, len(eb.Entries))
-	entries := make([]*entry.Entry, len(eb.Entries))
-	parseErrs := make([]error, len(eb.Entries))
-	var wg sync.WaitGroup
-	workers := runtime.GOMAXPROCS(0)
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(eb.Entries); i += workers {
-				leafHashes[i] = rfc6962.DefaultHasher.HashLeaf(eb.Entries[i])
-				if uint(i) >= ri.First && uint(i) < ri.First+ri.N {
-					entries[i], parseErrs[i] = entry.Parse(eb.Entries[i])
-				}
-			}
-		})
-	}
-	wg.Wait()
-	tileRaw, err := m.fetcher.ReadTile(ctx, 0, ri.Index, layout.PartialTileSize(0, ri.Index, cp.Size))
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("fetch hash tile 0/%d: %w", ri.Index, err)
-	}
-	width := len(eb.Entries)
-	if len(tileRaw) != width*32 || !tileMatches(tileRaw, leafHashes) {
-		findings = append(findings, Finding{ID: fmt.Sprintf("%s:0/%d:%d", KindTileMismatch, ri.Index, width), Kind: KindTileMismatch, Security: true,
+	ri := b.ri
+	if !b.tileOK {
+		findings = append(findings, Finding{ID: fmt.Sprintf("%s:0/%d:%d", KindTileMismatch, ri.Index, b.width), Kind: KindTileMismatch, Security: true,
 			Message: fmt.Sprintf("hash tile 0/%d does not hold the leaf hashes of entry bundle %d: clients proving inclusion from it are misled", ri.Index, ri.Index)})
 	}
 	for i := ri.First; i < ri.First+ri.N; i++ {
 		idx := ri.Index*layout.EntryBundleWidth + uint64(i)
-		if err := rng.Append(leafHashes[i], nil); err != nil {
+		if err := rng.Append(b.leafHashes[32*i:32*i+32:32*i+32], nil); err != nil {
 			return nil, time.Time{}, err
 		}
-		fs, err := m.checkEntry(tx, idx, entries[i], parseErrs[i])
+		fs, err := m.checkEntry(tx, idx, b.entries[i], b.parseErrs[i])
 		if err != nil {
 			return nil, time.Time{}, err
 		}
 		findings = append(findings, fs...)
-		if entries[i] != nil && entries[i].Time.After(latest) {
-			latest = entries[i].Time
+		if b.entries[i] != nil && b.entries[i].Time.After(latest) {
+			latest = b.entries[i].Time
 		}
 	}
 	m.metrics.entries.Add(float64(ri.N))
 	return findings, latest, nil
-}
-
-func tileMatches(tile []byte, leafHashes [][]byte) bool {
-	for i, h := range leafHashes {
-		if !bytes.Equal(tile[i*32:(i+1)*32], h) {
-			return false
-		}
-	}
-	return true
 }
 
 // checkPeers compares the checkpoints other parties saw with ours: the

@@ -108,7 +108,7 @@ func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, e *entry.Entry, err error)
 	// CPAN::DistnameInfo costs more than the rest of the checks together:
 	// compute it only when a rule needs it.
 	var info cpan.DistInfo
-	needInfo := len(m.watch) > 0 || (!bucketEmpty(tx, bDists) && !strings.HasSuffix(e.Path, bundleSuffix))
+	needInfo := len(m.watch) > 0 || (m.tracksDists && !strings.HasSuffix(e.Path, bundleSuffix))
 	if needInfo {
 		info = cpan.ParseDistInfo(e.Path)
 	}
@@ -140,7 +140,8 @@ func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, e *entry.Entry, err error)
 		}
 		return out, tx.Bucket(bPending).Delete([]byte(e.Path))
 	}
-	if dirID, _ := cpan.ValidatePath(e.Path); dirID != e.Uploader {
+	// Parse validated the path: its author directory is the third part.
+	if dirID := owner(strings.TrimPrefix(e.Path, cpan.AuthorsPrefix)); dirID != e.Uploader {
 		out = append(out, entryFinding(KindUploaderMismatch, idx, e.Path, "%s was uploaded by %s into %s's directory (index %d)", e.Path, e.Uploader, dirID, idx))
 	}
 	if known && (prev.SHA256 != e.SHA256 || prev.Size != e.Size) && !cpan.MayOverwrite(e.Path) {
@@ -176,6 +177,7 @@ func (m *Monitor) checkSigstore(tx *bolt.Tx, idx uint64, e *entry.Entry, info cp
 		if err := tx.Bucket(bPending).Delete([]byte(sibling)); err != nil {
 			return nil, err
 		}
+		m.tracksDists = true
 		return out, putJSON(tx, bDists, dist, id)
 	}
 	if info.Extension == "" || info.Dist == "" {

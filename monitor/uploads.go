@@ -27,13 +27,14 @@ import (
 //     reads a record only when a fingerprint matches, which for a path not
 //     seen before is about once in several million lookups.
 type uploads struct {
-	f       *os.File
-	seed    maphash.Seed
-	slots   []uint64
-	used    int
-	flushed int64  // bytes of the file that are written and synced
-	pending []byte // records appended since, at offsets flushed...
-	scratch []byte
+	f         *os.File
+	seed      maphash.Seed
+	slots     []uint64
+	freeSlots func() // gives slots back (see allocSlots)
+	used      int
+	flushed   int64  // bytes of the file that are written and synced
+	pending   []byte // records appended since, at offsets flushed...
+	scratch   []byte
 }
 
 // upload is what the rules remember of a path's latest upload.
@@ -72,7 +73,7 @@ func openUploads(path string, committed int64) (*uploads, error) {
 		f.Close()
 		return nil, fmt.Errorf("%w: %d bytes, the state committed %d", errUploadsCorrupt, fi.Size(), committed)
 	}
-	u := &uploads{f: f, seed: maphash.MakeSeed()}
+	u := &uploads{f: f, seed: maphash.MakeSeed(), freeSlots: func() {}}
 	if err := u.reload(committed, 1024); err != nil {
 		f.Close()
 		return nil, err
@@ -80,7 +81,11 @@ func openUploads(path string, committed int64) (*uploads, error) {
 	return u, nil
 }
 
-func (u *uploads) close() error { return u.f.Close() }
+func (u *uploads) close() error {
+	u.freeSlots()
+	u.slots, u.freeSlots = nil, func() {}
+	return u.f.Close()
+}
 
 // reload truncates the file to size and rebuilds a table for at least n
 // paths from it.
@@ -96,7 +101,9 @@ func (u *uploads) reload(size int64, n int) error {
 // file, with a larger table if the file holds more.
 func (u *uploads) rebuild(n int) error {
 	for n = max(n, 1024); ; n *= 2 {
-		u.slots, u.used = make([]uint64, n*100/maxLoad), 0
+		u.freeSlots()
+		u.slots, u.freeSlots = allocSlots(n * 100 / maxLoad)
+		u.used = 0
 		full := errors.New("full")
 		err := u.scan(func(off int64, p string, _ upload) error {
 			if (u.used+1)*100 > len(u.slots)*maxLoad {

@@ -9,6 +9,8 @@
 package sigstore
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 
+	"github.com/CPAN-Security/cpan-tlog/client"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 )
 
@@ -115,4 +118,24 @@ func (v *Verifier) Verify(bundleJSON []byte, artifactSHA256 [32]byte, p *Policy)
 func isIdentityError(err error) bool {
 	var e *verify.ErrNoMatchingCertificateIdentity
 	return errors.As(err, &e)
+}
+
+// VerifyLogged checks the Sigstore bundle of file itself, instead of
+// trusting the log's annotation: when lv is online, the bundle file must be
+// logged too (at file's path plus BundleSuffix); then it must verify
+// against the trusted root, sign file's SHA-256, and carry the identity the
+// policy demands. (It lives here, not in client, so that what imports
+// client without checking bundles, the monitor, does not carry Sigstore.)
+func (v *Verifier) VerifyLogged(ctx context.Context, lv *client.Verifier, file client.File, bundle []byte, p *Policy) (*entry.Sigstore, error) {
+	if lv.Fetcher != nil {
+		bf, _ := client.HashReader(bytes.NewReader(bundle), file.Path+BundleSuffix)
+		if _, err := lv.VerifyFile(ctx, bf); err != nil {
+			return nil, fmt.Errorf("the Sigstore bundle itself: %w", err)
+		}
+	}
+	s, err := v.Verify(bundle, file.SHA256, p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", client.ErrNotVerified, file.Path, err)
+	}
+	return s, nil
 }

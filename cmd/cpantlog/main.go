@@ -238,7 +238,7 @@ func verify(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := v.VerifyIdentity(ctx, file, bundle, sv, &idp)
+	s, err := sv.VerifyLogged(ctx, v, file, bundle, &idp)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 )
 
-// TestVerifyIdentity: the client re-verifies a tarball's Sigstore bundle
+// TestVerifyIdentity (sigstore.VerifyLogged): the client re-verifies a tarball's Sigstore bundle
 // itself against an identity policy.
 func TestVerifyIdentity(t *testing.T) {
 	vs, err := ca.NewVirtualSigstore()

@@ -26,12 +26,20 @@ const MaxPathBelowAuthors = 255
 // characters; a little slack costs nothing and keeps old odd ids loggable.
 const MaxIDLength = 32
 
-var idRE = regexp.MustCompile(`^[A-Z][A-Z0-9-]+$`)
-
 // ValidID reports whether id looks like a PAUSE id: an upper-case letter,
 // then upper-case letters, digits or hyphens, 2 to MaxIDLength characters.
+// (A loop, not a regexp: it runs several times for every logged entry.)
 func ValidID(id string) bool {
-	return len(id) <= MaxIDLength && idRE.MatchString(id)
+	if len(id) < 2 || len(id) > MaxIDLength || id[0] < 'A' || id[0] > 'Z' {
+		return false
+	}
+	for i := 1; i < len(id); i++ {
+		c := id[i]
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // ErrBadPath is wrapped by every error ValidatePath returns.
@@ -59,6 +67,9 @@ func ValidatePath(p string) (cpanID string, err error) {
 		return "", badPath("%q is not valid UTF-8", p)
 	}
 	for _, r := range rest {
+		if r > ' ' && r < 0x7f && r != '\\' {
+			continue // the common case: printable ASCII, nothing to look up
+		}
 		switch {
 		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
 			return "", badPath("%q contains a control character", p)
@@ -76,17 +87,22 @@ func ValidatePath(p string) (cpanID string, err error) {
 			return "", badPath("%q contains U+FFFD, the replacement character", p)
 		}
 	}
-	parts := strings.Split(rest, "/")
-	if len(parts) < 4 {
-		return "", badPath("%q has no file below the author directory (want authors/id/A/AB/ABCDE/FILE)", p)
-	}
-	for _, c := range parts {
+	var parts [3]string
+	n := 0
+	for c := range strings.SplitSeq(rest, "/") {
 		switch c {
 		case "":
 			return "", badPath("%q has an empty path component", p)
 		case ".", "..":
 			return "", badPath("%q has a %q component", p, c)
 		}
+		if n < len(parts) {
+			parts[n] = c
+		}
+		n++
+	}
+	if n < 4 {
+		return "", badPath("%q has no file below the author directory (want authors/id/A/AB/ABCDE/FILE)", p)
 	}
 	id := parts[2]
 	if !ValidID(id) {

@@ -162,22 +162,26 @@ func (e *Entry) Marshal() ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	var b bytes.Buffer
-	line := func(k, v string) { b.WriteString(k); b.WriteByte(' '); b.WriteString(v); b.WriteByte('\n') }
-	b.WriteString(Header)
-	b.WriteString(string(e.Kind))
-	b.WriteByte('\n')
+	return e.appendText(make([]byte, 0, 256)), nil
+}
+
+// appendText appends the encoding of a valid e to b.
+func (e *Entry) appendText(b []byte) []byte {
+	line := func(k, v string) { b = append(append(append(append(b, k...), ' '), v...), '\n') }
+	b = append(append(append(b, Header...), e.Kind...), '\n')
 	line("path", e.Path)
 	if e.Kind == Upload || e.Kind == Index {
-		line("size", strconv.FormatUint(e.Size, 10))
-		line("sha256", hex.EncodeToString(e.SHA256[:]))
+		b = strconv.AppendUint(append(b, "size "...), e.Size, 10)
+		b = hex.AppendEncode(append(b, "\nsha256 "...), e.SHA256[:])
+		b = append(b, '\n')
 	}
 	if e.Kind == Upload {
 		line("uploader", e.Uploader)
 	}
-	line("time", e.Time.Format(TimeFormat))
+	b = append(appendTime(append(b, "time "...), e.Time), '\n')
 	if s := e.Sigstore; s != nil {
-		line("sigstore-artifact-sha256", hex.EncodeToString(s.ArtifactSHA256[:]))
+		b = hex.AppendEncode(append(b, "sigstore-artifact-sha256 "...), s.ArtifactSHA256[:])
+		b = append(b, '\n')
 		line("sigstore-issuer", s.Issuer)
 		line("sigstore-san", s.SAN)
 		if s.SourceRepo != "" {
@@ -187,10 +191,53 @@ func (e *Entry) Marshal() ([]byte, error) {
 			line("sigstore-build-config", s.BuildConfig)
 		}
 		if s.RekorIndex != nil {
-			line("sigstore-rekor-index", strconv.FormatUint(*s.RekorIndex, 10))
+			b = strconv.AppendUint(append(b, "sigstore-rekor-index "...), *s.RekorIndex, 10)
+			b = append(b, '\n')
 		}
 	}
-	return b.Bytes(), nil
+	return b
+}
+
+// appendTime appends t in TimeFormat; Validate has checked it is UTC, in
+// whole seconds, in years 1970 to 9999. (By hand: time.Format is a
+// noticeable part of auditing a large log.)
+func appendTime(b []byte, t time.Time) []byte {
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	two := func(b []byte, v int) []byte { return append(b, byte('0'+v/10), byte('0'+v%10)) }
+	b = append(two(two(b, y/100), y%100), '-')
+	b = append(two(b, int(mo)), '-')
+	b = append(two(b, d), 'T')
+	b = append(two(b, h), ':')
+	b = append(two(b, mi), ':')
+	return append(two(b, s), 'Z')
+}
+
+// parseTime reads exactly TimeFormat; a date that does not exist (month
+// 13, February 30) comes back normalised and fails the canonical check.
+func parseTime(v string) (time.Time, bool) {
+	if len(v) != len(TimeFormat) || v[4] != '-' || v[7] != '-' || v[10] != 'T' || v[13] != ':' || v[16] != ':' || v[19] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(i, n int) (int, bool) {
+		x := 0
+		for _, c := range []byte(v[i : i+n]) {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			x = x*10 + int(c-'0')
+		}
+		return x, true
+	}
+	var f [6]int
+	for i, at := range [6][2]int{{0, 4}, {5, 2}, {8, 2}, {11, 2}, {14, 2}, {17, 2}} {
+		x, ok := num(at[0], at[1])
+		if !ok {
+			return time.Time{}, false
+		}
+		f[i] = x
+	}
+	return time.Date(f[0], time.Month(f[1]), f[2], f[3], f[4], f[5], 0, time.UTC), true
 }
 
 // Parse decodes a leaf. It rejects anything Marshal would not have produced
@@ -202,7 +249,21 @@ func Parse(leaf []byte) (*Entry, error) {
 	if len(leaf) == 0 || leaf[len(leaf)-1] != '\n' {
 		return nil, malformed("does not end with a newline")
 	}
-	lines := strings.Split(string(leaf[:len(leaf)-1]), "\n")
+	// The longest entry Marshal writes has 12 lines: split into an array,
+	// not a new slice for every leaf.
+	var lineArr [13]string
+	lines := lineArr[:0]
+	for rest := string(leaf[:len(leaf)-1]); ; {
+		line, more, found := strings.Cut(rest, "\n")
+		if len(lines) == len(lineArr) {
+			return nil, malformed("more than %d lines", len(lineArr))
+		}
+		lines = append(lines, line)
+		if !found {
+			break
+		}
+		rest = more
+	}
 	kind, ok := strings.CutPrefix(lines[0], Header)
 	if !ok {
 		return nil, malformed("first line %q does not start with %q", lines[0], Header)
@@ -242,8 +303,8 @@ func Parse(leaf []byte) (*Entry, error) {
 		case "uploader":
 			e.Uploader = v
 		case "time":
-			t, err := time.Parse(TimeFormat, v)
-			if err != nil {
+			t, ok := parseTime(v)
+			if !ok {
 				return nil, malformed("time %q is not RFC 3339 UTC with seconds (%s)", v, TimeFormat)
 			}
 			e.Time = t
@@ -259,11 +320,11 @@ func Parse(leaf []byte) (*Entry, error) {
 		}
 		e.Sigstore = s
 	}
-	enc, err := e.Marshal()
-	if err != nil {
+	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(enc, leaf) {
+	var buf [512]byte
+	if !bytes.Equal(e.appendText(buf[:0]), leaf) {
 		return nil, malformed("not in canonical form")
 	}
 	return e, nil
@@ -352,11 +413,25 @@ func parseDecimal(s string) (uint64, error) {
 
 func parseHex32(s string) ([32]byte, error) {
 	var h [32]byte
-	if len(s) != 64 || strings.ToLower(s) != s {
+	digit := func(c byte) (byte, bool) {
+		switch {
+		case c >= '0' && c <= '9':
+			return c - '0', true
+		case c >= 'a' && c <= 'f':
+			return c - 'a' + 10, true
+		}
+		return 0, false
+	}
+	if len(s) != 64 {
 		return h, fmt.Errorf("%q is not 64 lower-case hex digits", s)
 	}
-	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
-		return h, fmt.Errorf("%q is not 64 lower-case hex digits", s)
+	for i := range h {
+		hi, ok1 := digit(s[2*i])
+		lo, ok2 := digit(s[2*i+1])
+		if !ok1 || !ok2 {
+			return h, fmt.Errorf("%q is not 64 lower-case hex digits", s)
+		}
+		h[i] = hi<<4 | lo
 	}
 	return h, nil
 }

@@ -1,0 +1,235 @@
+package monitor
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/transparency-dev/merkle/rfc6962"
+	bolt "go.etcd.io/bbolt"
+)
+
+func testUpload(i int) upload {
+	return upload{Index: uint64(i), Size: uint64(1000 + i), SHA256: sha256.Sum256(fmt.Append(nil, i))}
+}
+
+func testPath(i int) string {
+	return fmt.Sprintf("authors/id/S/SY/SYNTH%d/Dist-%d-1.0.tar.gz", i%100, i)
+}
+
+// TestUploadsRoundTrip: many paths (the table grows from its minimum
+// several times), rewrites and deletions, then a reopen: every path reads
+// back as its latest record, from the pending buffer, the file and a table
+// rebuilt from the file.
+func TestUploadsRoundTrip(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "uploads")
+	u, err := openUploads(file, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]upload{}
+	const n = 5000
+	for i := range n {
+		rec := testUpload(i)
+		if err := u.put(testPath(i), rec); err != nil {
+			t.Fatal(err)
+		}
+		want[testPath(i)] = rec
+	}
+	// Rewrite every tenth path, delete every seventh.
+	for i := 0; i < n; i += 10 {
+		rec := testUpload(n + i)
+		u.put(testPath(i), rec)
+		want[testPath(i)] = rec
+	}
+	for i := 0; i < n; i += 7 {
+		rec := want[testPath(i)]
+		rec.Deleted = true
+		u.put(testPath(i), rec)
+		want[testPath(i)] = rec
+	}
+	check := func(u *uploads, when string) {
+		t.Helper()
+		for p, rec := range want {
+			got, ok, err := u.get(p)
+			if err != nil || !ok || got != rec {
+				t.Fatalf("%s: get(%s) = %+v, %v, %v; want %+v", when, p, got, ok, err, rec)
+			}
+		}
+		if _, ok, err := u.get("authors/id/N/NO/NOONE/never-1.0.tar.gz"); ok || err != nil {
+			t.Fatalf("%s: a path never put was found (err %v)", when, err)
+		}
+		all := map[string]upload{}
+		if err := u.each(func(p string, rec upload) error {
+			if _, dup := all[p]; dup {
+				return fmt.Errorf("each gave %s twice", p)
+			}
+			all[p] = rec
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, all); diff != "" {
+			t.Fatalf("%s: each (-want +got):\n%s", when, diff)
+		}
+	}
+	check(u, "pending")
+	size, err := u.flush()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(u, "flushed")
+	u.close()
+	u, err = openUploads(file, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.close()
+	check(u, "reopened")
+	if u.used != n {
+		t.Errorf("table holds %d paths, want %d", u.used, n)
+	}
+}
+
+// TestUploadsDropUncommitted: records written after the last committed
+// length (a batch whose transaction never committed) are gone on reopen,
+// and reload does the same in a running monitor.
+func TestUploadsDropUncommitted(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "uploads")
+	u, _ := openUploads(file, 0)
+	u.put(testPath(1), testUpload(1))
+	committed, _ := u.flush()
+	u.put(testPath(2), testUpload(2))
+	u.put(testPath(1), testUpload(3)) // a rewrite in the lost batch
+	if _, err := u.flush(); err != nil {
+		t.Fatal(err)
+	}
+	u.close()
+
+	u, err := openUploads(file, committed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := u.get(testPath(2)); ok {
+		t.Error("a record of the uncommitted batch survived reopening")
+	}
+	if got, _, _ := u.get(testPath(1)); got != testUpload(1) {
+		t.Errorf("path 1 reads %+v, want the committed %+v", got, testUpload(1))
+	}
+	if fi, _ := os.Stat(file); fi.Size() != committed {
+		t.Errorf("file has %d bytes after reopening, want the committed %d", fi.Size(), committed)
+	}
+
+	u.put(testPath(4), testUpload(4))
+	if err := u.reload(committed, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := u.get(testPath(4)); ok {
+		t.Error("a pending record survived reload")
+	}
+	u.close()
+}
+
+// TestUploadsCorrupt: a file that does not decode, or is shorter than the
+// state committed, is refused with errUploadsCorrupt and left as it was.
+func TestUploadsCorrupt(t *testing.T) {
+	good := appendRecord(nil, testPath(1), testUpload(1))
+	for name, tc := range map[string]struct {
+		data      []byte
+		committed int64
+	}{
+		"bad flags":              {append([]byte{7}, good[1:]...), int64(len(good))},
+		"cut short":              {good[:len(good)-3], int64(len(good) - 3)},
+		"path length absurd":     {append(good[:1+1+2+32:1+1+2+32], binary.AppendUvarint(nil, 1<<40)...), int64(1 + 1 + 2 + 32 + 6)},
+		"shorter than committed": {good, int64(len(good) + 1)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "uploads")
+			os.WriteFile(file, tc.data, 0o600)
+			_, err := openUploads(file, tc.committed)
+			if !errors.Is(err, errUploadsCorrupt) {
+				t.Fatalf("openUploads = %v, want errUploadsCorrupt", err)
+			}
+			if b, _ := os.ReadFile(file); !bytes.Equal(b, tc.data) {
+				t.Error("the refused file was changed")
+			}
+		})
+	}
+}
+
+// TestMigrateUploads: a state written before the uploads file keeps its
+// per-path records (with deletions) when opened by this version.
+func TestMigrateUploads(t *testing.T) {
+	dir := t.TempDir()
+	db, err := bolt.Open(filepath.Join(dir, "monitor.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := func(rec upload) []byte {
+		v := binary.BigEndian.AppendUint64(nil, rec.Index)
+		v = binary.BigEndian.AppendUint64(v, rec.Size)
+		return append(v, rec.SHA256[:]...)
+	}
+	db.Update(func(tx *bolt.Tx) error {
+		up, _ := tx.CreateBucket([]byte("uploads"))
+		del, _ := tx.CreateBucket([]byte("deleted"))
+		up.Put([]byte(testPath(1)), old(testUpload(1)))
+		up.Put([]byte(testPath(2)), old(testUpload(2)))
+		return del.Put([]byte(testPath(2)), nil)
+	})
+	db.Close()
+
+	for range 2 { // the second open finds nothing left to migrate
+		st, err := openState(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gone := testUpload(2)
+		gone.Deleted = true
+		for p, want := range map[string]upload{testPath(1): testUpload(1), testPath(2): gone} {
+			if got, ok, err := st.uploads.get(p); !ok || err != nil || got != want {
+				t.Errorf("%s = %+v, %v, %v; want %+v", p, got, ok, err, want)
+			}
+		}
+		st.db.View(func(tx *bolt.Tx) error {
+			if tx.Bucket([]byte("uploads")) != nil || tx.Bucket([]byte("deleted")) != nil {
+				t.Error("the old buckets are still there")
+			}
+			return nil
+		})
+		st.close()
+	}
+}
+
+func TestHashChildren(t *testing.T) {
+	l, r := sha256.Sum256([]byte("l")), sha256.Sum256([]byte("r"))
+	if got, want := hashChildren(l[:], r[:]), rfc6962.DefaultHasher.HashChildren(l[:], r[:]); !bytes.Equal(got, want) {
+		t.Errorf("hashChildren = %x, want %x", got, want)
+	}
+}
+
+// FuzzDecodeRecord: any bytes either decode to a record that encodes back
+// to the bytes it used, or are refused.
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add(appendRecord(nil, testPath(1), testUpload(1)))
+	f.Add(appendRecord(nil, "", upload{Deleted: true}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, rec, n, err := decodeRecord(b)
+		if err != nil {
+			return
+		}
+		if enc := appendRecord(nil, p, rec); !bytes.Equal(enc, b[:n]) {
+			// Uvarints have more than one encoding; only the canonical one
+			// is written, so only it must round-trip.
+			if _, rec2, _, err := decodeRecord(enc); err != nil || rec2 != rec {
+				t.Fatalf("re-encoding %+v does not decode to it: %v", rec, err)
+			}
+		}
+	})
+}
