@@ -2,4 +2,4 @@
 
 package monitor
 
-func allocSlots(n int) ([]uint64, func()) { return make([]uint64, n), func() {} }
+func allocSlots(n int) (slotTable, func()) { return slotTable{make([]byte, 6*n+2)}, func() {} }

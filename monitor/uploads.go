@@ -21,15 +21,17 @@ import (
 //     winning; the bbolt state holds the file's committed length in the same
 //     transaction as the audit position, so a crash loses only records of
 //     the batch that did not commit, and opening truncates them away;
-//   - in memory, an open-addressing table of 8 bytes per path (a 24-bit
-//     fingerprint of the path's hash and the 40-bit offset of its latest
-//     record), rebuilt from the file when the monitor starts. A lookup
-//     reads a record only when a fingerprint matches, which for a path not
-//     seen before is about once in several million lookups.
+//   - in memory, an open-addressing table (linear probing, at most 80%
+//     full) of 6-byte slots: a 16-bit fingerprint of the path's hash and
+//     the offset of the path's latest record in 8-byte units (records start
+//     8-byte aligned, so the file may reach 32 GiB). It is rebuilt from the
+//     file when the monitor starts. A lookup reads a record only when a
+//     fingerprint matches, which for a path not seen before is about once
+//     in 5,000 lookups.
 type uploads struct {
 	f         *os.File
 	seed      maphash.Seed
-	slots     []uint64
+	slots     slotTable
 	freeSlots func() // gives slots back (see allocSlots)
 	used      int
 	flushed   int64  // bytes of the file that are written and synced
@@ -46,8 +48,12 @@ type upload struct {
 }
 
 const (
-	slotOffsetBits = 40
+	slotOffsetBits = 32
 	slotOffsetMask = 1<<slotOffsetBits - 1
+	// recordAlign is the alignment of records in the file.
+	recordAlign = 8
+	// maxFile is the largest offset a slot can point at.
+	maxFile = slotOffsetMask * recordAlign
 	// maxLoad is the table's fill limit, in percent.
 	maxLoad = 80
 	// maxRecord bounds one record: a flag, three uvarints, a hash and a
@@ -83,7 +89,7 @@ func openUploads(path string, committed int64) (*uploads, error) {
 
 func (u *uploads) close() error {
 	u.freeSlots()
-	u.slots, u.freeSlots = nil, func() {}
+	u.slots, u.freeSlots = slotTable{}, func() {}
 	return u.f.Close()
 }
 
@@ -106,7 +112,7 @@ func (u *uploads) rebuild(n int) error {
 		u.used = 0
 		full := errors.New("full")
 		err := u.scan(func(off int64, p string, _ upload) error {
-			if (u.used+1)*100 > len(u.slots)*maxLoad {
+			if (u.used+1)*100 > u.slots.len()*maxLoad {
 				return full
 			}
 			return u.insert(p, off)
@@ -119,7 +125,7 @@ func (u *uploads) rebuild(n int) error {
 
 // reserve makes room for n more paths without growing the table on the way.
 func (u *uploads) reserve(n int) error {
-	if (u.used+n)*100 <= len(u.slots)*maxLoad {
+	if (u.used+n)*100 <= u.slots.len()*maxLoad {
 		return nil
 	}
 	return u.rebuild(max(u.used+n, 2*u.used))
@@ -136,14 +142,14 @@ func (u *uploads) find(p string) (int64, upload, bool, error) {
 	h := maphash.String(u.seed, p)
 	fp := fingerprint(h)
 	for i := u.home(h); ; i = u.next(i) {
-		s := u.slots[i]
+		s := u.slots.get(i)
 		if s == 0 {
 			return 0, upload{}, false, nil
 		}
 		if s>>slotOffsetBits != fp {
 			continue
 		}
-		off := int64(s & slotOffsetMask)
+		off := int64(s&slotOffsetMask) * recordAlign
 		rp, rec, err := u.read(off)
 		if err != nil {
 			return 0, upload{}, false, err
@@ -156,12 +162,15 @@ func (u *uploads) find(p string) (int64, upload, bool, error) {
 
 // put appends a record for p; it is durable once flush returns.
 func (u *uploads) put(p string, rec upload) error {
+	for (u.flushed+int64(len(u.pending)))%recordAlign != 0 {
+		u.pending = append(u.pending, 0)
+	}
 	off := u.flushed + int64(len(u.pending))
-	if off > slotOffsetMask {
+	if off > maxFile {
 		return fmt.Errorf("monitor state: the uploads file reached %d bytes, its limit", off)
 	}
 	u.pending = appendRecord(u.pending, p, rec)
-	if (u.used+1)*100 > len(u.slots)*maxLoad {
+	if (u.used+1)*100 > u.slots.len()*maxLoad {
 		if err := u.rebuild(2 * u.used); err != nil {
 			return err
 		}
@@ -202,36 +211,37 @@ func (u *uploads) each(fn func(p string, rec upload) error) error {
 func (u *uploads) insert(p string, off int64) error {
 	h := maphash.String(u.seed, p)
 	fp := fingerprint(h)
+	v := fp<<slotOffsetBits | uint64(off/recordAlign)
 	for i := u.home(h); ; i = u.next(i) {
-		s := u.slots[i]
+		s := u.slots.get(i)
 		if s == 0 {
-			u.slots[i] = fp<<slotOffsetBits | uint64(off)
+			u.slots.set(i, v)
 			u.used++
 			return nil
 		}
 		if s>>slotOffsetBits != fp {
 			continue
 		}
-		rp, _, err := u.read(int64(s & slotOffsetMask))
+		rp, _, err := u.read(int64(s&slotOffsetMask) * recordAlign)
 		if err != nil {
 			return err
 		}
 		if rp == p {
-			u.slots[i] = fp<<slotOffsetBits | uint64(off)
+			u.slots.set(i, v)
 			return nil
 		}
 	}
 }
 
-// fingerprint is 24 bits of h, never 0 (0 marks an empty slot).
-func fingerprint(h uint64) uint64 { return max(h>>slotOffsetBits, 1) }
+// fingerprint is 16 bits of h, never 0 (0 marks an empty slot).
+func fingerprint(h uint64) uint64 { return max(h>>48, 1) }
 
 // home is h's first slot: the low 32 bits scaled to the table (the
 // fingerprint uses the high bits).
-func (u *uploads) home(h uint64) int { return int(uint64(uint32(h)) * uint64(len(u.slots)) >> 32) }
+func (u *uploads) home(h uint64) int { return int(uint64(uint32(h)) * uint64(u.slots.len()) >> 32) }
 
 func (u *uploads) next(i int) int {
-	if i++; i == len(u.slots) {
+	if i++; i == u.slots.len() {
 		return 0
 	}
 	return i
@@ -276,22 +286,43 @@ func (u *uploads) scan(fn func(off int64, p string, rec upload) error) error {
 		if err := fn(off, p, rec); err != nil {
 			return err
 		}
-		if _, err := r.Discard(n); err != nil {
+		next := min(align(off+int64(n)), u.flushed)
+		if _, err := r.Discard(int(next - off)); err != nil {
+			return err
+		}
+		off = next
+	}
+	for off < u.flushed+int64(len(u.pending)) {
+		off = align(off)
+		p, rec, n, err := decodeRecord(u.pending[off-u.flushed:])
+		if err != nil {
+			return err
+		}
+		if err := fn(off, p, rec); err != nil {
 			return err
 		}
 		off += int64(n)
 	}
-	for i := 0; i < len(u.pending); {
-		p, rec, n, err := decodeRecord(u.pending[i:])
-		if err != nil {
-			return err
-		}
-		if err := fn(u.flushed+int64(i), p, rec); err != nil {
-			return err
-		}
-		i += n
-	}
 	return nil
+}
+
+// align rounds off up to where a record may start.
+func align(off int64) int64 { return (off + recordAlign - 1) / recordAlign * recordAlign }
+
+// slotTable is an array of 6-byte slots, each a 48-bit number.
+type slotTable struct {
+	b []byte // 6 bytes a slot, and 2 more so that every slot reads as 8
+}
+
+func (t slotTable) len() int { return (len(t.b) - 2) / 6 }
+
+func (t slotTable) get(i int) uint64 {
+	return binary.LittleEndian.Uint64(t.b[6*i:]) & (1<<48 - 1)
+}
+
+func (t slotTable) set(i int, v uint64) {
+	binary.LittleEndian.PutUint32(t.b[6*i:], uint32(v))
+	binary.LittleEndian.PutUint16(t.b[6*i+4:], uint16(v>>32))
 }
 
 // A record is a flags byte (1: deleted), uvarints index and size, the
