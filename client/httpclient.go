@@ -13,5 +13,9 @@ import (
 func NewHTTPClient(timeout time.Duration) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DisableCompression = true
+	// Parallel fetchers (the monitor's workers, the proxy's clients) talk
+	// to one host: with Go's default of 2 idle connections per host, the
+	// others were closed after every request and dialled again.
+	tr.MaxIdleConnsPerHost = 16
 	return &http.Client{Transport: tr, Timeout: timeout}
 }

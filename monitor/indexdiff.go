@@ -350,11 +350,13 @@ func (d *indexDiff) checkLogged(p cpan.Package) {
 
 // owner is the PAUSE id of the author directory A/AB/ID/... of a path.
 func owner(p string) string {
-	parts := strings.SplitN(p, "/", 4)
-	if len(parts) < 4 {
+	_, p, _ = strings.Cut(p, "/")
+	_, p, _ = strings.Cut(p, "/")
+	id, _, ok := strings.Cut(p, "/")
+	if !ok {
 		return ""
 	}
-	return parts[2]
+	return id
 }
 
 func (d *indexDiff) perms(prevR, curR io.Reader) error {

@@ -241,3 +241,18 @@ func BenchmarkIndexDiff(b *testing.B) {
 	b.ReportMetric(float64(peak-base)/(1<<20), "peak-heap-growth-MB")
 	b.ReportMetric(float64(2*n)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }
+
+func TestOwner(t *testing.T) {
+	for p, want := range map[string]string{
+		"E/ET/ETHER/Try-Tiny-0.31.tar.gz": "ETHER",
+		"E/ET/ETHER/sub/dir/file":         "ETHER",
+		"E/ET/ETHER/":                     "ETHER",
+		"E/ET/ETHER":                      "",
+		"E/ET":                            "",
+		"":                                "",
+	} {
+		if got := owner(p); got != want {
+			t.Errorf("owner(%q) = %q, want %q", p, got, want)
+		}
+	}
+}

@@ -418,14 +418,20 @@ func (m *Monitor) checkBundle(ctx context.Context, h hash.Hash, size uint64, ri 
 	b.leafHashes = make([]byte, 0, 32*b.width)
 	b.entries = make([]*entry.Entry, b.width)
 	b.parseErrs = make([]error, b.width)
+	// One string for the whole bundle: the entries parsed from it share it
+	// instead of copying each. Entries follow each other in raw, each after
+	// its 2-byte length (what UnmarshalText checked).
+	text, at := string(raw), 0
 	for i, e := range eb.Entries {
 		h.Reset()
 		h.Write([]byte{rfc6962.RFC6962LeafHashPrefix})
 		h.Write(e)
 		b.leafHashes = h.Sum(b.leafHashes)
+		at += 2
 		if uint(i) >= ri.First && uint(i) < ri.First+ri.N {
-			b.entries[i], b.parseErrs[i] = entry.Parse(e)
+			b.entries[i], b.parseErrs[i] = entry.ParseString(text[at : at+len(e)])
 		}
+		at += len(e)
 	}
 	b.tileOK = bytes.Equal(tile, b.leafHashes)
 	return b

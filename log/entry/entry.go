@@ -28,7 +28,6 @@
 package entry
 
 import (
-	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -242,7 +241,12 @@ func parseTime(v string) (time.Time, bool) {
 
 // Parse decodes a leaf. It rejects anything Marshal would not have produced
 // byte for byte, naming the first problem it finds.
-func Parse(leaf []byte) (*Entry, error) {
+func Parse(leaf []byte) (*Entry, error) { return ParseString(string(leaf)) }
+
+// ParseString is Parse for a leaf held in a string. The entry's strings are
+// substrings of leaf: a caller holding many leaves in one string (a whole
+// entry bundle) parses them without copying each.
+func ParseString(leaf string) (*Entry, error) {
 	if len(leaf) > MaxSize {
 		return nil, malformed("%d bytes, more than %d", len(leaf), MaxSize)
 	}
@@ -253,7 +257,7 @@ func Parse(leaf []byte) (*Entry, error) {
 	// not a new slice for every leaf.
 	var lineArr [13]string
 	lines := lineArr[:0]
-	for rest := string(leaf[:len(leaf)-1]); ; {
+	for rest := leaf[:len(leaf)-1]; ; {
 		line, more, found := strings.Cut(rest, "\n")
 		if len(lines) == len(lineArr) {
 			return nil, malformed("more than %d lines", len(lineArr))
@@ -324,7 +328,7 @@ func Parse(leaf []byte) (*Entry, error) {
 		return nil, err
 	}
 	var buf [512]byte
-	if !bytes.Equal(e.appendText(buf[:0]), leaf) {
+	if string(e.appendText(buf[:0])) != leaf {
 		return nil, malformed("not in canonical form")
 	}
 	return e, nil
@@ -411,24 +415,26 @@ func parseDecimal(s string) (uint64, error) {
 	return strconv.ParseUint(s, 10, 64)
 }
 
+// hexDigit maps the lower-case hex digits to their values, and every
+// other byte to 0xff.
+var hexDigit = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
+	}
+	return t
+}()
+
 func parseHex32(s string) ([32]byte, error) {
 	var h [32]byte
-	digit := func(c byte) (byte, bool) {
-		switch {
-		case c >= '0' && c <= '9':
-			return c - '0', true
-		case c >= 'a' && c <= 'f':
-			return c - 'a' + 10, true
-		}
-		return 0, false
-	}
 	if len(s) != 64 {
 		return h, fmt.Errorf("%q is not 64 lower-case hex digits", s)
 	}
 	for i := range h {
-		hi, ok1 := digit(s[2*i])
-		lo, ok2 := digit(s[2*i+1])
-		if !ok1 || !ok2 {
+		hi, lo := hexDigit[s[2*i]], hexDigit[s[2*i+1]]
+		if hi > 15 || lo > 15 {
 			return h, fmt.Errorf("%q is not 64 lower-case hex digits", s)
 		}
 		h[i] = hi<<4 | lo
