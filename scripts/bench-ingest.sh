@@ -1,51 +1,83 @@
 #!/usr/bin/env bash
-# Ingest throughput: cpan-tlog's POST /add on POSIX against Tessera's own
-# POSIX conformance personality, both under the same load generator on
-# this machine, in one run (three alternating rounds of [duration] each).
-# Prints both medians and the ratio; with the test services up
-# (scripts/test-services.sh) also cpan-tlog on S3 + MariaDB.
+# Ingest throughput: cpan-tlog's POST /add against Tessera's own
+# conformance personalities, built from the Tessera version in go.mod, under
+# the same load generator on this machine: on POSIX (cmd/conformance/posix)
+# and, with the test services up (. scripts/test-services.sh), on S3 +
+# MariaDB (cmd/conformance/aws against cpantlog-server --storage s3). Three
+# alternating rounds of [duration] each; prints both medians, the ratio and
+# the non-200 answers.
 #
-#   scripts/bench-ingest.sh [duration] [clients]
+#   scripts/bench-ingest.sh [duration] [clients] [posix|s3|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dur=${1:-20s}
 clients=${2:-512}
+which=${3:-all}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 go build -o "$work/cpantlog-server" ./cmd/cpantlog-server
 go build -o "$work/cpantlog-bench" ./cmd/cpantlog-bench
-# Tessera's personality, built from the Tessera module cpan-tlog uses.
+# Tessera's personalities, built from the Tessera module cpan-tlog uses.
 tver=$(go list -m -f '{{.Version}}' github.com/transparency-dev/tessera)
 mkdir "$work/tessera" && (cd "$work/tessera" && go mod init anchor >/dev/null 2>&1 &&
-  go get "github.com/transparency-dev/tessera/cmd/conformance/posix@$tver" >/dev/null 2>&1 &&
-  go build -o "$work/tessera-posix" github.com/transparency-dev/tessera/cmd/conformance/posix)
-
+  go get "github.com/transparency-dev/tessera/cmd/conformance/posix@$tver" "github.com/transparency-dev/tessera/cmd/conformance/aws@$tver" >/dev/null 2>&1 &&
+  go build -o "$work/tessera-posix" github.com/transparency-dev/tessera/cmd/conformance/posix &&
+  go build -o "$work/tessera-aws" github.com/transparency-dev/tessera/cmd/conformance/aws)
 key=$("$work/cpantlog-server" keygen --data "$work/anchor-keys" --origin example.com/anchor >/dev/null && cat "$work/anchor-keys/log.key")
-LOG_PRIVATE_KEY="$key" "$work/tessera-posix" --storage_dir "$work/anchor" --listen 127.0.0.1:2025 >"$work/anchor.log" 2>&1 &
-"$work/cpantlog-server" serve --data "$work/ours" --listen 127.0.0.1:2026 >"$work/ours.log" 2>&1 &
-sleep 2
 
-# The machine is shared and noisy: alternate the two, three rounds each,
-# and compare medians, so that drift hits both alike.
-for round in 1 2 3; do
-  "$work/cpantlog-bench" --kind tessera --url http://127.0.0.1:2025 --duration "$dur" --clients "$clients" --prefix "a$round" | tee -a "$work/a.txt"
-  "$work/cpantlog-bench" --kind cpantlog --url http://127.0.0.1:2026 --token-file "$work/ours/ingest.token" --duration "$dur" --clients "$clients" --prefix "b$round" | tee -a "$work/b.txt"
-done
-median() { awk '{print $2}' "$1" | sort -n | sed -n 2p; }
-a=$(median "$work/a.txt"); b=$(median "$work/b.txt")
-echo "median tessera $a adds/s, cpan-tlog $b adds/s; ratio cpan-tlog/tessera: $(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.2f", b/a}')"
+# rounds NAME_A NAME_B ARGS_A... -- ARGS_B...: three alternating rounds of
+# cpantlog-bench against A then B (the machine is shared and noisy: drift
+# hits both alike), then both medians and the ratio B/A.
+rounds() {
+  local a=$1 b=$2; shift 2
+  local argsA=() argsB=()
+  while [ "$1" != -- ]; do argsA+=("$1"); shift; done; shift
+  argsB=("$@")
+  for round in 1 2 3; do
+    "$work/cpantlog-bench" "${argsA[@]}" --duration "$dur" --clients "$clients" --prefix "$a$round" | tee -a "$work/$a.txt"
+    "$work/cpantlog-bench" "${argsB[@]}" --duration "$dur" --clients "$clients" --prefix "$b$round" | tee -a "$work/$b.txt"
+  done
+  local ma mb
+  ma=$(awk '{print $2}' "$work/$a.txt" | sort -n | sed -n 2p)
+  mb=$(awk '{print $2}' "$work/$b.txt" | sort -n | sed -n 2p)
+  echo "median $a $ma adds/s, $b $mb adds/s; ratio $b/$a: $(awk -v a="$ma" -v b="$mb" 'BEGIN{printf "%.2f", b/a}')"
+  echo "non-200 answers: $a $(awk '{s+=$6} END {print s+0}' FS='[ (,]+' "$work/$a.txt"), $b $(awk '{s+=$6} END {print s+0}' FS='[ (,]+' "$work/$b.txt")"
+}
 
-# cpan-tlog on S3 + MariaDB, when the test services are up (scripts/test-services.sh).
-if [ -n "${CPANTLOG_TEST_S3_ENDPOINT:-}" ] && [ -n "${CPANTLOG_TEST_MYSQL_DSN:-}" ]; then
-  name="bench$(date +%s)"
-  mariadb -uroot -e "CREATE DATABASE $name"
+if [ "$which" != s3 ]; then
+  LOG_PRIVATE_KEY="$key" "$work/tessera-posix" --storage_dir "$work/anchor" --listen 127.0.0.1:2025 >"$work/anchor.log" 2>&1 &
+  "$work/cpantlog-server" serve --data "$work/ours" --listen 127.0.0.1:2026 >"$work/ours.log" 2>&1 &
+  sleep 2
+  rounds tessera-posix cpantlog-posix --kind tessera --url http://127.0.0.1:2025 -- \
+    --kind cpantlog --url http://127.0.0.1:2026 --token-file "$work/ours/ingest.token"
+fi
+
+# On S3 + MariaDB (scripts/test-services.sh starts both): Tessera's own
+# cmd/conformance/aws against cpantlog-server --storage s3, each with its
+# own bucket and database on the same servers.
+if [ "$which" != posix ]; then
+  if [ -z "${CPANTLOG_TEST_S3_ENDPOINT:-}" ] || [ -z "${CPANTLOG_TEST_MYSQL_DSN:-}" ]; then
+    echo "S3 + MariaDB: skipped (source scripts/test-services.sh first)"
+    exit 0
+  fi
+  id=$(date +%s)
+  ta="tessera$id" ours="cpantlog$id"
+  mariadb -uroot -e "CREATE DATABASE $ta; CREATE DATABASE $ours"
+  # Tessera's driver does not create its bucket.
+  curl -fsS --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -X PUT "$CPANTLOG_TEST_S3_ENDPOINT/$ta"
+  dsn=${CPANTLOG_TEST_MYSQL_DSN%/}
+  dbuser=${dsn%%:*}; rest=${dsn#*:}; dbpass=${rest%%@*}
+  "$work/tessera-aws" --listen 127.0.0.1:2027 --signer "$key" --bucket "$ta" \
+    --s3_endpoint "$CPANTLOG_TEST_S3_ENDPOINT" --s3_access_key "$AWS_ACCESS_KEY_ID" --s3_secret "$AWS_SECRET_ACCESS_KEY" \
+    --db_host 127.0.0.1 --db_user "$dbuser" --db_password "$dbpass" --db_name "$ta" >"$work/tessera-aws.log" 2>&1 &
   "$work/cpantlog-server" serve --data "$work/ours-s3" --listen 127.0.0.1:2028 --storage s3 \
-    --s3-endpoint "$CPANTLOG_TEST_S3_ENDPOINT" --s3-bucket "$name" --s3-create-bucket \
-    --mysql-dsn "${CPANTLOG_TEST_MYSQL_DSN%/}/$name" >"$work/ours-s3.log" 2>&1 &
-  sleep 3
-  "$work/cpantlog-bench" --kind cpantlog --url http://127.0.0.1:2028 --token-file "$work/ours-s3/ingest.token" --duration "$dur" --clients "$clients" | tee "$work/c.txt"
-  c=$(awk '{print $2}' "$work/c.txt")
-  echo "ratio cpan-tlog(S3+MariaDB)/tessera(POSIX): $(awk -v a="$a" -v c="$c" 'BEGIN{printf "%.2f", c/a}')"
-  mariadb -uroot -e "DROP DATABASE $name"
+    --s3-endpoint "$CPANTLOG_TEST_S3_ENDPOINT" --s3-bucket "$ours" --s3-create-bucket \
+    --mysql-dsn "$dsn/$ours" >"$work/ours-s3.log" 2>&1 &
+  sleep 4
+  rounds tessera-aws cpantlog-s3 --kind tessera --url http://127.0.0.1:2027 -- \
+    --kind cpantlog --url http://127.0.0.1:2028 --token-file "$work/ours-s3/ingest.token"
+  kill $(jobs -p) 2>/dev/null || true
+  sleep 1
+  mariadb -uroot -e "DROP DATABASE $ta; DROP DATABASE $ours"
 fi
