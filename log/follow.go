@@ -24,7 +24,9 @@ type follower struct {
 	passive bool
 	logger  *slog.Logger
 	indexed func(size uint64) // called after the index reaches size
-	metrics *metrics
+	// indexing, when set, sees every leaf before the index holds it.
+	indexing func(leaves [][]byte)
+	metrics  *metrics
 
 	wake chan struct{}
 	done sync.WaitGroup
@@ -83,7 +85,7 @@ func (f *follower) catchUp(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read tree size: %w", err)
 	}
-	return syncIndex(ctx, f.index, f.reader.ReadEntryBundle, treeSize, func(size uint64, bad int) {
+	return syncIndex(ctx, f.index, f.reader.ReadEntryBundle, treeSize, f.indexing, func(size uint64, bad int) {
 		if bad > 0 {
 			f.logger.Error("log holds entries that are not valid v1 entries; monitors will flag them", "count", bad, "below", size)
 		}
@@ -93,8 +95,9 @@ func (f *follower) catchUp(ctx context.Context) error {
 }
 
 // syncIndex appends the leaves [ix.Size(), treeSize) to ix, a bundle at a
-// time. progress is called after each bundle.
-func syncIndex(ctx context.Context, ix index.Store, readBundle func(context.Context, uint64, uint8) ([]byte, error), treeSize uint64, progress func(size uint64, unparsable int)) error {
+// time. before, when not nil, sees the leaves before they are appended;
+// progress is called after each append.
+func syncIndex(ctx context.Context, ix index.Store, readBundle func(context.Context, uint64, uint8) ([]byte, error), treeSize uint64, before func([][]byte), progress func(size uint64, unparsable int)) error {
 	from, err := ix.Size()
 	if err != nil {
 		return err
@@ -111,6 +114,9 @@ func syncIndex(ctx context.Context, ix index.Store, readBundle func(context.Cont
 	flush := func() error {
 		if len(leaves) == 0 {
 			return nil
+		}
+		if before != nil {
+			before(leaves)
 		}
 		bad, err := ix.Append(from, leaves)
 		if err != nil {

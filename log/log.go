@@ -103,6 +103,13 @@ func (c *Config) defaults() {
 	}
 	if c.MaxOutstanding == 0 {
 		c.MaxOutstanding = tessera.DefaultPushbackMaxOutstanding
+		if c.Storage == StorageS3 {
+			// What Tessera's own cmd/conformance/aws allows: entries wait
+			// for integration durably in the database, and integration
+			// into S3 runs in bigger, slower steps than on a file system,
+			// so Tessera's default pushed back at loads the driver takes.
+			c.MaxOutstanding = 10 * tessera.DefaultPushbackMaxOutstanding
+		}
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = tessera.DefaultShutdownTimeout
@@ -142,6 +149,9 @@ type Log struct {
 	// sees them. The follower drops them once indexed.
 	pendingMu sync.Mutex
 	pending   map[string][]index.Record
+	// known holds every path logged, so that an add of a new path skips
+	// the index (nil on a read-only front end).
+	known *pathFilter
 
 	mounts       []func(*http.ServeMux)
 	follow       *follower
@@ -243,12 +253,25 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		cancel:   cancel,
 		quorum:   quorum,
 	}
+	size, err := ix.Size()
+	if err != nil {
+		l.abort()
+		return nil, fmt.Errorf("lookup index: %w", err)
+	}
+	l.known = newPathFilter(2 * int(size))
 	l.follow = newFollower(reader, ix, cfg.Logger, l.dropPending, l.metrics)
+	l.follow.indexing = l.noteLeaves
 	if err := l.follow.catchUp(ctx); err != nil {
 		l.abort()
 		return nil, fmt.Errorf("bring the lookup index up to date: %w", err)
 	}
 	l.follow.start(bg)
+	start := time.Now()
+	if err := ix.Paths(func(p string) error { l.known.add(p); return nil }); err != nil {
+		l.abort()
+		return nil, fmt.Errorf("read the logged paths from the lookup index: %w", err)
+	}
+	cfg.Logger.Info("logged paths loaded", "entries", size, "took", time.Since(start).Round(time.Millisecond))
 	l.proofsDone = make(chan struct{})
 	go func() { l.writeProofs(bg); close(l.proofsDone) }()
 	return l, nil
@@ -549,9 +572,12 @@ func admissible(e *entry.Entry, history []index.Record) error {
 func (l *Log) History(path string) ([]index.Record, error) { return l.history(path) }
 
 func (l *Log) history(path string) ([]index.Record, error) {
-	recs, err := l.index.ByPath(path)
-	if err != nil {
-		return nil, err
+	var recs []index.Record
+	if l.known == nil || l.known.mayContain(path) {
+		var err error
+		if recs, err = l.index.ByPath(path); err != nil {
+			return nil, err
+		}
 	}
 	l.pendingMu.Lock()
 	for _, p := range l.pending[path] {
@@ -565,9 +591,21 @@ func (l *Log) history(path string) ([]index.Record, error) {
 }
 
 func (l *Log) addPending(path string, r index.Record) {
+	if l.known != nil {
+		l.known.add(path)
+	}
 	l.pendingMu.Lock()
 	defer l.pendingMu.Unlock()
 	l.pending[path] = append(l.pending[path], r)
+}
+
+// noteLeaves adds the paths of leaves about to be indexed to l.known.
+func (l *Log) noteLeaves(leaves [][]byte) {
+	for _, leaf := range leaves {
+		if e, err := entry.Parse(leaf); err == nil {
+			l.known.add(e.Path)
+		}
+	}
 }
 
 // dropPending forgets pending entries below size, which the index now holds.

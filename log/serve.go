@@ -79,7 +79,7 @@ func Reindex(ctx context.Context, dataDir string, progress io.Writer) (uint64, e
 	}
 	start := time.Now()
 	last := start
-	err = syncIndex(ctx, ix, ff.ReadEntryBundle, cp.Size, func(size uint64, bad int) {
+	err = syncIndex(ctx, ix, ff.ReadEntryBundle, cp.Size, nil, func(size uint64, bad int) {
 		if bad > 0 {
 			fmt.Fprintf(progress, "warning: %d entries below %d are not valid v1 entries\n", bad, size)
 		}

@@ -65,7 +65,7 @@ if [ "$which" != posix ]; then
   ta="tessera$id" ours="cpantlog$id"
   mariadb -uroot -e "CREATE DATABASE $ta; CREATE DATABASE $ours"
   # Tessera's driver does not create its bucket.
-  curl -fsS --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -X PUT "$CPANTLOG_TEST_S3_ENDPOINT/$ta"
+  curl -fsS --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -X PUT "$CPANTLOG_TEST_S3_ENDPOINT/$ta"
   dsn=${CPANTLOG_TEST_MYSQL_DSN%/}
   dbuser=${dsn%%:*}; rest=${dsn#*:}; dbpass=${rest%%@*}
   "$work/tessera-aws" --listen 127.0.0.1:2027 --signer "$key" --bucket "$ta" \

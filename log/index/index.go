@@ -223,6 +223,24 @@ func (ix *Index) ByPath(path string) ([]Record, error) {
 	return out, err
 }
 
+// Paths calls fn with every indexed path, once each.
+func (ix *Index) Paths(fn func(path string) error) error {
+	return ix.db.View(func(tx *bolt.Tx) error {
+		var last []byte
+		return tx.Bucket(bucketPaths).ForEach(func(k, _ []byte) error {
+			if len(k) < 9 {
+				return nil
+			}
+			p := k[:len(k)-9] // path \x00 index
+			if bytes.Equal(p, last) {
+				return nil
+			}
+			last = p
+			return fn(string(p))
+		})
+	})
+}
+
 // Page selects entries newest first: at most Limit, with indexes below
 // Before when Before is not zero.
 type Page struct {

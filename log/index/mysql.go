@@ -179,6 +179,25 @@ func (m *MySQL) ByPath(path string) ([]Record, error) {
 	return m.records(`SELECT idx, leaf FROM cpantlog_index_leaves WHERE path = ? ORDER BY idx`, path)
 }
 
+// Paths calls fn with every indexed path, once each.
+func (m *MySQL) Paths(fn func(path string) error) error {
+	rows, err := m.db.Query(`SELECT DISTINCT path FROM cpantlog_index_leaves WHERE path IS NOT NULL`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return err
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // BySHA256 returns every upload of a file with this digest, oldest first.
 func (m *MySQL) BySHA256(sum [32]byte) ([]Record, error) {
 	return m.records(`SELECT idx, leaf FROM cpantlog_index_leaves WHERE sha256 = ? ORDER BY idx`, sum[:])

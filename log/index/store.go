@@ -9,6 +9,9 @@ type Store interface {
 	Size() (uint64, error)
 	Append(start uint64, leaves [][]byte) (unparsable int, err error)
 	ByPath(path string) ([]Record, error)
+	// Paths calls fn with the path of every indexed entry (a path logged
+	// several times may come several times), in no particular order.
+	Paths(fn func(path string) error) error
 	BySHA256(sum [32]byte) ([]Record, error)
 	ByDist(dist string, p Page) ([]Record, error)
 	ByAuthor(id string, p Page) ([]Record, error)
