@@ -104,3 +104,35 @@ func idx(rs []Record) (out []uint64) {
 	}
 	return out
 }
+
+// TestPaths: every store lists each indexed path exactly once, whatever
+// the number of entries per path; unparsable leaves have none.
+func TestPaths(t *testing.T) {
+	var leaves [][]byte
+	want := map[string]bool{}
+	for i := range 500 {
+		p := fmt.Sprintf("authors/id/A/AB/ABC/Foo-1.%d.tar.gz", i%300)
+		leaves = append(leaves, leaf(t, p, fmt.Sprint(i)))
+		want[p] = true
+		if i%101 == 0 {
+			leaves = append(leaves, []byte("not an entry\n"))
+		}
+	}
+	for kind, s := range stores(t) {
+		if _, err := s.Append(0, leaves); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		got := map[string]int{}
+		if err := s.Paths(func(p string) error { got[p]++; return nil }); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		for p := range want {
+			if got[p] != 1 {
+				t.Errorf("%s: %s listed %d times, want once", kind, p, got[p])
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: %d paths listed, want %d", kind, len(got), len(want))
+		}
+	}
+}
