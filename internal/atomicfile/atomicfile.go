@@ -62,3 +62,26 @@ func write(p string, data []byte, mode os.FileMode, place func(tmp, p string) er
 	defer d.Close()
 	return d.Sync()
 }
+
+// WriteUnsynced replaces (or creates) the file at p with data through
+// p+".tmp" and a rename, without fsync: a reader never sees a torn file,
+// but a crash may lose the file or leave it empty. For many derived files
+// written by one writer: write them all, then SyncFS once before recording
+// that they exist.
+func WriteUnsynced(p string, data []byte, mode os.FileMode) error {
+	tmp := p + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, p)
+}

@@ -38,3 +38,28 @@ func TestWriteNewRefusesExisting(t *testing.T) {
 		t.Errorf("content %q, want first", b)
 	}
 }
+
+func TestWriteUnsyncedThenSyncFS(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	for _, content := range []string{"one", "two, longer", ""} {
+		if err := WriteUnsynced(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(p); err != nil || string(b) != content {
+			t.Fatalf("read %q, %v; want %q", b, err, content)
+		}
+	}
+	if err := SyncFS(dir); err != nil {
+		t.Fatal(err)
+	}
+	if es, _ := os.ReadDir(dir); len(es) != 1 {
+		t.Errorf("%d files in the directory, want 1 (no temporary file left)", len(es))
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, want 0644", fi.Mode().Perm())
+	}
+	if err := SyncFS(filepath.Join(dir, "missing")); err == nil {
+		t.Error("SyncFS of a missing directory succeeded")
+	}
+}
