@@ -121,9 +121,42 @@ var overwritableRE = regexp.MustCompile(`(?i)(?:readme|\.(?:html|txt|mkdn|md|xml
 // MayOverwrite reports whether PAUSE lets a file at path p be replaced by a
 // file with other content. Only documentation files qualify: names ending in
 // readme, .html, .txt, .mkdn, .md, .xml, .yml, .json, .pdf, .rdf or .pod,
-// optionally compressed with .gz or .bz2.
+// optionally compressed with .gz or .bz2, in any case.
+//
+// It runs for every file a proxy serves: an ASCII name is checked by its
+// suffix; the regexp (Unicode case folding) only decides the others.
 func MayOverwrite(p string) bool {
-	return overwritableRE.MatchString(p)
+	tail := p[max(0, len(p)-16):]
+	for i := 0; i < len(tail); i++ {
+		if tail[i] >= utf8.RuneSelf {
+			return overwritableRE.MatchString(p)
+		}
+	}
+	if docSuffix(tail) {
+		return true
+	}
+	for _, z := range []string{".gz", ".bz2"} {
+		if hasSuffixFold(tail, z) && docSuffix(tail[:len(tail)-len(z)]) {
+			return true
+		}
+	}
+	return false
+}
+
+var docSuffixes = []string{"readme", ".html", ".txt", ".mkdn", ".md", ".xml", ".yml", ".json", ".pdf", ".rdf", ".pod"}
+
+func docSuffix(s string) bool {
+	for _, suf := range docSuffixes {
+		if hasSuffixFold(s, suf) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasSuffixFold is strings.HasSuffix ignoring ASCII case.
+func hasSuffixFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
 }
 
 // IndexPaths are the index files PAUSE publishes that clients use to choose

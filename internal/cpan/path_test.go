@@ -115,3 +115,16 @@ func FuzzValidatePath(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMayOverwrite: the suffix check agrees with PAUSE's rule as a regexp
+// on every name.
+func FuzzMayOverwrite(f *testing.F) {
+	for _, s := range []string{"README", "a/Foo-1.0.readme", "x.TXT.GZ", "x.md.bz2", "x.md.gz.gz", "x.tar.gz", "x.json", "x.jSoN.Bz2", "a.pm", "readme.tar", ".gz", "x.m\u212adn", "é.md"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if got, want := MayOverwrite(p), overwritableRE.MatchString(p); got != want {
+			t.Fatalf("MayOverwrite(%q) = %v, the regexp says %v", p, got, want)
+		}
+	})
+}
