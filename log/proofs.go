@@ -70,6 +70,12 @@ func (l *Log) WriteProofs(ctx context.Context) (int, error) {
 	root := filepath.Join(l.cfg.DataDir, ProofsDir)
 	written, lastDir := 0, ""
 	for idx := done; idx < upto; idx++ {
+		// Adds come first: the proof tree is derived and lags by design,
+		// and its file creations contend with Tessera's for the file
+		// system's journal. It catches up when adds pause.
+		for len(l.inflight) > 0 && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
 		if err := ctx.Err(); err != nil {
 			return written, err // the files written stay; the next pass skips them
 		}
@@ -121,22 +127,17 @@ func (l *Log) WriteProofs(ctx context.Context) (int, error) {
 
 // writeProofs keeps the proof tree up to date until ctx ends.
 func (l *Log) writeProofs(ctx context.Context) {
-	interval := max(l.cfg.CheckpointInterval, 100*time.Millisecond)
-	wait := interval
+	t := time.NewTicker(max(l.cfg.CheckpointInterval, 100*time.Millisecond))
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-t.C:
 		}
-		start := time.Now()
 		if _, err := l.WriteProofs(ctx); err != nil && ctx.Err() == nil {
 			l.cfg.Logger.Warn("proof tree not brought up to date; retrying", "err", err)
 		}
-		// Proofs are derived and lag by design (they wait for a witnessed
-		// checkpoint): under heavy ingest they take at most about a
-		// quarter of the time, so adds keep theirs, and catch up after.
-		wait = max(interval, 3*time.Since(start))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +58,38 @@ func TestProofTreeRepairsAfterCrash(t *testing.T) {
 		p, err := tlogproof.Parse(b)
 		if err != nil || p.Index != uint64(i) {
 			t.Errorf("proof of %s: index %v, %v", x.path, p, err)
+		}
+	}
+}
+
+// TestProofTreeYieldsToAdds: while an add is in flight the proof writer
+// writes nothing; it catches up once adds pause.
+func TestProofTreeYieldsToAdds(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	s.log.inflight <- struct{}{} // an add in flight all along
+	for _, x := range samples(t)[:2] {
+		s.mustAdd(x.request())
+	}
+	s.checkpoint(2)
+	proofs := func() int {
+		n := 0
+		filepath.WalkDir(filepath.Join(dir, ProofsDir), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".tlog-proof") {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	time.Sleep(500 * time.Millisecond) // five passes of the writer
+	if n := proofs(); n != 0 {
+		t.Fatalf("%d proofs written while an add was in flight, want none", n)
+	}
+	<-s.log.inflight
+	for deadline := time.Now().Add(10 * time.Second); proofs() != 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d proofs after adds paused, want 2", proofs())
 		}
 	}
 }

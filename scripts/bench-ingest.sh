@@ -14,7 +14,7 @@ dur=${1:-20s}
 clients=${2:-512}
 which=${3:-all}
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill -CONT $(jobs -p) 2>/dev/null; kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 go build -o "$work/cpantlog-server" ./cmd/cpantlog-server
 go build -o "$work/cpantlog-bench" ./cmd/cpantlog-bench
@@ -26,18 +26,24 @@ mkdir "$work/tessera" && (cd "$work/tessera" && go mod init anchor >/dev/null 2>
   go build -o "$work/tessera-aws" github.com/transparency-dev/tessera/cmd/conformance/aws)
 key=$("$work/cpantlog-server" keygen --data "$work/anchor-keys" --origin example.com/anchor >/dev/null && cat "$work/anchor-keys/log.key")
 
-# rounds NAME_A NAME_B ARGS_A... -- ARGS_B...: three alternating rounds of
-# cpantlog-bench against A then B (the machine is shared and noisy: drift
-# hits both alike), then both medians and the ratio B/A.
+# rounds NAME_A PID_A NAME_B PID_B ARGS_A... -- ARGS_B...: three
+# alternating rounds of cpantlog-bench against A then B (the machine is
+# shared and noisy: drift hits both alike), then both medians and the ratio
+# B/A. The server not measured is stopped (SIGSTOP) for the other's round,
+# so that its background work (Tessera's integration, cpan-tlog's index and
+# proof tree catching up) does not run in the other's time.
 rounds() {
-  local a=$1 b=$2; shift 2
+  local a=$1 pa=$2 b=$3 pb=$4; shift 4
   local argsA=() argsB=()
   while [ "$1" != -- ]; do argsA+=("$1"); shift; done; shift
   argsB=("$@")
   for round in 1 2 3; do
+    kill -STOP "$pb"; kill -CONT "$pa"
     "$work/cpantlog-bench" "${argsA[@]}" --duration "$dur" --clients "$clients" --prefix "$a$round" | tee -a "$work/$a.txt"
+    kill -STOP "$pa"; kill -CONT "$pb"
     "$work/cpantlog-bench" "${argsB[@]}" --duration "$dur" --clients "$clients" --prefix "$b$round" | tee -a "$work/$b.txt"
   done
+  kill -CONT "$pa" "$pb"
   local ma mb
   ma=$(awk '{print $2}' "$work/$a.txt" | sort -n | sed -n 2p)
   mb=$(awk '{print $2}' "$work/$b.txt" | sort -n | sed -n 2p)
@@ -47,9 +53,11 @@ rounds() {
 
 if [ "$which" != s3 ]; then
   LOG_PRIVATE_KEY="$key" "$work/tessera-posix" --storage_dir "$work/anchor" --listen 127.0.0.1:2025 >"$work/anchor.log" 2>&1 &
+  pa=$!
   "$work/cpantlog-server" serve --data "$work/ours" --listen 127.0.0.1:2026 >"$work/ours.log" 2>&1 &
+  pb=$!
   sleep 2
-  rounds tessera-posix cpantlog-posix --kind tessera --url http://127.0.0.1:2025 -- \
+  rounds tessera-posix "$pa" cpantlog-posix "$pb" --kind tessera --url http://127.0.0.1:2025 -- \
     --kind cpantlog --url http://127.0.0.1:2026 --token-file "$work/ours/ingest.token"
 fi
 
@@ -71,11 +79,13 @@ if [ "$which" != posix ]; then
   "$work/tessera-aws" --listen 127.0.0.1:2027 --signer "$key" --bucket "$ta" \
     --s3_endpoint "$CPANTLOG_TEST_S3_ENDPOINT" --s3_access_key "$AWS_ACCESS_KEY_ID" --s3_secret "$AWS_SECRET_ACCESS_KEY" \
     --db_host 127.0.0.1 --db_user "$dbuser" --db_password "$dbpass" --db_name "$ta" >"$work/tessera-aws.log" 2>&1 &
+  pa=$!
   "$work/cpantlog-server" serve --data "$work/ours-s3" --listen 127.0.0.1:2028 --storage s3 \
     --s3-endpoint "$CPANTLOG_TEST_S3_ENDPOINT" --s3-bucket "$ours" --s3-create-bucket \
     --mysql-dsn "$dsn/$ours" >"$work/ours-s3.log" 2>&1 &
+  pb=$!
   sleep 4
-  rounds tessera-aws cpantlog-s3 --kind tessera --url http://127.0.0.1:2027 -- \
+  rounds tessera-aws "$pa" cpantlog-s3 "$pb" --kind tessera --url http://127.0.0.1:2027 -- \
     --kind cpantlog --url http://127.0.0.1:2028 --token-file "$work/ours-s3/ingest.token"
   kill $(jobs -p) 2>/dev/null || true
   sleep 1
