@@ -246,6 +246,9 @@ func (m *Monitor) syncEntries(ctx context.Context, cp *client.Checkpoint) error 
 			return err
 		}
 	}
+	if rng.End() != cp.Size {
+		return fmt.Errorf("the audit stopped at %d of %d entries", rng.End(), cp.Size)
+	}
 	root, err := rng.GetRootHash(nil)
 	if err != nil {
 		return err
@@ -290,6 +293,9 @@ func (m *Monitor) streamEntries(ctx context.Context, cp *client.Checkpoint, from
 			for range batchBundles {
 				future, ok := <-bundles
 				if !ok {
+					if err := ctx.Err(); err != nil {
+						return err // stopped early: not the end of the log
+					}
 					done = true
 					break
 				}

@@ -2,17 +2,26 @@ package monitor
 
 import (
 	"bytes"
+	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/transparency-dev/merkle/rfc6962"
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/CPAN-Security/cpan-tlog/client"
+	tlog "github.com/CPAN-Security/cpan-tlog/log"
 )
 
 func testUpload(i int) upload {
@@ -232,4 +241,50 @@ func FuzzDecodeRecord(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCanceledSyncReportsNothing: a sync stopped mid-audit (shutdown) is an
+// error, not a root mismatch over the entries audited so far, and the next
+// sync finishes the audit with nothing to report.
+func TestCanceledSyncReportsNothing(t *testing.T) {
+	skey, vkey, _ := note.GenerateKey(rand.Reader, tlog.DefaultOrigin)
+	signer, _ := note.NewSigner(skey)
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	leaves := make([][]byte, 20_000)
+	for i := range leaves {
+		leaves[i] = mkUpload(t, fmt.Sprintf("authors/id/S/SY/SYNTH/Dist-%d-1.0.tar.gz", i), "SYNTH", fmt.Sprint(i), t0.Add(time.Duration(i)*time.Second), nil)
+	}
+	dir := t.TempDir()
+	appendLeaves(t, dir, signer, leaves)
+	files := http.FileServer(http.Dir(dir))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(2 * time.Millisecond) // a slow log: the cancel lands mid-audit
+		files.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	p, err := client.ParsePolicy(fmt.Appendf(nil, "log %s %s\nquorum none\n", vkey, srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	m, err := New(Config{Policy: p, StateDir: state, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	err = m.Sync(ctx)
+	cancel()
+	if err == nil {
+		t.Fatal("a sync canceled mid-audit returned no error")
+	}
+	if n, _ := m.Audited(); n >= uint64(len(leaves)) {
+		t.Fatalf("audited %d entries before the cancel: the test proves nothing", n)
+	}
+	if err := m.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if fs, _ := m.Deliver(context.Background()); len(fs) != 0 {
+		t.Errorf("findings after a canceled then finished audit: %+v", fs)
+	}
+	m.Close()
 }
