@@ -1,6 +1,7 @@
 package log
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -210,7 +211,7 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req AddRequest
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		outcome("invalid")
@@ -287,11 +288,12 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 		w.Write(proof)
 		return
 	}
-	answer := map[string]any{"index": res.Index, "duplicate": res.Duplicate}
-	if sigstoreNote != "" {
-		answer["sigstore"] = sigstoreNote
-	}
-	writeJSON(w, http.StatusOK, answer)
+	// A struct, not a map: encoded for every add, without sorting keys.
+	writeJSON(w, http.StatusOK, struct {
+		Duplicate bool   `json:"duplicate"`
+		Index     uint64 `json:"index"`
+		Sigstore  string `json:"sigstore,omitempty"`
+	}{res.Duplicate, res.Index, sigstoreNote})
 }
 
 // awaitProof waits until a checkpoint covers idx and returns the tlog-proof.
