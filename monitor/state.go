@@ -35,7 +35,8 @@ var (
 	bViews   = []byte("views")   // peer checkpoint ahead of ours → keptView JSON
 	kAudited = []byte("audited")
 	kRange   = []byte("range")
-	// kUploads is the committed length of the uploads file.
+	// kUploads is the committed length of the uploads file and how many
+	// paths it holds (to size the table when the monitor starts).
 	kUploads = []byte("uploads")
 )
 
@@ -63,7 +64,8 @@ func openState(dir string) (*state, error) {
 		return nil, err
 	}
 	s := &state{db: db}
-	if s.uploads, err = openUploads(filepath.Join(dir, "uploads"), s.committedUploads()); err != nil {
+	size, paths := s.committedUploads()
+	if s.uploads, err = openUploads(filepath.Join(dir, "uploads"), size, paths); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -74,16 +76,16 @@ func openState(dir string) (*state, error) {
 	return s, nil
 }
 
-// committedUploads is the uploads file's length as of the last commit.
-func (s *state) committedUploads() int64 {
-	var n int64
+// committedUploads is the uploads file's length and number of paths as of
+// the last commit.
+func (s *state) committedUploads() (size int64, paths int) {
 	s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bMeta).Get(kUploads); len(v) == 8 {
-			n = int64(binary.BigEndian.Uint64(v))
+		if v := tx.Bucket(bMeta).Get(kUploads); len(v) == 16 {
+			size, paths = int64(binary.BigEndian.Uint64(v)), int(binary.BigEndian.Uint64(v[8:]))
 		}
 		return nil
 	})
-	return n
+	return size, paths
 }
 
 // migrateUploads moves the per-path records of a state written before the
@@ -134,10 +136,12 @@ func (s *state) commitBatch(fn func(tx *bolt.Tx) error) error {
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bMeta).Put(kUploads, binary.BigEndian.AppendUint64(nil, uint64(n)))
+		v := binary.BigEndian.AppendUint64(nil, uint64(n))
+		return tx.Bucket(bMeta).Put(kUploads, binary.BigEndian.AppendUint64(v, uint64(s.uploads.used)))
 	})
 	if err != nil {
-		if rerr := s.uploads.reload(s.committedUploads(), s.uploads.used); rerr != nil {
+		size, paths := s.committedUploads()
+		if rerr := s.uploads.reload(size, paths); rerr != nil {
 			return errors.Join(err, rerr)
 		}
 	}

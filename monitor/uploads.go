@@ -64,8 +64,9 @@ const (
 var errUploadsCorrupt = errors.New("monitor state: the uploads file is corrupt (move the state directory away and audit from scratch)")
 
 // openUploads opens the record file at path, drops any records beyond
-// committed (a batch that never committed) and builds the table.
-func openUploads(path string, committed int64) (*uploads, error) {
+// committed (a batch that never committed) and builds the table for the
+// paths the file holds.
+func openUploads(path string, committed int64, paths int) (*uploads, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
@@ -80,7 +81,7 @@ func openUploads(path string, committed int64) (*uploads, error) {
 		return nil, fmt.Errorf("%w: %d bytes, the state committed %d", errUploadsCorrupt, fi.Size(), committed)
 	}
 	u := &uploads{f: f, seed: maphash.MakeSeed(), freeSlots: func() {}}
-	if err := u.reload(committed, 1024); err != nil {
+	if err := u.reload(committed, paths); err != nil {
 		f.Close()
 		return nil, err
 	}

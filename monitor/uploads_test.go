@@ -38,7 +38,7 @@ func testPath(i int) string {
 // rebuilt from the file.
 func TestUploadsRoundTrip(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "uploads")
-	u, err := openUploads(file, 0)
+	u, err := openUploads(file, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestUploadsRoundTrip(t *testing.T) {
 	}
 	check(u, "flushed")
 	u.close()
-	u, err = openUploads(file, size)
+	u, err = openUploads(file, size, n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestUploadsRoundTrip(t *testing.T) {
 // and reload does the same in a running monitor.
 func TestUploadsDropUncommitted(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "uploads")
-	u, _ := openUploads(file, 0)
+	u, _ := openUploads(file, 0, 0)
 	u.put(testPath(1), testUpload(1))
 	committed, _ := u.flush()
 	u.put(testPath(2), testUpload(2))
@@ -121,7 +121,7 @@ func TestUploadsDropUncommitted(t *testing.T) {
 	}
 	u.close()
 
-	u, err := openUploads(file, committed)
+	u, err := openUploads(file, committed, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestUploadsCorrupt(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "uploads")
 			os.WriteFile(file, tc.data, 0o600)
-			_, err := openUploads(file, tc.committed)
+			_, err := openUploads(file, tc.committed, 0)
 			if !errors.Is(err, errUploadsCorrupt) {
 				t.Fatalf("openUploads = %v, want errUploadsCorrupt", err)
 			}
@@ -287,4 +287,42 @@ func TestCanceledSyncReportsNothing(t *testing.T) {
 		t.Errorf("findings after a canceled then finished audit: %+v", fs)
 	}
 	m.Close()
+}
+
+// TestStateSizesTableOnOpen: the state commits how many paths the uploads
+// file holds, so that a restarted monitor builds its table at the right
+// size in one pass over the file instead of doubling its way there.
+func TestStateSizesTableOnOpen(t *testing.T) {
+	dir := t.TempDir()
+	st, err := openState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20_000
+	err = st.commitBatch(func(*bolt.Tx) error {
+		for i := range n {
+			if err := st.uploads.put(testPath(i), testUpload(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.close()
+	st, err = openState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	if _, paths := st.committedUploads(); paths != n {
+		t.Errorf("state committed %d paths, want %d", paths, n)
+	}
+	if got, want := st.uploads.slots.len(), n*100/maxLoad; got != want {
+		t.Errorf("table of %d slots after reopening, want %d (sized once for %d paths)", got, want, n)
+	}
+	if got, ok, err := st.uploads.get(testPath(n - 1)); !ok || err != nil || got != testUpload(n-1) {
+		t.Errorf("last path after reopening: %+v, %v, %v", got, ok, err)
+	}
 }
