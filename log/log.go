@@ -603,11 +603,16 @@ func (l *Log) addPending(path string, r index.Record) {
 	l.pending[path] = append(l.pending[path], r)
 }
 
-// noteLeaves adds the paths of leaves about to be indexed to l.known.
+// noteLeaves adds the paths of leaves about to be indexed to l.known. The
+// index parses each leaf fully; here the path line is enough, since a
+// filter that holds a string too many only costs an index lookup.
 func (l *Log) noteLeaves(leaves [][]byte) {
 	for _, leaf := range leaves {
-		if e, err := entry.Parse(leaf); err == nil {
-			l.known.add(e.Path)
+		_, rest, _ := bytes.Cut(leaf, []byte("\n"))
+		if line, _, ok := bytes.Cut(rest, []byte("\n")); ok {
+			if p, ok := bytes.CutPrefix(line, []byte("path ")); ok {
+				l.known.add(string(p))
+			}
 		}
 	}
 }

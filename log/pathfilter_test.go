@@ -42,3 +42,23 @@ func TestPathFilter(t *testing.T) {
 	}
 	t.Logf("false positive rate %.2f%% over %d parts", 100*float64(hits)/probes, len(f.parts))
 }
+
+// TestNoteLeaves: the follower's hook puts the path of every leaf it is
+// about to index into the filter, from the leaf's path line alone.
+func TestNoteLeaves(t *testing.T) {
+	l := &Log{known: newPathFilter(0)}
+	var leaves [][]byte
+	for _, x := range samples(t) {
+		leaves = append(leaves, []byte(fmt.Sprintf("cpan-tlog/v1 upload\npath %s\nsize %d\nsha256 %s\nuploader X\ntime 2024-01-02T03:04:05Z\n", x.path, x.size, x.sha256)))
+	}
+	leaves = append(leaves, []byte("cpan-tlog/v1 delete\npath authors/id/D/DE/DEL/gone.tar.gz\ntime 2024-01-02T03:04:05Z\n"), []byte("not an entry"))
+	l.noteLeaves(leaves)
+	for _, x := range samples(t) {
+		if !l.known.mayContain(x.path) {
+			t.Errorf("%s not in the filter after noteLeaves", x.path)
+		}
+	}
+	if !l.known.mayContain("authors/id/D/DE/DEL/gone.tar.gz") {
+		t.Error("the deleted path is not in the filter")
+	}
+}

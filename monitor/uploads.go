@@ -140,12 +140,19 @@ func (u *uploads) get(p string) (upload, bool, error) {
 
 // find returns the offset and contents of p's latest record.
 func (u *uploads) find(p string) (int64, upload, bool, error) {
+	_, _, off, rec, ok, err := u.probe(p)
+	return off, rec, ok, err
+}
+
+// probe walks p's slots from its home: it returns the slot holding p, with
+// its record, or the empty slot where p would go, and p's fingerprint.
+func (u *uploads) probe(p string) (slot int, fp uint64, off int64, rec upload, found bool, err error) {
 	h := maphash.String(u.seed, p)
-	fp := fingerprint(h)
+	fp = fingerprint(h)
 	for i := u.home(h); ; i = u.next(i) {
 		s := u.slots.get(i)
 		if s == 0 {
-			return 0, upload{}, false, nil
+			return i, fp, 0, upload{}, false, nil
 		}
 		if s>>slotOffsetBits != fp {
 			continue
@@ -153,10 +160,10 @@ func (u *uploads) find(p string) (int64, upload, bool, error) {
 		off := int64(s&slotOffsetMask) * recordAlign
 		rp, rec, err := u.read(off)
 		if err != nil {
-			return 0, upload{}, false, err
+			return 0, 0, 0, upload{}, false, err
 		}
 		if rp == p {
-			return off, rec, true, nil
+			return i, fp, off, rec, true, nil
 		}
 	}
 }
@@ -210,28 +217,15 @@ func (u *uploads) each(fn func(p string, rec upload) error) error {
 // insert points the table at off for p, replacing p's slot if it has one;
 // the caller knows the table has room.
 func (u *uploads) insert(p string, off int64) error {
-	h := maphash.String(u.seed, p)
-	fp := fingerprint(h)
-	v := fp<<slotOffsetBits | uint64(off/recordAlign)
-	for i := u.home(h); ; i = u.next(i) {
-		s := u.slots.get(i)
-		if s == 0 {
-			u.slots.set(i, v)
-			u.used++
-			return nil
-		}
-		if s>>slotOffsetBits != fp {
-			continue
-		}
-		rp, _, err := u.read(int64(s&slotOffsetMask) * recordAlign)
-		if err != nil {
-			return err
-		}
-		if rp == p {
-			u.slots.set(i, v)
-			return nil
-		}
+	slot, fp, _, _, found, err := u.probe(p)
+	if err != nil {
+		return err
 	}
+	if !found {
+		u.used++
+	}
+	u.slots.set(slot, fp<<slotOffsetBits|uint64(off/recordAlign))
+	return nil
 }
 
 // fingerprint is 16 bits of h, never 0 (0 marks an empty slot).
