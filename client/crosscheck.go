@@ -53,19 +53,18 @@ func (v *Verifier) crossCheck(ctx context.Context, cp *Checkpoint) error {
 	if every == 0 {
 		every = time.Hour
 	}
-	raw, w, err := v.witnessView(ctx, every)
+	raw, w, when, err := v.witnessView(ctx, every)
 	if err != nil || raw == nil {
 		return err
 	}
 	wcp, _, _, err := flog.ParseCheckpoint(raw, v.Log.Origin, v.Log.Verifier)
 	if err != nil {
-		return nil // not signed by the log: says nothing about the log
+		return &CouldNotCheckError{fmt.Sprintf("witness %s's checkpoint of the log does not verify: %v", w.Name, err)}
 	}
 	offered := &Checkpoint{Checkpoint: *wcp, Raw: raw}
 	switch {
 	case wcp.Size > cp.Size:
-		when, ok := cosignedAt(raw, w)
-		if !ok || time.Since(when) <= lag {
+		if time.Since(when) <= lag {
 			return nil
 		}
 		return v.State.conflict(offered, cp.Raw, fmt.Sprintf("stale view: witness %s cosigned a checkpoint of size %d at %s, %s ago, but the log still shows this client size %d: it is showing you an older tree than it signed for others",
@@ -91,9 +90,14 @@ func (v *Verifier) crossCheck(ctx context.Context, cp *Checkpoint) error {
 }
 
 // witnessView returns a policy witness's latest cosigned checkpoint of the
-// log, from the cache when it is younger than every. A witness without the
-// read endpoint (404) is passed over; none answering is no error.
-func (v *Verifier) witnessView(ctx context.Context, every time.Duration) ([]byte, *PolicyWitness, error) {
+// log and the time of the witness's cosignature on it, from the cache
+// when it is younger than every. A witness without the read endpoint (404)
+// or out of reach is passed over, and none answering is no error (the
+// cross-check is a second line of defence). But a view that does not
+// verify, under the log's key and with the witness's own cosignature, is
+// never passed over in silence: when no witness offered one that does,
+// that is "could not check".
+func (v *Verifier) witnessView(ctx context.Context, every time.Duration) ([]byte, *PolicyWitness, time.Time, error) {
 	cache := filepath.Join(v.State.logDir(v.Log.Origin), "witness-view")
 	if b, err := os.ReadFile(cache); err == nil {
 		head, raw, _ := bytes.Cut(b, []byte("\n"))
@@ -102,13 +106,18 @@ func (v *Verifier) witnessView(ctx context.Context, every time.Duration) ([]byte
 			at, _ := strconv.ParseInt(fields[0], 10, 64)
 			if time.Since(time.Unix(at, 0)) < every {
 				for i := range v.Policy.Witnesses {
-					if v.Policy.Witnesses[i].Name == fields[1] {
-						return raw, &v.Policy.Witnesses[i], nil
+					w := &v.Policy.Witnesses[i]
+					if w.Name != fields[1] {
+						continue
+					}
+					if when, err := v.openWitnessView(raw, w); err == nil {
+						return raw, w, when, nil
 					}
 				}
 			}
 		}
 	}
+	var bad []string
 	for i := range v.Policy.Witnesses {
 		w := &v.Policy.Witnesses[i]
 		if w.URL == "" {
@@ -121,15 +130,38 @@ func (v *Verifier) witnessView(ctx context.Context, every time.Duration) ([]byte
 		}
 		f.retries = 0
 		raw, err := f.Get(ctx, "checkpoint", MaxCheckpointSize)
-		if errors.Is(err, ErrNotFound) || err != nil {
+		if err != nil {
+			continue
+		}
+		when, err := v.openWitnessView(raw, w)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("witness %s: %v", w.Name, err))
 			continue
 		}
 		if err := os.MkdirAll(filepath.Dir(cache), 0o700); err == nil {
 			atomicfile.Write(cache, append([]byte(fmt.Sprintf("%d %s\n", time.Now().Unix(), w.Name)), raw...), 0o600)
 		}
-		return raw, w, nil
+		return raw, w, when, nil
 	}
-	return nil, nil, nil
+	if len(bad) > 0 {
+		return nil, nil, time.Time{}, &CouldNotCheckError{"no witness served a view of the log that verifies, so the log's view could not be cross-checked (" + strings.Join(bad, "; ") + ")"}
+	}
+	return nil, nil, time.Time{}, nil
+}
+
+// openWitnessView checks a witness's checkpoint note: the log's signature
+// and the witness's own cosignature must verify, and no line under either
+// key may fail to (C2SP signed-note: reject the whole note). It returns
+// the cosignature's time.
+func (v *Verifier) openWitnessView(raw []byte, w *PolicyWitness) (time.Time, error) {
+	if _, _, _, err := flog.ParseCheckpoint(raw, v.Log.Origin, v.Log.Verifier); err != nil {
+		return time.Time{}, fmt.Errorf("its checkpoint does not verify under the log's key: %v", err)
+	}
+	when, ok := cosignedAt(raw, w)
+	if !ok {
+		return time.Time{}, errors.New("its checkpoint does not carry its own valid cosignature")
+	}
+	return when, nil
 }
 
 // WitnessCheckpointURL is where a witness serves the latest checkpoint of

@@ -69,6 +69,22 @@ type UnreachableError struct{ Err error }
 func (e *UnreachableError) Error() string { return "could not reach the log: " + e.Err.Error() }
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
+// CouldNotCheckError means a check could not be completed (a witness's
+// view that does not open, say): nothing was proven either way, so it is
+// neither a pass nor a refusal. It maps to exit 2, like UnreachableError.
+type CouldNotCheckError struct{ Reason string }
+
+func (e *CouldNotCheckError) Error() string { return "could not check: " + e.Reason }
+
+// Unchecked reports whether err means "could not check" (the log or a
+// witness could not be asked, or answered nothing that verifies) rather
+// than a verdict on the file.
+func Unchecked(err error) bool {
+	var ue *UnreachableError
+	var ce *CouldNotCheckError
+	return errors.As(err, &ue) || errors.As(err, &ce)
+}
+
 // ExitCode maps an error from this package to the cpantlog exit code.
 func ExitCode(err error) int {
 	switch {

@@ -70,7 +70,7 @@ func (w *Witness) handleAdd(rw http.ResponseWriter, r *http.Request) {
 
 func (w *Witness) handleLatest(rw http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	for origin := range w.config.Load().Logs {
+	for origin, keys := range w.config.Load().Logs {
 		if OriginID(origin) != id {
 			continue
 		}
@@ -81,6 +81,11 @@ func (w *Witness) handleLatest(rw http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if b == nil {
+			break
+		}
+		// A state written before the witness kept only what it verified may
+		// hold lines it never checked: serve only the lines that verify.
+		if b = w.onlyVerified(b, keys); b == nil {
 			break
 		}
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -12,12 +12,14 @@ package witness
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -201,6 +203,10 @@ func (w *Witness) AddCheckpoint(body []byte) Answer {
 	if req.OldSize > cp.Size {
 		return answer(http.StatusBadRequest, "old_too_large", "old size %d is larger than the checkpoint size %d", req.OldSize, cp.Size)
 	}
+	if cp.Size == 0 && !bytes.Equal(cp.Hash, emptyRoot[:]) {
+		// The current tlog-witness draft: the empty tree has one root.
+		return answer(http.StatusUnprocessableEntity, "bad_empty_root", "a checkpoint of size 0 must carry the empty tree's root (sha256 of nothing)")
+	}
 	if !w.limiter(origin).Allow() {
 		return Answer{Status: http.StatusTooManyRequests, ContentType: "text/plain; charset=utf-8", Body: []byte("too many requests for this log; retry in a second\n"), Outcome: "rate_limited"}
 	}
@@ -243,13 +249,64 @@ func (w *Witness) AddCheckpoint(body []byte) Answer {
 		return w.internal("cosigning", err)
 	}
 	_, sig, _ := bytes.Cut(cosigned, []byte("\n\n"))
-	// Keep the whole note, the log's signatures and ours, as evidence.
-	whole := append(bytes.Clone(req.Checkpoint), sig...)
+	// Keep the note with the log signatures that verified and ours, as
+	// evidence: a line the witness did not verify (an unknown key, or a
+	// forged line naming a known one) is never kept or relayed, since one
+	// bad line under a known key makes every verifier reject the note.
+	whole := append(verifiedNote(n), sig...)
 	if err := w.store.put(origin, whole); err != nil {
 		return w.internal("storing its state", err)
 	}
 	w.metrics.size.WithLabelValues(origin).Set(float64(cp.Size))
 	return Answer{Status: http.StatusOK, ContentType: "text/plain; charset=utf-8", Body: sig, Outcome: "cosigned"}
+}
+
+// emptyRoot is the root of the empty tree, sha256 of nothing (RFC 6962).
+var emptyRoot = sha256.Sum256(nil)
+
+// verifiedNote is n's text and the signature lines note.Open verified.
+func verifiedNote(n *note.Note) []byte {
+	var b bytes.Buffer
+	b.WriteString(n.Text)
+	b.WriteString("\n")
+	for _, s := range n.Sigs {
+		fmt.Fprintf(&b, "\u2014 %s %s\n", s.Name, s.Base64)
+	}
+	return b.Bytes()
+}
+
+// onlyVerified returns the stored note raw with only the signature lines
+// that verify under the log's keys or the witness's own, or nil when none
+// of the witness's own does.
+func (w *Witness) onlyVerified(raw []byte, logKeys []note.Verifier) []byte {
+	own, err := fnote.NewVerifierForCosignatureV1(w.vkey)
+	if err != nil {
+		return nil
+	}
+	verifiers := note.VerifierList(append(slices.Clone(logKeys), own)...)
+	i := bytes.LastIndex(raw, []byte("\n\n"))
+	if i < 0 {
+		return nil
+	}
+	text, sigs := raw[:i+1], raw[i+2:]
+	out := bytes.Clone(text)
+	out = append(out, '\n')
+	cosigned := false
+	for _, line := range bytes.SplitAfter(sigs, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		n, err := note.Open(append(append(bytes.Clone(text), '\n'), line...), verifiers)
+		if err != nil || len(n.Sigs) != 1 {
+			continue
+		}
+		cosigned = cosigned || n.Sigs[0].Hash == own.KeyHash()
+		out = append(out, line...)
+	}
+	if !cosigned {
+		return nil
+	}
+	return out
 }
 
 // keepEvidence saves a validly signed request the witness refused: a log

@@ -425,3 +425,80 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestServesOnlyVerifiedLines: add-checkpoint needs no credentials, so
+// anyone may append signature lines to a checkpoint the log signed. The
+// witness must keep and relay only the log signatures it verified plus its
+// own cosignature: a forged line under a known key would make every
+// verifier reject the whole note it serves.
+func TestServesOnlyVerifiedLines(t *testing.T) {
+	l := newFakeLog(t, 8)
+	dir := t.TempDir()
+	w := newWitness(t, dir, l, 1000)
+	srv := httptest.NewServer(w.Handler())
+	defer srv.Close()
+	wv, _ := fnote.NewVerifierForCosignatureV1(w.VerifierKey())
+	lv, _ := note.NewVerifier(l.vkey)
+	name, _, _ := strings.Cut(w.VerifierKey(), "+")
+	// A line under the witness's own name and key hash with a bad
+	// signature, and one under an unknown key.
+	forged := make([]byte, 4+8+64)
+	h := wv.KeyHash()
+	binary.BigEndian.PutUint32(forged, h)
+	forgedLine := "\u2014 " + name + " " + base64.StdEncoding.EncodeToString(forged) + "\n"
+	unknownLine := "\u2014 someone.example " + base64.StdEncoding.EncodeToString(append([]byte{1, 2, 3, 4}, make([]byte, 64)...)) + "\n"
+	poisoned := append(l.checkpoint(t, 5), forgedLine+unknownLine...)
+	resp, err := http.Post(srv.URL+"/add-checkpoint", "text/plain", bytes.NewReader((&Request{Checkpoint: poisoned}).Marshal()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("add-checkpoint: %d", resp.StatusCode)
+	}
+	read := func() []byte {
+		resp, err := http.Get(srv.URL + "/" + OriginID(origin) + "/checkpoint")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("read: %d %s", resp.StatusCode, b)
+		}
+		return b
+	}
+	check := func(what string, b []byte) {
+		t.Helper()
+		n, err := note.Open(b, note.VerifierList(lv, wv))
+		if err != nil {
+			t.Fatalf("%s: the served note does not open: %v\n%s", what, err, b)
+		}
+		if len(n.Sigs) != 2 || len(n.UnverifiedSigs) != 0 {
+			t.Errorf("%s: %d verified and %d unverified lines, want 2 and 0:\n%s", what, len(n.Sigs), len(n.UnverifiedSigs), b)
+		}
+	}
+	check("stored after the fix", read())
+
+	// A state written by an earlier witness that kept lines byte for byte
+	// is filtered when served.
+	stored, _ := w.Latest(origin)
+	if err := os.WriteFile(filepath.Join(dir, StateDir, OriginID(origin)+".checkpoint"), append(stored, forgedLine+unknownLine...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check("old state", read())
+}
+
+// TestEmptyTreeRoot: a checkpoint of size 0 has one possible root.
+func TestEmptyTreeRoot(t *testing.T) {
+	l := newFakeLog(t, 1)
+	w := newWitness(t, t.TempDir(), l, 1000)
+	bad := w.AddCheckpoint((&Request{Checkpoint: l.checkpointWithRoot(t, 0, l.tree.HashAt(1))}).Marshal())
+	if bad.Status != http.StatusUnprocessableEntity {
+		t.Errorf("size 0 with a non-empty root: %d %s, want 422", bad.Status, bad.Body)
+	}
+	empty := sha256.Sum256(nil)
+	if good := w.AddCheckpoint((&Request{Checkpoint: l.checkpointWithRoot(t, 0, empty[:])}).Marshal()); good.Status != http.StatusOK {
+		t.Errorf("size 0 with the empty root: %d %s, want 200", good.Status, good.Body)
+	}
+}

@@ -237,9 +237,8 @@ func (p *Proxy) unreachable(w http.ResponseWriter, r *http.Request, cpanPath str
 
 // failed answers a verification error with 403, 503 or 500 as it deserves.
 func (p *Proxy) failed(w http.ResponseWriter, r *http.Request, cpanPath string, err error) {
-	var ue *client.UnreachableError
 	switch {
-	case errors.As(err, &ue):
+	case client.Unchecked(err):
 		p.unreachable(w, r, cpanPath, err)
 	default:
 		p.refuse(w, r, cpanPath, err.Error())
@@ -300,8 +299,7 @@ func (p *Proxy) verify(ctx context.Context, f client.File) (*client.Result, stri
 	} else {
 		res, err = p.cfg.Verifier.VerifyFile(ctx, f)
 	}
-	var ue *client.UnreachableError
-	if errors.As(err, &ue) && errors.Is(proofErr, client.ErrNotVerified) {
+	if client.Unchecked(err) && errors.Is(proofErr, client.ErrNotVerified) {
 		return nil, "", proofErr
 	}
 	if err != nil {

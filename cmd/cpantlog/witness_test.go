@@ -2,16 +2,23 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	fnote "github.com/transparency-dev/formats/note"
+
 	"github.com/CPAN-Security/cpan-tlog/internal/testlog"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
+	"github.com/CPAN-Security/cpan-tlog/witness"
 )
 
 // testWitness is a real witness on loopback.
@@ -221,5 +228,62 @@ func TestCrossCheckCatchesFrozenView(t *testing.T) {
 	}
 	if code, _ := cli(t, append(verifyArgs(t.TempDir()), "--cross-check=false")...); code != 0 {
 		t.Errorf("--cross-check=false: exit %d", code)
+	}
+
+	// Anyone may post to add-checkpoint: the same fork again with a forged
+	// line under the witness's own name and key hash. The witness keeps
+	// only what it verified, so the stale view is still caught.
+	testlog.AddCheckpoint(t, w1.url, 9, nil, append(bytes.Clone(fork), forgedLine(t, "w1.example", w1.vkey)...))
+	time.Sleep(2100 * time.Millisecond) // the witness cosigned again: past the lag again
+	code, out = cli(t, verifyArgs(t.TempDir())...)
+	if code != 3 || !strings.Contains(out, "stale view") {
+		t.Errorf("frozen view after the witness was sent a poisoned note: exit %d\n%s", code, out)
+	}
+}
+
+// forgedLine is a signature line under a witness's name and key hash
+// whose signature is zeros.
+func forgedLine(t *testing.T, name, vkey string) string {
+	t.Helper()
+	v, err := fnote.NewVerifierForCosignatureV1(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := make([]byte, 4+8+64)
+	binary.BigEndian.PutUint32(sig, v.KeyHash())
+	binary.BigEndian.PutUint64(sig[4:], uint64(time.Now().Unix()))
+	return "\u2014 " + name + " " + base64.StdEncoding.EncodeToString(sig) + "\n"
+}
+
+// TestCrossCheckRefusesUnopenableView: a witness that serves a note with a
+// forged line under its own key (one that every verifier rejects whole)
+// makes the cross-check "could not check" (exit 2), never a silent pass.
+func TestCrossCheckRefusesUnopenableView(t *testing.T) {
+	smp := samples(t)
+	dir := t.TempDir()
+	logVKey, err := tlog.Keygen(dir, tlog.DefaultOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg := startLog(t, dir)
+	lg.add(t, smp[0].path, smp[0].content, "2024-01-02T03:04:05Z")
+	w1 := startWitness(t, "w1.example", logVKey)
+	cp := fetch(t, lg.url+"/checkpoint")
+	testlog.AddCheckpoint(t, w1.url, 0, nil, cp)
+	good := fetch(t, w1.url+"/"+witness.OriginID(tlog.DefaultOrigin)+"/checkpoint")
+	// The forged line stands before the witness's real cosignature, as
+	// in a note a witness stored byte for byte and appended its own to.
+	i := bytes.Index(good, []byte("\n\n")) + 2
+	served := slices.Concat(good[:i], []byte(forgedLine(t, "w1.example", w1.vkey)), good[i:])
+	relay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(served) }))
+	defer relay.Close()
+	policy := writePolicy(t, fmt.Sprintf("log %s %s\nwitness w1 %s %s\nquorum none\n", logVKey, lg.url, w1.vkey, relay.URL))
+	code, out := cli(t, "verify", smp[0].local, "--policy", policy, "--state", t.TempDir())
+	if code != 2 || !strings.Contains(out, "could not check") || !strings.Contains(out, "w1") {
+		t.Errorf("witness view with a forged line: exit %d, want 2 (could not check)\n%s", code, out)
+	}
+	served = good
+	if code, out := cli(t, "verify", smp[0].local, "--policy", policy, "--state", t.TempDir()); code != 0 {
+		t.Errorf("the same witness serving a clean view: exit %d\n%s", code, out)
 	}
 }
