@@ -128,9 +128,10 @@ func NewVerifier(p *Policy, origin, location string, st *State, cacheDir string)
 }
 
 type lookupResponse struct {
-	Index   uint64  `json:"index"`
-	Entry   []byte  `json:"entry"`
-	Deleted *uint64 `json:"deleted"`
+	Index   uint64   `json:"index"`
+	Entry   []byte   `json:"entry"`
+	Deleted *uint64  `json:"deleted"`
+	History []uint64 `json:"history"`
 }
 
 // VerifyFile proves online that file is logged: it looks the path up,
@@ -197,6 +198,10 @@ func (v *Verifier) proveIncluded(ctx context.Context, cpanPath string, idx uint6
 	return &Result{Index: idx, Leaf: leaf, Checkpoint: cp}, nil
 }
 
+// MaxClockSkew is how far past a verifier's clock a logged time may be
+// (the log refuses later ones).
+const MaxClockSkew = 5 * time.Minute
+
 // DefaultMaxIndexLag is how much older than the newest logged version an
 // index file may be and still be served.
 const DefaultMaxIndexLag = 24 * time.Hour
@@ -249,13 +254,79 @@ func (v *Verifier) VerifyIndexFile(ctx context.Context, file File, maxLag time.D
 		if err != nil {
 			return nil, err
 		}
-		if lag := newest.Time.Sub(res.Entry.Time); lag > maxLag {
-			return nil, notVerified("%s is stale: it is the version logged at %s (index %d), but the log has a version from %s (index %d), %s newer; more than the %s allowed (--max-index-lag). The mirror may be frozen or replaying an old index: use another mirror",
-				file.Path, res.Entry.Time.Format(entry.TimeFormat), res.Index, newest.Time.Format(entry.TimeFormat), lr.Index, lag.Round(time.Minute), maxLag)
+		if err := v.checkSuperseded(ctx, res, lr, maxLag); err != nil {
+			return nil, err
 		}
 		return res, nil
 	}
 	return nil, notVerified("%s (sha256 %s) is not a version of that path in the log %s. Do not trust this mirror's index", file.Path, hex.EncodeToString(file.SHA256[:]), v.Log.Origin)
+}
+
+// checkSuperseded decides an older index version's freshness by the order
+// of entries in the log, not by comparing the times written in them: the
+// version res stopped being current when its successor (the next version
+// of the path in the log) was logged, and it is stale once that happened
+// more than maxLag ago. A successor's time is never taken as later than
+// now, so a version logged with a time in the future cannot keep itself,
+// or its predecessor, fresh.
+func (v *Verifier) checkSuperseded(ctx context.Context, res *Result, lr *lookupResponse, maxLag time.Duration) error {
+	next := lr.Index
+	for _, h := range lr.History {
+		if h > res.Index && h < next {
+			next = h
+		}
+	}
+	var succ *entry.Entry
+	if next == lr.Index {
+		// The newest version: its entry came with the lookup.
+		inc, err := v.proveIncluded(ctx, res.Entry.Path, lr.Index, lr.Entry)
+		if err != nil {
+			return err
+		}
+		if succ, err = entry.Parse(inc.Leaf); err != nil {
+			return notVerified("the log's newest entry for %s is malformed: %v", res.Entry.Path, err)
+		}
+	} else {
+		var err error
+		if succ, err = v.entryAt(ctx, next, res.Entry.Path); err != nil {
+			return err
+		}
+	}
+	now := time.Now()
+	since := succ.Time
+	if since.After(now) {
+		since = now
+	}
+	if lag := now.Sub(since); lag > maxLag {
+		return notVerified("%s is stale: it is the version logged at index %d, and the log has had a newer version since %s (index %d), %s ago; more than the %s allowed (--max-index-lag). The mirror may be frozen or replaying an old index: use another mirror",
+			res.Entry.Path, res.Index, succ.Time.Format(entry.TimeFormat), next, lag.Round(time.Minute), maxLag)
+	}
+	return nil
+}
+
+// entryAt fetches and proves the entry at idx, which must be a version of
+// the index file at cpanPath.
+func (v *Verifier) entryAt(ctx context.Context, idx uint64, cpanPath string) (*entry.Entry, error) {
+	raw, err := v.Fetcher.GetAPI(ctx, "proof?index="+strconv.FormatUint(idx, 10))
+	if err != nil {
+		return nil, &UnreachableError{fmt.Errorf("fetch proof of entry %d: %w", idx, err)}
+	}
+	p, err := tlogproof.Parse(raw)
+	if err != nil {
+		return nil, notVerified("log served a malformed proof of entry %d: %v", idx, err)
+	}
+	e, err := entry.Parse(p.Extra)
+	if err != nil || e.Kind != entry.Index || e.Path != cpanPath {
+		return nil, notVerified("entry %d, which the log lists as a version of %s, is not one", idx, cpanPath)
+	}
+	res, err := v.VerifyProof(raw, File{Path: e.Path, Size: e.Size, SHA256: e.SHA256})
+	if err != nil {
+		return nil, err
+	}
+	if res.Index != idx {
+		return nil, notVerified("log served the proof of entry %d for entry %d", res.Index, idx)
+	}
+	return res.Entry, nil
 }
 
 // proofByIndex fetches the log's tlog-proof for the entry at idx and checks
@@ -353,6 +424,10 @@ func (v *Verifier) VerifyMirrorProof(raw []byte, file File, maxIndexLag time.Dur
 	if cpan.IsIndexPath(file.Path) {
 		if res.Entry.Kind != entry.Index {
 			return nil, notVerified("the proof for %s is not of an index version", file.Path)
+		}
+		if res.Entry.Time.After(time.Now().Add(MaxClockSkew)) {
+			return nil, notVerified("%s: the version the mirror serves was logged with a time in the future (%s), which the log must refuse; its freshness cannot be judged offline: ask the log (--proofs off)",
+				file.Path, res.Entry.Time.Format(entry.TimeFormat))
 		}
 		if age := time.Since(res.Entry.Time); age > maxIndexLag {
 			return nil, notVerified("%s is stale: the version the mirror serves was logged at %s, %s ago, more than the %s allowed (--max-index-lag); the mirror may be frozen: use another mirror",

@@ -261,6 +261,10 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusConflict, body)
 		return
+	case errors.Is(err, ErrFutureTime):
+		outcome("invalid")
+		httpError(w, http.StatusBadRequest, "%v", err)
+		return
 	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrShutdown):
 		outcome("overloaded")
 		w.Header().Set("Retry-After", "1")

@@ -77,6 +77,9 @@ type Config struct {
 	// covers every acknowledged entry (default 60s). The entries are durable
 	// either way; they are published on the next start.
 	ShutdownTimeout time.Duration
+	// Now is the log's clock (default time.Now): an entry's time may not
+	// be later than it plus MaxClockSkew.
+	Now func() time.Time
 	// MaxInflightAdds bounds the adds being processed at once; beyond it
 	// POST /add answers 503 with Retry-After at once.
 	MaxInflightAdds int
@@ -400,6 +403,24 @@ func (e *ConflictError) Error() string {
 // ErrOverloaded means Tessera pushed back; the client should retry later.
 var ErrOverloaded = errors.New("log is overloaded, retry later")
 
+// MaxClockSkew is how far past the log's clock an entry's time may be: a
+// time is what PAUSE says, and a future one would keep an index version
+// "fresh" for ever.
+const MaxClockSkew = 5 * time.Minute
+
+// ErrFutureTime wraps the refusal of an entry whose time is later than the
+// log's clock plus MaxClockSkew.
+var ErrFutureTime = errors.New("time is in the future")
+
+// checkTime refuses an entry time later than now plus MaxClockSkew.
+func checkTime(e *entry.Entry, now time.Time) error {
+	if e.Time.After(now.Add(MaxClockSkew)) {
+		return fmt.Errorf("%w: %s is later than the log's clock (%s) plus %s; send the time the file was published",
+			ErrFutureTime, e.Time.Format(entry.TimeFormat), now.UTC().Format(entry.TimeFormat), MaxClockSkew)
+	}
+	return nil
+}
+
 // ErrShutdown means the log is shutting down and takes no more adds.
 var ErrShutdown = errors.New("log is shutting down")
 
@@ -427,8 +448,15 @@ func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult
 	leaves := make([][]byte, len(entries))
 	var paths []string
 	seen := map[string]bool{}
+	now := time.Now()
+	if l.cfg.Now != nil {
+		now = l.cfg.Now()
+	}
 	for i, e := range entries {
 		if leaves[i], errs[i] = e.Marshal(); errs[i] != nil {
+			continue
+		}
+		if errs[i] = checkTime(e, now); errs[i] != nil {
 			continue
 		}
 		if seen[e.Path] {

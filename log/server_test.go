@@ -395,6 +395,8 @@ func testAddErrors(t *testing.T, storage string) {
 		{"bad sha256", s.log.Token(), strings.Replace(x.request(), x.sha256, "abc", 1), 400, "sha256"},
 		{"no size", s.log.Token(), `{"path":"` + x.path + `","sha256":"` + x.sha256 + `","uploader":"ETHER","time":"2024-01-02T03:04:05Z"}`, 400, "size"},
 		{"bad time", s.log.Token(), strings.Replace(x.request(), "2024-01-02T03:04:05Z", "yesterday", 1), 400, "time"},
+		{"time two days ahead", s.log.Token(), strings.Replace(strings.Replace(x.request(), "2024-01-02T03:04:05Z", time.Now().Add(48*time.Hour).UTC().Format(entry.TimeFormat), 1), "Try-Tiny", "Try-Tinier", 1), 400, "in the future"},
+		{"index version in 2099", s.log.Token(), strings.Replace(index1, "2024-01-02T00:00:00Z", "2099-01-01T00:00:00Z", 1), 400, "later than the log's clock"},
 		{"bad uploader", s.log.Token(), strings.Replace(x.request(), `"uploader":"ETHER"`, `"uploader":"ether"`, 1), 400, "uploader"},
 		{"bundle on a tarball", s.log.Token(), strings.Replace(x.request(), `{`, `{"bundle":"eA==",`, 1), 400, ".sigstore.json"},
 		{"too large", s.log.Token(), `{"path":"` + strings.Repeat("a", MaxAddBody) + `"}`, 413, "larger"},

@@ -78,7 +78,7 @@ func (p *Proxy) verifiedPackages(ctx context.Context) (map[string]cpan.Package, 
 	if p.index.packages != nil && time.Since(p.index.fetched) < metaDBRefresh {
 		return p.index.packages, nil
 	}
-	tmp, file, _, _, err := p.download(ctx, p.upstream.JoinPath(packagesPath).String(), packagesPath)
+	tmp, file, _, err := p.download(ctx, p.upstream.JoinPath(packagesPath).String(), packagesPath)
 	if tmp != nil {
 		defer func() { tmp.Close(); os.Remove(tmp.Name()) }()
 	}

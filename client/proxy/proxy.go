@@ -192,24 +192,24 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case Upload:
 		p.serveUpload(w, r, cpanPath)
 	case Index:
-		p.serveChecked(w, r, cpanPath, "verified", func(ctx context.Context, f client.File, _ *os.File) (string, error) {
+		p.serveChecked(w, r, cpanPath, "verified", func(ctx context.Context, f client.File, _ *os.File) (string, time.Time, error) {
 			res, how, err := p.verify(ctx, f)
 			if err != nil {
-				return "", err
+				return "", time.Time{}, err
 			}
-			return fmt.Sprintf("index version %d of %s, checkpoint %d, %s", res.Index, res.Entry.Time.Format(time.RFC3339), res.Checkpoint.Size, how), nil
+			return fmt.Sprintf("index version %d of %s, checkpoint %d, %s", res.Index, res.Entry.Time.Format(time.RFC3339), res.Checkpoint.Size, how), res.Entry.Time, nil
 		})
 	case Checksums:
-		p.serveChecked(w, r, cpanPath, "parsed", func(_ context.Context, _ client.File, tmp *os.File) (string, error) {
+		p.serveChecked(w, r, cpanPath, "parsed", func(_ context.Context, _ client.File, tmp *os.File) (string, time.Time, error) {
 			b, err := io.ReadAll(io.LimitReader(tmp, cpan.MaxChecksumsSize+1))
 			if err != nil {
-				return "", err
+				return "", time.Time{}, err
 			}
 			files, _, err := cpan.ParseChecksums(b)
 			if err != nil {
-				return "", client.NotVerified("%v", err)
+				return "", time.Time{}, client.NotVerified("%v", err)
 			}
-			return fmt.Sprintf("CHECKSUMS parsed, %d files", len(files)), nil
+			return fmt.Sprintf("CHECKSUMS parsed, %d files", len(files)), time.Time{}, nil
 		})
 	}
 }
@@ -259,20 +259,20 @@ func oneLine(s string) string {
 }
 
 func (p *Proxy) serveUpload(w http.ResponseWriter, r *http.Request, cpanPath string) {
-	if f, ok := p.cached(cpanPath); ok {
+	if f, sum, ok := p.cached(cpanPath); ok {
 		defer f.Close()
 		p.decide(r, "cached", cpanPath, "")
-		serveFile(w, r, f, time.Time{})
+		serveFile(w, r, f, time.Time{}, sum)
 		return
 	}
 	var verified client.File
-	p.serveChecked(w, r, cpanPath, "verified", func(ctx context.Context, f client.File, _ *os.File) (string, error) {
+	p.serveChecked(w, r, cpanPath, "verified", func(ctx context.Context, f client.File, _ *os.File) (string, time.Time, error) {
 		res, how, err := p.verify(ctx, f)
 		if err != nil {
-			return "", err
+			return "", time.Time{}, err
 		}
 		verified = f
-		return fmt.Sprintf("index %d, checkpoint %d, %s", res.Index, res.Checkpoint.Size, how), nil
+		return fmt.Sprintf("index %d, checkpoint %d, %s", res.Index, res.Checkpoint.Size, how), res.Entry.Time, nil
 	}, func(tmp *os.File) { p.store(cpanPath, verified, tmp) })
 }
 
@@ -329,11 +329,13 @@ func (p *Proxy) fetchProof(ctx context.Context, f client.File) ([]byte, error) {
 
 // serveChecked downloads cpanPath from the upstream into a temporary file while hashing
 // it, runs check on it, and serves the bytes only if check passed,
-// logging decision ("verified" against the log, or "parsed"). after,
-// if given, runs on the verified file before it is served.
-func (p *Proxy) serveChecked(w http.ResponseWriter, r *http.Request, cpanPath, decision string, check func(context.Context, client.File, *os.File) (string, error), after ...func(*os.File)) {
+// logging decision ("verified" against the log, or "parsed"). check
+// returns the logged time, if any, which is the Last-Modified served: the
+// upstream's is never used. after, if given, runs on the verified file
+// before it is served.
+func (p *Proxy) serveChecked(w http.ResponseWriter, r *http.Request, cpanPath, decision string, check func(context.Context, client.File, *os.File) (string, time.Time, error), after ...func(*os.File)) {
 	// The upstream base may have a path (https://host/CPAN).
-	tmp, file, modTime, code, err := p.download(r.Context(), p.upstream.JoinPath(cpanPath).String(), cpanPath)
+	tmp, file, code, err := p.download(r.Context(), p.upstream.JoinPath(cpanPath).String(), cpanPath)
 	if tmp != nil {
 		defer func() { tmp.Close(); os.Remove(tmp.Name()) }()
 	}
@@ -350,7 +352,7 @@ func (p *Proxy) serveChecked(w http.ResponseWriter, r *http.Request, cpanPath, d
 	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
 	defer cancel()
 	tmp.Seek(0, io.SeekStart)
-	why, err := check(ctx, file, tmp)
+	why, logged, err := check(ctx, file, tmp)
 	if err != nil {
 		p.failed(w, r, cpanPath, err)
 		return
@@ -360,58 +362,55 @@ func (p *Proxy) serveChecked(w http.ResponseWriter, r *http.Request, cpanPath, d
 		f(tmp)
 	}
 	tmp.Seek(0, io.SeekStart)
-	serveFile(w, r, tmp, modTime)
+	serveFile(w, r, tmp, logged, hex.EncodeToString(file.SHA256[:]))
 }
 
 // download fetches a file into a temporary file, hashing it on the way.
-// It returns the upstream's Last-Modified time, if any, for conditional
-// requests. A redirect is an error: the proxy never follows one.
-func (p *Proxy) download(ctx context.Context, u, cpanPath string) (*os.File, client.File, time.Time, int, error) {
-	var modTime time.Time
+// The upstream's headers (Last-Modified among them) are never used. A
+// redirect is an error: the proxy never follows one.
+func (p *Proxy) download(ctx context.Context, u, cpanPath string) (*os.File, client.File, int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, client.File{}, modTime, 0, err
+		return nil, client.File{}, 0, err
 	}
 	resp, err := p.http.Do(req)
 	if err != nil {
-		return nil, client.File{}, modTime, 0, err
+		return nil, client.File{}, 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, client.File{}, modTime, resp.StatusCode, fmt.Errorf("upstream answered %s", resp.Status)
-	}
-	if t, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
-		modTime = t
+		return nil, client.File{}, resp.StatusCode, fmt.Errorf("upstream answered %s", resp.Status)
 	}
 	tmp, err := os.CreateTemp(p.cfg.CacheDir, ".download-*")
 	if err != nil {
-		return nil, client.File{}, modTime, 0, err
+		return nil, client.File{}, 0, err
 	}
 	f, err := client.HashReader(io.TeeReader(io.LimitReader(resp.Body, p.cfg.MaxFileSize+1), tmp), cpanPath)
 	if err != nil {
-		return tmp, client.File{}, modTime, 0, err
+		return tmp, client.File{}, 0, err
 	}
 	if int64(f.Size) > p.cfg.MaxFileSize {
-		return tmp, client.File{}, modTime, 0, fmt.Errorf("file larger than %d bytes", p.cfg.MaxFileSize)
+		return tmp, client.File{}, 0, fmt.Errorf("file larger than %d bytes", p.cfg.MaxFileSize)
 	}
-	return tmp, f, modTime, 0, nil
+	return tmp, f, 0, nil
 }
 
-// cached opens a verified file of a path whose content can never change.
-func (p *Proxy) cached(cpanPath string) (*os.File, bool) {
+// cached opens a verified file of a path whose content can never change,
+// and returns its sha256 in hex.
+func (p *Proxy) cached(cpanPath string) (*os.File, string, bool) {
 	if p.cfg.CacheDir == "" || cpan.MayOverwrite(cpanPath) {
-		return nil, false
+		return nil, "", false
 	}
 	name, ok := p.cachedNames.Load(cpanPath)
 	if !ok {
 		sum, err := os.ReadFile(filepath.Join(p.cfg.CacheDir, "paths", url.PathEscape(cpanPath)))
 		if err != nil {
-			return nil, false
+			return nil, "", false
 		}
 		name, _ = p.cachedNames.LoadOrStore(cpanPath, filepath.Join(p.cfg.CacheDir, "sha256", strings.TrimSpace(string(sum))))
 	}
 	f, err := os.Open(name.(string))
-	return f, err == nil
+	return f, filepath.Base(name.(string)), err == nil
 }
 
 // store keeps a verified file, content-addressed by its sha256.
@@ -443,12 +442,26 @@ var emptyModlist = func() []byte {
 	return b.Bytes()
 }()
 
-func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, modTime time.Time) {
-	if modTime.IsZero() {
-		if st, err := f.Stat(); err == nil {
-			modTime = st.ModTime()
-		}
+// serveFile serves verified bytes. Their validators are the proxy's own:
+// the ETag is their sha256 and Last-Modified the logged time (never later
+// than now; none when nothing was logged). A conditional request is
+// answered only against the ETag: If-Modified-Since compares the client's
+// clock or a time an earlier, unverified source gave it (a forged index
+// saved with a 2099 mtime would be kept for ever), so it is ignored and
+// the verified bytes are sent.
+func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, logged time.Time, sha256Hex string) {
+	if now := time.Now(); logged.After(now) {
+		logged = now
+	}
+	r = r.Clone(r.Context())
+	r.Header.Del("If-Modified-Since")
+	r.Header.Del("If-Unmodified-Since")
+	if r.Header.Get("If-Range") != "" {
+		// A resumed download of something else: send it whole.
+		r.Header.Del("If-Range")
+		r.Header.Del("Range")
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	http.ServeContent(w, r, "", modTime, f)
+	w.Header().Set("ETag", `"`+sha256Hex+`"`)
+	http.ServeContent(w, r, "", logged, f)
 }

@@ -38,7 +38,7 @@ func addProxyFlags(fs *flag.FlagSet) *proxyFlags {
 	fs.StringVar(&pf.files, "files", filepath.Join(cacheDir, "cpantlog", "verified"), "cache `DIR` of verified files (empty to disable)")
 	fs.Var(&pf.hosts, "host", "a `HOST` served in http_proxy mode (from --upstream), besides the upstream's own and www.cpan.org, cpan.metacpan.org, backpan.perl.org, cpanmetadb.plackperl.org (repeatable)")
 	fs.StringVar(&pf.proofs, "proofs", "", "mirror root `URL` whose tlog/proofs/ holds the log's proofs (default: --upstream; off: never): a file with a proof there verifies with no contact with the log")
-	fs.DurationVar(&pf.maxLag, "max-index-lag", client.DefaultMaxIndexLag, "refuse an index file older than the newest logged version of it by more than this")
+	fs.DurationVar(&pf.maxLag, "max-index-lag", client.DefaultMaxIndexLag, "refuse an index file once a later version of it (in the log's order) was logged more than this ago")
 	return pf
 }
 

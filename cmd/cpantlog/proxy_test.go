@@ -250,15 +250,24 @@ func TestProxyWithCpanm(t *testing.T) {
 			t.Errorf("CONNECT: %d, want 403", resp.StatusCode)
 		}
 	}
-	// The verified index answers If-Modified-Since with 304.
-	req, _ = http.NewRequest("GET", proxyURL+"/"+packagesPath, nil)
-	req.Header.Set("If-Modified-Since", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 304 {
-		t.Errorf("If-Modified-Since on the index: %d, want 304", resp.StatusCode)
+	// The verified index answers If-None-Match with its sha256 with 304,
+	// and If-Modified-Since (the client's clock, or an unverified
+	// source's time) with the verified bytes.
+	idxSum := sha256.Sum256(packagesIndex(packages))
+	for h, want := range map[string]int{"If-None-Match": 304, "If-Modified-Since": 200} {
+		req, _ = http.NewRequest("GET", proxyURL+"/"+packagesPath, nil)
+		req.Header.Set("If-None-Match", fmt.Sprintf(`"%x"`, idxSum))
+		if h == "If-Modified-Since" {
+			req.Header.Del("If-None-Match")
+			req.Header.Set(h, time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))
+		}
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s on the index: %d, want %d", h, resp.StatusCode, want)
+		}
 	}
 }

@@ -35,10 +35,13 @@ type Follower struct {
 	Logger      *slog.Logger
 
 	fetcher *client.Fetcher
-	// indexSeen is each index file's Last-Modified as last fetched, for
-	// conditional requests.
-	indexSeen map[string]string
+	// indexSeen is what the mirror said of each index file as last
+	// fetched, for conditional requests.
+	indexSeen map[string]indexSeen
 }
+
+// indexSeen holds an index file's validators as the mirror sent them.
+type indexSeen struct{ lastModified, etag string }
 
 // MaxIndexFileSize bounds an index file download (the real uncompressed
 // 02packages is about 30 MB).
@@ -126,8 +129,13 @@ func (f *Follower) pollIndex(ctx context.Context, p string) error {
 	if err != nil {
 		return err
 	}
-	if lm := f.indexSeen[p]; lm != "" {
-		req.Header.Set("If-Modified-Since", lm)
+	// The conditional request repeats only what the mirror said, and only
+	// a Last-Modified that is not in the future: "If-Modified-Since: 2099"
+	// would make every later poll a 304 and log no new version again.
+	if seen := f.indexSeen[p]; seen.etag != "" {
+		req.Header.Set("If-None-Match", seen.etag)
+	} else if t, err := http.ParseTime(seen.lastModified); err == nil && !t.After(time.Now()) {
+		req.Header.Set("If-Modified-Since", seen.lastModified)
 	}
 	resp, err := f.HTTP.Do(req)
 	if err != nil {
@@ -149,8 +157,11 @@ func (f *Follower) pollIndex(ctx context.Context, p string) error {
 		f.Logger.Error("follow: index file larger than the bound; not logged", "path", p, "bound", MaxIndexFileSize)
 		return nil
 	}
+	// The version's time is the mirror's Last-Modified, untrusted: never
+	// later than now (the log would refuse it, and a future time would
+	// keep the version fresh for ever).
 	when := time.Now()
-	if t, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+	if t, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil && t.Before(when) {
 		when = t
 	}
 	e := &entry.Entry{Kind: entry.Index, Path: p, Size: file.Size, SHA256: file.SHA256, Time: when.UTC().Truncate(time.Second)}
@@ -159,9 +170,9 @@ func (f *Follower) pollIndex(ctx context.Context, p string) error {
 		return err
 	}
 	if f.indexSeen == nil {
-		f.indexSeen = map[string]string{}
+		f.indexSeen = map[string]indexSeen{}
 	}
-	f.indexSeen[p] = resp.Header.Get("Last-Modified")
+	f.indexSeen[p] = indexSeen{lastModified: resp.Header.Get("Last-Modified"), etag: resp.Header.Get("ETag")}
 	if !res.Duplicate {
 		f.Logger.Info("follow: logged index version", "path", p, "index", res.Index, "sha256", fmt.Sprintf("%x", file.SHA256))
 	}

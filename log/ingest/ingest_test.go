@@ -643,3 +643,45 @@ func TestFollowerLogsIndexVersions(t *testing.T) {
 		t.Errorf("after a restart: %d versions, want 2", len(vs))
 	}
 }
+
+// TestFollowerDistrustsFutureLastModified: a mirror's Last-Modified of
+// 2099 is not a version's time (the log would refuse it, and it would keep
+// the version fresh for ever), and its conditional requests never stop
+// the follower from logging the next version.
+func TestFollowerDistrustsFutureLastModified(t *testing.T) {
+	m := newMirror(t)
+	m.add(0, "authors/id/E/ET/ETHER/Try-Tiny-0.31.readme", []byte("readme"))
+	const p = "modules/02packages.details.txt.gz"
+	var mu sync.Mutex
+	content := []byte("version one")
+	future := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.TrimPrefix(r.URL.Path, "/") != p {
+			m.ServeHTTP(w, r)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		http.ServeContent(w, r, "", future, bytes.NewReader(content))
+	}))
+	defer srv.Close()
+	l := openLog(t, t.TempDir())
+	defer l.Shutdown(context.Background())
+	f := &Follower{Log: l, Mirror: srv.URL, Logger: quiet}
+	if err := f.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	vs := logged(t, l, p)
+	if len(vs) != 1 || vs[0].Time.After(time.Now()) {
+		t.Fatalf("after the first poll: %+v, want one version with a time not in the future", vs)
+	}
+	mu.Lock()
+	content = []byte("version two")
+	mu.Unlock()
+	if err := f.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if vs := logged(t, l, p); len(vs) != 2 || vs[1].SHA256 != sha256.Sum256([]byte("version two")) {
+		t.Fatalf("a new version behind Last-Modified: 2099 was not logged: %d versions", len(vs))
+	}
+}
