@@ -395,15 +395,18 @@ func (v *Verifier) VerifyProof(raw []byte, file File) (*Result, error) {
 	if p.Extra == nil {
 		return nil, notVerified("tlog-proof has no extra line; cpan-tlog proofs carry the entry there")
 	}
-	e, err := checkEntry(p.Extra, file)
-	if err != nil {
-		return nil, err
-	}
 	if p.Index >= cp.Size {
 		return nil, notVerified("tlog-proof index %d is outside its checkpoint of size %d", p.Index, cp.Size)
 	}
 	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, p.Index, cp.Size, rfc6962.DefaultHasher.HashLeaf(p.Extra), p.InclusionProof, cp.Hash); err != nil {
 		return nil, notVerified("tlog-proof's inclusion proof does not verify: %v", err)
+	}
+	e, err := checkEntry(p.Extra, file)
+	if err != nil {
+		if contradicts(p.Extra, file) {
+			return nil, fmt.Errorf("%w: %w", ErrContradicted, err)
+		}
+		return nil, err
 	}
 	if err := v.State.Check(cp); err != nil {
 		return nil, err
@@ -432,6 +435,13 @@ func (v *Verifier) VerifyMirrorProof(raw []byte, file File, maxIndexLag time.Dur
 		if age := time.Since(res.Entry.Time); age > maxIndexLag {
 			return nil, notVerified("%s is stale: the version the mirror serves was logged at %s, %s ago, more than the %s allowed (--max-index-lag); the mirror may be frozen: use another mirror",
 				file.Path, res.Entry.Time.Format(entry.TimeFormat), age.Round(time.Minute), maxIndexLag)
+		}
+	} else if cpan.MayOverwrite(file.Path) {
+		// PAUSE lets this file be replaced, so a valid proof of an older
+		// version is how a replay looks; offline only a recent one is fresh.
+		if age := time.Since(res.Entry.Time); age > maxIndexLag || res.Entry.Time.After(time.Now().Add(MaxClockSkew)) {
+			return nil, notVerified("%s may be replaced on CPAN, and the version the mirror's proof shows was logged at %s: only the log can say it is still the newest (within --max-index-lag, %s)",
+				file.Path, res.Entry.Time.Format(entry.TimeFormat), maxIndexLag)
 		}
 	}
 	return res, nil
@@ -471,6 +481,21 @@ func (v *Verifier) FetchProof(ctx context.Context, cpanPath string) (*Result, er
 	}
 	res.Proof = raw
 	return res, nil
+}
+
+// ErrContradicted is wrapped by a verdict that the file's own bytes
+// decide: a proof that verifies shows another file logged at the file's
+// path, which PAUSE never lets be replaced. Unlike any other failure of a
+// mirror's proof, it stands without asking the log.
+var ErrContradicted = errors.New("contradicted by a verified proof")
+
+// contradicts reports whether a logged leaf (whose inclusion verified)
+// is an upload at file's path, a path that can never hold other content,
+// with another size or sha256.
+func contradicts(leaf []byte, file File) bool {
+	e, err := entry.Parse(leaf)
+	return err == nil && e.Kind == entry.Upload && e.Path == file.Path && !cpan.MayOverwrite(e.Path) &&
+		(e.SHA256 != file.SHA256 || e.Size != file.Size)
 }
 
 // checkEntry parses a logged leaf and compares it with the file.

@@ -1,11 +1,14 @@
 package launch
 
 import (
+	"crypto/sha256"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestEnv(t *testing.T) {
@@ -65,5 +68,64 @@ func TestArgs(t *testing.T) {
 	}
 	if out, err := exec.Command("perl", "-c", got[2]).CombinedOutput(); err != nil {
 		t.Errorf("perl -c of the CPAN.pm config: %v\n%s", err, out)
+	}
+}
+
+func TestNewOverridesUserConfiguration(t *testing.T) {
+	dir, home := t.TempDir(), t.TempDir()
+	p, err := New([]string{"cpanm", "Try::Tiny"}, []string{"HOME=" + home, "WGETRC=/home/u/evil", "PERL_CPANM_OPT=--mirror file:///evil --mirror-only", "CURL_HOME=/home/u"}, "http://127.0.0.1:7000", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, kv := range p.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		if _, dup := env[k]; dup {
+			t.Errorf("%s is set twice", k)
+		}
+		env[k] = v
+	}
+	if _, ok := env["PERL_CPANM_OPT"]; ok || len(p.Notes) != 1 || !strings.Contains(p.Notes[0], "PERL_CPANM_OPT") {
+		t.Errorf("PERL_CPANM_OPT kept or not reported: %q %q", env["PERL_CPANM_OPT"], p.Notes)
+	}
+	wgetrc, _ := os.ReadFile(env["WGETRC"])
+	if env["SYSTEM_WGETRC"] != env["WGETRC"] || !strings.Contains(string(wgetrc), "http_proxy = http://127.0.0.1:7000\n") || !strings.Contains(string(wgetrc), "use_proxy = on") {
+		t.Errorf("wgetrc %q (system %q):\n%s", env["WGETRC"], env["SYSTEM_WGETRC"], wgetrc)
+	}
+	curlrc, _ := os.ReadFile(filepath.Join(env["CURL_HOME"], ".curlrc"))
+	if !strings.Contains(string(curlrc), `proxy = "http://127.0.0.1:7000"`) {
+		t.Errorf(".curlrc in %q:\n%s", env["CURL_HOME"], curlrc)
+	}
+	// Used lists what a client left in this run's work directory, not an
+	// unpacked tree, an older run's, or a failed download.
+	gz := []byte("\x1f\x8b\x08\x00rest")
+	run := filepath.Join(env["PERL_CPANM_HOME"], "work", "123.4")
+	os.MkdirAll(filepath.Join(run, "Foo-1.0"), 0o755)
+	os.WriteFile(filepath.Join(run, "Foo-1.0.tar.gz"), gz, 0o644)
+	os.WriteFile(filepath.Join(run, "Foo-1.0", "inner.tar.gz"), gz, 0o644)
+	os.WriteFile(filepath.Join(run, "Bar-1.0.tar.gz"), []byte("<html>503</html>"), 0o644)
+	os.WriteFile(filepath.Join(run, "build.log"), []byte("log"), 0o644)
+	old := filepath.Join(home, ".cpanm", "work", "1.1")
+	os.MkdirAll(old, 0o755)
+	os.WriteFile(filepath.Join(old, "Old-1.0.tar.gz"), gz, 0o644)
+	os.Chtimes(old, time.Now().Add(-time.Hour), time.Now().Add(-time.Hour))
+	src := filepath.Join(dir, "cpan-sources", "modules")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "02packages.details.txt.gz"), gz, 0o644)
+	os.WriteFile(filepath.Join(src, "02packages.details.txt"), []byte("plain"), 0o644)
+	used, err := p.Used()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, u := range used {
+		names = append(names, filepath.Base(u.Name))
+		if u.SHA256 != sha256.Sum256(gz) {
+			t.Errorf("%s: wrong sha256", u.Name)
+		}
+	}
+	slices.Sort(names)
+	if want := []string{"02packages.details.txt.gz", "Foo-1.0.tar.gz"}; !slices.Equal(names, want) {
+		t.Errorf("used %q, want %q", names, want)
 	}
 }

@@ -9,75 +9,133 @@ import (
 
 // Journal records the proxy's decisions, for a summary at the end of an
 // install: clients such as cpanm hide a 403's body, so the reasons are
-// shown here instead.
+// shown here instead. Each file has one verdict, the worst it got
+// (refused, then could not check, then verified); resolver answers
+// (cpanmetadb, MetaCPAN's download_url) are counted, not listed as files.
 type Journal struct {
-	mu        sync.Mutex
-	verified  map[string]bool
-	refusals  []Decision
-	unreached []Decision
+	mu       sync.Mutex
+	files    map[string]*verdict
+	verified map[[32]byte]bool // sha256 of every file served as verified
+	resolved int
 }
 
-// Decision is one refused or unverifiable request.
-type Decision struct {
-	URL, Path, Reason string
+type verdict struct {
+	level  int // one of the levels below
+	reason string
 }
 
-func (j *Journal) add(decision, url, cpanPath, reason string) {
+const (
+	levelOK = iota
+	levelUnchecked
+	levelRefused
+)
+
+var levelNames = [...]string{levelOK: "ok", levelUnchecked: "UNCHECKED", levelRefused: "REFUSED"}
+
+func (j *Journal) add(decision, url, cpanPath, reason string, sha256 *[32]byte) {
 	if j == nil {
 		return
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	level := levelOK
 	switch decision {
 	case "verified", "cached":
-		if j.verified == nil {
-			j.verified = map[string]bool{}
-		}
-		j.verified[cpanPath] = true
 	case "refused", "not_proxied":
-		j.refusals = append(j.refusals, Decision{URL: url, Path: cpanPath, Reason: reason})
+		level = levelRefused
 	case "log_unreachable", "error":
-		j.unreached = append(j.unreached, Decision{URL: url, Path: cpanPath, Reason: reason})
+		level = levelUnchecked
+	case "resolved":
+		j.mu.Lock()
+		j.resolved++
+		j.mu.Unlock()
+		return
+	default: // not_found, generated, parsed: not a file anyone vouched for
+		return
+	}
+	key := cpanPath
+	if key == "" {
+		key = url
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if level == levelOK && sha256 != nil {
+		if j.verified == nil {
+			j.verified = map[[32]byte]bool{}
+		}
+		j.verified[*sha256] = true
+	}
+	j.record(key, level, reason)
+}
+
+func (j *Journal) record(key string, level int, reason string) {
+	if j.files == nil {
+		j.files = map[string]*verdict{}
+	}
+	if v, ok := j.files[key]; !ok || level > v.level {
+		j.files[key] = &verdict{level: level, reason: reason}
 	}
 }
 
-// Counts returns how many distinct files verified, how many requests were
-// refused, and how many could not be checked (log or upstream unreachable).
+// Verified reports whether bytes with this sha256 were served as verified.
+func (j *Journal) Verified(sha256 [32]byte) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.verified[sha256]
+}
+
+// Unverified records a file a client used that the proxy never served as
+// verified: it came around the proxy.
+func (j *Journal) Unverified(name string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.record(name, levelRefused, "the command used this file, but it did not come through the verifying proxy as verified (a local file, a file:// mirror, or a setting that routed around the proxy)")
+}
+
+// Counts returns how many distinct files verified, were refused (or used
+// without verification), and could not be checked (log or upstream
+// unreachable).
 func (j *Journal) Counts() (verified, refused, unchecked int) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return len(j.verified), len(j.refusals), len(j.unreached)
+	for _, v := range j.files {
+		switch v.level {
+		case levelOK:
+			verified++
+		case levelRefused:
+			refused++
+		case levelUnchecked:
+			unchecked++
+		}
+	}
+	return
 }
 
-// Summary writes what was verified and every refusal with its reason.
+// Summary writes every file once with its verdict, and the reason of each
+// that did not verify.
 func (j *Journal) Summary(w io.Writer) {
 	j.mu.Lock()
-	defer j.mu.Unlock()
-	var files []string
-	for p := range j.verified {
-		files = append(files, p)
+	keys := make([]string, 0, len(j.files))
+	for k := range j.files {
+		keys = append(keys, k)
 	}
-	sort.Strings(files)
-	fmt.Fprintf(w, "cpantlog: %d files verified against the log", len(files))
-	if len(files) > 0 {
-		fmt.Fprint(w, ":")
+	files, resolved := j.files, j.resolved
+	j.mu.Unlock()
+	verified, refused, unchecked := j.Counts()
+	sort.Slice(keys, func(a, b int) bool {
+		if files[keys[a]].level != files[keys[b]].level {
+			return files[keys[a]].level < files[keys[b]].level
+		}
+		return keys[a] < keys[b]
+	})
+	fmt.Fprintf(w, "cpantlog: %d files verified against the log, %d refused, %d could not be checked", verified, refused, unchecked)
+	if resolved > 0 {
+		fmt.Fprintf(w, " (and %d resolver answers from the verified 02packages)", resolved)
 	}
 	fmt.Fprintln(w)
-	for _, f := range files {
-		fmt.Fprintf(w, "  ok       %s\n", f)
-	}
-	for _, d := range j.refusals {
-		what := d.Path
-		if what == "" {
-			what = d.URL
+	for _, k := range keys {
+		v := files[k]
+		fmt.Fprintf(w, "  %-9s %s\n", levelNames[v.level], k)
+		if v.level != levelOK {
+			fmt.Fprintf(w, "            %s\n", v.reason)
 		}
-		fmt.Fprintf(w, "  REFUSED  %s\n           %s\n", what, d.Reason)
-	}
-	for _, d := range j.unreached {
-		what := d.Path
-		if what == "" {
-			what = d.URL
-		}
-		fmt.Fprintf(w, "  UNCHECKED %s\n           %s\n", what, d.Reason)
 	}
 }

@@ -85,9 +85,9 @@ type Proxy struct {
 }
 
 // DefaultHosts are CPAN's own plain-HTTP mirror names.
-// cpanmetadb's host is among them: its answers come from the verified
-// 02packages.
-var DefaultHosts = []string{"www.cpan.org", "cpan.metacpan.org", "backpan.perl.org", MetaDBHost}
+// cpanmetadb's and MetaCPAN's API hosts are among them: the proxy answers
+// them itself from the verified 02packages.
+var DefaultHosts = []string{"www.cpan.org", "cpan.metacpan.org", "backpan.perl.org", MetaDBHost, MetaCPANHost}
 
 // New returns a proxy.
 func New(cfg Config) (*Proxy, error) {
@@ -146,11 +146,20 @@ func (p *Proxy) Metrics() http.Handler {
 }
 
 func (p *Proxy) decide(r *http.Request, decision, cpanPath, reason string) {
+	p.decideFile(r, decision, cpanPath, reason, nil)
+}
+
+// decideFile is decide for bytes served as verified, whose sha256 the
+// journal keeps (cpantlog exec compares what a client used with it).
+func (p *Proxy) decideFile(r *http.Request, decision, cpanPath, reason string, sha256 *[32]byte) {
 	p.metrics.WithLabelValues(decision).Inc()
 	u := r.URL.String()
+	if r.Method == http.MethodConnect {
+		u = "CONNECT " + r.Host
+	}
 	p.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "proxy", slog.String("decision", decision), slog.String("method", r.Method),
 		slog.String("url", u), slog.String("path", cpanPath), slog.String("reason", reason))
-	p.cfg.Journal.add(decision, u, cpanPath, reason)
+	p.cfg.Journal.add(decision, u, cpanPath, reason, sha256)
 }
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -177,6 +186,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if strings.HasPrefix(r.URL.Path, "/v1.0/") && (!r.URL.IsAbs() || strings.EqualFold(r.URL.Hostname(), MetaDBHost)) {
 		p.serveMetaDB(w, r)
+		return
+	}
+	if r.URL.IsAbs() && strings.EqualFold(r.URL.Hostname(), MetaCPANHost) {
+		p.serveMetaCPAN(w, r)
 		return
 	}
 	cpanPath, class, err := Classify(r.URL.EscapedPath(), r.URL.Path)
@@ -261,7 +274,9 @@ func oneLine(s string) string {
 func (p *Proxy) serveUpload(w http.ResponseWriter, r *http.Request, cpanPath string) {
 	if f, sum, ok := p.cached(cpanPath); ok {
 		defer f.Close()
-		p.decide(r, "cached", cpanPath, "")
+		var sha [32]byte
+		hex.Decode(sha[:], []byte(sum))
+		p.decideFile(r, "cached", cpanPath, "", &sha)
 		serveFile(w, r, f, time.Time{}, sum)
 		return
 	}
@@ -277,9 +292,11 @@ func (p *Proxy) serveUpload(w http.ResponseWriter, r *http.Request, cpanPath str
 }
 
 // verify proves f: with the mirror's published proof when there is one
-// that verifies (no contact with the log), else with the log. When the log
-// cannot be reached but the mirror's proof showed the file is not the one
-// logged, that refusal stands.
+// that verifies (no contact with the log), else with the log. A mirror
+// proof that does not verify is never trusted, and never a verdict either:
+// with the log unreachable the answer is "could not check", unless the
+// proof verified and shows another file logged at the path (the bytes
+// contradict it): that refusal stands.
 func (p *Proxy) verify(ctx context.Context, f client.File) (*client.Result, string, error) {
 	proofErr := errNoProof
 	if p.proofs != nil {
@@ -299,7 +316,7 @@ func (p *Proxy) verify(ctx context.Context, f client.File) (*client.Result, stri
 	} else {
 		res, err = p.cfg.Verifier.VerifyFile(ctx, f)
 	}
-	if client.Unchecked(err) && errors.Is(proofErr, client.ErrNotVerified) {
+	if client.Unchecked(err) && errors.Is(proofErr, client.ErrContradicted) {
 		return nil, "", proofErr
 	}
 	if err != nil {
@@ -357,7 +374,11 @@ func (p *Proxy) serveChecked(w http.ResponseWriter, r *http.Request, cpanPath, d
 		p.failed(w, r, cpanPath, err)
 		return
 	}
-	p.decide(r, decision, cpanPath, why)
+	if decision == "verified" {
+		p.decideFile(r, decision, cpanPath, why, &file.SHA256)
+	} else {
+		p.decide(r, decision, cpanPath, why)
+	}
 	for _, f := range after {
 		f(tmp)
 	}

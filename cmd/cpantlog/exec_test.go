@@ -82,20 +82,31 @@ func (e *execEnv) tamper(t *testing.T, p string) {
 
 const testFatal = "authors/id/R/RJ/RJBS/Test-Fatal-0.017.tar.gz"
 
+// The summary's verdict columns.
+const (
+	okLine      = "  ok        "
+	refusedLine = "  REFUSED   "
+)
+
 func TestExecCpanm(t *testing.T) {
 	needCpanm(t)
 	e := newExecEnv(t)
 	lib := t.TempDir()
 	code, out := e.run(t, "cpanm", "-n", "-L", lib, "Test::Fatal")
-	if code != 0 || !installed(lib, "Test/Fatal.pm") || !strings.Contains(out, "ok       "+testFatal) {
+	if code != 0 || !installed(lib, "Test/Fatal.pm") || !strings.Contains(out, okLine+testFatal) {
 		t.Fatalf("cpantlog exec -- cpanm Test::Fatal: exit %d\n%s", code, out)
 	}
 	// Tampered upstream: nothing installs, the summary names the file and why.
 	e.tamper(t, testFatal)
 	lib = t.TempDir()
 	code, out = e.run(t, "cpanm", "-n", "-L", lib, "Test::Fatal")
-	if code == 0 || installed(lib, "Test/Fatal.pm") || !strings.Contains(out, "REFUSED  "+testFatal) || !strings.Contains(out, "does not match the log") {
-		t.Errorf("tampered Test::Fatal: exit %d\n%s", code, out)
+	if code != 1 || installed(lib, "Test/Fatal.pm") || !strings.Contains(out, refusedLine+testFatal) || !strings.Contains(out, "does not match the log") {
+		t.Errorf("tampered Test::Fatal: exit %d, want 1\n%s", code, out)
+	}
+	// One verdict per file: the refused tarball is not also "ok", and a
+	// resolver answer is not a file.
+	if strings.Contains(out, okLine+testFatal) || strings.Count(out, testFatal+"\n") != 1 {
+		t.Errorf("the refused tarball is listed more than once or as ok:\n%s", out)
 	}
 	if n := e.hits.Load(); n != 0 {
 		t.Errorf("%d requests walked around the verifying proxy to the user's own http_proxy", n)
@@ -108,10 +119,10 @@ func TestExecLogDown(t *testing.T) {
 	e.tl.stop()
 	lib := t.TempDir()
 	code, out := e.run(t, "cpanm", "-n", "-L", lib, "Test::Fatal")
-	if code == 0 || installed(lib, "Test/Fatal.pm") || !strings.Contains(out, "could not reach the log") || !strings.Contains(out, "UNCHECKED") {
-		t.Errorf("log down: exit %d\n%s", code, out)
+	if code != 2 || installed(lib, "Test/Fatal.pm") || !strings.Contains(out, "could not reach the log") || !strings.Contains(out, "UNCHECKED") {
+		t.Errorf("log down: exit %d, want 2 whatever cpanm exits\n%s", code, out)
 	}
-	if strings.Contains(out, "REFUSED  "+testFatal) {
+	if strings.Contains(out, refusedLine+testFatal) {
 		t.Errorf("log down is reported as a refusal of the mirror's file:\n%s", out)
 	}
 }
@@ -128,7 +139,7 @@ func TestExecCarton(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "cpanfile"), []byte("requires 'Test::Fatal';\n"), 0o644)
 	t.Chdir(dir)
 	code, out := e.run(t, "carton", "install")
-	if code != 0 || !installed(filepath.Join(dir, "local"), "Test/Fatal.pm") || !strings.Contains(out, "ok       "+testFatal) {
+	if code != 0 || !installed(filepath.Join(dir, "local"), "Test/Fatal.pm") || !strings.Contains(out, okLine+testFatal) {
 		t.Fatalf("cpantlog exec -- carton install: exit %d\n%s", code, out)
 	}
 	// The snapshot verifies the tarballs carton keeps in local/cache,
@@ -144,7 +155,7 @@ func TestExecCarton(t *testing.T) {
 	os.WriteFile(filepath.Join(dir2, "cpanfile"), []byte("requires 'Test::Fatal';\n"), 0o644)
 	t.Chdir(dir2)
 	code, out = e.run(t, "carton", "install")
-	if code == 0 || installed(filepath.Join(dir2, "local"), "Test/Fatal.pm") || !strings.Contains(out, "REFUSED  "+testFatal) {
+	if code == 0 || installed(filepath.Join(dir2, "local"), "Test/Fatal.pm") || !strings.Contains(out, refusedLine+testFatal) {
 		t.Errorf("tampered Test::Fatal with carton: exit %d\n%s", code, out)
 	}
 	if n := e.hits.Load(); n != 0 {
@@ -163,7 +174,7 @@ func TestExecCPANpm(t *testing.T) {
 	t.Setenv("PERL5LIB", filepath.Join(base, "lib/perl5"))
 	t.Setenv("CPAN_OPTS", "")
 	code, out := e.run(t, "cpan", "-T", "Test::Fatal")
-	if code != 0 || !installed(base, "Test/Fatal.pm") || !strings.Contains(out, "ok       "+testFatal) {
+	if code != 0 || !installed(base, "Test/Fatal.pm") || !strings.Contains(out, okLine+testFatal) {
 		t.Fatalf("cpantlog exec -- cpan Test::Fatal: exit %d\n%s", code, out)
 	}
 	// Tampered upstream: CPAN.pm installs nothing, and although cpan may
@@ -175,10 +186,76 @@ func TestExecCPANpm(t *testing.T) {
 	t.Setenv("PERL5LIB", filepath.Join(base, "lib/perl5"))
 	t.Setenv("HOME", t.TempDir())
 	code, out = e.run(t, "cpan", "-T", "Test::Fatal")
-	if code == 0 || installed(base, "Test/Fatal.pm") || !strings.Contains(out, "REFUSED  "+testFatal) || !strings.Contains(out, "does not match the log") {
+	if code == 0 || installed(base, "Test/Fatal.pm") || !strings.Contains(out, refusedLine+testFatal) || !strings.Contains(out, "does not match the log") {
 		t.Errorf("tampered Test::Fatal with CPAN.pm: exit %d\n%s", code, out)
 	}
 	if n := e.hits.Load(); n != 0 {
 		t.Errorf("%d requests walked around the verifying proxy", n)
+	}
+}
+
+// TestExecUserConfigCannotRouteAround: a hostile proxy in the user's own
+// ~/.wgetrc, ~/.curlrc and CPAN.pm MyConfig.pm (each read in preference to
+// the environment by the program that reads it) receives nothing, and a
+// tampered tarball installs by no route.
+func TestExecUserConfigCannotRouteAround(t *testing.T) {
+	needCpanm(t)
+	e := newExecEnv(t)
+	evil, hits := standIn(t)
+	home := os.Getenv("HOME")
+	os.WriteFile(filepath.Join(home, ".wgetrc"), []byte("use_proxy = on\nhttp_proxy = "+evil+"\nhttps_proxy = "+evil+"\n"), 0o644)
+	os.WriteFile(filepath.Join(home, ".curlrc"), []byte("proxy = \""+evil+"\"\n"), 0o644)
+	os.MkdirAll(filepath.Join(home, ".cpan", "CPAN"), 0o755)
+	os.WriteFile(filepath.Join(home, ".cpan", "CPAN", "MyConfig.pm"), []byte("$CPAN::Config = {\n  'http_proxy' => q["+evil+"],\n  'ftp_proxy' => q["+evil+"],\n  'urllist' => [q["+evil+"/]],\n};\n1;\n__END__\n"), 0o644)
+	e.tamper(t, testFatal)
+	backends := map[string][]string{"wget": {"--no-lwp"}, "curl": {"--no-lwp", "--no-wget"}}
+	for name, flags := range backends {
+		if _, err := exec.LookPath(name); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s missing in CI: .ci/run installs it", name)
+			}
+			t.Logf("%s not installed: cpanm's %s backend not tried", name, name)
+			continue
+		}
+		lib := t.TempDir()
+		code, out := e.run(t, append(append([]string{"cpanm", "-n", "-L", lib}, flags...), "Test::Fatal")...)
+		if code != 1 || installed(lib, "Test/Fatal.pm") || !strings.Contains(out, refusedLine+testFatal) {
+			t.Errorf("cpanm (%s backend) with a hostile ~/.%src: exit %d, want 1 with the tarball refused\n%s", name, name, code, out)
+		}
+	}
+	if _, err := exec.LookPath("cpan"); err == nil {
+		base := t.TempDir()
+		t.Setenv("PERL_MM_OPT", "INSTALL_BASE="+base)
+		t.Setenv("PERL_MB_OPT", "--install_base "+base)
+		t.Setenv("CPAN_OPTS", "")
+		code, out := e.run(t, "cpan", "-T", "Test::Fatal")
+		if code != 1 || installed(base, "Test/Fatal.pm") || !strings.Contains(out, refusedLine+testFatal) {
+			t.Errorf("CPAN.pm with a hostile http_proxy in MyConfig.pm: exit %d, want 1\n%s", code, out)
+		}
+	}
+	if n := hits.Load() + e.hits.Load(); n != 0 {
+		t.Errorf("%d requests reached the proxies of the user's configuration", n)
+	}
+}
+
+// TestExecFailsClosed: what the command used is compared with what the
+// proxy verified. A file:// mirror (no proxy involved) installs genuine
+// files, but nothing vouched for them: exit 1, each file named. A command
+// that succeeds while nothing was verified exits 2.
+func TestExecFailsClosed(t *testing.T) {
+	needCpanm(t)
+	e := newExecEnv(t)
+	lib := t.TempDir()
+	code, out := e.run(t, "cpanm", "-n", "-L", lib, "--mirror", "file://"+e.root, "--mirror-only", "Test::Fatal")
+	if code != 1 || !strings.Contains(out, "Test-Fatal-0.017.tar.gz") || !strings.Contains(out, "did not come through the verifying proxy") {
+		t.Errorf("cpanm from a file:// mirror: exit %d, want 1 naming the unverified files\n%s", code, out)
+	}
+	code, out = e.run(t, "true")
+	if code != 2 || !strings.Contains(out, "nothing was verified") {
+		t.Errorf("a command that fetched nothing: exit %d, want 2\n%s", code, out)
+	}
+	code, out = e.run(t, "false")
+	if code != 4 || !strings.Contains(out, "false failed") {
+		t.Errorf("a command that failed with nothing refused: exit %d, want 4\n%s", code, out)
 	}
 }

@@ -93,7 +93,7 @@ func TestCpanmDefaultFlowThroughProxy(t *testing.T) {
 		t.Fatalf("cpanm default flow: %v\n%s\nproxy log:\n%s", err, out, plogs)
 	}
 	logs := plogs.String()
-	if !strings.Contains(logs, "cpanmetadb answer for Test::Fatal") || !strings.Contains(logs, "www.cpan.org/authors/id/R/RJ/RJBS/Test-Fatal-0.017.tar.gz") {
+	if !strings.Contains(logs, "decision=resolved") || !strings.Contains(logs, "Test::Fatal is authors/id/R/RJ/RJBS/Test-Fatal-0.017.tar.gz in the verified 02packages") || !strings.Contains(logs, "www.cpan.org/authors/id/R/RJ/RJBS/Test-Fatal-0.017.tar.gz") {
 		t.Errorf("cpanm did not resolve through the proxy's cpanmetadb and fetch from www.cpan.org through it:\n%s", logs)
 	}
 	// The history endpoint is a plain 404 that says why.

@@ -19,6 +19,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
@@ -79,6 +80,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "snapshot":
 		err = snapshotCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
+		if len(args) > 1 && args[1] != "help" && !strings.HasPrefix(args[1], "-") {
+			// help COMMAND is COMMAND -h.
+			return run([]string{args[1], "-h"}, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
