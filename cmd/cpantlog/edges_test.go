@@ -145,3 +145,37 @@ func TestReplayedFutureIndexVersionGoesStale(t *testing.T) {
 		t.Errorf("the 2099 version with its mirror proof, log down: %d %s\n%s", resp.StatusCode, body, plogs)
 	}
 }
+
+// TestReplaceableFileReplayWithMirrorProof: PAUSE lets a .readme be
+// replaced, so a valid mirror proof of an older version is how a replay
+// looks. It is not enough: the log is asked (and refuses the old
+// version), and with the log down the answer is "could not check".
+func TestReplaceableFileReplayWithMirrorProof(t *testing.T) {
+	smp := samples(t)
+	tl := startLog(t, t.TempDir())
+	const meta = "authors/id/E/ET/ETHER/Try-Tiny-0.31.readme"
+	oldMeta, newMeta := []byte(`{"version":"old"}`), []byte(`{"version":"new"}`)
+	tl.add(t, meta, oldMeta, "2024-01-02T03:04:05Z")
+	tl.add(t, meta, newMeta, "2024-02-02T03:04:05Z")
+	policy := writePolicy(t, "log "+tl.log.VerifierKey()+" "+tl.url+"\nquorum none\n")
+	root, mirrorURL := buildMirror(t, smp)
+	os.WriteFile(filepath.Join(root, meta), oldMeta, 0o644)
+	dst := filepath.Join(root, cpan.ProofPath(meta, sha256.Sum256(oldMeta)))
+	os.MkdirAll(filepath.Dir(dst), 0o755)
+	os.WriteFile(dst, fetch(t, tl.url+"/proof?index=0"), 0o644)
+
+	purl, plogs := startProxy(t, policy, mirrorURL)
+	if resp, body := get(t, purl+"/"+meta, nil); resp.StatusCode != 403 || !strings.Contains(string(body), "does not match the log") {
+		t.Errorf("an older .readme with its valid mirror proof: %d %s, want 403\n%s", resp.StatusCode, body, plogs)
+	}
+	os.WriteFile(filepath.Join(root, meta), newMeta, 0o644)
+	if resp, _ := get(t, purl+"/"+meta, nil); resp.StatusCode != 200 {
+		t.Errorf("the newest .readme: %d, want 200\n%s", resp.StatusCode, plogs)
+	}
+	tl.stop()
+	os.WriteFile(filepath.Join(root, meta), oldMeta, 0o644)
+	purl, plogs = startProxy(t, policy, mirrorURL)
+	if resp, body := get(t, purl+"/"+meta, nil); resp.StatusCode != 503 {
+		t.Errorf("an older .readme with its mirror proof, log down: %d %s, want 503 (could not check)\n%s", resp.StatusCode, body, plogs)
+	}
+}
