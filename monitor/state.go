@@ -1,11 +1,13 @@
 package monitor
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 // off.
 type state struct {
 	db      *bolt.DB
+	dir     string
 	uploads *uploads
 }
 
@@ -38,6 +41,9 @@ var (
 	// kUploads is the committed length of the uploads file and how many
 	// paths it holds (to size the table when the monitor starts).
 	kUploads = []byte("uploads")
+	// kUploadsFile names the uploads file, when it is not "uploads": a
+	// rewrite makes a new file and switches to it in one transaction.
+	kUploadsFile = []byte("uploads-file")
 )
 
 var errStateLocked = errors.New("monitor state is locked by another process (is another cpantlog-monitor using this --state?)")
@@ -63,9 +69,9 @@ func openState(dir string) (*state, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &state{db: db}
+	s := &state{db: db, dir: dir}
 	size, paths := s.committedUploads()
-	if s.uploads, err = openUploads(filepath.Join(dir, "uploads"), size, paths); err != nil {
+	if s.uploads, err = openUploads(filepath.Join(dir, s.uploadsFile()), size, paths); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -73,7 +79,81 @@ func openState(dir string) (*state, error) {
 		s.close()
 		return nil, fmt.Errorf("monitor state: moving the per-path records out of %s: %w", db.Path(), err)
 	}
+	if s.uploads.legacy > 0 {
+		if err := s.rewriteUploads(); err != nil {
+			s.close()
+			return nil, fmt.Errorf("monitor state: rewriting the uploads file with checksums: %w", err)
+		}
+	}
 	return s, nil
+}
+
+// uploadsFile is the name of the uploads file in the state directory.
+func (s *state) uploadsFile() string {
+	name := "uploads"
+	s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bMeta).Get(kUploadsFile); v != nil {
+			name = string(v)
+		}
+		return nil
+	})
+	return name
+}
+
+// rewriteUploads writes every path's latest record to a new file, in the
+// current format, and switches to it in the transaction that commits its
+// length: a crash before leaves the old file in use, after the new one.
+func (s *state) rewriteUploads() error {
+	name := "uploads.1"
+	if s.uploadsFile() == name {
+		name = "uploads.2"
+	}
+	f, err := os.OpenFile(filepath.Join(s.dir, name), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	var off int64
+	paths := 0
+	err = s.uploads.each(func(p string, rec upload) error {
+		pad := align(off) - off
+		w.Write(make([]byte, pad))
+		b := appendRecord(nil, p, rec)
+		off += pad + int64(len(b))
+		paths++
+		_, err := w.Write(b)
+		return err
+	})
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	f.Close()
+	if err != nil {
+		return err
+	}
+	old := s.uploadsFile()
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		v := binary.BigEndian.AppendUint64(nil, uint64(off))
+		if err := m.Put(kUploads, binary.BigEndian.AppendUint64(v, uint64(paths))); err != nil {
+			return err
+		}
+		return m.Put(kUploadsFile, []byte(name))
+	})
+	if err != nil {
+		return err
+	}
+	u, err := openUploads(filepath.Join(s.dir, name), off, paths)
+	if err != nil {
+		return err
+	}
+	s.uploads.close()
+	s.uploads = u
+	os.Remove(filepath.Join(s.dir, old))
+	return nil
 }
 
 // committedUploads is the uploads file's length and number of paths as of

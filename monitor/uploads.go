@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"hash/maphash"
 	"io"
 	"os"
@@ -37,6 +38,9 @@ type uploads struct {
 	flushed   int64  // bytes of the file that are written and synced
 	pending   []byte // records appended since, at offsets flushed...
 	scratch   []byte
+	// legacy counts the records written before records carried a
+	// checksum; openState rewrites a file that has any.
+	legacy int
 }
 
 // upload is what the rules remember of a path's latest upload.
@@ -56,12 +60,12 @@ const (
 	maxFile = slotOffsetMask * recordAlign
 	// maxLoad is the table's fill limit, in percent.
 	maxLoad = 80
-	// maxRecord bounds one record: a flag, three uvarints, a hash and a
-	// path of at most entry.MaxSize bytes.
-	maxRecord = 1 + 3*binary.MaxVarintLen64 + 32 + 8192
+	// maxRecord bounds one record: a flag, three uvarints, a hash, a
+	// path of at most entry.MaxSize bytes and a checksum.
+	maxRecord = 1 + 3*binary.MaxVarintLen64 + 32 + 8192 + 4
 )
 
-var errUploadsCorrupt = errors.New("monitor state: the uploads file is corrupt (move the state directory away and audit from scratch)")
+var errUploadsCorrupt = errors.New("monitor state: the uploads file is damaged, so the monitor would forget what it saw of some paths; it will not start on it. Rebuild the state: stop the monitor, move the --state directory away and start it again (it audits the whole log from scratch, re-reporting nothing it delivered before only if you keep the old directory's findings)")
 
 // openUploads opens the record file at path, drops any records beyond
 // committed (a batch that never committed) and builds the table for the
@@ -257,8 +261,11 @@ func (u *uploads) read(off int64) (string, upload, error) {
 			return "", upload{}, err
 		}
 		p, rec, _, err := decodeRecord(b)
-		if err == nil || size == maxRecord || !errors.Is(err, errShortRecord) {
-			return p, rec, err
+		if err != nil && (size == maxRecord || !errors.Is(err, errShortRecord)) {
+			return "", upload{}, fmt.Errorf("%w: at offset %d: %v", errUploadsCorrupt, off, err)
+		}
+		if err == nil {
+			return p, rec, nil
 		}
 		u.scratch = make([]byte, maxRecord)
 	}
@@ -268,6 +275,8 @@ func (u *uploads) read(off int64) (string, upload, error) {
 func (u *uploads) scan(fn func(off int64, p string, rec upload) error) error {
 	r := bufio.NewReaderSize(io.NewSectionReader(u.f, 0, u.flushed), 1<<16)
 	var off int64
+	var firstLegacy bool
+	u.legacy = 0
 	for off < u.flushed {
 		// The reader's buffer holds any record whole; it ends at flushed.
 		b, err := r.Peek(min(maxRecord, int(u.flushed-off)))
@@ -277,6 +286,16 @@ func (u *uploads) scan(fn func(off int64, p string, rec upload) error) error {
 		p, rec, n, err := decodeRecord(b)
 		if err != nil {
 			return fmt.Errorf("%w: at offset %d: %v", errUploadsCorrupt, off, err)
+		}
+		// A file is written in one format: a rewrite converts a legacy
+		// file whole, so a mix is damage (a flipped 0x80 bit).
+		if legacy := b[0]&flagChecksum == 0; off == 0 {
+			firstLegacy = legacy
+		} else if legacy != firstLegacy {
+			return fmt.Errorf("%w: at offset %d: records with and without checksums", errUploadsCorrupt, off)
+		}
+		if firstLegacy {
+			u.legacy++
 		}
 		if err := fn(off, p, rec); err != nil {
 			return err
@@ -320,19 +339,31 @@ func (t slotTable) set(i int, v uint64) {
 	binary.LittleEndian.PutUint16(t.b[6*i+4:], uint16(v>>32))
 }
 
-// A record is a flags byte (1: deleted), uvarints index and size, the
-// sha256, and the path as a uvarint length and its bytes.
+// A record is a flags byte (1: deleted; 0x80: checksummed), uvarints
+// index and size, the sha256, the path as a uvarint length and its bytes,
+// and a CRC-32C of all that (little-endian). A flipped bit anywhere is a
+// refusal to start, not a path silently forgotten. Records written before
+// the checksum (no 0x80) are read, and openState rewrites their file.
+const (
+	flagDeleted  = 1
+	flagChecksum = 0x80
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
 func appendRecord(b []byte, p string, rec upload) []byte {
-	var flags byte
+	start := len(b)
+	var flags byte = flagChecksum
 	if rec.Deleted {
-		flags = 1
+		flags |= flagDeleted
 	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, rec.Index)
 	b = binary.AppendUvarint(b, rec.Size)
 	b = append(b, rec.SHA256[:]...)
 	b = binary.AppendUvarint(b, uint64(len(p)))
-	return append(b, p...)
+	b = append(b, p...)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
 }
 
 var errShortRecord = errors.New("record cut short")
@@ -342,10 +373,10 @@ func decodeRecord(b []byte) (string, upload, int, error) {
 	if len(b) < 1 {
 		return "", rec, 0, errShortRecord
 	}
-	if b[0] > 1 {
+	if b[0]&^(flagDeleted|flagChecksum) != 0 {
 		return "", rec, 0, fmt.Errorf("flags %#x", b[0])
 	}
-	rec.Deleted = b[0] == 1
+	rec.Deleted = b[0]&flagDeleted != 0
 	n := 1
 	var fields [2]uint64
 	for i := range fields {
@@ -372,5 +403,15 @@ func decodeRecord(b []byte) (string, upload, int, error) {
 	if uint64(len(b)-n) < l {
 		return "", rec, 0, errShortRecord
 	}
-	return string(b[n : n+int(l)]), rec, n + int(l), nil
+	p, n := string(b[n:n+int(l)]), n+int(l)
+	if b[0]&flagChecksum != 0 {
+		if len(b) < n+4 {
+			return "", rec, 0, errShortRecord
+		}
+		if crc32.Checksum(b[:n], castagnoli) != binary.LittleEndian.Uint32(b[n:]) {
+			return "", rec, 0, errors.New("checksum mismatch")
+		}
+		n += 4
+	}
+	return p, rec, n, nil
 }

@@ -326,3 +326,84 @@ func TestStateSizesTableOnOpen(t *testing.T) {
 		t.Errorf("last path after reopening: %+v, %v, %v", got, ok, err)
 	}
 }
+
+// TestUploadsFlippedBit: any one flipped bit in the uploads file is a
+// refusal to start, never a path silently forgotten or changed.
+func TestUploadsFlippedBit(t *testing.T) {
+	var good []byte
+	for i := 1; i <= 3; i++ {
+		for len(good)%recordAlign != 0 {
+			good = append(good, 0)
+		}
+		good = appendRecord(good, testPath(i), testUpload(i))
+	}
+	file := filepath.Join(t.TempDir(), "uploads")
+	for bit := 0; bit < 8*len(good); bit++ {
+		bad := bytes.Clone(good)
+		bad[bit/8] ^= 1 << (bit % 8)
+		os.WriteFile(file, bad, 0o600)
+		u, err := openUploads(file, int64(len(bad)), 3)
+		if errors.Is(err, errUploadsCorrupt) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("bit %d: %v, want errUploadsCorrupt", bit, err)
+		}
+		// Only a bit in the padding between records may go unnoticed,
+		// and then every record must read as written.
+		for i := 1; i <= 3; i++ {
+			if got, ok, err := u.get(testPath(i)); !ok || err != nil || got != testUpload(i) {
+				t.Errorf("bit %d (byte %d) flipped: %s reads %+v %v %v", bit, bit/8, testPath(i), got, ok, err)
+			}
+		}
+		u.close()
+	}
+}
+
+// TestRewriteLegacyUploads: a file of records written before checksums
+// is rewritten once, with every path's latest record, and the old file is
+// removed.
+func TestRewriteLegacyUploads(t *testing.T) {
+	dir := t.TempDir()
+	var legacy []byte
+	recs := map[string]upload{testPath(1): testUpload(1), testPath(2): testUpload(2)}
+	for i, p := range []string{testPath(1), testPath(2), testPath(1)} {
+		for len(legacy)%recordAlign != 0 {
+			legacy = append(legacy, 0)
+		}
+		r := recs[p]
+		if i == 2 {
+			r.Deleted = true
+			recs[p] = r
+		}
+		b := appendRecord(nil, p, r)
+		b[0] &^= flagChecksum
+		legacy = append(legacy, b[:len(b)-4]...)
+	}
+	os.WriteFile(filepath.Join(dir, "uploads"), legacy, 0o600)
+	db, _ := bolt.Open(filepath.Join(dir, "monitor.db"), 0o600, nil)
+	db.Update(func(tx *bolt.Tx) error {
+		m, _ := tx.CreateBucketIfNotExists(bMeta)
+		v := binary.BigEndian.AppendUint64(nil, uint64(len(legacy)))
+		return m.Put(kUploads, binary.BigEndian.AppendUint64(v, 2))
+	})
+	db.Close()
+	for range 2 {
+		st, err := openState(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.uploads.legacy != 0 {
+			t.Errorf("%d legacy records after open", st.uploads.legacy)
+		}
+		for p, want := range recs {
+			if got, ok, err := st.uploads.get(p); !ok || err != nil || got != want {
+				t.Errorf("%s = %+v %v %v, want %+v", p, got, ok, err, want)
+			}
+		}
+		st.close()
+	}
+	if _, err := os.Stat(filepath.Join(dir, "uploads")); !os.IsNotExist(err) {
+		t.Errorf("the legacy file is still there: %v", err)
+	}
+}
