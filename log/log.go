@@ -156,6 +156,10 @@ type Log struct {
 	// sees them. The follower drops them once indexed.
 	pendingMu sync.Mutex
 	pending   map[string][]index.Record
+	// repairs are proof files found damaged when served (relative names),
+	// written again on the next pass of the proof writer.
+	repairMu sync.Mutex
+	repairs  map[string]bool
 	// known holds every path logged, so that an add of a new path skips
 	// the index (nil on a read-only front end).
 	known *pathFilter

@@ -19,6 +19,7 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/internal/atomicfile"
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
+	"github.com/CPAN-Security/cpan-tlog/log/index"
 )
 
 // ProofsDir is the directory in the data directory that holds the proof
@@ -60,15 +61,35 @@ func (l *Log) WriteProofs(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	upto := min(c.Size, indexed)
-	if done >= upto {
+	repairs := l.takeRepairs()
+	if done >= upto && len(repairs) == 0 {
 		return 0, nil
 	}
 	pb, err := tclient.NewProofBuilder(ctx, c.Size, l.reader.ReadTile)
 	if err != nil {
+		l.requeueRepairs(repairs)
 		return 0, err
 	}
 	root := filepath.Join(l.cfg.DataDir, ProofsDir)
 	written, lastDir := 0, ""
+	repaired, err := l.repairProofs(ctx, repairs, upto, func(idx uint64, leaf []byte, name string) error {
+		hashes, err := pb.InclusionProof(ctx, idx)
+		if err != nil {
+			return err
+		}
+		b, err := (&tlogproof.Proof{Extra: leaf, Index: idx, InclusionProof: hashes, Checkpoint: cp}).Marshal()
+		if err != nil {
+			return err
+		}
+		return atomicfile.Write(name, b, 0o644)
+	})
+	if err != nil {
+		return repaired, err
+	}
+	written += repaired
+	if done >= upto {
+		return written, nil
+	}
 	for idx := done; idx < upto; idx++ {
 		// Adds come first: the proof tree is derived and lags by design,
 		// and its file creations contend with Tessera's for the file
@@ -125,8 +146,136 @@ func (l *Log) WriteProofs(ctx context.Context) (int, error) {
 	return written, l.index.PutMeta(metaProofs, []byte(strconv.FormatUint(upto, 10)))
 }
 
-// writeProofs keeps the proof tree up to date until ctx ends.
+// takeRepairs returns and forgets the proof files queued for repair.
+func (l *Log) takeRepairs() []string {
+	l.repairMu.Lock()
+	defer l.repairMu.Unlock()
+	out := make([]string, 0, len(l.repairs))
+	for rel := range l.repairs {
+		out = append(out, rel)
+	}
+	clear(l.repairs)
+	return out
+}
+
+func (l *Log) requeueRepairs(rels []string) {
+	for _, rel := range rels {
+		l.queueRepair(rel)
+	}
+}
+
+// queueRepair asks the proof writer to write rel (a name under the proof
+// tree, tlog/proofs/...) again.
+func (l *Log) queueRepair(rel string) {
+	l.repairMu.Lock()
+	defer l.repairMu.Unlock()
+	if l.repairs == nil {
+		l.repairs = map[string]bool{}
+	}
+	l.repairs[rel] = true
+}
+
+// repairProofs writes again each damaged proof file of rels whose entry
+// is below upto (the entries the tree covers), with write. A name that no
+// logged entry owns is removed.
+func (l *Log) repairProofs(ctx context.Context, rels []string, upto uint64, write func(idx uint64, leaf []byte, name string) error) (int, error) {
+	root := filepath.Join(l.cfg.DataDir, ProofsDir)
+	n := 0
+	for i, rel := range rels {
+		if err := ctx.Err(); err != nil {
+			l.requeueRepairs(rels[i:])
+			return n, err
+		}
+		name := filepath.Join(root, filepath.FromSlash(rel))
+		path, sha, perContent, ok := cpan.ParseProofPath(rel)
+		if !ok {
+			continue
+		}
+		history, err := l.history(path)
+		if err != nil {
+			l.requeueRepairs(rels[i:])
+			return n, err
+		}
+		var owner *index.Record
+		for j := range history {
+			e := history[j].Entry
+			if history[j].Index < upto && e.Kind != entry.Delete && (!perContent || e.SHA256 == sha) {
+				owner = &history[j]
+			}
+		}
+		if owner == nil {
+			os.Remove(name) // no logged entry is proven by this name
+			continue
+		}
+		if old, err := os.ReadFile(name); err == nil && proofIntact(old, owner.Index, owner.Leaf) {
+			continue
+		}
+		if err := write(owner.Index, owner.Leaf, name); err != nil {
+			l.requeueRepairs(rels[i:])
+			return n, err
+		}
+		l.cfg.Logger.Warn("proof file was damaged on disk; written again", "proof", rel, "index", owner.Index)
+		n++
+	}
+	return n, nil
+}
+
+// proofIntact reports whether b is a whole tlog-proof of the entry leaf at
+// idx.
+func proofIntact(b []byte, idx uint64, leaf []byte) bool {
+	p, err := tlogproof.Parse(b)
+	return err == nil && p.Index == idx && bytes.Equal(p.Extra, leaf)
+}
+
+// proofFileIntact reports whether b, read from the proof tree at rel,
+// parses as a tlog-proof of an entry at the path rel names.
+func proofFileIntact(rel string, b []byte) bool {
+	path, sha, perContent, ok := cpan.ParseProofPath(rel)
+	if !ok {
+		return false
+	}
+	p, err := tlogproof.Parse(b)
+	if err != nil {
+		return false
+	}
+	e, err := entry.Parse(p.Extra)
+	return err == nil && e.Path == path && (!perContent || e.SHA256 == sha)
+}
+
+// sweepProofs reads every file of the proof tree once and queues the
+// damaged ones for repair: a file cut short after its pass was recorded
+// (a disk fault, an interrupted copy) is otherwise found only when asked
+// for. It yields to adds, like the writer.
+func (l *Log) sweepProofs(ctx context.Context) (checked, damaged int) {
+	root := filepath.Join(l.cfg.DataDir, ProofsDir)
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".tlog-proof") {
+			return ctx.Err()
+		}
+		for len(l.inflight) > 0 && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		rel, _ := filepath.Rel(root, p)
+		rel = filepath.ToSlash(rel)
+		b, err := os.ReadFile(p)
+		checked++
+		if err == nil && !proofFileIntact(rel, b) {
+			damaged++
+			l.queueRepair(rel)
+		}
+		return ctx.Err()
+	})
+	return checked, damaged
+}
+
+// writeProofs keeps the proof tree up to date until ctx ends. It first
+// checks every proof file once in the background.
 func (l *Log) writeProofs(ctx context.Context) {
+	go func() {
+		if checked, damaged := l.sweepProofs(ctx); damaged > 0 {
+			l.cfg.Logger.Warn("damaged proof files found; writing them again", "checked", checked, "damaged", damaged)
+		}
+	}()
 	t := time.NewTicker(max(l.cfg.CheckpointInterval, 100*time.Millisecond))
 	defer t.Stop()
 	for {
@@ -157,41 +306,61 @@ func (l *Log) handleProofTree(w http.ResponseWriter, r *http.Request) {
 		l.internalError(w, "reading the proof", err)
 		return
 	}
+	if !proofFileIntact(rel, b) {
+		// Cut short or damaged on disk: never served (and never cached
+		// as immutable); the proof writer writes it again.
+		l.queueRepair(rel)
+		w.Header().Set("Retry-After", "5")
+		httpError(w, http.StatusServiceUnavailable, "this proof file is damaged on disk and is being written again; retry in a few seconds")
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	w.Write(b)
 }
 
 // PublishProofs copies the proof tree of the log in dataDir into a CPAN
-// mirror's root (as tlog/proofs/...), for its rsync: only files the target
-// lacks, each written atomically, so it is idempotent and resumable.
+// mirror's root (as tlog/proofs/...), for its rsync: the files the target
+// lacks or holds with other bytes (a copy cut short, or a proof since
+// rewritten), each written atomically, so it is idempotent and resumable.
+// A damaged file in the log's own tree is not copied: it is reported (the
+// server rewrites it when it starts or is asked for it), and the error
+// says so once the rest is copied.
 func PublishProofs(dataDir, to string) (copied, kept int, err error) {
 	src := filepath.Join(dataDir, ProofsDir)
 	if _, err := os.Stat(src); err != nil {
 		return 0, 0, fmt.Errorf("no proof tree in %s (is it a cpan-tlog data directory whose server has run?): %w", dataDir, err)
 	}
+	var damaged []string
 	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".tlog-proof") {
 			return err
 		}
 		rel, _ := filepath.Rel(src, p)
-		dst := filepath.Join(to, rel)
-		if _, err := os.Stat(dst); err == nil {
-			kept++
-			return nil
-		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
+		if !proofFileIntact(filepath.ToSlash(rel), b) {
+			damaged = append(damaged, rel)
+			return nil
+		}
+		dst := filepath.Join(to, rel)
+		if have, err := os.ReadFile(dst); err == nil && bytes.Equal(have, b) {
+			kept++
+			return nil
+		}
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
-		if err := atomicfile.WriteNew(dst, b, 0o644); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := atomicfile.Write(dst, b, 0o644); err != nil {
 			return err
 		}
 		copied++
 		return nil
 	})
+	if err == nil && len(damaged) > 0 {
+		err = fmt.Errorf("%d proof files in %s are damaged and were not copied (first: %s); the server rewrites them (it checks every proof file when it starts, and any it is asked for): restart it or fetch them through it, then publish again", len(damaged), src, damaged[0])
+	}
 	return copied, kept, err
 }

@@ -3,6 +3,7 @@ package log
 import (
 	"context"
 	"encoding/hex"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,4 +93,97 @@ func TestProofTreeYieldsToAdds(t *testing.T) {
 			t.Fatalf("%d proofs after adds paused, want 2", proofs())
 		}
 	}
+}
+
+// TestDamagedProofIsRepairedAndRepublished: a proof file cut short after
+// its pass was recorded is never served (nor as immutable), is written
+// again by the next pass once found (when served, or by the sweep at
+// start), and publish-proofs replaces a mirror's copy that differs.
+func TestDamagedProofIsRepairedAndRepublished(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	smp := samples(t)[:3]
+	for _, x := range smp {
+		s.mustAdd(x.request())
+	}
+	rel := func(x sample) string {
+		b, _ := hex.DecodeString(x.sha256)
+		return cpan.ProofPath(x.path, [32]byte(b))
+	}
+	name := func(x sample) string { return filepath.Join(dir, ProofsDir, filepath.FromSlash(rel(x))) }
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		s.log.WriteProofs(context.Background())
+		if _, err := os.Stat(name(smp[len(smp)-1])); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no proof for the last entry")
+		}
+	}
+	mirror := t.TempDir()
+	if _, _, err := PublishProofs(dir, mirror); err != nil {
+		t.Fatal(err)
+	}
+	good := mustReadFile(t, name(smp[0]))
+	cut := func(x sample) {
+		b := mustReadFile(t, name(x))
+		if err := os.WriteFile(name(x), b[:len(b)/2], 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Damaged after the pass was recorded.
+	cut(smp[0])
+	if _, _, err := PublishProofs(dir, t.TempDir()); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Errorf("publish-proofs of a tree with a damaged file: %v, want an error naming it", err)
+	}
+	resp, err := http.Get(s.url + "/" + rel(smp[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
+		t.Errorf("a damaged proof was served: %d %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
+	if n, err := s.log.WriteProofs(context.Background()); err != nil || n != 1 {
+		t.Fatalf("WriteProofs after a damaged proof was asked for: %d written, %v; want 1", n, err)
+	}
+	if b := mustReadFile(t, name(smp[0])); !proofIntact(b, 0, mustParseProof(t, good).Extra) {
+		t.Errorf("the damaged proof was not written again:\n%s", b)
+	}
+	// Found by the sweep, never asked for.
+	cut(smp[2])
+	if _, damaged := s.log.sweepProofs(context.Background()); damaged != 1 {
+		t.Errorf("sweep found %d damaged files, want 1", damaged)
+	}
+	if n, err := s.log.WriteProofs(context.Background()); err != nil || n != 1 {
+		t.Fatalf("WriteProofs after the sweep: %d written, %v; want 1", n, err)
+	}
+	// A mirror's cut copy is replaced.
+	mcopy := filepath.Join(mirror, filepath.FromSlash(rel(smp[1])))
+	os.WriteFile(mcopy, []byte("cut"), 0o644)
+	copied, _, err := PublishProofs(dir, mirror)
+	if err != nil || copied < 1 {
+		t.Fatalf("publish-proofs: %d copied, %v", copied, err)
+	}
+	if b := mustReadFile(t, mcopy); string(b) != string(mustReadFile(t, name(smp[1]))) {
+		t.Error("the mirror's cut copy was not replaced")
+	}
+}
+
+func mustReadFile(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func mustParseProof(t *testing.T, b []byte) *tlogproof.Proof {
+	t.Helper()
+	p, err := tlogproof.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

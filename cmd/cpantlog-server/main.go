@@ -307,7 +307,7 @@ func migrateCmd(args []string) error {
 }
 
 func publishProofs(args []string) error {
-	fs := newFlags("publish-proofs", "Copy the log's proof tree into a CPAN mirror's root as tlog/proofs/<path>.tlog-proof, for\nits rsync: one c2sp.org/tlog-proof per upload and index version, written once a witnessed\ncheckpoint covers it. Only files the mirror lacks are written, each atomically, so it is\nidempotent and can be interrupted and run again. The server may be running.")
+	fs := newFlags("publish-proofs", "Copy the log's proof tree into a CPAN mirror's root as tlog/proofs/<path>.tlog-proof, for\nits rsync: one c2sp.org/tlog-proof per upload and index version, written once a witnessed\ncheckpoint covers it. Only files the mirror lacks or holds with other bytes are written,\neach atomically, so it is idempotent and can be interrupted and run again. A damaged file\nin the log's tree is not copied but reported (exit 1): the server rewrites it when it\nstarts or is asked for it. The server may be running.")
 	dir := fs.String("data", "cpantlog-data", "the log's data `DIR`")
 	to := fs.String("to", "", "the mirror's root `DIR` (tlog/proofs/ is created in it)")
 	if err := cli.Parse(fs, args); err != nil {

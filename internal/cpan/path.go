@@ -7,6 +7,7 @@
 package cpan
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -195,4 +196,25 @@ func ProofPath(path string, sha [32]byte) string {
 		return fmt.Sprintf("%s%s.%x.tlog-proof", ProofsDir, path, sha)
 	}
 	return ProofsDir + path + ".tlog-proof"
+}
+
+// ParseProofPath is ProofPath backwards: the CPAN path a proof file name
+// is for and, for a per-content name, the sha256 in it.
+func ParseProofPath(name string) (path string, sha [32]byte, perContent bool, ok bool) {
+	rest, ok1 := strings.CutPrefix(name, ProofsDir)
+	rest, ok2 := strings.CutSuffix(rest, ".tlog-proof")
+	if !ok1 || !ok2 {
+		return "", sha, false, false
+	}
+	if i := len(rest) - 65; i > 0 && rest[i] == '.' {
+		if _, err := hex.Decode(sha[:], []byte(rest[i+1:])); err == nil && strings.ToLower(rest[i+1:]) == rest[i+1:] {
+			if p := rest[:i]; IsIndexPath(p) || MayOverwrite(p) {
+				return p, sha, true, true
+			}
+		}
+	}
+	if IsIndexPath(rest) || MayOverwrite(rest) {
+		return "", sha, false, false // per-content paths always carry the sha256
+	}
+	return rest, sha, false, true
 }
