@@ -2,8 +2,11 @@ package client
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	flog "github.com/transparency-dev/formats/log"
@@ -34,6 +37,20 @@ func (p *Policy) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
 	if !ok {
 		return nil, notVerified("checkpoint is from log %q, which the policy does not name", origin)
 	}
+	if err := checkSignatureLines(raw); err != nil {
+		return nil, notVerified("checkpoint is not a well-formed signed note: %v", err)
+	}
+	// x/mod's note verifies only the first line under a key and drops the
+	// rest; C2SP signed-note: every line under a known key MUST verify, and
+	// one that does not rejects the whole note.
+	if bad, ok := failingLine(raw, l.Verifier); ok {
+		return nil, &SecurityError{Reason: fmt.Sprintf("checkpoint carries a signature line by the log's key %s that does not verify (%s)", l.VKey, bad), Offered: raw}
+	}
+	for _, w := range p.Witnesses {
+		if _, ok := failingLine(raw, w.Verifier); ok {
+			return nil, &SecurityError{Reason: fmt.Sprintf("checkpoint carries a cosignature line by witness %s's key that does not verify", w.Name), Offered: raw}
+		}
+	}
 	var invalid *note.InvalidSignatureError
 	var unverified *note.UnverifiedNoteError
 	_, err := note.Open(raw, note.VerifierList(l.Verifier))
@@ -52,6 +69,9 @@ func (p *Policy) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
 	if err != nil {
 		return nil, notVerified("checkpoint does not verify with the log key %s: %v", l.VKey, err)
 	}
+	if err := checkCanonical(raw, cp); err != nil {
+		return nil, notVerified("checkpoint signed by the log key %s is not canonical: %v", l.VKey, err)
+	}
 	c := &Checkpoint{Checkpoint: *cp, Raw: bytes.Clone(raw)}
 	for _, w := range p.Witnesses {
 		n, err := note.Open(raw, note.VerifierList(w.Verifier))
@@ -66,6 +86,76 @@ func (p *Policy) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
 		return nil, notVerified("checkpoint of size %d is not cosigned by the policy's quorum %q (cosigned by: %s)", cp.Size, p.QuorumName, listOrNone(c.CosignedBy))
 	}
 	return c, nil
+}
+
+// maxSignatureLines is x/mod note's limit (C2SP signed-note: at least 16).
+const maxSignatureLines = 100
+
+// checkSignatureLines checks what x/mod's note is lax about, so that
+// every verifier reads a note alike: at most maxSignatureLines signature
+// lines, each in canonical base64.
+func checkSignatureLines(raw []byte) error {
+	i := bytes.LastIndex(raw, []byte("\n\n"))
+	if i < 0 {
+		return errors.New("no signature block")
+	}
+	lines := strings.Split(strings.TrimSuffix(string(raw[i+2:]), "\n"), "\n")
+	if len(lines) > maxSignatureLines {
+		return fmt.Errorf("%d signature lines, more than %d", len(lines), maxSignatureLines)
+	}
+	for _, l := range lines {
+		f := strings.Split(l, " ")
+		if len(f) != 3 {
+			continue // note.Open says what is wrong
+		}
+		b, err := base64.StdEncoding.Strict().DecodeString(f[2])
+		if err != nil || base64.StdEncoding.EncodeToString(b) != f[2] {
+			return fmt.Errorf("signature of %q is not canonical base64", f[1])
+		}
+	}
+	return nil
+}
+
+// failingLine finds a signature line under v's name and key hash that does
+// not verify, whether or not another line under the same key does.
+func failingLine(raw []byte, v note.Verifier) (string, bool) {
+	i := bytes.LastIndex(raw, []byte("\n\n"))
+	if i < 0 {
+		return "", false
+	}
+	text := raw[:i+1]
+	for _, l := range strings.SplitAfter(string(raw[i+2:]), "\n") {
+		name, b64, ok := strings.Cut(strings.TrimPrefix(strings.TrimSuffix(l, "\n"), "\u2014 "), " ")
+		if !ok || name != v.Name() {
+			continue
+		}
+		sig, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil || len(sig) < 5 || binary.BigEndian.Uint32(sig) != v.KeyHash() {
+			continue
+		}
+		one := append(append(bytes.Clone(text), '\n'), l...)
+		if _, err := note.Open(one, note.VerifierList(v)); err != nil {
+			return l, true
+		}
+	}
+	return "", false
+}
+
+// checkCanonical checks the checkpoint text's size and root are written
+// as tlog-checkpoint says: decimal without leading zeros, and the
+// canonical base64 of 32 bytes.
+func checkCanonical(raw []byte, cp *flog.Checkpoint) error {
+	lines := strings.SplitN(string(raw), "\n", 4)
+	if len(lines) < 4 {
+		return errors.New("fewer than three lines")
+	}
+	if lines[1] != strconv.FormatUint(cp.Size, 10) {
+		return fmt.Errorf("size %q is not written canonically", lines[1])
+	}
+	if lines[2] != base64.StdEncoding.EncodeToString(cp.Hash) || len(cp.Hash) != 32 {
+		return fmt.Errorf("root hash %q is not the canonical base64 of 32 bytes", lines[2])
+	}
+	return nil
 }
 
 func listOrNone(s []string) string {

@@ -123,6 +123,12 @@ func TestParsePolicy(t *testing.T) {
 	if _, err := ParsePolicy([]byte(good)); err != nil {
 		t.Errorf("%q: %v", good, err)
 	}
+	// A witness URL is optional (Sigsum's policy format): a verifier needs
+	// only the key.
+	noURL := fmt.Sprintf("log %s\nwitness w1 %s\ngroup g any w1\nquorum g\n", k.logVKey, k.witnessVKeys[0])
+	if p, err := ParsePolicy([]byte(noURL)); err != nil || p.Witnesses[0].URL != "" {
+		t.Errorf("witness without URL: %v", err)
+	}
 	w := "witness w1 " + k.witnessVKeys[0] + " http://x\n"
 	l := "log " + k.logVKey + " http://x\n"
 	for name, c := range map[string]struct{ text, want string }{
@@ -134,7 +140,10 @@ func TestParsePolicy(t *testing.T) {
 		"log bad url":         {"log " + k.logVKey + " ftp://x\nquorum none\n", "not an http"},
 		"two logs same":       {l + l + "quorum none\n", "second log"},
 		"witness ed25519 key": {l + "witness w1 " + k.logVKey + " http://x\nquorum w1\n", "cosignature/v1"},
-		"witness no url":      {l + "witness w1 " + k.witnessVKeys[0] + "\nquorum w1\n", "line 2"},
+		"witness bad url":     {l + "witness w1 " + k.witnessVKeys[0] + " ftp://x\nquorum w1\n", "not an http"},
+		"group member twice":  {l + w + "witness w2 " + k.witnessVKeys[1] + " http://y\ngroup g 2 w1 w1 w2\nquorum g\n", "listed twice"},
+		"group threshold 0":   {l + w + "group g 0 w1\nquorum g\n", "threshold"},
+		"group threshold 01":  {l + w + "group g 01 w1\nquorum g\n", "threshold"},
 		"duplicate name":      {l + w + w + "quorum w1\n", "twice"},
 		"group unknown":       {l + w + "group g any w1 w9\nquorum g\n", "w9"},
 		"group too few":       {l + w + "group g any\nquorum g\n", "line 3"},

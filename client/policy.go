@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	fnote "github.com/transparency-dev/formats/note"
@@ -83,8 +84,10 @@ func ParsePolicy(b []byte) (*Policy, error) {
 			}
 			p.Logs = append(p.Logs, l)
 		case "witness":
-			if len(f) != 4 {
-				return errors.New("want 'witness <name> <vkey> <url>'")
+			// The URL is optional (the Sigsum policy format): a verifier
+			// needs only the key; cross-checking needs the URL.
+			if len(f) != 3 && len(f) != 4 {
+				return errors.New("want 'witness <name> <vkey> [<url>]'")
 			}
 			if names[f[1]] {
 				return fmt.Errorf("name %q is defined twice", f[1])
@@ -96,11 +99,15 @@ func ParsePolicy(b []byte) (*Policy, error) {
 			if err != nil {
 				return fmt.Errorf("witness key is not a cosignature/v1 (type 0x04) key: %v", err)
 			}
-			if err := checkURL(f[3]); err != nil {
-				return err
+			w := PolicyWitness{Name: f[1], VKey: f[2], Verifier: v}
+			if len(f) == 4 {
+				if err := checkURL(f[3]); err != nil {
+					return err
+				}
+				w.URL = f[3]
 			}
 			names[f[1]] = true
-			p.Witnesses = append(p.Witnesses, PolicyWitness{Name: f[1], VKey: f[2], Verifier: v, URL: f[3]})
+			p.Witnesses = append(p.Witnesses, w)
 		case "group":
 			if len(f) < 4 {
 				return errors.New("want 'group <name> any|all|<n> <member>...'")
@@ -108,9 +115,21 @@ func ParsePolicy(b []byte) (*Policy, error) {
 			if names[f[1]] {
 				return fmt.Errorf("name %q is defined twice", f[1])
 			}
+			members := map[string]bool{}
 			for _, m := range f[3:] {
 				if !names[m] {
 					return fmt.Errorf("member %q is not defined above", m)
+				}
+				if members[m] {
+					// "group g 2 w1 w1 w2" would be met by w1 alone.
+					return fmt.Errorf("member %q is listed twice", m)
+				}
+				members[m] = true
+			}
+			if t := f[2]; t != "any" && t != "all" {
+				n, err := strconv.Atoi(t)
+				if err != nil || n < 1 || n > len(members) || strconv.Itoa(n) != t {
+					return fmt.Errorf("threshold %q is not any, all or a number from 1 to %d", t, len(members))
 				}
 			}
 			names[f[1]] = true
@@ -140,13 +159,28 @@ func ParsePolicy(b []byte) (*Policy, error) {
 		return nil, fmt.Errorf("policy has no quorum line: add 'quorum <group>' or 'quorum none'")
 	}
 	// Tessera's parser decides the quorum semantics, so the log and every
-	// verifier read a policy the same way.
-	wg, err := tessera.NewWitnessGroupFromPolicy(b)
+	// verifier read a policy the same way. It wants a URL on every witness
+	// line (a log posts to it); a verifier does not, so a placeholder
+	// stands in for a missing one.
+	wg, err := tessera.NewWitnessGroupFromPolicy(withWitnessURLs(b))
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	p.Quorum = wg
 	return p, nil
+}
+
+// withWitnessURLs returns the policy text with a placeholder URL on each
+// witness line that has none.
+func withWitnessURLs(b []byte) []byte {
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		text, _, _ := strings.Cut(l, "#")
+		if f := strings.Fields(text); len(f) == 3 && f[0] == "witness" {
+			lines[i] = strings.Join(f, " ") + " http://witness-url.invalid/"
+		}
+	}
+	return []byte(strings.Join(lines, "\n"))
 }
 
 // isCosignatureKey reports whether a vkey is of signed-note type 0x04,

@@ -2,15 +2,20 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
 
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 )
@@ -169,6 +174,108 @@ func generateVectors(t *testing.T) {
 		"reordered":                {[]byte(strings.Replace(string(good), lines[1]+"\n"+lines[2], lines[2]+"\n"+lines[1], 1)), policy, nil, try.path, try.path, 2},
 		"missing-cosignature-any1": {withoutSig("w2.example "), []byte(strings.Replace(policyText, "group both all w1 w2", "group both any w1 w2", 1)), nil, try.path, try.path, 0},
 	}
+	// Cases the verifiers once disagreed on (issue 23), decided from the
+	// specs: a corrupted duplicate of a valid line under a known key rejects
+	// the whole note (C2SP signed-note: such a line MUST be verified);
+	// malformed key names, more than 100 signature lines and non-canonical
+	// base64 make the note malformed; a checkpoint's size and root must be
+	// canonical (tlog-checkpoint); an entry is only what the encoder writes.
+	skey, err := os.ReadFile(filepath.Join(logDir, "log.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logSigner, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logOnly := []byte("log " + logVKey + "\nquorum none\n")
+	// signed is a proof whose checkpoint text is cpText, signed by the log
+	// alone; head is the proof's first lines.
+	signed := func(head, cpText string) []byte {
+		n, err := note.Sign(&note.Note{Text: cpText}, logSigner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []byte(head + "\n\n" + string(n))
+	}
+	withSigLines := func(extraLines ...string) []byte {
+		return []byte(string(head) + "\n\n" + string(text) + "\n\n" + strings.Join(append(slices.Clone(sigLines), extraLines...), "\n") + "\n")
+	}
+	flipLine := func(prefix string) string {
+		for _, l := range sigLines {
+			if strings.HasPrefix(l, "\u2014 "+prefix) {
+				f := strings.Fields(l)
+				return f[0] + " " + f[1] + " " + flipB64(f[2])
+			}
+		}
+		t.Fatalf("no signature line %q", prefix)
+		return ""
+	}
+	unknownLine := func(name string, i int) string {
+		return "\u2014 " + name + " " + base64.StdEncoding.EncodeToString(append([]byte{byte(i >> 8), byte(i), 0xee, 0xee}, bytes.Repeat([]byte{byte(i)}, 64)...))
+	}
+	var many []string
+	for i := range 99 {
+		many = append(many, unknownLine(fmt.Sprintf("other%d.example", i), i))
+	}
+	// setUnusedBit sets the lowest bit of the last base64 digit before the
+	// padding: the same bytes to a lax decoder, but not canonical.
+	setUnusedBit := func(s string) string {
+		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+		b := []byte(s)
+		i := bytes.IndexByte(b, '=') - 1
+		b[i] = alphabet[strings.IndexByte(alphabet, b[i])|1]
+		return string(b)
+	}
+	// The log's own line with its signature's unused trailing base64 bits
+	// set.
+	nonCanonicalSig := func() []byte {
+		var out []string
+		for _, l := range sigLines {
+			if strings.HasPrefix(l, "\u2014 "+tlog.DefaultOrigin+" ") {
+				f := strings.Fields(l)
+				b64 := setUnusedBit(f[2])
+				l = f[0] + " " + f[1] + " " + string(b64)
+			}
+			out = append(out, l)
+		}
+		return []byte(string(head) + "\n\n" + string(text) + "\n\n" + strings.Join(out, "\n") + "\n")
+	}
+	// A one-entry tree around any leaf, signed by the log: the entry is
+	// then the only thing that can be wrong.
+	tryLeaf := func(mutate func(string) string) []byte {
+		leaf := mutate(fmt.Sprintf("cpan-tlog/v1 upload\npath %s\nsize %d\nsha256 %x\nuploader ETHER\ntime 2021-01-05T12:00:00Z\n", try.path, len(try.content), sha256.Sum256(try.content)))
+		root := rfc6962.DefaultHasher.HashLeaf([]byte(leaf))
+		return signed("c2sp.org/tlog-proof@v1\nextra "+base64.StdEncoding.EncodeToString([]byte(leaf))+"\nindex 0",
+			fmt.Sprintf("%s\n1\n%s\n", tlog.DefaultOrigin, base64.StdEncoding.EncodeToString(root)))
+	}
+	same := func(s string) string { return s }
+	resignedText := string(text) + "\n"
+	cpLines := strings.SplitN(resignedText, "\n", 4)
+	for name, v := range map[string]vec{
+		"dup-log-signature-corrupted":   {withSigLines(flipLine(tlog.DefaultOrigin + " ")), policy, nil, try.path, try.path, 3},
+		"dup-cosignature-corrupted":     {withSigLines(flipLine("w1.example ")), policy, nil, try.path, try.path, 3},
+		"unknown-signer-nbsp":           {withSigLines(unknownLine("some\u00a0one.example", 1)), policy, nil, try.path, try.path, 1},
+		"unknown-signer-invalid-utf8":   {withSigLines(unknownLine("some\xffone.example", 1)), policy, nil, try.path, try.path, 1},
+		"signature-lines-100":           {withSigLines(many[:100-len(sigLines)]...), policy, nil, try.path, try.path, 0},
+		"signature-lines-101":           {withSigLines(many[:101-len(sigLines)]...), policy, nil, try.path, try.path, 1},
+		"signature-noncanonical-base64": {nonCanonicalSig(), policy, nil, try.path, try.path, 1},
+		"index-overflow":                {[]byte(strings.Replace(string(good), lines[2], "index 18446744073709551616", 1)), policy, nil, try.path, try.path, 2},
+		"resigned-by-log":               {signed(string(head), resignedText), logOnly, nil, try.path, try.path, 0},
+		"size-leading-zero":             {signed(string(head), cpLines[0]+"\n0"+cpLines[1]+"\n"+cpLines[2]+"\n"+cpLines[3]), logOnly, nil, try.path, try.path, 1},
+		"root-noncanonical-base64":      {signed(string(head), cpLines[0]+"\n"+cpLines[1]+"\n"+setUnusedBit(cpLines[2])+"\n"+cpLines[3]), logOnly, nil, try.path, try.path, 1},
+		"entry-valid":                   {tryLeaf(same), logOnly, nil, try.path, try.path, 0},
+		"entry-unknown-extra-line":      {tryLeaf(func(s string) string { return s + "colour red\n" }), logOnly, nil, try.path, try.path, 1},
+		"entry-impossible-date":         {tryLeaf(func(s string) string { return strings.Replace(s, "2021-01-05", "2021-02-30", 1) }), logOnly, nil, try.path, try.path, 1},
+		"entry-lowercase-uploader":      {tryLeaf(func(s string) string { return strings.Replace(s, "uploader ETHER", "uploader ether", 1) }), logOnly, nil, try.path, try.path, 1},
+		"entry-size-leading-zero":       {tryLeaf(func(s string) string { return strings.Replace(s, "size ", "size 0", 1) }), logOnly, nil, try.path, try.path, 1},
+		"policy-witness-without-url":    {good, []byte(strings.NewReplacer(" "+w1.url, "", " "+w2.url, "").Replace(policyText)), nil, try.path, try.path, 0},
+		"policy-group-member-twice":     {withoutSig("w2.example "), []byte(strings.Replace(policyText, "group both all w1 w2", "group both 2 w1 w1 w2", 1)), nil, try.path, try.path, 2},
+		"policy-group-threshold-zero":   {withoutSig("w2.example "), []byte(strings.Replace(policyText, "group both all w1 w2", "group both 0 w1 w2", 1)), nil, try.path, try.path, 2},
+	} {
+		vectors[name] = v
+	}
+
 	os.RemoveAll(vectorsDir)
 	for name, v := range vectors {
 		dir := filepath.Join(vectorsDir, name)

@@ -8,6 +8,7 @@ use strict;
 use warnings;
 use Carp ();
 use Digest::SHA ();
+use Encode ();
 use MIME::Base64 ();
 use Crypt::PK::Ed25519 ();
 use Exporter 'import';
@@ -76,11 +77,14 @@ sub parse_policy {
         if ($f[0] eq 'log') {
             $bad->("want 'log <vkey> [<url>]'") unless @f == 2 || @f == 3;
             my $k = _parse_vkey($f[1], 0x01) or $bad->("'$f[1]' is not an Ed25519 note verifier key");
+            $bad->("'$f[2]' is not an http(s) URL") if defined $f[2] && $f[2] !~ m{\Ahttps?://[^/?#]+};
+            $bad->("a second log with origin '$k->{name}'") if grep { $_->{name} eq $k->{name} } @{ $p{logs} };
             push @{ $p{logs} }, { %$k, url => $f[2] };
         } elsif ($f[0] eq 'witness') {
             $bad->("want 'witness <name> <vkey> [<url>]'") unless @f == 3 || @f == 4;
             $bad->("name '$f[1]' is defined twice") if $names{ $f[1] }++;
             my $k = _parse_vkey($f[2], 0x04) or $bad->("'$f[2]' is not a cosignature/v1 verifier key (type 0x04)");
+            $bad->("'$f[3]' is not an http(s) URL") if defined $f[3] && $f[3] !~ m{\Ahttps?://[^/?#]+};
             $p{witnesses}{ $f[1] } = { %$k, url => $f[3] };
         } elsif ($f[0] eq 'group') {
             $bad->("want 'group <name> any|all|<n> <member>...'") unless @f >= 4;
@@ -89,8 +93,11 @@ sub parse_policy {
             my $need = $f[2] eq 'any' ? 1 : $f[2] eq 'all' ? scalar(@members) : $f[2];
             $bad->("threshold '$f[2]' is not any, all or a number from 1 to " . scalar(@members))
                 unless $need =~ /\A[1-9][0-9]*\z/ && $need <= @members;
+            my %seen;
             for my $m (@members) {
                 $bad->("member '$m' is not defined above") unless $p{witnesses}{$m} || $p{groups}{$m};
+                # "group g 2 w1 w1 w2" would be met by w1 alone.
+                $bad->("member '$m' is listed twice") if $seen{$m}++;
             }
             $p{groups}{ $f[1] } = { need => $need, members => \@members };
         } elsif ($f[0] eq 'quorum') {
@@ -127,7 +134,9 @@ sub parse_proof {
     }
     _malformed('malformed tlog-proof: missing index line') unless @lines;
     my ($idx) = $lines[0] =~ /\Aindex (0|[1-9][0-9]{0,19})\z/;
-    _malformed('malformed tlog-proof: index line is not "index N"') unless defined $idx && $idx <= 18446744073709551615;
+    # Compared as strings: as a number, 2**64 rounds to 2**64 - 1.
+    _malformed('malformed tlog-proof: index line is not "index N" with N below 2**64')
+        unless defined $idx && (length($idx) < 20 || $idx le '18446744073709551615');
     $p{index} = $idx;
     shift @lines;
     _malformed('malformed tlog-proof: more than 63 proof hashes') if @lines > MAX_PROOF_HASHES;
@@ -151,19 +160,31 @@ sub parse_proof {
 }
 
 # The signed note's text and signatures, as golang.org/x/mod/sumdb/note
-# reads them; undef when it is not a well-formed note.
+# reads them, and as strictly as the Go client: valid UTF-8, no control
+# characters but newline, at most 100 signature lines, key names that are
+# non-empty, valid UTF-8 without white space or '+', signatures in
+# canonical base64 of more than 4 bytes. undef when it is not such a note.
+use constant MAX_SIGNATURE_LINES => 100;
+
 sub _open_note {
     my ($cp) = @_;
-    my $j = index($cp, "\n\n");
+    my $chars = eval { Encode::decode('UTF-8', my $copy = $cp, Encode::FB_CROAK) };
+    return undef unless defined $chars;
+    return undef if $chars =~ /[\x00-\x09\x0b-\x1f]/;
+    my $j = rindex($cp, "\n\n");
     return undef if $j < 0;
     my $text = substr($cp, 0, $j + 1);
     my $sigs = substr($cp, $j + 2);
-    return undef if $text =~ /[\x00-\x09\x0b-\x1f\x7f]/ || $sigs !~ /\n\z/;
+    return undef unless length $sigs && $sigs =~ /\n\z/;
+    my @lines = split /\n/, $sigs;
+    return undef if @lines > MAX_SIGNATURE_LINES;
     my @sigs;
-    for my $l (split /\n/, $sigs) {
-        my ($name, $b64) = $l =~ /\A\xe2\x80\x94 (\S+) (\S+)\z/ or return undef;
+    for my $l (@lines) {
+        my ($name, $b64) = $l =~ /\A\xe2\x80\x94 ([^ ]+) ([^ ]+)\z/ or return undef;
+        my $uname = Encode::decode('UTF-8', my $n = $name);
+        return undef if $uname =~ /[\p{White_Space}+]/;
         my $raw = _b64($b64);
-        return undef unless defined $raw && length($raw) > 4 && $name !~ /\+/;
+        return undef unless defined $raw && length($raw) > 4;
         push @sigs, { name => $name, hash => substr($raw, 0, 4), sig => substr($raw, 4) };
     }
     return { text => $text, sigs => \@sigs };
@@ -191,7 +212,8 @@ sub verify_checkpoint {
         _not_verified(sprintf("checkpoint is not signed by the policy's log key %s+%s but by %s", $log->{name}, unpack('H8', $log->{hash}), $by));
     }
     my @lines = split /\n/, $note->{text};
-    my ($size) = ($lines[1] // '') =~ /\A(0|[1-9][0-9]{0,19})\z/;
+    my $size = $lines[1];
+    undef $size unless _decimal($size);
     my $root = _b64($lines[2] // '');
     _not_verified('checkpoint text is not origin, size, root hash') unless defined $size && defined $root && length($root) == 32;
     my %cosigned;
@@ -249,20 +271,82 @@ sub verify_inclusion {
     return $h eq $root;
 }
 
-# The v1 entry in the proof's extra, as far as verifying a file needs it.
+# The v1 entry in the proof's extra, parsed as strictly as the Go client
+# does (log/entry): only what the encoder writes, byte for byte, is an
+# entry. undef otherwise.
+use constant MAX_ENTRY_SIZE => 8192;
+my @INDEX_PATHS = qw(modules/02packages.details.txt.gz modules/02packages.details.txt
+    modules/06perms.txt.gz modules/06perms.txt authors/01mailrc.txt.gz);
+
+sub _valid_id { defined $_[0] && $_[0] =~ /\A[A-Z][A-Z0-9-]{1,31}\z/ }
+
+# _valid_path: authors/id/A/AB/ABC/..., as internal/cpan's ValidatePath.
+sub _valid_path {
+    my ($p) = @_;
+    my ($rest) = $p =~ m{\Aauthors/id/(.*)\z}s or return 0;
+    return 0 if length($rest) > 255;
+    my $chars = eval { Encode::decode('UTF-8', my $copy = $rest, Encode::FB_CROAK) };
+    return 0 unless defined $chars;
+    return 0 if $chars =~ /[\x00-\x20\x7f-\x9f\\\x{FFFD}]|\p{White_Space}|\p{Cf}/;
+    my @parts = split m{/}, $rest, -1;
+    return 0 if @parts < 4 || grep { $_ eq '' || $_ eq '.' || $_ eq '..' } @parts;
+    my $id = $parts[2];
+    return _valid_id($id) && $parts[0] eq substr($id, 0, 1) && $parts[1] eq substr($id, 0, 2);
+}
+
+sub _decimal { defined $_[0] && $_[0] =~ /\A(?:0|[1-9][0-9]{0,19})\z/ && (length($_[0]) < 20 || $_[0] le '18446744073709551615') }
+
+sub _valid_time {
+    my ($y, $mo, $d, $h, $mi, $s) = $_[0] =~ /\A(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z\z/ or return 0;
+    return 0 if $y < 1970 || $mo < 1 || $mo > 12 || $d < 1 || $h > 23 || $mi > 59 || $s > 59;
+    my $leap = ($y % 4 == 0 && $y % 100 != 0) || $y % 400 == 0;
+    my $days = (31, $leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[ $mo - 1 ];
+    return $d <= $days;
+}
+
 sub _parse_entry {
     my ($leaf) = @_;
-    my ($kind, $rest) = $leaf =~ /\Acpan-tlog\/v1 (upload|index|delete)\n(.*)\z/s or return undef;
+    return undef if length($leaf) > MAX_ENTRY_SIZE || $leaf !~ /\n\z/;
+    my @lines = split /\n/, substr($leaf, 0, -1), -1;
+    return undef if @lines > 13;
+    my ($kind) = (shift(@lines) // '') =~ /\Acpan-tlog\/v1 (upload|index|delete)\z/ or return undef;
     my %e = (kind => $kind);
     my @keys = $kind eq 'upload' ? qw(path size sha256 uploader time) : $kind eq 'index' ? qw(path size sha256 time) : qw(path time);
-    my @lines = split /\n/, $rest, -1;
-    return undef unless @lines > @keys && $lines[-1] eq '';
+    return undef if @lines < @keys;
     for my $k (@keys) {
-        my ($v) = (shift(@lines) // '') =~ /\A\Q$k\E (\S+)\z/ or return undef;
+        my ($v) = shift(@lines) =~ /\A\Q$k\E (.+)\z/s or return undef;
         $e{$k} = $v;
     }
-    return undef if defined $e{size} && $e{size} !~ /\A(0|[1-9][0-9]*)\z/;
-    return undef if defined $e{sha256} && $e{sha256} !~ /\A[0-9a-f]{64}\z/;
+    if ($kind eq 'index') {
+        return undef unless grep { $_ eq $e{path} } @INDEX_PATHS;
+    } else {
+        return undef unless _valid_path($e{path});
+    }
+    return undef unless _valid_time($e{time});
+    if ($kind ne 'delete') {
+        return undef unless _decimal($e{size}) && length($e{size}) <= 16 && $e{size} <= 9007199254740992;
+        return undef unless $e{sha256} =~ /\A[0-9a-f]{64}\z/;
+    }
+    return undef if $kind eq 'upload' && !_valid_id($e{uploader});
+    if (@lines) {
+        # Only an upload may go on, with the sigstore lines in their order.
+        return undef unless $kind eq 'upload';
+        my @required = qw(sigstore-artifact-sha256 sigstore-issuer sigstore-san);
+        my @optional = qw(sigstore-source-repo sigstore-build-config sigstore-rekor-index);
+        for my $k (@required) {
+            my ($v) = (shift(@lines) // '') =~ /\A\Q$k\E ([\x21-\x7e]{1,1024})\z/ or return undef;
+            return undef if $k eq 'sigstore-artifact-sha256' && $v !~ /\A[0-9a-f]{64}\z/;
+            $e{$k} = $v;
+        }
+        for my $k (@optional) {
+            last unless @lines;
+            next unless $lines[0] =~ /\A\Q$k\E /;
+            my ($v) = shift(@lines) =~ /\A\Q$k\E ([\x21-\x7e]{1,1024})\z/ or return undef;
+            return undef if $k eq 'sigstore-rekor-index' && !_decimal($v);
+            $e{$k} = $v;
+        }
+        return undef if @lines;
+    }
     return \%e;
 }
 
