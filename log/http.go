@@ -122,6 +122,8 @@ func (l *Log) Handler() http.Handler {
 	route("GET /lookup", l.handleLookup)
 	route("GET /proof", l.handleProof)
 	route("GET /tlog/proofs/", l.handleProofTree)
+	route("PUT /index-files/{sha256}", l.handleIndexFilePut)
+	route("GET /index-files/{sha256}", l.handleIndexFileGet)
 	route("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(l.metrics.registry, promhttp.HandlerOpts{}))
 	return mux
@@ -260,6 +262,10 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 			body["entry"] = conflict.Existing.Leaf
 		}
 		writeJSON(w, http.StatusConflict, body)
+		return
+	case errors.Is(err, ErrIndexBytesMissing):
+		outcome("invalid")
+		httpError(w, http.StatusUnprocessableEntity, "%v", err)
 		return
 	case errors.Is(err, ErrFutureTime):
 		outcome("invalid")

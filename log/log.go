@@ -17,6 +17,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -156,6 +157,8 @@ type Log struct {
 	// sees them. The follower drops them once indexed.
 	pendingMu sync.Mutex
 	pending   map[string][]index.Record
+	// indexFiles keeps the bytes of every index file version logged.
+	indexFiles indexFiles
 	// repairs are proof files found damaged when served (relative names),
 	// written again on the next pass of the proof writer.
 	repairMu sync.Mutex
@@ -248,21 +251,22 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("start Tessera appender: %w", err)
 	}
 	l := &Log{
-		cfg:      cfg,
-		origin:   signer.Name(),
-		signer:   signer,
-		vkey:     vkey,
-		token:    token,
-		appender: appender,
-		shutdown: shutdown,
-		reader:   reader,
-		awaiter:  tessera.NewPublicationAwaiter(bg, reader.ReadCheckpoint, 50*time.Millisecond),
-		index:    ix,
-		metrics:  newMetrics(),
-		pending:  map[string][]index.Record{},
-		inflight: make(chan struct{}, cfg.MaxInflightAdds),
-		cancel:   cancel,
-		quorum:   quorum,
+		indexFiles: indexFiles{dir: filepath.Join(cfg.DataDir, IndexFilesDir)},
+		cfg:        cfg,
+		origin:     signer.Name(),
+		signer:     signer,
+		vkey:       vkey,
+		token:      token,
+		appender:   appender,
+		shutdown:   shutdown,
+		reader:     reader,
+		awaiter:    tessera.NewPublicationAwaiter(bg, reader.ReadCheckpoint, 50*time.Millisecond),
+		index:      ix,
+		metrics:    newMetrics(),
+		pending:    map[string][]index.Record{},
+		inflight:   make(chan struct{}, cfg.MaxInflightAdds),
+		cancel:     cancel,
+		quorum:     quorum,
 	}
 	size, err := ix.Size()
 	if err != nil {
@@ -310,7 +314,8 @@ func openReadOnly(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l := &Log{cfg: cfg, origin: v.Name(), vkey: vkey, reader: reader, index: ix, metrics: newMetrics(),
-		pending: map[string][]index.Record{}, inflight: make(chan struct{}, 1), cancel: cancel,
+		indexFiles: indexFiles{dir: filepath.Join(cfg.DataDir, IndexFilesDir)},
+		pending:    map[string][]index.Record{}, inflight: make(chan struct{}, 1), cancel: cancel,
 		shutdown: func(context.Context) error { return nil }}
 	l.follow = newFollower(reader, ix, cfg.Logger, l.dropPending, l.metrics)
 	if cfg.Storage == StorageS3 {
@@ -493,6 +498,10 @@ func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult
 		if errs[i] = admissible(e, history); errs[i] != nil {
 			continue
 		}
+		if e.Kind == entry.Index && !l.indexFiles.has(e.SHA256) {
+			errs[i] = fmt.Errorf("%w: PUT the file to /index-files/%x first, so that auditors can always diff it", ErrIndexBytesMissing, e.SHA256)
+			continue
+		}
 		futures[i] = l.appender.Add(context.WithoutCancel(ctx), tessera.NewEntry(leaves[i]))
 	}
 	for i, f := range futures {
@@ -601,6 +610,13 @@ func admissible(e *entry.Entry, history []index.Record) error {
 		}
 	}
 	return nil
+}
+
+// StoreIndexFile keeps the bytes of an index file version (r must hash
+// to sha), so that it can be logged and auditors can read it back.
+func (l *Log) StoreIndexFile(sha [32]byte, r io.Reader) error {
+	_, err := l.indexFiles.put(sha, r)
+	return err
 }
 
 // History returns every entry logged for path, oldest first, including

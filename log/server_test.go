@@ -368,6 +368,22 @@ func testAddWaitReturnsVerifiableProof(t *testing.T, storage string) {
 
 func TestAddErrors(t *testing.T) { forStorages(t, testAddErrors) }
 
+// putIndexFile stores an index file version's bytes, wanting status code.
+func (s *server) putIndexFile(t *testing.T, content []byte, code int) {
+	t.Helper()
+	req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/index-files/%x", s.url, sha256.Sum256(content)), bytes.NewReader(content))
+	req.Header.Set("Authorization", "Bearer "+s.log.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != code {
+		t.Fatalf("PUT index file: %d %s, want %d", resp.StatusCode, b, code)
+	}
+}
+
 func testAddErrors(t *testing.T, storage string) {
 	st := onStorage(t, storage)
 	s := startServer(t, t.TempDir(), st)
@@ -377,7 +393,15 @@ func testAddErrors(t *testing.T, storage string) {
 	readme := `{"path":"authors/id/E/ET/ETHER/README","size":1,"sha256":"` + strings.Repeat("01", 32) + `","uploader":"ETHER","time":"2024-01-02T03:04:05Z"}`
 	readme2 := strings.Replace(readme, strings.Repeat("01", 32), strings.Repeat("02", 32), 1)
 	del := `{"kind":"delete","path":"` + x.path + `","time":"2024-02-02T03:04:05Z"}`
-	index1 := `{"kind":"index","path":"modules/02packages.details.txt.gz","size":10,"sha256":"` + strings.Repeat("03", 32) + `","time":"2024-01-02T00:00:00Z"}`
+	v1, v2, v3 := []byte("index v1"), []byte("index v2"), []byte("index v3, bytes never stored")
+	for _, v := range [][]byte{v1, v2} {
+		s.putIndexFile(t, v, http.StatusCreated)
+	}
+	s.putIndexFile(t, v1, http.StatusOK) // again: already stored
+	indexOf := func(v []byte) string {
+		return fmt.Sprintf(`{"kind":"index","path":"modules/02packages.details.txt.gz","size":%d,"sha256":"%x","time":"2024-01-02T00:00:00Z"}`, len(v), sha256.Sum256(v))
+	}
+	index1 := indexOf(v1)
 	cases := []struct {
 		name, token, body string
 		code              int
@@ -418,7 +442,8 @@ func testAddErrors(t *testing.T, storage string) {
 		{"look-alike U+202E", s.log.Token(), strings.Replace(x.request(), "Try-Tiny", "Try\u202eTiny", 1), 400, "format character"},
 		{"index version", s.log.Token(), index1, 200, `"duplicate":false`},
 		{"index, same content later", s.log.Token(), strings.Replace(index1, "2024-01-02", "2024-01-03", 1), 200, `"duplicate":true`},
-		{"index, new content", s.log.Token(), strings.Replace(index1, strings.Repeat("03", 32), strings.Repeat("04", 32), 1), 200, `"duplicate":false`},
+		{"index, new content", s.log.Token(), indexOf(v2), 200, `"duplicate":false`},
+		{"index, bytes not stored", s.log.Token(), indexOf(v3), 422, "PUT the file to /index-files/"},
 		{"index with uploader", s.log.Token(), strings.Replace(index1, `"time"`, `"uploader":"ETHER","time"`, 1), 400, "no uploader"},
 		{"index of another file", s.log.Token(), strings.Replace(index1, "02packages.details.txt.gz", "03modlist.data.gz", 1), 400, "not an index file"},
 		{"upload at an index path", s.log.Token(), strings.Replace(x.request(), x.path, "modules/02packages.details.txt.gz", 1), 400, "invalid CPAN path"},

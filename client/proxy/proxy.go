@@ -245,7 +245,7 @@ func (p *Proxy) unreachable(w http.ResponseWriter, r *http.Request, cpanPath str
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Retry-After", "30")
 	w.WriteHeader(http.StatusServiceUnavailable)
-	fmt.Fprintf(w, "cpantlog could not reach the log to check %s, so it was not served: %v\nCheck the log URL in your policy and your network, then retry.\n", cpanPath, err)
+	fmt.Fprintf(w, "cpantlog could not check %s, so it was not served: %v\nCheck the log URL in your policy and your network, then retry.\n", cpanPath, err)
 }
 
 // failed answers a verification error with 403, 503 or 500 as it deserves.
@@ -318,6 +318,9 @@ func (p *Proxy) verify(ctx context.Context, f client.File) (*client.Result, stri
 	}
 	if client.Unchecked(err) && errors.Is(proofErr, client.ErrContradicted) {
 		return nil, "", proofErr
+	}
+	if client.Unchecked(err) && proofErr != errNoProof {
+		return nil, "", &client.CouldNotCheckError{Reason: fmt.Sprintf("the mirror's proof does not verify (%v), and the log could not be asked (%v)", proofErr, err)}
 	}
 	if err != nil {
 		return nil, "", err

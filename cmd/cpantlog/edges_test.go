@@ -134,14 +134,15 @@ func TestReplayedFutureIndexVersionGoesStale(t *testing.T) {
 		t.Errorf("the 2099 version replayed after its successor was logged two days ago: %d %s\n%s", resp.StatusCode, body, plogs)
 	}
 
-	// Offline, from the mirror's proof: a future time is never fresh.
+	// Offline, from the mirror's proof: a future time is never fresh, and
+	// with the log down that is "could not check", with the reason.
 	proofOf2099 := fetch(t, tl2.url+"/proof?index=0")
 	dst := filepath.Join(root, cpan.ProofPath(packagesPath, sha256.Sum256(replayed)))
 	os.MkdirAll(filepath.Dir(dst), 0o755)
 	os.WriteFile(dst, proofOf2099, 0o644)
 	tl2.stop()
 	purl, plogs = startProxy(t, policy2, mirrorURL)
-	if resp, body := get(t, purl+"/"+packagesPath, nil); resp.StatusCode != 403 || !strings.Contains(string(body), "in the future") {
+	if resp, body := get(t, purl+"/"+packagesPath, nil); resp.StatusCode != 503 || !strings.Contains(string(body), "in the future") {
 		t.Errorf("the 2099 version with its mirror proof, log down: %d %s\n%s", resp.StatusCode, body, plogs)
 	}
 }

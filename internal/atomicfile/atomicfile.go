@@ -55,6 +55,12 @@ func write(p string, data []byte, mode os.FileMode, place func(tmp, p string) er
 	if err := place(tmp.Name(), p); err != nil {
 		return err
 	}
+	return SyncDir(dir)
+}
+
+// SyncDir makes the entries of directory dir (a file renamed into it)
+// durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

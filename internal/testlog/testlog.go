@@ -82,6 +82,7 @@ func (l *Log) Add(t testing.TB, path string, content []byte, when string, wait b
 	t.Helper()
 	var body string
 	if cpan.IsIndexPath(path) {
+		l.PutIndexFile(t, content)
 		body = fmt.Sprintf(`{"kind":"index","path":%q,"size":%d,"sha256":"%x","time":%q}`, path, len(content), sha256.Sum256(content), when)
 	} else {
 		id := strings.Split(path, "/")[4]
@@ -101,6 +102,23 @@ func (l *Log) Add(t testing.TB, path string, content []byte, when string, wait b
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("add %s: %d %s", path, resp.StatusCode, b)
+	}
+}
+
+// PutIndexFile stores an index file version's bytes in the log, as it
+// requires before the version is logged.
+func (l *Log) PutIndexFile(t testing.TB, content []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/index-files/%x", l.URL, sha256.Sum256(content)), bytes.NewReader(content))
+	req.Header.Set("Authorization", "Bearer "+l.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 && resp.StatusCode != 201 {
+		t.Fatalf("PUT index file: %d %s", resp.StatusCode, b)
 	}
 }
 

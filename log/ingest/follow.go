@@ -149,13 +149,27 @@ func (f *Follower) pollIndex(ctx context.Context, p string) error {
 	default:
 		return fmt.Errorf("mirror answered %s", resp.Status)
 	}
-	file, err := client.HashReader(io.LimitReader(resp.Body, MaxIndexFileSize+1), p)
+	// Kept on disk while it is hashed: the log stores the version's bytes
+	// for auditors before it logs the version.
+	tmp, err := os.CreateTemp("", "cpantlog-index-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	file, err := client.HashReader(io.TeeReader(io.LimitReader(resp.Body, MaxIndexFileSize+1), tmp), p)
 	if err != nil {
 		return err
 	}
 	if file.Size > MaxIndexFileSize {
 		f.Logger.Error("follow: index file larger than the bound; not logged", "path", p, "bound", MaxIndexFileSize)
 		return nil
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if err := f.Log.StoreIndexFile(file.SHA256, tmp); err != nil {
+		return fmt.Errorf("store the bytes of %s: %w", p, err)
 	}
 	// The version's time is the mirror's Last-Modified, untrusted: never
 	// later than now (the log would refuse it, and a future time would

@@ -117,6 +117,18 @@ func importIndexes(ctx context.Context, l *tlog.Log, mirror string, logger *slog
 		}
 		e := &entry.Entry{Kind: entry.Index, Path: p, Size: uint64(n), Time: info.ModTime().UTC().Truncate(time.Second)}
 		copy(e.SHA256[:], h.Sum(nil))
+		if now := time.Now(); e.Time.After(now) {
+			e.Time = now.UTC().Truncate(time.Second) // a file's mtime is not evidence of the future
+		}
+		// The log keeps the version's bytes for auditors.
+		if f, err = os.Open(filepath.Join(mirror, filepath.FromSlash(p))); err != nil {
+			return err
+		}
+		err = l.StoreIndexFile(e.SHA256, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("store %s: %w (did it change while being imported? run import again)", p, err)
+		}
 		res, err := l.Add(ctx, e)
 		if err != nil {
 			return fmt.Errorf("log %s: %w", p, err)
