@@ -31,6 +31,10 @@ const (
 	KindIndexVersionDown    = "index-version-down"    // a package points at a lower version than before
 	KindIndexPackageRemoved = "index-package-removed" // a package left the index
 	KindPermsChanged        = "perms-changed"         // a package's permissions in 06perms changed or were dropped
+	// KindIndexUnavailable: neither the log nor the mirror gives the bytes
+	// of a logged version, so it cannot be audited (security: the log
+	// promises to keep them).
+	KindIndexUnavailable = "index-version-unavailable"
 )
 
 // diffedIndexes are the index files the monitor diffs (the compressed
@@ -56,16 +60,18 @@ type queuedIndex struct {
 // queueIndex remembers, in the audit's transaction, an index version to
 // diff once the round's entries are audited.
 func (m *Monitor) queueIndex(tx *bolt.Tx, idx uint64, e *entry.Entry) error {
-	if m.cfg.Mirror == "" || !diffedIndexes[e.Path] {
+	if !diffedIndexes[e.Path] {
 		return nil
 	}
 	return putJSON(tx, bIndexQueue, string(binary.BigEndian.AppendUint64(nil, idx)), queuedIndex{Path: e.Path, Size: e.Size, SHA256: hex.EncodeToString(e.SHA256[:])})
 }
 
-// diffIndexes fetches each queued index version from the mirror, checks it
-// is the logged one, diffs it with the previous version it diffed, and
-// records the findings. A version the mirror no longer serves is skipped
-// (the next one is diffed against the last one seen).
+// diffIndexes fetches each queued index version from the log (which keeps
+// every version's bytes) or else the mirror, checks it is the logged one,
+// diffs it with the previous version, and records the findings. Every
+// logged version is diffed, also one that lived shorter than a round: a
+// version whose bytes neither gives is a finding, and the next one is
+// diffed against the last one seen.
 func (m *Monitor) diffIndexes(ctx context.Context) error {
 	type item struct {
 		key []byte
@@ -91,9 +97,20 @@ func (m *Monitor) diffIndexes(ctx context.Context) error {
 	}
 	for _, it := range items {
 		tmp, err := m.fetchIndex(ctx, dir, it.q)
+		if ctx.Err() != nil {
+			return ctx.Err() // stopping: the version stays queued
+		}
 		if err != nil {
-			m.cfg.Logger.Warn("index version not diffed", "index", it.idx, "path", it.q.Path, "err", err)
-			if err := m.st.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bIndexQueue).Delete(it.key) }); err != nil {
+			i := it.idx
+			f := Finding{ID: fmt.Sprintf("%s:%d", KindIndexUnavailable, it.idx), Kind: KindIndexUnavailable, Security: true, Index: &i, Path: it.q.Path,
+				Message: fmt.Sprintf("the bytes of %s version %d (sha256 %s) cannot be obtained, so it cannot be audited: %v", it.q.Path, it.idx, it.q.SHA256, err)}
+			err = m.st.db.Update(func(tx *bolt.Tx) error {
+				if err := record(tx, []Finding{f}); err != nil {
+					return err
+				}
+				return tx.Bucket(bIndexQueue).Delete(it.key)
+			})
+			if err != nil {
 				return err
 			}
 			continue
@@ -123,32 +140,79 @@ func (m *Monitor) diffIndexes(ctx context.Context) error {
 	return nil
 }
 
-// fetchIndex downloads a queued version from the mirror (URL or CPAN
-// tree) into dir and checks it is the logged version.
+// fetchIndex downloads a queued version into dir, from the log's
+// /index-files/<sha256> or else the mirror (URL or CPAN tree, which serves
+// only the current version), and checks it is the logged version.
 func (m *Monitor) fetchIndex(ctx context.Context, dir string, q queuedIndex) (string, error) {
-	var body io.ReadCloser
-	if strings.HasPrefix(m.cfg.Mirror, "http://") || strings.HasPrefix(m.cfg.Mirror, "https://") {
+	var errs []string
+	for _, src := range []func() (io.ReadCloser, error){
+		func() (io.ReadCloser, error) { return m.openFromLog(ctx, q) },
+		func() (io.ReadCloser, error) { return m.openFromMirror(ctx, q) },
+	} {
+		body, err := src()
+		if err == nil {
+			var name string
+			name, err = saveChecked(dir, body, q)
+			body.Close()
+			if err == nil {
+				return name, nil
+			}
+		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		errs = append(errs, err.Error())
+	}
+	return "", errors.New(strings.Join(errs, "; "))
+}
+
+// openFromLog opens the version's bytes as the log keeps them.
+func (m *Monitor) openFromLog(ctx context.Context, q queuedIndex) (io.ReadCloser, error) {
+	if m.logBase == "" {
+		return nil, errors.New("the log: not an http(s) URL")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.logBase+"/index-files/"+q.SHA256, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := m.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("the log: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("the log answered %s", resp.Status)
+	}
+	return resp.Body, nil
+}
+
+// openFromMirror opens the mirror's current file at the version's path.
+func (m *Monitor) openFromMirror(ctx context.Context, q queuedIndex) (io.ReadCloser, error) {
+	switch {
+	case m.cfg.Mirror == "":
+		return nil, errors.New("no --mirror to ask")
+	case strings.HasPrefix(m.cfg.Mirror, "http://") || strings.HasPrefix(m.cfg.Mirror, "https://"):
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(m.cfg.Mirror, "/")+"/"+q.Path, nil)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		resp, err := m.http.Do(req)
 		if err != nil {
-			return "", err
+			return nil, fmt.Errorf("the mirror: %w", err)
 		}
 		if resp.StatusCode != http.StatusOK {
 			resp.Body.Close()
-			return "", fmt.Errorf("mirror answered %s", resp.Status)
+			return nil, fmt.Errorf("the mirror answered %s", resp.Status)
 		}
-		body = resp.Body
-	} else {
-		f, err := os.Open(filepath.Join(m.cfg.Mirror, filepath.FromSlash(q.Path)))
-		if err != nil {
-			return "", err
-		}
-		body = f
+		return resp.Body, nil
+	default:
+		return os.Open(filepath.Join(m.cfg.Mirror, filepath.FromSlash(q.Path)))
 	}
-	defer body.Close()
+}
+
+// saveChecked writes body into a temporary file in dir, which it returns
+// only if its bytes are the queued version's.
+func saveChecked(dir string, body io.Reader, q queuedIndex) (string, error) {
 	tmp, err := os.CreateTemp(dir, ".fetch-*")
 	if err != nil {
 		return "", err
@@ -159,7 +223,7 @@ func (m *Monitor) fetchIndex(ctx context.Context, dir string, q queuedIndex) (st
 		err = cerr
 	}
 	if err == nil && (uint64(n) != q.Size || hex.EncodeToString(h.Sum(nil)) != q.SHA256) {
-		err = errors.New("the mirror no longer serves this version (another size or sha256)")
+		err = fmt.Errorf("got %d bytes with another sha256 than the logged version's", n)
 	}
 	if err != nil {
 		os.Remove(tmp.Name())

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
+	"github.com/CPAN-Security/cpan-tlog/internal/testlog"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 )
@@ -128,7 +129,9 @@ func TestIndexDiff(t *testing.T) {
 }
 
 // TestIndexDiffMirrorMismatch: a mirror serving other bytes than the
-// logged version is not diffed (and nothing is claimed about it).
+// logged version is not diffed (nothing is claimed about its bytes), and
+// with a log that does not give the version's bytes either, the version
+// cannot be audited: a security finding, not a log line.
 func TestIndexDiffMirrorMismatch(t *testing.T) {
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	p := gz(packagesText("Foo 1.0 A/AB/ABC/Foo-1.0.tar.gz"))
@@ -137,8 +140,51 @@ func TestIndexDiffMirrorMismatch(t *testing.T) {
 	mirror := t.TempDir()
 	os.MkdirAll(filepath.Join(mirror, "modules"), 0o755)
 	os.WriteFile(filepath.Join(mirror, "modules", "02packages.details.txt.gz"), gz(packagesText("Foo 1.0 A/AB/ABC/Unlogged-1.0.tar.gz")), 0o644)
-	if r := monitorWithMirror(t, logURL, vkey, t.TempDir(), mirror); r.err != nil || len(r.findings) != 0 {
-		t.Errorf("mirror with another version: %v %s", r.err, r.kinds())
+	r := monitorWithMirror(t, logURL, vkey, t.TempDir(), mirror)
+	if r.err != nil || r.kinds() != KindIndexUnavailable || !r.findings[0].Security || !strings.Contains(r.findings[0].Message, "another sha256") {
+		t.Errorf("mirror with another version, log without the bytes: %v %s %+v", r.err, r.kinds(), r.findings)
+	}
+}
+
+// TestShortLivedHijackIsAudited: a version of 02packages that moved a
+// package to another author and was replaced before the monitor's round
+// (mirrors serve only the current version) is still diffed, from the
+// bytes the log keeps.
+func TestShortLivedHijackIsAudited(t *testing.T) {
+	tl := testlog.Start(t, tlog.Config{DataDir: t.TempDir()})
+	tl.Add(t, "authors/id/A/AB/ABC/Foo-1.0.tar.gz", []byte("foo"), "2026-11-01T00:00:00Z", false)
+	tl.Add(t, "authors/id/X/XY/XYZ/Foo-Evil-1.0.tar.gz", []byte("evil"), "2026-11-01T00:00:00Z", false)
+	const pk = "modules/02packages.details.txt.gz"
+	genuine := gz(packagesText("Foo 1.0 A/AB/ABC/Foo-1.0.tar.gz"))
+	hijack := gz(packagesText("Foo 1.0 X/XY/XYZ/Foo-Evil-1.0.tar.gz"))
+	tl.Add(t, pk, genuine, "2026-11-01T01:00:00Z", false)
+	tl.Add(t, pk, hijack, "2026-11-01T01:10:00Z", false)
+	tl.Add(t, pk, genuine, "2026-11-01T01:20:00Z", true)
+	mirror := t.TempDir()
+	os.MkdirAll(filepath.Join(mirror, "modules"), 0o755)
+	os.WriteFile(filepath.Join(mirror, filepath.FromSlash(pk)), genuine, 0o644) // the mirror moved on
+	r := monitorWithMirror(t, tl.URL, tl.VerifierKey(), t.TempDir(), mirror)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	var hijacked bool
+	for _, f := range r.findings {
+		if f.Kind == KindIndexOwnerChanged && strings.Contains(f.Message, "Foo-Evil-1.0.tar.gz") && f.Index != nil && *f.Index == 3 {
+			hijacked = true
+		}
+		if f.Kind == KindIndexUnavailable {
+			t.Errorf("unexpected: %s", f.Message)
+		}
+	}
+	if !hijacked {
+		t.Errorf("the short-lived hijack (index 3) was not reported: %s", r.kinds())
+		for _, f := range r.findings {
+			t.Log(f.Message)
+		}
+	}
+	// Without --mirror too: the log is the source.
+	if r := monitorWithMirror(t, tl.URL, tl.VerifierKey(), t.TempDir(), ""); r.err != nil || !strings.Contains(r.kinds(), KindIndexOwnerChanged) {
+		t.Errorf("without a mirror: %v %s", r.err, r.kinds())
 	}
 }
 

@@ -79,6 +79,9 @@ type Monitor struct {
 	watch   []WatchRule
 	metrics *metrics
 	http    *http.Client
+	// logBase is the log's URL, for the index file versions it keeps (""
+	// when the log is read from a directory).
+	logBase string
 	// skippedPeers are peers without a read endpoint, logged once.
 	skippedPeers map[string]bool
 	// lastSize is the size of the checkpoint the last round audited.
@@ -137,6 +140,9 @@ func New(cfg Config) (*Monitor, error) {
 	}
 	m := &Monitor{cfg: cfg, log: l, fetcher: f, trusted: trusted, st: st, watch: cfg.Watch,
 		metrics: newMetrics(), http: client.NewHTTPClient(30 * time.Second), skippedPeers: map[string]bool{}}
+	if strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "https://") {
+		m.logBase = strings.TrimSuffix(loc, "/")
+	}
 	// The gauges say what the state holds from the start, not 0 until
 	// something new arrives (an alert on them would fire after a restart).
 	if n, _, err := st.position(); err == nil {

@@ -44,10 +44,11 @@ Finding kinds: checkpoint-bad-signature, checkpoint-untrusted,
 checkpoint-rollback, checkpoint-fork, root-mismatch, tile-mismatch,
 split-view, checkpoint-stale-view, entry-malformed, path-rewritten, uploader-mismatch, watched,
 sigstore-identity-changed, sigstore-identity-missing, mirror-unlogged,
-mirror-mismatch, mirror-missing; with --mirror when following, each new
-02packages and 06perms version is diffed with the previous one:
-index-unlogged-file (security), index-owner-changed, index-version-down,
-index-package-removed, perms-changed.
+mirror-mismatch, mirror-missing; every logged 02packages and 06perms
+version is diffed with the previous one (its bytes from the log, else
+--mirror): index-unlogged-file (security), index-owner-changed,
+index-version-down, index-package-removed, perms-changed, and
+index-version-unavailable (security) when neither gives the bytes.
 
 The --watch file holds one rule per line ('#' comments):
   dist Try-Tiny                      uploads and deletions of a distribution
@@ -92,7 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	webhook := fs.String("webhook", "", "`URL` to POST each finding to as JSON")
 	interval := fs.Duration("interval", time.Minute, "time between rounds when following")
 	listen := fs.String("listen", "127.0.0.1:7381", "`ADDR` for /metrics and /healthz when following (empty: none)")
-	mirrorLoc := fs.String("mirror", "", "a CPAN mirror's URL or local directory: audit-mirror compares it with the log; when following, each newly logged 02packages and 06perms is fetched from it (checked against the log) and diffed with the previous version")
+	mirrorLoc := fs.String("mirror", "", "a CPAN mirror's URL or local directory: audit-mirror compares it with the log; when following, an index version the log does not give back is fetched from it (checked against the log) to diff it")
 	var peers repeated
 	fs.Var(&peers, "peer", "another view of the log's checkpoint to compare (`URL|FILE`; repeatable); every witness of the policy with a URL is one already")
 	noWitnessPeers := fs.Bool("no-witness-peers", false, "do not compare with the policy's witnesses' latest cosigned checkpoints")
