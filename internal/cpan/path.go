@@ -216,5 +216,8 @@ func ParseProofPath(name string) (path string, sha [32]byte, perContent bool, ok
 	if IsIndexPath(rest) || MayOverwrite(rest) {
 		return "", sha, false, false // per-content paths always carry the sha256
 	}
+	if _, err := ValidatePath(rest); err != nil {
+		return "", sha, false, false
+	}
 	return rest, sha, false, true
 }

@@ -128,3 +128,48 @@ func FuzzMayOverwrite(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseProofPath: a name ParseProofPath accepts is exactly the name
+// ProofPath gives for what it returned.
+func FuzzParseProofPath(f *testing.F) {
+	var sha [32]byte
+	sha[0] = 0xab
+	f.Add(ProofPath("authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", sha))
+	f.Add(ProofPath("modules/02packages.details.txt.gz", sha))
+	f.Add(ProofPath("authors/id/E/ET/ETHER/Try-Tiny-0.31.readme", sha))
+	f.Add("tlog/proofs/modules/02packages.details.txt.gz.tlog-proof")
+	f.Fuzz(func(t *testing.T, name string) {
+		p, sum, perContent, ok := ParseProofPath(name)
+		if !ok {
+			return
+		}
+		if perContent != (IsIndexPath(p) || MayOverwrite(p)) {
+			t.Fatalf("%q: per-content %v for %q", name, perContent, p)
+		}
+		if got := ProofPath(p, sum); got != name {
+			t.Fatalf("ParseProofPath(%q) = %q, %x; ProofPath gives %q", name, p, sum, got)
+		}
+	})
+}
+
+func TestParseProofPath(t *testing.T) {
+	var sha [32]byte
+	sha[31] = 1
+	for _, c := range []struct {
+		name string
+		path string
+		ok   bool
+	}{
+		{ProofPath("authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", sha), "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", true},
+		{ProofPath("modules/06perms.txt", sha), "modules/06perms.txt", true},
+		{"tlog/proofs/modules/06perms.txt.tlog-proof", "", false},                                 // an index proof always names its content
+		{"tlog/proofs/authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", "", false},                     // no suffix
+		{"proofs/authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz.tlog-proof", "", false},               // wrong prefix
+		{"tlog/proofs/modules/06perms.txt." + strings.Repeat("A", 64) + ".tlog-proof", "", false}, // upper-case hex
+	} {
+		p, _, _, ok := ParseProofPath(c.name)
+		if ok != c.ok || p != c.path {
+			t.Errorf("ParseProofPath(%q) = %q, %v; want %q, %v", c.name, p, ok, c.path, c.ok)
+		}
+	}
+}
