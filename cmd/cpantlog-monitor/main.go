@@ -31,10 +31,12 @@ trust policy, proves each consistent with the last, downloads every entry,
 rebuilds the tree, and reports anything odd.
 
 Usage:
-  cpantlog-monitor [flags]                     follow the log (or --once: one round)
+  cpantlog-monitor [follow] [flags]            follow the log (or --once: one round)
   cpantlog-monitor audit-mirror --mirror URL|DIR [flags]
                                                compare a CPAN mirror with the log
   cpantlog-monitor --version
+
+Run 'cpantlog-monitor COMMAND -h' (or 'help COMMAND') for a command's flags.
 
 Exit codes with --once and audit-mirror: 0 clean, 1 findings, 2 error,
 3 security finding (fork, rollback, bad signature, root or tile mismatch,
@@ -58,6 +60,37 @@ The --watch file holds one rule per line ('#' comments):
 Flags:
 `
 
+// subUsage is each command's -h, before its flags.
+var subUsage = map[string]string{
+	"follow": `Usage: cpantlog-monitor follow [flags]   (the default command)
+
+Follow the log: each round verifies the new checkpoint (log signature,
+witness quorum, consistency with the last), downloads and checks every new
+entry, rebuilds the tree, runs the rules, diffs every new index version,
+and delivers new findings to stdout, --hook and --webhook. With --once, one
+round (exit 0 clean, 1 findings, 3 security).
+
+Examples:
+  cpantlog-monitor --policy policy --state monitor-state --once
+  cpantlog-monitor follow --policy policy --state monitor-state --watch watch.txt --webhook https://alerts.example.org/cpantlog
+
+Flags:
+`,
+	"audit-mirror": `Usage: cpantlog-monitor audit-mirror --mirror URL|DIR [flags]
+
+Compare a CPAN mirror with the log: every file it serves under authors/id/
+must be logged with the same size and sha256 (mirror-unlogged,
+mirror-mismatch), and every logged upload must be there (mirror-missing).
+Exit 0 clean, 1 findings, 2 error.
+
+Examples:
+  cpantlog-monitor audit-mirror --mirror /srv/cpan --policy policy --state monitor-state
+  cpantlog-monitor audit-mirror --mirror https://cpan.metacpan.org --policy policy --state monitor-state
+
+Flags:
+`,
+}
+
 type repeated []string
 
 func (r *repeated) String() string     { return strings.Join(*r, ",") }
@@ -72,16 +105,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case cmdcli.IsVersion(args):
 		fmt.Fprintln(stdout, cmdcli.Version("cpantlog-monitor"))
 		return 0
+	case len(args) > 1 && args[0] == "help":
+		args = []string{args[1], "-h"} // help COMMAND is COMMAND -h
 	case cmdcli.IsHelp(args):
 		args = []string{"-h"}
 	}
 	mirror := len(args) > 0 && args[0] == "audit-mirror"
-	if mirror {
-		args = args[1:]
+	sub := ""
+	if len(args) > 0 && (args[0] == "audit-mirror" || args[0] == "follow") {
+		sub, args = args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("cpantlog-monitor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs.Usage = func() {
+		if s, ok := subUsage[sub]; ok {
+			fmt.Fprint(stderr, s)
+		} else {
+			fmt.Fprint(stderr, usage)
+		}
+		fs.PrintDefaults()
+	}
 	cfgDir, _ := os.UserConfigDir()
 	policyFile := fs.String("policy", filepath.Join(cfgDir, "cpantlog", "policy"), "trust policy `FILE` naming the log (and its URL), witnesses and quorum")
 	logURL := fs.String("log", "", "the log's `URL` or tile directory (default: the policy's URL)")

@@ -56,6 +56,8 @@ func main() {
 	case cli.IsVersion(args):
 		fmt.Println(cli.Version("cpantlog-server"))
 		return
+	case len(args) > 1 && args[0] == "help":
+		args = []string{args[1], "-h"} // help COMMAND is COMMAND -h
 	case cli.IsHelp(args):
 		fmt.Print(usage)
 		return
@@ -90,17 +92,23 @@ func main() {
 	os.Exit(cli.ExitCode(err, 1))
 }
 
-func newFlags(name, summary string) *flag.FlagSet {
+// newFlags is a command's flag set; its -h says what the command does,
+// with examples.
+func newFlags(name, summary string, examples ...string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: cpantlog-server %s [flags]\n\n%s\n\nFlags:\n", name, summary)
+		fmt.Fprintf(fs.Output(), "Usage: cpantlog-server %s [flags]\n\n%s\n\nExamples:\n", name, summary)
+		for _, e := range examples {
+			fmt.Fprintf(fs.Output(), "  %s\n", e)
+		}
+		fmt.Fprint(fs.Output(), "\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
 func serve(args []string) error {
-	fs := newFlags("serve", "Serve the log: POST /add to log an upload, GET /checkpoint, /tile/..., /lookup, /proof\nto read it, /metrics for Prometheus.")
+	fs := newFlags("serve", "Serve the log: POST /add to log an upload, GET /checkpoint, /tile/..., /lookup, /proof\nto read it, /metrics for Prometheus.", "cpantlog-server serve --data /var/lib/cpantlog --listen 127.0.0.1:8080 --policy /etc/cpantlog/policy", "cpantlog-server serve --follow https://cpan.metacpan.org")
 	cfg := tlog.Config{}
 	fs.StringVar(&cfg.DataDir, "data", "cpantlog-data", "data `DIR`: keys, ingest token, Tessera tree, lookup index")
 	listen := fs.String("listen", "127.0.0.1:8080", "`ADDR` to listen on (loopback by default; put a TLS proxy in front to expose it)")
@@ -202,7 +210,7 @@ func (r *repeated) String() string     { return fmt.Sprint(*r) }
 func (r *repeated) Set(s string) error { *r = append(*r, s); return nil }
 
 func importCmd(args []string) error {
-	fs := newFlags("import", "Back-fill the log from a local CPAN tree (DIR/authors/id/...), oldest upload first (file\nmtime, then path), checking each file against its directory's CHECKSUMS and skipping paths\nalready logged: safe to interrupt and re-run. Stop the server first.")
+	fs := newFlags("import", "Back-fill the log from a local CPAN tree (DIR/authors/id/...), oldest upload first (file\nmtime, then path), checking each file against its directory's CHECKSUMS and skipping paths\nalready logged: safe to interrupt and re-run. Stop the server first.", "cpantlog-server import --mirror /srv/cpan --data cpantlog-data")
 	dir := fs.String("data", "cpantlog-data", "data directory of the log")
 	mirror := fs.String("mirror", "", "the local CPAN tree")
 	trustedRoot := fs.String("sigstore-trusted-root", "", "Sigstore trusted_root.json: verify .sigstore.json bundles and record the signer's identity")
@@ -244,7 +252,7 @@ func importCmd(args []string) error {
 }
 
 func keygen(args []string) error {
-	fs := newFlags("keygen", "Write the log's signing key (log.key, 0600) and verifier key (log.vkey) into the data\ndirectory without serving, so witnesses can be configured before the first start.")
+	fs := newFlags("keygen", "Write the log's signing key (log.key, 0600) and verifier key (log.vkey) into the data\ndirectory without serving, so witnesses can be configured before the first start.", "cpantlog-server keygen --data cpantlog-data --origin cpan-tlog.example.org/log")
 	dir := fs.String("data", "cpantlog-data", "data directory")
 	origin := fs.String("origin", tlog.DefaultOrigin, "checkpoint origin, e.g. cpan-tlog.example.org/log")
 	if err := cli.Parse(fs, args); err != nil {
@@ -259,7 +267,7 @@ func keygen(args []string) error {
 }
 
 func reindex(args []string) error {
-	fs := newFlags("reindex", "Rebuild the lookup index from the log's tree, up to the latest checkpoint. Stop the\nserver first; it catches up the rest on start.")
+	fs := newFlags("reindex", "Rebuild the lookup index from the log's tree, up to the latest checkpoint. Stop the\nserver first; it catches up the rest on start.", "cpantlog-server reindex --data cpantlog-data")
 	dir := fs.String("data", "cpantlog-data", "data directory")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
@@ -273,7 +281,7 @@ func reindex(args []string) error {
 }
 
 func migrateCmd(args []string) error {
-	fs := newFlags("migrate", "Move the POSIX log in --data to S3 + MySQL/MariaDB (Tessera's storage/aws), rebuilding\nthe tree there and checking its root against the source checkpoint. Stop the server first;\nthen run 'serve --storage s3' with the same --data and S3 flags.")
+	fs := newFlags("migrate", "Move the POSIX log in --data to S3 + MySQL/MariaDB (Tessera's storage/aws), rebuilding\nthe tree there and checking its root against the source checkpoint. Stop the server first;\nthen run 'serve --storage s3' with the same --data and S3 flags.", "cpantlog-server migrate --to s3 --data cpantlog-data --s3-endpoint http://127.0.0.1:7070 --s3-bucket tlog --mysql-dsn 'user:pw@tcp(127.0.0.1:3306)/tlog'")
 	from := fs.String("from", "", "the source, posix:DIR (default posix:<--data>)")
 	dir := fs.String("data", "cpantlog-data", "data directory of the log (keys, lookup index; the POSIX tree to move)")
 	to := fs.String("to", "s3", "the target storage: s3")
@@ -307,7 +315,7 @@ func migrateCmd(args []string) error {
 }
 
 func publishProofs(args []string) error {
-	fs := newFlags("publish-proofs", "Copy the log's proof tree into a CPAN mirror's root as tlog/proofs/<path>.tlog-proof, for\nits rsync: one c2sp.org/tlog-proof per upload and index version, written once a witnessed\ncheckpoint covers it. Only files the mirror lacks or holds with other bytes are written,\neach atomically, so it is idempotent and can be interrupted and run again. A damaged file\nin the log's tree is not copied but reported (exit 1): the server rewrites it when it\nstarts or is asked for it. The server may be running.")
+	fs := newFlags("publish-proofs", "Copy the log's proof tree into a CPAN mirror's root as tlog/proofs/<path>.tlog-proof, for\nits rsync: one c2sp.org/tlog-proof per upload and index version, written once a witnessed\ncheckpoint covers it. Only files the mirror lacks or holds with other bytes are written,\neach atomically, so it is idempotent and can be interrupted and run again. A damaged file\nin the log's tree is not copied but reported (exit 1): the server rewrites it when it\nstarts or is asked for it. The server may be running.", "cpantlog-server publish-proofs --data cpantlog-data --to /srv/cpan")
 	dir := fs.String("data", "cpantlog-data", "the log's data `DIR`")
 	to := fs.String("to", "", "the mirror's root `DIR` (tlog/proofs/ is created in it)")
 	if err := cli.Parse(fs, args); err != nil {

@@ -46,37 +46,46 @@ func main() {
 		fmt.Println(cli.Version("cpantlog-witness"))
 		return
 	}
+	args := os.Args[1:]
+	if len(args) > 1 && args[0] == "help" {
+		args = []string{args[1], "-h"} // help COMMAND is COMMAND -h
+	}
 	var err error
-	switch os.Args[1] {
+	switch args[0] {
 	case "keygen":
-		err = keygen(os.Args[2:])
+		err = keygen(args[1:])
 	case "serve":
-		err = serve(os.Args[2:])
+		err = serve(args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return
 	default:
-		fmt.Fprintf(os.Stderr, "cpantlog-witness: unknown command %q\n\n%s", os.Args[1], usage)
+		fmt.Fprintf(os.Stderr, "cpantlog-witness: unknown command %q\n\n%s", args[0], usage)
 		os.Exit(cli.ExitUsage)
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(os.Stderr, "cpantlog-witness %s: %v\n", os.Args[1], err)
+		fmt.Fprintf(os.Stderr, "cpantlog-witness %s: %v\n", args[0], err)
 	}
 	os.Exit(cli.ExitCode(err, 1))
 }
 
-// newFlags is a flag set whose -h says what the command does.
-func newFlags(name, summary string) *flag.FlagSet {
+// newFlags is a flag set whose -h says what the command does, with
+// examples.
+func newFlags(name, summary string, examples ...string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: cpantlog-witness %s [flags]\n\n%s\n\nFlags:\n", name, summary)
+		fmt.Fprintf(fs.Output(), "Usage: cpantlog-witness %s [flags]\n\n%s\n\nExamples:\n", name, summary)
+		for _, e := range examples {
+			fmt.Fprintf(fs.Output(), "  %s\n", e)
+		}
+		fmt.Fprint(fs.Output(), "\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
 func keygen(args []string) error {
-	fs := newFlags("keygen", "Write the witness's signing key (witness.key, 0600) and its cosignature/v1 verifier key\n(witness.vkey, printed too) into --data. It refuses to overwrite a key.")
+	fs := newFlags("keygen", "Write the witness's signing key (witness.key, 0600) and its cosignature/v1 verifier key\n(witness.vkey, printed too) into --data. It refuses to overwrite a key.", "cpantlog-witness keygen --data /var/lib/cpantlog-witness --name witness.example.org")
 	dir := fs.String("data", "cpantlog-witness-data", "data `DIR` for witness.key (0600) and witness.vkey")
 	name := fs.String("name", "", "the witness's `NAME`, e.g. witness.example.org")
 	if err := cli.Parse(fs, args); err != nil {
@@ -94,7 +103,7 @@ func keygen(args []string) error {
 }
 
 func serve(args []string) error {
-	fs := newFlags("serve", "Serve C2SP tlog-witness: POST /add-checkpoint cosigns a checkpoint of a configured log that is\nconsistent with the last one cosigned; GET /<hex sha256(origin)>/checkpoint reads it back;\n/metrics for Prometheus. SIGHUP reloads --config; the state is kept.")
+	fs := newFlags("serve", "Serve C2SP tlog-witness: POST /add-checkpoint cosigns a checkpoint of a configured log that is\nconsistent with the last one cosigned; GET /<hex sha256(origin)>/checkpoint reads it back;\n/metrics for Prometheus. SIGHUP reloads --config; the state is kept.", "cpantlog-witness serve --data /var/lib/cpantlog-witness --config /etc/cpantlog/witness.config")
 	dir := fs.String("data", "cpantlog-witness-data", "data `DIR`: witness.key, witness.vkey, state/, evidence/")
 	configFile := fs.String("config", "", "`FILE` of 'log <vkey> [<url>]' lines naming the logs to witness")
 	listen := fs.String("listen", "127.0.0.1:7380", "`ADDR` to listen on (loopback by default)")

@@ -38,13 +38,12 @@ Exit status, the first that applies:
   2  something could not be checked (log or upstream unreachable), or COMMAND
      succeeded while nothing at all was verified
   4  COMMAND failed (its own exit status is printed)
-  0  COMMAND succeeded and everything it fetched was verified
-
-  cpantlog exec -- cpanm Test::Fatal
-  cpantlog exec --upstream http://mirror.local/cpan -- carton install`
+  0  COMMAND succeeded and everything it fetched was verified`
 
 func execCmd(args []string, stdout, stderr io.Writer) (int, error) {
-	fs, c := newFlags("exec", execSummary, stderr)
+	fs, c := newFlags("exec", execSummary, stderr,
+		"cpantlog exec -- cpanm Test::Fatal",
+		"cpantlog exec --upstream http://mirror.local/cpan -- carton install")
 	pf := addProxyFlags(fs)
 	verbose := fs.Bool("v", false, "print the proxy's decisions as they happen")
 	i := slices.Index(args, "--")

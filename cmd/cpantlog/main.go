@@ -106,11 +106,17 @@ type common struct {
 	maxViewLag                        time.Duration
 }
 
-func newFlags(name, summary string, stderr io.Writer) (*flag.FlagSet, *common) {
+// newFlags is a command's flag set; its -h prints the summary (whose
+// first line is the usage), the examples and the flags.
+func newFlags(name, summary string, stderr io.Writer, examples ...string) (*flag.FlagSet, *common) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: cpantlog %s\n\nFlags:\n", summary)
+		fmt.Fprintf(stderr, "Usage: cpantlog %s\n\nExamples:\n", summary)
+		for _, e := range examples {
+			fmt.Fprintf(stderr, "  %s\n", e)
+		}
+		fmt.Fprint(stderr, "\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	c := &common{}
@@ -169,7 +175,12 @@ func (c *common) verifier(online bool) (*client.Verifier, error) {
 }
 
 func verify(args []string, stdout, stderr io.Writer) error {
-	fs, c := newFlags("verify", "verify FILE [--path P] | verify --proof FILE.tlog-proof FILE", stderr)
+	fs, c := newFlags("verify", "verify FILE [--path P] | verify --proof FILE.tlog-proof FILE\n\n"+
+		"Verify a file against the log: online (the log's entry, its inclusion in a checkpoint the\n"+
+		"policy trusts, consistency with the newest checkpoint seen), or offline from a saved proof.\n"+
+		"Exit status: 0 verified, 1 not verified, 2 usage or could not check, 3 security error.", stderr,
+		"cpantlog verify ~/.cpanm/work/*/Try-Tiny-0.31.tar.gz --path authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz",
+		"cpantlog verify --proof Try-Tiny-0.31.tar.gz.tlog-proof Try-Tiny-0.31.tar.gz")
 	cpanPath := fs.String("path", "", "the file's CPAN path, authors/id/A/AB/ABC/FILE (guessed from FILE's location when it lies in a CPAN tree)")
 	proofFile := fs.String("proof", "", "verify offline against this tlog-proof instead of asking the log")
 	var idp sigstore.Policy
@@ -259,7 +270,10 @@ func orNone(s string) string {
 }
 
 func proofCmd(args []string, stdout, stderr io.Writer) error {
-	fs, c := newFlags("proof", "proof PATH [-o OUT]", stderr)
+	fs, c := newFlags("proof", "proof PATH [-o OUT]\n\n"+
+		"Fetch the log's c2sp.org/tlog-proof of a CPAN path, verified against the policy, for\n"+
+		"'cpantlog verify --proof' with no network later.", stderr,
+		"cpantlog proof authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz -o Try-Tiny-0.31.tar.gz.tlog-proof")
 	out := fs.String("o", "", "where to write the proof (default: the file name of PATH plus .tlog-proof)")
 	pos, err := parse(fs, args)
 	if err != nil {

@@ -52,13 +52,14 @@ const proxySummary = `proxy --upstream URL [--listen 127.0.0.1:7373] [--host H].
 A CPAN mirror that denies by default: it serves a file under authors/id/A/AB/ID/ only after
 the log proves it is the file CPAN published, an index file (02packages, 06perms, 01mailrc)
 only when logged and not stale, a CHECKSUMS only when it parses; anything else is 403.
-Use it with
-  cpanm --mirror http://127.0.0.1:7373 --mirror-only ...
-or as http_proxy=http://127.0.0.1:7373 for cpanm's default flow (cpanmetadb and
-www.cpan.org, both answered from --upstream). 'cpantlog exec' does this for you.`
+Use it with 'cpanm --mirror http://127.0.0.1:7373 --mirror-only', or as
+http_proxy=http://127.0.0.1:7373 for cpanm's default flow (cpanmetadb and www.cpan.org,
+both answered from --upstream). 'cpantlog exec' does this for you.`
 
 func proxyCmd(args []string, stdout, stderr io.Writer) error {
-	fs, c := newFlags("proxy", proxySummary, stderr)
+	fs, c := newFlags("proxy", proxySummary, stderr,
+		"cpantlog proxy --upstream https://cpan.metacpan.org",
+		"cpanm --mirror http://127.0.0.1:7373 --mirror-only Try::Tiny    # in another shell")
 	listen := fs.String("listen", "127.0.0.1:7373", "`ADDR` to listen on (loopback by default)")
 	pf := addProxyFlags(fs)
 	if _, err := parse(fs, args); err != nil {

@@ -20,7 +20,9 @@ import (
 func snapshotCmd(args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("snapshot", "snapshot cpanfile.snapshot [--mirror URL|DIR]\n\n"+
 		"Verify every distribution a Carton snapshot pins against the log, reading each from the\n"+
-		"mirror (a URL, or a directory such as vendor/cache holding authors/id/...).", stderr)
+		"mirror (a URL, or a directory such as vendor/cache holding authors/id/...).", stderr,
+		"cpantlog snapshot cpanfile.snapshot",
+		"cpantlog snapshot cpanfile.snapshot --mirror vendor/cache")
 	mirror := fs.String("mirror", "", "where the tarballs are: a CPAN mirror URL or a local tree (default: vendor/cache beside the snapshot if present, else local/cache where carton install keeps them, else https://cpan.metacpan.org)")
 	jobs := fs.Int("jobs", 8, "verifications in parallel")
 	pos, err := parse(fs, args)

@@ -20,14 +20,15 @@ func TestEveryBinarySpeaksTheSame(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	for _, c := range []struct {
-		bin      string
-		help     []string // what -h must mention
-		badUsage []string
+		bin         string
+		help        []string // what -h must mention
+		badUsage    []string
+		subcommands []string
 	}{
-		{"cpantlog", []string{"verify", "proof", "proxy", "exec", "snapshot"}, []string{"verify", "--nope"}},
-		{"cpantlog-server", []string{"serve", "keygen", "reindex", "import", "migrate", "demo"}, []string{"--nope"}},
-		{"cpantlog-witness", []string{"keygen", "serve"}, []string{"serve", "--nope"}},
-		{"cpantlog-monitor", []string{"audit-mirror", "--once", "Finding kinds"}, []string{"--nope"}},
+		{"cpantlog", []string{"verify", "proof", "proxy", "exec", "snapshot"}, []string{"verify", "--nope"}, []string{"verify", "proof", "proxy", "exec", "snapshot"}},
+		{"cpantlog-server", []string{"serve", "keygen", "reindex", "import", "migrate", "demo"}, []string{"--nope"}, []string{"serve", "keygen", "reindex", "import", "migrate", "publish-proofs", "demo"}},
+		{"cpantlog-witness", []string{"keygen", "serve"}, []string{"serve", "--nope"}, []string{"serve", "keygen"}},
+		{"cpantlog-monitor", []string{"audit-mirror", "--once", "Finding kinds"}, []string{"--nope"}, []string{"follow", "audit-mirror"}},
 	} {
 		bin := filepath.Join(dir, c.bin)
 		run := func(args ...string) (int, string) {
@@ -55,6 +56,22 @@ func TestEveryBinarySpeaksTheSame(t *testing.T) {
 		}
 		if code, out := run(c.badUsage...); code != ExitUsage {
 			t.Errorf("%s %q: exit %d, want %d (usage error)\n%s", c.bin, c.badUsage, code, ExitUsage, out)
+		}
+		// Every subcommand explains itself: its usage, its flags and an
+		// example, exit 0, as "SUB -h", "SUB --help" and "help SUB".
+		for _, sub := range c.subcommands {
+			var first string
+			for _, args := range [][]string{{sub, "-h"}, {sub, "--help"}, {"help", sub}} {
+				code, out := run(args...)
+				if code != 0 || !strings.Contains(out, "Usage: "+c.bin+" "+sub) || !strings.Contains(out, "\n  -") || !strings.Contains(out, "Example") {
+					t.Errorf("%s %q: exit %d; want 0 with its usage, flags and an example:\n%s", c.bin, args, code, out)
+				}
+				if first == "" {
+					first = out
+				} else if out != first {
+					t.Errorf("%s %q differs from %s %s -h", c.bin, args, c.bin, sub)
+				}
+			}
 		}
 	}
 }
