@@ -97,4 +97,14 @@ for my $size (1 .. 9) {
 }
 ok($all_ok, 'inclusion proofs verify for every index of trees of size 1 to 9, and not for another leaf or a short proof');
 
+# -h explains, with an example, and exits 0; a usage error exits 2.
+{
+    my $script = File::Spec->catfile($FindBin::Bin, qw(.. bin cpantlog-verify-pl));
+    my $help = `$^X $script -h 2>&1`;
+    is($? >> 8, 0, 'cpantlog-verify-pl -h exits 0');
+    like($help, qr/Usage: cpantlog-verify-pl.*Examples:.*--policy.*Exit status/s, '-h gives the usage, examples, flags and exit codes');
+    `$^X $script 2>&1`;
+    is($? >> 8, 2, 'no arguments is a usage error (exit 2)');
+}
+
 done_testing();
