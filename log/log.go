@@ -157,6 +157,8 @@ type Log struct {
 	// sees them. The follower drops them once indexed.
 	pendingMu sync.Mutex
 	pending   map[string][]index.Record
+	// proofsMu serializes passes of the proof writer.
+	proofsMu sync.Mutex
 	// indexFiles keeps the bytes of every index file version logged.
 	indexFiles indexFiles
 	// repairs are proof files found damaged when served (relative names),

@@ -36,6 +36,10 @@ const metaProofs = "proofs-written"
 // the cosigned checkpoint) once, atomically, and never again. It returns
 // how many proofs it wrote.
 func (l *Log) WriteProofs(ctx context.Context) (int, error) {
+	// One pass at a time: the proof writer's loop and a caller (a test,
+	// a command) would otherwise write the same files at once.
+	l.proofsMu.Lock()
+	defer l.proofsMu.Unlock()
 	cp, err := l.reader.ReadCheckpoint(ctx)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
