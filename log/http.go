@@ -124,7 +124,7 @@ func (l *Log) Handler() http.Handler {
 	route("GET /tlog/proofs/", l.handleProofTree)
 	route("PUT /index-files/{sha256}", l.handleIndexFilePut)
 	route("GET /index-files/{sha256}", l.handleIndexFileGet)
-	route("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	route("GET /healthz", l.handleHealthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(l.metrics.registry, promhttp.HandlerOpts{}))
 	return mux
 }

@@ -78,6 +78,10 @@ type Config struct {
 	// covers every acknowledged entry (default 60s). The entries are durable
 	// either way; they are published on the next start.
 	ShutdownTimeout time.Duration
+	// MaxPublishLag is how long acknowledged entries may wait for a
+	// published checkpoint before /healthz answers 503 (default
+	// DefaultMaxPublishLag).
+	MaxPublishLag time.Duration
 	// Now is the log's clock (default time.Now): an entry's time may not
 	// be later than it plus MaxClockSkew.
 	Now func() time.Time
@@ -157,6 +161,8 @@ type Log struct {
 	// sees them. The follower drops them once indexed.
 	pendingMu sync.Mutex
 	pending   map[string][]index.Record
+	// health is what /healthz reports.
+	health health
 	// proofsMu serializes passes of the proof writer.
 	proofsMu sync.Mutex
 	// indexFiles keeps the bytes of every index file version logged.
@@ -291,6 +297,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	cfg.Logger.Info("logged paths loaded", "entries", size, "took", time.Since(start).Round(time.Millisecond))
 	l.proofsDone = make(chan struct{})
 	go func() { l.writeProofs(bg); close(l.proofsDone) }()
+	go l.watchHealth(bg, max(cfg.CheckpointInterval, time.Second))
 	return l, nil
 }
 

@@ -14,6 +14,9 @@ type metrics struct {
 	requests   *prometheus.CounterVec
 	indexSize  prometheus.Gauge
 	cpSize     prometheus.Gauge
+	// integrated, publishedSize and unpublishedSeconds are sampled by
+	// the health watcher.
+	integrated, publishedSize, unpublishedSeconds prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -40,7 +43,20 @@ func newMetrics() *metrics {
 			Name: "cpantlog_checkpoint_size",
 			Help: "Tree size of the latest checkpoint served.",
 		}),
+		integrated: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cpantlog_integrated_size",
+			Help: "Entries integrated into the tree (acknowledged and sequenced).",
+		}),
+		publishedSize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cpantlog_published_checkpoint_size",
+			Help: "Tree size of the published checkpoint, as the health watcher last read it.",
+		}),
+		unpublishedSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cpantlog_unpublished_seconds",
+			Help: "How long integrated entries have waited for a published checkpoint (0: none waits). Alert when it exceeds a few checkpoint intervals: the witness quorum is not met or publishing fails.",
+		}),
 	}
+	m.registry.MustRegister(m.integrated, m.publishedSize, m.unpublishedSeconds)
 	m.registry.MustRegister(m.adds, m.addSeconds, m.requests, m.indexSize, m.cpSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

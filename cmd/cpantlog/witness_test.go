@@ -5,12 +5,16 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -286,4 +290,82 @@ func TestCrossCheckRefusesUnopenableView(t *testing.T) {
 	if code, out := cli(t, "verify", smp[0].local, "--policy", policy, "--state", t.TempDir()); code != 0 {
 		t.Errorf("the same witness serving a clean view: exit %d\n%s", code, out)
 	}
+}
+
+// TestHealthzTellsTheTruth: with the witness unreachable, acknowledged
+// entries wait for a checkpoint; /healthz answers 503 with the reason once
+// they waited longer than the threshold, and 200 again once the witness is
+// back and a checkpoint covers them. Metrics say how long they waited.
+func TestHealthzTellsTheTruth(t *testing.T) {
+	smp := samples(t)
+	logDir := t.TempDir()
+	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w1 := startWitness(t, "w1.example", logVKey)
+	target, _ := url.Parse(w1.url)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var down atomic.Bool
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	policy := fmt.Sprintf("log %s\nwitness w1 %s %s\nquorum w1\n", logVKey, w1.vkey, front.URL)
+	lg := startLogWith(t, tlog.Config{DataDir: logDir, WitnessPolicy: []byte(policy), WitnessTimeout: time.Second, MaxPublishLag: 2 * time.Second})
+	lg.add(t, smp[0].path, smp[0].content, "2024-01-02T03:04:05Z")
+	healthz := func() (int, string) {
+		resp, err := http.Get(lg.url + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := healthz(); code != 200 {
+		t.Fatalf("healthy log: %d %s", code, body)
+	}
+	down.Store(true)
+	lg.Add(t, smp[1].path, smp[1].content, "2024-01-02T03:04:05Z", false)
+	waitFor := func(what string, within time.Duration, ok func(int, string) bool) (int, string) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for {
+			code, body := healthz()
+			if ok(code, body) {
+				return code, body
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: /healthz still %d %s after %s", what, code, body, within)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	_, body := waitFor("witness down", 10*time.Second, func(code int, _ string) bool { return code == 503 })
+	if !strings.Contains(body, "not covered by the published checkpoint") || !strings.Contains(body, "witness") {
+		t.Errorf("503 without the reason: %s", body)
+	}
+	m := string(fetch(t, lg.url+"/metrics"))
+	if !strings.Contains(m, "cpantlog_integrated_size 2") || !strings.Contains(m, "cpantlog_published_checkpoint_size 1") || strings.Contains(m, "cpantlog_unpublished_seconds 0\n") {
+		t.Errorf("metrics while the witness is down:\n%s", grepLines(m, "cpantlog_integrated_size", "cpantlog_published_checkpoint_size", "cpantlog_unpublished_seconds"))
+	}
+	down.Store(false)
+	waitFor("witness back", 15*time.Second, func(code int, _ string) bool { return code == 200 })
+}
+
+func grepLines(s string, prefixes ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		for _, p := range prefixes {
+			if strings.HasPrefix(l, p) {
+				out = append(out, l)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }
