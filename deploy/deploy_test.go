@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -108,10 +109,13 @@ http {
 	}
 	cmd := exec.Command(nginx, "-c", mainConf, "-p", prefix)
 	cmd.Stderr = os.Stderr
+	// Its own process group: killing the master alone left its worker
+	// running for hours after the tests.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	defer stopGroup(t, cmd)
 	base := "http://" + web
 	for i := 0; ; i++ {
 		if resp, err := http.Get(base + "/checkpoint"); err == nil {
@@ -155,5 +159,28 @@ http {
 	}
 	if res.Index != 0 || res.Checkpoint.Size != 301 {
 		t.Errorf("verified %+v", res)
+	}
+}
+
+// stopGroup ends a command started with Setpgid and every process of its
+// group (nginx's workers), and fails the test if any is still there.
+func stopGroup(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	pgid := cmd.Process.Pid
+	syscall.Kill(-pgid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		<-done
+	}
+	for deadline := time.Now().Add(5 * time.Second); syscall.Kill(-pgid, 0) == nil; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			syscall.Kill(-pgid, syscall.SIGKILL)
+			t.Errorf("processes of group %d (%s) still running after it was stopped", pgid, cmd.Path)
+			return
+		}
 	}
 }

@@ -74,9 +74,12 @@ func TestKilledMidAuditReportsEachFindingOnce(t *testing.T) {
 			close(done)
 		}()
 		timer := time.AfterFunc(kill, func() { cmd.Process.Signal(syscall.SIGKILL) })
+		// Every line the monitor wrote is read before Wait, which closes
+		// the pipe: on a loaded machine the reader lags, and Wait first
+		// lost lines still in the pipe (a finding "reported 0 times").
+		<-done
 		err := cmd.Wait()
 		timer.Stop()
-		<-done
 		return err == nil || cmd.ProcessState.ExitCode() == 1
 	}
 	kills := 0
