@@ -129,6 +129,7 @@ func serve(args []string) error {
 	debugListen := fs.String("debug-listen", "", "serve Go's /debug/pprof profiles on this address (off by default; keep it on loopback)")
 	publicURL := fs.String("public-url", "", "the log's public base URL, for links in the explorer's Atom feeds")
 	noExplorer := fs.Bool("no-explorer", false, "do not serve the web explorer at /")
+	explorerMirror := fs.String("explorer-mirror", web.DefaultMirror, "the CPAN mirror `URL` the explorer's entry pages link each file to")
 	fs.IntVar(&cfg.MaxConns, "max-conns", 0, "most HTTP connections open at once; beyond it a new one gets 503 (default: from the open-file limit, keeping descriptors for the storage)")
 	fs.DurationVar(&cfg.MaxPublishLag, "max-publish-lag", tlog.DefaultMaxPublishLag, "/healthz answers 503 when acknowledged entries wait longer than this for a published checkpoint (witness quorum not met, publishing failing)")
 	fs.BoolVar(&cfg.WitnessFailOpen, "witness-fail-open", false, "publish checkpoints even when the witness quorum cannot be met (default: keep accepting adds, publish nothing until the witnesses answer)")
@@ -173,6 +174,9 @@ func serve(args []string) error {
 	}
 	if !*noExplorer {
 		ex, err := web.New(l, cfg.WitnessPolicy, *publicURL)
+		if ex != nil {
+			ex.Mirror = *explorerMirror
+		}
 		if err != nil {
 			l.Shutdown(context.Background())
 			return err

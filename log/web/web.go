@@ -53,7 +53,13 @@ type Explorer struct {
 	pages     map[string]*template.Template
 	witnesses []client.PolicyWitness
 	base      string // absolute URL for feeds, e.g. https://cpan-tlog.example.org
+	// Mirror is the CPAN mirror entry pages link the file to (default
+	// DefaultMirror).
+	Mirror string
 }
+
+// DefaultMirror is where entry pages link a file by default.
+const DefaultMirror = "https://cpan.metacpan.org"
 
 // New returns the explorer of l. policy, when not nil, is the log's
 // witness policy, so the home page can name who cosigned. base is the
@@ -65,8 +71,22 @@ func New(l *tlog.Log, policy []byte, base string) (*Explorer, error) {
 			e.witnesses = p.Witnesses
 		}
 	}
+	funcs := template.FuncMap{
+		// anySigstore: a Sigstore column only when a row has an identity.
+		"anySigstore": func(rows []row) bool {
+			return slices.ContainsFunc(rows, func(r row) bool { return r.Sigstore != nil })
+		},
+		// short shortens a hash in lists; its title and the entry page
+		// have it whole.
+		"short": func(h string) string {
+			if len(h) <= 16 {
+				return h
+			}
+			return h[:16] + "…"
+		},
+	}
 	for _, page := range []string{"home", "list", "entry", "message", "dists"} {
-		t, err := template.ParseFS(assets, "assets/layout.html", "assets/"+page+".html")
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "assets/layout.html", "assets/"+page+".html")
 		if err != nil {
 			return nil, err
 		}
@@ -117,6 +137,8 @@ func toRow(r index.Record) row {
 // page is what every template gets.
 type page struct {
 	Title, Heading, Message, Query, Feed, Next string
+	// FileURL is the entry's file on the mirror, on entry pages.
+	FileURL string
 	Origin, VKey                               string
 	Entries                                    []row
 	Dists                                      []string
@@ -362,6 +384,9 @@ func (e *Explorer) searchDist(w http.ResponseWriter, r *http.Request, q, dist st
 		http.Redirect(w, r, "/dist/"+url.PathEscape(dist)+"?q="+url.QueryEscape(q), http.StatusSeeOther)
 		return
 	}
+	if e.searchRelease(w, r, q, dist) {
+		return
+	}
 	names, err := e.log.Index().DistsWithPrefix(dist, PageSize)
 	if err != nil {
 		e.internal(w, err)
@@ -376,6 +401,42 @@ func (e *Explorer) searchDist(w http.ResponseWriter, r *http.Request, q, dist st
 		code = http.StatusNotFound
 	}
 	e.render(w, code, "dists", page{Title: q, Heading: "Distributions starting with " + dist, Query: q, Dists: names})
+}
+
+// searchRelease settles Dist-Version (Try-Tiny-0.31), as people name a
+// release without its extension: the release's file, or its files. It
+// answers and returns true, or returns false to go on.
+func (e *Explorer) searchRelease(w http.ResponseWriter, r *http.Request, q, release string) bool {
+	info := cpan.ParseDistInfo(release + ".tar.gz")
+	if info.Dist == "" || info.Version == "" || info.Dist == release {
+		return false
+	}
+	// The distribution's name as logged, whatever the case typed.
+	names, err := e.log.Index().DistsWithPrefix(info.Dist, PageSize)
+	if err != nil {
+		return false
+	}
+	i := slices.IndexFunc(names, func(n string) bool { return strings.EqualFold(n, info.Dist) })
+	if i < 0 {
+		return false
+	}
+	recs, err := e.log.Index().ByDist(names[i], index.Page{Limit: 1000})
+	if err != nil {
+		return false
+	}
+	recs = slices.DeleteFunc(recs, func(rec index.Record) bool {
+		d := cpan.ParseDistInfo(path.Base(rec.Entry.Path))
+		return !strings.EqualFold(d.Dist, info.Dist) || d.Version != info.Version
+	})
+	switch len(recs) {
+	case 0:
+		return false
+	case 1:
+		http.Redirect(w, r, fmt.Sprintf("/entry/%d?q=%s", recs[0].Index, url.QueryEscape(q)), http.StatusSeeOther)
+	default:
+		e.render(w, http.StatusOK, "list", page{Title: q, Heading: "Files of " + release, Query: q, Entries: rows(recs)})
+	}
+	return true
 }
 
 // isIndexName recognises what people type for an index file: its file
@@ -469,7 +530,15 @@ func (e *Explorer) entry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw := toRow(index.Record{Index: n, Leaf: leaf, Entry: en})
-	e.render(w, http.StatusOK, "entry", page{Title: fmt.Sprintf("Entry %d: %s", n, en.Path), Query: r.URL.Query().Get("q"), Entry: &rw})
+	var fileURL string
+	if en.Kind != entry.Delete {
+		mirror := e.Mirror
+		if mirror == "" {
+			mirror = DefaultMirror
+		}
+		fileURL = strings.TrimSuffix(mirror, "/") + "/" + en.Path
+	}
+	e.render(w, http.StatusOK, "entry", page{Title: fmt.Sprintf("Entry %d: %s", n, en.Path), Query: r.URL.Query().Get("q"), Entry: &rw, FileURL: fileURL})
 }
 
 func (e *Explorer) static(w http.ResponseWriter, r *http.Request) {

@@ -79,12 +79,12 @@ func TestPages(t *testing.T) {
 		location string
 	}{
 		{"/", 200, []string{"Latest checkpoint", "9 entries", "Try-Tiny-0.31.tar.gz", `href="/feed.atom"`, `id="check-file"`}, ""},
-		{"/dist/Try-Tiny", 200, []string{"Distribution Try-Tiny", "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", "3300d31d8a40", `href="/author/ETHER"`, `/proof?index=`, ".tlog-proof"}, ""},
+		{"/dist/Try-Tiny", 200, []string{"Distribution Try-Tiny", "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", `title="3300d31d8a4075b26d8f46ce864a1d913e0e8467ceeba6655d5d2b2e206c11be">3300d31d8a4075b2…</code>`, `href="/author/ETHER"`, `/proof?index=`, ".tlog-proof", "<th>proof</th>"}, ""},
 		{"/dist/Nope", 404, []string{"No entries."}, ""},
 		{"/dist/%3Cx%3E", 400, []string{"not a distribution name"}, ""},
 		{"/author/RJBS", 200, []string{"Author RJBS", "Test-Fatal-0.017.tar.gz", "Sub-Install-0.929.tar.gz"}, ""},
 		{"/author/rjbs", 400, []string{"not a PAUSE id"}, ""},
-		{"/entry/0", 200, []string{`id="leaf"`, "cpan-tlog/v1 upload", `data-leaf="`, `id="verify-status"`}, ""},
+		{"/entry/0", 200, []string{`id="leaf"`, "cpan-tlog/v1 upload", `data-leaf="`, `id="verify-status"`, `id="file-link" href="https://cpan.metacpan.org/authors/id/`}, ""},
 		{"/entry/99", 404, []string{"no entry 99"}, ""},
 		{"/entry/x", 400, []string{"not an entry index"}, ""},
 		{"/search?q=", 400, []string{"Empty search"}, ""},
@@ -200,7 +200,7 @@ func TestPagination(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	_, body, _ := get(t, srv, "/dist/Many")
-	rowsIn := func(body string) int { return strings.Count(body, `<td><a href="/entry/`) }
+	rowsIn := func(body string) int { return strings.Count(body, `<td data-label="index"><a href="/entry/`) }
 	if rowsIn(body) != PageSize || !strings.Contains(body, "older entries") {
 		t.Fatalf("first page: %d rows", rowsIn(body))
 	}
@@ -284,6 +284,9 @@ func TestSearchUnderstandsWhatPeopleType(t *testing.T) {
 		{"Rjbs", 303, "/author/RJBS?q=Rjbs", nil},
 		{"ether", 303, "/author/ETHER?q=ether", nil},
 		{"Try-Tiny-0.31.tar.gz", 303, tryIdx, nil},
+		{"Try-Tiny-0.31", 303, tryIdx, nil},
+		{"try-tiny-0.31", 303, tryIdx, nil},
+		{"Try-Tiny-9.99", 404, "", nil},
 		{"ETHER/Try-Tiny-0.31.tar.gz", 303, tryIdx, nil},
 		{"ether/Try-Tiny-0.31.tar.gz", 303, tryIdx, nil},
 		{"Nope-1.0.tar.gz", 404, "", []string{"Files named Nope-1.0.tar.gz", `value="Nope-1.0.tar.gz"`}},
