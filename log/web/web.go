@@ -138,12 +138,12 @@ func toRow(r index.Record) row {
 type page struct {
 	Title, Heading, Message, Query, Feed, Next string
 	// FileURL is the entry's file on the mirror, on entry pages.
-	FileURL string
-	Origin, VKey                               string
-	Entries                                    []row
-	Dists                                      []string
-	Entry                                      *row
-	Checkpoint                                 *checkpointView
+	FileURL      string
+	Origin, VKey string
+	Entries      []row
+	Dists        []string
+	Entry        *row
+	Checkpoint   *checkpointView
 }
 
 type checkpointView struct {
