@@ -621,6 +621,16 @@ func admissible(e *entry.Entry, history []index.Record) error {
 	return nil
 }
 
+// NoteFollowPoll counts a poll of a followed mirror in the metrics.
+func (l *Log) NoteFollowPoll(mirror string, err error) {
+	if err != nil {
+		l.metrics.followPolls.WithLabelValues(mirror, "error").Inc()
+		return
+	}
+	l.metrics.followPolls.WithLabelValues(mirror, "ok").Inc()
+	l.metrics.followLastOK.WithLabelValues(mirror).SetToCurrentTime()
+}
+
 // StoreIndexFile keeps the bytes of an index file version (r must hash
 // to sha), so that it can be logged and auditors can read it back.
 func (l *Log) StoreIndexFile(sha [32]byte, r io.Reader) error {

@@ -17,6 +17,9 @@ type metrics struct {
 	// integrated, publishedSize and unpublishedSeconds are sampled by
 	// the health watcher.
 	integrated, publishedSize, unpublishedSeconds prometheus.Gauge
+	// followPolls and followLastOK are the --follow mirrors' polls.
+	followPolls  *prometheus.CounterVec
+	followLastOK *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -56,7 +59,15 @@ func newMetrics() *metrics {
 			Help: "How long integrated entries have waited for a published checkpoint (0: none waits). Alert when it exceeds a few checkpoint intervals: the witness quorum is not met or publishing fails.",
 		}),
 	}
-	m.registry.MustRegister(m.integrated, m.publishedSize, m.unpublishedSeconds)
+	m.followPolls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cpantlog_follow_polls_total",
+		Help: "Polls of each --follow mirror, by outcome (ok, error).",
+	}, []string{"mirror", "outcome"})
+	m.followLastOK = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cpantlog_follow_last_success_timestamp_seconds",
+		Help: "When each --follow mirror was last polled without error (Unix time).",
+	}, []string{"mirror"})
+	m.registry.MustRegister(m.integrated, m.publishedSize, m.unpublishedSeconds, m.followPolls, m.followLastOK)
 	m.registry.MustRegister(m.adds, m.addSeconds, m.requests, m.indexSize, m.cpSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

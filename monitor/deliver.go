@@ -130,9 +130,10 @@ func (m *Monitor) Deliver(ctx context.Context, sinks ...Sink) ([]Finding, error)
 		for _, s := range sinks {
 			if err := s.Deliver(ctx, f); err != nil {
 				m.cfg.Logger.Error("deliver finding", "id", f.ID, "err", err)
+				m.metrics.deliveryFailures.WithLabelValues(sinkName(s)).Inc()
 			}
 		}
-		m.metrics.findings.WithLabelValues(f.Kind).Inc()
+		m.metrics.findings.WithLabelValues(f.Kind, strconv.FormatBool(f.Security)).Inc()
 		if err := m.st.delivered(keys[i]); err != nil {
 			return findings[:i+1], err
 		}
@@ -141,23 +142,73 @@ func (m *Monitor) Deliver(ctx context.Context, sinks ...Sink) ([]Finding, error)
 }
 
 type metrics struct {
-	registry       *prometheus.Registry
-	entries        prometheus.Counter
-	audited        prometheus.Gauge
-	checkpointSize prometheus.Gauge
-	findings       *prometheus.CounterVec
+	registry         *prometheus.Registry
+	entries          prometheus.Counter
+	audited          prometheus.Gauge
+	checkpointSize   prometheus.Gauge
+	findings         *prometheus.CounterVec
+	deliveryFailures *prometheus.CounterVec
+	lastRound        prometheus.Gauge
+	roundErrors      prometheus.Counter
+}
+
+// sinkName labels a sink in metrics.
+func sinkName(s Sink) string {
+	switch s.(type) {
+	case WebhookSink, *WebhookSink:
+		return "webhook"
+	case HookSink, *HookSink:
+		return "hook"
+	case WriterSink, *WriterSink:
+		return "output"
+	}
+	return "other"
 }
 
 func newMetrics() *metrics {
 	m := &metrics{
-		registry:       prometheus.NewRegistry(),
-		entries:        prometheus.NewCounter(prometheus.CounterOpts{Name: "cpantlog_monitor_entries_total", Help: "Entries audited by this process."}),
-		audited:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "cpantlog_monitor_audited_size", Help: "Entries audited so far."}),
-		checkpointSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cpantlog_monitor_checkpoint_size", Help: "Size of the latest trusted checkpoint."}),
-		findings:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cpantlog_monitor_findings_total", Help: "Findings reported, by kind."}, []string{"kind"}),
+		registry:         prometheus.NewRegistry(),
+		entries:          prometheus.NewCounter(prometheus.CounterOpts{Name: "cpantlog_monitor_entries_total", Help: "Entries audited by this process."}),
+		audited:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "cpantlog_monitor_audited_size", Help: "Entries audited so far."}),
+		checkpointSize:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "cpantlog_monitor_checkpoint_size", Help: "Size of the latest trusted checkpoint."}),
+		findings:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cpantlog_monitor_findings_total", Help: "Findings reported, by kind and whether they are security findings (an incident)."}, []string{"kind", "security"}),
+		deliveryFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cpantlog_monitor_delivery_failures_total", Help: "Findings a sink (webhook, hook, output) failed to take, after its retries."}, []string{"sink"}),
+		lastRound:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "cpantlog_monitor_last_round_timestamp_seconds", Help: "When the last round that completed without error ended (Unix time)."}),
+		roundErrors:      prometheus.NewCounter(prometheus.CounterOpts{Name: "cpantlog_monitor_round_errors_total", Help: "Rounds that failed (the log, a witness or the state could not be read)."}),
 	}
-	m.registry.MustRegister(m.entries, m.audited, m.checkpointSize, m.findings, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registry.MustRegister(m.entries, m.audited, m.checkpointSize, m.findings, m.deliveryFailures, m.lastRound, m.roundErrors,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// RoundDone records how a round ended, for /healthz and the metrics.
+func (m *Monitor) RoundDone(err error) {
+	m.roundMu.Lock()
+	defer m.roundMu.Unlock()
+	if err != nil {
+		m.metrics.roundErrors.Inc()
+		m.lastErr = err
+		return
+	}
+	m.lastErr = nil
+	m.lastOK = time.Now()
+	m.metrics.lastRound.Set(float64(m.lastOK.Unix()))
+}
+
+// Unhealthy says why the following monitor needs its operator: its last
+// round failed, or no round completed within maxAge. "" when healthy.
+func (m *Monitor) Unhealthy(maxAge time.Duration) string {
+	m.roundMu.Lock()
+	defer m.roundMu.Unlock()
+	switch {
+	case m.lastErr != nil:
+		return "round: the last round failed: " + m.lastErr.Error()
+	case m.lastOK.IsZero():
+		return "round: no round has completed yet"
+	case time.Since(m.lastOK) > maxAge:
+		return fmt.Sprintf("round: the last completed round ended %s ago, more than %s", time.Since(m.lastOK).Round(time.Second), maxAge)
+	}
+	return ""
 }
 
 // MetricsHandler serves the monitor's Prometheus metrics.

@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	flog "github.com/transparency-dev/formats/log"
@@ -79,6 +80,10 @@ type Monitor struct {
 	watch   []WatchRule
 	metrics *metrics
 	http    *http.Client
+	// roundMu guards how the last round ended, for /healthz.
+	roundMu sync.Mutex
+	lastOK  time.Time
+	lastErr error
 	// logBase is the log's URL, for the index file versions it keeps (""
 	// when the log is read from a directory).
 	logBase string

@@ -3,6 +3,7 @@ package monitor
 import (
 	"bytes"
 	"context"
+	"errors"
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
@@ -466,5 +467,47 @@ func TestMetricsAfterRestart(t *testing.T) {
 	body := rec.Body.String()
 	if !strings.Contains(body, "cpantlog_monitor_audited_size 3") || !strings.Contains(body, "cpantlog_monitor_checkpoint_size 3") {
 		t.Errorf("metrics after a restart:\n%s", body)
+	}
+}
+
+// TestHealthAndDeliveryMetrics: /healthz's verdict follows the rounds, a
+// webhook that refuses findings is counted, and findings are counted by
+// kind and security flag.
+func TestHealthAndDeliveryMetrics(t *testing.T) {
+	l, url, _ := realLog(t, t.TempDir())
+	s := samples(t)[0]
+	addSample(t, l, url, s.path, s.content, "2024-01-02T03:04:05Z")
+	p, _ := client.ParsePolicy([]byte(fmt.Sprintf("log %s %s\nquorum none\n", l.VerifierKey(), url)))
+	watch, _ := ParseWatch([]byte("path authors/id/*/*/*/*\n"))
+	m, err := New(Config{Policy: p, StateDir: t.TempDir(), Watch: watch, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if why := m.Unhealthy(time.Minute); !strings.Contains(why, "no round has completed") {
+		t.Errorf("before any round: %q", why)
+	}
+	m.RoundDone(errors.New("log unreachable"))
+	if why := m.Unhealthy(time.Minute); !strings.Contains(why, "log unreachable") {
+		t.Errorf("after a failed round: %q", why)
+	}
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusBadRequest) }))
+	defer refusing.Close()
+	err = m.Sync(context.Background())
+	if _, derr := m.Deliver(context.Background(), WebhookSink{URL: refusing.URL}); derr != nil {
+		t.Fatal(derr)
+	}
+	m.RoundDone(err)
+	if why := m.Unhealthy(time.Minute); why != "" {
+		t.Errorf("after a good round: %q", why)
+	}
+	rec := httptest.NewRecorder()
+	m.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{`cpantlog_monitor_delivery_failures_total{sink="webhook"} 1`, `cpantlog_monitor_findings_total{kind="watched",security="false"} 1`,
+		"cpantlog_monitor_round_errors_total 1", "cpantlog_monitor_last_round_timestamp_seconds 1"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 }

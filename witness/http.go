@@ -39,7 +39,13 @@ func (w *Witness) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /add-checkpoint", w.handleAdd)
 	mux.HandleFunc("GET /{id}/checkpoint", w.handleLatest)
-	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, r *http.Request) { io.WriteString(rw, "ok\n") })
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, r *http.Request) {
+		if why := w.Unhealthy(); why != "" {
+			http.Error(rw, why, http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(rw, "ok\n")
+	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(w.metrics.registry, promhttp.HandlerOpts{}))
 	return mux
 }

@@ -77,6 +77,9 @@ type Witness struct {
 	metrics *metrics
 	// ratePerLog bounds add-checkpoint requests per second and log.
 	ratePerLog float64
+	// stateErr is the last failure to read or store a log's state (nil
+	// once a store succeeds again): the witness cosigns nothing meanwhile.
+	stateErr atomic.Pointer[error]
 
 	mu     sync.Mutex
 	locks  map[string]*sync.Mutex   // one per origin
@@ -215,6 +218,7 @@ func (w *Witness) AddCheckpoint(body []byte) Answer {
 	defer unlock()
 	latestRaw, err := w.store.get(origin)
 	if err != nil {
+		w.stateErr.Store(&err)
 		return w.internal("reading its state", err)
 	}
 	var latest flog.Checkpoint
@@ -255,8 +259,10 @@ func (w *Witness) AddCheckpoint(body []byte) Answer {
 	// bad line under a known key makes every verifier reject the note.
 	whole := append(verifiedNote(n), sig...)
 	if err := w.store.put(origin, whole); err != nil {
+		w.stateErr.Store(&err)
 		return w.internal("storing its state", err)
 	}
+	w.stateErr.Store(nil)
 	w.metrics.size.WithLabelValues(origin).Set(float64(cp.Size))
 	return Answer{Status: http.StatusOK, ContentType: "text/plain; charset=utf-8", Body: sig, Outcome: "cosigned"}
 }
@@ -321,6 +327,14 @@ func (w *Witness) keepEvidence(origin string, body []byte, why string) {
 		}
 	}
 	w.logger.Warn("refused a validly signed checkpoint: evidence of log misbehaviour", "origin", origin, "why", why, "evidence", name)
+}
+
+// Unhealthy says why the witness needs its operator, or "".
+func (w *Witness) Unhealthy() string {
+	if err := w.stateErr.Load(); err != nil {
+		return "state: reading or storing a log's state failed, so nothing is cosigned: " + (*err).Error()
+	}
+	return ""
 }
 
 // Latest returns the latest cosigned checkpoint of origin, or nil.

@@ -502,3 +502,41 @@ func TestEmptyTreeRoot(t *testing.T) {
 		t.Errorf("size 0 with the empty root: %d %s, want 200", good.Status, good.Body)
 	}
 }
+
+// TestHealthzWhenStateCannotBeStored: a witness that cannot store its
+// state cosigns nothing, and /healthz says why until a store succeeds.
+func TestHealthzWhenStateCannotBeStored(t *testing.T) {
+	l := newFakeLog(t, 4)
+	dir := t.TempDir()
+	w := newWitness(t, dir, l, 1000)
+	srv := httptest.NewServer(w.Handler())
+	defer srv.Close()
+	health := func() int {
+		resp, err := http.Get(srv.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := health(); code != 200 {
+		t.Fatalf("healthz: %d", code)
+	}
+	state := filepath.Join(dir, StateDir)
+	os.RemoveAll(state)
+	os.WriteFile(state, []byte("not a directory"), 0o600)
+	if a := w.AddCheckpoint(l.request(t, 0, 2)); a.Status != http.StatusInternalServerError {
+		t.Fatalf("add-checkpoint with no place for the state: %d", a.Status)
+	}
+	if code := health(); code != 503 {
+		t.Errorf("healthz while the state cannot be stored: %d, want 503", code)
+	}
+	os.Remove(state)
+	os.MkdirAll(state, 0o700)
+	if a := w.AddCheckpoint(l.request(t, 0, 2)); a.Status != http.StatusOK {
+		t.Fatalf("add-checkpoint once the state can be stored: %d %s", a.Status, a.Body)
+	}
+	if code := health(); code != 200 {
+		t.Errorf("healthz after a good store: %d, want 200", code)
+	}
+}

@@ -226,13 +226,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", m.MetricsHandler())
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+		// 503 with the reason when the last round failed or none completed
+		// within three intervals (at least five minutes).
+		maxAge := max(3**interval, 5*time.Minute)
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+			if why := m.Unhealthy(maxAge); why != "" {
+				http.Error(w, why, http.StatusServiceUnavailable)
+				return
+			}
+			io.WriteString(w, "ok\n")
+		})
 		go httpserver.Run(ctx, httpserver.New(mux, 30*time.Second), ln, 5*time.Second)
 	}
 	audited, _ := m.Audited()
 	logger.Info("following the log", "origin", policy.Logs[0].Origin, "audited", audited, "interval", *interval, "state", *stateDir, "metrics", *listen)
 	for {
-		if _, err := round(); err != nil {
+		_, err := round()
+		m.RoundDone(err)
+		if err != nil {
 			logger.Error("round failed; retrying next interval", "err", err)
 		}
 		select {

@@ -67,7 +67,12 @@ func (f *Follower) defaults() {
 func (f *Follower) Run(ctx context.Context) {
 	f.defaults()
 	for {
-		if err := f.Poll(ctx); err != nil && ctx.Err() == nil {
+		err := f.Poll(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		f.Log.NoteFollowPoll(f.Mirror, err)
+		if err != nil {
 			f.Logger.Error("follow: poll failed; retrying next interval", "mirror", f.Mirror, "err", err)
 		}
 		select {

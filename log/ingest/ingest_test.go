@@ -685,3 +685,47 @@ func TestFollowerDistrustsFutureLastModified(t *testing.T) {
 		t.Fatalf("a new version behind Last-Modified: 2099 was not logged: %d versions", len(vs))
 	}
 }
+
+// TestFollowerPollMetrics: each poll of a followed mirror is counted by
+// outcome, and the last good one is timed, for alerts.
+func TestFollowerPollMetrics(t *testing.T) {
+	m := newMirror(t)
+	m.add(0, "authors/id/E/ET/ETHER/Try-Tiny-0.31.readme", []byte("readme"))
+	var broken atomic.Bool
+	broken.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if broken.Load() {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		m.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	l := openLog(t, t.TempDir())
+	defer l.Shutdown(context.Background())
+	f := &Follower{Log: l, Mirror: srv.URL, Interval: 20 * time.Millisecond, Logger: quiet}
+	metrics := func() string {
+		rec := httptest.NewRecorder()
+		l.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return rec.Body.String()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.Run(ctx); close(done) }()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(metrics(), `cpantlog_follow_polls_total{mirror="`+srv.URL+`",outcome="error"}`); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed poll counted")
+		}
+	}
+	if strings.Contains(metrics(), "cpantlog_follow_last_success_timestamp_seconds{") {
+		t.Error("a last success is reported while every poll failed")
+	}
+	broken.Store(false)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(metrics(), `cpantlog_follow_last_success_timestamp_seconds{mirror="`+srv.URL+`"}`); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no good poll counted")
+		}
+	}
+	cancel()
+	<-done
+}
