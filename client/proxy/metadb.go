@@ -120,7 +120,7 @@ func (p *Proxy) verifiedPackages(r *http.Request) (map[string]cpan.Package, erro
 	if p.index.packages != nil && time.Since(p.index.fetched) < metaDBRefresh {
 		return p.index.packages, nil
 	}
-	tmp, file, _, err := p.download(ctx, p.upstream.JoinPath(packagesPath).String(), packagesPath)
+	tmp, file, _, err := p.download(ctx, packagesPath)
 	if tmp != nil {
 		defer func() { tmp.Close(); os.Remove(tmp.Name()) }()
 	}

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -46,7 +47,9 @@ import (
 
 // Config configures a Proxy.
 type Config struct {
-	// Upstream is the mirror served in mirror mode, e.g. https://cpan.metacpan.org.
+	// Upstream is the mirror served in mirror mode, e.g.
+	// https://cpan.metacpan.org, or a local CPAN tree (a directory holding
+	// authors/ and modules/), read as if it were one.
 	Upstream string
 	// Hosts are the host[:port]s whose requests are served in forward-proxy
 	// mode; the upstream's host is always one of them.
@@ -92,8 +95,15 @@ var DefaultHosts = []string{"www.cpan.org", "cpan.metacpan.org", "backpan.perl.o
 // New returns a proxy.
 func New(cfg Config) (*Proxy, error) {
 	u, err := url.Parse(strings.TrimSuffix(cfg.Upstream, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("upstream %q is not an http(s) URL", cfg.Upstream)
+	if st, serr := os.Stat(cfg.Upstream); serr == nil && st.IsDir() {
+		// A local tree: served through a file:// base that download reads.
+		abs, aerr := filepath.Abs(cfg.Upstream)
+		if aerr != nil {
+			return nil, aerr
+		}
+		u, err = &url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}, nil
+	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("upstream %q is neither an http(s) URL nor a directory", cfg.Upstream)
 	}
 	if cfg.Verifier == nil {
 		return nil, errors.New("no verifier")
@@ -110,10 +120,13 @@ func New(cfg Config) (*Proxy, error) {
 	hc := client.NewHTTPClient(5 * time.Minute)
 	// A redirect is an answer the proxy did not verify: never follow or relay one.
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	p := &Proxy{cfg: cfg, upstream: u, hosts: map[string]bool{u.Host: true},
+	p := &Proxy{cfg: cfg, upstream: u, hosts: map[string]bool{},
 		http:     hc,
 		metrics:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cpantlog_proxy_requests_total", Help: "Requests by decision: verified, cached, refused, not_found, not_proxied, log_unreachable, error."}, []string{"decision"}),
 		registry: prometheus.NewRegistry(),
+	}
+	if u.Host != "" {
+		p.hosts[strings.ToLower(u.Host)] = true
 	}
 	for _, h := range cfg.Hosts {
 		p.hosts[strings.ToLower(h)] = true
@@ -124,8 +137,11 @@ func New(cfg Config) (*Proxy, error) {
 		p.proofs = u
 	default:
 		pu, err := url.Parse(strings.TrimSuffix(cfg.Proofs, "/"))
-		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-			return nil, fmt.Errorf("--proofs %q is not an http(s) URL", cfg.Proofs)
+		if st, serr := os.Stat(cfg.Proofs); serr == nil && st.IsDir() {
+			abs, _ := filepath.Abs(cfg.Proofs)
+			pu, err = &url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}, nil
+		} else if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return nil, fmt.Errorf("--proofs %q is neither an http(s) URL nor a directory", cfg.Proofs)
 		}
 		p.proofs = pu
 	}
@@ -332,6 +348,13 @@ var errNoProof = errors.New("no proof published")
 
 // fetchProof reads the proof of f from the mirror's proof tree.
 func (p *Proxy) fetchProof(ctx context.Context, f client.File) ([]byte, error) {
+	if p.proofs.Scheme == "file" {
+		b, err := readLocal(p.proofs, cpan.ProofPath(f.Path, f.SHA256), 64<<10)
+		if err != nil {
+			return nil, errNoProof
+		}
+		return b, nil
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.proofs.JoinPath(cpan.ProofPath(f.Path, f.SHA256)).String(), nil)
 	if err != nil {
 		return nil, err
@@ -354,8 +377,7 @@ func (p *Proxy) fetchProof(ctx context.Context, f client.File) ([]byte, error) {
 // upstream's is never used. after, if given, runs on the verified file
 // before it is served.
 func (p *Proxy) serveChecked(w http.ResponseWriter, r *http.Request, cpanPath, decision string, check func(context.Context, client.File, *os.File) (string, time.Time, error), after ...func(*os.File)) {
-	// The upstream base may have a path (https://host/CPAN).
-	tmp, file, code, err := p.download(r.Context(), p.upstream.JoinPath(cpanPath).String(), cpanPath)
+	tmp, file, code, err := p.download(r.Context(), cpanPath)
 	if tmp != nil {
 		defer func() { tmp.Close(); os.Remove(tmp.Name()) }()
 	}
@@ -389,27 +411,46 @@ func (p *Proxy) serveChecked(w http.ResponseWriter, r *http.Request, cpanPath, d
 	serveFile(w, r, tmp, logged, hex.EncodeToString(file.SHA256[:]))
 }
 
-// download fetches a file into a temporary file, hashing it on the way.
-// The upstream's headers (Last-Modified among them) are never used. A
-// redirect is an error: the proxy never follows one.
-func (p *Proxy) download(ctx context.Context, u, cpanPath string) (*os.File, client.File, int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, client.File{}, 0, err
-	}
-	resp, err := p.http.Do(req)
-	if err != nil {
-		return nil, client.File{}, 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, client.File{}, resp.StatusCode, fmt.Errorf("upstream answered %s", resp.Status)
+// download fetches cpanPath from the upstream into a temporary file,
+// hashing it on the way. The upstream's headers (Last-Modified among them)
+// are never used. A redirect is an error: the proxy never follows one.
+func (p *Proxy) download(ctx context.Context, cpanPath string) (*os.File, client.File, int, error) {
+	var body io.Reader
+	if p.upstream.Scheme == "file" {
+		// cpanPath passed Classify: relative, no empty, . or .. component.
+		lf, err := os.Open(filepath.Join(filepath.FromSlash(p.upstream.Path), filepath.FromSlash(cpanPath)))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, client.File{}, http.StatusNotFound, err
+		}
+		if err != nil {
+			return nil, client.File{}, 0, err
+		}
+		defer lf.Close()
+		if st, err := lf.Stat(); err != nil || !st.Mode().IsRegular() {
+			return nil, client.File{}, http.StatusNotFound, fmt.Errorf("%s is not a file in the upstream tree", cpanPath)
+		}
+		body = lf
+	} else {
+		// The upstream base may have a path (https://host/CPAN).
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.upstream.JoinPath(cpanPath).String(), nil)
+		if err != nil {
+			return nil, client.File{}, 0, err
+		}
+		resp, err := p.http.Do(req)
+		if err != nil {
+			return nil, client.File{}, 0, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, client.File{}, resp.StatusCode, fmt.Errorf("upstream answered %s", resp.Status)
+		}
+		body = resp.Body
 	}
 	tmp, err := os.CreateTemp(p.cfg.CacheDir, ".download-*")
 	if err != nil {
 		return nil, client.File{}, 0, err
 	}
-	f, err := client.HashReader(io.TeeReader(io.LimitReader(resp.Body, p.cfg.MaxFileSize+1), tmp), cpanPath)
+	f, err := client.HashReader(io.TeeReader(io.LimitReader(body, p.cfg.MaxFileSize+1), tmp), cpanPath)
 	if err != nil {
 		return tmp, client.File{}, 0, err
 	}
@@ -453,6 +494,17 @@ func (p *Proxy) store(cpanPath string, file client.File, tmp *os.File) {
 		return
 	}
 	p.cachedNames.Store(cpanPath, dst)
+}
+
+// readLocal reads rel (a validated CPAN-relative path) below a file://
+// base, at most limit bytes.
+func readLocal(base *url.URL, rel string, limit int64) ([]byte, error) {
+	f, err := os.Open(filepath.Join(filepath.FromSlash(base.Path), filepath.FromSlash(rel)))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit))
 }
 
 // emptyModlist is a 03modlist.data.gz with no modules, as CPAN.pm reads it.

@@ -180,3 +180,34 @@ func TestReplaceableFileReplayWithMirrorProof(t *testing.T) {
 		t.Errorf("an older .readme with its mirror proof, log down: %d %s, want 503 (could not check)\n%s", resp.StatusCode, body, plogs)
 	}
 }
+
+// TestProxyFromLocalTree: --upstream may be a local CPAN tree; it is
+// verified like any mirror (deny by default, tampered files refused,
+// nothing outside the tree reachable).
+func TestProxyFromLocalTree(t *testing.T) {
+	tl, smp, policy := loggedSamples(t)
+	tl.add(t, packagesPath, packagesIndex(packages), time.Now().UTC().Format(entry.TimeFormat))
+	root, _ := buildMirror(t, smp)
+	bad := filepath.Join(root, smp[0].path)
+	b, _ := os.ReadFile(bad)
+	b[len(b)/2] ^= 1
+	os.WriteFile(bad, b, 0o644)
+	purl, plogs := startProxy(t, policy, root)
+	for _, s := range smp[1:] {
+		if resp, body := get(t, purl+"/"+s.path, nil); resp.StatusCode != 200 || sha256.Sum256(body) != sha256.Sum256(s.content) {
+			t.Errorf("%s from the local tree: %d\n%s", s.path, resp.StatusCode, plogs)
+		}
+	}
+	if resp, _ := get(t, purl+"/"+packagesPath, nil); resp.StatusCode != 200 {
+		t.Errorf("02packages from the local tree: %d\n%s", resp.StatusCode, plogs)
+	}
+	if resp, _ := get(t, purl+"/"+smp[0].path, nil); resp.StatusCode != 403 {
+		t.Errorf("a tampered file in the local tree: %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := get(t, purl+"/authors/id/E/ET/ETHER/Nope-1.0.tar.gz", nil); resp.StatusCode != 404 {
+		t.Errorf("a file not in the tree: %d, want 404", resp.StatusCode)
+	}
+	if resp, _ := get(t, purl+"/authors/id/E/ET/ETHER/../../../../../etc/passwd", nil); resp.StatusCode != 403 && resp.StatusCode != 404 && resp.StatusCode != 400 {
+		t.Errorf("a path out of the tree: %d", resp.StatusCode)
+	}
+}

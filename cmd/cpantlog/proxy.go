@@ -34,7 +34,7 @@ type proxyFlags struct {
 func addProxyFlags(fs *flag.FlagSet) *proxyFlags {
 	pf := &proxyFlags{}
 	cacheDir, _ := os.UserCacheDir()
-	fs.StringVar(&pf.upstream, "upstream", "https://cpan.metacpan.org", "the CPAN mirror to fetch from (`URL`)")
+	fs.StringVar(&pf.upstream, "upstream", "https://cpan.metacpan.org", "the CPAN mirror to fetch from: a `URL`, or a local CPAN tree (a directory holding authors/ and modules/)")
 	fs.StringVar(&pf.files, "files", filepath.Join(cacheDir, "cpantlog", "verified"), "cache `DIR` of verified files (empty to disable)")
 	fs.Var(&pf.hosts, "host", "a `HOST` served in http_proxy mode (from --upstream), besides the upstream's own and www.cpan.org, cpan.metacpan.org, backpan.perl.org, cpanmetadb.plackperl.org (repeatable)")
 	fs.StringVar(&pf.proofs, "proofs", "", "mirror root `URL` whose tlog/proofs/ holds the log's proofs (default: --upstream; off: never): a file with a proof there verifies with no contact with the log")
