@@ -26,6 +26,7 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
 	"github.com/CPAN-Security/cpan-tlog/internal/cli"
 	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
+	"github.com/CPAN-Security/cpan-tlog/internal/minicpan"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/log/ingest"
 	"github.com/CPAN-Security/cpan-tlog/log/web"
@@ -40,6 +41,7 @@ Usage:
   cpantlog-server import --mirror DIR [flags]   back-fill from a local CPAN tree
   cpantlog-server migrate --to s3 [flags]       move a POSIX log to S3 + MySQL/MariaDB
   cpantlog-server publish-proofs --to DIR       write the proof tree (tlog/proofs/) into a mirror
+  cpantlog-server sample-mirror --to DIR        a small CPAN mirror of testdata/, logged, to try cpanm with
   cpantlog-server demo               the whole story (log, witness, monitor, client) in a temp directory
 
 With no arguments it serves the log stored in ./cpantlog-data on
@@ -82,6 +84,8 @@ func main() {
 		err = importCmd(args)
 	case "migrate":
 		err = migrateCmd(args)
+	case "sample-mirror":
+		err = sampleMirror(args)
 	default:
 		fmt.Fprintf(os.Stderr, "cpantlog-server: unknown command %q\n\n%s", cmd, usage)
 		os.Exit(cli.ExitUsage)
@@ -316,6 +320,56 @@ func migrateCmd(args []string) error {
 		return err
 	}
 	fmt.Printf("migrated %d entries, root %x; now run: cpantlog-server serve --data %s --storage s3 --s3-bucket %s --mysql-dsn ...\n", size, root, *dir, cfg.S3.Bucket)
+	return nil
+}
+
+func sampleMirror(args []string) error {
+	fs := newFlags("sample-mirror", "Build a small CPAN mirror from a directory of distribution files (--from, default the\n"+
+		"repository's testdata/): the files, each author directory's CHECKSUMS, 02packages and\n"+
+		"01mailrc, as PAUSE would publish them; log them in the running log (with the ingest token\n"+
+		"in --data), and once a checkpoint the log's witness policy accepts covers them, copy the\n"+
+		"log's proofs into the mirror (tlog/proofs/). Then install from it through the log:\n"+
+		"'cpantlog exec --upstream DIR -- cpanm ...'.",
+		"cpantlog-server sample-mirror --to cpan-mirror",
+		"cpantlog-server sample-mirror --from testdata --to cpan-mirror --log http://127.0.0.1:8080 --data cpantlog-data")
+	from := fs.String("from", "testdata", "`DIR` holding distribution files under authors/id/")
+	to := fs.String("to", "", "the mirror's root `DIR` (created)")
+	logURL := fs.String("log", "http://127.0.0.1:8080", "the running log's `URL`")
+	dir := fs.String("data", "cpantlog-data", "the log's data `DIR` (its ingest token, and its proofs to copy)")
+	wait := fs.Duration("wait", time.Minute, "how long to wait for the proofs")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	if *to == "" {
+		return cli.Usagef("--to DIR is required")
+	}
+	token, err := os.ReadFile(filepath.Join(*dir, tlog.TokenFile))
+	if err != nil {
+		return fmt.Errorf("%w (is %s the running log's data directory? pass --data)", err, *dir)
+	}
+	t, err := minicpan.Build(*from, *to)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *wait+time.Minute)
+	defer cancel()
+	if err := minicpan.Log(ctx, *logURL, strings.TrimSpace(string(token)), t, time.Now()); err != nil {
+		return fmt.Errorf("%w (is the log running at %s? pass --log)", err, *logURL)
+	}
+	fmt.Printf("mirror:  %s (%d distributions, CHECKSUMS, 02packages, 01mailrc), logged in %s\n", *to, len(t.Uploads), *logURL)
+	want := len(t.Uploads) + len(t.Indexes)
+	for deadline := time.Now().Add(*wait); ; time.Sleep(200 * time.Millisecond) {
+		copied, kept, err := tlog.PublishProofs(*dir, *to)
+		if err == nil && copied+kept >= want {
+			fmt.Printf("proofs:  %s/tlog/proofs/ (%d files)\n", *to, copied+kept)
+			break
+		}
+		if time.Now().After(deadline) {
+			fmt.Printf("proofs:  not all written yet (is the witness quorum met?); run 'cpantlog-server publish-proofs --data %s --to %s' later\n", *dir, *to)
+			break
+		}
+	}
+	fmt.Printf("next:    cpantlog exec --upstream %s -- cpanm -n -L local Try::Tiny\n", *to)
 	return nil
 }
 

@@ -50,8 +50,11 @@ func TestREADMEWalk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs everything")
 	}
-	for _, tool := range []string{"bash", "curl", "go"} {
+	for _, tool := range []string{"bash", "curl", "go", "cpanm"} {
 		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s missing in CI: .ci/run installs it", tool)
+			}
 			t.Skipf("%s not installed", tool)
 		}
 	}
@@ -118,13 +121,16 @@ func TestREADMEWalk(t *testing.T) {
 		`"index":0`,                                        // lookup
 		"verified authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz",
 		"cosigned by: w1",
+		"  ok        authors/id/R/RJ/RJBS/Test-Fatal-0.017.tar.gz", // the cpanm walk
+		"  REFUSED   authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz",  // the hostile mirror
+		"refused (exit 1)",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the walk's output lacks %q:\n%s", want, out)
 		}
 	}
 	// What the walk wrote that must never be committed is ignored.
-	for _, name := range []string{"cpantlog-data/log.key", "cpantlog-data/ingest.token", "w1/witness.key"} {
+	for _, name := range []string{"cpantlog-data/log.key", "cpantlog-data/ingest.token", "w1/witness.key", "cpan-mirror/modules/02packages.details.txt.gz", "local/lib/perl5/Test/Fatal.pm"} {
 		if _, err := os.Stat(filepath.Join(work, name)); err != nil {
 			t.Errorf("the walk did not create %s: %v", name, err)
 			continue
