@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -23,7 +25,20 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
 	}
-	if n := strings.Count(out.String(), "\n== "); n != 7 {
-		t.Errorf("demo has %d steps, want 7", n)
+	steps := 8
+	if _, err := exec.LookPath("cpanm"); err == nil {
+		steps = 9
+		for _, want := range []string{"== 8. cpanm installs through the log ==", "Successfully installed Test-Fatal-0.017",
+			"ok        authors/id/R/RJ/RJBS/Test-Fatal-0.017.tar.gz", "== 9. cpanm meets a tampered tarball ==",
+			"REFUSED   authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("demo output lacks %q:\n%s", want, out.String())
+			}
+		}
+	} else if os.Getenv("CI") != "" {
+		t.Error("cpanm missing in CI: .ci/run installs Debian's cpanminus")
+	}
+	if n := strings.Count(out.String(), "\n== "); n != steps {
+		t.Errorf("demo has %d steps, want %d", n, steps)
 	}
 }

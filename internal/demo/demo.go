@@ -1,7 +1,8 @@
 // Package demo runs the whole cpan-tlog story in a temporary directory on
 // the real CPAN tarballs in testdata/: a log, a witness, logging, a
-// cosigned checkpoint, a monitor, a verification, and a tampered tarball
-// refused, each step narrated for a newcomer.
+// cosigned checkpoint, a monitor, a verification, a tampered tarball
+// refused, and (when cpanm is installed) a real cpanm install through the
+// log and a tampered tarball it meets, each step narrated for a newcomer.
 package demo
 
 import (
@@ -13,12 +14,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
+	"github.com/CPAN-Security/cpan-tlog/client/proxy"
 	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
+	"github.com/CPAN-Security/cpan-tlog/internal/minicpan"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 	"github.com/CPAN-Security/cpan-tlog/monitor"
@@ -155,7 +159,78 @@ func Run(ctx context.Context, w io.Writer, testdata string) (err error) {
 	}
 	step(7, "A hostile mirror serves a tampered copy", fmt.Sprintf("One byte of %s changed. The mirror's CHECKSUMS could be forged too,\n"+
 		"but the log cannot be: REFUSED (exit code %d)\n%s", first.Path, client.ExitCode(err), indent(err.Error())))
+
+	if err := cpanmStep(ctx, step, dir, testdata, logURL, l.Token(), v); err != nil {
+		return err
+	}
 	fmt.Fprintf(w, "\nThat is cpan-tlog. Everything ran in %s, now removed.\n", dir)
+	return nil
+}
+
+// cpanmStep installs with the real cpanm through the verifying proxy, from
+// a small mirror of testdata logged in the log, then from the same mirror
+// with a tampered tarball. Without cpanm it says how to get it.
+func cpanmStep(ctx context.Context, step func(int, string, string), dir, testdata, logURL, token string, v *client.Verifier) error {
+	cpanm, err := exec.LookPath("cpanm")
+	if err != nil {
+		step(8, "cpanm installs through the log", "cpanm is not installed (Debian: apt install cpanminus), so this step is skipped;\n"+
+			"README.md's \"Verify your cpanm installs\" shows it.")
+		return nil
+	}
+	mirror := filepath.Join(dir, "mirror")
+	tree, err := minicpan.Build(testdata, mirror)
+	if err != nil {
+		return err
+	}
+	if err := minicpan.Log(ctx, logURL, token, tree, time.Now()); err != nil {
+		return err
+	}
+	install := func(module string) (string, *proxy.Journal, error) {
+		journal := &proxy.Journal{}
+		p, err := proxy.New(proxy.Config{Upstream: mirror, Verifier: v, Journal: journal, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			return "", nil, err
+		}
+		purl, err := serve(ctx, p)
+		if err != nil {
+			return "", nil, err
+		}
+		cmd := exec.CommandContext(ctx, cpanm, "--mirror", purl, "--mirror-only", "-n", "-L", filepath.Join(dir, "local"), module)
+		cmd.Env = append(os.Environ(), "HOME="+filepath.Join(dir, "home"), "PERL_CPANM_HOME="+filepath.Join(dir, "cpanm"),
+			"http_proxy=", "HTTP_PROXY=", "https_proxy=", "HTTPS_PROXY=", "PERL_CPANM_OPT=")
+		out, err := cmd.CombinedOutput()
+		var lines []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, "Successfully installed") || strings.HasPrefix(l, "! ") {
+				lines = append(lines, l)
+			}
+		}
+		return strings.Join(lines, "\n"), journal, err
+	}
+	out, journal, err := install("Test::Fatal")
+	if err != nil {
+		return fmt.Errorf("cpanm Test::Fatal through the log: %w\n%s", err, out)
+	}
+	var summary bytes.Buffer
+	journal.Summary(&summary)
+	step(8, "cpanm installs through the log", "cpanm --mirror <verifying proxy> --mirror-only Test::Fatal, from a mirror of the samples\n"+
+		"(CHECKSUMS, 02packages) whose every file the proxy checked against the log first:\n"+indent(out)+"\n"+indent(summary.String()))
+
+	bad := filepath.Join(mirror, "authors", "id", "N", "NE", "NEILB", "Text-Diff-1.45.tar.gz")
+	f, err := os.OpenFile(bad, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	f.Write([]byte("x"))
+	f.Close()
+	out, journal, err = install("Text::Diff")
+	if err == nil {
+		return fmt.Errorf("cpanm installed a tampered Text-Diff:\n%s", out)
+	}
+	summary.Reset()
+	journal.Summary(&summary)
+	step(9, "cpanm meets a tampered tarball", "The mirror's Text-Diff-1.45.tar.gz gained one byte. cpanm asks for it, the proxy refuses it,\n"+
+		"and nothing of it is installed:\n"+indent(out)+"\n"+indent(summary.String()))
 	return nil
 }
 
