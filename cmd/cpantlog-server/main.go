@@ -27,6 +27,7 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/internal/cli"
 	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
 	"github.com/CPAN-Security/cpan-tlog/internal/minicpan"
+	"github.com/CPAN-Security/cpan-tlog/internal/tesseralog"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/log/ingest"
 	"github.com/CPAN-Security/cpan-tlog/log/web"
@@ -162,7 +163,7 @@ func serve(args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg.Logger = logger
-	klog.SetSlogLogger(logger) // Tessera logs through klog: one log stream
+	klog.SetSlogLogger(slog.New(tesseralog.New(logger.Handler(), 0))) // Tessera logs through klog: one log stream, one line a message
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -230,7 +231,7 @@ func importCmd(args []string) error {
 		return cli.Usagef("--mirror DIR is required")
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	klog.SetSlogLogger(logger)
+	klog.SetSlogLogger(slog.New(tesseralog.New(logger.Handler(), 0)))
 	var err error
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -314,7 +315,7 @@ func migrateCmd(args []string) error {
 	}
 	cfg.Storage = tlog.StorageS3
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	klog.SetSlogLogger(logger)
+	klog.SetSlogLogger(slog.New(tesseralog.New(logger.Handler(), 0)))
 	size, root, err := tlog.Migrate(context.Background(), *dir, cfg)
 	if err != nil {
 		return err
