@@ -34,9 +34,10 @@ CGO_ENABLED=0 go build -trimpath -buildvcs=auto \
 echo "built $VERSION binaries in $out/bin"
 [ -n "$binaries_only" ] && exit 0
 
-# package USER DESCRIPTION EXAMPLES... : one .deb for cpantlog-$name
+# package NAME USER DESCRIPTION EXAMPLES... : one .deb; STATEMODE is the
+# mode of /var/lib/USER.
 package() {
-  local name=$1 user=$2 description=$3
+  local name=$1 user=$2 description=$3 statemode=${STATEMODE:-0750}
   shift 3
   local root
   root=$(mktemp -d)
@@ -49,6 +50,11 @@ package() {
   install -d "$root/usr/share/doc/$name/examples"
   for ex in "$@"; do install -m 0644 "$ex" "$root/usr/share/doc/$name/examples/"; done
   install -d "$root/DEBIAN"
+  # Site settings for the unit, kept across upgrades (a conffile).
+  if [ -f "deploy/default/$name" ]; then
+    install -D -m 0644 "deploy/default/$name" "$root/etc/default/$name"
+    echo "/etc/default/$name" > "$root/DEBIAN/conffiles"
+  fi
   cat > "$root/DEBIAN/control" <<CONTROL
 Package: $name
 Version: $VERSION
@@ -72,6 +78,13 @@ if [ "\$1" = configure ] && ! getent passwd $user >/dev/null; then
     useradd --system --user-group --home-dir /var/lib/$user --no-create-home --shell /usr/sbin/nologin $user
   fi
 fi
+# The state directory exists before the unit first starts, so that keygen
+# can run as the user ('runuser -u $user -- ... keygen'). The log's tree is
+# published data (nginx serves it): world readable; the others are not.
+if [ "\$1" = configure ]; then
+  install -d -o $user -g $user -m $statemode /var/lib/$user
+  install -d -m 0755 /etc/cpantlog
+fi
 exit 0
 POSTINST
     chmod 0755 "$root/DEBIAN/postinst"
@@ -82,6 +95,6 @@ POSTINST
 }
 
 package cpantlog "" "the cpan-tlog user's tool: verify, proxy, exec, snapshot"
-package cpantlog-server cpantlog "the cpan-tlog log server" deploy/config/policy.example deploy/nginx/cpan-tlog.conf
+STATEMODE=0755 package cpantlog-server cpantlog "the cpan-tlog log server" deploy/config/policy.example deploy/nginx/cpan-tlog.conf
 package cpantlog-witness cpantlog-witness "a C2SP tlog-witness for cpan-tlog" deploy/config/witness.config.example
 package cpantlog-monitor cpantlog-monitor "the cpan-tlog auditor's monitor" deploy/config/policy.example deploy/config/watch.example
