@@ -209,7 +209,8 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	drv, err := driver(ctx, cfg)
+	metrics := newMetrics()
+	drv, err := driver(ctx, cfg, &countingTransport{next: http.DefaultTransport, counts: metrics.witnessRequests})
 	if err != nil {
 		ix.Close()
 		return nil, fmt.Errorf("storage: %w", err)
@@ -270,7 +271,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		reader:     reader,
 		awaiter:    tessera.NewPublicationAwaiter(bg, reader.ReadCheckpoint, 50*time.Millisecond),
 		index:      ix,
-		metrics:    newMetrics(),
+		metrics:    metrics,
 		pending:    map[string][]index.Record{},
 		inflight:   make(chan struct{}, cfg.MaxInflightAdds),
 		cancel:     cancel,

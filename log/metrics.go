@@ -3,6 +3,8 @@ package log
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"net/http"
+	"strconv"
 )
 
 // metrics are the log's Prometheus metrics, on a registry of its own so
@@ -17,6 +19,9 @@ type metrics struct {
 	// integrated, publishedSize and unpublishedSeconds are sampled by
 	// the health watcher.
 	integrated, publishedSize, unpublishedSeconds prometheus.Gauge
+	// witnessRequests counts the log's add-checkpoint requests to its
+	// witnesses by outcome.
+	witnessRequests *prometheus.CounterVec
 	// followPolls and followLastOK are the --follow mirrors' polls.
 	followPolls  *prometheus.CounterVec
 	followLastOK *prometheus.GaugeVec
@@ -67,8 +72,28 @@ func newMetrics() *metrics {
 		Name: "cpantlog_follow_last_success_timestamp_seconds",
 		Help: "When each --follow mirror was last polled without error (Unix time).",
 	}, []string{"mirror"})
-	m.registry.MustRegister(m.integrated, m.publishedSize, m.unpublishedSeconds, m.followPolls, m.followLastOK)
+	m.witnessRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cpantlog_witness_requests_total",
+		Help: "The log's requests to its witnesses (add-checkpoint), by witness host and outcome: 200, 409 (the size handshake), another status, or error (unreachable).",
+	}, []string{"witness", "outcome"})
+	m.registry.MustRegister(m.integrated, m.publishedSize, m.unpublishedSeconds, m.followPolls, m.followLastOK, m.witnessRequests)
 	m.registry.MustRegister(m.adds, m.addSeconds, m.requests, m.indexSize, m.cpSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// countingTransport counts each request's outcome by host.
+type countingTransport struct {
+	next   http.RoundTripper
+	counts *prometheus.CounterVec
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(r)
+	outcome := "error"
+	if err == nil {
+		outcome = strconv.Itoa(resp.StatusCode)
+	}
+	c.counts.WithLabelValues(r.URL.Host, outcome).Inc()
+	return resp, err
 }

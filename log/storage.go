@@ -45,9 +45,13 @@ type S3Config struct {
 	CreateBucket bool
 }
 
-// driver builds the Tessera driver cfg asks for.
-func driver(ctx context.Context, cfg Config) (tessera.Driver, error) {
+// driver builds the Tessera driver cfg asks for. witnessRT, if not nil,
+// carries the requests Tessera makes to witnesses (for their metrics).
+func driver(ctx context.Context, cfg Config, witnessRT ...http.RoundTripper) (tessera.Driver, error) {
 	client := &http.Client{Timeout: 30 * time.Second}
+	if len(witnessRT) > 0 && witnessRT[0] != nil {
+		client.Transport = witnessRT[0]
+	}
 	switch cfg.Storage {
 	case "", StoragePOSIX:
 		return posix.New(ctx, posix.Config{Path: filepath.Join(cfg.DataDir, TreeDir), HTTPClient: client})

@@ -351,6 +351,10 @@ func TestHealthzTellsTheTruth(t *testing.T) {
 		t.Errorf("503 without the reason: %s", body)
 	}
 	m := string(fetch(t, lg.url+"/metrics"))
+	frontHost := strings.TrimPrefix(front.URL, "http://")
+	if !strings.Contains(m, `cpantlog_witness_requests_total{outcome="200",witness="`+frontHost+`"}`) || !strings.Contains(m, `cpantlog_witness_requests_total{outcome="503",witness="`+frontHost+`"}`) {
+		t.Errorf("witness requests by outcome:\n%s", grepLines(m, "cpantlog_witness_requests_total"))
+	}
 	if !strings.Contains(m, "cpantlog_integrated_size 2") || !strings.Contains(m, "cpantlog_published_checkpoint_size 1") || strings.Contains(m, "cpantlog_unpublished_seconds 0\n") {
 		t.Errorf("metrics while the witness is down:\n%s", grepLines(m, "cpantlog_integrated_size", "cpantlog_published_checkpoint_size", "cpantlog_unpublished_seconds"))
 	}
