@@ -10,30 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// operatorBlocks returns the indented command blocks that follow an
-// "<!-- operator-walk -->" line of deploy/README.md, in order.
-func operatorBlocks(readme string) []string {
-	var blocks []string
-	lines := strings.Split(readme, "\n")
-	for i := 0; i < len(lines); i++ {
-		if strings.TrimSpace(lines[i]) != "<!-- operator-walk -->" {
-			continue
-		}
-		j := i + 1
-		for j < len(lines) && strings.TrimSpace(lines[j]) == "" {
-			j++
-		}
-		var b []string
-		for ; j < len(lines) && (strings.HasPrefix(lines[j], "    ") || strings.TrimSpace(lines[j]) == ""); j++ {
-			b = append(b, strings.TrimPrefix(lines[j], "    "))
-		}
-		blocks = append(blocks, strings.TrimSpace(strings.Join(b, "\n")))
-		i = j
-	}
-	return blocks
-}
+	"github.com/CPAN-Security/cpan-tlog/internal/readmewalk"
+)
 
 // TestOperatorWalk runs deploy/README.md's from-nothing steps literally,
 // as root, on the installed packages (.ci/run installs dist/*.deb), the way
@@ -70,7 +49,7 @@ func TestOperatorWalk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocks := operatorBlocks(string(readme))
+	blocks := readmewalk.Blocks(string(readme), "operator-walk")
 	if len(blocks) < 6 {
 		t.Fatalf("deploy/README.md marks %d blocks for the operator walk", len(blocks))
 	}

@@ -14,26 +14,7 @@ import (
 
 // walkBlocks returns the indented command blocks that follow a
 // "<!-- walk -->" line, in order.
-func walkBlocks(readme string) []string {
-	var blocks []string
-	lines := strings.Split(readme, "\n")
-	for i := 0; i < len(lines); i++ {
-		if strings.TrimSpace(lines[i]) != "<!-- walk -->" {
-			continue
-		}
-		j := i + 1
-		for j < len(lines) && strings.TrimSpace(lines[j]) == "" {
-			j++
-		}
-		var b []string
-		for ; j < len(lines) && (strings.HasPrefix(lines[j], "    ") || strings.TrimSpace(lines[j]) == ""); j++ {
-			b = append(b, strings.TrimPrefix(lines[j], "    "))
-		}
-		blocks = append(blocks, strings.TrimSpace(strings.Join(b, "\n")))
-		i = j
-	}
-	return blocks
-}
+func walkBlocks(readme string) []string { return Blocks(readme, "walk") }
 
 func TestWalkBlocks(t *testing.T) {
 	got := walkBlocks("x\n<!-- walk -->\n\n    a\n    b \\\n      c\n\ntext\n    not this\n<!-- walk -->\n    d\n")
