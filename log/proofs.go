@@ -3,6 +3,7 @@ package log
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -29,6 +30,21 @@ const ProofsDir = "proofs"
 
 // metaProofs is how many entries the proof tree covers.
 const metaProofs = "proofs-written"
+
+// metaProofsPolicy is the witness policy (its sha256) the proof tree was
+// written under: when the log's policy changes, every proof is checked
+// again and one whose checkpoint does not meet the new policy (written
+// before witnesses were configured, or by an offline import) is written
+// again against a checkpoint that does.
+const metaProofsPolicy = "proofs-policy"
+
+// policyID names the log's witness policy for metaProofsPolicy.
+func (l *Log) policyID() string {
+	if l.quorum == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%x", sha256.Sum256(l.cfg.WitnessPolicy))
+}
 
 // WriteProofs brings the proof tree up to the latest checkpoint, if that
 // checkpoint meets the log's witness policy: for every upload and index
@@ -59,6 +75,17 @@ func (l *Log) WriteProofs(ctx context.Context) (int, error) {
 		return 0, err
 	} else if v != nil {
 		done, _ = strconv.ParseUint(string(v), 10, 64)
+	}
+	// Under a new policy every proof is looked at again (once): those at a
+	// checkpoint the policy does not accept are rewritten below.
+	recheck := false
+	if v, err := l.index.GetMeta(metaProofsPolicy); err != nil {
+		return 0, err
+	} else if string(v) != l.policyID() {
+		if done > 0 {
+			l.cfg.Logger.Info("the witness policy changed: checking every proof against it and rewriting those it does not accept", "proofs", done)
+		}
+		done, recheck = 0, true
 	}
 	indexed, err := l.index.Size()
 	if err != nil {
@@ -114,11 +141,13 @@ func (l *Log) WriteProofs(ctx context.Context) (int, error) {
 		}
 		name := filepath.Join(root, filepath.FromSlash(cpan.ProofPath(e.Path, e.SHA256)))
 		if old, err := os.ReadFile(name); err == nil {
-			if p, err := tlogproof.Parse(old); err == nil && p.Index == idx && bytes.Equal(p.Extra, leaf) {
+			if p, err := tlogproof.Parse(old); err == nil && p.Index == idx && bytes.Equal(p.Extra, leaf) &&
+				(!recheck || l.quorum == nil || l.quorum.Satisfied(p.Checkpoint)) {
 				continue // written once, never changed
 			}
 			// Left empty or cut short by a crash before the pass synced
-			// (see below): written again.
+			// (see below), or at a checkpoint the policy does not accept:
+			// written again.
 		}
 		hashes, err := pb.InclusionProof(ctx, idx)
 		if err != nil {
@@ -147,7 +176,13 @@ func (l *Log) WriteProofs(ctx context.Context) (int, error) {
 			return written, err
 		}
 	}
-	return written, l.index.PutMeta(metaProofs, []byte(strconv.FormatUint(upto, 10)))
+	if err := l.index.PutMeta(metaProofs, []byte(strconv.FormatUint(upto, 10))); err != nil {
+		return written, err
+	}
+	if recheck {
+		return written, l.index.PutMeta(metaProofsPolicy, []byte(l.policyID()))
+	}
+	return written, nil
 }
 
 // takeRepairs returns and forgets the proof files queued for repair.

@@ -122,3 +122,60 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// TestProofsFollowThePolicy: proofs written before the log had a witness
+// (checkpoints with the log's signature only) are rewritten once a
+// witness is configured, against a checkpoint the new policy accepts, so
+// every proof in the tree verifies under it, and publish-proofs copies
+// the changed files to the mirror.
+func TestProofsFollowThePolicy(t *testing.T) {
+	smp := samples(t)[:3]
+	logDir := t.TempDir()
+	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg := startLog(t, logDir)
+	for _, s := range smp {
+		lg.add(t, s.path, s.content, "2024-01-02T03:04:05Z")
+	}
+	proofName := func(s sampleFile) string {
+		return filepath.Join(logDir, tlog.ProofsDir, filepath.FromSlash(cpan.ProofPath(s.path, sha256.Sum256(s.content))))
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		lg.log.WriteProofs(context.Background())
+		if _, err := os.Stat(proofName(smp[len(smp)-1])); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no proofs written")
+		}
+	}
+	mirror := t.TempDir()
+	if copied, _, err := tlog.PublishProofs(logDir, mirror); err != nil || copied != len(smp) {
+		t.Fatalf("publish-proofs: %d %v", copied, err)
+	}
+	lg.stop()
+
+	w1 := startWitness(t, "w1.example", logVKey)
+	policy := fmt.Sprintf("log %s\nwitness w1 %s %s\nquorum w1\n", logVKey, w1.vkey, w1.url)
+	lg = startLogWith(t, tlog.Config{DataDir: logDir, WitnessPolicy: []byte(policy), CheckpointInterval: time.Second})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		lg.log.WriteProofs(context.Background())
+		if bytes.Contains(mustRead(t, proofName(smp[0])), []byte("\u2014 w1.example ")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the proofs still lack the new witness's cosignature:\n%s", mustRead(t, proofName(smp[0])))
+		}
+	}
+	policyFile := writePolicy(t, policy)
+	for _, s := range smp {
+		if code, out := cli(t, "verify", "--proof", proofName(s), "--path", s.path, s.local, "--policy", policyFile, "--state", t.TempDir()); code != 0 || !strings.Contains(out, "cosigned by: w1") {
+			t.Errorf("%s's proof under the witness policy: exit %d\n%s", s.path, code, out)
+		}
+	}
+	if copied, _, err := tlog.PublishProofs(logDir, mirror); err != nil || copied != len(smp) {
+		t.Errorf("publish-proofs after the rewrite: %d copied, %v; want %d", copied, err, len(smp))
+	}
+}
