@@ -32,6 +32,16 @@ type Policy struct {
 	Quorum tessera.WitnessGroup
 	// QuorumName is the quorum line's argument ("none" for no witnesses).
 	QuorumName string
+	// Groups are the policy's group lines, by name (for verifiers that
+	// evaluate the quorum themselves, such as the explorer's page).
+	Groups map[string]PolicyGroup
+}
+
+// PolicyGroup is a group line: at least Need of Members (witness or group
+// names) must be satisfied.
+type PolicyGroup struct {
+	Need    int
+	Members []string
 }
 
 // PolicyLog is a log the policy trusts.
@@ -126,12 +136,22 @@ func ParsePolicy(b []byte) (*Policy, error) {
 				}
 				members[m] = true
 			}
-			if t := f[2]; t != "any" && t != "all" {
+			need := 1
+			switch t := f[2]; t {
+			case "any":
+			case "all":
+				need = len(members)
+			default:
 				n, err := strconv.Atoi(t)
 				if err != nil || n < 1 || n > len(members) || strconv.Itoa(n) != t {
 					return fmt.Errorf("threshold %q is not any, all or a number from 1 to %d", t, len(members))
 				}
+				need = n
 			}
+			if p.Groups == nil {
+				p.Groups = map[string]PolicyGroup{}
+			}
+			p.Groups[f[1]] = PolicyGroup{Need: need, Members: f[3:]}
 			names[f[1]] = true
 		case "quorum":
 			if len(f) != 2 {

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/CPAN-Security/cpan-tlog/internal/testlog"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 )
 
@@ -172,5 +175,52 @@ func TestExplorerFitsAPhoneAndADesktop(t *testing.T) {
 				t.Errorf("screenshot of %s at %d px: %v, width %d", name, size[0], err, cfg.Width)
 			}
 		}
+	}
+}
+
+// TestBrowserChecksTheWitnessQuorum: with the log's witness policy, the
+// entry page's script checks the witness's cosignature too and says so;
+// under a policy whose quorum the checkpoint does not meet, it fails.
+func TestBrowserChecksTheWitnessQuorum(t *testing.T) {
+	logDir := t.TempDir()
+	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w1 := testlog.StartWitness(t, "w1.example", logVKey)
+	w2 := testlog.StartWitness(t, "w2.example", logVKey)
+	policy := fmt.Sprintf("log %s\nwitness w1 %s %s\ngroup g any w1\nquorum g\n", logVKey, w1.VKey, w1.URL)
+	tl := testlog.Start(t, tlog.Config{DataDir: logDir, WitnessPolicy: []byte(policy)})
+	b, _ := os.ReadFile("../../testdata/authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz")
+	tl.Add(t, "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", b, "2024-01-02T03:04:05Z", true)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if n, _ := tl.Index().Size(); n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("index did not catch up")
+		}
+	}
+	serve := func(policy string) string {
+		ex, err := New(tl.Log, []byte(policy), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		ex.Register(mux)
+		mux.Handle("/", tl.Log.Handler())
+		srv := httptest.NewServer(mux)
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	dom := chromium(t, serve(policy)+"/entry/0", "")
+	if !strings.Contains(dom, `class="ok"`) || !strings.Contains(dom, "cosigned by w1 as the log's witness policy requires") {
+		t.Errorf("entry page under the log's policy:\n%.3000s", dom)
+	}
+	// A policy that also wants w2, which never cosigned this log.
+	both := fmt.Sprintf("log %s\nwitness w1 %s %s\nwitness w2 %s %s\ngroup g all w1 w2\nquorum g\n", logVKey, w1.VKey, w1.URL, w2.VKey, w2.URL)
+	dom = chromium(t, serve(both)+"/entry/0", "")
+	if !strings.Contains(dom, `class="bad"`) || !strings.Contains(dom, "not cosigned by the log's witness quorum g (cosigned by: w1)") {
+		t.Errorf("entry page under a quorum the checkpoint does not meet:\n%.3000s", dom)
 	}
 }

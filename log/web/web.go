@@ -12,6 +12,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"html/template"
@@ -52,7 +53,10 @@ type Explorer struct {
 	log       *tlog.Log
 	pages     map[string]*template.Template
 	witnesses []client.PolicyWitness
-	base      string // absolute URL for feeds, e.g. https://cpan-tlog.example.org
+	// quorum is the log's witness policy as the page's script evaluates
+	// it (JSON), "" without one.
+	quorum string
+	base   string // absolute URL for feeds, e.g. https://cpan-tlog.example.org
 	// Mirror is the CPAN mirror entry pages link the file to (default
 	// DefaultMirror).
 	Mirror string
@@ -69,6 +73,7 @@ func New(l *tlog.Log, policy []byte, base string) (*Explorer, error) {
 	if policy != nil {
 		if p, err := client.ParsePolicy(policy); err == nil {
 			e.witnesses = p.Witnesses
+			e.quorum = quorumJSON(p)
 		}
 	}
 	funcs := template.FuncMap{
@@ -93,6 +98,32 @@ func New(l *tlog.Log, policy []byte, base string) (*Explorer, error) {
 		e.pages[page] = t
 	}
 	return e, nil
+}
+
+// quorumJSON is what the page's script needs to check a checkpoint's
+// cosignatures against the policy: the witnesses' keys, the groups and
+// the quorum's name.
+func quorumJSON(p *client.Policy) string {
+	if p.QuorumName == "none" {
+		return ""
+	}
+	type group struct {
+		Need    int      `json:"need"`
+		Members []string `json:"members"`
+	}
+	q := struct {
+		Witnesses map[string]string `json:"witnesses"`
+		Groups    map[string]group  `json:"groups"`
+		Quorum    string            `json:"quorum"`
+	}{Witnesses: map[string]string{}, Groups: map[string]group{}, Quorum: p.QuorumName}
+	for _, w := range p.Witnesses {
+		q.Witnesses[w.Name] = w.VKey
+	}
+	for n, g := range p.Groups {
+		q.Groups[n] = group{Need: g.Need, Members: g.Members}
+	}
+	b, _ := json.Marshal(q)
+	return string(b)
 }
 
 // Register adds the explorer's routes to mux.
@@ -140,10 +171,12 @@ type page struct {
 	// FileURL is the entry's file on the mirror, on entry pages.
 	FileURL      string
 	Origin, VKey string
-	Entries      []row
-	Dists        []string
-	Entry        *row
-	Checkpoint   *checkpointView
+	// Quorum is the witness policy for the page's script (JSON), or "".
+	Quorum     string
+	Entries    []row
+	Dists      []string
+	Entry      *row
+	Checkpoint *checkpointView
 }
 
 type checkpointView struct {
@@ -155,7 +188,7 @@ type checkpointView struct {
 type cosigner struct{ Name, Time string }
 
 func (e *Explorer) render(w http.ResponseWriter, code int, name string, p page) {
-	p.Origin, p.VKey = e.log.Origin(), e.log.VerifierKey()
+	p.Origin, p.VKey, p.Quorum = e.log.Origin(), e.log.VerifierKey(), e.quorum
 	var b bytes.Buffer
 	if err := e.pages[name].ExecuteTemplate(&b, "layout", p); err != nil {
 		e.log.Logger().Error("explorer: render", "page", name, "err", err)

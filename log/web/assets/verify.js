@@ -57,6 +57,46 @@ async function verifyNote(note, vkey) {
   throw new Error("the checkpoint carries no signature by the log key " + vkey);
 }
 
+// cosignedBy returns the names of the policy's witnesses whose
+// cosignature/v1 on the note text verifies (C2SP tlog-cosignature: the key
+// hash, an 8-byte big-endian timestamp, and Ed25519 over
+// "cosignature/v1\ntime <t>\n" + text). A line under a witness's key that
+// does not verify is an error, not an absence.
+async function cosignedBy(note, text, witnesses) {
+  const sigLines = note.slice(note.indexOf("\n\n") + 2).split("\n");
+  const out = [];
+  for (const [wname, vkey] of Object.entries(witnesses)) {
+    const parts = vkey.split("+");
+    const name = parts[0], hash = parts[1], key = b64(parts.slice(2).join("+"));
+    if (key.length !== 33 || key[0] !== 4) throw new Error("witness " + wname + "'s key is not a cosignature/v1 key");
+    const pub = await crypto.subtle.importKey("raw", key.slice(1), { name: "Ed25519" }, false, ["verify"]);
+    for (const line of sigLines) {
+      if (!line.startsWith("\u2014 " + name + " ")) continue;
+      const sig = b64(line.slice(name.length + 3));
+      if (hex(sig.slice(0, 4)) !== hash) continue;
+      if (sig.length !== 4 + 8 + 64) throw new Error("witness " + wname + "'s cosignature is malformed");
+      const view = new DataView(sig.buffer, sig.byteOffset + 4, 8);
+      const ts = view.getBigUint64(0).toString();
+      const msg = enc.encode("cosignature/v1\ntime " + ts + "\n" + text);
+      if (!(await crypto.subtle.verify({ name: "Ed25519" }, pub, sig.slice(12), msg))) {
+        throw new Error("witness " + wname + "'s cosignature on the checkpoint does not verify");
+      }
+      if (!out.includes(wname)) out.push(wname);
+    }
+  }
+  return out;
+}
+
+// satisfied evaluates the policy's quorum (a witness or a group of k of
+// its members) over the witnesses that cosigned.
+function satisfied(policy, name, cosigned, depth = 0) {
+  if (depth > 32) return false;
+  if (name in policy.witnesses) return cosigned.includes(name);
+  const g = policy.groups[name];
+  if (!g) return false;
+  return g.members.filter((m) => satisfied(policy, m, cosigned, depth + 1)).length >= g.need;
+}
+
 // rootFromInclusion follows an RFC 6962 inclusion proof (RFC 9162 2.1.3.2).
 async function rootFromInclusion(index, size, leafHash, proof) {
   if (index >= size) throw new Error("index outside the tree");
@@ -94,6 +134,15 @@ async function verifyEntry(el, status) {
   const hashes = head.slice(i + 1).map(b64);
   if (!extra || !equal(extra, leaf)) throw new Error("the proof is for another leaf than the one shown");
   const text = await verifyNote(note, vkey);
+  let witnessed = "";
+  if (document.body.dataset.quorum) {
+    const policy = JSON.parse(document.body.dataset.quorum);
+    const cosigned = await cosignedBy(note, text, policy.witnesses);
+    if (!satisfied(policy, policy.quorum, cosigned)) {
+      throw new Error("the checkpoint is not cosigned by the log's witness quorum " + policy.quorum + " (cosigned by: " + (cosigned.join(", ") || "none") + ")");
+    }
+    witnessed = ", cosigned by " + cosigned.join(", ") + " as the log's witness policy requires (quorum " + policy.quorum + ")";
+  }
   const lines = text.split("\n");
   if (lines[0] !== origin) throw new Error("the checkpoint is for " + lines[0] + ", not " + origin);
   const size = Number(lines[1]), root = b64(lines[2]);
@@ -102,7 +151,7 @@ async function verifyEntry(el, status) {
   if (!equal(got, root)) throw new Error("the inclusion proof does not lead to the checkpoint's root");
   status.className = "ok";
   status.textContent = "Verified in your browser: this exact leaf is entry " + index + " of the tree of size " + size +
-    " that " + origin + " signed (root " + lines[2] + ").";
+    " that " + origin + " signed" + witnessed + " (root " + lines[2] + ").";
 }
 
 async function checkFile(input, out) {
