@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -308,18 +309,33 @@ func TestPerlDistInstalls(t *testing.T) {
 		t.Fatalf("copy: %v %s", err, out)
 	}
 	src := filepath.Join(work, "perl")
+	testdata, _ := filepath.Abs("../../testdata")
 	for _, args := range [][]string{{"perl", "Makefile.PL"}, {"make", "dist"}} {
 		cmd := exec.Command(args[0], args[1:]...)
 		cmd.Dir = src
+		cmd.Env = append(os.Environ(), "CPANTLOG_TESTDATA="+testdata)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%v: %v\n%s", args, err, out)
 		}
 	}
+	// The tests travel with it: the shared vectors are in the tarball.
+	if out, err := exec.Command("tar", "tzf", filepath.Join(src, "CPAN-TLog-Verify-1.00.tar.gz")).Output(); err != nil ||
+		!strings.Contains(string(out), "t/vectors/valid-upload/proof") || !strings.Contains(string(out), "t/vectors/valid-upload/file") || !strings.Contains(string(out), "bin/cpanm-tlog") {
+		t.Errorf("the distribution lacks the shared vectors or cpanm-tlog: %v\n%s", err, out)
+	}
 	lib := t.TempDir()
 	cmd := exec.Command("cpanm", "-L", lib, filepath.Join(src, "CPAN-TLog-Verify-1.00.tar.gz"))
 	cmd.Env = append(os.Environ(), "PERL_CPANM_HOME="+t.TempDir(), "HOME="+t.TempDir())
-	if out, err := cmd.CombinedOutput(); err != nil {
+	cmd.Args = append(cmd.Args[:1], append([]string{"-v"}, cmd.Args[1:]...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
 		t.Fatalf("cpanm the dist: %v\n%s", err, out)
+	}
+	if m := regexp.MustCompile(`Files=1, Tests=(\d+)`).FindStringSubmatch(string(out)); m == nil || len(m[1]) < 2 || m[1] < "40" {
+		t.Errorf("the installed distribution's tests did not run the shared vectors:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(lib, "bin", "cpanm-tlog")); err != nil {
+		t.Errorf("cpanm-tlog is not installed: %v", err)
 	}
 	d := filepath.Join(vectorsDir, "valid-upload")
 	run := exec.Command(filepath.Join(lib, "bin", "cpantlog-verify-pl"), "--policy", filepath.Join(d, "policy"), "--proof", filepath.Join(d, "proof"),

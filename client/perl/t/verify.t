@@ -9,10 +9,11 @@ use Digest::SHA ();
 use Time::HiRes ();
 
 # The shared vectors live in the repository's testdata/vectors (a Go test
-# writes them from a real log with real witnesses). Each has the exit code
-# every verifier must give. Outside the repository (from a CPAN tarball)
-# only the unit tests below run.
-my $vectors = File::Spec->catdir($FindBin::Bin, qw(.. .. .. testdata vectors));
+# writes them from a real log with real witnesses); 'make dist' copies them
+# into t/vectors, so they travel with the distribution. Each has the exit
+# code every verifier must give.
+my $vectors = -d "$FindBin::Bin/vectors" ? "$FindBin::Bin/vectors" : File::Spec->catdir($FindBin::Bin, qw(.. .. .. testdata vectors));
+ok(-d $vectors, "the shared vectors are here ($vectors)") or diag("build the distribution with 'make dist' in the repository's client/perl");
 
 sub slurp {
     my ($name) = @_;
@@ -20,6 +21,14 @@ sub slurp {
     local $/;
     my $b = <$fh>;
     return $b;
+}
+
+# vector_file: the file a vector checks: its own 'file', or the sample
+# tarball its 'source' names (in the repository's testdata).
+sub vector_file {
+    my ($dir) = @_;
+    return "$dir/file" if -e "$dir/file";
+    return File::Spec->catfile($vectors, '..', slurp("$dir/source") =~ /(\S+)/);
 }
 
 sub code_of {
@@ -37,7 +46,7 @@ if (-d $vectors) {
         my $dir = "$vectors/$name";
         my ($want) = slurp("$dir/want") =~ /(\d+)/;
         my ($path) = slurp("$dir/path") =~ /(\S+)/;
-        my $file = -e "$dir/file" ? "$dir/file" : File::Spec->catfile($vectors, '..', slurp("$dir/source") =~ /(\S+)/);
+        my $file = vector_file($dir);
         is(code_of(policy => slurp("$dir/policy"), proof => slurp("$dir/proof"), file => slurp($file), path => $path),
             $want, "vector $name: exit $want");
     }
@@ -45,7 +54,7 @@ if (-d $vectors) {
     # hashing a 35 KB tarball), best of a few rounds.
     my $dir = "$vectors/valid-upload";
     my %args = (policy => slurp("$dir/policy"), proof => slurp("$dir/proof"),
-        file => slurp(File::Spec->catfile($vectors, '..', slurp("$dir/source") =~ /(\S+)/)), path => 'authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz');
+        file => slurp(vector_file($dir)), path => 'authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz');
     my $n = 200;
     my $t0 = Time::HiRes::time();
     verify_file(%args) for 1 .. $n;

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/minicpan"
+	tlog "github.com/CPAN-Security/cpan-tlog/log"
+)
+
+// TestCpanmTlog: the Perl toolchain verifies by itself. A mirror carries
+// the log's proof tree (publish-proofs) and the log is stopped; Debian's
+// cpanm run by client/perl's cpanm-tlog installs Test::Fatal and Try::Tiny,
+// refuses a tampered tarball whose CHECKSUMS were forged to match (exit 1,
+// naming the file and why), and does not install Sub-Install when a forged
+// 02packages points Try::Tiny at it.
+func TestCpanmTlog(t *testing.T) {
+	needCpanm(t)
+	if !perlAvailable(t) {
+		t.Skip("perl with CryptX not installed")
+	}
+	logDir := t.TempDir()
+	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w1 := startWitness(t, "w1.example", logVKey)
+	policyText := fmt.Sprintf("log %s %%s\nwitness w1 %s %s\nquorum w1\n", logVKey, w1.vkey, w1.url)
+	lg := startLogWith(t, tlog.Config{DataDir: logDir, WitnessPolicy: []byte(fmt.Sprintf(policyText, ""))})
+	mirror := t.TempDir()
+	tree, err := minicpan.Build("../../testdata", mirror)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := minicpan.Log(context.Background(), lg.url, lg.log.Token(), tree, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	want := len(tree.Uploads) + len(tree.Indexes)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		lg.log.WriteProofs(context.Background())
+		if c, k, err := tlog.PublishProofs(logDir, mirror); err == nil && c+k >= want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the proofs were not all written")
+		}
+	}
+	policy := writePolicy(t, fmt.Sprintf(policyText, lg.url))
+	lg.stop() // from here on there is no log to ask
+
+	run := func(args ...string) (int, string, string) {
+		t.Helper()
+		lib := t.TempDir()
+		cmd := exec.Command("perl", append([]string{"../../client/perl/bin/cpanm-tlog", "--mirror", mirror, "-n", "-L", lib}, args...)...)
+		cmd.Env = append(os.Environ(), "CPANTLOG_POLICY="+policy, "HOME="+t.TempDir(), "PERL_CPANM_HOME="+t.TempDir(),
+			"http_proxy=", "HTTP_PROXY=", "PERL_CPANM_OPT=")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, string(out), lib
+	}
+	code, out, lib := run("Test::Fatal")
+	if code != 0 || !installed(lib, "Test/Fatal.pm") || !installed(lib, "Try/Tiny.pm") {
+		t.Fatalf("cpanm-tlog Test::Fatal with the log down, proofs from the mirror: exit %d\n%s", code, out)
+	}
+
+	// A hostile mirror: Text-Diff changed, its CHECKSUMS forged to match.
+	tf := filepath.Join(mirror, "authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz")
+	good := mustRead(t, tf)
+	bad := append(bytes.Clone(good), 'x')
+	os.WriteFile(tf, bad, 0o644)
+	cks := filepath.Join(filepath.Dir(tf), "CHECKSUMS")
+	forged := strings.NewReplacer(fmt.Sprintf("%x", sha256.Sum256(good)), fmt.Sprintf("%x", sha256.Sum256(bad)),
+		fmt.Sprintf("%x", md5.Sum(good)), fmt.Sprintf("%x", md5.Sum(bad)), fmt.Sprintf("=> %d", len(good)), fmt.Sprintf("=> %d", len(bad))).Replace(string(mustRead(t, cks)))
+	os.WriteFile(cks, []byte(forged), 0o644)
+	code, out, lib = run("Text::Diff")
+	if code != 1 || installed(lib, "Text/Diff.pm") || !strings.Contains(out, "REFUSED   authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz") || !strings.Contains(out, "does not match the log") {
+		t.Errorf("a tampered Text-Diff with forged CHECKSUMS: exit %d\n%s", code, out)
+	}
+
+	// A forged 02packages: Try::Tiny points at Sub-Install's logged tarball.
+	idx := filepath.Join(mirror, "modules/02packages.details.txt.gz")
+	zr, _ := gzip.NewReader(bytes.NewReader(mustRead(t, idx)))
+	var text bytes.Buffer
+	text.ReadFrom(zr)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(strings.Replace(text.String(), "E/ET/ETHER/Try-Tiny-0.31.tar.gz", "R/RJ/RJBS/Sub-Install-0.929.tar.gz", 1)))
+	zw.Close()
+	os.WriteFile(idx, gz.Bytes(), 0o644)
+	code, out, lib = run("Try::Tiny")
+	if code == 0 || installed(lib, "Sub/Install.pm") || installed(lib, "Try/Tiny.pm") || !strings.Contains(out, "modules/02packages.details.txt.gz") {
+		t.Errorf("a forged 02packages: exit %d\n%s", code, out)
+	}
+}
