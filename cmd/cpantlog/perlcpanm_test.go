@@ -18,17 +18,11 @@ import (
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 )
 
-// TestCpanmTlog: the Perl toolchain verifies by itself. A mirror carries
-// the log's proof tree (publish-proofs) and the log is stopped; Debian's
-// cpanm run by client/perl's cpanm-tlog installs Test::Fatal and Try::Tiny,
-// refuses a tampered tarball whose CHECKSUMS were forged to match (exit 1,
-// naming the file and why), and does not install Sub-Install when a forged
-// 02packages points Try::Tiny at it.
-func TestCpanmTlog(t *testing.T) {
-	needCpanm(t)
-	if !perlAvailable(t) {
-		t.Skip("perl with CryptX not installed")
-	}
+// loggedMirror builds a mirror of the samples, logs it in a witnessed log,
+// copies the log's proofs into it, and stops the log: what a Perl user
+// meets when the log is down. It returns the mirror and a policy file.
+func loggedMirror(t *testing.T) (string, string) {
+	t.Helper()
 	logDir := t.TempDir()
 	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin)
 	if err != nil {
@@ -57,6 +51,22 @@ func TestCpanmTlog(t *testing.T) {
 	}
 	policy := writePolicy(t, fmt.Sprintf(policyText, lg.url))
 	lg.stop() // from here on there is no log to ask
+
+	return mirror, policy
+}
+
+// TestCpanmTlog: the Perl toolchain verifies by itself. A mirror carries
+// the log's proof tree (publish-proofs) and the log is stopped; Debian's
+// cpanm run by client/perl's cpanm-tlog installs Test::Fatal and Try::Tiny,
+// refuses a tampered tarball whose CHECKSUMS were forged to match (exit 1,
+// naming the file and why), and does not install Sub-Install when a forged
+// 02packages points Try::Tiny at it.
+func TestCpanmTlog(t *testing.T) {
+	needCpanm(t)
+	if !perlAvailable(t) {
+		t.Skip("perl with CryptX not installed")
+	}
+	mirror, policy := loggedMirror(t)
 
 	run := func(args ...string) (int, string, string) {
 		t.Helper()
@@ -105,5 +115,48 @@ func TestCpanmTlog(t *testing.T) {
 	code, out, lib = run("Try::Tiny")
 	if code == 0 || installed(lib, "Sub/Install.pm") || installed(lib, "Try/Tiny.pm") || !strings.Contains(out, "modules/02packages.details.txt.gz") {
 		t.Errorf("a forged 02packages: exit %d\n%s", code, out)
+	}
+}
+
+// TestCartonTlog: carton through client/perl's carton-tlog, with the log
+// stopped and proofs on the mirror: Menlo's unpack and index are the same
+// hook's; a tampered tarball is refused and not installed.
+func TestCartonTlog(t *testing.T) {
+	if _, err := exec.LookPath("carton"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("carton missing in CI: .ci/run installs Debian's carton")
+		}
+		t.Skip("carton not installed (Debian: carton)")
+	}
+	if !perlAvailable(t) {
+		t.Skip("perl with CryptX not installed")
+	}
+	mirror, policy := loggedMirror(t)
+	carton := func(requires string) (int, string, string) {
+		t.Helper()
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "cpanfile"), []byte(requires), 0o644)
+		script, _ := filepath.Abs("../../client/perl/bin/carton-tlog")
+		cmd := exec.Command("perl", script, "--mirror", mirror, "install")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "CPANTLOG_POLICY="+policy, "HOME="+t.TempDir(), "PERL_CARTON_PATH=", "PERL_CPANM_OPT=", "http_proxy=", "HTTP_PROXY=")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, string(out), filepath.Join(dir, "local")
+	}
+	code, out, local := carton("requires 'Test::Fatal';\n")
+	if code != 0 || !installed(local, "Test/Fatal.pm") || !installed(local, "Try/Tiny.pm") {
+		t.Fatalf("carton-tlog install Test::Fatal: exit %d\n%s", code, out)
+	}
+	tf := filepath.Join(mirror, "authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz")
+	os.WriteFile(tf, append(mustRead(t, tf), 'x'), 0o644)
+	code, out, local = carton("requires 'Text::Diff';\n")
+	if code == 0 || installed(local, "Text/Diff.pm") || !strings.Contains(out, "REFUSED") || !strings.Contains(out, "Text-Diff-1.45.tar.gz") {
+		t.Errorf("carton-tlog with a tampered Text-Diff: exit %d\n%s", code, out)
 	}
 }

@@ -7,6 +7,8 @@ package CPAN::TLog::Cpanm;
 use strict;
 use warnings;
 use Digest::SHA ();
+use Carp ();
+use File::Spec ();
 use HTTP::Tiny;
 use CPAN::TLog::Verify qw(verify_file parse_policy EXIT_OK EXIT_NOT_VERIFIED EXIT_USAGE EXIT_SECURITY);
 
@@ -141,11 +143,12 @@ sub _check {
     my ($code, $why) = defined $bytes ? verify_bytes($base, $path, $bytes) : (EXIT_USAGE, "cannot read $file");
     if ($code == EXIT_OK) {
         $verified++;
-        $self->chat("cpanm-tlog: verified $path against the log\n");
+        $self->chat("cpanm-tlog: verified $path against the log\n") if ref $self && $self->can('chat');
         return 1;
     }
     push @problems, [ $code, $path, $why ];
-    $self->diag_fail(($code == EXIT_USAGE ? "cpanm-tlog: COULD NOT CHECK $path: " : "cpanm-tlog: REFUSED $path: ") . $why);
+    my $msg = ($code == EXIT_USAGE ? "cpanm-tlog: COULD NOT CHECK $path: " : "cpanm-tlog: REFUSED $path: ") . $why;
+    if (ref $self && $self->can('diag_fail')) { $self->diag_fail($msg) } else { print STDERR "$msg\n" }
     return 0;
 }
 
@@ -154,7 +157,7 @@ sub _check {
 # mirror's 02packages before cpanm reads it.
 sub wrap {
     no strict 'refs';
-    no warnings 'redefine';
+    no warnings qw(redefine once);
     for my $class (qw(App::cpanminus::script Menlo::CLI::Compat)) {
         next unless defined &{"${class}::unpack"};
         next if ${"${class}::CPANTLOG_WRAPPED"}++;
@@ -176,7 +179,38 @@ sub wrap {
             };
         }
     }
+    # Menlo (Carton) reads the mirror's 02packages through its own index.
+    if (defined &Menlo::Index::Mirror::refresh_index && !$Menlo::Index::Mirror::CPANTLOG_WRAPPED++) {
+        my $refresh = \&Menlo::Index::Mirror::refresh_index;
+        *Menlo::Index::Mirror::refresh_index = sub {
+            my ($index) = @_;
+            my @r = $refresh->(@_);
+            my $gz = File::Spec->catfile($index->cache, '02packages.details.txt.gz');
+            (my $base = $index->mirror) =~ s{/+\z}{};
+            $base = "file://$base" if $base =~ m{\A/};
+            unless (-f $gz && _check(undef, $gz, $base, 'modules/02packages.details.txt.gz')) {
+                (my $txt = $gz) =~ s/\.gz\z//;
+                unlink $txt;
+                Carp::croak("cpanm-tlog: the mirror's 02packages did not verify against cpan-tlog; nothing is resolved from it");
+            }
+            return @r;
+        };
+    }
 }
+
+# Carton loads Menlo while it runs, after INIT: an @INC hook loads each of
+# the modules the hooks wrap, then wraps them.
+my %hooked = map { $_ => 1 } qw(App/cpanminus/script.pm Menlo/CLI/Compat.pm Menlo/Index/Mirror.pm);
+unshift @INC, sub {
+    my ($me, $file) = @_;
+    return unless delete $hooked{$file};
+    local @INC = grep { !ref $_ || $_ != $me } @INC;
+    require $file;
+    wrap();
+    my $src = "1;\n";
+    open my $fh, '<', \$src;
+    return $fh;
+};
 
 INIT { wrap() }
 
