@@ -160,3 +160,61 @@ func TestCartonTlog(t *testing.T) {
 		t.Errorf("carton-tlog with a tampered Text-Diff: exit %d\n%s", code, out)
 	}
 }
+
+// TestCPANPluginTLog: CPAN.pm with plugin_list = CPAN::Plugin::TLog, the
+// log stopped and proofs on the mirror: Test::Fatal installs; a tampered
+// tarball with forged CHECKSUMS is not built; a forged 02packages builds
+// nothing.
+func TestCPANPluginTLog(t *testing.T) {
+	if _, err := exec.LookPath("cpan"); err != nil {
+		t.Skip("cpan (CPAN.pm) not installed")
+	}
+	if !perlAvailable(t) {
+		t.Skip("perl with CryptX not installed")
+	}
+	mirror, policy := loggedMirror(t)
+	lib, _ := filepath.Abs("../../client/perl/lib")
+	cpan := func(module string) (int, string, string) {
+		t.Helper()
+		base, home := t.TempDir(), t.TempDir()
+		conf := filepath.Join(t.TempDir(), "CPANConfig.pm")
+		os.WriteFile(conf, []byte(fmt.Sprintf(`require CPAN::HandleConfig;
+{ local $CPAN::Be_Silent = 1; CPAN::HandleConfig->load(write_file => 0); }
+$CPAN::Config->{urllist} = [q[file://%s/]];
+$CPAN::Config->{plugin_list} = [q[CPAN::Plugin::TLog]];
+$CPAN::Config->{keep_source_where} = q[%s/sources];
+$CPAN::Config->{build_dir} = q[%s/build];
+$CPAN::Config->{connect_to_internet_ok} = 1;
+$CPAN::Config->{pushy_https} = 0;
+1;
+`, mirror, home, home)), 0o600)
+		cmd := exec.Command("cpan", "-j", conf, "-T", module)
+		cmd.Env = append(os.Environ(), "CPANTLOG_POLICY="+policy, "HOME="+home, "PERL5LIB="+lib+":"+filepath.Join(base, "lib/perl5"),
+			"PERL_MM_OPT=INSTALL_BASE="+base, "PERL_MB_OPT=--install_base "+base, "PERL_MM_USE_DEFAULT=1", "CPAN_OPTS=", "http_proxy=", "HTTP_PROXY=")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, string(out), base
+	}
+	code, out, base := cpan("Test::Fatal")
+	// (Debian's carton brings Try::Tiny, so CPAN.pm may not install it.)
+	if code != 0 || !installed(base, "Test/Fatal.pm") {
+		t.Fatalf("cpan with CPAN::Plugin::TLog, Test::Fatal: exit %d\n%s", code, out)
+	}
+	tf := filepath.Join(mirror, "authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz")
+	good := mustRead(t, tf)
+	bad := append(bytes.Clone(good), 'x')
+	os.WriteFile(tf, bad, 0o644)
+	cks := filepath.Join(filepath.Dir(tf), "CHECKSUMS")
+	forged := strings.NewReplacer(fmt.Sprintf("%x", sha256.Sum256(good)), fmt.Sprintf("%x", sha256.Sum256(bad)),
+		fmt.Sprintf("%x", md5.Sum(good)), fmt.Sprintf("%x", md5.Sum(bad)), fmt.Sprintf("=> %d", len(good)), fmt.Sprintf("=> %d", len(bad))).Replace(string(mustRead(t, cks)))
+	os.WriteFile(cks, []byte(forged), 0o644)
+	code, out, base = cpan("Text::Diff")
+	if code == 0 || installed(base, "Text/Diff.pm") || !strings.Contains(out, "REFUSED authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz") {
+		t.Errorf("cpan with a tampered Text-Diff: exit %d\n%s", code, out)
+	}
+}

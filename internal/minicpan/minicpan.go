@@ -96,6 +96,13 @@ func Build(from, to string) (*Tree, error) {
 			return nil, err
 		}
 	}
+	// CPAN.pm also reads the module list, which PAUSE no longer maintains:
+	// an empty one (not logged; it chooses nothing).
+	modlist := "File:        03modlist.data\nDescription: an empty module list\nModcount:    0\nWritten-By:  cpan-tlog minicpan\n" +
+		"Date:        Thu, 01 Jan 1970 00:00:00 GMT\n\npackage CPAN::Modulelist;\nsub data { {} }\n1;\n"
+	if err := write(to, "modules/03modlist.data.gz", gz([]byte(modlist))); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 

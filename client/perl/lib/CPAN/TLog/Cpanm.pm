@@ -212,7 +212,14 @@ unshift @INC, sub {
     return $fh;
 };
 
-INIT { wrap() }
+# Loaded with perl -M before cpanm's script compiles: wrap once the script
+# (and the modules it uses) is compiled. The @INC hook above covers what is
+# loaded later; INIT covers a fat-packed cpanm, whose own @INC hook serves
+# its modules before ours. (Loaded later, as by CPAN.pm's plugin, there is
+# nothing of cpanm to wrap.)
+if (${^GLOBAL_PHASE} eq 'START') {
+    eval 'INIT { CPAN::TLog::Cpanm::wrap() } 1' or die $@;
+}
 
 END {
     return unless @problems;
