@@ -6,6 +6,7 @@ use FindBin ();
 use lib "$FindBin::Bin/../lib";
 use CPAN::TLog::Verify qw(parse_policy parse_proof verify_inclusion verify_file);
 use Digest::SHA ();
+use MIME::Base64 ();
 use Time::HiRes ();
 
 # The shared vectors live in the repository's testdata/vectors (a Go test
@@ -57,10 +58,25 @@ if (-d $vectors) {
         file => slurp(vector_file($dir)), path => 'authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz');
     my $n = 200;
     my $t0 = Time::HiRes::time();
-    verify_file(%args) for 1 .. $n;
+    for (1 .. $n) { CPAN::TLog::Verify::forget_checkpoints(); verify_file(%args) }
     my $ms = (Time::HiRes::time() - $t0) * 1000 / $n;
     diag(sprintf 'verify_file: %.2f ms per proof (%d runs)', $ms, $n);
     ok($ms > 0, 'timed');
+
+    # Batch: with the policy parsed once, each distinct checkpoint's
+    # signatures are verified once; a hundred distributions whose proofs
+    # share a checkpoint cost the hashing and the inclusion proof each.
+    my $policy = parse_policy(slurp("$dir/policy"));
+    my %batch = (%args, policy => $policy);
+    CPAN::TLog::Verify::forget_checkpoints();
+    my $t1 = Time::HiRes::time();
+    verify_file(%batch);
+    my $first = (Time::HiRes::time() - $t1) * 1000;
+    $t1 = Time::HiRes::time();
+    verify_file(%batch) for 1 .. 100;
+    my $each = (Time::HiRes::time() - $t1) * 1000 / 100;
+    diag(sprintf 'batch: the first distribution %.2f ms, each of the next 100 %.3f ms', $first, $each);
+    cmp_ok($each, '<', $first, 'a checkpoint already verified in the batch is not verified again');
 }
 
 # Malformed input is exit 2, before anything else.
@@ -114,6 +130,38 @@ ok($all_ok, 'inclusion proofs verify for every index of trees of size 1 to 9, an
     like($help, qr/Usage: cpantlog-verify-pl.*Examples:.*--policy.*Exit status/s, '-h gives the usage, examples, flags and exit codes');
     `$^X $script 2>&1`;
     is($? >> 8, 2, 'no arguments is a usage error (exit 2)');
+}
+
+# A fork: two checkpoints of one size with different roots, both signed by
+# the log's key, are a security error once both were seen (state kept in
+# a directory, as cpanm-tlog keeps it in ~/.cpantlog).
+{
+    require Crypt::PK::Ed25519;
+    require File::Temp;
+    my $pk = Crypt::PK::Ed25519->new->generate_key;
+    my $pub = $pk->export_key_raw('public');
+    my $name = 'localhost/cpan-tlog';
+    my $keyhash = substr(Digest::SHA::sha256("$name\n\x01$pub"), 0, 4);
+    my $vkey = "$name+" . unpack('H8', $keyhash) . '+' . MIME::Base64::encode_base64("\x01$pub", '');
+    my $policy = parse_policy("log $vkey\nquorum none\n");
+    my $proof_for = sub {
+        my ($leaf) = @_;
+        my $root = Digest::SHA::sha256("\x00$leaf");
+        my $text = "$name\n1\n" . MIME::Base64::encode_base64($root, '') . "\n";
+        my $sig = MIME::Base64::encode_base64($keyhash . $pk->sign_message($text), '');
+        return "c2sp.org/tlog-proof\@v1\nextra " . MIME::Base64::encode_base64($leaf, '') . "\nindex 0\n\n$text\n\xe2\x80\x94 $name $sig\n";
+    };
+    my $entry = sub {
+        my ($content) = @_;
+        return sprintf "cpan-tlog/v1 upload\npath authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz\nsize %d\nsha256 %s\nuploader ETHER\ntime 2021-01-05T12:00:00Z\n",
+            length $content, Digest::SHA::sha256_hex($content);
+    };
+    my $state = File::Temp::tempdir(CLEANUP => 1);
+    my %common = (policy => $policy, path => 'authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz', state => $state);
+    is(code_of(%common, proof => $proof_for->($entry->('one')), file => 'one'), 0, 'a checkpoint of size 1');
+    is(code_of(%common, proof => $proof_for->($entry->('one')), file => 'one'), 0, 'the same checkpoint again');
+    is(code_of(%common, proof => $proof_for->($entry->('two')), file => 'two'), 3, 'another root at the same size: a fork, a security error');
+    is(code_of(%common, state => File::Temp::tempdir(CLEANUP => 1), proof => $proof_for->($entry->('two')), file => 'two'), 0, 'without the first in the state, nothing to compare');
 }
 
 done_testing();

@@ -32,6 +32,9 @@ sub _policy {
     return $policy;
 }
 
+# _state_dir: where the checkpoints seen are kept (fork detection).
+sub _state_dir { $ENV{CPANTLOG_STATE} || (($ENV{HOME} // '.') . '/.cpantlog') }
+
 # The proof's name for a CPAN path: per content for index files and files
 # PAUSE lets be replaced, as the log's proof tree names them.
 my %INDEX = map { $_ => 1 } qw(modules/02packages.details.txt.gz modules/02packages.details.txt
@@ -95,7 +98,7 @@ sub verify_bytes {
             ($last_code, $last_why) = (EXIT_USAGE, "could not check: no proof from the $where ($why)") if $where eq 'log' || $last_code == EXIT_USAGE;
             next;
         }
-        my $r = eval { verify_file(policy => $p, proof => $proof, file => $bytes, path => $path) };
+        my $r = eval { verify_file(policy => $p, proof => $proof, file => $bytes, path => $path, state => _state_dir()) };
         if (my $err = $@) {
             my $code = ref $err ? $err->{code} : EXIT_USAGE;
             my $msg = ref $err ? $err->{message} : "$err";

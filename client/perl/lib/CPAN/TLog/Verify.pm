@@ -10,6 +10,8 @@ use Carp ();
 use Digest::SHA ();
 use Encode ();
 use MIME::Base64 ();
+use File::Path ();
+use File::Spec ();
 use Crypt::PK::Ed25519 ();
 use Exporter 'import';
 
@@ -110,6 +112,7 @@ sub parse_policy {
         }
     }
     _malformed('policy names no log') unless @{ $p{logs} };
+    $p{id} = Digest::SHA::sha256_hex($text);
     _malformed("policy has no quorum line (write 'quorum none' for no witnesses)") unless defined $p{quorum};
     return \%p;
 }
@@ -190,10 +193,30 @@ sub _open_note {
     return { text => $text, sigs => \@sigs };
 }
 
+# Checkpoints already verified under a parsed policy, so that a batch (an
+# install of a hundred distributions whose proofs share a checkpoint)
+# verifies each distinct checkpoint's signatures once.
+my %verified_checkpoints;
+
 # verify_checkpoint($policy, $note): checks the log's Ed25519 signature and
 # the quorum's cosignature/v1 cosignatures; returns the checkpoint (origin,
 # size, root, cosigned_by). Dies with the Go client's exit codes.
 sub verify_checkpoint {
+    my ($policy, $cp) = @_;
+    # Keyed by the policy's content (never by its address, which a new
+    # policy may reuse) and the note's exact bytes.
+    return _verify_checkpoint($policy, $cp) unless defined $policy->{id};
+    my $key = $policy->{id} . "\0" . $cp;
+    return $verified_checkpoints{$key} if $verified_checkpoints{$key};
+    my $r = _verify_checkpoint($policy, $cp);
+    %verified_checkpoints = () if keys %verified_checkpoints > 1000;
+    return $verified_checkpoints{$key} = $r;
+}
+
+# forget_checkpoints empties the batch's memory of verified checkpoints.
+sub forget_checkpoints { %verified_checkpoints = () }
+
+sub _verify_checkpoint {
     my ($policy, $cp) = @_;
     my ($origin) = $cp =~ /\A([^\n]*)\n/;
     $origin //= '';
@@ -350,6 +373,39 @@ sub _parse_entry {
     return \%e;
 }
 
+# check_state($dir, $cp, $note): remembers every checkpoint verified, per
+# log, in $dir/checkpoints/<sha256 of the origin> ("size root" lines), and
+# dies with a security error when two of the same size have different
+# roots: a fork, the log showing two histories. (Offline, with proofs at
+# older checkpoints, a smaller size is no rollback: only the Go client,
+# which asks the log for consistency proofs, advances a trusted state.)
+sub check_state {
+    my ($dir, $cp, $note) = @_;
+    my $sub = File::Spec->catdir($dir, 'checkpoints');
+    File::Path::make_path($sub, { mode => 0700 }) unless -d $sub;
+    my $file = File::Spec->catfile($sub, Digest::SHA::sha256_hex($cp->{origin}));
+    my $root = MIME::Base64::encode_base64($cp->{root}, '');
+    my @seen;
+    if (open my $fh, '<', $file) {
+        @seen = grep { /\A\d+ \S+\z/ } map { chomp; $_ } <$fh>;
+    }
+    for my $l (@seen) {
+        my ($size, $r) = split / /, $l;
+        next unless $size == $cp->{size};
+        return if $r eq $root;
+        my $evidence = File::Spec->catfile($sub, 'fork-' . time . '.checkpoint');
+        if (open my $ev, '>', $evidence) { print $ev $note; close $ev }
+        _security("fork: the log $cp->{origin} showed a checkpoint of size $size with root $r before, and now one with root $root (saved in $evidence); report it to the log's operators and the CPAN security team");
+    }
+    push @seen, "$cp->{size} $root";
+    splice @seen, 0, @seen - 1000 if @seen > 1000;
+    my $tmp = "$file.tmp.$$";
+    open my $out, '>', $tmp or return;
+    print $out map { "$_\n" } @seen;
+    close $out or return;
+    rename $tmp, $file;
+}
+
 # verify_file(policy => $text, proof => $bytes, file => $content, path => $cpan_path):
 # everything; returns a hash describing what verified, or dies with
 # {code, message}.
@@ -358,6 +414,7 @@ sub verify_file {
     my $policy = ref $a{policy} ? $a{policy} : parse_policy($a{policy});
     my $proof = parse_proof($a{proof});
     my $cp = verify_checkpoint($policy, $proof->{checkpoint});
+    check_state($a{state}, $cp, $proof->{checkpoint}) if defined $a{state};
     _not_verified('tlog-proof has no extra line; cpan-tlog proofs carry the entry there') unless defined $proof->{extra};
     my $e = _parse_entry($proof->{extra}) or _not_verified('logged entry is malformed');
     _not_verified("logged entry '$e->{path}' is a $e->{kind}, not an upload") if $e->{kind} eq 'delete';
