@@ -217,4 +217,19 @@ $CPAN::Config->{pushy_https} = 0;
 	if code == 0 || installed(base, "Text/Diff.pm") || !strings.Contains(out, "REFUSED authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz") {
 		t.Errorf("cpan with a tampered Text-Diff: exit %d\n%s", code, out)
 	}
+
+	// A forged 02packages: Role::Tiny points at Sub-Install's logged tarball.
+	idx := filepath.Join(mirror, "modules/02packages.details.txt.gz")
+	zr, _ := gzip.NewReader(bytes.NewReader(mustRead(t, idx)))
+	var text bytes.Buffer
+	text.ReadFrom(zr)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(strings.Replace(text.String(), "H/HA/HAARG/Role-Tiny-2.002004.tar.gz", "R/RJ/RJBS/Sub-Install-0.929.tar.gz", 1)))
+	zw.Close()
+	os.WriteFile(idx, gz.Bytes(), 0o644)
+	code, out, base = cpan("Role::Tiny")
+	if code == 0 || installed(base, "Sub/Install.pm") || installed(base, "Role/Tiny.pm") || !strings.Contains(out, "modules/02packages.details.txt.gz") {
+		t.Errorf("cpan with a forged 02packages: exit %d\n%s", code, out)
+	}
 }
