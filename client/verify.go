@@ -158,7 +158,8 @@ func (v *Verifier) VerifyFile(ctx context.Context, file File) (*Result, error) {
 // lookup asks the log for the newest entry at a path.
 func (v *Verifier) lookup(ctx context.Context, cpanPath string) (*lookupResponse, error) {
 	if v.Fetcher == nil {
-		return nil, fmt.Errorf("policy gives no URL for log %s: add it to the log line or pass --log", v.Log.Origin)
+		// No log to ask: nothing is proven either way.
+		return nil, &UnreachableError{fmt.Errorf("policy gives no URL for log %s: add it to the log line or pass --log", v.Log.Origin)}
 	}
 	body, err := v.Fetcher.GetAPI(ctx, "lookup?path="+url.QueryEscape(cpanPath))
 	if errors.Is(err, ErrNotFound) {

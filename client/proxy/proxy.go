@@ -322,6 +322,11 @@ func (p *Proxy) verify(ctx context.Context, f client.File) (*client.Result, stri
 			if err == nil {
 				return res, "proof from the mirror", nil
 			}
+			if errors.Is(err, client.ErrSecurity) {
+				// A bad signature by a trusted key, or a fork: evidence,
+				// whatever the log says.
+				return nil, "", err
+			}
 			proofErr = err
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 )
 
@@ -50,6 +51,10 @@ func TestVectors(t *testing.T) {
 			src, _ := os.ReadFile(filepath.Join(dir, "source"))
 			file = filepath.Join("../../testdata", strings.TrimSpace(string(src)))
 		}
+		if mode, _ := os.ReadFile(filepath.Join(dir, "mode")); strings.TrimSpace(string(mode)) == "mirror" {
+			testMirrorVector(t, name, dir, strings.TrimSpace(string(cpanPath)), file, want, perl)
+			continue
+		}
 		args := []string{"--policy", filepath.Join(dir, "policy"), "--proof", filepath.Join(dir, "proof"), "--path", strings.TrimSpace(string(cpanPath)), file}
 		code, out := cli(t, append([]string{"verify", "--state", t.TempDir()}, args...)...)
 		if code != want {
@@ -69,6 +74,53 @@ func TestVectors(t *testing.T) {
 		if pcode != want {
 			t.Errorf("%s: Perl exit %d, want %d\n%s", name, pcode, want, pout)
 		}
+	}
+}
+
+// testMirrorVector plays a "mirror" vector: a mirror serves the file and,
+// beside it, the vector's proof (if any), and no log can be asked. The Go
+// proxy's answer (200, 403, 503) and the Perl toolchain hook's verdict
+// (CPAN::TLog::Cpanm::verify_bytes) must both be the vector's exit code.
+func testMirrorVector(t *testing.T, name, dir, cpanPath, file string, want int, perl bool) {
+	t.Helper()
+	root := t.TempDir()
+	content, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(root, filepath.Dir(cpanPath)), 0o755)
+	os.WriteFile(filepath.Join(root, cpanPath), content, 0o644)
+	if proof, err := os.ReadFile(filepath.Join(dir, "proof")); err == nil {
+		// Where the mirror keeps the proof of the file it serves.
+		dst := filepath.Join(root, cpan.ProofPath(cpanPath, sha256.Sum256(content)))
+		if !cpan.MayOverwrite(cpanPath) && !cpan.IsIndexPath(cpanPath) {
+			dst = filepath.Join(root, cpan.ProofPath(cpanPath, [32]byte{}))
+		}
+		os.MkdirAll(filepath.Dir(dst), 0o755)
+		os.WriteFile(dst, proof, 0o644)
+	}
+	policy := filepath.Join(dir, "policy")
+	purl, plogs := startProxy(t, policy, root)
+	resp, body := get(t, purl+"/"+cpanPath, nil)
+	code := map[int]int{200: 0, 403: 1, 503: 2}[resp.StatusCode]
+	if resp.StatusCode == 403 && strings.Contains(string(body), "SECURITY ERROR") {
+		code = 3
+	}
+	if _, ok := map[int]bool{200: true, 403: true, 503: true}[resp.StatusCode]; !ok || code != want {
+		t.Errorf("%s: the Go proxy answered %d (%d), want exit %d\n%s\n%s", name, resp.StatusCode, code, want, body, plogs)
+	}
+	if !perl {
+		return
+	}
+	script := `use CPAN::TLog::Cpanm; open my $f, '<', $ARGV[0] or die; local $/; CPAN::TLog::Cpanm::use_policy(<$f>);
+open my $g, '<:raw', $ARGV[3] or die; my $b = <$g>; my ($c, $why) = CPAN::TLog::Cpanm::verify_bytes($ARGV[1], $ARGV[2], $b);
+print "$c $why\n"; exit 0;`
+	out, err := exec.Command("perl", "-I../../client/perl/lib", "-e", script, policy, "file://"+root, cpanPath, file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: perl: %v\n%s", name, err, out)
+	}
+	if pcode, _ := strconv.Atoi(strings.Fields(string(out) + " x")[0]); pcode != want {
+		t.Errorf("%s: the Perl hook says %s, want exit %d", name, strings.TrimSpace(string(out)), want)
 	}
 }
 
@@ -157,23 +209,29 @@ func generateVectors(t *testing.T) {
 		proof, policy, file []byte
 		source, path        string
 		want                int
+		// mode "mirror": the proof is what a mirror serves beside the file
+		// (none when proof is nil) and no log can be asked; a verifier
+		// answers 2 (could not check) unless the proof verifies (0) or
+		// verifies and contradicts the file's bytes, or carries a bad
+		// signature by a trusted key (1, 3).
+		mode string
 	}
 	vectors := map[string]vec{
-		"valid-upload":             {good, policy, nil, try.path, try.path, 0},
-		"valid-upload-2":           {proofOf(sub.path), policy, nil, sub.path, sub.path, 0},
-		"valid-index":              {proofOf(packagesPath), policy, index, "", packagesPath, 0},
-		"flipped-file":             {good, policy, flippedFile, "", try.path, 1},
-		"flipped-leaf":             {[]byte(strings.Replace(string(good), lines[1], "extra "+flipB64(extra), 1)), policy, nil, try.path, try.path, 1},
-		"flipped-proof-hash":       {[]byte(strings.Replace(string(good), lines[3], flipB64(lines[3]), 1)), policy, nil, try.path, try.path, 1},
-		"flipped-checkpoint":       {[]byte(string(head) + "\n\n" + flippedRoot + "\n\n" + string(sigs)), policy, nil, try.path, try.path, 3},
-		"flipped-signature":        {flipSig(tlog.DefaultOrigin + " "), policy, nil, try.path, try.path, 3},
-		"flipped-cosignature":      {flipSig("w1.example "), policy, nil, try.path, try.path, 3},
-		"missing-cosignature":      {withoutSig("w2.example "), policy, nil, try.path, try.path, 1},
-		"unknown-log-key":          {good, []byte(strings.Replace(policyText, logVKey, otherKey, 1)), nil, try.path, try.path, 1},
-		"proof-for-another-path":   {proofOf(sub.path), policy, nil, try.path, try.path, 1},
-		"truncated":                {good[:len(good)/2], policy, nil, try.path, try.path, 2},
-		"reordered":                {[]byte(strings.Replace(string(good), lines[1]+"\n"+lines[2], lines[2]+"\n"+lines[1], 1)), policy, nil, try.path, try.path, 2},
-		"missing-cosignature-any1": {withoutSig("w2.example "), []byte(strings.Replace(policyText, "group both all w1 w2", "group both any w1 w2", 1)), nil, try.path, try.path, 0},
+		"valid-upload":             {good, policy, nil, try.path, try.path, 0, ""},
+		"valid-upload-2":           {proofOf(sub.path), policy, nil, sub.path, sub.path, 0, ""},
+		"valid-index":              {proofOf(packagesPath), policy, index, "", packagesPath, 0, ""},
+		"flipped-file":             {good, policy, flippedFile, "", try.path, 1, ""},
+		"flipped-leaf":             {[]byte(strings.Replace(string(good), lines[1], "extra "+flipB64(extra), 1)), policy, nil, try.path, try.path, 1, ""},
+		"flipped-proof-hash":       {[]byte(strings.Replace(string(good), lines[3], flipB64(lines[3]), 1)), policy, nil, try.path, try.path, 1, ""},
+		"flipped-checkpoint":       {[]byte(string(head) + "\n\n" + flippedRoot + "\n\n" + string(sigs)), policy, nil, try.path, try.path, 3, ""},
+		"flipped-signature":        {flipSig(tlog.DefaultOrigin + " "), policy, nil, try.path, try.path, 3, ""},
+		"flipped-cosignature":      {flipSig("w1.example "), policy, nil, try.path, try.path, 3, ""},
+		"missing-cosignature":      {withoutSig("w2.example "), policy, nil, try.path, try.path, 1, ""},
+		"unknown-log-key":          {good, []byte(strings.Replace(policyText, logVKey, otherKey, 1)), nil, try.path, try.path, 1, ""},
+		"proof-for-another-path":   {proofOf(sub.path), policy, nil, try.path, try.path, 1, ""},
+		"truncated":                {good[:len(good)/2], policy, nil, try.path, try.path, 2, ""},
+		"reordered":                {[]byte(strings.Replace(string(good), lines[1]+"\n"+lines[2], lines[2]+"\n"+lines[1], 1)), policy, nil, try.path, try.path, 2, ""},
+		"missing-cosignature-any1": {withoutSig("w2.example "), []byte(strings.Replace(policyText, "group both all w1 w2", "group both any w1 w2", 1)), nil, try.path, try.path, 0, ""},
 	}
 	// Cases the verifiers once disagreed on (issue 23), decided from the
 	// specs: a corrupted duplicate of a valid line under a known key rejects
@@ -254,25 +312,31 @@ func generateVectors(t *testing.T) {
 	resignedText := string(text) + "\n"
 	cpLines := strings.SplitN(resignedText, "\n", 4)
 	for name, v := range map[string]vec{
-		"dup-log-signature-corrupted":   {withSigLines(flipLine(tlog.DefaultOrigin + " ")), policy, nil, try.path, try.path, 3},
-		"dup-cosignature-corrupted":     {withSigLines(flipLine("w1.example ")), policy, nil, try.path, try.path, 3},
-		"unknown-signer-nbsp":           {withSigLines(unknownLine("some\u00a0one.example", 1)), policy, nil, try.path, try.path, 1},
-		"unknown-signer-invalid-utf8":   {withSigLines(unknownLine("some\xffone.example", 1)), policy, nil, try.path, try.path, 1},
-		"signature-lines-100":           {withSigLines(many[:100-len(sigLines)]...), policy, nil, try.path, try.path, 0},
-		"signature-lines-101":           {withSigLines(many[:101-len(sigLines)]...), policy, nil, try.path, try.path, 1},
-		"signature-noncanonical-base64": {nonCanonicalSig(), policy, nil, try.path, try.path, 1},
-		"index-overflow":                {[]byte(strings.Replace(string(good), lines[2], "index 18446744073709551616", 1)), policy, nil, try.path, try.path, 2},
-		"resigned-by-log":               {signed(string(head), resignedText), logOnly, nil, try.path, try.path, 0},
-		"size-leading-zero":             {signed(string(head), cpLines[0]+"\n0"+cpLines[1]+"\n"+cpLines[2]+"\n"+cpLines[3]), logOnly, nil, try.path, try.path, 1},
-		"root-noncanonical-base64":      {signed(string(head), cpLines[0]+"\n"+cpLines[1]+"\n"+setUnusedBit(cpLines[2])+"\n"+cpLines[3]), logOnly, nil, try.path, try.path, 1},
-		"entry-valid":                   {tryLeaf(same), logOnly, nil, try.path, try.path, 0},
-		"entry-unknown-extra-line":      {tryLeaf(func(s string) string { return s + "colour red\n" }), logOnly, nil, try.path, try.path, 1},
-		"entry-impossible-date":         {tryLeaf(func(s string) string { return strings.Replace(s, "2021-01-05", "2021-02-30", 1) }), logOnly, nil, try.path, try.path, 1},
-		"entry-lowercase-uploader":      {tryLeaf(func(s string) string { return strings.Replace(s, "uploader ETHER", "uploader ether", 1) }), logOnly, nil, try.path, try.path, 1},
-		"entry-size-leading-zero":       {tryLeaf(func(s string) string { return strings.Replace(s, "size ", "size 0", 1) }), logOnly, nil, try.path, try.path, 1},
-		"policy-witness-without-url":    {good, []byte(strings.NewReplacer(" "+w1.url, "", " "+w2.url, "").Replace(policyText)), nil, try.path, try.path, 0},
-		"policy-group-member-twice":     {withoutSig("w2.example "), []byte(strings.Replace(policyText, "group both all w1 w2", "group both 2 w1 w1 w2", 1)), nil, try.path, try.path, 2},
-		"policy-group-threshold-zero":   {withoutSig("w2.example "), []byte(strings.Replace(policyText, "group both all w1 w2", "group both 0 w1 w2", 1)), nil, try.path, try.path, 2},
+		"dup-log-signature-corrupted":   {withSigLines(flipLine(tlog.DefaultOrigin + " ")), policy, nil, try.path, try.path, 3, ""},
+		"dup-cosignature-corrupted":     {withSigLines(flipLine("w1.example ")), policy, nil, try.path, try.path, 3, ""},
+		"unknown-signer-nbsp":           {withSigLines(unknownLine("some\u00a0one.example", 1)), policy, nil, try.path, try.path, 1, ""},
+		"unknown-signer-invalid-utf8":   {withSigLines(unknownLine("some\xffone.example", 1)), policy, nil, try.path, try.path, 1, ""},
+		"signature-lines-100":           {withSigLines(many[:100-len(sigLines)]...), policy, nil, try.path, try.path, 0, ""},
+		"signature-lines-101":           {withSigLines(many[:101-len(sigLines)]...), policy, nil, try.path, try.path, 1, ""},
+		"signature-noncanonical-base64": {nonCanonicalSig(), policy, nil, try.path, try.path, 1, ""},
+		"index-overflow":                {[]byte(strings.Replace(string(good), lines[2], "index 18446744073709551616", 1)), policy, nil, try.path, try.path, 2, ""},
+		"resigned-by-log":               {signed(string(head), resignedText), logOnly, nil, try.path, try.path, 0, ""},
+		"size-leading-zero":             {signed(string(head), cpLines[0]+"\n0"+cpLines[1]+"\n"+cpLines[2]+"\n"+cpLines[3]), logOnly, nil, try.path, try.path, 1, ""},
+		"root-noncanonical-base64":      {signed(string(head), cpLines[0]+"\n"+cpLines[1]+"\n"+setUnusedBit(cpLines[2])+"\n"+cpLines[3]), logOnly, nil, try.path, try.path, 1, ""},
+		"entry-valid":                   {tryLeaf(same), logOnly, nil, try.path, try.path, 0, ""},
+		"entry-unknown-extra-line":      {tryLeaf(func(s string) string { return s + "colour red\n" }), logOnly, nil, try.path, try.path, 1, ""},
+		"entry-impossible-date":         {tryLeaf(func(s string) string { return strings.Replace(s, "2021-01-05", "2021-02-30", 1) }), logOnly, nil, try.path, try.path, 1, ""},
+		"entry-lowercase-uploader":      {tryLeaf(func(s string) string { return strings.Replace(s, "uploader ETHER", "uploader ether", 1) }), logOnly, nil, try.path, try.path, 1, ""},
+		"entry-size-leading-zero":       {tryLeaf(func(s string) string { return strings.Replace(s, "size ", "size 0", 1) }), logOnly, nil, try.path, try.path, 1, ""},
+		"policy-witness-without-url":    {good, []byte(strings.NewReplacer(" "+w1.url, "", " "+w2.url, "").Replace(policyText)), nil, try.path, try.path, 0, ""},
+		"policy-group-member-twice":     {withoutSig("w2.example "), []byte(strings.Replace(policyText, "group both all w1 w2", "group both 2 w1 w1 w2", 1)), nil, try.path, try.path, 2, ""},
+		"policy-group-threshold-zero":   {withoutSig("w2.example "), []byte(strings.Replace(policyText, "group both all w1 w2", "group both 0 w1 w2", 1)), nil, try.path, try.path, 2, ""},
+		"mirror-valid":                  {good, policy, nil, try.path, try.path, 0, "mirror"},
+		"mirror-tampered-file":          {good, policy, flippedFile, "", try.path, 1, "mirror"},
+		"mirror-bad-proof-log-down":     {[]byte(strings.Replace(string(good), lines[3], flipB64(lines[3]), 1)), policy, nil, try.path, try.path, 2, "mirror"},
+		"mirror-unknown-key-log-down":   {good, []byte(strings.Replace(policyText, logVKey, otherKey, 1)), nil, try.path, try.path, 2, "mirror"},
+		"mirror-bad-signature":          {flipSig(tlog.DefaultOrigin + " "), policy, nil, try.path, try.path, 3, "mirror"},
+		"mirror-no-proof-log-down":      {nil, policy, nil, try.path, try.path, 2, "mirror"},
 	} {
 		vectors[name] = v
 	}
@@ -281,7 +345,12 @@ func generateVectors(t *testing.T) {
 	for name, v := range vectors {
 		dir := filepath.Join(vectorsDir, name)
 		os.MkdirAll(dir, 0o755)
-		os.WriteFile(filepath.Join(dir, "proof"), v.proof, 0o644)
+		if v.proof != nil {
+			os.WriteFile(filepath.Join(dir, "proof"), v.proof, 0o644)
+		}
+		if v.mode != "" {
+			os.WriteFile(filepath.Join(dir, "mode"), []byte(v.mode+"\n"), 0o644)
+		}
 		os.WriteFile(filepath.Join(dir, "policy"), v.policy, 0o644)
 		os.WriteFile(filepath.Join(dir, "path"), []byte(v.path+"\n"), 0o644)
 		os.WriteFile(filepath.Join(dir, "want"), []byte(strconv.Itoa(v.want)+"\n"), 0o644)

@@ -20,7 +20,7 @@ for my $name (grep { !/^\./ } readdir $dh) {
     my $from = File::Spec->catdir($vectors, $name);
     my $to = File::Spec->catdir($dist, 't', 'vectors', $name);
     File::Path::make_path($to);
-    for my $f (qw(want path policy proof file)) {
+    for my $f (qw(want path policy proof file mode)) {
         my $src = File::Spec->catfile($from, $f);
         File::Copy::copy($src, File::Spec->catfile($to, $f)) or die "copy $src: $!\n" if -e $src;
     }

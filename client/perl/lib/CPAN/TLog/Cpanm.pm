@@ -22,6 +22,10 @@ our $verified = 0;
 my $policy_text;
 my $policy;
 
+# use_policy($text) sets the policy from its text (tests, and callers that
+# read it themselves).
+sub use_policy { $policy = parse_policy($_[0]) }
+
 sub _policy {
     return $policy if $policy;
     my $file = $ENV{CPANTLOG_POLICY} || (($ENV{HOME} // '') . '/.cpantlog/policy');
@@ -88,35 +92,44 @@ sub verify_bytes {
     my $sha = Digest::SHA::sha256_hex($bytes);
     my $name = proof_path($path, $sha);
     my ($log_url) = map { $_->{url} } grep { defined $_->{url} } @{ $p->{logs} };
-    my @tries = ([ mirror => "$base/$name" ]);
-    push @tries, [ log => "$log_url/$name" ] if defined $log_url;
-    my ($last_code, $last_why) = (EXIT_USAGE, 'no proof on the mirror and no log URL in the policy');
-    for my $t (@tries) {
-        my ($where, $url) = @$t;
-        my ($proof, $why) = _get($url);
-        if (!defined $proof) {
-            ($last_code, $last_why) = (EXIT_USAGE, "could not check: no proof from the $where ($why)") if $where eq 'log' || $last_code == EXIT_USAGE;
-            next;
-        }
-        my $r = eval { verify_file(policy => $p, proof => $proof, file => $bytes, path => $path, state => _state_dir()) };
-        if (my $err = $@) {
-            my $code = ref $err ? $err->{code} : EXIT_USAGE;
-            my $msg = ref $err ? $err->{message} : "$err";
-            # The bytes contradict a verified proof of this very path: that stands.
-            return ($code, $msg) if $code == EXIT_SECURITY || ($msg =~ /does not match the log/ && !$INDEX{$path} && !_may_overwrite($path));
-            ($last_code, $last_why) = ($code, "the ${where}'s proof does not verify: $msg");
-            next;
-        }
-        if ($INDEX{$path} || _may_overwrite($path)) {
-            my $at = _epoch($r->{time});
-            return (EXIT_NOT_VERIFIED, "$path: the version served was logged with a time in the future ($r->{time})") if $at > time + 300;
-            my $lag = _max_lag();
-            return (EXIT_NOT_VERIFIED, sprintf("%s is stale: the version served was logged at %s, more than %ds ago (CPANTLOG_MAX_INDEX_LAG); the mirror may be frozen: use another", $path, $r->{time}, $lag))
-                if time - $at > $lag;
-        }
-        return (EXIT_OK);
+    my $mirror_why = 'no proof on the mirror';
+    # The mirror's proof first: no contact with the log.
+    my ($proof, $why) = _get("$base/$name");
+    if (defined $proof) {
+        my ($code, $msg) = _verify($p, $path, $proof, $bytes);
+        return (EXIT_OK) if $code == EXIT_OK;
+        # The bytes contradict a proof that verified, of a path that never
+        # changes: that stands without the log. A bad signature by a
+        # trusted key is evidence too.
+        return ($code, $msg) if $code == EXIT_SECURITY || $msg =~ /does not match the log/ && !$INDEX{$path} && !_may_overwrite($path);
+        $mirror_why = "the mirror's proof does not verify ($msg)";
     }
-    return ($last_code == EXIT_USAGE ? EXIT_USAGE : $last_code, $last_why);
+    # Then the log, which the policy names.
+    return (EXIT_USAGE, "could not check: $mirror_why, and the policy names no log URL to ask") unless defined $log_url;
+    ($proof, $why) = _get("$log_url/$name");
+    if (!defined $proof) {
+        return (EXIT_NOT_VERIFIED, "$mirror_why, and the log has no proof of these bytes (not logged, or logged minutes ago: retry later)") if $why eq 'answered 404';
+        return (EXIT_USAGE, "could not check: $mirror_why, and the log could not be asked ($why)");
+    }
+    return _verify($p, $path, $proof, $bytes);
+}
+
+# _verify checks one proof, with the freshness rules for index files and
+# files PAUSE lets be replaced. It returns (code, message).
+sub _verify {
+    my ($p, $path, $proof, $bytes) = @_;
+    my $r = eval { verify_file(policy => $p, proof => $proof, file => $bytes, path => $path, state => _state_dir()) };
+    if (my $err = $@) {
+        return (ref $err ? ($err->{code}, $err->{message}) : (EXIT_USAGE, "$err"));
+    }
+    if ($INDEX{$path} || _may_overwrite($path)) {
+        my $at = _epoch($r->{time});
+        return (EXIT_NOT_VERIFIED, "$path: the version served was logged with a time in the future ($r->{time})") if $at > time + 300;
+        my $lag = _max_lag();
+        return (EXIT_NOT_VERIFIED, sprintf("%s is stale: the version served was logged at %s, more than %ds ago (CPANTLOG_MAX_INDEX_LAG); the mirror may be frozen: use another", $path, $r->{time}, $lag))
+            if time - $at > $lag;
+    }
+    return (EXIT_OK);
 }
 
 sub _slurp {
