@@ -57,7 +57,7 @@ func loggedMirror(t *testing.T) (string, string) {
 
 // TestCpanmTlog: the Perl toolchain verifies by itself. A mirror carries
 // the log's proof tree (publish-proofs) and the log is stopped; Debian's
-// cpanm run by client/perl's cpanm-tlog installs Test::Fatal and Try::Tiny,
+// cpanm run by the installed client/perl distribution's cpanm-tlog installs Test::Fatal and Try::Tiny,
 // refuses a tampered tarball whose CHECKSUMS were forged to match (exit 1,
 // naming the file and why), and does not install Sub-Install when a forged
 // 02packages points Try::Tiny at it.
@@ -66,14 +66,16 @@ func TestCpanmTlog(t *testing.T) {
 	if !perlAvailable(t) {
 		t.Skip("perl with CryptX not installed")
 	}
+	// The distribution as a Perl user installs it.
+	dist := installPerlDist(t)
 	mirror, policy := loggedMirror(t)
 
 	run := func(args ...string) (int, string, string) {
 		t.Helper()
 		lib := t.TempDir()
-		cmd := exec.Command("perl", append([]string{"../../client/perl/bin/cpanm-tlog", "--mirror", mirror, "-n", "-L", lib}, args...)...)
+		cmd := exec.Command(filepath.Join(dist, "bin", "cpanm-tlog"), append([]string{"--mirror", mirror, "-n", "-L", lib}, args...)...)
 		cmd.Env = append(os.Environ(), "CPANTLOG_POLICY="+policy, "HOME="+t.TempDir(), "PERL_CPANM_HOME="+t.TempDir(),
-			"http_proxy=", "HTTP_PROXY=", "PERL_CPANM_OPT=")
+			"PERL5LIB="+filepath.Join(dist, "lib", "perl5"), "http_proxy=", "HTTP_PROXY=", "PERL_CPANM_OPT=")
 		out, err := cmd.CombinedOutput()
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {

@@ -365,10 +365,12 @@ func generateVectors(t *testing.T) {
 // TestPerlDistInstalls: 'perl Makefile.PL && make dist' in client/perl
 // gives a tarball that cpanm installs (offline: CryptX is the only
 // dependency outside core, from Debian), and its verifier runs.
-func TestPerlDistInstalls(t *testing.T) {
-	if !perlAvailable(t) {
-		t.Skip("perl with CryptX not installed")
-	}
+// installPerlDist builds client/perl's distribution with 'perl
+// Makefile.PL && make dist' and installs the tarball with cpanm into a
+// local lib, whose directory it returns (scripts in bin/, modules in
+// lib/perl5/): what a Perl user gets.
+func installPerlDist(t *testing.T) string {
+	t.Helper()
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("make not installed")
 	}
@@ -406,6 +408,14 @@ func TestPerlDistInstalls(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(lib, "bin", "cpanm-tlog")); err != nil {
 		t.Errorf("cpanm-tlog is not installed: %v", err)
 	}
+	return lib
+}
+
+func TestPerlDistInstalls(t *testing.T) {
+	if !perlAvailable(t) {
+		t.Skip("perl with CryptX not installed")
+	}
+	lib := installPerlDist(t)
 	d := filepath.Join(vectorsDir, "valid-upload")
 	run := exec.Command(filepath.Join(lib, "bin", "cpantlog-verify-pl"), "--policy", filepath.Join(d, "policy"), "--proof", filepath.Join(d, "proof"),
 		"--path", "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", "../../testdata/authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz")

@@ -40,24 +40,29 @@ sub _slurp {
     return scalar <$fh>;
 }
 
-# pre_get, once: the index CPAN.pm resolved this distribution with must
-# verify (02packages), else nothing is built from it.
+# pre_get, once: the index files CPAN.pm read (02packages, which chose
+# the distribution, and 01mailrc) must verify, else nothing is built.
 sub pre_get {
     my ($self, $dist) = @_;
     return if $self->{index_checked}++;
     my $mirror = _mirror();
-    # CPAN.pm keeps what it downloads under keep_source_where, and reads a
-    # file:// mirror's index in place.
-    my @where = (File::Spec->catfile($CPAN::Config->{keep_source_where} // '', 'modules', '02packages.details.txt.gz'));
-    unshift @where, File::Spec->catfile($1, 'modules', '02packages.details.txt.gz') if ($mirror // '') =~ m{\Afile://(/.*)\z};
-    my ($file) = grep { -f } @where;
-    $file //= $where[-1];
-    my $bytes = _slurp($file);
-    my ($code, $why) = !defined $mirror ? (EXIT_USAGE, 'CPAN.pm has no urllist')
-        : !defined $bytes ? (EXIT_USAGE, "cannot read the index CPAN.pm used ($file)")
-        : CPAN::TLog::Cpanm::verify_bytes($mirror, 'modules/02packages.details.txt.gz', $bytes);
-    $self->{index_error} = $code == EXIT_OK ? undef : "the index (modules/02packages.details.txt.gz) did not verify against the log: $why";
-    push @CPAN::TLog::Cpanm::problems, [ $code, 'modules/02packages.details.txt.gz', $why ] unless $code == EXIT_OK;
+    for my $path ('modules/02packages.details.txt.gz', 'authors/01mailrc.txt.gz') {
+        # CPAN.pm keeps what it downloads under keep_source_where, and reads
+        # a file:// mirror's files in place.
+        my @where = (File::Spec->catfile($CPAN::Config->{keep_source_where} // '', split m{/}, $path));
+        unshift @where, File::Spec->catfile($1, split m{/}, $path) if ($mirror // '') =~ m{\Afile://(/.*)\z};
+        my ($file) = grep { -f } @where;
+        next if !$file && $path ne 'modules/02packages.details.txt.gz';    # CPAN.pm did without it
+        $file //= $where[-1];
+        my $bytes = _slurp($file);
+        my ($code, $why) = !defined $mirror ? (EXIT_USAGE, 'CPAN.pm has no urllist')
+            : !defined $bytes ? (EXIT_USAGE, "cannot read the index CPAN.pm used ($file)")
+            : CPAN::TLog::Cpanm::verify_bytes($mirror, $path, $bytes);
+        next if $code == EXIT_OK;
+        $self->{index_error} = "the index ($path) did not verify against the log: $why";
+        push @CPAN::TLog::Cpanm::problems, [ $code, $path, $why ];
+        last;
+    }
 }
 
 # post_get: the downloaded archive must verify before its Makefile.PL or
