@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +15,9 @@ import (
 	"time"
 
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
+	"github.com/CPAN-Security/cpan-tlog/internal/minicpan"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
+	"github.com/CPAN-Security/cpan-tlog/log/ingest"
 )
 
 // TestProofsTravelWithTheTarballs: the samples are logged with a witness,
@@ -124,20 +128,27 @@ func mustRead(t *testing.T, p string) []byte {
 }
 
 // TestProofsFollowThePolicy: proofs written before the log had a witness
-// (checkpoints with the log's signature only) are rewritten once a
-// witness is configured, against a checkpoint the new policy accepts, so
-// every proof in the tree verifies under it, and publish-proofs copies
-// the changed files to the mirror.
+// (a back-fill with 'import', checkpoints signed by the log alone) are
+// rewritten once a witness is configured, against a checkpoint the new
+// policy accepts, so every proof in the tree verifies under it, and
+// publish-proofs copies the changed files to the mirror.
 func TestProofsFollowThePolicy(t *testing.T) {
-	smp := samples(t)[:3]
 	logDir := t.TempDir()
 	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tree, err := minicpan.Build("../../testdata", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var smp []sampleFile
+	for _, f := range tree.Uploads {
+		smp = append(smp, sampleFile{path: f.Path, local: filepath.Join(tree.Root, filepath.FromSlash(f.Path)), content: f.Content})
+	}
 	lg := startLog(t, logDir)
-	for _, s := range smp {
-		lg.add(t, s.path, s.content, "2024-01-02T03:04:05Z")
+	if _, err := ingest.Import(context.Background(), lg.log, tree.Root, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
 	}
 	proofName := func(s sampleFile) string {
 		return filepath.Join(logDir, tlog.ProofsDir, filepath.FromSlash(cpan.ProofPath(s.path, sha256.Sum256(s.content))))
@@ -152,7 +163,7 @@ func TestProofsFollowThePolicy(t *testing.T) {
 		}
 	}
 	mirror := t.TempDir()
-	if copied, _, err := tlog.PublishProofs(logDir, mirror); err != nil || copied != len(smp) {
+	if copied, _, err := tlog.PublishProofs(logDir, mirror); err != nil || copied < len(smp) {
 		t.Fatalf("publish-proofs: %d %v", copied, err)
 	}
 	lg.stop()
@@ -175,7 +186,7 @@ func TestProofsFollowThePolicy(t *testing.T) {
 			t.Errorf("%s's proof under the witness policy: exit %d\n%s", s.path, code, out)
 		}
 	}
-	if copied, _, err := tlog.PublishProofs(logDir, mirror); err != nil || copied != len(smp) {
-		t.Errorf("publish-proofs after the rewrite: %d copied, %v; want %d", copied, err, len(smp))
+	if copied, _, err := tlog.PublishProofs(logDir, mirror); err != nil || copied < len(smp) {
+		t.Errorf("publish-proofs after the rewrite: %d copied, %v; want at least %d", copied, err, len(smp))
 	}
 }
