@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"os"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
 )
@@ -59,5 +61,34 @@ func TestMigratePOSIXToS3(t *testing.T) {
 	}
 	if got := s.mustAdd(`{"path":"authors/id/A/AF/AFTER/After-1.0.tar.gz","size":1,"sha256":"` + hex.EncodeToString(make([]byte, 32)) + `","uploader":"AFTER","time":"2024-01-02T03:04:05Z"}`); got != cp.Size {
 		t.Errorf("first add after migration at index %d, want %d", got, cp.Size)
+	}
+}
+
+// TestMigrateToMissingBucket: a bucket that does not exist is an error at
+// once, saying what to do (Tessera's driver would retry it for ever), and
+// --s3-create-bucket creates it.
+func TestMigrateToMissingBucket(t *testing.T) {
+	if !slices.Contains(storages(t), StorageS3) {
+		t.Skip("needs CPANTLOG_TEST_S3_ENDPOINT and CPANTLOG_TEST_MYSQL_DSN")
+	}
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	s.mustAdd(samples(t)[0].request())
+	s.checkpoint(1)
+	s.stop()
+
+	var target Config
+	onStorage(t, StorageS3)(&target)
+	target.S3.Bucket += "-missing"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, _, err := Migrate(ctx, dir, target)
+	if err == nil || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), "--s3-create-bucket") || time.Since(start) > 10*time.Second {
+		t.Fatalf("migrate to a missing bucket: %v after %s, want a quick error naming --s3-create-bucket", err, time.Since(start))
+	}
+	target.S3.CreateBucket = true
+	if size, _, err := Migrate(ctx, dir, target); err != nil || size != 1 {
+		t.Fatalf("migrate with --s3-create-bucket: %d %v", size, err)
 	}
 }

@@ -70,18 +70,8 @@ func driver(ctx context.Context, cfg Config, witnessRT ...http.RoundTripper) (te
 		if err != nil {
 			return nil, fmt.Errorf("AWS configuration (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or shared config): %w", err)
 		}
-		if s.CreateBucket {
-			c := s3.NewFromConfig(sdk, func(o *s3.Options) {
-				if s.Endpoint != "" {
-					o.BaseEndpoint = aws.String(s.Endpoint)
-					o.UsePathStyle = true
-				}
-			})
-			if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.Bucket)}); err != nil {
-				if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(s.Bucket)}); err != nil {
-					return nil, fmt.Errorf("create bucket %s: %w", s.Bucket, err)
-				}
-			}
+		if err := ensureBucket(ctx, sdk, s); err != nil {
+			return nil, err
 		}
 		return tessaws.New(ctx, tessaws.Config{
 			SDKConfig: &sdk,
@@ -100,6 +90,41 @@ func driver(ctx context.Context, cfg Config, witnessRT ...http.RoundTripper) (te
 	default:
 		return nil, fmt.Errorf("unknown storage %q (want %s or %s)", cfg.Storage, StoragePOSIX, StorageS3)
 	}
+}
+
+// ensureBucket checks the bucket is there before Tessera's driver starts
+// (which otherwise retries a missing bucket once a second for ever), and
+// creates it with CreateBucket. It answers at once, with what to do.
+func ensureBucket(ctx context.Context, sdk aws.Config, s S3Config) error {
+	c := s3.NewFromConfig(sdk, func(o *s3.Options) {
+		if s.Endpoint != "" {
+			o.BaseEndpoint = aws.String(s.Endpoint)
+			o.UsePathStyle = true
+		}
+	})
+	where := s.Endpoint
+	if where == "" {
+		where = "AWS S3"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.Bucket)})
+	if err == nil {
+		return nil
+	}
+	var nf *s3types.NotFound
+	var nb *s3types.NoSuchBucket
+	missing := errors.As(err, &nf) || errors.As(err, &nb) || strings.Contains(err.Error(), "StatusCode: 404")
+	switch {
+	case missing && s.CreateBucket:
+		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(s.Bucket)}); err != nil {
+			return fmt.Errorf("create bucket %s on %s: %w", s.Bucket, where, err)
+		}
+		return nil
+	case missing:
+		return fmt.Errorf("bucket %s does not exist on %s: create it, or pass --s3-create-bucket", s.Bucket, where)
+	}
+	return fmt.Errorf("S3 bucket %s on %s cannot be reached: %w (check --s3-endpoint and the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY credentials)", s.Bucket, where, err)
 }
 
 // notFound reports whether a storage read failed because the object does

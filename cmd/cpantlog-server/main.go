@@ -297,9 +297,10 @@ func migrateCmd(args []string) error {
 	to := fs.String("to", "s3", "the target storage: s3")
 	var cfg tlog.Config
 	fs.StringVar(&cfg.S3.Endpoint, "s3-endpoint", "", "S3 server URL for non-AWS servers")
-	fs.StringVar(&cfg.S3.Bucket, "s3-bucket", "", "S3 bucket (create it first)")
+	fs.StringVar(&cfg.S3.Bucket, "s3-bucket", "", "S3 bucket (create it first, or pass --s3-create-bucket)")
 	fs.StringVar(&cfg.S3.Region, "s3-region", "us-east-1", "S3 region")
 	fs.StringVar(&cfg.S3.DSN, "mysql-dsn", "", "MySQL/MariaDB DSN (create the database first)")
+	fs.BoolVar(&cfg.S3.CreateBucket, "s3-create-bucket", false, "create the S3 bucket if it does not exist")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
