@@ -71,7 +71,9 @@ if [ "$which" != posix ]; then
   fi
   id=$(date +%s)
   ta="tessera$id" ours="cpantlog$id"
-  mariadb -uroot -e "CREATE DATABASE $ta; CREATE DATABASE $ours"
+  # The test services' own MariaDB (its port is in the DSN).
+  myport=${CPANTLOG_TEST_MYSQL_DSN##*:}; myport=${myport%%)*}
+  mariadb --no-defaults -ucpantlog -pcpantlog -h127.0.0.1 -P"$myport" -e "CREATE DATABASE $ta; CREATE DATABASE $ours"
   # Tessera's driver does not create its bucket.
   curl -fsS --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -X PUT "$CPANTLOG_TEST_S3_ENDPOINT/$ta"
   dsn=${CPANTLOG_TEST_MYSQL_DSN%/}
