@@ -91,5 +91,5 @@ if [ "$which" != posix ]; then
     --kind cpantlog --url http://127.0.0.1:2028 --token-file "$work/ours-s3/ingest.token"
   kill $(jobs -p) 2>/dev/null || true
   sleep 1
-  mariadb -uroot -e "DROP DATABASE $ta; DROP DATABASE $ours"
+  mariadb --no-defaults -ucpantlog -pcpantlog -h127.0.0.1 -P"$myport" -e "DROP DATABASE $ta; DROP DATABASE $ours"
 fi
