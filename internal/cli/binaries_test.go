@@ -26,7 +26,7 @@ func TestEveryBinarySpeaksTheSame(t *testing.T) {
 		subcommands []string
 	}{
 		{"cpantlog", []string{"verify", "proof", "proxy", "exec", "snapshot"}, []string{"verify", "--nope"}, []string{"verify", "proof", "proxy", "exec", "snapshot"}},
-		{"cpantlog-server", []string{"serve", "keygen", "reindex", "import", "migrate", "demo"}, []string{"--nope"}, []string{"serve", "keygen", "reindex", "import", "migrate", "publish-proofs", "demo"}},
+		{"cpantlog-server", []string{"serve", "keygen", "reindex", "import", "migrate", "demo"}, []string{"--nope"}, []string{"serve", "keygen", "reindex", "import", "migrate", "publish-proofs", "sample-mirror", "demo"}},
 		{"cpantlog-witness", []string{"keygen", "serve"}, []string{"serve", "--nope"}, []string{"serve", "keygen"}},
 		{"cpantlog-monitor", []string{"audit-mirror", "--once", "Finding kinds"}, []string{"--nope"}, []string{"follow", "audit-mirror"}},
 	} {
