@@ -22,16 +22,18 @@ _ts_free_port() {
   echo "$p"
 }
 
+# cpantlog_services_stop never fails (it runs from traps under set -e).
 cpantlog_services_stop() {
   local pid
-  for pid in "${_tspids[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${_tspids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${_tspids[@]}"; do
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null
+    kill -9 "$pid" 2>/dev/null || true
   done
   _tspids=()
-  rm -rf "$_tsdir"
+  rm -rf "$_tsdir" || true
   unset CPANTLOG_TEST_MYSQL_DSN CPANTLOG_TEST_S3_ENDPOINT
+  return 0
 }
 
 _ts_report=()
