@@ -55,6 +55,38 @@ func loggedMirror(t *testing.T) (string, string) {
 	return mirror, policy
 }
 
+// tamperWithForgedChecksums plays a hostile mirror: one byte added to a
+// tarball, and its directory's CHECKSUMS forged to match.
+func tamperWithForgedChecksums(t *testing.T, mirror, cpanPath string) {
+	t.Helper()
+	tf := filepath.Join(mirror, cpanPath)
+	good := mustRead(t, tf)
+	bad := append(bytes.Clone(good), 'x')
+	os.WriteFile(tf, bad, 0o644)
+	cks := filepath.Join(filepath.Dir(tf), "CHECKSUMS")
+	forged := strings.NewReplacer(fmt.Sprintf("%x", sha256.Sum256(good)), fmt.Sprintf("%x", sha256.Sum256(bad)),
+		fmt.Sprintf("%x", md5.Sum(good)), fmt.Sprintf("%x", md5.Sum(bad)), fmt.Sprintf("=> %d", len(good)), fmt.Sprintf("=> %d", len(bad))).Replace(string(mustRead(t, cks)))
+	os.WriteFile(cks, []byte(forged), 0o644)
+}
+
+// forgeIndex rewrites the mirror's 02packages so that the package at file
+// from (A/AB/ID/File) points at another logged file, to.
+func forgeIndex(t *testing.T, mirror, from, to string) {
+	t.Helper()
+	idx := filepath.Join(mirror, "modules/02packages.details.txt.gz")
+	zr, err := gzip.NewReader(bytes.NewReader(mustRead(t, idx)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	text.ReadFrom(zr)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(strings.Replace(text.String(), from, to, 1)))
+	zw.Close()
+	os.WriteFile(idx, gz.Bytes(), 0o644)
+}
+
 // TestCpanmTlog: the Perl toolchain verifies by itself. A mirror carries
 // the log's proof tree (publish-proofs) and the log is stopped; Debian's
 // cpanm run by the installed client/perl distribution's cpanm-tlog installs Test::Fatal and Try::Tiny,
@@ -91,29 +123,14 @@ func TestCpanmTlog(t *testing.T) {
 	}
 
 	// A hostile mirror: Text-Diff changed, its CHECKSUMS forged to match.
-	tf := filepath.Join(mirror, "authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz")
-	good := mustRead(t, tf)
-	bad := append(bytes.Clone(good), 'x')
-	os.WriteFile(tf, bad, 0o644)
-	cks := filepath.Join(filepath.Dir(tf), "CHECKSUMS")
-	forged := strings.NewReplacer(fmt.Sprintf("%x", sha256.Sum256(good)), fmt.Sprintf("%x", sha256.Sum256(bad)),
-		fmt.Sprintf("%x", md5.Sum(good)), fmt.Sprintf("%x", md5.Sum(bad)), fmt.Sprintf("=> %d", len(good)), fmt.Sprintf("=> %d", len(bad))).Replace(string(mustRead(t, cks)))
-	os.WriteFile(cks, []byte(forged), 0o644)
+	tamperWithForgedChecksums(t, mirror, "authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz")
 	code, out, lib = run("Text::Diff")
 	if code != 1 || installed(lib, "Text/Diff.pm") || !strings.Contains(out, "REFUSED   authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz") || !strings.Contains(out, "does not match the log") {
 		t.Errorf("a tampered Text-Diff with forged CHECKSUMS: exit %d\n%s", code, out)
 	}
 
 	// A forged 02packages: Try::Tiny points at Sub-Install's logged tarball.
-	idx := filepath.Join(mirror, "modules/02packages.details.txt.gz")
-	zr, _ := gzip.NewReader(bytes.NewReader(mustRead(t, idx)))
-	var text bytes.Buffer
-	text.ReadFrom(zr)
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write([]byte(strings.Replace(text.String(), "E/ET/ETHER/Try-Tiny-0.31.tar.gz", "R/RJ/RJBS/Sub-Install-0.929.tar.gz", 1)))
-	zw.Close()
-	os.WriteFile(idx, gz.Bytes(), 0o644)
+	forgeIndex(t, mirror, "E/ET/ETHER/Try-Tiny-0.31.tar.gz", "R/RJ/RJBS/Sub-Install-0.929.tar.gz")
 	code, out, lib = run("Try::Tiny")
 	if code == 0 || installed(lib, "Sub/Install.pm") || installed(lib, "Try/Tiny.pm") || !strings.Contains(out, "modules/02packages.details.txt.gz") {
 		t.Errorf("a forged 02packages: exit %d\n%s", code, out)
@@ -207,29 +224,14 @@ $CPAN::Config->{pushy_https} = 0;
 	if code != 0 || !installed(base, "Test/Fatal.pm") {
 		t.Fatalf("cpan with CPAN::Plugin::TLog, Test::Fatal: exit %d\n%s", code, out)
 	}
-	tf := filepath.Join(mirror, "authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz")
-	good := mustRead(t, tf)
-	bad := append(bytes.Clone(good), 'x')
-	os.WriteFile(tf, bad, 0o644)
-	cks := filepath.Join(filepath.Dir(tf), "CHECKSUMS")
-	forged := strings.NewReplacer(fmt.Sprintf("%x", sha256.Sum256(good)), fmt.Sprintf("%x", sha256.Sum256(bad)),
-		fmt.Sprintf("%x", md5.Sum(good)), fmt.Sprintf("%x", md5.Sum(bad)), fmt.Sprintf("=> %d", len(good)), fmt.Sprintf("=> %d", len(bad))).Replace(string(mustRead(t, cks)))
-	os.WriteFile(cks, []byte(forged), 0o644)
+	tamperWithForgedChecksums(t, mirror, "authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz")
 	code, out, base = cpan("Text::Diff")
 	if code == 0 || installed(base, "Text/Diff.pm") || !strings.Contains(out, "REFUSED authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz") {
 		t.Errorf("cpan with a tampered Text-Diff: exit %d\n%s", code, out)
 	}
 
 	// A forged 02packages: Role::Tiny points at Sub-Install's logged tarball.
-	idx := filepath.Join(mirror, "modules/02packages.details.txt.gz")
-	zr, _ := gzip.NewReader(bytes.NewReader(mustRead(t, idx)))
-	var text bytes.Buffer
-	text.ReadFrom(zr)
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write([]byte(strings.Replace(text.String(), "H/HA/HAARG/Role-Tiny-2.002004.tar.gz", "R/RJ/RJBS/Sub-Install-0.929.tar.gz", 1)))
-	zw.Close()
-	os.WriteFile(idx, gz.Bytes(), 0o644)
+	forgeIndex(t, mirror, "H/HA/HAARG/Role-Tiny-2.002004.tar.gz", "R/RJ/RJBS/Sub-Install-0.929.tar.gz")
 	code, out, base = cpan("Role::Tiny")
 	if code == 0 || installed(base, "Sub/Install.pm") || installed(base, "Role/Tiny.pm") || !strings.Contains(out, "modules/02packages.details.txt.gz") {
 		t.Errorf("cpan with a forged 02packages: exit %d\n%s", code, out)

@@ -33,13 +33,6 @@ sub _stop {
     _say("cpan-tlog: $why");
 }
 
-sub _slurp {
-    my ($file) = @_;
-    open my $fh, '<:raw', $file or return undef;
-    local $/;
-    return scalar <$fh>;
-}
-
 # pre_get, once: the index files CPAN.pm read (02packages, which chose
 # the distribution, and 01mailrc) must verify, else nothing is built.
 sub pre_get {
@@ -54,7 +47,7 @@ sub pre_get {
         my ($file) = grep { -f } @where;
         next if !$file && $path ne 'modules/02packages.details.txt.gz';    # CPAN.pm did without it
         $file //= $where[-1];
-        my $bytes = _slurp($file);
+        my $bytes = CPAN::TLog::Cpanm::_slurp($file);
         my ($code, $why) = !defined $mirror ? (EXIT_USAGE, 'CPAN.pm has no urllist')
             : !defined $bytes ? (EXIT_USAGE, "cannot read the index CPAN.pm used ($file)")
             : CPAN::TLog::Cpanm::verify_bytes($mirror, $path, $bytes);
@@ -77,7 +70,7 @@ sub post_get {
     my $id = $dist->id // '';
     return if $id =~ m{\A\.} || !$dist->{localfile};    # a local directory (cpan .), not from a mirror
     my $path = "authors/id/$id";
-    my $bytes = _slurp($dist->{localfile});
+    my $bytes = CPAN::TLog::Cpanm::_slurp($dist->{localfile});
     my ($code, $why) = defined $bytes ? CPAN::TLog::Cpanm::verify_bytes(_mirror(), $path, $bytes) : (EXIT_USAGE, "cannot read $dist->{localfile}");
     if ($code == EXIT_OK) {
         $CPAN::TLog::Cpanm::verified++;
