@@ -194,7 +194,7 @@ func TestPrometheusRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range []string{"cpantlog_unpublished_seconds", "cpantlog_follow_last_success_timestamp_seconds",
-		"cpantlog_witness_add_checkpoint_total", "cpantlog_witness_requests_total", "cpantlog_monitor_last_round_timestamp_seconds",
+		"cpantlog_witness_add_checkpoint_total", "cpantlog_witness_requests_total", "cpantlog_storage_errors_total", "cpantlog_monitor_last_round_timestamp_seconds",
 		"cpantlog_monitor_findings_total", "cpantlog_monitor_delivery_failures_total"} {
 		if !strings.Contains(string(rules), m) {
 			t.Errorf("the rules do not use %s", m)

@@ -68,6 +68,9 @@ func (l *Log) sampleHealth(ctx context.Context) {
 	defer h.mu.Unlock()
 	h.err = err
 	if err != nil {
+		if dep := l.storageDependency(err); dep != "" {
+			l.metrics.storageErrors.WithLabelValues(dep).Inc()
+		}
 		return
 	}
 	switch {
@@ -94,6 +97,9 @@ func (l *Log) unhealthy() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.err != nil {
+		if dep := l.storageDependency(h.err); dep != "" {
+			return fmt.Sprintf("storage: %s unreachable: %v", dep, h.err)
+		}
 		return fmt.Sprintf("storage: reading the tree failed: %v", h.err)
 	}
 	lag := l.cfg.MaxPublishLag

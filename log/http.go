@@ -276,6 +276,14 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 		httpError(w, http.StatusServiceUnavailable, "%v", err)
 		return
+	case l.storageDependency(err) != "":
+		dep := l.storageDependency(err)
+		outcome("unavailable")
+		l.metrics.storageErrors.WithLabelValues(dep).Inc()
+		l.cfg.Logger.Warn("storage unavailable; the add was answered 503", "dependency", dep, "err", err)
+		w.Header().Set("Retry-After", "5")
+		httpError(w, http.StatusServiceUnavailable, "storage: %s unavailable; nothing was logged, retry later", dep)
+		return
 	case err != nil:
 		outcome("error")
 		l.internalError(w, "logging the entry", err)

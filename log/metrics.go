@@ -19,6 +19,8 @@ type metrics struct {
 	// integrated, publishedSize and unpublishedSeconds are sampled by
 	// the health watcher.
 	integrated, publishedSize, unpublishedSeconds prometheus.Gauge
+	// storageErrors counts storage failures by dependency (mysql, s3).
+	storageErrors *prometheus.CounterVec
 	// witnessRequests counts the log's add-checkpoint requests to its
 	// witnesses by outcome.
 	witnessRequests *prometheus.CounterVec
@@ -76,7 +78,11 @@ func newMetrics() *metrics {
 		Name: "cpantlog_witness_requests_total",
 		Help: "The log's requests to its witnesses (add-checkpoint), by witness host and outcome: 200, 409 (the size handshake), another status, or error (unreachable).",
 	}, []string{"witness", "outcome"})
-	m.registry.MustRegister(m.integrated, m.publishedSize, m.unpublishedSeconds, m.followPolls, m.followLastOK, m.witnessRequests)
+	m.storageErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cpantlog_storage_errors_total",
+		Help: "Storage operations that failed because a dependency was unavailable, by dependency (mysql, s3, storage when unknown).",
+	}, []string{"dependency"})
+	m.registry.MustRegister(m.integrated, m.publishedSize, m.unpublishedSeconds, m.followPolls, m.followLastOK, m.witnessRequests, m.storageErrors)
 	m.registry.MustRegister(m.adds, m.addSeconds, m.requests, m.indexSize, m.cpSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
