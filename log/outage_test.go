@@ -98,6 +98,8 @@ func TestStorageOutageIs503(t *testing.T) {
 	db := newForwarder(t, dsn.Addr)
 	dsn.Addr = db.addr()
 	cfg.S3.DSN = dsn.FormatDSN()
+	obj := newForwarder(t, strings.TrimPrefix(cfg.S3.Endpoint, "http://"))
+	cfg.S3.Endpoint = "http://" + obj.addr()
 	s := startServer(t, t.TempDir(), func(c *Config) { c.Storage, c.S3 = cfg.Storage, cfg.S3 })
 	smp := samples(t)
 	s.mustAdd(smp[0].request())
@@ -142,14 +144,33 @@ func TestStorageOutageIs503(t *testing.T) {
 			t.Fatalf("adds after MariaDB came back: %d %s", code, b)
 		}
 	}
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if code, _, _ := s.do("GET", "/healthz", "", ""); code == 200 {
+	healthy := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			if code, _, _ := s.do("GET", "/healthz", "", ""); code == 200 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/healthz did not recover after %s", what)
+			}
+		}
+	}
+	healthy("MariaDB came back")
+
+	// The object store cut off: the health says so, by name.
+	obj.cut()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		code, b, _ := s.do("GET", "/healthz", "", "")
+		if code == 503 && strings.Contains(string(b), "storage: s3") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("/healthz did not recover")
+			t.Errorf("/healthz with S3 down: %d %s, want 503 naming s3", code, b)
+			break
 		}
 	}
+	obj.restore()
+	healthy("S3 came back")
 }
 
 func TestStorageDependency(t *testing.T) {
