@@ -2,11 +2,9 @@ package log
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -49,7 +47,7 @@ func (l *Log) watchHealth(ctx context.Context, every time.Duration) {
 func (l *Log) sampleHealth(ctx context.Context) {
 	var published uint64
 	raw, err := l.reader.ReadCheckpoint(ctx)
-	if errors.Is(err, os.ErrNotExist) {
+	if notFound(err) {
 		raw, err = nil, nil // nothing published yet
 	}
 	if err == nil && raw != nil {
