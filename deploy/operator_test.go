@@ -7,7 +7,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -81,20 +80,8 @@ func TestOperatorWalk(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--net", "--propagation", "private", "bash", "-c", script)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "walk.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	err = cmd.Run()
-	// Everything the walk started runs in its process group: stop it all.
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	time.Sleep(500 * time.Millisecond)
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	logFile.Close()
-	out, _ := os.ReadFile(logFile.Name())
+	// Everything the walk started runs in its process group: stopped after.
+	out, err := readmewalk.RunGroup(cmd, t.TempDir())
 	if err != nil {
 		t.Fatalf("the operator walk failed: %v\n--- script ---\n%s\n--- output ---\n%s", err, script, out)
 	}

@@ -253,6 +253,7 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := l.Add(r.Context(), e)
 	var conflict *ConflictError
+	dep := l.storageDependency(err)
 	switch {
 	case errors.As(err, &conflict):
 		outcome("conflict")
@@ -276,8 +277,7 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 		httpError(w, http.StatusServiceUnavailable, "%v", err)
 		return
-	case l.storageDependency(err) != "":
-		dep := l.storageDependency(err)
+	case dep != "":
 		outcome("unavailable")
 		l.metrics.storageErrors.WithLabelValues(dep).Inc()
 		l.cfg.Logger.Warn("storage unavailable; the add was answered 503", "dependency", dep, "err", err)

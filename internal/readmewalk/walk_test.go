@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -79,20 +78,7 @@ func TestREADMEWalk(t *testing.T) {
 	cmd := exec.CommandContext(ctx, "bash", "-c", script)
 	cmd.Dir = work
 	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	// A file, not a pipe: the servers the walk leaves in the background
-	// keep their output open, and a pipe would wait for them.
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "walk.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	err = cmd.Run()
-	// The servers the walk left running in the background.
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	logFile.Close()
-	out, _ := os.ReadFile(logFile.Name())
+	out, err := RunGroup(cmd, t.TempDir())
 	if err != nil {
 		t.Fatalf("the README walk failed: %v\n--- script ---\n%s\n--- output ---\n%s", err, script, out)
 	}
