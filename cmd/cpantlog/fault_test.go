@@ -21,11 +21,7 @@ import (
 // holds back checkpoints (fail closed) but not adds; once it answers again
 // the log publishes a cosigned checkpoint covering everything acknowledged.
 func TestHangingWitness(t *testing.T) {
-	logDir := t.TempDir()
-	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	logDir, logVKey := newLogKey(t)
 	wDir := t.TempDir()
 	wVKey, _ := witness.Keygen(wDir, "w1.example")
 	cfg, _ := witness.ParseConfig([]byte("log " + logVKey + "\n"))

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,6 +31,18 @@ type testLog struct {
 	dir  string
 	log  *tlog.Log
 	stop func()
+}
+
+// newLogKey makes a log's key pair in a new data directory, before the log
+// starts, so that witnesses and policies can name the key first.
+func newLogKey(t testing.TB) (dir, vkey string) {
+	t.Helper()
+	dir = t.TempDir()
+	vkey, err := tlog.Keygen(dir, tlog.DefaultOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, vkey
 }
 
 func startLog(t testing.TB, dir string) *testLog {
@@ -87,6 +101,21 @@ func cli(t *testing.T, args ...string) (int, string) {
 	var out, errOut bytes.Buffer
 	code := run(args, &out, &errOut)
 	return code, out.String() + errOut.String()
+}
+
+// runExit runs an outside command, a real CPAN client or the Perl
+// verifier, and returns its exit code and combined output. A command that
+// could not be run at all fails the test rather than reading as exit 0.
+func runExit(t testing.TB, cmd *exec.Cmd) (int, string) {
+	t.Helper()
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), string(out)
+	} else if err != nil {
+		t.Fatalf("%s: %v", cmd.Path, err)
+	}
+	return 0, string(out)
 }
 
 func writePolicy(t *testing.T, text string) string {

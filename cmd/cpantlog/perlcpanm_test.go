@@ -23,11 +23,7 @@ import (
 // meets when the log is down. It returns the mirror and a policy file.
 func loggedMirror(t *testing.T) (string, string) {
 	t.Helper()
-	logDir := t.TempDir()
-	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	logDir, logVKey := newLogKey(t)
 	w1 := startWitness(t, "w1.example", logVKey)
 	policyText := fmt.Sprintf("log %s %%s\nwitness w1 %s %s\nquorum w1\n", logVKey, w1.vkey, w1.url)
 	lg := startLogWith(t, tlog.Config{DataDir: logDir, WitnessPolicy: []byte(fmt.Sprintf(policyText, ""))})
@@ -108,14 +104,8 @@ func TestCpanmTlog(t *testing.T) {
 		cmd := exec.Command(filepath.Join(dist, "bin", "cpanm-tlog"), append([]string{"--mirror", mirror, "-n", "-L", lib}, args...)...)
 		cmd.Env = append(os.Environ(), "CPANTLOG_POLICY="+policy, "HOME="+t.TempDir(), "PERL_CPANM_HOME="+t.TempDir(),
 			"PERL5LIB="+filepath.Join(dist, "lib", "perl5"), "http_proxy=", "HTTP_PROXY=", "PERL_CPANM_OPT=")
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, string(out), lib
+		code, out := runExit(t, cmd)
+		return code, out, lib
 	}
 	code, out, lib := run("Test::Fatal")
 	if code != 0 || !installed(lib, "Test/Fatal.pm") || !installed(lib, "Try/Tiny.pm") {
@@ -159,14 +149,8 @@ func TestCartonTlog(t *testing.T) {
 		cmd := exec.Command("perl", script, "--mirror", mirror, "install")
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "CPANTLOG_POLICY="+policy, "HOME="+t.TempDir(), "PERL_CARTON_PATH=", "PERL_CPANM_OPT=", "http_proxy=", "HTTP_PROXY=")
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, string(out), filepath.Join(dir, "local")
+		code, out := runExit(t, cmd)
+		return code, out, filepath.Join(dir, "local")
 	}
 	code, out, local := carton("requires 'Test::Fatal';\n")
 	if code != 0 || !installed(local, "Test/Fatal.pm") || !installed(local, "Try/Tiny.pm") {
@@ -210,14 +194,8 @@ $CPAN::Config->{pushy_https} = 0;
 		cmd := exec.Command("cpan", "-j", conf, "-T", module)
 		cmd.Env = append(os.Environ(), "CPANTLOG_POLICY="+policy, "HOME="+home, "PERL5LIB="+lib+":"+filepath.Join(base, "lib/perl5"),
 			"PERL_MM_OPT=INSTALL_BASE="+base, "PERL_MB_OPT=--install_base "+base, "PERL_MM_USE_DEFAULT=1", "CPAN_OPTS=", "http_proxy=", "HTTP_PROXY=")
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, string(out), base
+		code, out := runExit(t, cmd)
+		return code, out, base
 	}
 	code, out, base := cpan("Test::Fatal")
 	// (Debian's carton brings Try::Tiny, so CPAN.pm may not install it.)

@@ -27,11 +27,7 @@ import (
 // all; a tampered tarball fails in both.
 func TestProofsTravelWithTheTarballs(t *testing.T) {
 	smp := samples(t)
-	logDir := t.TempDir()
-	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	logDir, logVKey := newLogKey(t)
 	w1 := startWitness(t, "w1.example", logVKey)
 	policyFor := func(logURL string) string {
 		return fmt.Sprintf("log %s %s\nwitness w1 %s %s\ngroup g any w1\nquorum g\n", logVKey, logURL, w1.vkey, w1.url)
@@ -70,11 +66,7 @@ func TestProofsTravelWithTheTarballs(t *testing.T) {
 	perlVerify := func(p string) (int, string) {
 		cmd := exec.Command("perl", "../../client/perl/bin/cpantlog-verify-pl", "--policy", policy,
 			"--proof", filepath.Join(root, filepath.FromSlash(cpan.ProofPath(p, sha256.Sum256(mustRead(t, filepath.Join(root, p)))))), filepath.Join(root, p))
-		out, err := cmd.CombinedOutput()
-		if ee, ok := err.(*exec.ExitError); ok {
-			return ee.ExitCode(), string(out)
-		}
-		return 0, string(out)
+		return runExit(t, cmd)
 	}
 	if perl {
 		for _, s := range smp {
@@ -133,11 +125,7 @@ func mustRead(t *testing.T, p string) []byte {
 // policy accepts, so every proof in the tree verifies under it, and
 // publish-proofs copies the changed files to the mirror.
 func TestProofsFollowThePolicy(t *testing.T) {
-	logDir := t.TempDir()
-	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	logDir, logVKey := newLogKey(t)
 	tree, err := minicpan.Build("../../testdata", t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -64,13 +64,7 @@ func TestVectors(t *testing.T) {
 			continue
 		}
 		cmd := exec.Command("perl", append([]string{"../../client/perl/bin/cpantlog-verify-pl"}, args...)...)
-		pout, err := cmd.CombinedOutput()
-		pcode := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			pcode = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
+		pcode, pout := runExit(t, cmd)
 		if pcode != want {
 			t.Errorf("%s: Perl exit %d, want %d\n%s", name, pcode, want, pout)
 		}
@@ -141,11 +135,7 @@ func perlAvailable(t *testing.T) bool {
 // proofs with the exit code every verifier must give.
 func generateVectors(t *testing.T) {
 	smp := samples(t)
-	logDir := t.TempDir()
-	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	logDir, logVKey := newLogKey(t)
 	w1 := startWitness(t, "w1.example", logVKey)
 	w2 := startWitness(t, "w2.example", logVKey)
 	policyText := fmt.Sprintf("log %s\nwitness w1 %s %s\nwitness w2 %s %s\ngroup both all w1 w2\nquorum both\n", logVKey, w1.vkey, w1.url, w2.vkey, w2.url)

@@ -56,11 +56,7 @@ func checkpointSize(t *testing.T, url string) uint64 {
 // client refuses.
 func TestWitnessedLog(t *testing.T) {
 	smp := samples(t)
-	logDir := t.TempDir()
-	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin) // keys first, so witnesses can be configured
-	if err != nil {
-		t.Fatal(err)
-	}
+	logDir, logVKey := newLogKey(t) // keys first, so witnesses can be configured
 	w1 := startWitness(t, "w1.example", logVKey)
 	w2 := startWitness(t, "w2.example", logVKey)
 	policyText := func(logURL string) string {
@@ -128,11 +124,7 @@ func TestWitnessedLog(t *testing.T) {
 // TestNewLogStartsWithWitnessDown: Tessera fails to create a log whose
 // first checkpoint cannot be cosigned; ours starts anyway.
 func TestNewLogStartsWithWitnessDown(t *testing.T) {
-	logDir := t.TempDir()
-	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	logDir, logVKey := newLogKey(t)
 	w1 := startWitness(t, "w1.example", logVKey)
 	w1.stop()
 	policy := fmt.Sprintf("log %s\nwitness w1 %s %s\nquorum w1\n", logVKey, w1.vkey, w1.url)
@@ -155,11 +147,7 @@ func TestNewLogStartsWithWitnessDown(t *testing.T) {
 // any add.
 func TestNewWitnessRepublishes(t *testing.T) {
 	smp := samples(t)
-	logDir := t.TempDir()
-	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	logDir, logVKey := newLogKey(t)
 	lg := startLogWith(t, tlog.Config{DataDir: logDir})
 	lg.add(t, smp[0].path, smp[0].content, "2024-01-02T03:04:05Z")
 	lg.stop()
@@ -188,11 +176,7 @@ func TestNewWitnessRepublishes(t *testing.T) {
 // cached witness view is not fetched again within the hour.
 func TestCrossCheckCatchesFrozenView(t *testing.T) {
 	smp := samples(t)
-	dir := t.TempDir()
-	logVKey, err := tlog.Keygen(dir, tlog.DefaultOrigin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, logVKey := newLogKey(t)
 	lg := startLog(t, dir)
 	for _, s := range smp {
 		lg.add(t, s.path, s.content, "2024-01-02T03:04:05Z")
@@ -264,11 +248,7 @@ func forgedLine(t *testing.T, name, vkey string) string {
 // makes the cross-check "could not check" (exit 2), never a silent pass.
 func TestCrossCheckRefusesUnopenableView(t *testing.T) {
 	smp := samples(t)
-	dir := t.TempDir()
-	logVKey, err := tlog.Keygen(dir, tlog.DefaultOrigin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, logVKey := newLogKey(t)
 	lg := startLog(t, dir)
 	lg.add(t, smp[0].path, smp[0].content, "2024-01-02T03:04:05Z")
 	w1 := startWitness(t, "w1.example", logVKey)
@@ -298,11 +278,7 @@ func TestCrossCheckRefusesUnopenableView(t *testing.T) {
 // back and a checkpoint covers them. Metrics say how long they waited.
 func TestHealthzTellsTheTruth(t *testing.T) {
 	smp := samples(t)
-	logDir := t.TempDir()
-	logVKey, err := tlog.Keygen(logDir, tlog.DefaultOrigin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	logDir, logVKey := newLogKey(t)
 	w1 := startWitness(t, "w1.example", logVKey)
 	target, _ := url.Parse(w1.url)
 	rp := httputil.NewSingleHostReverseProxy(target)
