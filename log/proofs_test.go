@@ -14,32 +14,44 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 )
 
-// TestProofTreeRepairsAfterCrash: proof files are synced once per pass, so
-// a crash may leave one empty while the pass is not recorded done; the next
-// pass writes it again and leaves the intact ones alone.
-func TestProofTreeRepairsAfterCrash(t *testing.T) {
-	dir := t.TempDir()
-	s := startServer(t, dir)
-	smp := samples(t)[:3]
+// startWithProofs starts a log in a new data directory, adds the first n
+// samples and writes proof passes until the last sample's proof is there.
+func startWithProofs(t *testing.T, n int) (dir string, s *server, smp []sample) {
+	t.Helper()
+	dir = t.TempDir()
+	s = startServer(t, dir)
+	smp = samples(t)[:n]
 	for _, x := range smp {
 		s.mustAdd(x.request())
 	}
-	name := func(x sample) string {
-		b, err := hex.DecodeString(x.sha256)
-		if err != nil || len(b) != 32 {
-			t.Fatalf("sample digest %q", x.sha256)
-		}
-		return filepath.Join(dir, ProofsDir, filepath.FromSlash(cpan.ProofPath(x.path, [32]byte(b))))
-	}
+	last := filepath.Join(dir, ProofsDir, filepath.FromSlash(smp[n-1].proofPath(t)))
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		s.log.WriteProofs(context.Background())
-		if _, err := os.Stat(name(smp[len(smp)-1])); err == nil {
-			break
+		if _, err := os.Stat(last); err == nil {
+			return dir, s, smp
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no proof for the last entry")
 		}
 	}
+}
+
+// proofPath is where the proof tree keeps the sample's proof.
+func (x sample) proofPath(t testing.TB) string {
+	t.Helper()
+	b, err := hex.DecodeString(x.sha256)
+	if err != nil || len(b) != 32 {
+		t.Fatalf("sample digest %q", x.sha256)
+	}
+	return cpan.ProofPath(x.path, [32]byte(b))
+}
+
+// TestProofTreeRepairsAfterCrash: proof files are synced once per pass, so
+// a crash may leave one empty while the pass is not recorded done; the next
+// pass writes it again and leaves the intact ones alone.
+func TestProofTreeRepairsAfterCrash(t *testing.T) {
+	dir, s, smp := startWithProofs(t, 3)
+	name := func(x sample) string { return filepath.Join(dir, ProofsDir, filepath.FromSlash(x.proofPath(t))) }
 	// The crash: one file empty, the pass not recorded.
 	if err := os.WriteFile(name(smp[1]), nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -100,26 +112,8 @@ func TestProofTreeYieldsToAdds(t *testing.T) {
 // again by the next pass once found (when served, or by the sweep at
 // start), and publish-proofs replaces a mirror's copy that differs.
 func TestDamagedProofIsRepairedAndRepublished(t *testing.T) {
-	dir := t.TempDir()
-	s := startServer(t, dir)
-	smp := samples(t)[:3]
-	for _, x := range smp {
-		s.mustAdd(x.request())
-	}
-	rel := func(x sample) string {
-		b, _ := hex.DecodeString(x.sha256)
-		return cpan.ProofPath(x.path, [32]byte(b))
-	}
-	name := func(x sample) string { return filepath.Join(dir, ProofsDir, filepath.FromSlash(rel(x))) }
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		s.log.WriteProofs(context.Background())
-		if _, err := os.Stat(name(smp[len(smp)-1])); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no proof for the last entry")
-		}
-	}
+	dir, s, smp := startWithProofs(t, 3)
+	name := func(x sample) string { return filepath.Join(dir, ProofsDir, filepath.FromSlash(x.proofPath(t))) }
 	mirror := t.TempDir()
 	if _, _, err := PublishProofs(dir, mirror); err != nil {
 		t.Fatal(err)
@@ -136,7 +130,7 @@ func TestDamagedProofIsRepairedAndRepublished(t *testing.T) {
 	if _, _, err := PublishProofs(dir, t.TempDir()); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Errorf("publish-proofs of a tree with a damaged file: %v, want an error naming it", err)
 	}
-	resp, err := http.Get(s.url + "/" + rel(smp[0]))
+	resp, err := http.Get(s.url + "/" + smp[0].proofPath(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +153,7 @@ func TestDamagedProofIsRepairedAndRepublished(t *testing.T) {
 		t.Fatalf("WriteProofs after the sweep: %d written, %v; want 1", n, err)
 	}
 	// A mirror's cut copy is replaced.
-	mcopy := filepath.Join(mirror, filepath.FromSlash(rel(smp[1])))
+	mcopy := filepath.Join(mirror, filepath.FromSlash(smp[1].proofPath(t)))
 	os.WriteFile(mcopy, []byte("cut"), 0o644)
 	copied, _, err := PublishProofs(dir, mirror)
 	if err != nil || copied < 1 {
