@@ -2,6 +2,7 @@ package log
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -81,18 +82,33 @@ func (f *follower) catchUp(ctx context.Context) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	treeSize, err := f.reader.IntegratedSize(ctx)
-	if err != nil {
-		return fmt.Errorf("read tree size: %w", err)
-	}
-	return syncIndex(ctx, f.index, f.reader.ReadEntryBundle, treeSize, f.indexing, func(size uint64, bad int) {
-		if bad > 0 {
-			f.logger.Error("log holds entries that are not valid v1 entries; monitors will flag them", "count", bad, "below", size)
+	for retried := false; ; {
+		treeSize, err := f.reader.IntegratedSize(ctx)
+		if err != nil {
+			return fmt.Errorf("read tree size: %w", err)
 		}
-		f.metrics.indexSize.Set(float64(size))
-		f.indexed(size)
-	})
+		err = syncIndex(ctx, f.index, f.reader.ReadEntryBundle, treeSize, f.indexing, func(size uint64, bad int) {
+			if bad > 0 {
+				f.logger.Error("log holds entries that are not valid v1 entries; monitors will flag them", "count", bad, "below", size)
+			}
+			f.metrics.indexSize.Set(float64(size))
+			f.indexed(size)
+		})
+		// With several writers on one database, their followers share
+		// the index: one that lost the race goes on from where the
+		// winner left it (each try starts further on), and one that read
+		// the tree size before another indexed past it reads it again.
+		switch {
+		case errors.Is(err, index.ErrMoved):
+		case errors.Is(err, errIndexAhead) && !retried:
+			retried = true
+		default:
+			return err
+		}
+	}
 }
+
+var errIndexAhead = errors.New("index ahead of the tree")
 
 // syncIndex appends the leaves [ix.Size(), treeSize) to ix, a bundle at a
 // time. before, when not nil, sees the leaves before they are appended;
@@ -103,7 +119,7 @@ func syncIndex(ctx context.Context, ix index.Store, readBundle func(context.Cont
 		return err
 	}
 	if from > treeSize {
-		return fmt.Errorf("lookup index holds %d entries but the tree only %d: the index belongs to another log; run 'cpantlog-server reindex'", from, treeSize)
+		return fmt.Errorf("%w: lookup index holds %d entries but the tree only %d: the index belongs to another log; run 'cpantlog-server reindex'", errIndexAhead, from, treeSize)
 	}
 	// Leaves go to the index in transactions of up to indexBatch bundles:
 	// each commit is an fsync, and under heavy ingest they compete with

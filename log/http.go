@@ -272,7 +272,7 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 		outcome("invalid")
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
-	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrShutdown):
+	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrShutdown), errors.Is(err, ErrPathBusy):
 		outcome("overloaded")
 		w.Header().Set("Retry-After", "1")
 		httpError(w, http.StatusServiceUnavailable, "%v", err)
@@ -282,7 +282,7 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 		l.metrics.storageErrors.WithLabelValues(dep).Inc()
 		l.cfg.Logger.Warn("storage unavailable; the add was answered 503", "dependency", dep, "err", err)
 		w.Header().Set("Retry-After", "5")
-		httpError(w, http.StatusServiceUnavailable, "storage: %s unavailable; nothing was logged, retry later", dep)
+		httpError(w, http.StatusServiceUnavailable, "storage: %s unavailable; retry later (an entry this request may have logged is answered with its index)", dep)
 		return
 	case err != nil:
 		outcome("error")

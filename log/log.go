@@ -172,8 +172,12 @@ type Log struct {
 	repairMu sync.Mutex
 	repairs  map[string]bool
 	// known holds every path logged, so that an add of a new path skips
-	// the index (nil on a read-only front end).
+	// the index (nil on a read-only front end, and with several writers,
+	// which learn of each other's paths only through the database).
 	known *pathFilter
+	// claims, on S3 + MySQL, decide each path across every writer of the
+	// log (claims.go); nil on POSIX, where one writer decides in memory.
+	claims *sharedClaims
 
 	mounts       []func(*http.ServeMux)
 	follow       *follower
@@ -282,20 +286,35 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		l.abort()
 		return nil, fmt.Errorf("lookup index: %w", err)
 	}
-	l.known = newPathFilter(2 * int(size))
 	l.follow = newFollower(reader, ix, cfg.Logger, l.dropPending, l.metrics)
-	l.follow.indexing = l.noteLeaves
+	if cfg.Storage == StorageS3 {
+		if l.claims, err = openClaims(cfg.S3.DSN, writerID(cfg.DataDir)); err != nil {
+			l.abort()
+			return nil, err
+		}
+		l.follow.indexed = func(size uint64) {
+			l.dropPending(size)
+			if err := l.claims.forgetIndexed(bg, size); err != nil && bg.Err() == nil {
+				cfg.Logger.Warn("could not forget acknowledged entries the index holds; will try again", "err", err)
+			}
+		}
+	} else {
+		l.known = newPathFilter(2 * int(size))
+		l.follow.indexing = l.noteLeaves
+	}
 	if err := l.follow.catchUp(ctx); err != nil {
 		l.abort()
 		return nil, fmt.Errorf("bring the lookup index up to date: %w", err)
 	}
 	l.follow.start(bg)
-	start := time.Now()
-	if err := ix.Paths(func(p string) error { l.known.add(p); return nil }); err != nil {
-		l.abort()
-		return nil, fmt.Errorf("read the logged paths from the lookup index: %w", err)
+	if l.known != nil {
+		start := time.Now()
+		if err := ix.Paths(func(p string) error { l.known.add(p); return nil }); err != nil {
+			l.abort()
+			return nil, fmt.Errorf("read the logged paths from the lookup index: %w", err)
+		}
+		cfg.Logger.Info("logged paths loaded", "entries", size, "took", time.Since(start).Round(time.Millisecond))
 	}
-	cfg.Logger.Info("logged paths loaded", "entries", size, "took", time.Since(start).Round(time.Millisecond))
 	l.proofsDone = make(chan struct{})
 	go func() { l.writeProofs(bg); close(l.proofsDone) }()
 	go l.watchHealth(bg, max(cfg.CheckpointInterval, time.Second))
@@ -358,6 +377,9 @@ func exists(p string) bool {
 func (l *Log) abort() {
 	l.cancel()
 	l.index.Close()
+	if l.claims != nil {
+		l.claims.Close()
+	}
 }
 
 // Origin is the log's checkpoint origin.
@@ -395,6 +417,9 @@ func (l *Log) Shutdown(ctx context.Context) error {
 		}
 		if cerr := l.index.Close(); err == nil {
 			err = cerr
+		}
+		if l.claims != nil {
+			l.claims.Close()
 		}
 		l.shutdownErr = err
 	})
@@ -491,6 +516,11 @@ func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult
 		unlock := l.paths.lock(p)
 		defer unlock()
 	}
+	if l.claims != nil {
+		l.addShared(ctx, entries, leaves, results, errs)
+		l.follow.poke()
+		return results, errs
+	}
 	futures := make([]tessera.IndexFuture, len(entries))
 	for i, e := range entries {
 		if errs[i] != nil {
@@ -501,15 +531,13 @@ func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult
 			errs[i] = err
 			continue
 		}
-		if dup, ok := duplicateOf(e, leaves[i], history); ok {
+		dup, err := l.decide(e, leaves[i], history)
+		switch {
+		case err != nil:
+			errs[i] = err
+			continue
+		case dup != nil:
 			results[i] = AddResult{Index: dup.Index, Leaf: dup.Leaf, Duplicate: true}
-			continue
-		}
-		if errs[i] = admissible(e, history); errs[i] != nil {
-			continue
-		}
-		if e.Kind == entry.Index && !l.indexFiles.has(e.SHA256) {
-			errs[i] = fmt.Errorf("%w: PUT the file to /index-files/%x first, so that auditors can always diff it", ErrIndexBytesMissing, e.SHA256)
 			continue
 		}
 		futures[i] = l.appender.Add(context.WithoutCancel(ctx), tessera.NewEntry(leaves[i]))
@@ -519,17 +547,12 @@ func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult
 			continue
 		}
 		idx, err := f()
-		switch {
-		case errors.Is(err, tessera.ErrPushback):
-			errs[i] = ErrOverloaded
-		case err != nil && isShutdown(err):
-			errs[i] = ErrShutdown
-		case err != nil:
-			errs[i] = fmt.Errorf("append: %w", err)
-		default:
-			results[i] = AddResult{Index: idx.Index, Leaf: leaves[i]}
-			l.addPending(entries[i].Path, index.Record{Index: idx.Index, Leaf: leaves[i], Entry: entries[i]})
+		if err != nil {
+			errs[i] = appendError(err)
+			continue
 		}
+		results[i] = AddResult{Index: idx.Index, Leaf: leaves[i]}
+		l.addPending(entries[i].Path, index.Record{Index: idx.Index, Leaf: leaves[i], Entry: entries[i]})
 	}
 	l.follow.poke()
 	return results, errs
@@ -593,6 +616,33 @@ func duplicateOf(e *entry.Entry, leaf []byte, history []index.Record) (index.Rec
 	return index.Record{}, false
 }
 
+// decide applies PAUSE's rules to e, whose leaf is leaf, given the path's
+// history: it returns the record e repeats, or why e may not be logged, or
+// neither (log it).
+func (l *Log) decide(e *entry.Entry, leaf []byte, history []index.Record) (*index.Record, error) {
+	if dup, ok := duplicateOf(e, leaf, history); ok {
+		return &dup, nil
+	}
+	if err := admissible(e, history); err != nil {
+		return nil, err
+	}
+	if e.Kind == entry.Index && !l.indexFiles.has(e.SHA256) {
+		return nil, fmt.Errorf("%w: PUT the file to /index-files/%x first, so that auditors can always diff it", ErrIndexBytesMissing, e.SHA256)
+	}
+	return nil, nil
+}
+
+// appendError is the error of an add whose Tessera future failed.
+func appendError(err error) error {
+	switch {
+	case errors.Is(err, tessera.ErrPushback):
+		return ErrOverloaded
+	case isShutdown(err):
+		return ErrShutdown
+	}
+	return fmt.Errorf("append: %w", err)
+}
+
 // isShutdown recognises the error Tessera's appender returns after its
 // shutdown began; Tessera does not export it.
 func isShutdown(err error) bool { return err.Error() == "appender has been shut down" }
@@ -645,8 +695,14 @@ func (l *Log) History(path string) ([]index.Record, error) { return l.history(pa
 
 func (l *Log) history(path string) ([]index.Record, error) {
 	var recs []index.Record
-	if l.known == nil || l.known.mayContain(path) {
-		var err error
+	var err error
+	switch {
+	case l.claims != nil:
+		// Other writers' entries, indexed or only acknowledged.
+		if recs, err = l.claims.history(context.Background(), path); err != nil {
+			return nil, err
+		}
+	case l.known == nil || l.known.mayContain(path):
 		if recs, err = l.index.ByPath(path); err != nil {
 			return nil, err
 		}

@@ -27,6 +27,9 @@ type metrics struct {
 	// followPolls and followLastOK are the --follow mirrors' polls.
 	followPolls  *prometheus.CounterVec
 	followLastOK *prometheus.GaugeVec
+	// claimsRolledForward counts claims of dead writers finished by this
+	// one, by what it found: the leaf already in the tree, or logged now.
+	claimsRolledForward *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -82,7 +85,11 @@ func newMetrics() *metrics {
 		Name: "cpantlog_storage_errors_total",
 		Help: "Storage operations that failed because a dependency was unavailable, by dependency (mysql, s3, storage when unknown).",
 	}, []string{"dependency"})
-	m.registry.MustRegister(m.integrated, m.publishedSize, m.unpublishedSeconds, m.followPolls, m.followLastOK, m.witnessRequests, m.storageErrors)
+	m.claimsRolledForward = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cpantlog_claims_rolled_forward_total",
+		Help: "Path claims left by a writer that stopped between deciding an add and acknowledging it, finished by this writer: found (the tree held the leaf) or logged (this writer logged it).",
+	}, []string{"outcome"})
+	m.registry.MustRegister(m.integrated, m.publishedSize, m.unpublishedSeconds, m.followPolls, m.followLastOK, m.witnessRequests, m.storageErrors, m.claimsRolledForward)
 	m.registry.MustRegister(m.adds, m.addSeconds, m.requests, m.indexSize, m.cpSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

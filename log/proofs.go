@@ -38,6 +38,16 @@ const metaProofs = "proofs-written"
 // again against a checkpoint that does.
 const metaProofsPolicy = "proofs-policy"
 
+// localMeta names a meta value about this writer's data directory (its
+// proof tree): with several writers on one database index, each keeps
+// its own copy of the proof tree and its own progress.
+func (l *Log) localMeta(key string) string {
+	if l.claims == nil {
+		return key
+	}
+	return key + "@" + l.claims.writer
+}
+
 // policyID names the log's witness policy for metaProofsPolicy.
 func (l *Log) policyID() string {
 	if l.quorum == nil {
@@ -71,7 +81,7 @@ func (l *Log) WriteProofs(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	var done uint64
-	if v, err := l.index.GetMeta(metaProofs); err != nil {
+	if v, err := l.index.GetMeta(l.localMeta(metaProofs)); err != nil {
 		return 0, err
 	} else if v != nil {
 		done, _ = strconv.ParseUint(string(v), 10, 64)
@@ -79,7 +89,7 @@ func (l *Log) WriteProofs(ctx context.Context) (int, error) {
 	// Under a new policy every proof is looked at again (once): those at a
 	// checkpoint the policy does not accept are rewritten below.
 	recheck := false
-	if v, err := l.index.GetMeta(metaProofsPolicy); err != nil {
+	if v, err := l.index.GetMeta(l.localMeta(metaProofsPolicy)); err != nil {
 		return 0, err
 	} else if string(v) != l.policyID() {
 		if done > 0 {
@@ -176,11 +186,11 @@ func (l *Log) WriteProofs(ctx context.Context) (int, error) {
 			return written, err
 		}
 	}
-	if err := l.index.PutMeta(metaProofs, []byte(strconv.FormatUint(upto, 10))); err != nil {
+	if err := l.index.PutMeta(l.localMeta(metaProofs), []byte(strconv.FormatUint(upto, 10))); err != nil {
 		return written, err
 	}
 	if recheck {
-		return written, l.index.PutMeta(metaProofsPolicy, []byte(l.policyID()))
+		return written, l.index.PutMeta(l.localMeta(metaProofsPolicy), []byte(l.policyID()))
 	}
 	return written, nil
 }

@@ -56,7 +56,7 @@ func TestProofTreeRepairsAfterCrash(t *testing.T) {
 	if err := os.WriteFile(name(smp[1]), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.log.index.PutMeta(metaProofs, []byte("0")); err != nil {
+	if err := s.log.index.PutMeta(s.log.localMeta(metaProofs), []byte("0")); err != nil {
 		t.Fatal(err)
 	}
 	n, err := s.log.WriteProofs(context.Background())

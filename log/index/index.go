@@ -138,7 +138,7 @@ func (ix *Index) Append(start uint64, leaves [][]byte) (unparsable int, err erro
 	err = ix.db.Update(func(tx *bolt.Tx) error {
 		unparsable = 0
 		if n := size(tx); n != start {
-			return fmt.Errorf("index holds %d leaves, cannot append at %d", n, start)
+			return fmt.Errorf("%w: index holds %d leaves, cannot append at %d", ErrMoved, n, start)
 		}
 		lb, pb, sb := tx.Bucket(bucketLeaves), tx.Bucket(bucketPaths), tx.Bucket(bucketSHA256)
 		db, ab := tx.Bucket(bucketDists), tx.Bucket(bucketAuthor)

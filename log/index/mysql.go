@@ -91,9 +91,13 @@ func (m *MySQL) Size() (uint64, error) {
 	return binary.BigEndian.Uint64(v), nil
 }
 
+// ErrMoved means the index grew while the caller read the leaves to
+// append: another writer's follower indexed them. Read Size and go on.
+var ErrMoved = errors.New("the lookup index moved on")
+
 // Append adds leaves start, start+1, ... in one transaction; start must
 // equal Size, which the transaction locks, so concurrent writers cannot
-// both append.
+// both append (the later gets ErrMoved).
 func (m *MySQL) Append(start uint64, leaves [][]byte) (int, error) {
 	tx, err := m.db.Begin()
 	if err != nil {
@@ -111,7 +115,7 @@ func (m *MySQL) Append(start uint64, leaves [][]byte) (int, error) {
 		size = binary.BigEndian.Uint64(v)
 	}
 	if size != start {
-		return 0, fmt.Errorf("index holds %d leaves, cannot append at %d", size, start)
+		return 0, fmt.Errorf("%w: index holds %d leaves, cannot append at %d", ErrMoved, size, start)
 	}
 	bad := 0
 	const chunk = 256

@@ -1,0 +1,360 @@
+package log
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/CPAN-Security/cpan-tlog/log/entry"
+	"github.com/CPAN-Security/cpan-tlog/log/index"
+)
+
+// Several writers (cpantlog-server serve --storage s3 on one bucket and
+// database) decide what may be logged at a path in the database, before
+// Tessera sequences anything:
+//
+//   - A writer claims a path in a transaction that locks the path's row in
+//     cpantlog_claims, reads the path's history (the lookup index plus
+//     cpantlog_acked, the entries acknowledged but not indexed yet, in one
+//     consistent read) and, when PAUSE's rules allow the entry, records
+//     the claim: its leaf, a token and a lease in the database's clock.
+//   - It then sequences the leaf with Tessera and, in one transaction,
+//     records the acknowledged entry in cpantlog_acked and clears the
+//     claim. Only then is the add answered 200.
+//   - A writer that meets another's outstanding claim waits for it to be
+//     cleared (the loser of a race then sees the winner's entry: 409, or
+//     the same index for an identical entry), up to claimWait (then 503).
+//   - The claimant renews its lease while Tessera works; a claim whose
+//     lease ran out belongs to a writer that died (or lost the database)
+//     between deciding and acknowledging. Its decision stands: the next
+//     writer to meet it takes it over, waits until the lookup index covers
+//     everything Tessera has sequenced, and logs the claimed leaf itself
+//     unless the tree already holds it. So a path never gets two different
+//     contents, and a leaf sequenced by a dead writer is never sequenced
+//     twice unless that writer was alive, cut off from the database for a
+//     whole lease, and its sequencing committed afterwards (then the same
+//     leaf appears twice: a repeat, never a rewrite).
+//
+// The lookup index's follower deletes acked rows below the index size
+// after the index holds them, so every read sees each acknowledged entry in
+// one table or the other.
+
+// claimLease is how long a claim holds its path without renewal.
+const claimLease = 30 * time.Second
+
+// claimWait bounds how long an add waits for another writer's claim on
+// its path before it is answered 503.
+const claimWait = 20 * time.Second
+
+// ErrPathBusy means another writer holds the path and did not finish in
+// time; retry.
+var ErrPathBusy = errors.New("another writer is logging this path; retry")
+
+var claimsSchema = []string{
+	`CREATE TABLE IF NOT EXISTS cpantlog_claims (
+		path VARBINARY(300) PRIMARY KEY,
+		leaf BLOB NULL,
+		token BINARY(16) NULL,
+		writer VARBINARY(255) NULL,
+		lease_until DATETIME(6) NULL
+	)`,
+	`CREATE TABLE IF NOT EXISTS cpantlog_acked (
+		idx BIGINT UNSIGNED PRIMARY KEY,
+		path VARBINARY(300) NOT NULL,
+		leaf BLOB NOT NULL,
+		INDEX by_path (path, idx)
+	)`,
+}
+
+// sharedClaims is the database side of several writers.
+type sharedClaims struct {
+	db     *sql.DB
+	writer string
+	lease  time.Duration
+}
+
+func openClaims(dsn, writer string) (*sharedClaims, error) {
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(32)
+	for _, q := range claimsSchema {
+		if _, err := db.Exec(q); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("create the claims tables: %w", err)
+		}
+	}
+	return &sharedClaims{db: db, writer: writer, lease: claimLease}, nil
+}
+
+func (c *sharedClaims) Close() error { return c.db.Close() }
+
+// claimOutcome is what claim decided for one entry.
+type claimOutcome int
+
+const (
+	claimed      claimOutcome = iota // the path is ours: sequence the leaf
+	claimDup                         // an identical entry is logged: rec
+	claimRefused                     // err says why
+	claimBusy                        // another writer's claim is outstanding
+	claimOrphan                      // an expired claim: roll it forward first
+)
+
+type claimResult struct {
+	outcome claimOutcome
+	token   []byte       // claimed: ours; claimOrphan: the orphan's
+	leaf    []byte       // claimOrphan: the orphan's leaf
+	rec     index.Record // claimDup
+	err     error        // claimRefused
+}
+
+// decideFunc applies PAUSE's rules to e (whose leaf is leaf) given the
+// path's history: a duplicate record, or an error, or neither (log it).
+type decideFunc func(e *entry.Entry, leaf []byte, history []index.Record) (dup *index.Record, err error)
+
+// claim locks the paths of es (distinct, sorted) in one transaction and
+// decides each.
+func (c *sharedClaims) claim(ctx context.Context, es []*entry.Entry, leaves [][]byte, decide decideFunc) ([]claimResult, error) {
+	var out []claimResult
+	err := c.retryTx(ctx, func(tx *sql.Tx) error {
+		out = make([]claimResult, len(es))
+		paths := make([]any, len(es))
+		for i, e := range es {
+			paths[i] = e.Path
+		}
+		marks := strings.TrimSuffix(strings.Repeat("?,", len(es)), ",")
+		// Creating the rows locks them; existing ones are locked by the
+		// update. Rows are taken in path order: no deadlock between writers.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO cpantlog_claims (path) VALUES `+strings.TrimSuffix(strings.Repeat("(?),", len(es)), ",")+
+			` ON DUPLICATE KEY UPDATE path = path`, paths...); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT path, leaf, token, lease_until < NOW(6) FROM cpantlog_claims WHERE path IN (`+marks+`) FOR UPDATE`, paths...)
+		if err != nil {
+			return err
+		}
+		held := map[string]claimResult{}
+		for rows.Next() {
+			var p string
+			var leaf, token []byte
+			var expired sql.NullBool
+			if err := rows.Scan(&p, &leaf, &token, &expired); err != nil {
+				rows.Close()
+				return err
+			}
+			switch {
+			case leaf == nil:
+			case expired.Bool:
+				held[p] = claimResult{outcome: claimOrphan, token: token, leaf: leaf}
+			default:
+				held[p] = claimResult{outcome: claimBusy}
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		histories, err := c.histories(ctx, tx, paths)
+		if err != nil {
+			return err
+		}
+		for i, e := range es {
+			if h, ok := held[e.Path]; ok {
+				out[i] = h
+				continue
+			}
+			dup, err := decide(e, leaves[i], histories[e.Path])
+			switch {
+			case err != nil:
+				out[i] = claimResult{outcome: claimRefused, err: err}
+				continue
+			case dup != nil:
+				out[i] = claimResult{outcome: claimDup, rec: *dup}
+				continue
+			}
+			tok := newToken()
+			if _, err := tx.ExecContext(ctx, `UPDATE cpantlog_claims SET leaf = ?, token = ?, writer = ?, lease_until = NOW(6) + INTERVAL ? MICROSECOND WHERE path = ?`,
+				leaves[i], tok, c.writer, c.lease.Microseconds(), e.Path); err != nil {
+				return err
+			}
+			out[i] = claimResult{outcome: claimed, token: tok}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// histories reads, in one statement (one consistent view), every entry
+// logged for paths: those the lookup index holds and those acknowledged
+// but not indexed yet.
+func (c *sharedClaims) histories(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, paths []any) (map[string][]index.Record, error) {
+	marks := strings.TrimSuffix(strings.Repeat("?,", len(paths)), ",")
+	rows, err := q.QueryContext(ctx, `SELECT idx, leaf FROM cpantlog_index_leaves WHERE path IN (`+marks+`)
+		UNION SELECT idx, leaf FROM cpantlog_acked WHERE path IN (`+marks+`)`, append(slices.Clone(paths), paths...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]index.Record{}
+	for rows.Next() {
+		var r index.Record
+		if err := rows.Scan(&r.Index, &r.Leaf); err != nil {
+			return nil, err
+		}
+		if r.Entry, err = entry.Parse(r.Leaf); err != nil {
+			continue // the index counts it; it is not an entry of any path
+		}
+		if !slices.ContainsFunc(out[r.Entry.Path], func(o index.Record) bool { return o.Index == r.Index }) {
+			out[r.Entry.Path] = append(out[r.Entry.Path], r)
+		}
+	}
+	for _, recs := range out {
+		slices.SortFunc(recs, func(a, b index.Record) int { return cmp.Compare(a.Index, b.Index) })
+	}
+	return out, rows.Err()
+}
+
+// history is the path's entries, indexed or acknowledged, oldest first.
+func (c *sharedClaims) history(ctx context.Context, path string) ([]index.Record, error) {
+	h, err := c.histories(ctx, c.db, []any{path})
+	return h[path], err
+}
+
+// ackedEntry is a sequenced entry whose claim is to be cleared.
+type ackedEntry struct {
+	path  string
+	token []byte
+	idx   uint64
+	leaf  []byte
+	// sequenced is false for a claim cleared without an entry of ours
+	// (the tree already held the orphan's leaf).
+	sequenced bool
+}
+
+// resolve records the acknowledged entries and clears their claims, in
+// one transaction. A claim taken over meanwhile is left to its new owner.
+func (c *sharedClaims) resolve(ctx context.Context, acks []ackedEntry) error {
+	return c.retryTx(ctx, func(tx *sql.Tx) error {
+		for _, a := range acks {
+			if a.sequenced {
+				if _, err := tx.ExecContext(ctx, `INSERT IGNORE INTO cpantlog_acked (idx, path, leaf) VALUES (?, ?, ?)`, a.idx, a.path, a.leaf); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE cpantlog_claims SET leaf = NULL, token = NULL, writer = NULL, lease_until = NULL WHERE path = ? AND token = ?`, a.path, a.token); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// release gives up claims whose leaves were certainly not sequenced
+// (Tessera pushed back before queueing them).
+func (c *sharedClaims) release(ctx context.Context, path string, token []byte) error {
+	_, err := c.db.ExecContext(ctx, `UPDATE cpantlog_claims SET leaf = NULL, token = NULL, writer = NULL, lease_until = NULL WHERE path = ? AND token = ?`, path, token)
+	return err
+}
+
+// orphan ends a claim's lease now: its leaf may or may not have been
+// sequenced, and the next writer to meet it finds out and rolls it forward.
+func (c *sharedClaims) orphan(ctx context.Context, path string, token []byte) error {
+	_, err := c.db.ExecContext(ctx, `UPDATE cpantlog_claims SET lease_until = NOW(6) - INTERVAL 1 SECOND WHERE path = ? AND token = ?`, path, token)
+	return err
+}
+
+// renew extends the leases of claims still being worked on.
+func (c *sharedClaims) renew(ctx context.Context, paths []string, tokens [][]byte) error {
+	for i := range paths {
+		if _, err := c.db.ExecContext(ctx, `UPDATE cpantlog_claims SET lease_until = NOW(6) + INTERVAL ? MICROSECOND WHERE path = ? AND token = ?`,
+			c.lease.Microseconds(), paths[i], tokens[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// takeOver makes an expired claim ours (a fresh token and lease); false
+// when another writer took it or it was resolved meanwhile.
+func (c *sharedClaims) takeOver(ctx context.Context, path string, old []byte) ([]byte, bool, error) {
+	tok := newToken()
+	res, err := c.db.ExecContext(ctx, `UPDATE cpantlog_claims SET token = ?, writer = ?, lease_until = NOW(6) + INTERVAL ? MICROSECOND
+		WHERE path = ? AND token = ? AND lease_until < NOW(6)`, tok, c.writer, c.lease.Microseconds(), path, old)
+	if err != nil {
+		return nil, false, err
+	}
+	n, err := res.RowsAffected()
+	return tok, n == 1, err
+}
+
+// sequenced is how many entries Tessera has sequenced: every leaf any
+// writer sequenced so far has an index below it. The shared lock waits for
+// a sequencing transaction in flight.
+func (c *sharedClaims) sequenced(ctx context.Context) (uint64, error) {
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	var next uint64
+	if err := tx.QueryRowContext(ctx, `SELECT next FROM SeqCoord WHERE id = 0 LOCK IN SHARE MODE`).Scan(&next); err != nil {
+		return 0, fmt.Errorf("read Tessera's sequence position: %w", err)
+	}
+	return next, tx.Commit()
+}
+
+// forgetIndexed deletes the acked rows the lookup index now holds.
+func (c *sharedClaims) forgetIndexed(ctx context.Context, size uint64) error {
+	_, err := c.db.ExecContext(ctx, `DELETE FROM cpantlog_acked WHERE idx < ?`, size)
+	return err
+}
+
+// retryTx runs fn in a transaction, again when the database chose it as
+// a deadlock victim or it waited too long for a lock.
+func (c *sharedClaims) retryTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		tx, err := c.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		err = fn(tx)
+		if err == nil {
+			err = tx.Commit()
+		} else {
+			tx.Rollback()
+		}
+		var me *mysql.MySQLError
+		if err != nil && errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205) && attempt < 10 {
+			time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+			continue
+		}
+		return err
+	}
+}
+
+func newToken() []byte {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return b
+}
+
+// sameLeaf reports whether the history holds leaf, and where.
+func sameLeaf(history []index.Record, leaf []byte) (index.Record, bool) {
+	for _, r := range history {
+		if bytes.Equal(r.Leaf, leaf) {
+			return r, true
+		}
+	}
+	return index.Record{}, false
+}
