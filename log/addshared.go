@@ -193,6 +193,34 @@ func (l *Log) rollForward(ctx context.Context, path string, orphan claimResult) 
 	return l.claims.resolve(bg, []ackedEntry{{path: path, token: tok, idx: idx.Index, leaf: orphan.leaf, sequenced: true}})
 }
 
+// sweepClaims rolls forward, once a lease, the claims of writers that
+// died and whose adds nobody retried: their decisions stand, and an entry
+// sequenced but never acknowledged is recorded as such.
+func (l *Log) sweepClaims(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(l.claims.lease):
+		}
+		orphans, err := l.claims.expired(ctx, 100)
+		if err != nil {
+			if ctx.Err() == nil {
+				l.cfg.Logger.Warn("could not look for claims of dead writers; will try again", "err", err)
+			}
+			continue
+		}
+		for _, o := range orphans {
+			unlock := l.paths.lock(o.path)
+			err := l.rollForward(ctx, o.path, o.claimResult)
+			unlock()
+			if err != nil && ctx.Err() == nil {
+				l.cfg.Logger.Warn("could not finish a dead writer's add; will try again", "path", o.path, "err", err)
+			}
+		}
+	}
+}
+
 // writerID names this writer in the claims it holds: the host and data
 // directory, for an operator reading the table.
 func writerID(dataDir string) string {

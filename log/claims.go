@@ -82,7 +82,7 @@ type sharedClaims struct {
 	lease  time.Duration
 }
 
-func openClaims(dsn, writer string) (*sharedClaims, error) {
+func openClaims(dsn, writer string, lease time.Duration) (*sharedClaims, error) {
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		return nil, err
@@ -94,7 +94,7 @@ func openClaims(dsn, writer string) (*sharedClaims, error) {
 			return nil, fmt.Errorf("create the claims tables: %w", err)
 		}
 	}
-	return &sharedClaims{db: db, writer: writer, lease: claimLease}, nil
+	return &sharedClaims{db: db, writer: writer, lease: lease}, nil
 }
 
 func (c *sharedClaims) Close() error { return c.db.Close() }
@@ -312,6 +312,30 @@ func (c *sharedClaims) sequenced(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("read Tessera's sequence position: %w", err)
 	}
 	return next, tx.Commit()
+}
+
+// expiredClaim is a claim whose lease ran out.
+type expiredClaim struct {
+	path string
+	claimResult
+}
+
+// expired lists up to limit claims whose lease ran out.
+func (c *sharedClaims) expired(ctx context.Context, limit int) ([]expiredClaim, error) {
+	rows, err := c.db.QueryContext(ctx, `SELECT path, leaf, token FROM cpantlog_claims WHERE leaf IS NOT NULL AND lease_until < NOW(6) LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []expiredClaim
+	for rows.Next() {
+		o := expiredClaim{claimResult: claimResult{outcome: claimOrphan}}
+		if err := rows.Scan(&o.path, &o.leaf, &o.token); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
 }
 
 // forgetIndexed deletes the acked rows the lookup index now holds.

@@ -44,12 +44,9 @@ func testSIGKILLLosesNothing(t *testing.T, storage string) {
 	onStorage(t, storage)(&cfg)
 	var extra []string
 	if cfg.Storage == StorageS3 {
-		extra = []string{"--storage", "s3", "--s3-endpoint", cfg.S3.Endpoint, "--s3-bucket", cfg.S3.Bucket, "--mysql-dsn", cfg.S3.DSN, "--checkpoint-interval", "1s"}
+		extra = s3Flags(cfg)
 	}
-	bin := filepath.Join(t.TempDir(), "cpantlog-server")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/cpantlog-server").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildServer(t)
 	data := t.TempDir()
 	acked := map[string]uint64{} // path → acknowledged index
 	var mu sync.Mutex
@@ -104,6 +101,21 @@ func testSIGKILLLosesNothing(t *testing.T, storage string) {
 		t.Errorf("only %d entries were acknowledged over 20 rounds", len(acked))
 	}
 	t.Logf("%d acknowledged entries survived 20 SIGKILLs", len(acked))
+}
+
+// buildServer builds the real cpantlog-server for a test to run and kill.
+func buildServer(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "cpantlog-server")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/cpantlog-server").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// s3Flags are the serve flags of a log on cfg's S3 + MySQL storage.
+func s3Flags(cfg Config) []string {
+	return []string{"--storage", "s3", "--s3-endpoint", cfg.S3.Endpoint, "--s3-bucket", cfg.S3.Bucket, "--mysql-dsn", cfg.S3.DSN, "--checkpoint-interval", "1s"}
 }
 
 func startBinary(t *testing.T, bin, data string, extra ...string) (string, *exec.Cmd) {

@@ -94,6 +94,9 @@ type Config struct {
 	MaxConns int
 	// Logger receives operational logs; nil means slog.Default().
 	Logger *slog.Logger
+	// claimLease is how long a path claim lasts unrenewed (claimLease by
+	// default; tests shorten it).
+	claimLease time.Duration
 }
 
 func (c *Config) defaults() {
@@ -131,6 +134,9 @@ func (c *Config) defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.claimLease == 0 {
+		c.claimLease = claimLease
 	}
 }
 
@@ -288,7 +294,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	l.follow = newFollower(reader, ix, cfg.Logger, l.dropPending, l.metrics)
 	if cfg.Storage == StorageS3 {
-		if l.claims, err = openClaims(cfg.S3.DSN, writerID(cfg.DataDir)); err != nil {
+		if l.claims, err = openClaims(cfg.S3.DSN, writerID(cfg.DataDir), cfg.claimLease); err != nil {
 			l.abort()
 			return nil, err
 		}
@@ -318,6 +324,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	l.proofsDone = make(chan struct{})
 	go func() { l.writeProofs(bg); close(l.proofsDone) }()
 	go l.watchHealth(bg, max(cfg.CheckpointInterval, time.Second))
+	if l.claims != nil {
+		go l.sweepClaims(bg)
+	}
 	return l, nil
 }
 
