@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 // needS3 skips a test of several writers without the S3 + MariaDB
