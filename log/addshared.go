@@ -19,7 +19,7 @@ import (
 // addShared is AddBatch with several writers: each path is claimed in the
 // database (claims.go) before its leaf is sequenced. errs[i] != nil marks
 // an entry already refused.
-func (l *Log) addShared(ctx context.Context, entries []*entry.Entry, leaves [][]byte, results []AddResult, errs []error) {
+func (l *Log) addShared(ctx context.Context, entries []*entry.Entry, leaves [][]byte, hasBytes map[[32]byte]bool, results []AddResult, errs []error) {
 	var todo []int
 	for i := range entries {
 		if errs[i] == nil {
@@ -34,7 +34,9 @@ func (l *Log) addShared(ctx context.Context, entries []*entry.Entry, leaves [][]
 		for k, i := range todo {
 			es[k], ls[k] = entries[i], leaves[i]
 		}
-		rs, err := l.claims.claim(ctx, es, ls, l.decide)
+		rs, err := l.claims.claim(ctx, es, ls, func(e *entry.Entry, leaf []byte, h []index.Record) (*index.Record, error) {
+			return decide(e, leaf, h, hasBytes)
+		})
 		if err != nil {
 			for _, i := range todo {
 				errs[i] = fmt.Errorf("claim the path: %w", err)

@@ -157,6 +157,14 @@ func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 // internalError logs err, which may name files on the server, and answers
 // 500 without it: error bodies never show the server's filesystem.
 func (l *Log) internalError(w http.ResponseWriter, what string, err error) {
+	if dep := l.storageDependency(err); dep != "" {
+		// Nothing is wrong with the request: the storage is away.
+		l.metrics.storageErrors.WithLabelValues(dep).Inc()
+		l.cfg.Logger.Warn(what+" failed: storage unavailable", "dependency", dep, "err", err)
+		w.Header().Set("Retry-After", "5")
+		httpError(w, http.StatusServiceUnavailable, "%s failed: storage: %s unavailable; retry later", what, dep)
+		return
+	}
 	l.cfg.Logger.Error(what+" failed", "err", err)
 	if errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "no space left on device") {
 		w.Header().Set("Retry-After", "60")

@@ -2,6 +2,7 @@ package log
 
 import (
 	"bufio"
+	"context"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
@@ -37,34 +38,54 @@ const MaxIndexFileBytes = 256 << 20
 // not hold: PUT them to /index-files/<sha256> first.
 var ErrIndexBytesMissing = errors.New("the bytes of this index file version are not stored")
 
-// indexFiles is the content-addressed store of index file versions.
-type indexFiles struct{ dir string }
+// indexFiles is the content-addressed store of index file versions: a
+// directory, or, with several writers, the log's bucket (bucket is set).
+type indexFiles struct {
+	dir    string
+	bucket *bucket
+}
 
 func (s indexFiles) name(sum string) string { return filepath.Join(s.dir, sum[:2], sum) }
 
+// key is the object name of a version in the bucket.
+func (s indexFiles) key(sum string) string { return IndexFilesDir + "/" + sum[:2] + "/" + sum }
+
 // has reports whether the version with this sha256 is stored.
-func (s indexFiles) has(sha [32]byte) bool {
+func (s indexFiles) has(ctx context.Context, sha [32]byte) (bool, error) {
 	sum := hex.EncodeToString(sha[:])
+	if s.bucket != nil {
+		for _, k := range []string{s.key(sum), s.key(sum) + ".gz"} {
+			if ok, err := s.bucket.exists(ctx, k); ok || err != nil {
+				return ok, err
+			}
+		}
+		return false, nil
+	}
 	for _, n := range []string{s.name(sum), s.name(sum) + ".gz"} {
 		if _, err := os.Stat(n); err == nil {
-			return true
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 // put stores r's bytes, which must hash to sha (size bytes), and reports
 // whether they were new.
-func (s indexFiles) put(sha [32]byte, r io.Reader) (bool, error) {
-	if s.has(sha) {
-		_, err := io.Copy(io.Discard, io.LimitReader(r, MaxIndexFileBytes+1))
+func (s indexFiles) put(ctx context.Context, sha [32]byte, r io.Reader) (bool, error) {
+	if ok, err := s.has(ctx, sha); err != nil || ok {
+		if err == nil {
+			_, err = io.Copy(io.Discard, io.LimitReader(r, MaxIndexFileBytes+1))
+		}
 		return false, err
 	}
 	sum := hex.EncodeToString(sha[:])
-	if err := os.MkdirAll(filepath.Dir(s.name(sum)), 0o755); err != nil {
+	tmpDir := filepath.Dir(s.name(sum))
+	if s.bucket != nil {
+		tmpDir = "" // checked here, then uploaded
+	} else if err := os.MkdirAll(tmpDir, 0o755); err != nil {
 		return false, err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(s.name(sum)), ".put-*")
+	tmp, err := os.CreateTemp(tmpDir, ".put-*")
 	if err != nil {
 		return false, err
 	}
@@ -93,16 +114,23 @@ func (s indexFiles) put(sha [32]byte, r io.Reader) (bool, error) {
 	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
 		return false, fmt.Errorf("%w: the bytes sent have sha256 %s, not %s", errIndexBytesMismatch, got, sum)
 	}
+	suffix := ""
+	if !gz {
+		suffix = ".gz"
+	}
+	if s.bucket != nil {
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			return false, err
+		}
+		return true, s.bucket.put(ctx, s.key(sum)+suffix, tmp)
+	}
 	if err := tmp.Chmod(0o644); err != nil {
 		return false, err
 	}
 	if err := tmp.Sync(); err != nil {
 		return false, err
 	}
-	dst := s.name(sum)
-	if !gz {
-		dst += ".gz"
-	}
+	dst := s.name(sum) + suffix
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return false, err
 	}
@@ -112,12 +140,21 @@ func (s indexFiles) put(sha [32]byte, r io.Reader) (bool, error) {
 var errIndexBytesMismatch = errors.New("index file bytes do not match")
 
 // open returns a reader of the stored bytes of the version sum (as
-// logged: decompressed if the store compressed them).
-func (s indexFiles) open(sum string) (io.ReadCloser, error) {
-	if f, err := os.Open(s.name(sum)); err == nil {
-		return f, nil
+// logged: decompressed if the store compressed them); fs.ErrNotExist when
+// it is not stored.
+func (s indexFiles) open(ctx context.Context, sum string) (io.ReadCloser, error) {
+	get := func(n string) (io.ReadCloser, error) { return os.Open(n) }
+	name := s.name
+	if s.bucket != nil {
+		get = func(k string) (io.ReadCloser, error) { return s.bucket.get(ctx, k) }
+		name = s.key
 	}
-	f, err := os.Open(s.name(sum) + ".gz")
+	if f, err := get(name(sum)); err == nil {
+		return f, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	f, err := get(name(sum) + ".gz")
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +187,7 @@ func (l *Log) handleIndexFilePut(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "want PUT /index-files/<sha256 of the file, 64 lower-case hex digits>")
 		return
 	}
-	created, err := l.indexFiles.put(sha, http.MaxBytesReader(w, r.Body, MaxIndexFileBytes))
+	created, err := l.indexFiles.put(r.Context(), sha, http.MaxBytesReader(w, r.Body, MaxIndexFileBytes))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
@@ -174,7 +211,7 @@ func (l *Log) handleIndexFileGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sum := hex.EncodeToString(sha[:])
-	f, err := l.indexFiles.open(sum)
+	f, err := l.indexFiles.open(r.Context(), sum)
 	if errors.Is(err, fs.ErrNotExist) {
 		httpError(w, http.StatusNotFound, "no index file version with sha256 %s is stored here", sum)
 		return

@@ -97,7 +97,7 @@ func BenchmarkIndexFileVersion(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		s := indexFiles{dir: b.TempDir()}
 		for _, v := range [][]byte{gzb.Bytes(), append(bytes.Clone(txt.Bytes()), fmt.Sprintf("# %d\n", i)...)} {
-			if _, err := s.put(sha256.Sum256(v), bytes.NewReader(v)); err != nil {
+			if _, err := s.put(b.Context(), sha256.Sum256(v), bytes.NewReader(v)); err != nil {
 				b.Fatal(err)
 			}
 		}

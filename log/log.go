@@ -270,7 +270,6 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("start Tessera appender: %w", err)
 	}
 	l := &Log{
-		indexFiles: indexFiles{dir: filepath.Join(cfg.DataDir, IndexFilesDir)},
 		cfg:        cfg,
 		origin:     signer.Name(),
 		signer:     signer,
@@ -286,6 +285,10 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		inflight:   make(chan struct{}, cfg.MaxInflightAdds),
 		cancel:     cancel,
 		quorum:     quorum,
+	}
+	if l.indexFiles, err = openIndexFiles(ctx, cfg); err != nil {
+		l.abort()
+		return nil, err
 	}
 	size, err := ix.Size()
 	if err != nil {
@@ -350,9 +353,14 @@ func openReadOnly(ctx context.Context, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
+	files, err := openIndexFiles(ctx, cfg)
+	if err != nil {
+		ix.Close()
+		return nil, err
+	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l := &Log{cfg: cfg, origin: v.Name(), vkey: vkey, reader: reader, index: ix, metrics: newMetrics(),
-		indexFiles: indexFiles{dir: filepath.Join(cfg.DataDir, IndexFilesDir)},
+		indexFiles: files,
 		pending:    map[string][]index.Record{}, inflight: make(chan struct{}, 1), cancel: cancel,
 		shutdown: func(context.Context) error { return nil }}
 	l.follow = newFollower(reader, ix, cfg.Logger, l.dropPending, l.metrics)
@@ -376,6 +384,20 @@ func openIndex(cfg Config) (index.Store, error) {
 		return index.OpenMySQL(cfg.S3.DSN)
 	}
 	return index.Open(filepath.Join(cfg.DataDir, IndexFile))
+}
+
+// openIndexFiles opens the store of index file versions: the data
+// directory, or on S3 the bucket, which every writer and front end shares.
+func openIndexFiles(ctx context.Context, cfg Config) (indexFiles, error) {
+	f := indexFiles{dir: filepath.Join(cfg.DataDir, IndexFilesDir)}
+	if cfg.Storage == StorageS3 {
+		b, err := newBucket(ctx, cfg.S3)
+		if err != nil {
+			return f, err
+		}
+		f.bucket = b
+	}
+	return f, nil
 }
 
 func exists(p string) bool {
@@ -519,6 +541,16 @@ func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult
 		seen[e.Path] = true
 		paths = append(paths, e.Path)
 	}
+	// The index versions whose bytes are stored, looked up before any
+	// lock is taken (in the bucket, with several writers).
+	hasBytes := map[[32]byte]bool{}
+	for i, e := range entries {
+		if errs[i] == nil && e.Kind == entry.Index {
+			if hasBytes[e.SHA256], errs[i] = l.indexFiles.has(ctx, e.SHA256); errs[i] != nil {
+				errs[i] = fmt.Errorf("look for the index file's bytes: %w", errs[i])
+			}
+		}
+	}
 	// Lock in sorted order, so batches never deadlock with each other.
 	slices.Sort(paths)
 	for _, p := range paths {
@@ -526,7 +558,7 @@ func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult
 		defer unlock()
 	}
 	if l.claims != nil {
-		l.addShared(ctx, entries, leaves, results, errs)
+		l.addShared(ctx, entries, leaves, hasBytes, results, errs)
 		l.follow.poke()
 		return results, errs
 	}
@@ -540,7 +572,7 @@ func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult
 			errs[i] = err
 			continue
 		}
-		dup, err := l.decide(e, leaves[i], history)
+		dup, err := decide(e, leaves[i], history, hasBytes)
 		switch {
 		case err != nil:
 			errs[i] = err
@@ -627,15 +659,16 @@ func duplicateOf(e *entry.Entry, leaf []byte, history []index.Record) (index.Rec
 
 // decide applies PAUSE's rules to e, whose leaf is leaf, given the path's
 // history: it returns the record e repeats, or why e may not be logged, or
-// neither (log it).
-func (l *Log) decide(e *entry.Entry, leaf []byte, history []index.Record) (*index.Record, error) {
+// neither (log it). hasBytes holds the index file versions whose bytes are
+// stored.
+func decide(e *entry.Entry, leaf []byte, history []index.Record, hasBytes map[[32]byte]bool) (*index.Record, error) {
 	if dup, ok := duplicateOf(e, leaf, history); ok {
 		return &dup, nil
 	}
 	if err := admissible(e, history); err != nil {
 		return nil, err
 	}
-	if e.Kind == entry.Index && !l.indexFiles.has(e.SHA256) {
+	if e.Kind == entry.Index && !hasBytes[e.SHA256] {
 		return nil, fmt.Errorf("%w: PUT the file to /index-files/%x first, so that auditors can always diff it", ErrIndexBytesMissing, e.SHA256)
 	}
 	return nil, nil
@@ -694,7 +727,7 @@ func (l *Log) NoteFollowPoll(mirror string, err error) {
 // StoreIndexFile keeps the bytes of an index file version (r must hash
 // to sha), so that it can be logged and auditors can read it back.
 func (l *Log) StoreIndexFile(sha [32]byte, r io.Reader) error {
-	_, err := l.indexFiles.put(sha, r)
+	_, err := l.indexFiles.put(context.Background(), sha, r)
 	return err
 }
 

@@ -3,8 +3,11 @@ package log
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -26,7 +29,14 @@ func TestMigratePOSIXToS3(t *testing.T) {
 	for _, x := range smp {
 		s.mustAdd(x.request())
 	}
-	cp, raw := s.checkpoint(uint64(len(smp)))
+	// An index version, whose bytes must follow the log to the bucket.
+	idxBytes := []byte(strings.Repeat("Try::Tiny 0.31 E/ET/ETHER/Try-Tiny-0.31.tar.gz\n", 50))
+	idxSum := sha256.Sum256(idxBytes)
+	if code, _, _ := s.do("PUT", fmt.Sprintf("/index-files/%x", idxSum), s.log.Token(), string(idxBytes)); code != 201 {
+		t.Fatalf("PUT index file: %d", code)
+	}
+	s.mustAdd(fmt.Sprintf(`{"kind":"index","path":"modules/02packages.details.txt","size":%d,"sha256":"%x","time":"2024-01-02T03:04:05Z"}`, len(idxBytes), idxSum))
+	cp, raw := s.checkpoint(uint64(len(smp)) + 1)
 	s.stop()
 
 	var target Config
@@ -51,6 +61,10 @@ func TestMigratePOSIXToS3(t *testing.T) {
 	v, err := client.NewVerifier(p, "", s.url, st, "")
 	if err != nil {
 		t.Fatal(err)
+	}
+	os.RemoveAll(filepath.Join(dir, IndexFilesDir)) // served from the bucket now
+	if code, got, _ := s.do("GET", fmt.Sprintf("/index-files/%x", idxSum), "", ""); code != 200 || !bytes.Equal(got, idxBytes) {
+		t.Errorf("index file after migration: %d, %d bytes, want the %d stored", code, len(got), len(idxBytes))
 	}
 	for _, x := range smp {
 		var sum [32]byte

@@ -9,9 +9,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/tessera/api/layout"
 	tclient "github.com/transparency-dev/tessera/client"
@@ -75,33 +72,19 @@ func newStaticReader(ctx context.Context, cfg Config, v note.Verifier) (*staticR
 			return os.ReadFile(filepath.Join(ff.Root, filepath.FromSlash(p)))
 		}}, nil
 	case StorageS3:
-		s := cfg.S3
-		region := s.Region
-		if region == "" {
-			region = "us-east-1"
-		}
-		sdk, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+		b, err := newBucket(ctx, cfg.S3)
 		if err != nil {
 			return nil, err
 		}
-		c := s3.NewFromConfig(sdk, func(o *s3.Options) {
-			if s.Endpoint != "" {
-				o.BaseEndpoint = aws.String(s.Endpoint)
-				o.UsePathStyle = true
-			}
-		})
 		return &staticReader{verifier: v, get: func(ctx context.Context, p string) ([]byte, error) {
-			out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(p)})
-			if notFound(err) {
-				return nil, fmt.Errorf("%s: %w", p, os.ErrNotExist)
-			}
+			r, err := b.get(ctx, p)
 			if err != nil {
 				return nil, err
 			}
-			defer out.Body.Close()
-			var b bytes.Buffer
-			_, err = io.Copy(&b, io.LimitReader(out.Body, 64<<20))
-			return b.Bytes(), err
+			defer r.Close()
+			var buf bytes.Buffer
+			_, err = io.Copy(&buf, io.LimitReader(r, 64<<20))
+			return buf.Bytes(), err
 		}}, nil
 	}
 	return nil, fmt.Errorf("unknown storage %q", cfg.Storage)

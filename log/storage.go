@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -70,7 +71,7 @@ func driver(ctx context.Context, cfg Config, witnessRT ...http.RoundTripper) (te
 		if err != nil {
 			return nil, fmt.Errorf("AWS configuration (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or shared config): %w", err)
 		}
-		if err := ensureBucket(ctx, sdk, s); err != nil {
+		if err := ensureBucket(ctx, s); err != nil {
 			return nil, err
 		}
 		return tessaws.New(ctx, tessaws.Config{
@@ -92,10 +93,23 @@ func driver(ctx context.Context, cfg Config, witnessRT ...http.RoundTripper) (te
 	}
 }
 
-// ensureBucket checks the bucket is there before Tessera's driver starts
-// (which otherwise retries a missing bucket once a second for ever), and
-// creates it with CreateBucket. It answers at once, with what to do.
-func ensureBucket(ctx context.Context, sdk aws.Config, s S3Config) error {
+// bucket is the log's S3 bucket, for what the log keeps there beside
+// Tessera's tiles (index file versions) and for read-only front ends.
+type bucket struct {
+	c     *s3.Client
+	name  string
+	where string // for messages: the endpoint, or "AWS S3"
+}
+
+func newBucket(ctx context.Context, s S3Config) (*bucket, error) {
+	region := s.Region
+	if region == "" {
+		region = "us-east-1"
+	}
+	sdk, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or shared config): %w", err)
+	}
 	c := s3.NewFromConfig(sdk, func(o *s3.Options) {
 		if s.Endpoint != "" {
 			o.BaseEndpoint = aws.String(s.Endpoint)
@@ -106,9 +120,47 @@ func ensureBucket(ctx context.Context, sdk aws.Config, s S3Config) error {
 	if where == "" {
 		where = "AWS S3"
 	}
+	return &bucket{c: c, name: s.Bucket, where: where}, nil
+}
+
+// get opens an object; fs.ErrNotExist when there is none.
+func (b *bucket) get(ctx context.Context, key string) (io.ReadCloser, error) {
+	out, err := b.c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.name), Key: aws.String(key)})
+	if notFound(err) {
+		return nil, fmt.Errorf("%s: %w", key, os.ErrNotExist)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out.Body, nil
+}
+
+// exists reports whether the object is there.
+func (b *bucket) exists(ctx context.Context, key string) (bool, error) {
+	_, err := b.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b.name), Key: aws.String(key)})
+	if notFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// put writes an object from a seekable body (S3 needs its length).
+func (b *bucket) put(ctx context.Context, key string, body io.ReadSeeker) error {
+	_, err := b.c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(b.name), Key: aws.String(key), Body: body})
+	return err
+}
+
+// ensureBucket checks the bucket is there before Tessera's driver starts
+// (which otherwise retries a missing bucket once a second for ever), and
+// creates it with CreateBucket. It answers at once, with what to do.
+func ensureBucket(ctx context.Context, s S3Config) error {
+	b, err := newBucket(ctx, s)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	_, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.Bucket)})
+	_, err = b.c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.Bucket)})
 	if err == nil {
 		return nil
 	}
@@ -117,14 +169,14 @@ func ensureBucket(ctx context.Context, sdk aws.Config, s S3Config) error {
 	missing := errors.As(err, &nf) || errors.As(err, &nb) || strings.Contains(err.Error(), "StatusCode: 404")
 	switch {
 	case missing && s.CreateBucket:
-		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(s.Bucket)}); err != nil {
-			return fmt.Errorf("create bucket %s on %s: %w", s.Bucket, where, err)
+		if _, err := b.c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(s.Bucket)}); err != nil {
+			return fmt.Errorf("create bucket %s on %s: %w", s.Bucket, b.where, err)
 		}
 		return nil
 	case missing:
-		return fmt.Errorf("bucket %s does not exist on %s: create it, or pass --s3-create-bucket", s.Bucket, where)
+		return fmt.Errorf("bucket %s does not exist on %s: create it, or pass --s3-create-bucket", s.Bucket, b.where)
 	}
-	return fmt.Errorf("S3 bucket %s on %s cannot be reached: %w (check --s3-endpoint and the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY credentials)", s.Bucket, where, err)
+	return fmt.Errorf("S3 bucket %s on %s cannot be reached: %w (check --s3-endpoint and the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY credentials)", s.Bucket, b.where, err)
 }
 
 // notFound reports whether a storage read failed because the object does

@@ -1,6 +1,8 @@
 package log
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -324,4 +326,35 @@ func TestKilledWriterLosesNothing(t *testing.T) {
 	}
 	t.Logf("%d adds acknowledged, %d before the kill, %d by the survivor after it", len(acked), before, afterKill)
 	checkAll(t, urlB, dataB, acked)
+}
+
+// TestIndexFilesSharedByWriters: the bytes of an index version PUT at one
+// writer let another log the version, and every writer and read-only
+// front end serves them: they live in the bucket, not a data directory.
+func TestIndexFilesSharedByWriters(t *testing.T) {
+	s3 := needS3(t)
+	useS3 := func(c *Config) { c.Storage, c.S3 = s3.Storage, s3.S3 }
+	a := startServer(t, t.TempDir(), useS3)
+	b := startServer(t, secondWriter(t, a.dir), useS3)
+	ro := startServer(t, secondWriter(t, a.dir), useS3, func(c *Config) { c.ReadOnly = true })
+	body := []byte(strings.Repeat("Try::Tiny 0.31 E/ET/ETHER/Try-Tiny-0.31.tar.gz\n", 100))
+	sum := sha256.Sum256(body)
+	add := fmt.Sprintf(`{"kind":"index","path":"modules/02packages.details.txt","size":%d,"sha256":"%x","time":"2024-01-02T03:04:05Z"}`, len(body), sum)
+	if code, b := b.add(add); code != 422 {
+		t.Fatalf("index version logged before its bytes were stored: %d %s, want 422", code, b)
+	}
+	if code, _, _ := a.do("PUT", fmt.Sprintf("/index-files/%x", sum), a.log.Token(), string(body)); code != 201 {
+		t.Fatalf("PUT at the first writer: %d", code)
+	}
+	if code, resp := b.add(add); code != 200 {
+		t.Fatalf("index version at the second writer, bytes PUT at the first: %d %s", code, resp)
+	}
+	for _, s := range []*server{a, b, ro} {
+		if code, got, _ := s.do("GET", fmt.Sprintf("/index-files/%x", sum), "", ""); code != 200 || !bytes.Equal(got, body) {
+			t.Errorf("GET at %s: %d, %d bytes, want the %d bytes stored", s.dir, code, len(got), len(body))
+		}
+	}
+	if local, _ := filepath.Glob(filepath.Join(a.dir, IndexFilesDir, "*", "*")); len(local) != 0 {
+		t.Errorf("index file bytes kept in a writer's data directory: %v", local)
+	}
 }
