@@ -2,8 +2,8 @@ package log
 
 import (
 	"bufio"
-	"context"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"

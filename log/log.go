@@ -270,21 +270,21 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("start Tessera appender: %w", err)
 	}
 	l := &Log{
-		cfg:        cfg,
-		origin:     signer.Name(),
-		signer:     signer,
-		vkey:       vkey,
-		token:      token,
-		appender:   appender,
-		shutdown:   shutdown,
-		reader:     reader,
-		awaiter:    tessera.NewPublicationAwaiter(bg, reader.ReadCheckpoint, 50*time.Millisecond),
-		index:      ix,
-		metrics:    metrics,
-		pending:    map[string][]index.Record{},
-		inflight:   make(chan struct{}, cfg.MaxInflightAdds),
-		cancel:     cancel,
-		quorum:     quorum,
+		cfg:      cfg,
+		origin:   signer.Name(),
+		signer:   signer,
+		vkey:     vkey,
+		token:    token,
+		appender: appender,
+		shutdown: shutdown,
+		reader:   reader,
+		awaiter:  tessera.NewPublicationAwaiter(bg, reader.ReadCheckpoint, 50*time.Millisecond),
+		index:    ix,
+		metrics:  metrics,
+		pending:  map[string][]index.Record{},
+		inflight: make(chan struct{}, cfg.MaxInflightAdds),
+		cancel:   cancel,
+		quorum:   quorum,
 	}
 	if l.indexFiles, err = openIndexFiles(ctx, cfg); err != nil {
 		l.abort()
