@@ -1,6 +1,7 @@
 package log
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -194,4 +195,129 @@ func TestStorageDependency(t *testing.T) {
 			t.Errorf("storageDependency(%v) = %q, want %q", c.err, got, c.want)
 		}
 	}
+}
+
+// TestStorageOutagesUnderLoad kills the test's own MariaDB, then its S3
+// server, then both, with SIGKILL under load from 8 clients that retry
+// what is not acknowledged (as PAUSE's hook does), and restarts them. The
+// log is never restarted: no add is answered 500 (503 with Retry-After
+// while a dependency is away), /healthz is 503 naming the dependency
+// during each outage and 200 after, and every acknowledged add is in the
+// log once, at its index.
+func TestStorageOutagesUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts MariaDB and S3 under load; skipped in -short mode")
+	}
+	db, gw, cfg := ownServices(t)
+	s := startServer(t, t.TempDir(), func(c *Config) {
+		c.Storage, c.S3 = cfg.Storage, cfg.S3
+		c.CheckpointInterval = time.Second
+		c.claimLease = 3 * time.Second
+	})
+	var mu sync.Mutex
+	acked := map[string]uint64{}
+	codes := map[int]int{}
+	var noRetryAfter, bad []string
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for c := range 8 {
+		wg.Go(func() {
+			hc := &http.Client{Timeout: 30 * time.Second}
+			for i := 0; ; i++ {
+				p := fmt.Sprintf("authors/id/O/OU/OUTAGE/C%d-%d.tar.gz", c, i)
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					req, _ := http.NewRequest("POST", s.url+"/add", strings.NewReader(addBody(p, c*1000000+i)))
+					req.Header.Set("Authorization", "Bearer "+s.log.Token())
+					resp, err := hc.Do(req)
+					if err != nil {
+						t.Errorf("add %s: %v", p, err)
+						return
+					}
+					var res struct{ Index uint64 }
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					mu.Lock()
+					codes[resp.StatusCode]++
+					switch {
+					case resp.StatusCode == 200 && json.Unmarshal(body, &res) == nil:
+						acked[p] = res.Index
+					case resp.StatusCode == 503 && resp.Header.Get("Retry-After") == "":
+						noRetryAfter = append(noRetryAfter, string(body))
+					case resp.StatusCode != 503:
+						bad = append(bad, fmt.Sprintf("%d %s", resp.StatusCode, body))
+					}
+					mu.Unlock()
+					if resp.StatusCode == 200 {
+						break
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		})
+	}
+	stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer stopLoad()
+	health := func(wantCode int, wantText string) {
+		t.Helper()
+		var code int
+		var b []byte
+		for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if code, b, _ = s.do("GET", "/healthz", "", ""); code == wantCode && strings.Contains(string(b), wantText) {
+				return
+			}
+		}
+		stopLoad()
+		t.Fatalf("/healthz: %d %s, want %d with %q", code, b, wantCode, wantText)
+	}
+	ackedNow := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+	progress := func(what string) {
+		t.Helper()
+		n := ackedNow()
+		for deadline := time.Now().Add(60 * time.Second); ackedNow() < n+50; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				stopLoad()
+				t.Fatalf("after %s: %d adds acknowledged in a minute, want 50", what, ackedNow()-n)
+			}
+		}
+	}
+	progress("start")
+	for _, outage := range []struct {
+		name string
+		down []*ownService
+		says string
+	}{
+		{"MariaDB", []*ownService{db}, "storage: mysql"},
+		{"S3", []*ownService{gw}, "storage: s3"},
+		{"both", []*ownService{db, gw}, "storage: "},
+	} {
+		for _, svc := range outage.down {
+			svc.kill()
+		}
+		health(503, outage.says)
+		time.Sleep(2 * time.Second) // adds meet the outage
+		for _, svc := range outage.down {
+			svc.start()
+		}
+		health(200, "ok")
+		progress(outage.name + " came back")
+	}
+	stopLoad()
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("answers: %v; %d adds acknowledged", codes, len(acked))
+	if len(bad) > 0 {
+		t.Errorf("%d answers neither 200 nor 503, e.g. %s", len(bad), bad[0])
+	}
+	if len(noRetryAfter) > 0 {
+		t.Errorf("%d 503 answers without Retry-After, e.g. %s", len(noRetryAfter), noRetryAfter[0])
+	}
+	if codes[503] == 0 {
+		t.Errorf("no add met an outage: the test did not test anything")
+	}
+	checkAll(t, s.url, s.dir, acked)
 }
