@@ -15,10 +15,12 @@ import (
 // covered by the published checkpoint before /healthz says so.
 const DefaultMaxPublishLag = 2 * time.Minute
 
-// health watches what an operator must act on: acknowledged entries that
-// no published checkpoint covers (the witness quorum is not met, or
-// publishing fails), for longer than the configured lag. An idle log
-// publishes nothing new and is healthy.
+// health watches what an operator must act on: storage that cannot be
+// read (the tree, the lookup index), and acknowledged entries that no
+// published checkpoint covers (the witness quorum is not met, or
+// publishing fails) for longer than the configured lag. An idle log
+// publishes nothing new and is healthy. Read-only front ends watch their
+// storage the same way.
 type health struct {
 	mu sync.Mutex
 	// published is the size of the published checkpoint, and since when
@@ -59,6 +61,10 @@ func (l *Log) sampleHealth(ctx context.Context) {
 	var integrated uint64
 	if err == nil {
 		integrated, err = l.reader.IntegratedSize(ctx)
+	}
+	if err == nil {
+		// Lookups and, with several writers, every add read the index.
+		_, err = l.index.Size()
 	}
 	now := time.Now()
 	h := &l.health

@@ -364,6 +364,7 @@ func openReadOnly(ctx context.Context, cfg Config) (*Log, error) {
 		pending:    map[string][]index.Record{}, inflight: make(chan struct{}, 1), cancel: cancel,
 		shutdown: func(context.Context) error { return nil }}
 	l.follow = newFollower(reader, ix, cfg.Logger, l.dropPending, l.metrics)
+	go l.watchHealth(bg, max(cfg.CheckpointInterval, time.Second))
 	if cfg.Storage == StorageS3 {
 		// The writer keeps the shared index in the database up to date.
 		l.follow.passive = true

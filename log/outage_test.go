@@ -102,8 +102,28 @@ func TestStorageOutageIs503(t *testing.T) {
 	obj := newForwarder(t, strings.TrimPrefix(cfg.S3.Endpoint, "http://"))
 	cfg.S3.Endpoint = "http://" + obj.addr()
 	s := startServer(t, t.TempDir(), func(c *Config) { c.Storage, c.S3 = cfg.Storage, cfg.S3 })
+	ro := startServer(t, secondWriter(t, s.dir), func(c *Config) { c.Storage, c.S3, c.ReadOnly = cfg.Storage, cfg.S3, true })
 	smp := samples(t)
 	s.mustAdd(smp[0].request())
+	// A read-only front end answers 503 with Retry-After, never 500, when
+	// what a request needs is away, and its /healthz names it.
+	frontEnd := func(dep, path string) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			code, b, _ := ro.do("GET", "/healthz", "", "")
+			if code == 503 && strings.Contains(string(b), "storage: "+dep) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("read-only /healthz with %s down: %d %s, want 503 naming it", dep, code, b)
+				break
+			}
+		}
+		code, b, h := ro.do("GET", path, "", "")
+		if code != 503 || h.Get("Retry-After") == "" || !strings.Contains(string(b), dep) {
+			t.Errorf("read-only GET %s with %s down: %d (Retry-After %q) %s, want 503 naming it", path, dep, code, h.Get("Retry-After"), b)
+		}
+	}
 
 	db.cut()
 	var codes []int
@@ -134,6 +154,7 @@ func TestStorageOutageIs503(t *testing.T) {
 	if !strings.Contains(string(m), `cpantlog_storage_errors_total{dependency="mysql"}`) {
 		t.Errorf("no storage error counted for mysql")
 	}
+	frontEnd("mysql", "/lookup?path="+smp[0].path)
 
 	db.restore()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
@@ -170,8 +191,12 @@ func TestStorageOutageIs503(t *testing.T) {
 			break
 		}
 	}
+	frontEnd("s3", "/checkpoint")
 	obj.restore()
 	healthy("S3 came back")
+	if code, _, _ := ro.do("GET", "/healthz", "", ""); code != 200 {
+		t.Errorf("read-only /healthz after the outages: %d", code)
+	}
 }
 
 func TestStorageDependency(t *testing.T) {
