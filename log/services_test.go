@@ -159,4 +159,3 @@ func ownServices(t *testing.T) (db, gw *ownService, cfg Config) {
 	cfg.S3 = S3Config{Endpoint: endpoint, Bucket: "cpantlog", DSN: fmt.Sprintf("cpantlog:cpantlog@tcp(%s)/cpantlog", db.addr)}
 	return db, gw, cfg
 }
-
