@@ -119,7 +119,7 @@ func serve(args []string) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "`ADDR` to listen on (loopback by default; put a TLS proxy in front to expose it)")
 	fs.StringVar(&cfg.Origin, "origin", "", "checkpoint `ORIGIN` of a new log (default "+tlog.DefaultOrigin+"); must match the key of an existing one")
 	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", 0, "how often to publish a checkpoint (default 1s)")
-	fs.StringVar(&cfg.Storage, "storage", tlog.StoragePOSIX, "storage driver: posix (the tree under --data/tree) or s3 (Tessera's storage/aws: an S3 bucket and a MySQL/MariaDB database)")
+	fs.StringVar(&cfg.Storage, "storage", tlog.StoragePOSIX, "storage driver: posix (the tree under --data/tree; one writer) or s3 (Tessera's storage/aws: an S3 bucket and a MySQL/MariaDB database, shared by any number of writers with the same log.key and ingest.token)")
 	fs.BoolVar(&cfg.ReadOnly, "read-only", false, "serve the read API (and explorer) of a log another server writes: needs log.vkey in --data; with posix, --data/tree must be the writer's tree (a shared mount)")
 	fs.StringVar(&cfg.S3.Endpoint, "s3-endpoint", "", "S3 server URL for non-AWS servers (path-style addressing); empty for AWS. Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or shared config")
 	fs.StringVar(&cfg.S3.Bucket, "s3-bucket", "", "S3 bucket holding the tiles (create it first)")
