@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/transparency-dev/tessera"
@@ -26,17 +24,15 @@ func (l *Log) addShared(ctx context.Context, entries []*entry.Entry, leaves [][]
 			todo = append(todo, i)
 		}
 	}
-	slices.SortFunc(todo, func(a, b int) int { return strings.Compare(entries[a].Path, entries[b].Path) })
 	deadline := time.Now().Add(claimWait)
 	for wait := 5 * time.Millisecond; len(todo) > 0; wait = min(2*wait, 200*time.Millisecond) {
-		es := make([]*entry.Entry, len(todo))
-		ls := make([][]byte, len(todo))
+		reqs := make([]claimReq, len(todo))
 		for k, i := range todo {
-			es[k], ls[k] = entries[i], leaves[i]
+			reqs[k] = claimReq{e: entries[i], leaf: leaves[i], decide: func(h []index.Record) (*index.Record, error) {
+				return decide(entries[i], leaves[i], h, hasBytes)
+			}}
 		}
-		rs, err := l.claims.claim(ctx, es, ls, func(e *entry.Entry, leaf []byte, h []index.Record) (*index.Record, error) {
-			return decide(e, leaf, h, hasBytes)
-		})
+		rs, err := l.claims.claim(ctx, reqs)
 		if err != nil {
 			for _, i := range todo {
 				errs[i] = fmt.Errorf("claim the path: %w", err)
@@ -128,13 +124,18 @@ func (l *Log) sequenceClaimed(ctx context.Context, entries []*entry.Entry, leave
 	}
 	close(stop)
 	<-stopped
-	if err := l.claims.resolve(bg, acks); err != nil {
-		// Sequenced, not acknowledged: the claims stay, and are rolled
-		// forward once they expire; a retry then gets the same index.
-		for _, i := range acked {
-			errs[i] = fmt.Errorf("record the entry as acknowledged: %w", err)
-		}
-		return
+	// The entries are durably sequenced: acknowledge them now, and record
+	// them in the database (clearing their claims) in the background,
+	// batched with other adds'. Until then another writer meeting a claim
+	// waits for it; if this writer dies first, the claim is rolled
+	// forward and the leaf found in the tree. Nothing acknowledged hangs
+	// on that transaction, so it is off the add's path.
+	if len(acks) > 0 {
+		l.resolving.Go(func() {
+			if err := l.claims.resolve(bg, acks); err != nil {
+				l.cfg.Logger.Warn("could not record acknowledged entries in the database; their claims are rolled forward when they expire", "entries", len(acks), "err", err)
+			}
+		})
 	}
 	for k, i := range acked {
 		results[i] = AddResult{Index: acks[k].idx, Leaf: leaves[i]}

@@ -80,9 +80,13 @@ type sharedClaims struct {
 	db     *sql.DB
 	writer string
 	lease  time.Duration
+	// claims and resolves batch the transactions of concurrent adds.
+	claims   *groupCommit[claimReq, claimResult]
+	resolves *groupCommit[ackedEntry, struct{}]
 }
 
-func openClaims(dsn, writer string, lease time.Duration) (*sharedClaims, error) {
+// openClaims opens the claims tables; their batching runs until ctx ends.
+func openClaims(ctx context.Context, dsn, writer string, lease time.Duration) (*sharedClaims, error) {
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		return nil, err
@@ -94,7 +98,12 @@ func openClaims(dsn, writer string, lease time.Duration) (*sharedClaims, error) 
 			return nil, fmt.Errorf("create the claims tables: %w", err)
 		}
 	}
-	return &sharedClaims{db: db, writer: writer, lease: lease}, nil
+	c := &sharedClaims{db: db, writer: writer, lease: lease}
+	// A few transactions in flight at once, each for up to 512 adds: the
+	// next batch fills while one commits.
+	c.claims = newGroupCommit(ctx, 4, 512, c.claimTx)
+	c.resolves = newGroupCommit(ctx, 4, 512, c.resolveTx)
+	return c, nil
 }
 
 func (c *sharedClaims) Close() error { return c.db.Close() }
@@ -118,24 +127,44 @@ type claimResult struct {
 	err     error        // claimRefused
 }
 
-// decideFunc applies PAUSE's rules to e (whose leaf is leaf) given the
-// path's history: a duplicate record, or an error, or neither (log it).
-type decideFunc func(e *entry.Entry, leaf []byte, history []index.Record) (dup *index.Record, err error)
+// claimReq asks to claim e's path for its leaf; decide applies PAUSE's
+// rules given the path's history: a duplicate record, or an error, or
+// neither (log it).
+type claimReq struct {
+	e      *entry.Entry
+	leaf   []byte
+	decide func(history []index.Record) (dup *index.Record, err error)
+}
 
-// claim locks the paths of es (distinct, sorted) in one transaction and
-// decides each.
-func (c *sharedClaims) claim(ctx context.Context, es []*entry.Entry, leaves [][]byte, decide decideFunc) ([]claimResult, error) {
+// claim decides reqs, batched with other adds' in one transaction.
+func (c *sharedClaims) claim(ctx context.Context, reqs []claimReq) ([]claimResult, error) {
+	return c.claims.do(ctx, reqs)
+}
+
+// claimTx locks the paths of reqs in one transaction and decides each. A
+// path asked for twice in one batch is busy the second time.
+func (c *sharedClaims) claimTx(ctx context.Context, reqs []claimReq) ([]claimResult, error) {
 	var out []claimResult
-	err := c.retryTx(ctx, func(tx *sql.Tx) error {
-		out = make([]claimResult, len(es))
-		paths := make([]any, len(es))
-		for i, e := range es {
-			paths[i] = e.Path
+	order := make([]int, len(reqs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(reqs[a].e.Path, reqs[b].e.Path) })
+	var paths []any
+	twice := map[int]bool{}
+	for k, i := range order {
+		if k > 0 && reqs[order[k-1]].e.Path == reqs[i].e.Path {
+			twice[i] = true
+			continue
 		}
-		marks := strings.TrimSuffix(strings.Repeat("?,", len(es)), ",")
+		paths = append(paths, reqs[i].e.Path)
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?,", len(paths)), ",")
+	err := c.retryTx(ctx, func(tx *sql.Tx) error {
+		out = make([]claimResult, len(reqs))
 		// Creating the rows locks them; existing ones are locked by the
 		// update. Rows are taken in path order: no deadlock between writers.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO cpantlog_claims (path) VALUES `+strings.TrimSuffix(strings.Repeat("(?),", len(es)), ",")+
+		if _, err := tx.ExecContext(ctx, `INSERT INTO cpantlog_claims (path) VALUES `+strings.TrimSuffix(strings.Repeat("(?),", len(paths)), ",")+
 			` ON DUPLICATE KEY UPDATE path = path`, paths...); err != nil {
 			return err
 		}
@@ -144,7 +173,9 @@ func (c *sharedClaims) claim(ctx context.Context, es []*entry.Entry, leaves [][]
 			return err
 		}
 		held := map[string]claimResult{}
+		seen := 0 // every path has a row: the insert made the missing ones
 		for rows.Next() {
+			seen++
 			var p string
 			var leaf, token []byte
 			var expired sql.NullBool
@@ -160,19 +191,34 @@ func (c *sharedClaims) claim(ctx context.Context, es []*entry.Entry, leaves [][]
 				held[p] = claimResult{outcome: claimBusy}
 			}
 		}
+		// A lock wait that ends in a deadlock or timeout ends the rows
+		// early, with the error in Err: never decide on a partial read.
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return err
+		}
 		if err := rows.Close(); err != nil {
 			return err
+		}
+		if seen != len(paths) {
+			return fmt.Errorf("claims: read %d rows for %d paths", seen, len(paths))
 		}
 		histories, err := c.histories(ctx, tx, paths)
 		if err != nil {
 			return err
 		}
-		for i, e := range es {
-			if h, ok := held[e.Path]; ok {
+		var set strings.Builder
+		var args []any
+		for i, r := range reqs {
+			if twice[i] {
+				out[i] = claimResult{outcome: claimBusy}
+				continue
+			}
+			if h, ok := held[r.e.Path]; ok {
 				out[i] = h
 				continue
 			}
-			dup, err := decide(e, leaves[i], histories[e.Path])
+			dup, err := r.decide(histories[r.e.Path])
 			switch {
 			case err != nil:
 				out[i] = claimResult{outcome: claimRefused, err: err}
@@ -182,20 +228,27 @@ func (c *sharedClaims) claim(ctx context.Context, es []*entry.Entry, leaves [][]
 				continue
 			}
 			tok := newToken()
-			if _, err := tx.ExecContext(ctx, `UPDATE cpantlog_claims SET leaf = ?, token = ?, writer = ?, lease_until = NOW(6) + INTERVAL ? MICROSECOND WHERE path = ?`,
-				leaves[i], tok, c.writer, c.lease.Microseconds(), e.Path); err != nil {
-				return err
+			if set.Len() > 0 {
+				set.WriteString(",")
 			}
+			set.WriteString("(?, ?, ?, ?, NOW(6) + INTERVAL ? MICROSECOND)")
+			args = append(args, r.e.Path, r.leaf, tok, c.writer, c.lease.Microseconds())
 			out[i] = claimResult{outcome: claimed, token: tok}
 		}
-		return nil
+		if len(args) == 0 {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO cpantlog_claims (path, leaf, token, writer, lease_until) VALUES `+set.String()+
+			` ON DUPLICATE KEY UPDATE leaf = VALUES(leaf), token = VALUES(token), writer = VALUES(writer), lease_until = VALUES(lease_until)`, args...)
+		return err
 	})
 	return out, err
 }
 
-// histories reads, in one statement (one consistent view), every entry
-// logged for paths: those the lookup index holds and those acknowledged
-// but not indexed yet.
+// histories reads, in one statement (one consistent view: the follower
+// deletes an acked row only after the index holds it), every entry logged
+// for paths: those the lookup index holds and those acknowledged but not
+// indexed yet.
 func (c *sharedClaims) histories(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, paths []any) (map[string][]index.Record, error) {
@@ -242,22 +295,43 @@ type ackedEntry struct {
 	sequenced bool
 }
 
-// resolve records the acknowledged entries and clears their claims, in
-// one transaction. A claim taken over meanwhile is left to its new owner.
+// resolve records the acknowledged entries and clears their claims,
+// batched with other adds' in one transaction. A claim taken over
+// meanwhile is left to its new owner.
 func (c *sharedClaims) resolve(ctx context.Context, acks []ackedEntry) error {
-	return c.retryTx(ctx, func(tx *sql.Tx) error {
-		for _, a := range acks {
-			if a.sequenced {
-				if _, err := tx.ExecContext(ctx, `INSERT IGNORE INTO cpantlog_acked (idx, path, leaf) VALUES (?, ?, ?)`, a.idx, a.path, a.leaf); err != nil {
-					return err
-				}
+	if len(acks) == 0 {
+		return nil
+	}
+	_, err := c.resolves.do(ctx, acks)
+	return err
+}
+
+func (c *sharedClaims) resolveTx(ctx context.Context, acks []ackedEntry) ([]struct{}, error) {
+	var ins strings.Builder
+	var insArgs, paths, tokens []any
+	for _, a := range acks {
+		if a.sequenced {
+			if ins.Len() > 0 {
+				ins.WriteString(",")
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE cpantlog_claims SET leaf = NULL, token = NULL, writer = NULL, lease_until = NULL WHERE path = ? AND token = ?`, a.path, a.token); err != nil {
+			ins.WriteString("(?, ?, ?)")
+			insArgs = append(insArgs, a.idx, a.path, a.leaf)
+		}
+		paths, tokens = append(paths, a.path), append(tokens, a.token)
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?,", len(paths)), ",")
+	err := c.retryTx(ctx, func(tx *sql.Tx) error {
+		if len(insArgs) > 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT IGNORE INTO cpantlog_acked (idx, path, leaf) VALUES `+ins.String(), insArgs...); err != nil {
 				return err
 			}
 		}
-		return nil
+		// Tokens are random and unique: a path's row matches only its own.
+		_, err := tx.ExecContext(ctx, `UPDATE cpantlog_claims SET leaf = NULL, token = NULL, writer = NULL, lease_until = NULL WHERE path IN (`+marks+`) AND token IN (`+marks+`)`,
+			append(slices.Clone(paths), tokens...)...)
+		return err
 	})
+	return make([]struct{}, len(acks)), err
 }
 
 // release gives up claims whose leaves were certainly not sequenced
@@ -348,7 +422,11 @@ func (c *sharedClaims) forgetIndexed(ctx context.Context, size uint64) error {
 // a deadlock victim or it waited too long for a lock.
 func (c *sharedClaims) retryTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	for attempt := 0; ; attempt++ {
-		tx, err := c.db.BeginTx(ctx, nil)
+		// Read committed: each statement reads what is committed when it
+		// starts, so the history read after the claim rows are locked
+		// sees the commit that released them (repeatable read would not
+		// promise that: its snapshot may be older than the lock).
+		tx, err := c.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 		if err != nil {
 			return err
 		}

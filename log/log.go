@@ -184,6 +184,9 @@ type Log struct {
 	// claims, on S3 + MySQL, decide each path across every writer of the
 	// log (claims.go); nil on POSIX, where one writer decides in memory.
 	claims *sharedClaims
+	// resolving counts the claims being recorded as acknowledged in the
+	// background; shutdown waits for them.
+	resolving sync.WaitGroup
 
 	mounts       []func(*http.ServeMux)
 	follow       *follower
@@ -297,7 +300,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	l.follow = newFollower(reader, ix, cfg.Logger, l.dropPending, l.metrics)
 	if cfg.Storage == StorageS3 {
-		if l.claims, err = openClaims(cfg.S3.DSN, writerID(cfg.DataDir), cfg.claimLease); err != nil {
+		if l.claims, err = openClaims(bg, cfg.S3.DSN, writerID(cfg.DataDir), cfg.claimLease); err != nil {
 			l.abort()
 			return nil, err
 		}
@@ -437,6 +440,7 @@ func (l *Log) Index() index.Store { return l.index }
 func (l *Log) Shutdown(ctx context.Context) error {
 	l.shutdownOnce.Do(func() {
 		err := l.shutdown(ctx)
+		l.resolving.Wait() // before the claims' batching stops
 		if err != nil {
 			err = fmt.Errorf("no checkpoint covering every acknowledged entry could be published (are the witnesses up?); the entries are stored and will be published after the next start: %w", err)
 		} else {

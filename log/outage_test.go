@@ -194,8 +194,14 @@ func TestStorageOutageIs503(t *testing.T) {
 	frontEnd("s3", "/checkpoint")
 	obj.restore()
 	healthy("S3 came back")
-	if code, _, _ := ro.do("GET", "/healthz", "", ""); code != 200 {
-		t.Errorf("read-only /healthz after the outages: %d", code)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		code, b, _ := ro.do("GET", "/healthz", "", "")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("read-only /healthz after the outages: %d %s", code, b)
+		}
 	}
 }
 

@@ -1,0 +1,87 @@
+package log
+
+import (
+	"context"
+	"sync"
+)
+
+// groupCommit runs work once for all the requests that queued up while
+// the previous runs were in flight: one database transaction for many
+// concurrent adds, as Tessera batches their sequencing. Under no load a
+// request runs alone at once; under load, batches grow to max.
+type groupCommit[Req, Res any] struct {
+	queue   chan groupItem[Req, Res]
+	max     int
+	work    func(context.Context, []Req) ([]Res, error)
+	stopped chan struct{}
+	wg      sync.WaitGroup
+}
+
+type groupItem[Req, Res any] struct {
+	reqs []Req
+	done chan groupDone[Res]
+}
+
+type groupDone[Res any] struct {
+	res []Res
+	err error
+}
+
+// newGroupCommit starts workers running work until ctx ends.
+func newGroupCommit[Req, Res any](ctx context.Context, workers, max int, work func(context.Context, []Req) ([]Res, error)) *groupCommit[Req, Res] {
+	g := &groupCommit[Req, Res]{queue: make(chan groupItem[Req, Res]), max: max, work: work, stopped: make(chan struct{})}
+	for range workers {
+		g.wg.Go(func() { g.run(ctx) })
+	}
+	go func() { g.wg.Wait(); close(g.stopped) }()
+	return g
+}
+
+// do runs reqs in some batch and returns their results, in order.
+func (g *groupCommit[Req, Res]) do(ctx context.Context, reqs []Req) ([]Res, error) {
+	item := groupItem[Req, Res]{reqs: reqs, done: make(chan groupDone[Res], 1)}
+	select {
+	case g.queue <- item:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-g.stopped:
+		return nil, ErrShutdown
+	}
+	d := <-item.done // a worker that took the item always answers it
+	return d.res, d.err
+}
+
+func (g *groupCommit[Req, Res]) run(ctx context.Context) {
+	for {
+		var items []groupItem[Req, Res]
+		select {
+		case it := <-g.queue:
+			items = append(items, it)
+		case <-ctx.Done():
+			return
+		}
+		n := len(items[0].reqs)
+	more:
+		for n < g.max {
+			select {
+			case it := <-g.queue:
+				items = append(items, it)
+				n += len(it.reqs)
+			default:
+				break more
+			}
+		}
+		all := make([]Req, 0, n)
+		for _, it := range items {
+			all = append(all, it.reqs...)
+		}
+		res, err := g.work(ctx, all)
+		for _, it := range items {
+			d := groupDone[Res]{err: err}
+			if err == nil {
+				d.res, res = res[:len(it.reqs)], res[len(it.reqs):]
+			}
+			it.done <- d
+		}
+	}
+}
