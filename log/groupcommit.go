@@ -3,15 +3,17 @@ package log
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // groupCommit runs work once for all the requests that queued up while
-// the previous runs were in flight: one database transaction for many
-// concurrent adds, as Tessera batches their sequencing. Under no load a
-// request runs alone at once; under load, batches grow to max.
+// the previous runs were in flight, or arrived within linger of the first:
+// one database transaction for many concurrent adds, as Tessera batches
+// their sequencing. Under load, batches grow to max.
 type groupCommit[Req, Res any] struct {
 	queue   chan groupItem[Req, Res]
 	max     int
+	linger  time.Duration
 	work    func(context.Context, []Req) ([]Res, error)
 	stopped chan struct{}
 	wg      sync.WaitGroup
@@ -28,8 +30,8 @@ type groupDone[Res any] struct {
 }
 
 // newGroupCommit starts workers running work until ctx ends.
-func newGroupCommit[Req, Res any](ctx context.Context, workers, max int, work func(context.Context, []Req) ([]Res, error)) *groupCommit[Req, Res] {
-	g := &groupCommit[Req, Res]{queue: make(chan groupItem[Req, Res]), max: max, work: work, stopped: make(chan struct{})}
+func newGroupCommit[Req, Res any](ctx context.Context, workers, max int, linger time.Duration, work func(context.Context, []Req) ([]Res, error)) *groupCommit[Req, Res] {
+	g := &groupCommit[Req, Res]{queue: make(chan groupItem[Req, Res]), max: max, linger: linger, work: work, stopped: make(chan struct{})}
 	for range workers {
 		g.wg.Go(func() { g.run(ctx) })
 	}
@@ -60,17 +62,23 @@ func (g *groupCommit[Req, Res]) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
+		// Linger a moment for the requests arriving with this one:
+		// concurrent adds come in waves (Tessera answers a whole batch
+		// at once), and one transaction for the wave costs much less
+		// than one each.
 		n := len(items[0].reqs)
+		linger := time.NewTimer(g.linger)
 	more:
 		for n < g.max {
 			select {
 			case it := <-g.queue:
 				items = append(items, it)
 				n += len(it.reqs)
-			default:
+			case <-linger.C:
 				break more
 			}
 		}
+		linger.Stop()
 		all := make([]Req, 0, n)
 		for _, it := range items {
 			all = append(all, it.reqs...)
