@@ -3,11 +3,12 @@
 # conformance personalities, built from the Tessera version in go.mod, under
 # the same load generator on this machine: on POSIX (cmd/conformance/posix)
 # and, with the test services up (. scripts/test-services.sh), on S3 +
-# MariaDB (cmd/conformance/aws against cpantlog-server --storage s3). Three
-# alternating rounds of [duration] each; prints both medians, the ratio and
-# the non-200 answers.
+# MariaDB (cmd/conformance/aws against cpantlog-server --storage s3), and
+# with s3x2 two of each on one bucket and database, the clients spread over
+# both (as behind a load balancer). Three alternating rounds of [duration]
+# each; prints both medians, the ratio and the non-200 answers.
 #
-#   scripts/bench-ingest.sh [duration] [clients] [posix|s3|all]
+#   scripts/bench-ingest.sh [duration] [clients] [posix|s3|s3x2|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dur=${1:-20s}
@@ -38,12 +39,15 @@ rounds() {
   while [ "$1" != -- ]; do argsA+=("$1"); shift; done; shift
   argsB=("$@")
   for round in 1 2 3; do
-    kill -STOP "$pb"; kill -CONT "$pa"
+    # shellcheck disable=SC2086 # a side may be several processes
+    kill -STOP $pb; kill -CONT $pa
     "$work/cpantlog-bench" "${argsA[@]}" --duration "$dur" --clients "$clients" --prefix "$a$round" | tee -a "$work/$a.txt"
-    kill -STOP "$pa"; kill -CONT "$pb"
+    # shellcheck disable=SC2086
+    kill -STOP $pa; kill -CONT $pb
     "$work/cpantlog-bench" "${argsB[@]}" --duration "$dur" --clients "$clients" --prefix "$b$round" | tee -a "$work/$b.txt"
   done
-  kill -CONT "$pa" "$pb"
+  # shellcheck disable=SC2086
+  kill -CONT $pa $pb
   local ma mb
   ma=$(awk '{print $2}' "$work/$a.txt" | sort -n | sed -n 2p)
   mb=$(awk '{print $2}' "$work/$b.txt" | sort -n | sed -n 2p)
@@ -51,7 +55,7 @@ rounds() {
   echo "non-200 answers: $a $(awk '{s+=$6} END {print s+0}' FS='[ (,]+' "$work/$a.txt"), $b $(awk '{s+=$6} END {print s+0}' FS='[ (,]+' "$work/$b.txt")"
 }
 
-if [ "$which" != s3 ]; then
+if [ "$which" = all ] || [ "$which" = posix ]; then
   LOG_PRIVATE_KEY="$key" "$work/tessera-posix" --storage_dir "$work/anchor" --listen 127.0.0.1:2025 >"$work/anchor.log" 2>&1 &
   pa=$!
   "$work/cpantlog-server" serve --data "$work/ours" --listen 127.0.0.1:2026 >"$work/ours.log" 2>&1 &
@@ -65,6 +69,8 @@ fi
 # cmd/conformance/aws against cpantlog-server --storage s3, each with its
 # own bucket and database on the same servers.
 if [ "$which" != posix ]; then
+  n=1
+  if [ "$which" = s3x2 ]; then n=2; fi
   if [ -z "${CPANTLOG_TEST_S3_ENDPOINT:-}" ] || [ -z "${CPANTLOG_TEST_MYSQL_DSN:-}" ]; then
     echo "S3 + MariaDB: skipped (source scripts/test-services.sh first)"
     exit 0
@@ -78,17 +84,24 @@ if [ "$which" != posix ]; then
   curl -fsS --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -X PUT "$CPANTLOG_TEST_S3_ENDPOINT/$ta"
   dsn=${CPANTLOG_TEST_MYSQL_DSN%/}
   dbuser=${dsn%%:*}; rest=${dsn#*:}; dbpass=${rest%%@*}
-  "$work/tessera-aws" --listen 127.0.0.1:2027 --signer "$key" --bucket "$ta" \
-    --s3_endpoint "$CPANTLOG_TEST_S3_ENDPOINT" --s3_access_key "$AWS_ACCESS_KEY_ID" --s3_secret "$AWS_SECRET_ACCESS_KEY" \
-    --db_host 127.0.0.1 --db_user "$dbuser" --db_password "$dbpass" --db_name "$ta" >"$work/tessera-aws.log" 2>&1 &
-  pa=$!
-  "$work/cpantlog-server" serve --data "$work/ours-s3" --listen 127.0.0.1:2028 --storage s3 \
-    --s3-endpoint "$CPANTLOG_TEST_S3_ENDPOINT" --s3-bucket "$ours" --s3-create-bucket \
-    --mysql-dsn "$dsn/$ours" >"$work/ours-s3.log" 2>&1 &
-  pb=$!
-  sleep 4
-  rounds tessera-aws "$pa" cpantlog-s3 "$pb" --kind tessera --url http://127.0.0.1:2027 -- \
-    --kind cpantlog --url http://127.0.0.1:2028 --token-file "$work/ours-s3/ingest.token"
+  pa="" pb="" urlA="" urlB=""
+  for i in $(seq "$n"); do
+    "$work/tessera-aws" --listen "127.0.0.1:$((2025 + 2 * i))" --signer "$key" --bucket "$ta" \
+      --s3_endpoint "$CPANTLOG_TEST_S3_ENDPOINT" --s3_access_key "$AWS_ACCESS_KEY_ID" --s3_secret "$AWS_SECRET_ACCESS_KEY" \
+      --db_host 127.0.0.1 --db_user "$dbuser" --db_password "$dbpass" --db_name "$ta" >"$work/tessera-aws$i.log" 2>&1 &
+    pa="$pa $!" urlA="$urlA${urlA:+,}http://127.0.0.1:$((2025 + 2 * i))"
+    # Further writers of one log share its key and token.
+    if [ "$i" -gt 1 ]; then
+      mkdir -p "$work/ours-s3-$i" && cp "$work/ours-s3-1/"{log.key,log.vkey,ingest.token} "$work/ours-s3-$i/"
+    fi
+    "$work/cpantlog-server" serve --data "$work/ours-s3-$i" --listen "127.0.0.1:$((2026 + 2 * i))" --storage s3 \
+      --s3-endpoint "$CPANTLOG_TEST_S3_ENDPOINT" --s3-bucket "$ours" --s3-create-bucket \
+      --mysql-dsn "$dsn/$ours" >"$work/ours-s3-$i.log" 2>&1 &
+    pb="$pb $!" urlB="$urlB${urlB:+,}http://127.0.0.1:$((2026 + 2 * i))"
+    sleep 4
+  done
+  rounds "tessera-aws-x$n" "$pa" "cpantlog-s3-x$n" "$pb" --kind tessera --url "$urlA" -- \
+    --kind cpantlog --url "$urlB" --token-file "$work/ours-s3-1/ingest.token"
   kill $(jobs -p) 2>/dev/null || true
   sleep 1
   mariadb --no-defaults -ucpantlog -pcpantlog -h127.0.0.1 -P"$myport" -e "DROP DATABASE $ta; DROP DATABASE $ours"

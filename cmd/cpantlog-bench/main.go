@@ -16,7 +16,7 @@ import (
 
 func main() {
 	kind := flag.String("kind", "cpantlog", "cpantlog (JSON POST /add with a token), tessera (raw leaf POST /add), or mixed (cpan-tlog adds, lookups, proofs and checkpoint reads)")
-	url := flag.String("url", "http://127.0.0.1:8080", "the log's base URL")
+	url := flag.String("url", "http://127.0.0.1:8080", "the log's base URL; several, comma-separated, spread the clients over writers of one log")
 	tokenFile := flag.String("token-file", "", "cpantlog: file holding the ingest token")
 	clients := flag.Int("clients", 512, "concurrent clients")
 	duration := flag.Duration("duration", 20*time.Second, "how long to run")

@@ -17,23 +17,36 @@ import (
 
 // Target is a log to load.
 type Target struct {
-	URL string // the add endpoint
+	// URLs are the add endpoints: client k sends to URLs[k%len(URLs)],
+	// as behind a load balancer over several writers.
+	URLs []string
 	// Body returns the request body for the i-th add.
 	Body  func(i uint64) string
 	Token string // bearer token, if any
 }
 
-// CPANTLog adds distinct v1 uploads through cpan-tlog's JSON API.
+// addURLs turns base URLs, comma-separated, into add endpoints.
+func addURLs(bases string) []string {
+	var out []string
+	for b := range strings.SplitSeq(bases, ",") {
+		out = append(out, strings.TrimSuffix(b, "/")+"/add")
+	}
+	return out
+}
+
+// CPANTLog adds distinct v1 uploads through cpan-tlog's JSON API, at one
+// base URL or several (comma-separated writers of one log).
 func CPANTLog(base, token, prefix string) Target {
-	return Target{URL: strings.TrimSuffix(base, "/") + "/add", Token: token, Body: func(i uint64) string {
+	return Target{URLs: addURLs(base), Token: token, Body: func(i uint64) string {
 		return fmt.Sprintf(`{"path":"authors/id/L/LO/LOAD/%s-%d.tar.gz","size":%d,"sha256":"%064x","uploader":"LOAD","time":"2024-01-02T03:04:05Z"}`, prefix, i, i, i)
 	}}
 }
 
 // Tessera adds the same v1 leaves, raw, to Tessera's conformance
-// personality (its POST /add takes the entry as the body).
+// personality (its POST /add takes the entry as the body), at one base
+// URL or several (comma-separated front ends of one log).
 func Tessera(base, prefix string) Target {
-	return Target{URL: strings.TrimSuffix(base, "/") + "/add", Body: func(i uint64) string {
+	return Target{URLs: addURLs(base), Body: func(i uint64) string {
 		return fmt.Sprintf("cpan-tlog/v1 upload\npath authors/id/L/LO/LOAD/%s-%d.tar.gz\nsize %d\nsha256 %064x\nuploader LOAD\ntime 2024-01-02T03:04:05Z\n", prefix, i, i, i)
 	}}
 }
@@ -60,12 +73,13 @@ func Run(ctx context.Context, t Target, clients int, d time.Duration) Result {
 	var lat []time.Duration
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range clients {
+	for k := range clients {
 		wg.Go(func() {
 			var mine []time.Duration
+			url := t.URLs[k%len(t.URLs)]
 			for ctx.Err() == nil {
 				i := next.Add(1)
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, strings.NewReader(t.Body(i)))
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(t.Body(i)))
 				if t.Token != "" {
 					req.Header.Set("Authorization", "Bearer "+t.Token)
 				}
@@ -150,7 +164,7 @@ func RunMixed(ctx context.Context, base, token, prefix string, clients int, d ti
 				switch k := n % 20; {
 				case k < 8 || known == 0:
 					i = next.Add(1)
-					req, _ = http.NewRequestWithContext(ctx, http.MethodPost, add.URL, strings.NewReader(add.Body(i)))
+					req, _ = http.NewRequestWithContext(ctx, http.MethodPost, add.URLs[0], strings.NewReader(add.Body(i)))
 					req.Header.Set("Authorization", "Bearer "+token)
 				case k < 13:
 					op = "lookup"

@@ -45,3 +45,28 @@ func TestRunCountsAndSendsDistinctBodies(t *testing.T) {
 		t.Error("tessera body is not a v1 leaf")
 	}
 }
+
+// TestRunSpreadsOverWriters: with several base URLs every one gets a
+// share of the clients, as behind a load balancer.
+func TestRunSpreadsOverWriters(t *testing.T) {
+	var mu sync.Mutex
+	hits := map[string]int{}
+	handler := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			hits[name+" "+r.URL.Path]++
+			mu.Unlock()
+		})
+	}
+	a, b := httptest.NewServer(handler("a")), httptest.NewServer(handler("b"))
+	defer a.Close()
+	defer b.Close()
+	r := Run(context.Background(), Tessera(a.URL+","+b.URL+"/", "p"), 4, 200*time.Millisecond)
+	a.Close()
+	b.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if r.Adds == 0 || hits["a /add"] == 0 || hits["b /add"] == 0 || len(hits) != 2 {
+		t.Errorf("%d adds, hits %v: want both writers' /add loaded", r.Adds, hits)
+	}
+}
