@@ -52,8 +52,10 @@ import (
 const claimLease = 30 * time.Second
 
 // claimWait bounds how long an add waits for another writer's claim on
-// its path before it is answered 503.
-const claimWait = 20 * time.Second
+// its path before it is answered 503: a live writer's claim clears in well
+// under a second; a dead one's only when its lease runs out, and the
+// client's retry meets it then.
+const claimWait = 10 * time.Second
 
 // claimWorkers transactions of claims may be in flight at once, each
 // gathering the adds that arrive within claimLinger of its first (2 and
