@@ -27,11 +27,12 @@ import (
 //     cpantlog_acked, the entries acknowledged but not indexed yet, in one
 //     consistent read) and, when PAUSE's rules allow the entry, records
 //     the claim: its leaf, a token and a lease in the database's clock.
-//   - It then sequences the leaf with Tessera and, in one transaction,
-//     records the acknowledged entry in cpantlog_acked and clears the
-//     claim. Only then is the add answered 200.
+//   - It then sequences the leaf with Tessera and answers 200 once Tessera
+//     has (durably, in the same database). In the background it records
+//     the entry in cpantlog_acked and deletes the claim, in one
+//     transaction. Concurrent adds share these transactions (groupcommit.go).
 //   - A writer that meets another's outstanding claim waits for it to be
-//     cleared (the loser of a race then sees the winner's entry: 409, or
+//     resolved (the loser of a race then sees the winner's entry: 409, or
 //     the same index for an identical entry), up to claimWait (then 503).
 //   - The claimant renews its lease while Tessera works; a claim whose
 //     lease ran out belongs to a writer that died (or lost the database)
@@ -197,10 +198,12 @@ func (c *sharedClaims) claimTx(ctx context.Context, reqs []claimReq) ([]claimRes
 	marks := strings.TrimSuffix(strings.Repeat("?,", len(paths)), ",")
 	err := c.retryTx(ctx, func(tx *sql.Tx) error {
 		out = make([]claimResult, len(reqs))
-		// Lock the rows of paths claimed before, in path order (no deadlock
-		// between writers); a path without a row is inserted below, and
-		// a writer inserting it at the same time makes one of the two
-		// transactions fail on the duplicate key and run again.
+		// Lock the rows of paths with a claim outstanding (a row lives from
+		// the claim until the entry is recorded as acknowledged, so the
+		// table stays small however long the log), in path order: no
+		// deadlock between writers. A path without a row is inserted
+		// below, and a writer inserting it at the same time makes one of
+		// the two transactions fail on the duplicate key and run again.
 		rows, err := tx.QueryContext(ctx, `SELECT path, leaf, token, lease_until < NOW(6) FROM cpantlog_claims WHERE path IN (`+marks+`) ORDER BY path FOR UPDATE`, paths...)
 		if err != nil {
 			return err
@@ -369,7 +372,7 @@ func (c *sharedClaims) resolveTx(ctx context.Context, acks []ackedEntry) ([]stru
 			}
 		}
 		// Tokens are random and unique: a path's row matches only its own.
-		_, err := tx.ExecContext(ctx, `UPDATE cpantlog_claims SET leaf = NULL, token = NULL, writer = NULL, lease_until = NULL WHERE path IN (`+marks+`) AND token IN (`+marks+`)`,
+		_, err := tx.ExecContext(ctx, `DELETE FROM cpantlog_claims WHERE path IN (`+marks+`) AND token IN (`+marks+`)`,
 			append(slices.Clone(paths), tokens...)...)
 		return err
 	})
@@ -379,7 +382,7 @@ func (c *sharedClaims) resolveTx(ctx context.Context, acks []ackedEntry) ([]stru
 // release gives up claims whose leaves were certainly not sequenced
 // (Tessera pushed back before queueing them).
 func (c *sharedClaims) release(ctx context.Context, path string, token []byte) error {
-	_, err := c.db.ExecContext(ctx, `UPDATE cpantlog_claims SET leaf = NULL, token = NULL, writer = NULL, lease_until = NULL WHERE path = ? AND token = ?`, path, token)
+	_, err := c.db.ExecContext(ctx, `DELETE FROM cpantlog_claims WHERE path = ? AND token = ?`, path, token)
 	return err
 }
 
