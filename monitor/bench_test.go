@@ -132,4 +132,10 @@ func TestWriteSyntheticLog(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "log.vkey"), []byte(vkey+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// With its key the directory is a log cpantlog-server can go on
+	// appending to (scripts/bench-scale.sh), and Tessera's conformance
+	// personality too (its LOG_PRIVATE_KEY).
+	if err := os.WriteFile(filepath.Join(dir, "log.key"), []byte(skey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -19,41 +19,9 @@ trap 'kill -CONT $(jobs -p) 2>/dev/null; kill $(jobs -p) 2>/dev/null || true; rm
 
 go build -o "$work/cpantlog-server" ./cmd/cpantlog-server
 go build -o "$work/cpantlog-bench" ./cmd/cpantlog-bench
-# Tessera's personalities, built from the Tessera module cpan-tlog uses.
-tver=$(go list -m -f '{{.Version}}' github.com/transparency-dev/tessera)
-mkdir "$work/tessera" && (cd "$work/tessera" && go mod init anchor >/dev/null 2>&1 &&
-  go get "github.com/transparency-dev/tessera/cmd/conformance/posix@$tver" "github.com/transparency-dev/tessera/cmd/conformance/aws@$tver" >/dev/null 2>&1 &&
-  go build -o "$work/tessera-posix" github.com/transparency-dev/tessera/cmd/conformance/posix &&
-  go build -o "$work/tessera-aws" github.com/transparency-dev/tessera/cmd/conformance/aws)
+. scripts/bench-lib.sh
+build_tessera posix aws
 key=$("$work/cpantlog-server" keygen --data "$work/anchor-keys" --origin example.com/anchor >/dev/null && cat "$work/anchor-keys/log.key")
-
-# rounds NAME_A PID_A NAME_B PID_B ARGS_A... -- ARGS_B...: three
-# alternating rounds of cpantlog-bench against A then B (the machine is
-# shared and noisy: drift hits both alike), then both medians and the ratio
-# B/A. The server not measured is stopped (SIGSTOP) for the other's round,
-# so that its background work (Tessera's integration, cpan-tlog's index and
-# proof tree catching up) does not run in the other's time.
-rounds() {
-  local a=$1 pa=$2 b=$3 pb=$4; shift 4
-  local argsA=() argsB=()
-  while [ "$1" != -- ]; do argsA+=("$1"); shift; done; shift
-  argsB=("$@")
-  for round in 1 2 3; do
-    # shellcheck disable=SC2086 # a side may be several processes
-    kill -STOP $pb; kill -CONT $pa
-    "$work/cpantlog-bench" "${argsA[@]}" --duration "$dur" --clients "$clients" --prefix "$a$round" | tee -a "$work/$a.txt"
-    # shellcheck disable=SC2086
-    kill -STOP $pa; kill -CONT $pb
-    "$work/cpantlog-bench" "${argsB[@]}" --duration "$dur" --clients "$clients" --prefix "$b$round" | tee -a "$work/$b.txt"
-  done
-  # shellcheck disable=SC2086
-  kill -CONT $pa $pb
-  local ma mb
-  ma=$(awk '{print $2}' "$work/$a.txt" | sort -n | sed -n 2p)
-  mb=$(awk '{print $2}' "$work/$b.txt" | sort -n | sed -n 2p)
-  echo "median $a $ma adds/s, $b $mb adds/s; ratio $b/$a: $(awk -v a="$ma" -v b="$mb" 'BEGIN{printf "%.2f", b/a}')"
-  echo "non-200 answers: $a $(awk '{s+=$6} END {print s+0}' FS='[ (,]+' "$work/$a.txt"), $b $(awk '{s+=$6} END {print s+0}' FS='[ (,]+' "$work/$b.txt")"
-}
 
 if [ "$which" = all ] || [ "$which" = posix ]; then
   LOG_PRIVATE_KEY="$key" "$work/tessera-posix" --storage_dir "$work/anchor" --listen 127.0.0.1:2025 >"$work/anchor.log" 2>&1 &

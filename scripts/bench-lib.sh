@@ -1,0 +1,44 @@
+# Shared by the ingest benchmarks (scripts/bench-ingest.sh,
+# scripts/bench-scale.sh); sourced, with $work, $dur and $clients set and
+# $work/cpantlog-bench built.
+
+# build_tessera PERSONALITY...: Tessera's conformance personalities (posix,
+# aws), built from the Tessera version in go.mod, as $work/tessera-NAME.
+build_tessera() {
+  local tver p
+  tver=$(go list -m -f '{{.Version}}' github.com/transparency-dev/tessera)
+  mkdir -p "$work/tessera"
+  (cd "$work/tessera" && { [ -f go.mod ] || go mod init anchor >/dev/null 2>&1; } &&
+    for p in "$@"; do
+      go get "github.com/transparency-dev/tessera/cmd/conformance/$p@$tver" >/dev/null 2>&1 &&
+        go build -o "$work/tessera-$p" "github.com/transparency-dev/tessera/cmd/conformance/$p" || exit 1
+    done)
+}
+
+# rounds NAME_A PID_A NAME_B PID_B ARGS_A... -- ARGS_B...: three
+# alternating rounds of cpantlog-bench against A then B (the machine is
+# shared and noisy: drift hits both alike), then both medians and the ratio
+# B/A. The server not measured is stopped (SIGSTOP) for the other's round,
+# so that its background work (Tessera's integration, cpan-tlog's index and
+# proof tree catching up) does not run in the other's time.
+rounds() {
+  local a=$1 pa=$2 b=$3 pb=$4; shift 4
+  local argsA=() argsB=()
+  while [ "$1" != -- ]; do argsA+=("$1"); shift; done; shift
+  argsB=("$@")
+  for round in 1 2 3; do
+    # shellcheck disable=SC2086 # a side may be several processes
+    kill -STOP $pb; kill -CONT $pa
+    "$work/cpantlog-bench" "${argsA[@]}" --duration "$dur" --clients "$clients" --prefix "$a$round" | tee -a "$work/$a.txt"
+    # shellcheck disable=SC2086
+    kill -STOP $pa; kill -CONT $pb
+    "$work/cpantlog-bench" "${argsB[@]}" --duration "$dur" --clients "$clients" --prefix "$b$round" | tee -a "$work/$b.txt"
+  done
+  # shellcheck disable=SC2086
+  kill -CONT $pa $pb
+  local ma mb
+  ma=$(awk '{print $2}' "$work/$a.txt" | sort -n | sed -n 2p)
+  mb=$(awk '{print $2}' "$work/$b.txt" | sort -n | sed -n 2p)
+  echo "median $a $ma adds/s, $b $mb adds/s; ratio $b/$a: $(awk -v a="$ma" -v b="$mb" 'BEGIN{printf "%.2f", b/a}')"
+  echo "non-200 answers: $a $(awk '{s+=$6} END {print s+0}' FS='[ (,]+' "$work/$a.txt"), $b $(awk '{s+=$6} END {print s+0}' FS='[ (,]+' "$work/$b.txt")"
+}
