@@ -8,7 +8,7 @@
 #   scripts/bench-scale.sh [entries] [duration] [clients]   (1000000 15s 512)
 #
 # The prefilled log is built once and kept in $CPANTLOG_BENCH_SCALE/N
-# (default ~/.cache/cpantlog-bench-scale/N): a synthetic tree of real-format
+# (default /var/tmp/cpantlog-bench-scale/N): a synthetic tree of real-format
 # entries with its key, and the lookup index built from it on the first
 # run. Each run works on copies.
 set -euo pipefail
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 n=${1:-1000000}
 dur=${2:-15s}
 clients=${3:-512}
-keep=${CPANTLOG_BENCH_SCALE:-$HOME/.cache/cpantlog-bench-scale}/$n
+keep=${CPANTLOG_BENCH_SCALE:-/var/tmp/cpantlog-bench-scale}/$n
 work=$(mktemp -d)
 trap 'kill -CONT $(jobs -p) 2>/dev/null; kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
