@@ -259,30 +259,61 @@ func (ix *Index) ByDist(dist string, p Page) ([]Record, error) {
 func (ix *Index) DistsWithPrefix(prefix string, limit int) ([]string, error) {
 	var out []string
 	lower := strings.ToLower(prefix)
-	firsts := []string{""}
-	if prefix != "" {
-		firsts = []string{strings.ToUpper(prefix[:1]), strings.ToLower(prefix[:1])}
-		if firsts[0] == firsts[1] {
-			firsts = firsts[:1]
-		}
-	}
 	err := ix.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDists).Cursor()
-		for _, first := range firsts {
-			for k, _ := c.Seek([]byte(first)); k != nil && len(out) < limit; k, _ = c.Seek(append(bytes.Clone(k[:bytes.IndexByte(k, 0)]), 1)) {
-				name := string(k[:bytes.IndexByte(k, 0)])
-				if !strings.HasPrefix(name, first) {
-					break
-				}
-				if strings.HasPrefix(strings.ToLower(name), lower) {
+		// names lists the distinct names starting with have.
+		names := func(have []byte) {
+			for k, _ := c.Seek(have); k != nil && bytes.HasPrefix(k, have) && len(out) < limit; k, _ = c.Seek(append(bytes.Clone(k[:bytes.IndexByte(k, 0)]), 1)) {
+				out = append(out, string(k[:bytes.IndexByte(k, 0)]))
+			}
+		}
+		if !isASCII(lower) {
+			// Case folding beyond ASCII changes lengths: compare every name.
+			for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Seek(append(bytes.Clone(k[:bytes.IndexByte(k, 0)]), 1)) {
+				if name := string(k[:bytes.IndexByte(k, 0)]); strings.HasPrefix(strings.ToLower(name), lower) {
 					out = append(out, name)
 				}
 			}
+			return nil
 		}
+		// Walk the spellings of the prefix that occur, a byte at a time,
+		// each letter in both cases: a seek per spelling that some name
+		// starts with, instead of a scan of every name with the first
+		// letter (seconds at a million distributions).
+		var walk func(have []byte, j int)
+		walk = func(have []byte, j int) {
+			if len(out) >= limit {
+				return
+			}
+			if j == len(lower) {
+				names(have)
+				return
+			}
+			spellings := []byte{lower[j]}
+			if up := lower[j] - 'a' + 'A'; lower[j] >= 'a' && lower[j] <= 'z' {
+				spellings = []byte{up, lower[j]} // byte order: upper case first
+			}
+			for _, b := range spellings {
+				next := append(bytes.Clone(have), b)
+				if k, _ := c.Seek(next); k != nil && bytes.HasPrefix(k, next) {
+					walk(next, j+1)
+				}
+			}
+		}
+		walk(nil, 0)
 		return nil
 	})
 	slices.SortFunc(out, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
 	return out, err
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // ByAuthor returns a page of the entries in a PAUSE id's directory.

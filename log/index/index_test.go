@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 )
 
@@ -175,5 +178,57 @@ func TestOldSchemaIsRebuilt(t *testing.T) {
 	}
 	if v, _ := ix.GetMeta("follow:x"); string(v) != "1700000000.5" {
 		t.Errorf("ingest position lost across the schema change: %q", v)
+	}
+}
+
+// TestDistsWithPrefix: the prefix matches without regard to case, in every
+// spelling a name has, and the answer is what comparing every name says.
+func TestDistsWithPrefix(t *testing.T) {
+	ix, err := Open(filepath.Join(t.TempDir(), "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	dists := []string{"Try-Tiny", "try-catch", "TRY-X", "TryCatch", "Tree-DAG", "libwww-perl", "LWP-Protocol-https", "Lwp-Mini", "Ünicode-Thing", "ünicode-other", "Z"}
+	var leaves [][]byte
+	for i, d := range dists {
+		p := fmt.Sprintf("authors/id/A/AB/ABC/%s-1.%d.tar.gz", d, i)
+		leaves = append(leaves, leaf(t, p, d))
+		dists[i] = cpan.ParseDistInfo(p).Dist // what the index keeps
+	}
+	if _, err := ix.Append(0, leaves); err != nil {
+		t.Fatal(err)
+	}
+	reference := func(prefix string, limit int) []string {
+		var out []string
+		for _, d := range dists {
+			if strings.HasPrefix(strings.ToLower(d), strings.ToLower(prefix)) {
+				out = append(out, d)
+			}
+		}
+		slices.SortFunc(out, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
+		return out[:min(len(out), limit)]
+	}
+	for _, c := range []struct {
+		prefix string
+		limit  int
+	}{{"try", 20}, {"TRY-", 20}, {"tRy-t", 20}, {"tr", 20}, {"l", 20}, {"lwp", 20}, {"LWP-P", 20}, {"libwww", 20}, {"ü", 20}, {"Ü", 20}, {"", 20}, {"nothing", 20}, {"try-tiny-", 20}, {"z", 20}, {"try", 2}} {
+		got, err := ix.DistsWithPrefix(c.prefix, c.limit)
+		want := reference(c.prefix, c.limit)
+		if c.limit < len(reference(c.prefix, 100)) {
+			// Over the limit: as many, each a match.
+			if err != nil || len(got) != c.limit {
+				t.Errorf("DistsWithPrefix(%q, %d) = %v, %v; want %d matches", c.prefix, c.limit, got, err, c.limit)
+			}
+			for _, g := range got {
+				if !strings.HasPrefix(strings.ToLower(g), strings.ToLower(c.prefix)) {
+					t.Errorf("DistsWithPrefix(%q) gave %q", c.prefix, g)
+				}
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("DistsWithPrefix(%q, %d) = %v, %v; want %v", c.prefix, c.limit, got, err, want)
+		}
 	}
 }
