@@ -111,8 +111,15 @@ func openClaims(ctx context.Context, dsn, writer string, lease time.Duration) (*
 	// MySQL 8 names the variable transaction_isolation, MariaDB before
 	// 11.1 only tx_isolation.
 	var db *sql.DB
+	given := cfg.Params // the operator's own session variables, kept
 	for _, v := range []string{"transaction_isolation", "tx_isolation"} {
-		cfg.Params = map[string]string{v: "'READ-COMMITTED'"}
+		cfg.Params = map[string]string{}
+		for k, x := range given {
+			if k != "transaction_isolation" && k != "tx_isolation" {
+				cfg.Params[k] = x
+			}
+		}
+		cfg.Params[v] = "'READ-COMMITTED'" // the claims' correctness needs it
 		if db, err = sql.Open("mysql", cfg.FormatDSN()); err != nil {
 			return nil, err
 		}

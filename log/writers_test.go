@@ -171,6 +171,15 @@ func TestDeadWriterClaimIsRolledForward(t *testing.T) {
 		return n
 	}
 
+	// The claims' sessions read committed (their correctness needs it).
+	var iso string
+	if err := s.log.claims.db.QueryRow(`SELECT @@transaction_isolation`).Scan(&iso); err != nil {
+		s.log.claims.db.QueryRow(`SELECT @@tx_isolation`).Scan(&iso)
+	}
+	if iso != "READ-COMMITTED" {
+		t.Errorf("claims session isolation %q, want READ-COMMITTED", iso)
+	}
+
 	// Died before sequencing: the claimed leaf is logged, the other refused.
 	p1 := "authors/id/R/RA/RACE/Orphan-1.tar.gz"
 	claimedLeaf := leafOf(addBody(p1, 1))
