@@ -25,6 +25,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/transparency-dev/tessera"
@@ -161,6 +162,9 @@ type Log struct {
 
 	paths    keyedMutex
 	inflight chan struct{} // a token per add being processed
+	// adding counts AddBatch calls in progress: HTTP adds, and a
+	// back-fill's batches, which take no inflight token.
+	adding atomic.Int64
 
 	// pending holds entries acknowledged to a client that the lookup index
 	// has not caught up with yet, so that a second add of the same path
@@ -517,6 +521,8 @@ func (l *Log) Add(ctx context.Context, e *entry.Entry) (AddResult, error) {
 // entries always get the same indexes. Each entry gets its result or its
 // error, as from Add. Two entries for one path in a batch are refused.
 func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult, []error) {
+	l.adding.Add(1)
+	defer l.adding.Add(-1)
 	results := make([]AddResult, len(entries))
 	errs := make([]error, len(entries))
 	if l.appender == nil {
@@ -603,6 +609,10 @@ func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult
 	l.follow.poke()
 	return results, errs
 }
+
+// addsInFlight reports whether adds are being processed: background work
+// that competes with them for the disk (the proof tree) waits.
+func (l *Log) addsInFlight() bool { return len(l.inflight) > 0 || l.adding.Load() > 0 }
 
 // VerifiesSigstore reports whether the log has a Sigstore trusted root.
 func (l *Log) VerifiesSigstore() bool { return l.cfg.Sigstore != nil }

@@ -135,7 +135,7 @@ func (l *Log) WriteProofs(ctx context.Context) (int, error) {
 		// Adds come first: the proof tree is derived and lags by design,
 		// and its file creations contend with Tessera's for the file
 		// system's journal. It catches up when adds pause.
-		for len(l.inflight) > 0 && ctx.Err() == nil {
+		for l.addsInFlight() && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
 		if err := ctx.Err(); err != nil {
@@ -301,7 +301,7 @@ func (l *Log) sweepProofs(ctx context.Context) (checked, damaged int) {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".tlog-proof") {
 			return ctx.Err()
 		}
-		for len(l.inflight) > 0 && ctx.Err() == nil {
+		for l.addsInFlight() && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
 		rel, _ := filepath.Rel(root, p)
