@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -106,9 +107,11 @@ func benchAudit(b *testing.B, n int) {
 }
 
 // TestWriteSyntheticLog writes the synthetic log BenchmarkAudit audits into
-// $CPANTLOG_SYNTHETIC_LOG (tree/ and log.vkey), with
+// $CPANTLOG_SYNTHETIC_LOG (tree/, log.vkey and log.key), with
 // $CPANTLOG_SYNTHETIC_ENTRIES entries, for scripts/bench-monitor.sh to
-// serve to the monitor and to Tessera's fsck alike. Skipped otherwise.
+// serve to the monitor and to Tessera's fsck alike. Where the directory
+// holds a synthetic log already (its log.key), the entries are appended
+// after it: a monitor's next round audits just those. Skipped otherwise.
 func TestWriteSyntheticLog(t *testing.T) {
 	dir := os.Getenv("CPANTLOG_SYNTHETIC_LOG")
 	if dir == "" {
@@ -119,15 +122,32 @@ func TestWriteSyntheticLog(t *testing.T) {
 		t.Fatalf("CPANTLOG_SYNTHETIC_ENTRIES=%q is not a positive number", os.Getenv("CPANTLOG_SYNTHETIC_ENTRIES"))
 	}
 	skey, vkey, _ := note.GenerateKey(rand.Reader, tlog.DefaultOrigin)
-	signer, _ := note.NewSigner(skey)
+	from := 0
+	if b, err := os.ReadFile(filepath.Join(dir, "log.key")); err == nil {
+		skey = strings.TrimSpace(string(b))
+		cp, err := os.ReadFile(filepath.Join(dir, "tree", "checkpoint"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if from, err = strconv.Atoi(strings.Split(string(cp), "\n")[1]); err != nil {
+			t.Fatalf("checkpoint of the synthetic log: %v", err)
+		}
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	const batch = 100_000
-	for lo := 0; lo < n; lo += batch {
+	for lo := from; lo < from+n; lo += batch {
 		leaves := make([][]byte, 0, batch)
-		for i := lo; i < min(n, lo+batch); i++ {
+		for i := lo; i < min(from+n, lo+batch); i++ {
 			leaves = append(leaves, mkUpload(t, fmt.Sprintf("authors/id/S/SY/SYNTH%d/Synthetic-Dist-%d-1.%d.tar.gz", i%1000, i, i%97), fmt.Sprintf("SYNTH%d", i%1000), fmt.Sprint(i), t0.Add(time.Duration(i)*time.Second), nil))
 		}
 		appendLeaves(t, filepath.Join(dir, "tree"), signer, leaves)
+	}
+	if from > 0 {
+		return
 	}
 	if err := os.WriteFile(filepath.Join(dir, "log.vkey"), []byte(vkey+"\n"), 0o644); err != nil {
 		t.Fatal(err)
