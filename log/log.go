@@ -5,7 +5,8 @@
 //
 // Its promises: an add is answered only once Tessera has durably sequenced
 // the entry; at most one upload is ever logged for a path PAUSE does not let
-// be overwritten, however many requests race; and the lookup index is
+// be overwritten, however many requests race, at however many writers (on
+// S3 + MySQL they decide in the database, claims.go); and the lookup index is
 // derived from the tree, so after a crash it catches up from the tree and
 // never the other way round.
 package log
@@ -43,9 +44,10 @@ type Config struct {
 	// DataDir holds the keys, the token, the tree and the lookup index.
 	DataDir string
 	// ReadOnly serves the read API from the storage without writing: any
-	// number of front ends can run beside one writer. It needs log.vkey in
-	// DataDir (copy it from the writer) and keeps its own lookup index,
-	// derived from the published tree.
+	// number of front ends can run beside the writers. It needs log.vkey in
+	// DataDir (copy it from a writer); on POSIX it keeps its own lookup
+	// index, derived from the published tree, on S3 it reads the writers'
+	// shared one.
 	ReadOnly bool
 	// Storage is StoragePOSIX (default) or StorageS3, with S3.
 	Storage string
