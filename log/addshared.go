@@ -1,11 +1,13 @@
 package log
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/transparency-dev/tessera"
@@ -184,7 +186,7 @@ func (l *Log) rollForward(ctx context.Context, path string, orphan claimResult) 
 	if err != nil {
 		return giveUp(err)
 	}
-	if _, found := sameLeaf(h, orphan.leaf); found {
+	if slices.ContainsFunc(h, func(r index.Record) bool { return bytes.Equal(r.Leaf, orphan.leaf) }) {
 		l.metrics.claimsRolledForward.WithLabelValues("found").Inc()
 		return l.claims.resolve(bg, []ackedEntry{{path: path, token: tok}})
 	}

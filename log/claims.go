@@ -1,7 +1,6 @@
 package log
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -499,14 +498,4 @@ func newToken() []byte {
 	b := make([]byte, 16)
 	rand.Read(b)
 	return b
-}
-
-// sameLeaf reports whether the history holds leaf, and where.
-func sameLeaf(history []index.Record, leaf []byte) (index.Record, bool) {
-	for _, r := range history {
-		if bytes.Equal(r.Leaf, leaf) {
-			return r, true
-		}
-	}
-	return index.Record{}, false
 }

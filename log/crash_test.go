@@ -70,18 +70,13 @@ func testSIGKILLLosesNothing(t *testing.T, storage string) {
 					}
 					p := fmt.Sprintf("authors/id/C/CR/CRASH/R%d-W%d-%d.tar.gz", round, w, i)
 					body := fmt.Sprintf(`{"path":%q,"size":%d,"sha256":"%064x","uploader":"CRASH","time":"2024-01-02T03:04:05Z"}`, p, i, next+w*100000+i)
-					req, _ := http.NewRequest("POST", url+"/add", strings.NewReader(body))
-					req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
-					resp, err := hc.Do(req)
+					idx, ok, err := postAdd(hc, url, string(token), body)
 					if err != nil {
 						return // killed
 					}
-					var res struct{ Index uint64 }
-					ok := resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&res) == nil
-					resp.Body.Close()
 					if ok {
 						mu.Lock()
-						acked[p] = res.Index
+						acked[p] = idx
 						mu.Unlock()
 					}
 				}
@@ -101,6 +96,22 @@ func testSIGKILLLosesNothing(t *testing.T, storage string) {
 		t.Errorf("only %d entries were acknowledged over 20 rounds", len(acked))
 	}
 	t.Logf("%d acknowledged entries survived 20 SIGKILLs", len(acked))
+}
+
+// postAdd sends an add to the log at base with the token (surrounding
+// space ignored) and reports the acknowledged index, if it was; err is
+// a failure to get any answer (a killed server).
+func postAdd(hc *http.Client, base, token, body string) (idx uint64, ok bool, err error) {
+	req, _ := http.NewRequest("POST", base+"/add", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(token))
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, false, err
+	}
+	defer resp.Body.Close()
+	var res struct{ Index uint64 }
+	ok = resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&res) == nil
+	return res.Index, ok, nil
 }
 
 // buildServer builds the real cpantlog-server for a test to run and kill.

@@ -261,7 +261,6 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := l.Add(r.Context(), e)
 	var conflict *ConflictError
-	dep := l.storageDependency(err)
 	switch {
 	case errors.As(err, &conflict):
 		outcome("conflict")
@@ -285,16 +284,14 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 		httpError(w, http.StatusServiceUnavailable, "%v", err)
 		return
-	case dep != "":
-		outcome("unavailable")
-		l.metrics.storageErrors.WithLabelValues(dep).Inc()
-		l.cfg.Logger.Warn("storage unavailable; the add was answered 503", "dependency", dep, "err", err)
-		w.Header().Set("Retry-After", "5")
-		httpError(w, http.StatusServiceUnavailable, "storage: %s unavailable; retry later (an entry this request may have logged is answered with its index)", dep)
-		return
 	case err != nil:
-		outcome("error")
-		l.internalError(w, "logging the entry", err)
+		// internalError answers a storage outage 503 and counts it.
+		if l.storageDependency(err) != "" {
+			outcome("unavailable")
+		} else {
+			outcome("error")
+		}
+		l.internalError(w, "logging the entry (a retry of the same entry gets its index if it was logged)", err)
 		return
 	}
 	if res.Duplicate {

@@ -5,8 +5,6 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,25 +23,12 @@ func TestIndexFiles(t *testing.T) {
 	zw.Close()
 	plain := []byte(strings.Repeat("Try::Tiny 0.31 E/ET/ETHER/Try-Tiny-0.31.tar.gz\n", 1000))
 	put := func(sum [32]byte, body []byte, token string) int {
-		req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/index-files/%x", s.url, sum), bytes.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _, _ := s.do("PUT", fmt.Sprintf("/index-files/%x", sum), token, string(body))
+		return code
 	}
 	get := func(path string) (int, []byte) {
-		resp, err := http.Get(s.url + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		code, b, _ := s.do("GET", path, "", "")
+		return code, b
 	}
 	if code := put(sha256.Sum256(plain), plain, ""); code != 401 {
 		t.Errorf("PUT without the token: %d, want 401", code)

@@ -556,9 +556,12 @@ func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult
 	}
 	// The index versions whose bytes are stored, looked up before any
 	// lock is taken (in the bucket, with several writers).
-	hasBytes := map[[32]byte]bool{}
+	var hasBytes map[[32]byte]bool // nil, read as false, unless the batch holds index versions
 	for i, e := range entries {
 		if errs[i] == nil && e.Kind == entry.Index {
+			if hasBytes == nil {
+				hasBytes = map[[32]byte]bool{}
+			}
 			if hasBytes[e.SHA256], errs[i] = l.indexFiles.has(ctx, e.SHA256); errs[i] != nil {
 				errs[i] = fmt.Errorf("look for the index file's bytes: %w", errs[i])
 			}

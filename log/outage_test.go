@@ -109,15 +109,8 @@ func TestStorageOutageIs503(t *testing.T) {
 	// what a request needs is away, and its /healthz names it.
 	frontEnd := func(dep, path string) {
 		t.Helper()
-		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			code, b, _ := ro.do("GET", "/healthz", "", "")
-			if code == 503 && strings.Contains(string(b), "storage: "+dep) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("read-only /healthz with %s down: %d %s, want 503 naming it", dep, code, b)
-				break
-			}
+		if code, b, ok := ro.healthzBecomes(503, "storage: "+dep, 15*time.Second); !ok {
+			t.Errorf("read-only /healthz with %s down: %d %s, want 503 naming it", dep, code, b)
 		}
 		code, b, h := ro.do("GET", path, "", "")
 		if code != 503 || h.Get("Retry-After") == "" || !strings.Contains(string(b), dep) {
@@ -140,15 +133,8 @@ func TestStorageOutageIs503(t *testing.T) {
 	if !strings.Contains(answer, "storage: mysql unavailable") || retryAfter == "" {
 		t.Errorf("503 answer %q (Retry-After %q), want it to name mysql and say when to retry", answer, retryAfter)
 	}
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		code, b, _ := s.do("GET", "/healthz", "", "")
-		if code == 503 && strings.Contains(string(b), "storage: mysql") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("/healthz with MariaDB down: %d %s, want 503 naming mysql", code, b)
-			break
-		}
+	if code, b, ok := s.healthzBecomes(503, "storage: mysql", 15*time.Second); !ok {
+		t.Errorf("/healthz with MariaDB down: %d %s, want 503 naming mysql", code, b)
 	}
 	_, m, _ := s.do("GET", "/metrics", "", "")
 	if !strings.Contains(string(m), `cpantlog_storage_errors_total{dependency="mysql"}`) {
@@ -166,43 +152,36 @@ func TestStorageOutageIs503(t *testing.T) {
 			t.Fatalf("adds after MariaDB came back: %d %s", code, b)
 		}
 	}
-	healthy := func(what string) {
+	healthy := func(s *server, what string) {
 		t.Helper()
-		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			if code, _, _ := s.do("GET", "/healthz", "", ""); code == 200 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("/healthz did not recover after %s", what)
-			}
+		if code, b, ok := s.healthzBecomes(200, "ok", 15*time.Second); !ok {
+			t.Fatalf("/healthz did not recover after %s: %d %s", what, code, b)
 		}
 	}
-	healthy("MariaDB came back")
+	healthy(s, "MariaDB came back")
 
 	// The object store cut off: the health says so, by name.
 	obj.cut()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		code, b, _ := s.do("GET", "/healthz", "", "")
-		if code == 503 && strings.Contains(string(b), "storage: s3") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("/healthz with S3 down: %d %s, want 503 naming s3", code, b)
-			break
-		}
+	if code, b, ok := s.healthzBecomes(503, "storage: s3", 30*time.Second); !ok {
+		t.Errorf("/healthz with S3 down: %d %s, want 503 naming s3", code, b)
 	}
 	frontEnd("s3", "/checkpoint")
 	obj.restore()
-	healthy("S3 came back")
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		code, b, _ := ro.do("GET", "/healthz", "", "")
-		if code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("read-only /healthz after the outages: %d %s", code, b)
+	healthy(s, "S3 came back")
+	healthy(ro, "the outages (read-only front end)")
+}
+
+// healthzBecomes polls /healthz until it answers code with text in its
+// body, for up to within; it returns the last answer and whether it did.
+func (s *server) healthzBecomes(code int, text string, within time.Duration) (int, []byte, bool) {
+	var got int
+	var b []byte
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if got, b, _ = s.do("GET", "/healthz", "", ""); got == code && strings.Contains(string(b), text) {
+			return got, b, true
 		}
 	}
+	return got, b, false
 }
 
 func TestStorageDependency(t *testing.T) {
@@ -295,15 +274,10 @@ func TestStorageOutagesUnderLoad(t *testing.T) {
 	defer stopLoad()
 	health := func(wantCode int, wantText string) {
 		t.Helper()
-		var code int
-		var b []byte
-		for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			if code, b, _ = s.do("GET", "/healthz", "", ""); code == wantCode && strings.Contains(string(b), wantText) {
-				return
-			}
+		if code, b, ok := s.healthzBecomes(wantCode, wantText, 90*time.Second); !ok {
+			stopLoad()
+			t.Fatalf("/healthz: %d %s, want %d with %q", code, b, wantCode, wantText)
 		}
-		stopLoad()
-		t.Fatalf("/healthz: %d %s, want %d with %q", code, b, wantCode, wantText)
 	}
 	ackedNow := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 	progress := func(what string) {

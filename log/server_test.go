@@ -371,16 +371,8 @@ func TestAddErrors(t *testing.T) { forStorages(t, testAddErrors) }
 // putIndexFile stores an index file version's bytes, wanting status code.
 func (s *server) putIndexFile(t *testing.T, content []byte, code int) {
 	t.Helper()
-	req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/index-files/%x", s.url, sha256.Sum256(content)), bytes.NewReader(content))
-	req.Header.Set("Authorization", "Bearer "+s.log.Token())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != code {
-		t.Fatalf("PUT index file: %d %s, want %d", resp.StatusCode, b, code)
+	if got, b, _ := s.do("PUT", fmt.Sprintf("/index-files/%x", sha256.Sum256(content)), s.log.Token(), string(content)); got != code {
+		t.Fatalf("PUT index file: %d %s, want %d", got, b, code)
 	}
 }
 

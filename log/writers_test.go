@@ -278,15 +278,8 @@ func TestKilledWriterLosesNothing(t *testing.T) {
 	var killed time.Time
 	afterKill := 0
 	post := func(hc *http.Client, url, body string) (uint64, bool) {
-		req, _ := http.NewRequest("POST", url+"/add", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
-		resp, err := hc.Do(req)
-		if err != nil {
-			return 0, false
-		}
-		defer resp.Body.Close()
-		var res struct{ Index uint64 }
-		return res.Index, resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&res) == nil
+		idx, ok, _ := postAdd(hc, url, string(token), body)
+		return idx, ok
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup

@@ -92,16 +92,8 @@ func (l *Log) Add(t testing.TB, path string, content []byte, when string, wait b
 	if wait {
 		u += "?wait=1"
 	}
-	req, _ := http.NewRequest("POST", u, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+l.Token())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("add %s: %d %s", path, resp.StatusCode, b)
+	if code, b := l.send(t, "POST", u, []byte(body)); code != 200 {
+		t.Fatalf("add %s: %d %s", path, code, b)
 	}
 }
 
@@ -109,16 +101,8 @@ func (l *Log) Add(t testing.TB, path string, content []byte, when string, wait b
 // requires before the version is logged.
 func (l *Log) PutIndexFile(t testing.TB, content []byte) {
 	t.Helper()
-	req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/index-files/%x", l.URL, sha256.Sum256(content)), bytes.NewReader(content))
-	req.Header.Set("Authorization", "Bearer "+l.Token())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 && resp.StatusCode != 201 {
-		t.Fatalf("PUT index file: %d %s", resp.StatusCode, b)
+	if code, b := l.send(t, "PUT", fmt.Sprintf("%s/index-files/%x", l.URL, sha256.Sum256(content)), content); code != 200 && code != 201 {
+		t.Fatalf("PUT index file: %d %s", code, b)
 	}
 }
 
@@ -231,3 +215,17 @@ func (s *SyncBuffer) Write(p []byte) (int, error) {
 }
 
 func (s *SyncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// send makes an authorized request to the log and returns the answer.
+func (l *Log) send(t testing.TB, method, url string, body []byte) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+l.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
