@@ -44,6 +44,9 @@ var (
 	// kUploadsFile names the uploads file, when it is not "uploads": a
 	// rewrite makes a new file and switches to it in one transaction.
 	kUploadsFile = []byte("uploads-file")
+	// kTable is the savedTable (JSON) of the uploads file's table, while
+	// the table file is exactly what it says (see uploads).
+	kTable = []byte("uploads-table")
 )
 
 var errStateLocked = errors.New("monitor state is locked by another process (is another cpantlog-monitor using this --state?)")
@@ -71,7 +74,7 @@ func openState(dir string) (*state, error) {
 	}
 	s := &state{db: db, dir: dir}
 	size, paths := s.committedUploads()
-	if s.uploads, err = openUploads(filepath.Join(dir, s.uploadsFile()), size, paths); err != nil {
+	if s.uploads, err = openUploads(filepath.Join(dir, s.uploadsFile()), size, paths, s.savedTable(), s.forgetTable); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -141,30 +144,86 @@ func (s *state) rewriteUploads() error {
 		if err := m.Put(kUploads, binary.BigEndian.AppendUint64(v, uint64(paths))); err != nil {
 			return err
 		}
+		if err := m.Delete(kTable); err != nil {
+			return err
+		}
 		return m.Put(kUploadsFile, []byte(name))
 	})
 	if err != nil {
 		return err
 	}
-	u, err := openUploads(filepath.Join(s.dir, name), off, paths)
+	u, err := openUploads(filepath.Join(s.dir, name), off, paths, nil, s.forgetTable)
 	if err != nil {
 		return err
 	}
 	s.uploads.close()
 	s.uploads = u
 	os.Remove(filepath.Join(s.dir, old))
+	os.Remove(filepath.Join(s.dir, old+".table"))
 	return nil
+}
+
+// savedTable returns the saved table of the uploads file, or nil.
+func (s *state) savedTable() *savedTable {
+	var t *savedTable
+	s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bMeta).Get(kTable); v != nil {
+			t = new(savedTable)
+			if json.Unmarshal(v, t) != nil {
+				t = nil
+			}
+		}
+		return nil
+	})
+	return t
+}
+
+// forgetTable deletes the saved table, before the table file changes.
+func (s *state) forgetTable() error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Delete(kTable) })
+}
+
+// saveTable syncs the uploads table and saves it, if it matches the
+// committed records, so that the next start maps it instead of rebuilding
+// it.
+func (s *state) saveTable() error {
+	if s.uploads.saved {
+		return nil
+	}
+	t, err := s.uploads.save()
+	if err != nil || t == nil {
+		return err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if size, paths := committedIn(tx); size != t.Records || paths != t.Paths {
+			return nil // not what the state committed: rebuilt next time
+		}
+		b, err := json.Marshal(t)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bMeta).Put(kTable, b)
+	})
+	if err == nil {
+		s.uploads.saved = true
+	}
+	return err
 }
 
 // committedUploads is the uploads file's length and number of paths as of
 // the last commit.
 func (s *state) committedUploads() (size int64, paths int) {
 	s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bMeta).Get(kUploads); len(v) == 16 {
-			size, paths = int64(binary.BigEndian.Uint64(v)), int(binary.BigEndian.Uint64(v[8:]))
-		}
+		size, paths = committedIn(tx)
 		return nil
 	})
+	return size, paths
+}
+
+func committedIn(tx *bolt.Tx) (size int64, paths int) {
+	if v := tx.Bucket(bMeta).Get(kUploads); len(v) == 16 {
+		size, paths = int64(binary.BigEndian.Uint64(v)), int(binary.BigEndian.Uint64(v[8:]))
+	}
 	return size, paths
 }
 
@@ -172,6 +231,14 @@ func (s *state) committedUploads() (size int64, paths int) {
 // uploads file (the buckets "uploads": path → index, size, sha256, and
 // "deleted": path → nothing) into it, once.
 func (s *state) migrateUploads() error {
+	old := false
+	s.db.View(func(tx *bolt.Tx) error {
+		old = tx.Bucket([]byte("uploads")) != nil
+		return nil
+	})
+	if !old {
+		return nil // and the saved table is kept
+	}
 	return s.commitBatch(func(tx *bolt.Tx) error {
 		old := tx.Bucket([]byte("uploads"))
 		if old == nil {
@@ -200,14 +267,25 @@ func (s *state) migrateUploads() error {
 	})
 }
 
+// close saves the uploads table (see uploads) and closes the state.
 func (s *state) close() error {
-	return errors.Join(s.uploads.close(), s.db.Close())
+	err := s.saveTable()
+	if err != nil {
+		err = fmt.Errorf("monitor state: saving the uploads table (the next start rebuilds it): %w", err)
+	}
+	return errors.Join(err, s.uploads.close(), s.db.Close())
 }
 
 // commitBatch runs fn in one transaction that also commits the upload
 // records put since the last batch. If it fails, the records of the batch
 // are dropped too: the batch is audited again from the committed position.
 func (s *state) commitBatch(fn func(tx *bolt.Tx) error) error {
+	// The batch may change the uploads table: forget a saved one first, in
+	// a transaction of its own (inside fn's, bbolt's one writer would wait
+	// for itself).
+	if err := s.uploads.unsave(); err != nil {
+		return err
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if err := fn(tx); err != nil {
 			return err

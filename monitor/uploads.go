@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"hash/maphash"
 	"io"
+	"math/rand/v2"
 	"os"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // uploads is what the rules remember of every path: its latest upload
@@ -18,26 +20,44 @@ import (
 // log's size on a first audit and its mmap was most of the monitor's
 // memory):
 //
-//   - on disk, an append-only file of records, the latest record of a path
-//     winning; the bbolt state holds the file's committed length in the same
+//   - an append-only file of records, the latest record of a path winning;
+//     the bbolt state holds the file's committed length in the same
 //     transaction as the audit position, so a crash loses only records of
 //     the batch that did not commit, and opening truncates them away;
-//   - in memory, an open-addressing table (linear probing, at most 80%
-//     full) of 6-byte slots: a 16-bit fingerprint of the path's hash and
-//     the offset of the path's latest record in 8-byte units (records start
-//     8-byte aligned, so the file may reach 32 GiB). It is rebuilt from the
-//     file when the monitor starts. A lookup reads a record only when a
-//     fingerprint matches, which for a path not seen before is about once
-//     in 5,000 lookups.
+//   - a table (linear probing, at most 80% full) of 6-byte slots: a 16-bit
+//     fingerprint of the path's hash and the offset of the path's latest
+//     record in 8-byte units (records start 8-byte aligned, so the file may
+//     reach 32 GiB). A lookup reads a record only when a fingerprint
+//     matches, which for a path not seen before is about once in 5,000
+//     lookups.
+//
+// The table is a file mapped into memory (the records file's name +
+// ".table"), so that a monitor that stops cleanly and starts again (every
+// `--once` round) maps it instead of rebuilding it from every record: on a
+// log of 10M entries the rebuild read a gigabyte and took seconds before a
+// round of a thousand new entries, which now touches only the pages of
+// their slots. The state saves a table only when the table matches the
+// committed records exactly: on close, after syncing it, with its seed,
+// size and a CRC-32C of the whole file, which opening checks (reading the
+// file, not the mapping). Before the first change to a saved table the
+// state forgets it (one transaction), so a crash anywhere later leaves no
+// saved table, and the next start rebuilds it from the records as before.
+// A table that does not check is rebuilt, never trusted: the records are
+// the truth, the table only finds them.
 type uploads struct {
 	f         *os.File
-	seed      maphash.Seed
+	tablePath string
+	seed      uint64 // of the table's hash, random per table
 	slots     slotTable
-	freeSlots func() // gives slots back (see allocSlots)
+	freeSlots func() // unmaps the table (see mapSlots)
 	used      int
-	flushed   int64  // bytes of the file that are written and synced
-	pending   []byte // records appended since, at offsets flushed...
-	scratch   []byte
+	// saved says the state holds a savedTable for the table as it is;
+	// forget deletes it, durably, before the table first changes.
+	saved   bool
+	forget  func() error
+	flushed int64  // bytes of the file that are written and synced
+	pending []byte // records appended since, at offsets flushed...
+	scratch []byte
 	// legacy counts the records written before records carried a
 	// checksum; openState rewrites a file that has any.
 	legacy int
@@ -67,10 +87,23 @@ const (
 
 var errUploadsCorrupt = errors.New("monitor state: the uploads file is damaged, so the monitor would forget what it saw of some paths; it will not start on it. Rebuild the state: stop the monitor, move the --state directory away and start it again (it audits the whole log from scratch, re-reporting nothing it delivered before only if you keep the old directory's findings)")
 
+// savedTable is what the state records of a table file it may map
+// instead of rebuilding: the records file's length and paths it covers, its
+// slots, its hash seed and the CRC-32C of the whole table file.
+type savedTable struct {
+	Records int64
+	Paths   int
+	Slots   int
+	Seed    uint64
+	CRC     uint32
+}
+
 // openUploads opens the record file at path, drops any records beyond
-// committed (a batch that never committed) and builds the table for the
-// paths the file holds.
-func openUploads(path string, committed int64, paths int) (*uploads, error) {
+// committed (a batch that never committed) and maps the saved table if it
+// covers exactly the committed records and checks, or else builds the
+// table for the paths the file holds. forget (nil: nothing to forget)
+// deletes the state's saved table; it is called before the table changes.
+func openUploads(path string, committed int64, paths int, saved *savedTable, forget func() error) (*uploads, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
@@ -84,9 +117,20 @@ func openUploads(path string, committed int64, paths int) (*uploads, error) {
 		f.Close()
 		return nil, fmt.Errorf("%w: %d bytes, the state committed %d", errUploadsCorrupt, fi.Size(), committed)
 	}
-	u := &uploads{f: f, seed: maphash.MakeSeed(), freeSlots: func() {}}
+	if forget == nil {
+		forget = func() error { return nil }
+	}
+	u := &uploads{f: f, tablePath: path + ".table", freeSlots: func() {}, forget: forget, saved: saved != nil}
+	if saved != nil && saved.Records == committed && fi.Size() == committed && saved.Paths == paths {
+		if slots, free, err := openSlots(u.tablePath, saved.Slots, saved.CRC); err == nil {
+			u.slots, u.freeSlots = slots, free
+			u.seed, u.used, u.flushed = saved.Seed, saved.Paths, committed
+			return u, nil
+		}
+		// A table that does not check is rebuilt from the records.
+	}
 	if err := u.reload(committed, paths); err != nil {
-		f.Close()
+		u.close()
 		return nil, err
 	}
 	return u, nil
@@ -96,6 +140,33 @@ func (u *uploads) close() error {
 	u.freeSlots()
 	u.slots, u.freeSlots = slotTable{}, func() {}
 	return u.f.Close()
+}
+
+// unsave makes sure the state holds no saved table before the table
+// changes.
+func (u *uploads) unsave() error {
+	if !u.saved {
+		return nil
+	}
+	if err := u.forget(); err != nil {
+		return fmt.Errorf("monitor state: forgetting the saved table: %w", err)
+	}
+	u.saved = false
+	return nil
+}
+
+// save makes the table durable and returns what the state records to map
+// it again, or nil if it cannot be saved (records not yet committed, or a
+// table not backed by its file).
+func (u *uploads) save() (*savedTable, error) {
+	if len(u.pending) > 0 || !u.slots.mapped {
+		return nil, nil
+	}
+	crc, err := syncSlots(u.tablePath)
+	if err != nil {
+		return nil, err
+	}
+	return &savedTable{Records: u.flushed, Paths: u.used, Slots: u.slots.len(), Seed: u.seed, CRC: crc}, nil
 }
 
 // reload truncates the file to size and rebuilds a table for at least n
@@ -111,12 +182,21 @@ func (u *uploads) reload(size int64, n int) error {
 // rebuild makes a new table with room for n paths and fills it from the
 // file, with a larger table if the file holds more.
 func (u *uploads) rebuild(n int) error {
+	if err := u.unsave(); err != nil {
+		return err
+	}
 	for n = max(n, 1024); ; n *= 2 {
 		u.freeSlots()
-		u.slots, u.freeSlots = allocSlots(n * 100 / maxLoad)
+		u.slots, u.freeSlots = slotTable{}, func() {}
+		slots, free, err := mapSlots(u.tablePath, n*100/maxLoad)
+		if err != nil {
+			return fmt.Errorf("monitor state: making the uploads table: %w", err)
+		}
+		u.slots, u.freeSlots = slots, free
+		u.seed = rand.Uint64()
 		u.used = 0
 		full := errors.New("full")
-		err := u.scan(func(off int64, p string, _ upload) error {
+		err = u.scan(func(off int64, p string, _ upload) error {
 			if (u.used+1)*100 > u.slots.len()*maxLoad {
 				return full
 			}
@@ -151,7 +231,10 @@ func (u *uploads) find(p string) (int64, upload, bool, error) {
 // probe walks p's slots from its home: it returns the slot holding p, with
 // its record, or the empty slot where p would go, and p's fingerprint.
 func (u *uploads) probe(p string) (slot int, fp uint64, off int64, rec upload, found bool, err error) {
-	h := maphash.String(u.seed, p)
+	var d xxhash.Digest
+	d.ResetWithSeed(u.seed)
+	d.WriteString(p)
+	h := d.Sum64()
 	fp = fingerprint(h)
 	for i := u.home(h); ; i = u.next(i) {
 		s := u.slots.get(i)
@@ -223,6 +306,9 @@ func (u *uploads) each(fn func(p string, rec upload) error) error {
 func (u *uploads) insert(p string, off int64) error {
 	slot, fp, _, _, found, err := u.probe(p)
 	if err != nil {
+		return err
+	}
+	if err := u.unsave(); err != nil {
 		return err
 	}
 	if !found {
@@ -325,10 +411,38 @@ func align(off int64) int64 { return (off + recordAlign - 1) / recordAlign * rec
 
 // slotTable is an array of 6-byte slots, each a 48-bit number.
 type slotTable struct {
-	b []byte // 6 bytes a slot, and 2 more so that every slot reads as 8
+	b      []byte // 6 bytes a slot, and 2 more so that every slot reads as 8
+	mapped bool   // b is its file, mapped
 }
 
 func (t slotTable) len() int { return (len(t.b) - 2) / 6 }
+
+// slotBytes is the size of a table of n slots.
+func slotBytes(n int) int { return 6*n + 2 }
+
+// syncSlots makes the table file at path durable, with what was written
+// through its mapping, and returns its CRC-32C. It reads the file, not the
+// mapping: a saved table's pages stay out of the process's memory until a
+// lookup needs them.
+func syncSlots(path string) (uint32, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return 0, err
+	}
+	_, crc, err := fileCRC(f)
+	return crc, err
+}
+
+// fileCRC reads f from its start and returns its size and CRC-32C.
+func fileCRC(f *os.File) (int64, uint32, error) {
+	h := crc32.New(castagnoli)
+	n, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, 1<<62), make([]byte, 1<<20))
+	return n, h.Sum32(), err
+}
 
 func (t slotTable) get(i int) uint64 {
 	return binary.LittleEndian.Uint64(t.b[6*i:]) & (1<<48 - 1)

@@ -38,7 +38,7 @@ func testPath(i int) string {
 // rebuilt from the file.
 func TestUploadsRoundTrip(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "uploads")
-	u, err := openUploads(file, 0, 0)
+	u, err := openUploads(file, 0, 0, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestUploadsRoundTrip(t *testing.T) {
 	}
 	check(u, "flushed")
 	u.close()
-	u, err = openUploads(file, size, n)
+	u, err = openUploads(file, size, n, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestUploadsRoundTrip(t *testing.T) {
 // and reload does the same in a running monitor.
 func TestUploadsDropUncommitted(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "uploads")
-	u, _ := openUploads(file, 0, 0)
+	u, _ := openUploads(file, 0, 0, nil, nil)
 	u.put(testPath(1), testUpload(1))
 	committed, _ := u.flush()
 	u.put(testPath(2), testUpload(2))
@@ -121,7 +121,7 @@ func TestUploadsDropUncommitted(t *testing.T) {
 	}
 	u.close()
 
-	u, err := openUploads(file, committed, 1)
+	u, err := openUploads(file, committed, 1, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestUploadsCorrupt(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "uploads")
 			os.WriteFile(file, tc.data, 0o600)
-			_, err := openUploads(file, tc.committed, 0)
+			_, err := openUploads(file, tc.committed, 0, nil, nil)
 			if !errors.Is(err, errUploadsCorrupt) {
 				t.Fatalf("openUploads = %v, want errUploadsCorrupt", err)
 			}
@@ -310,7 +310,9 @@ func TestStateSizesTableOnOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.close()
+	// Not closed (a closed state saves its table, mapped again as it is).
+	st.uploads.close()
+	st.db.Close()
 	st, err = openState(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -342,7 +344,7 @@ func TestUploadsFlippedBit(t *testing.T) {
 		bad := bytes.Clone(good)
 		bad[bit/8] ^= 1 << (bit % 8)
 		os.WriteFile(file, bad, 0o600)
-		u, err := openUploads(file, int64(len(bad)), 3)
+		u, err := openUploads(file, int64(len(bad)), 3, nil, nil)
 		if errors.Is(err, errUploadsCorrupt) {
 			continue
 		}
@@ -406,4 +408,105 @@ func TestRewriteLegacyUploads(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "uploads")); !os.IsNotExist(err) {
 		t.Errorf("the legacy file is still there: %v", err)
 	}
+}
+
+// TestUploadsTableSaved: a state closed cleanly saves its uploads table
+// and the next start maps it instead of rebuilding it (the same hash seed;
+// a rebuild draws a new one); the first change after that forgets the
+// saved table before the table file changes, so that a crash from then on
+// (the state not closed) leaves a table that is rebuilt; and a saved table
+// whose file was damaged is rebuilt, never trusted. Every path reads back
+// as its latest record each time.
+func TestUploadsTableSaved(t *testing.T) {
+	dir := t.TempDir()
+	want := map[string]upload{}
+	putBatch := func(st *state, from, to int) {
+		t.Helper()
+		err := st.commitBatch(func(*bolt.Tx) error {
+			for i := from; i < to; i++ {
+				if err := st.uploads.put(testPath(i), testUpload(i)); err != nil {
+					return err
+				}
+				want[testPath(i)] = testUpload(i)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(st *state, when string) {
+		t.Helper()
+		for p, rec := range want {
+			if got, ok, err := st.uploads.get(p); !ok || err != nil || got != rec {
+				t.Fatalf("%s: get(%s) = %+v, %v, %v; want %+v", when, p, got, ok, err, rec)
+			}
+		}
+		if _, ok, err := st.uploads.get(testPath(1 << 30)); ok || err != nil {
+			t.Fatalf("%s: a path never put was found (err %v)", when, err)
+		}
+	}
+	open := func() *state {
+		t.Helper()
+		st, err := openState(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+
+	st := open()
+	putBatch(st, 0, 3000)
+	seed := st.uploads.seed
+	if err := st.close(); err != nil {
+		t.Fatal(err)
+	}
+	st = open()
+	if st.savedTable() == nil || !st.uploads.saved {
+		t.Fatal("a cleanly closed state saved no table")
+	}
+	if st.uploads.seed != seed || st.uploads.used != 3000 {
+		t.Fatalf("reopened: seed %x and %d paths, want the saved table's %x and 3000 (rebuilt instead of mapped)", st.uploads.seed, st.uploads.used, seed)
+	}
+	check(st, "mapped")
+
+	// A change forgets the saved table first; then a crash (no close).
+	putBatch(st, 3000, 3500)
+	if st.savedTable() != nil || st.uploads.saved {
+		t.Fatal("the table changed while the state still held it as saved")
+	}
+	seed = st.uploads.seed
+	st.uploads.close()
+	st.db.Close()
+	st = open()
+	if st.uploads.seed == seed {
+		t.Fatal("after a crash the table was mapped, not rebuilt")
+	}
+	check(st, "rebuilt after a crash")
+	seed = st.uploads.seed
+	if err := st.close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A flipped bit in a saved table: rebuilt from the records.
+	table := filepath.Join(dir, "uploads.table")
+	b, err := os.ReadFile(table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range b {
+		if b[i] != 0 {
+			b[i] ^= 0x10
+			break
+		}
+	}
+	if err := os.WriteFile(table, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st = open()
+	defer st.close()
+	if st.uploads.seed == seed || st.savedTable() != nil {
+		t.Fatal("a damaged saved table was mapped")
+	}
+	check(st, "rebuilt after damage")
 }
