@@ -2,14 +2,21 @@
 
 package monitor
 
-import "errors"
+import "os"
 
-// mapSlots returns n zeroed slots on the heap: without mmap the table is
-// not saved, and every start rebuilds it from the records.
-func mapSlots(path string, n int) (slotTable, func(), error) {
-	return slotTable{b: make([]byte, slotBytes(n))}, func() {}, nil
-}
+func allocSlots(n int) slotTable { return slotTable{b: make([]byte, slotBytes(n))} }
 
-func openSlots(path string, n int, crc uint32) (slotTable, func(), error) {
-	return slotTable{}, nil, errors.New("saved tables are mapped, which this system does not do")
+// openSlots reads the saved table file at path, of n slots, if its CRC-32C
+// is crc (without mmap, a start reads the whole table).
+func openSlots(path string, n int, crc uint32) (slotTable, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return slotTable{}, err
+	}
+	defer f.Close()
+	if err := checkSlotsFile(f, n, crc); err != nil {
+		return slotTable{}, err
+	}
+	b, err := os.ReadFile(path)
+	return slotTable{b: b}, err
 }

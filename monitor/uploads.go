@@ -31,13 +31,14 @@ import (
 //     matches, which for a path not seen before is about once in 5,000
 //     lookups.
 //
-// The table is a file mapped into memory (the records file's name +
-// ".table"), so that a monitor that stops cleanly and starts again (every
-// `--once` round) maps it instead of rebuilding it from every record: on a
-// log of 10M entries the rebuild read a gigabyte and took seconds before a
-// round of a thousand new entries, which now touches only the pages of
-// their slots. The state saves a table only when the table matches the
-// committed records exactly: on close, after syncing it, with its seed,
+// The table is saved to a file (the records file's name + ".table") when
+// the monitor stops cleanly, and the next start maps that file instead of
+// rebuilding the table from every record: on a log of 10M entries the
+// rebuild read a gigabyte and took seconds before a round of a thousand
+// new entries, which now pages in only the slots it touches (and writes
+// them back to the file). A table being built is anonymous memory, written
+// to the file once when saved. The state saves a table only when the table
+// matches the committed records exactly, after syncing it, with its seed,
 // size and a CRC-32C of the whole file, which opening checks (reading the
 // file, not the mapping). Before the first change to a saved table the
 // state forgets it (one transaction), so a crash anywhere later leaves no
@@ -49,7 +50,6 @@ type uploads struct {
 	tablePath string
 	seed      uint64 // of the table's hash, random per table
 	slots     slotTable
-	freeSlots func() // unmaps the table (see mapSlots)
 	used      int
 	// saved says the state holds a savedTable for the table as it is;
 	// forget deletes it, durably, before the table first changes.
@@ -120,10 +120,10 @@ func openUploads(path string, committed int64, paths int, saved *savedTable, for
 	if forget == nil {
 		forget = func() error { return nil }
 	}
-	u := &uploads{f: f, tablePath: path + ".table", freeSlots: func() {}, forget: forget, saved: saved != nil}
+	u := &uploads{f: f, tablePath: path + ".table", forget: forget, saved: saved != nil}
 	if saved != nil && saved.Records == committed && fi.Size() == committed && saved.Paths == paths {
-		if slots, free, err := openSlots(u.tablePath, saved.Slots, saved.CRC); err == nil {
-			u.slots, u.freeSlots = slots, free
+		if slots, err := openSlots(u.tablePath, saved.Slots, saved.CRC); err == nil {
+			u.slots = slots
 			u.seed, u.used, u.flushed = saved.Seed, saved.Paths, committed
 			return u, nil
 		}
@@ -137,8 +137,8 @@ func openUploads(path string, committed int64, paths int, saved *savedTable, for
 }
 
 func (u *uploads) close() error {
-	u.freeSlots()
-	u.slots, u.freeSlots = slotTable{}, func() {}
+	u.slots.free()
+	u.slots = slotTable{}
 	return u.f.Close()
 }
 
@@ -155,14 +155,14 @@ func (u *uploads) unsave() error {
 	return nil
 }
 
-// save makes the table durable and returns what the state records to map
-// it again, or nil if it cannot be saved (records not yet committed, or a
-// table not backed by its file).
+// save makes the table durable in its file and returns what the state
+// records to map it again, or nil if the records it points at are not all
+// committed.
 func (u *uploads) save() (*savedTable, error) {
-	if len(u.pending) > 0 || !u.slots.mapped {
+	if len(u.pending) > 0 {
 		return nil, nil
 	}
-	crc, err := syncSlots(u.tablePath)
+	crc, err := u.slots.sync(u.tablePath)
 	if err != nil {
 		return nil, err
 	}
@@ -186,17 +186,12 @@ func (u *uploads) rebuild(n int) error {
 		return err
 	}
 	for n = max(n, 1024); ; n *= 2 {
-		u.freeSlots()
-		u.slots, u.freeSlots = slotTable{}, func() {}
-		slots, free, err := mapSlots(u.tablePath, n*100/maxLoad)
-		if err != nil {
-			return fmt.Errorf("monitor state: making the uploads table: %w", err)
-		}
-		u.slots, u.freeSlots = slots, free
+		u.slots.free()
+		u.slots = allocSlots(n * 100 / maxLoad)
 		u.seed = rand.Uint64()
 		u.used = 0
 		full := errors.New("full")
-		err = u.scan(func(off int64, p string, _ upload) error {
+		err := u.scan(func(off int64, p string, _ upload) error {
 			if (u.used+1)*100 > u.slots.len()*maxLoad {
 				return full
 			}
@@ -208,12 +203,14 @@ func (u *uploads) rebuild(n int) error {
 	}
 }
 
-// reserve makes room for n more paths without growing the table on the way.
+// reserve makes room for n more paths without growing the table on the
+// way, and for a sixteenth more: sized exactly, the table of a first audit
+// would be full, and the next round, however small, would rebuild it.
 func (u *uploads) reserve(n int) error {
 	if (u.used+n)*100 <= u.slots.len()*maxLoad {
 		return nil
 	}
-	return u.rebuild(max(u.used+n, 2*u.used))
+	return u.rebuild(max((u.used+n)*17/16, 2*u.used))
 }
 
 // get returns the latest record of path p.
@@ -412,7 +409,14 @@ func align(off int64) int64 { return (off + recordAlign - 1) / recordAlign * rec
 // slotTable is an array of 6-byte slots, each a 48-bit number.
 type slotTable struct {
 	b      []byte // 6 bytes a slot, and 2 more so that every slot reads as 8
-	mapped bool   // b is its file, mapped
+	mapped bool   // b is the table's file, mapped shared
+	unmap  func() // gives b back, if it is not on the heap
+}
+
+func (t slotTable) free() {
+	if t.unmap != nil {
+		t.unmap()
+	}
 }
 
 func (t slotTable) len() int { return (len(t.b) - 2) / 6 }
@@ -420,21 +424,46 @@ func (t slotTable) len() int { return (len(t.b) - 2) / 6 }
 // slotBytes is the size of a table of n slots.
 func slotBytes(n int) int { return 6*n + 2 }
 
-// syncSlots makes the table file at path durable, with what was written
-// through its mapping, and returns its CRC-32C. It reads the file, not the
-// mapping: a saved table's pages stay out of the process's memory until a
-// lookup needs them.
-func syncSlots(path string) (uint32, error) {
-	f, err := os.Open(path)
+// sync makes the table durable in its file at path and returns the file's
+// CRC-32C. A mapped table is its file: synced, then read back for the CRC
+// (the file, not the mapping: a saved table's pages stay out of the
+// process's memory until a lookup needs them). Any other table is written
+// to the file whole.
+func (t slotTable) sync(path string) (uint32, error) {
+	flags := os.O_RDWR | os.O_CREATE | os.O_TRUNC
+	if t.mapped {
+		flags = os.O_RDONLY
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
+	if !t.mapped {
+		if _, err := f.Write(t.b); err != nil {
+			return 0, err
+		}
+	}
 	if err := f.Sync(); err != nil {
 		return 0, err
 	}
+	if !t.mapped {
+		return crc32.Checksum(t.b, castagnoli), nil
+	}
 	_, crc, err := fileCRC(f)
 	return crc, err
+}
+
+// checkSlotsFile checks that f is a table of n slots with CRC-32C crc.
+func checkSlotsFile(f *os.File, n int, crc uint32) error {
+	size, got, err := fileCRC(f)
+	if err != nil {
+		return err
+	}
+	if size != int64(slotBytes(n)) || got != crc {
+		return fmt.Errorf("table file of %d bytes with CRC %08x, saved as %d slots with CRC %08x", size, got, n, crc)
+	}
+	return nil
 }
 
 // fileCRC reads f from its start and returns its size and CRC-32C.
@@ -453,15 +482,43 @@ func (t slotTable) set(i int, v uint64) {
 	binary.LittleEndian.PutUint16(t.b[6*i+4:], uint16(v>>32))
 }
 
-// A record is a flags byte (1: deleted; 0x80: checksummed), uvarints
-// index and size, the sha256, the path as a uvarint length and its bytes,
-// and a CRC-32C of all that (little-endian). A flipped bit anywhere is a
-// refusal to start, not a path silently forgotten. Records written before
-// the checksum (no 0x80) are read, and openState rewrites their file.
+// A record is a flags byte (1: deleted; 2: author path; 0x80:
+// checksummed), uvarints index and size, the sha256, the path as a uvarint
+// length and its bytes, and a CRC-32C of all that (little-endian). A
+// flipped bit anywhere is a refusal to start, not a path silently
+// forgotten. Records written before the checksum (no 0x80) are read, and
+// openState rewrites their file.
+//
+// An author path, "authors/id/A/AB/ABC/rest" (almost every path), is kept
+// as "ABC/rest": the first 16 bytes follow from the PAUSE id, and leaving
+// them out makes the file (the bulk of the state) a sixth smaller.
 const (
-	flagDeleted  = 1
-	flagChecksum = 0x80
+	flagDeleted    = 1
+	flagAuthorPath = 2
+	flagChecksum   = 0x80
 )
+
+// authorPath returns "ABC/rest" for "authors/id/A/AB/ABC/rest" (with a
+// PAUSE id of two characters or more), or false.
+func authorPath(p string) (string, bool) {
+	const prefix = "authors/id/"
+	if len(p) < len(prefix)+5+3 || p[:len(prefix)] != prefix {
+		return "", false
+	}
+	short := p[len(prefix)+5:]
+	if p[len(prefix)+1] != '/' || p[len(prefix)+4] != '/' || short[0] != p[len(prefix)] || short[:2] != p[len(prefix)+2:len(prefix)+4] || short[1] == '/' || short[0] == '/' {
+		return "", false
+	}
+	return short, true
+}
+
+// fullAuthorPath is the inverse of authorPath.
+func fullAuthorPath(short string) (string, error) {
+	if len(short) < 3 || short[0] == '/' || short[1] == '/' {
+		return "", fmt.Errorf("author path %q", short)
+	}
+	return "authors/id/" + short[:1] + "/" + short[:2] + "/" + short, nil
+}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -470,6 +527,10 @@ func appendRecord(b []byte, p string, rec upload) []byte {
 	var flags byte = flagChecksum
 	if rec.Deleted {
 		flags |= flagDeleted
+	}
+	if short, ok := authorPath(p); ok {
+		flags |= flagAuthorPath
+		p = short
 	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, rec.Index)
@@ -487,7 +548,7 @@ func decodeRecord(b []byte) (string, upload, int, error) {
 	if len(b) < 1 {
 		return "", rec, 0, errShortRecord
 	}
-	if b[0]&^(flagDeleted|flagChecksum) != 0 {
+	if b[0]&^(flagDeleted|flagAuthorPath|flagChecksum) != 0 {
 		return "", rec, 0, fmt.Errorf("flags %#x", b[0])
 	}
 	rec.Deleted = b[0]&flagDeleted != 0
@@ -526,6 +587,13 @@ func decodeRecord(b []byte) (string, upload, int, error) {
 			return "", rec, 0, errors.New("checksum mismatch")
 		}
 		n += 4
+	}
+	if b[0]&flagAuthorPath != 0 {
+		full, err := fullAuthorPath(p)
+		if err != nil {
+			return "", rec, 0, err
+		}
+		p = full
 	}
 	return p, rec, n, nil
 }

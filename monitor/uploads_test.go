@@ -228,19 +228,49 @@ func TestHashChildren(t *testing.T) {
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add(appendRecord(nil, testPath(1), testUpload(1)))
 	f.Add(appendRecord(nil, "", upload{Deleted: true}))
+	for _, p := range authorPathCases {
+		f.Add(appendRecord(nil, p, testUpload(2)))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, rec, n, err := decodeRecord(b)
 		if err != nil {
 			return
 		}
 		if enc := appendRecord(nil, p, rec); !bytes.Equal(enc, b[:n]) {
-			// Uvarints have more than one encoding; only the canonical one
-			// is written, so only it must round-trip.
-			if _, rec2, _, err := decodeRecord(enc); err != nil || rec2 != rec {
-				t.Fatalf("re-encoding %+v does not decode to it: %v", rec, err)
+			// Uvarints have more than one encoding, and an author path may
+			// be written whole; only the shortest form is written, so only
+			// it must round-trip.
+			if p2, rec2, _, err := decodeRecord(enc); err != nil || rec2 != rec || p2 != p {
+				t.Fatalf("re-encoding %q %+v decodes to %q %+v: %v", p, rec, p2, rec2, err)
 			}
 		}
 	})
+}
+
+var authorPathCases = []string{
+	"authors/id/A/AB/ABC/Foo-1.0.tar.gz", "authors/id/A/AB/AB/x", "authors/id/A/AB/AB", "authors/id/A/AB/ABC",
+	"authors/id/A/AB/XYZ/Foo.tar.gz", "authors/id/A/AC/ABC/Foo.tar.gz", "authors/id/A/AB//Foo", "authors/id/A/A/A/Foo",
+	"authors/id/A/AB/A/BC", "authors/id/A/AB/ABC/", "authors/id/AB/ABC/Foo", "authors/id/", "authors/id/A/A/",
+	"modules/02packages.details.txt.gz", "authors/01mailrc.txt.gz", "authors/id/Ü/ÜB/ÜBER/x", "",
+}
+
+// TestAuthorPaths: every path reads back from its record exactly as it
+// was put, and an author path's record is 16 bytes shorter.
+func TestAuthorPaths(t *testing.T) {
+	for _, p := range authorPathCases {
+		b := appendRecord(nil, p, testUpload(3))
+		got, rec, n, err := decodeRecord(b)
+		if err != nil || got != p || rec != testUpload(3) || n != len(b) {
+			t.Errorf("%q: decodes to %q %+v (%d of %d bytes), %v", p, got, rec, n, len(b), err)
+		}
+		short, ok := authorPath(p)
+		if want := len(appendRecord(nil, "x"+p, testUpload(3))) - 1; ok && len(b) != want-16 {
+			t.Errorf("%q (as %q): record of %d bytes, want %d", p, short, len(b), want-16)
+		}
+	}
+	if _, ok := authorPath("authors/id/A/AB/ABC/Foo-1.0.tar.gz"); !ok {
+		t.Error("a PAUSE author path is not kept short")
+	}
 }
 
 // TestCanceledSyncReportsNothing: a sync stopped mid-audit (shutdown) is an
@@ -509,4 +539,31 @@ func TestUploadsTableSaved(t *testing.T) {
 		t.Fatal("a damaged saved table was mapped")
 	}
 	check(st, "rebuilt after damage")
+}
+
+// TestReserveLeavesRoom: a table reserved for a first audit still has room
+// for the next round's few new paths (a table sized exactly would be
+// rebuilt, from every record, by the next round of any size).
+func TestReserveLeavesRoom(t *testing.T) {
+	u, err := openUploads(filepath.Join(t.TempDir(), "uploads"), 0, 0, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.close()
+	const n = 40_000
+	if err := u.reserve(n); err != nil {
+		t.Fatal(err)
+	}
+	slots := u.slots.len()
+	for i := range n {
+		if err := u.put(testPath(i), testUpload(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := u.reserve(1000); err != nil {
+		t.Fatal(err)
+	}
+	if u.slots.len() != slots {
+		t.Errorf("the next round of 1,000 paths grew the table from %d to %d slots", slots, u.slots.len())
+	}
 }
