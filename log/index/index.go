@@ -255,56 +255,75 @@ func (ix *Index) ByDist(dist string, p Page) ([]Record, error) {
 
 // DistsWithPrefix lists distribution names starting with prefix, case
 // folded. Keys are "dist\x00index": the scan jumps from one name to the
-// next, over the two spellings of the prefix's first letter.
+// next, within the spellings of the prefix that occur (see walkSpellings).
 func (ix *Index) DistsWithPrefix(prefix string, limit int) ([]string, error) {
 	var out []string
 	lower := strings.ToLower(prefix)
 	err := ix.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDists).Cursor()
-		// names lists the distinct names starting with have.
-		names := func(have []byte) {
-			for k, _ := c.Seek(have); k != nil && bytes.HasPrefix(k, have) && len(out) < limit; k, _ = c.Seek(append(bytes.Clone(k[:bytes.IndexByte(k, 0)]), 1)) {
-				out = append(out, string(k[:bytes.IndexByte(k, 0)]))
-			}
-		}
+		nextName := func(k []byte) []byte { return append(bytes.Clone(k[:bytes.IndexByte(k, 0)]), 1) }
 		if !isASCII(lower) {
 			// Case folding beyond ASCII changes lengths: compare every name.
-			for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Seek(append(bytes.Clone(k[:bytes.IndexByte(k, 0)]), 1)) {
+			for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Seek(nextName(k)) {
 				if name := string(k[:bytes.IndexByte(k, 0)]); strings.HasPrefix(strings.ToLower(name), lower) {
 					out = append(out, name)
 				}
 			}
 			return nil
 		}
-		// Walk the spellings of the prefix that occur, a byte at a time,
-		// each letter in both cases: a seek per spelling that some name
-		// starts with, instead of a scan of every name with the first
-		// letter (seconds at a million distributions).
-		var walk func(have []byte, j int)
-		walk = func(have []byte, j int) {
-			if len(out) >= limit {
-				return
+		return walkSpellings(lower, func(spellings [2][]byte) (found [2]bool, _ error) {
+			for i, have := range spellings {
+				k, _ := c.Seek(have)
+				found[i] = k != nil && bytes.HasPrefix(k, have)
 			}
-			if j == len(lower) {
-				names(have)
-				return
+			return found, nil
+		}, func(have []byte) (bool, error) {
+			for k, _ := c.Seek(have); k != nil && bytes.HasPrefix(k, have) && len(out) < limit; k, _ = c.Seek(nextName(k)) {
+				out = append(out, string(k[:bytes.IndexByte(k, 0)]))
 			}
-			spellings := []byte{lower[j]}
-			if up := lower[j] - 'a' + 'A'; lower[j] >= 'a' && lower[j] <= 'z' {
-				spellings = []byte{up, lower[j]} // byte order: upper case first
+			return len(out) < limit, nil
+		})
+	})
+	slices.SortFunc(out, foldedOrder)
+	return out, err
+}
+
+func foldedOrder(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) }
+
+// walkSpellings calls names with every spelling of the ASCII prefix lower
+// (each letter in either case) that some name starts with, upper case
+// first, until names says it has enough. At each letter it asks occurs
+// which of the two spellings so far some name starts with, and drops the
+// others: a lookup per letter of each spelling that occurs, instead of a
+// scan of every name with the first letter (seconds at a million
+// distributions).
+func walkSpellings(lower string, occurs func(spellings [2][]byte) ([2]bool, error), names func(have []byte) (more bool, err error)) error {
+	var walk func(have []byte, j int) (bool, error)
+	walk = func(have []byte, j int) (bool, error) {
+		for ; j < len(lower) && (lower[j] < 'a' || lower[j] > 'z'); j++ {
+			have = append(have, lower[j]) // one spelling: names finds out
+		}
+		if j == len(lower) {
+			return names(have)
+		}
+		// Byte order: upper case first.
+		spellings := [2][]byte{append(bytes.Clone(have), lower[j]-'a'+'A'), append(bytes.Clone(have), lower[j])}
+		found, err := occurs(spellings)
+		if err != nil {
+			return false, err
+		}
+		for k, next := range spellings {
+			if !found[k] {
+				continue
 			}
-			for _, b := range spellings {
-				next := append(bytes.Clone(have), b)
-				if k, _ := c.Seek(next); k != nil && bytes.HasPrefix(k, next) {
-					walk(next, j+1)
-				}
+			if more, err := walk(next, j+1); err != nil || !more {
+				return more, err
 			}
 		}
-		walk(nil, 0)
-		return nil
-	})
-	slices.SortFunc(out, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
-	return out, err
+		return true, nil
+	}
+	_, err := walk(nil, 0)
+	return err
 }
 
 func isASCII(s string) bool {

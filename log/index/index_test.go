@@ -17,7 +17,7 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 )
 
-func leaf(t *testing.T, path, content string) []byte {
+func leaf(t testing.TB, path, content string) []byte {
 	t.Helper()
 	e := &entry.Entry{Kind: entry.Upload, Path: path, Size: uint64(len(content)), SHA256: sha256.Sum256([]byte(content)),
 		Uploader: "ABC", Time: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
@@ -182,13 +182,15 @@ func TestOldSchemaIsRebuilt(t *testing.T) {
 }
 
 // TestDistsWithPrefix: the prefix matches without regard to case, in every
-// spelling a name has, and the answer is what comparing every name says.
+// spelling a name has, and the answer is what comparing every name says,
+// in every kind of store.
 func TestDistsWithPrefix(t *testing.T) {
-	ix, err := Open(filepath.Join(t.TempDir(), "index.db"))
-	if err != nil {
-		t.Fatal(err)
+	for name, ix := range stores(t) {
+		t.Run(name, func(t *testing.T) { testDistsWithPrefix(t, ix) })
 	}
-	defer ix.Close()
+}
+
+func testDistsWithPrefix(t *testing.T, ix Store) {
 	dists := []string{"Try-Tiny", "try-catch", "TRY-X", "TryCatch", "Tree-DAG", "libwww-perl", "LWP-Protocol-https", "Lwp-Mini", "Ünicode-Thing", "ünicode-other", "Z"}
 	var leaves [][]byte
 	for i, d := range dists {

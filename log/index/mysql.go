@@ -1,6 +1,7 @@
 package index
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"database/sql"
@@ -222,10 +223,50 @@ func (m *MySQL) page(col, val string, p Page) ([]Record, error) {
 func (m *MySQL) ByDist(dist string, p Page) ([]Record, error) { return m.page("dist", dist, p) }
 
 // DistsWithPrefix lists distribution names starting with prefix, case
-// folded.
+// folded. dist is binary (case-sensitive) and indexed: an ASCII prefix is
+// looked up as each of its spellings that occur (walkSpellings), each a
+// range of the by_dist index, where LOWER(dist) LIKE would read every row.
 func (m *MySQL) DistsWithPrefix(prefix string, limit int) ([]string, error) {
-	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(prefix))
-	rows, err := m.db.Query(`SELECT DISTINCT CAST(dist AS CHAR) AS d FROM cpantlog_index_leaves WHERE LOWER(CAST(dist AS CHAR)) LIKE ? ORDER BY LOWER(d) LIMIT ?`, esc+"%", limit)
+	lower := strings.ToLower(prefix)
+	if !isASCII(lower) {
+		// Case folding beyond ASCII changes lengths: compare every name.
+		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(lower)
+		return m.queryStrings(`SELECT DISTINCT CAST(dist AS CHAR) AS d FROM cpantlog_index_leaves WHERE LOWER(CAST(dist AS CHAR)) LIKE ? ORDER BY LOWER(d) LIMIT ?`, esc+"%", limit)
+	}
+	var out []string
+	err := walkSpellings(lower, func(spellings [2][]byte) (found [2]bool, _ error) {
+		// Both spellings in one round trip: the first name at or after each.
+		var first [2][]byte
+		err := m.db.QueryRow(`SELECT (SELECT dist FROM cpantlog_index_leaves WHERE dist >= ? ORDER BY dist LIMIT 1),
+			(SELECT dist FROM cpantlog_index_leaves WHERE dist >= ? ORDER BY dist LIMIT 1)`, spellings[0], spellings[1]).Scan(&first[0], &first[1])
+		for i, have := range spellings {
+			found[i] = bytes.HasPrefix(first[i], have)
+		}
+		return found, err
+	}, func(have []byte) (bool, error) {
+		q, args := `SELECT DISTINCT dist FROM cpantlog_index_leaves WHERE dist IS NOT NULL ORDER BY dist LIMIT ?`, []any{limit}
+		if len(have) > 0 {
+			q, args = `SELECT DISTINCT dist FROM cpantlog_index_leaves WHERE dist >= ? AND dist < ? ORDER BY dist LIMIT ?`, []any{have, prefixEnd(have), limit - len(out)}
+		}
+		names, err := m.queryStrings(q, args...)
+		out = append(out, names...)
+		return len(out) < limit, err
+	})
+	slices.SortFunc(out, foldedOrder)
+	return out, err
+}
+
+// prefixEnd is the least byte string greater than every string with prefix
+// p, which is not empty and ASCII (its last byte can be incremented).
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	end[len(end)-1]++
+	return end
+}
+
+// queryStrings runs a query of one string column.
+func (m *MySQL) queryStrings(query string, args ...any) ([]string, error) {
+	rows, err := m.db.Query(query, args...)
 	if err != nil {
 		return nil, err
 	}

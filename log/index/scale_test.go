@@ -19,14 +19,25 @@ import (
 //
 //	CPANTLOG_SCALE_INDEX=/var/tmp/cpantlog-bench-scale/10000000/index.db CPANTLOG_SCALE_ENTRIES=10000000 \
 //	  go test -run '^$' -bench SearchAtScale -benchtime 2000x ./log/index/
+//
+// CPANTLOG_SCALE_MYSQL_DSN instead of CPANTLOG_SCALE_INDEX times the MySQL
+// store in that database (the S3 + MariaDB storage's), which it first
+// fills with the synthetic log's leaves up to CPANTLOG_SCALE_ENTRIES.
 func BenchmarkSearchAtScale(b *testing.B) {
-	path := os.Getenv("CPANTLOG_SCALE_INDEX")
+	path, dsn := os.Getenv("CPANTLOG_SCALE_INDEX"), os.Getenv("CPANTLOG_SCALE_MYSQL_DSN")
 	n, err := strconv.Atoi(os.Getenv("CPANTLOG_SCALE_ENTRIES"))
-	if path == "" || err != nil || n <= 0 {
-		b.Skip("set CPANTLOG_SCALE_INDEX and CPANTLOG_SCALE_ENTRIES (a log of scripts/bench-scale.sh)")
+	if path == "" && dsn == "" || err != nil || n <= 0 {
+		b.Skip("set CPANTLOG_SCALE_INDEX (a log of scripts/bench-scale.sh) or CPANTLOG_SCALE_MYSQL_DSN, and CPANTLOG_SCALE_ENTRIES")
 	}
-	ix, err := Open(path)
-	if err != nil {
+	var ix Store
+	if dsn != "" {
+		m, err := OpenMySQL(dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fillSynthetic(b, m, n)
+		ix = m
+	} else if ix, err = Open(path); err != nil {
 		b.Fatal(err)
 	}
 	defer ix.Close()
@@ -75,5 +86,27 @@ func BenchmarkSearchAtScale(b *testing.B) {
 		ms := func(q int) float64 { return float64(took[k][len(took[k])*q/100].Microseconds()) / 1000 }
 		b.ReportMetric(ms(50), s.name+"-p50-ms")
 		b.ReportMetric(ms(99), s.name+"-p99-ms")
+	}
+}
+
+// fillSynthetic appends the synthetic log's leaves to ix up to n (see
+// monitor's TestWriteSyntheticLog: entry i is Synthetic-Dist-<i> by
+// SYNTH<i%1000>, the content's sha256 that of the decimal i).
+func fillSynthetic(b *testing.B, ix Store, n int) {
+	size, err := ix.Size()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for start := int(size); start < n; {
+		var leaves [][]byte
+		for i := start; i < min(n, start+5000); i++ {
+			leaves = append(leaves, leaf(b, fmt.Sprintf("authors/id/S/SY/SYNTH%d/Synthetic-Dist-%d-1.%d.tar.gz", i%1000, i, i%97), strconv.Itoa(i)))
+		}
+		if _, err := ix.Append(uint64(start), leaves); err != nil {
+			b.Fatal(err)
+		}
+		if start += len(leaves); start%100000 == 0 {
+			b.Logf("filled %d of %d", start, n)
+		}
 	}
 }
