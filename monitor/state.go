@@ -231,12 +231,12 @@ func committedIn(tx *bolt.Tx) (size int64, paths int) {
 // uploads file (the buckets "uploads": path → index, size, sha256, and
 // "deleted": path → nothing) into it, once.
 func (s *state) migrateUploads() error {
-	old := false
+	before := false
 	s.db.View(func(tx *bolt.Tx) error {
-		old = tx.Bucket([]byte("uploads")) != nil
+		before = tx.Bucket([]byte("uploads")) != nil
 		return nil
 	})
-	if !old {
+	if !before {
 		return nil // and the saved table is kept
 	}
 	return s.commitBatch(func(tx *bolt.Tx) error {
