@@ -291,11 +291,12 @@ func (m *Monitor) streamEntries(ctx context.Context, cp *client.Checkpoint, from
 	start, last := time.Now(), time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	bundles := m.checkBundles(ctx, cp, from)
-	// Every new entry may be a new path: make room once, not on the way.
+	// Every new entry may be a new path: make room once, not on the way
+	// (and before the workers hash paths under the table's seed).
 	if err := m.st.uploads.reserve(int(cp.Size - from)); err != nil {
 		return err
 	}
+	bundles := m.checkBundles(ctx, cp, from, m.st.uploads.seed)
 	for done := false; !done; {
 		err := m.st.commitBatch(func(tx *bolt.Tx) error {
 			m.tracksDists = !bucketEmpty(tx, bDists)
@@ -363,6 +364,10 @@ type checkedBundle struct {
 	ri         layout.RangeInfo
 	leafHashes []byte // 32 bytes per entry of the bundle
 	entries    []*entry.Entry
+	// pathHashes are the entries' paths hashed under seed, the uploads
+	// table's when the bundle was checked.
+	pathHashes []uint64
+	seed       uint64
 	parseErrs  []error
 	tileOK     bool
 	width      int
@@ -371,8 +376,9 @@ type checkedBundle struct {
 
 // checkBundles fetches and checks the bundles of [from, cp.Size) on
 // Workers goroutines and sends one future per bundle, in log order; the
-// channel is closed after the last one, or early when ctx is done.
-func (m *Monitor) checkBundles(ctx context.Context, cp *client.Checkpoint, from uint64) <-chan chan checkedBundle {
+// channel is closed after the last one, or early when ctx is done. Paths
+// are hashed under seed.
+func (m *Monitor) checkBundles(ctx context.Context, cp *client.Checkpoint, from, seed uint64) <-chan chan checkedBundle {
 	type job struct {
 		ri  layout.RangeInfo
 		out chan checkedBundle
@@ -400,7 +406,7 @@ func (m *Monitor) checkBundles(ctx context.Context, cp *client.Checkpoint, from 
 		go func() {
 			h := sha256.New()
 			for j := range jobs {
-				j.out <- m.checkBundle(ctx, h, cp.Size, j.ri)
+				j.out <- m.checkBundle(ctx, h, cp.Size, j.ri, seed)
 			}
 		}()
 	}
@@ -409,9 +415,9 @@ func (m *Monitor) checkBundles(ctx context.Context, cp *client.Checkpoint, from 
 
 // checkBundle fetches one entry bundle and its level-0 hash tile, hashes
 // and strictly parses the entries in the range, and compares the tile with
-// the leaf hashes.
-func (m *Monitor) checkBundle(ctx context.Context, h hash.Hash, size uint64, ri layout.RangeInfo) checkedBundle {
-	b := checkedBundle{ri: ri}
+// the leaf hashes, and hashes the entries' paths under seed.
+func (m *Monitor) checkBundle(ctx context.Context, h hash.Hash, size uint64, ri layout.RangeInfo, seed uint64) checkedBundle {
+	b := checkedBundle{ri: ri, seed: seed}
 	raw, err := m.fetcher.ReadEntryBundle(ctx, ri.Index, ri.Partial)
 	if err != nil {
 		b.err = fmt.Errorf("fetch entry bundle %d: %w", ri.Index, err)
@@ -435,6 +441,7 @@ func (m *Monitor) checkBundle(ctx context.Context, h hash.Hash, size uint64, ri 
 	b.leafHashes = make([]byte, 0, 32*b.width)
 	b.entries = make([]*entry.Entry, b.width)
 	b.parseErrs = make([]error, b.width)
+	b.pathHashes = make([]uint64, b.width)
 	// One string for the whole bundle: the entries parsed from it share it
 	// instead of copying each. Entries follow each other in raw, each after
 	// its 2-byte length (what UnmarshalText checked).
@@ -447,6 +454,9 @@ func (m *Monitor) checkBundle(ctx context.Context, h hash.Hash, size uint64, ri 
 		at += 2
 		if uint(i) >= ri.First && uint(i) < ri.First+ri.N {
 			b.entries[i], b.parseErrs[i] = entry.ParseString(text[at : at+len(e)])
+			if b.entries[i] != nil {
+				b.pathHashes[i] = hashPath(seed, b.entries[i].Path)
+			}
 		}
 		at += len(e)
 	}
@@ -464,12 +474,26 @@ func (m *Monitor) auditBundle(tx *bolt.Tx, b checkedBundle, rng *compact.Range) 
 		findings = append(findings, Finding{ID: fmt.Sprintf("%s:0/%d:%d", KindTileMismatch, ri.Index, b.width), Kind: KindTileMismatch, Security: true,
 			Message: fmt.Sprintf("hash tile 0/%d does not hold the leaf hashes of entry bundle %d: clients proving inclusion from it are misled", ri.Index, ri.Index)})
 	}
+	uploads := m.st.uploads
+	if b.seed != uploads.seed {
+		// The table was rebuilt (and reseeded) since the bundle was checked.
+		for i, e := range b.entries {
+			if e != nil {
+				b.pathHashes[i] = hashPath(uploads.seed, e.Path)
+			}
+		}
+	}
+	var sink uint64
+	for i := ri.First; i < ri.First+ri.N; i++ {
+		sink += uploads.prefetch(b.pathHashes[i])
+	}
+	uploads.sink += sink
 	for i := ri.First; i < ri.First+ri.N; i++ {
 		idx := ri.Index*layout.EntryBundleWidth + uint64(i)
 		if err := rng.Append(b.leafHashes[32*i:32*i+32:32*i+32], nil); err != nil {
 			return nil, time.Time{}, err
 		}
-		fs, err := m.checkEntry(tx, idx, b.entries[i], b.parseErrs[i])
+		fs, err := m.checkEntry(tx, idx, b.entries[i], b.parseErrs[i], b.pathHashes[i])
 		if err != nil {
 			return nil, time.Time{}, err
 		}

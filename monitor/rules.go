@@ -98,8 +98,9 @@ const SigstoreGrace = 24 * time.Hour
 
 const bundleSuffix = ".sigstore.json"
 
-// checkEntry applies every per-entry rule to the leaf at idx.
-func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, e *entry.Entry, err error) ([]Finding, error) {
+// checkEntry applies every per-entry rule to the leaf at idx; pathHash is
+// the hash of its path under the uploads table's seed.
+func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, e *entry.Entry, err error, pathHash uint64) ([]Finding, error) {
 	if err != nil {
 		f := entryFinding(KindEntryMalformed, idx, "", "entry %d is not a valid v1 entry: %v", idx, err)
 		return []Finding{f}, nil
@@ -125,7 +126,7 @@ func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, e *entry.Entry, err error)
 		return out, m.queueIndex(tx, idx, e)
 	}
 	uploads := m.st.uploads
-	prev, known, err := uploads.get(e.Path)
+	prev, known, err := uploads.getHashed(e.Path, pathHash)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +135,7 @@ func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, e *entry.Entry, err error)
 		// with other content is still a rewrite.
 		if known && !prev.Deleted {
 			prev.Deleted = true
-			if err := uploads.put(e.Path, prev); err != nil {
+			if err := uploads.putHashed(e.Path, pathHash, prev); err != nil {
 				return nil, err
 			}
 		}
@@ -148,7 +149,7 @@ func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, e *entry.Entry, err error)
 		out = append(out, entryFinding(KindPathRewritten, idx, e.Path, "%s logged again with other content at index %d (first at %d: sha256 %s, now %s); PAUSE never allows this",
 			e.Path, idx, prev.Index, hex.EncodeToString(prev.SHA256[:]), hex.EncodeToString(e.SHA256[:])))
 	}
-	if err := uploads.put(e.Path, upload{Index: idx, Size: e.Size, SHA256: e.SHA256}); err != nil {
+	if err := uploads.putHashed(e.Path, pathHash, upload{Index: idx, Size: e.Size, SHA256: e.SHA256}); err != nil {
 		return nil, err
 	}
 	fs, err := m.checkSigstore(tx, idx, e, info)

@@ -61,6 +61,7 @@ type uploads struct {
 	// legacy counts the records written before records carried a
 	// checksum; openState rewrites a file that has any.
 	legacy int
+	sink   uint64 // what prefetch read, so that the reads stay
 }
 
 // upload is what the rules remember of a path's latest upload.
@@ -195,7 +196,7 @@ func (u *uploads) rebuild(n int) error {
 			if (u.used+1)*100 > u.slots.len()*maxLoad {
 				return full
 			}
-			return u.insert(p, off)
+			return u.insert(p, hashPath(u.seed, p), off)
 		})
 		if err != full {
 			return err
@@ -213,25 +214,43 @@ func (u *uploads) reserve(n int) error {
 	return u.rebuild(max((u.used+n)*17/16, 2*u.used))
 }
 
+// hashPath is the table's hash of path p under seed: xxhash, seeded, so
+// that paths crafted to collide (unseeded xxhash collisions can be
+// constructed) collide only under the seed they were made for.
+func hashPath(seed uint64, p string) uint64 {
+	var d xxhash.Digest
+	d.ResetWithSeed(seed)
+	d.WriteString(p)
+	return d.Sum64()
+}
+
 // get returns the latest record of path p.
 func (u *uploads) get(p string) (upload, bool, error) {
-	_, rec, ok, err := u.find(p)
+	return u.getHashed(p, hashPath(u.seed, p))
+}
+
+// getHashed is get with p's hash under the table's seed.
+func (u *uploads) getHashed(p string, h uint64) (upload, bool, error) {
+	_, _, _, rec, ok, err := u.probe(p, h)
 	return rec, ok, err
 }
 
 // find returns the offset and contents of p's latest record.
 func (u *uploads) find(p string) (int64, upload, bool, error) {
-	_, _, off, rec, ok, err := u.probe(p)
+	_, _, off, rec, ok, err := u.probe(p, hashPath(u.seed, p))
 	return off, rec, ok, err
 }
 
-// probe walks p's slots from its home: it returns the slot holding p, with
-// its record, or the empty slot where p would go, and p's fingerprint.
-func (u *uploads) probe(p string) (slot int, fp uint64, off int64, rec upload, found bool, err error) {
-	var d xxhash.Digest
-	d.ResetWithSeed(u.seed)
-	d.WriteString(p)
-	h := d.Sum64()
+// prefetch reads the home slot of hash h and returns it: the rules' first
+// read of a path's slot is a cache miss (the table is far larger than the
+// caches), and reading the slots of a bundle's paths in one loop ahead of
+// the rules lets the processor wait for those misses together.
+func (u *uploads) prefetch(h uint64) uint64 { return u.slots.get(u.home(h)) }
+
+// probe walks p's slots from its home (p's hash is h): it returns the slot
+// holding p, with its record, or the empty slot where p would go, and p's
+// fingerprint.
+func (u *uploads) probe(p string, h uint64) (slot int, fp uint64, off int64, rec upload, found bool, err error) {
 	fp = fingerprint(h)
 	for i := u.home(h); ; i = u.next(i) {
 		s := u.slots.get(i)
@@ -254,6 +273,11 @@ func (u *uploads) probe(p string) (slot int, fp uint64, off int64, rec upload, f
 
 // put appends a record for p; it is durable once flush returns.
 func (u *uploads) put(p string, rec upload) error {
+	return u.putHashed(p, hashPath(u.seed, p), rec)
+}
+
+// putHashed is put with p's hash under the table's seed.
+func (u *uploads) putHashed(p string, h uint64, rec upload) error {
 	for (u.flushed+int64(len(u.pending)))%recordAlign != 0 {
 		u.pending = append(u.pending, 0)
 	}
@@ -268,7 +292,7 @@ func (u *uploads) put(p string, rec upload) error {
 		}
 		return nil // the rebuild read the new record too
 	}
-	return u.insert(p, off)
+	return u.insert(p, h, off)
 }
 
 // flush writes and syncs the records put since the last flush and returns
@@ -298,10 +322,10 @@ func (u *uploads) each(fn func(p string, rec upload) error) error {
 	})
 }
 
-// insert points the table at off for p, replacing p's slot if it has one;
-// the caller knows the table has room.
-func (u *uploads) insert(p string, off int64) error {
-	slot, fp, _, _, found, err := u.probe(p)
+// insert points the table at off for p (whose hash is h), replacing p's
+// slot if it has one; the caller knows the table has room.
+func (u *uploads) insert(p string, h uint64, off int64) error {
+	slot, fp, _, _, found, err := u.probe(p, h)
 	if err != nil {
 		return err
 	}
