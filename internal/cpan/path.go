@@ -64,33 +64,23 @@ func ValidatePath(p string) (cpanID string, err error) {
 	if len(rest) > MaxPathBelowAuthors {
 		return "", badPath("%d bytes below %s, more than %d", len(rest), AuthorsPrefix, MaxPathBelowAuthors)
 	}
-	if !utf8.ValidString(rest) {
-		return "", badPath("%q is not valid UTF-8", p)
-	}
-	for _, r := range rest {
-		if r > ' ' && r < 0x7f && r != '\\' {
-			continue // the common case: printable ASCII, nothing to look up
-		}
-		switch {
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
-			return "", badPath("%q contains a control character", p)
-		case unicode.IsSpace(r):
-			return "", badPath("%q contains white space (%U)", p, r)
-		case unicode.Is(unicode.Cf, r):
-			// Zero-width, byte-order and bidi characters make one path look
-			// like another on every screen.
-			return "", badPath("%q contains an invisible format character (%U)", p, r)
-		case r == '\\':
-			return "", badPath("%q contains a backslash", p)
-		case r == utf8.RuneError:
-			// What a decoder leaves for bytes it could not read: the path
-			// is not the one that was sent.
-			return "", badPath("%q contains U+FFFD, the replacement character", p)
+	// The common case, a path of printable ASCII (valid UTF-8, nothing to
+	// look up), in one pass over its bytes; a leaf is parsed on every add
+	// and by the monitor for every entry of the log.
+	for i := 0; i < len(rest); i++ {
+		if c := rest[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			if err := checkRunes(p, rest); err != nil {
+				return "", err
+			}
+			break
 		}
 	}
 	var parts [3]string
 	n := 0
-	for c := range strings.SplitSeq(rest, "/") {
+	rem := rest
+	for more := true; more; n++ {
+		var c string
+		c, rem, more = strings.Cut(rem, "/")
 		switch c {
 		case "":
 			return "", badPath("%q has an empty path component", p)
@@ -100,7 +90,6 @@ func ValidatePath(p string) (cpanID string, err error) {
 		if n < len(parts) {
 			parts[n] = c
 		}
-		n++
 	}
 	if n < 4 {
 		return "", badPath("%q has no file below the author directory (want authors/id/A/AB/ABCDE/FILE)", p)
@@ -113,6 +102,36 @@ func ValidatePath(p string) (cpanID string, err error) {
 		return "", badPath("author directory %s/%s/%s should be %s/%s/%s", parts[0], parts[1], id, id[:1], id[:2], id)
 	}
 	return id, nil
+}
+
+// checkRunes refuses, in path p, a rest below authors/id/ that is not
+// UTF-8 or holds a character that does not belong in a path.
+func checkRunes(p, rest string) error {
+	if !utf8.ValidString(rest) {
+		return badPath("%q is not valid UTF-8", p)
+	}
+	for _, r := range rest {
+		if r > ' ' && r < 0x7f && r != '\\' {
+			continue // printable ASCII, nothing to look up
+		}
+		switch {
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			return badPath("%q contains a control character", p)
+		case unicode.IsSpace(r):
+			return badPath("%q contains white space (%U)", p, r)
+		case unicode.Is(unicode.Cf, r):
+			// Zero-width, byte-order and bidi characters make one path look
+			// like another on every screen.
+			return badPath("%q contains an invisible format character (%U)", p, r)
+		case r == '\\':
+			return badPath("%q contains a backslash", p)
+		case r == utf8.RuneError:
+			// What a decoder leaves for bytes it could not read: the path
+			// is not the one that was sent.
+			return badPath("%q contains U+FFFD, the replacement character", p)
+		}
+	}
+	return nil
 }
 
 // overwritableRE is PAUSE's may_overwrite_file rule: documentation files

@@ -101,8 +101,16 @@ func TestMayOverwrite(t *testing.T) {
 func FuzzValidatePath(f *testing.F) {
 	f.Add("authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz")
 	f.Add("authors/id/E/ET/ETHER/../x")
+	for _, p := range []string{"authors/id/E/ET/ETHER/Try Tiny.tar.gz", "authors/id/E/ET/ETHER/Ünï.tar.gz", "authors/id/E/ET/ETHER/a\\b", "authors/id/E/ET/ETHER/a\x7f", "authors/id/E/ET/ETHER/a\u200bb", "authors/id/E/ET/ETHER/\xff", "authors/id/E/ET/ETHER//x", "authors/id/E/ET/ETHER/./x", "authors/id/E/ET/ETHER", "authors/id/E/ET/ETHER/", "authors/id/E/EU/ETHER/x"} {
+		f.Add(p)
+	}
 	f.Fuzz(func(t *testing.T, p string) {
 		id, err := ValidatePath(p)
+		// The same verdict as the plain version it replaced, which
+		// decoded every path rune by rune and split it with SplitSeq.
+		if refID, refErr := validatePathReference(p); id != refID || (err == nil) != (refErr == nil) || (err != nil && err.Error() != refErr.Error()) {
+			t.Fatalf("ValidatePath(%q) = %q, %v; the reference says %q, %v", p, id, err, refID, refErr)
+		}
 		if err != nil {
 			return
 		}
@@ -170,6 +178,54 @@ func TestParseProofPath(t *testing.T) {
 		p, _, _, ok := ParseProofPath(c.name)
 		if ok != c.ok || p != c.path {
 			t.Errorf("ParseProofPath(%q) = %q, %v; want %q, %v", c.name, p, ok, c.path, c.ok)
+		}
+	}
+}
+
+// validatePathReference is ValidatePath as it was before its fast path for
+// printable ASCII: the fuzz target holds the two to the same verdicts.
+func validatePathReference(p string) (cpanID string, err error) {
+	rest, ok := strings.CutPrefix(p, AuthorsPrefix)
+	if !ok {
+		return "", badPath("%q does not start with %q", p, AuthorsPrefix)
+	}
+	if len(rest) > MaxPathBelowAuthors {
+		return "", badPath("%d bytes below %s, more than %d", len(rest), AuthorsPrefix, MaxPathBelowAuthors)
+	}
+	if err := checkRunes(p, rest); err != nil {
+		return "", err
+	}
+	var parts [3]string
+	n := 0
+	for c := range strings.SplitSeq(rest, "/") {
+		switch c {
+		case "":
+			return "", badPath("%q has an empty path component", p)
+		case ".", "..":
+			return "", badPath("%q has a %q component", p, c)
+		}
+		if n < len(parts) {
+			parts[n] = c
+		}
+		n++
+	}
+	if n < 4 {
+		return "", badPath("%q has no file below the author directory (want authors/id/A/AB/ABCDE/FILE)", p)
+	}
+	id := parts[2]
+	if !ValidID(id) {
+		return "", badPath("%q is not a PAUSE id", id)
+	}
+	if parts[0] != id[:1] || parts[1] != id[:2] {
+		return "", badPath("author directory %s/%s/%s should be %s/%s/%s", parts[0], parts[1], id, id[:1], id[:2], id)
+	}
+	return id, nil
+}
+
+func BenchmarkValidatePath(b *testing.B) {
+	for b.Loop() {
+		if _, err := ValidatePath("authors/id/S/SY/SYNTH123/Synthetic-Dist-4567-1.89.tar.gz"); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
