@@ -567,3 +567,46 @@ func TestReserveLeavesRoom(t *testing.T) {
 		t.Errorf("the next round of 1,000 paths grew the table from %d to %d slots", slots, u.slots.len())
 	}
 }
+
+// TestUploadsTableNotSaved: a table that cannot be written when the state
+// closes is an error for the caller to report, and nothing else: the next
+// start rebuilds the table from the records, with every path.
+func TestUploadsTableNotSaved(t *testing.T) {
+	dir := t.TempDir()
+	st, err := openState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.commitBatch(func(*bolt.Tx) error {
+		for i := range 500 {
+			if err := st.uploads.put(testPath(i), testUpload(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A directory where the table file goes: even root cannot write it.
+	if err := os.Mkdir(filepath.Join(dir, "uploads.table"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.close(); err == nil {
+		t.Fatal("closing the state reported no error, though its table could not be saved")
+	}
+	os.Remove(filepath.Join(dir, "uploads.table"))
+	st, err = openState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	if st.savedTable() != nil {
+		t.Fatal("a table that was never written is recorded as saved")
+	}
+	for i := range 500 {
+		if got, ok, err := st.uploads.get(testPath(i)); !ok || err != nil || got != testUpload(i) {
+			t.Fatalf("%s after reopening: %+v, %v, %v", testPath(i), got, ok, err)
+		}
+	}
+}

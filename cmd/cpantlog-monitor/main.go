@@ -175,7 +175,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	defer m.Close()
+	defer func() {
+		// The state is durable without it; what fails here (saving the path
+		// table) only makes the next start rebuild that table.
+		if err := m.Close(); err != nil {
+			logger.Warn("closing the state", "err", err)
+		}
+	}()
 	sinks := []monitor.Sink{monitor.WriterSink{W: stdout, JSON: *asJSON}}
 	if *hook != "" {
 		sinks = append(sinks, monitor.HookSink{Command: *hook})
