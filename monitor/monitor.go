@@ -483,11 +483,7 @@ func (m *Monitor) auditBundle(tx *bolt.Tx, b checkedBundle, rng *compact.Range) 
 			}
 		}
 	}
-	var sink uint64
-	for i := ri.First; i < ri.First+ri.N; i++ {
-		sink += uploads.prefetch(b.pathHashes[i])
-	}
-	uploads.sink += sink
+	uploads.prefetch(b.pathHashes[ri.First : ri.First+ri.N])
 	for i := ri.First; i < ri.First+ri.N; i++ {
 		idx := ri.Index*layout.EntryBundleWidth + uint64(i)
 		if err := rng.Append(b.leafHashes[32*i:32*i+32:32*i+32], nil); err != nil {

@@ -61,7 +61,7 @@ type uploads struct {
 	// legacy counts the records written before records carried a
 	// checksum; openState rewrites a file that has any.
 	legacy int
-	sink   uint64 // what prefetch read, so that the reads stay
+	sink   uint64 // what prefetch read
 }
 
 // upload is what the rules remember of a path's latest upload.
@@ -183,9 +183,6 @@ func (u *uploads) reload(size int64, n int) error {
 // rebuild makes a new table with room for n paths and fills it from the
 // file, with a larger table if the file holds more.
 func (u *uploads) rebuild(n int) error {
-	if err := u.unsave(); err != nil {
-		return err
-	}
 	for n = max(n, 1024); ; n *= 2 {
 		u.slots.free()
 		u.slots = allocSlots(n * 100 / maxLoad)
@@ -241,11 +238,17 @@ func (u *uploads) find(p string) (int64, upload, bool, error) {
 	return off, rec, ok, err
 }
 
-// prefetch reads the home slot of hash h and returns it: the rules' first
-// read of a path's slot is a cache miss (the table is far larger than the
-// caches), and reading the slots of a bundle's paths in one loop ahead of
-// the rules lets the processor wait for those misses together.
-func (u *uploads) prefetch(h uint64) uint64 { return u.slots.get(u.home(h)) }
+// prefetch reads the home slots of the paths hashed to hashes: the rules'
+// first read of a path's slot is a cache miss (the table is far larger
+// than the caches), and reading the slots of a bundle's paths in one loop
+// ahead of the rules lets the processor wait for those misses together.
+func (u *uploads) prefetch(hashes []uint64) {
+	var sum uint64
+	for _, h := range hashes {
+		sum += u.slots.get(u.home(h))
+	}
+	u.sink += sum // kept, so that the reads are too
+}
 
 // probe walks p's slots from its home (p's hash is h): it returns the slot
 // holding p, with its record, or the empty slot where p would go, and p's
@@ -454,28 +457,27 @@ func slotBytes(n int) int { return 6*n + 2 }
 // process's memory until a lookup needs them). Any other table is written
 // to the file whole.
 func (t slotTable) sync(path string) (uint32, error) {
-	flags := os.O_RDWR | os.O_CREATE | os.O_TRUNC
 	if t.mapped {
-		flags = os.O_RDONLY
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		if err := f.Sync(); err != nil {
+			return 0, err
+		}
+		_, crc, err := fileCRC(f)
+		return crc, err
 	}
-	f, err := os.OpenFile(path, flags, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	if !t.mapped {
-		if _, err := f.Write(t.b); err != nil {
-			return 0, err
-		}
-	}
-	if err := f.Sync(); err != nil {
+	if _, err := f.Write(t.b); err != nil {
 		return 0, err
 	}
-	if !t.mapped {
-		return crc32.Checksum(t.b, castagnoli), nil
-	}
-	_, crc, err := fileCRC(f)
-	return crc, err
+	return crc32.Checksum(t.b, castagnoli), f.Sync()
 }
 
 // checkSlotsFile checks that f is a table of n slots with CRC-32C crc.

@@ -16,12 +16,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera/api/layout"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
+	"github.com/CPAN-Security/cpan-tlog/log/entry"
 )
 
 func testUpload(i int) upload {
@@ -608,5 +611,61 @@ func TestUploadsTableNotSaved(t *testing.T) {
 		if got, ok, err := st.uploads.get(testPath(i)); !ok || err != nil || got != testUpload(i) {
 			t.Fatalf("%s after reopening: %+v, %v, %v", testPath(i), got, ok, err)
 		}
+	}
+}
+
+// TestAuditBundleRehashesAfterReseed: a bundle whose paths were hashed
+// under another seed than the table's (the table was rebuilt after the
+// workers hashed them) is looked up under the table's seed: a rewrite of a
+// path already on record is still found.
+func TestAuditBundleRehashesAfterReseed(t *testing.T) {
+	_, vkey, _ := note.GenerateKey(rand.Reader, tlog.DefaultOrigin)
+	p, err := client.ParsePolicy(fmt.Appendf(nil, "log %s http://127.0.0.1:1\nquorum none\n", vkey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(Config{Policy: p, StateDir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	const path = "authors/id/A/AB/ABC/Foo-1.0.tar.gz"
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	parse := func(content string) *entry.Entry {
+		e, err := entry.ParseString(string(mkUpload(t, path, "ABC", content, t0, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	first := parse("one")
+	err = m.st.commitBatch(func(*bolt.Tx) error {
+		return m.st.uploads.put(path, upload{Index: 0, Size: first.Size, SHA256: first.SHA256})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := m.st.uploads.seed + 1
+	b := checkedBundle{
+		ri:         layout.RangeInfo{Index: 0, First: 1, N: 1},
+		leafHashes: make([]byte, 64),
+		entries:    []*entry.Entry{nil, parse("two")},
+		parseErrs:  make([]error, 2),
+		pathHashes: []uint64{0, hashPath(stale, path)},
+		seed:       stale,
+		tileOK:     true,
+		width:      2,
+	}
+	rng := (&compact.RangeFactory{Hash: hashChildren}).NewEmptyRange(1)
+	var findings []Finding
+	err = m.st.commitBatch(func(tx *bolt.Tx) error {
+		findings, _, err = m.auditBundle(tx, b, rng)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(findings) != 1 || findings[0].Kind != KindPathRewritten {
+		t.Fatalf("findings %+v, want one %s", findings, KindPathRewritten)
 	}
 }
