@@ -19,7 +19,9 @@ import (
 // TestKilledMidAuditReportsEachFindingOnce kills the real cpantlog-monitor
 // with SIGKILL in the middle of its first audit, several times, then lets
 // it finish: every finding of the log is reported, each exactly once
-// across all the runs.
+// across all the runs; with paths checked as entries come, and in bulk at
+// the end of the audit (--bulk-audit), where a rewrite's first upload and
+// the rewrite itself may be audited by different runs.
 func TestKilledMidAuditReportsEachFindingOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a real monitor")
@@ -28,13 +30,26 @@ func TestKilledMidAuditReportsEachFindingOnce(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/cpantlog-monitor").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
+	for _, bulk := range []string{"0", "1000"} {
+		t.Run("bulk-audit="+bulk, func(t *testing.T) { killMidAudit(t, bin, bulk) })
+	}
+}
+
+func killMidAudit(t *testing.T, bin, bulkAudit string) {
 	const n = 60_000
 	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	leaves := make([][]byte, n)
 	want := map[string]bool{}
 	for i := range leaves {
-		id := fmt.Sprintf("SYNTH%d", i%1000)
-		leaves[i] = mkUpload(t, fmt.Sprintf("authors/id/S/SY/%s/Synthetic-Dist-%d-1.0.tar.gz", id, i), id, fmt.Sprint(i), t0.Add(time.Duration(i)*time.Second), nil)
+		k, content := i, fmt.Sprint(i)
+		if i%1000 == 500 {
+			// Rewrites the path of 400 entries before, with another uploader
+			// than the one watched.
+			k, content = i-400, "rewritten"
+			want[fmt.Sprintf("%s:%d", KindPathRewritten, i)] = true
+		}
+		id := fmt.Sprintf("SYNTH%d", k%1000)
+		leaves[i] = mkUpload(t, fmt.Sprintf("authors/id/S/SY/%s/Synthetic-Dist-%d-1.0.tar.gz", id, k), id, content, t0.Add(time.Duration(i)*time.Second), nil)
 		if i%1000 == 7 {
 			want[fmt.Sprintf("%s:%d", KindWatched, i)] = true
 		}
@@ -56,7 +71,7 @@ func TestKilledMidAuditReportsEachFindingOnce(t *testing.T) {
 
 	seen := map[string]int{}
 	run := func(kill time.Duration) (finished bool) {
-		cmd := exec.Command(bin, "--once", "--json", "--policy", policy, "--state", state, "--watch", watch, "--listen", "", "--no-witness-peers")
+		cmd := exec.Command(bin, "--once", "--json", "--policy", policy, "--state", state, "--watch", watch, "--listen", "", "--no-witness-peers", "--bulk-audit", bulkAudit)
 		stdout, _ := cmd.StdoutPipe()
 		cmd.Stderr = nil
 		if err := cmd.Start(); err != nil {

@@ -65,6 +65,11 @@ type Config struct {
 	Mirror string
 	// Workers is how many entry bundles are fetched at once (default 4).
 	Workers uint
+	// BulkAudit: an audit of at least this many new entries, and of more
+	// than the paths already on record, checks paths for rewrites at its
+	// end, sorting on disk, instead of in a table of every path held in
+	// memory (see bulkPaths). 0 means DefaultBulkAudit; negative, never.
+	BulkAudit int
 	// Progress receives a progress line now and then during long syncs.
 	Progress io.Writer
 	Logger   *slog.Logger
@@ -110,6 +115,9 @@ func New(cfg Config) (*Monitor, error) {
 	}
 	if cfg.Workers == 0 {
 		cfg.Workers = 4
+	}
+	if cfg.BulkAudit == 0 {
+		cfg.BulkAudit = DefaultBulkAudit
 	}
 	if cfg.MaxViewLag == 0 {
 		cfg.MaxViewLag = time.Hour
@@ -257,6 +265,11 @@ func (m *Monitor) syncEntries(ctx context.Context, cp *client.Checkpoint) error 
 			return err
 		}
 	}
+	if m.st.uploads.bulk != nil {
+		if err := m.st.finishBulk(m.cfg.Progress); err != nil {
+			return fmt.Errorf("checking the audited paths: %w", err)
+		}
+	}
 	if rng.End() != cp.Size {
 		return fmt.Errorf("the audit stopped at %d of %d entries", rng.End(), cp.Size)
 	}
@@ -292,9 +305,19 @@ func (m *Monitor) streamEntries(ctx context.Context, cp *client.Checkpoint, from
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Every new entry may be a new path: make room once, not on the way
-	// (and before the workers hash paths under the table's seed).
-	if err := m.st.uploads.reserve(int(cp.Size - from)); err != nil {
-		return err
+	// (and before the workers hash paths under the table's seed), or check
+	// paths in bulk at the end.
+	uploads, n := m.st.uploads, int(cp.Size-from)
+	switch {
+	case uploads.bulk != nil:
+	case m.cfg.BulkAudit > 0 && n >= m.cfg.BulkAudit && n > uploads.used:
+		if err := uploads.beginBulk(); err != nil {
+			return err
+		}
+	default:
+		if err := uploads.reserve(n); err != nil {
+			return err
+		}
 	}
 	bundles := m.checkBundles(ctx, cp, from, m.st.uploads.seed)
 	for done := false; !done; {
@@ -483,7 +506,9 @@ func (m *Monitor) auditBundle(tx *bolt.Tx, b checkedBundle, rng *compact.Range) 
 			}
 		}
 	}
-	uploads.prefetch(b.pathHashes[ri.First : ri.First+ri.N])
+	if uploads.bulk == nil {
+		uploads.prefetch(b.pathHashes[ri.First : ri.First+ri.N])
+	}
 	for i := ri.First; i < ri.First+ri.N; i++ {
 		idx := ri.Index*layout.EntryBundleWidth + uint64(i)
 		if err := rng.Append(b.leafHashes[32*i:32*i+32:32*i+32], nil); err != nil {

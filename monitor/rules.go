@@ -2,7 +2,6 @@ package monitor
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"path"
@@ -125,35 +124,61 @@ func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, e *entry.Entry, err error,
 		// between them is diffed after the round (--mirror).
 		return out, m.queueIndex(tx, idx, e)
 	}
-	uploads := m.st.uploads
-	prev, known, err := uploads.getHashed(e.Path, pathHash)
-	if err != nil {
-		return nil, err
-	}
 	if e.Kind == entry.Delete {
-		// The deleted upload stays on record: a later upload of the path
-		// with other content is still a rewrite.
-		if known && !prev.Deleted {
-			prev.Deleted = true
-			if err := uploads.putHashed(e.Path, pathHash, prev); err != nil {
-				return nil, err
-			}
-		}
-		return out, tx.Bucket(bPending).Delete([]byte(e.Path))
+		return out, m.recordDeletion(tx, idx, e, pathHash)
 	}
 	// Parse validated the path: its author directory is the third part.
 	if dirID := owner(strings.TrimPrefix(e.Path, cpan.AuthorsPrefix)); dirID != e.Uploader {
 		out = append(out, entryFinding(KindUploaderMismatch, idx, e.Path, "%s was uploaded by %s into %s's directory (index %d)", e.Path, e.Uploader, dirID, idx))
 	}
-	if known && (prev.SHA256 != e.SHA256 || prev.Size != e.Size) && !cpan.MayOverwrite(e.Path) {
-		out = append(out, entryFinding(KindPathRewritten, idx, e.Path, "%s logged again with other content at index %d (first at %d: sha256 %s, now %s); PAUSE never allows this",
-			e.Path, idx, prev.Index, hex.EncodeToString(prev.SHA256[:]), hex.EncodeToString(e.SHA256[:])))
-	}
-	if err := uploads.putHashed(e.Path, pathHash, upload{Index: idx, Size: e.Size, SHA256: e.SHA256}); err != nil {
+	fs, err := m.checkUpload(idx, e, pathHash)
+	if err != nil {
 		return nil, err
 	}
-	fs, err := m.checkSigstore(tx, idx, e, info)
+	out = append(out, fs...)
+	fs, err = m.checkSigstore(tx, idx, e, info)
 	return append(out, fs...), err
+}
+
+// recordDeletion marks the path's upload deleted. The deleted upload stays
+// on record: a later upload of the path with other content is still a
+// rewrite.
+func (m *Monitor) recordDeletion(tx *bolt.Tx, idx uint64, e *entry.Entry, pathHash uint64) error {
+	uploads := m.st.uploads
+	if uploads.bulk != nil {
+		// What the path held is looked up at the end of the audit.
+		if err := uploads.putDeferred(e.Path, pathHash, upload{Index: idx}, true); err != nil {
+			return err
+		}
+	} else if prev, known, err := uploads.getHashed(e.Path, pathHash); err != nil {
+		return err
+	} else if known && !prev.Deleted {
+		prev.Deleted = true
+		if err := uploads.putHashed(e.Path, pathHash, prev); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bPending).Delete([]byte(e.Path))
+}
+
+// checkUpload reports an upload with other content than the path's
+// previous one, and records it as the path's latest.
+func (m *Monitor) checkUpload(idx uint64, e *entry.Entry, pathHash uint64) ([]Finding, error) {
+	uploads := m.st.uploads
+	rec := upload{Index: idx, Size: e.Size, SHA256: e.SHA256}
+	if uploads.bulk != nil {
+		// Checked at the end of the audit (see bulkPaths).
+		return nil, uploads.putDeferred(e.Path, pathHash, rec, false)
+	}
+	prev, known, err := uploads.getHashed(e.Path, pathHash)
+	if err != nil {
+		return nil, err
+	}
+	var out []Finding
+	if known && (prev.SHA256 != e.SHA256 || prev.Size != e.Size) && !cpan.MayOverwrite(e.Path) {
+		out = append(out, rewriteFinding(idx, e.Path, prev, rec))
+	}
+	return out, uploads.putHashed(e.Path, pathHash, rec)
 }
 
 // checkSigstore tracks each distribution's Sigstore identity: a bundle with

@@ -2,7 +2,10 @@
 
 package monitor
 
-import "os"
+import (
+	"io"
+	"os"
+)
 
 func allocSlots(n int) slotTable { return slotTable{b: make([]byte, slotBytes(n))} }
 
@@ -17,6 +20,11 @@ func openSlots(path string, n int, crc uint32) (slotTable, error) {
 	if err := checkSlotsFile(f, n, crc); err != nil {
 		return slotTable{}, err
 	}
-	b, err := os.ReadFile(path)
+	return mapSlots(f, n)
+}
+
+// mapSlots reads the table file f, of n slots (written back by sync).
+func mapSlots(f *os.File, n int) (slotTable, error) {
+	b, err := io.ReadAll(io.NewSectionReader(f, 0, int64(slotBytes(n))))
 	return slotTable{b: b}, err
 }

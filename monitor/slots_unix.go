@@ -44,6 +44,11 @@ func openSlots(path string, n int, crc uint32) (slotTable, error) {
 	if err := checkSlotsFile(f, n, crc); err != nil {
 		return slotTable{}, err
 	}
+	return mapSlots(f, n)
+}
+
+// mapSlots maps the table file f, of n slots, shared.
+func mapSlots(f *os.File, n int) (slotTable, error) {
 	b, err := syscall.Mmap(int(f.Fd()), 0, slotBytes(n), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
 	if err != nil {
 		return slotTable{}, fmt.Errorf("mapping the uploads table: %w", err)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -47,6 +48,9 @@ var (
 	// kTable is the savedTable (JSON) of the uploads file's table, while
 	// the table file is exactly what it says (see uploads).
 	kTable = []byte("uploads-table")
+	// kBulk is the offset of the uploads file from which path checks are
+	// deferred (see bulkPaths), while they are.
+	kBulk = []byte("uploads-bulk")
 )
 
 var errStateLocked = errors.New("monitor state is locked by another process (is another cpantlog-monitor using this --state?)")
@@ -74,7 +78,7 @@ func openState(dir string) (*state, error) {
 	}
 	s := &state{db: db, dir: dir}
 	size, paths := s.committedUploads()
-	if s.uploads, err = openUploads(filepath.Join(dir, s.uploadsFile()), size, paths, s.savedTable(), s.forgetTable); err != nil {
+	if s.uploads, err = openUploads(filepath.Join(dir, s.uploadsFile()), size, paths, s.savedTable(), s.forgetTable, s.bulkFrom()); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -152,7 +156,7 @@ func (s *state) rewriteUploads() error {
 	if err != nil {
 		return err
 	}
-	u, err := openUploads(filepath.Join(s.dir, name), off, paths, nil, s.forgetTable)
+	u, err := openUploads(filepath.Join(s.dir, name), off, paths, nil, s.forgetTable, -1)
 	if err != nil {
 		return err
 	}
@@ -178,6 +182,64 @@ func (s *state) savedTable() *savedTable {
 	return t
 }
 
+// bulkFrom is the offset from which path checks are deferred, or -1.
+func (s *state) bulkFrom() int64 {
+	from := int64(-1)
+	s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bMeta).Get(kBulk); len(v) == 8 {
+			from = int64(binary.BigEndian.Uint64(v))
+		}
+		return nil
+	})
+	return from
+}
+
+// finishBulk runs the deferred path checks and commits their findings,
+// the records they add and the table, saved, in the transaction that ends
+// the bulk. If anything fails, checks stay deferred and the next round
+// runs them again.
+func (s *state) finishBulk(progress io.Writer) error {
+	u := s.uploads
+	err := func() error {
+		findings, err := u.checkDeferred(progress)
+		if err != nil {
+			return err
+		}
+		if _, err := u.flush(); err != nil {
+			return err
+		}
+		t, err := u.save()
+		if err != nil {
+			return err
+		}
+		tb, err := json.Marshal(t)
+		if err != nil {
+			return err
+		}
+		return s.db.Update(func(tx *bolt.Tx) error {
+			if err := record(tx, findings); err != nil {
+				return err
+			}
+			m := tx.Bucket(bMeta)
+			v := binary.BigEndian.AppendUint64(nil, uint64(t.Records))
+			if err := m.Put(kUploads, binary.BigEndian.AppendUint64(v, uint64(t.Paths))); err != nil {
+				return err
+			}
+			if err := m.Put(kTable, tb); err != nil {
+				return err
+			}
+			return m.Delete(kBulk)
+		})
+	}()
+	if err != nil {
+		size, paths := s.committedUploads()
+		return errors.Join(err, u.reload(size, paths))
+	}
+	u.endBulk()
+	u.saved = true
+	return nil
+}
+
 // forgetTable deletes the saved table, before the table file changes.
 func (s *state) forgetTable() error {
 	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Delete(kTable) })
@@ -187,7 +249,7 @@ func (s *state) forgetTable() error {
 // committed records, so that the next start maps it instead of rebuilding
 // it.
 func (s *state) saveTable() error {
-	if s.uploads.saved {
+	if s.uploads.saved || s.uploads.bulk != nil {
 		return nil
 	}
 	t, err := s.uploads.save()
@@ -295,7 +357,13 @@ func (s *state) commitBatch(fn func(tx *bolt.Tx) error) error {
 			return err
 		}
 		v := binary.BigEndian.AppendUint64(nil, uint64(n))
-		return tx.Bucket(bMeta).Put(kUploads, binary.BigEndian.AppendUint64(v, uint64(s.uploads.used)))
+		if err := tx.Bucket(bMeta).Put(kUploads, binary.BigEndian.AppendUint64(v, uint64(s.uploads.used))); err != nil {
+			return err
+		}
+		if b := s.uploads.bulk; b != nil {
+			return tx.Bucket(bMeta).Put(kBulk, binary.BigEndian.AppendUint64(nil, uint64(b.from)))
+		}
+		return nil
 	})
 	if err != nil {
 		size, paths := s.committedUploads()

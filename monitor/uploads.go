@@ -62,6 +62,9 @@ type uploads struct {
 	// checksum; openState rewrites a file that has any.
 	legacy int
 	sink   uint64 // what prefetch read
+	// bulk is set while path checks are deferred (see bulkPaths); the
+	// table is empty then.
+	bulk *bulkPaths
 }
 
 // upload is what the rules remember of a path's latest upload.
@@ -70,6 +73,10 @@ type upload struct {
 	Size    uint64
 	SHA256  [32]byte
 	Deleted bool // the path's latest entry is a deletion (of this upload)
+	// DeferredDelete marks the record of a deletion whose check was
+	// deferred: it says nothing of the upload it deleted (see bulkPaths),
+	// only Index is set, and it is never a path's latest record.
+	DeferredDelete bool
 }
 
 const (
@@ -85,6 +92,8 @@ const (
 	// path of at most entry.MaxSize bytes and a checksum.
 	maxRecord = 1 + 3*binary.MaxVarintLen64 + 32 + 8192 + 4
 )
+
+var errChecksDeferred = errors.New("monitor state: the audit that checks paths in bulk has not finished: run a round (cpantlog-monitor --once) to finish it first")
 
 var errUploadsCorrupt = errors.New("monitor state: the uploads file is damaged, so the monitor would forget what it saw of some paths; it will not start on it. Rebuild the state: stop the monitor, move the --state directory away and start it again (it audits the whole log from scratch, re-reporting nothing it delivered before only if you keep the old directory's findings)")
 
@@ -104,7 +113,9 @@ type savedTable struct {
 // covers exactly the committed records and checks, or else builds the
 // table for the paths the file holds. forget (nil: nothing to forget)
 // deletes the state's saved table; it is called before the table changes.
-func openUploads(path string, committed int64, paths int, saved *savedTable, forget func() error) (*uploads, error) {
+// With bulkFrom ≥ 0, path checks are deferred from that offset on, and
+// there is no table.
+func openUploads(path string, committed int64, paths int, saved *savedTable, forget func() error, bulkFrom int64) (*uploads, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
@@ -122,6 +133,18 @@ func openUploads(path string, committed int64, paths int, saved *savedTable, for
 		forget = func() error { return nil }
 	}
 	u := &uploads{f: f, tablePath: path + ".table", forget: forget, saved: saved != nil}
+	if bulkFrom >= 0 {
+		if err := f.Truncate(committed); err != nil {
+			f.Close()
+			return nil, err
+		}
+		u.flushed = committed
+		if err := u.openBulk(bulkFrom); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return u, nil
+	}
 	if saved != nil && saved.Records == committed && fi.Size() == committed && saved.Paths == paths {
 		if slots, err := openSlots(u.tablePath, saved.Slots, saved.CRC); err == nil {
 			u.slots = slots
@@ -140,6 +163,9 @@ func openUploads(path string, committed int64, paths int, saved *savedTable, for
 func (u *uploads) close() error {
 	u.slots.free()
 	u.slots = slotTable{}
+	if u.bulk != nil {
+		u.bulk.file.Close()
+	}
 	return u.f.Close()
 }
 
@@ -177,6 +203,11 @@ func (u *uploads) reload(size int64, n int) error {
 		return err
 	}
 	u.flushed, u.pending = size, u.pending[:0]
+	if u.bulk != nil {
+		u.slots.free()
+		u.slots = slotTable{}
+		return u.bulk.reset(size)
+	}
 	return u.rebuild(n)
 }
 
@@ -189,7 +220,10 @@ func (u *uploads) rebuild(n int) error {
 		u.seed = rand.Uint64()
 		u.used = 0
 		full := errors.New("full")
-		err := u.scan(func(off int64, p string, _ upload) error {
+		err := u.scan(func(off int64, p string, rec upload) error {
+			if rec.DeferredDelete {
+				return nil // never a path's latest record
+			}
 			if (u.used+1)*100 > u.slots.len()*maxLoad {
 				return full
 			}
@@ -254,6 +288,9 @@ func (u *uploads) prefetch(hashes []uint64) {
 // holding p, with its record, or the empty slot where p would go, and p's
 // fingerprint.
 func (u *uploads) probe(p string, h uint64) (slot int, fp uint64, off int64, rec upload, found bool, err error) {
+	if u.bulk != nil {
+		return 0, 0, 0, upload{}, false, errChecksDeferred
+	}
 	fp = fingerprint(h)
 	for i := u.home(h); ; i = u.next(i) {
 		s := u.slots.get(i)
@@ -281,14 +318,10 @@ func (u *uploads) put(p string, rec upload) error {
 
 // putHashed is put with p's hash under the table's seed.
 func (u *uploads) putHashed(p string, h uint64, rec upload) error {
-	for (u.flushed+int64(len(u.pending)))%recordAlign != 0 {
-		u.pending = append(u.pending, 0)
+	off, err := u.appendPending(p, rec)
+	if err != nil {
+		return err
 	}
-	off := u.flushed + int64(len(u.pending))
-	if off > maxFile {
-		return fmt.Errorf("monitor state: the uploads file reached %d bytes, its limit", off)
-	}
-	u.pending = appendRecord(u.pending, p, rec)
 	if (u.used+1)*100 > u.slots.len()*maxLoad {
 		if err := u.rebuild(2 * u.used); err != nil {
 			return err
@@ -296,6 +329,20 @@ func (u *uploads) putHashed(p string, h uint64, rec upload) error {
 		return nil // the rebuild read the new record too
 	}
 	return u.insert(p, h, off)
+}
+
+// appendPending appends a record for p to the pending records and returns
+// its offset.
+func (u *uploads) appendPending(p string, rec upload) (int64, error) {
+	for (u.flushed+int64(len(u.pending)))%recordAlign != 0 {
+		u.pending = append(u.pending, 0)
+	}
+	off := u.flushed + int64(len(u.pending))
+	if off > maxFile {
+		return 0, fmt.Errorf("monitor state: the uploads file reached %d bytes, its limit", off)
+	}
+	u.pending = appendRecord(u.pending, p, rec)
+	return off, nil
 }
 
 // flush writes and syncs the records put since the last flush and returns
@@ -318,8 +365,8 @@ func (u *uploads) flush() (int64, error) {
 // each calls fn with every path's latest record.
 func (u *uploads) each(fn func(p string, rec upload) error) error {
 	return u.scan(func(off int64, p string, rec upload) error {
-		if latest, _, _, err := u.find(p); err != nil || latest != off {
-			return err // a later record of p wins
+		if latest, _, ok, err := u.find(p); err != nil || !ok || latest != off {
+			return err // a later record of p wins (or this is a deferred deletion)
 		}
 		return fn(p, rec)
 	})
@@ -347,7 +394,10 @@ func fingerprint(h uint64) uint64 { return max(h>>48, 1) }
 
 // home is h's first slot: the low 32 bits scaled to the table (the
 // fingerprint uses the high bits).
-func (u *uploads) home(h uint64) int { return int(uint64(uint32(h)) * uint64(u.slots.len()) >> 32) }
+func (u *uploads) home(h uint64) int { return homeSlot(h, u.slots.len()) }
+
+// homeSlot is h's first slot in a table of n slots.
+func homeSlot(h uint64, n int) int { return int(uint64(uint32(h)) * uint64(n) >> 32) }
 
 func (u *uploads) next(i int) int {
 	if i++; i == u.slots.len() {
@@ -383,13 +433,32 @@ func (u *uploads) read(off int64) (string, upload, error) {
 
 // scan reads every record, flushed and pending, in order.
 func (u *uploads) scan(fn func(off int64, p string, rec upload) error) error {
-	r := bufio.NewReaderSize(io.NewSectionReader(u.f, 0, u.flushed), 1<<16)
+	if err := u.scanTo(u.flushed, fn); err != nil {
+		return err
+	}
+	for off := u.flushed; off < u.flushed+int64(len(u.pending)); {
+		off = align(off)
+		p, rec, n, err := decodeRecord(u.pending[off-u.flushed:])
+		if err != nil {
+			return err
+		}
+		if err := fn(off, p, rec); err != nil {
+			return err
+		}
+		off += int64(n)
+	}
+	return nil
+}
+
+// scanTo reads the flushed records before end, which is where one ends.
+func (u *uploads) scanTo(end int64, fn func(off int64, p string, rec upload) error) error {
+	r := bufio.NewReaderSize(io.NewSectionReader(u.f, 0, end), 1<<16)
 	var off int64
 	var firstLegacy bool
 	u.legacy = 0
-	for off < u.flushed {
-		// The reader's buffer holds any record whole; it ends at flushed.
-		b, err := r.Peek(min(maxRecord, int(u.flushed-off)))
+	for off < end {
+		// The reader's buffer holds any record whole; it ends at end.
+		b, err := r.Peek(min(maxRecord, int(end-off)))
 		if err != nil {
 			return err
 		}
@@ -410,22 +479,11 @@ func (u *uploads) scan(fn func(off int64, p string, rec upload) error) error {
 		if err := fn(off, p, rec); err != nil {
 			return err
 		}
-		next := min(align(off+int64(n)), u.flushed)
+		next := min(align(off+int64(n)), end)
 		if _, err := r.Discard(int(next - off)); err != nil {
 			return err
 		}
 		off = next
-	}
-	for off < u.flushed+int64(len(u.pending)) {
-		off = align(off)
-		p, rec, n, err := decodeRecord(u.pending[off-u.flushed:])
-		if err != nil {
-			return err
-		}
-		if err := fn(off, p, rec); err != nil {
-			return err
-		}
-		off += int64(n)
 	}
 	return nil
 }
@@ -508,8 +566,8 @@ func (t slotTable) set(i int, v uint64) {
 	binary.LittleEndian.PutUint16(t.b[6*i+4:], uint16(v>>32))
 }
 
-// A record is a flags byte (1: deleted; 2: author path; 0x80:
-// checksummed), uvarints index and size, the sha256, the path as a uvarint
+// A record is a flags byte (1: deleted; 2: author path; 4: a deferred
+// deletion; 0x80: checksummed), uvarints index and size, the sha256, the path as a uvarint
 // length and its bytes, and a CRC-32C of all that (little-endian). A
 // flipped bit anywhere is a refusal to start, not a path silently
 // forgotten. Records written before the checksum (no 0x80) are read, and
@@ -521,6 +579,7 @@ func (t slotTable) set(i int, v uint64) {
 const (
 	flagDeleted    = 1
 	flagAuthorPath = 2
+	flagDeferred   = 4
 	flagChecksum   = 0x80
 )
 
@@ -554,6 +613,9 @@ func appendRecord(b []byte, p string, rec upload) []byte {
 	if rec.Deleted {
 		flags |= flagDeleted
 	}
+	if rec.DeferredDelete {
+		flags |= flagDeferred
+	}
 	if short, ok := authorPath(p); ok {
 		flags |= flagAuthorPath
 		p = short
@@ -574,10 +636,11 @@ func decodeRecord(b []byte) (string, upload, int, error) {
 	if len(b) < 1 {
 		return "", rec, 0, errShortRecord
 	}
-	if b[0]&^(flagDeleted|flagAuthorPath|flagChecksum) != 0 {
+	if b[0]&^(flagDeleted|flagAuthorPath|flagDeferred|flagChecksum) != 0 || b[0]&(flagDeleted|flagDeferred) == flagDeleted|flagDeferred {
 		return "", rec, 0, fmt.Errorf("flags %#x", b[0])
 	}
 	rec.Deleted = b[0]&flagDeleted != 0
+	rec.DeferredDelete = b[0]&flagDeferred != 0
 	n := 1
 	var fields [2]uint64
 	for i := range fields {

@@ -41,7 +41,7 @@ func testPath(i int) string {
 // rebuilt from the file.
 func TestUploadsRoundTrip(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "uploads")
-	u, err := openUploads(file, 0, 0, nil, nil)
+	u, err := openUploads(file, 0, 0, nil, nil, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestUploadsRoundTrip(t *testing.T) {
 	}
 	check(u, "flushed")
 	u.close()
-	u, err = openUploads(file, size, n, nil, nil)
+	u, err = openUploads(file, size, n, nil, nil, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestUploadsRoundTrip(t *testing.T) {
 // and reload does the same in a running monitor.
 func TestUploadsDropUncommitted(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "uploads")
-	u, _ := openUploads(file, 0, 0, nil, nil)
+	u, _ := openUploads(file, 0, 0, nil, nil, -1)
 	u.put(testPath(1), testUpload(1))
 	committed, _ := u.flush()
 	u.put(testPath(2), testUpload(2))
@@ -124,7 +124,7 @@ func TestUploadsDropUncommitted(t *testing.T) {
 	}
 	u.close()
 
-	u, err := openUploads(file, committed, 1, nil, nil)
+	u, err := openUploads(file, committed, 1, nil, nil, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestUploadsCorrupt(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "uploads")
 			os.WriteFile(file, tc.data, 0o600)
-			_, err := openUploads(file, tc.committed, 0, nil, nil)
+			_, err := openUploads(file, tc.committed, 0, nil, nil, -1)
 			if !errors.Is(err, errUploadsCorrupt) {
 				t.Fatalf("openUploads = %v, want errUploadsCorrupt", err)
 			}
@@ -231,6 +231,7 @@ func TestHashChildren(t *testing.T) {
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add(appendRecord(nil, testPath(1), testUpload(1)))
 	f.Add(appendRecord(nil, "", upload{Deleted: true}))
+	f.Add(appendRecord(nil, testPath(2), upload{Index: 5, DeferredDelete: true}))
 	for _, p := range authorPathCases {
 		f.Add(appendRecord(nil, p, testUpload(2)))
 	}
@@ -248,6 +249,20 @@ func FuzzDecodeRecord(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDeferredDeletionRecord: a deferred deletion's record reads back as
+// one, and a record that says both "deleted upload" and "deferred
+// deletion" (which no writer makes) is damage.
+func TestDeferredDeletionRecord(t *testing.T) {
+	b := appendRecord(nil, testPath(2), upload{Index: 5, DeferredDelete: true})
+	if p, rec, _, err := decodeRecord(b); err != nil || p != testPath(2) || rec != (upload{Index: 5, DeferredDelete: true}) {
+		t.Fatalf("decodes to %q %+v, %v", p, rec, err)
+	}
+	both := appendRecord(nil, testPath(2), upload{Index: 5, Deleted: true, DeferredDelete: true})
+	if _, _, _, err := decodeRecord(both); err == nil {
+		t.Error("a record with both deletion flags decoded")
+	}
 }
 
 var authorPathCases = []string{
@@ -377,7 +392,7 @@ func TestUploadsFlippedBit(t *testing.T) {
 		bad := bytes.Clone(good)
 		bad[bit/8] ^= 1 << (bit % 8)
 		os.WriteFile(file, bad, 0o600)
-		u, err := openUploads(file, int64(len(bad)), 3, nil, nil)
+		u, err := openUploads(file, int64(len(bad)), 3, nil, nil, -1)
 		if errors.Is(err, errUploadsCorrupt) {
 			continue
 		}
@@ -548,7 +563,7 @@ func TestUploadsTableSaved(t *testing.T) {
 // for the next round's few new paths (a table sized exactly would be
 // rebuilt, from every record, by the next round of any size).
 func TestReserveLeavesRoom(t *testing.T) {
-	u, err := openUploads(filepath.Join(t.TempDir(), "uploads"), 0, 0, nil, nil)
+	u, err := openUploads(filepath.Join(t.TempDir(), "uploads"), 0, 0, nil, nil, -1)
 	if err != nil {
 		t.Fatal(err)
 	}

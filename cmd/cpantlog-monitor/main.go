@@ -140,6 +140,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var peers repeated
 	fs.Var(&peers, "peer", "another view of the log's checkpoint to compare (`URL|FILE`; repeatable); every witness of the policy with a URL is one already")
 	noWitnessPeers := fs.Bool("no-witness-peers", false, "do not compare with the policy's witnesses' latest cosigned checkpoints")
+	bulkAudit := fs.Int("bulk-audit", monitor.DefaultBulkAudit, "an audit of at least `N` new entries (more than the paths already on record, as in a first audit) checks paths for rewrites at its end, sorting on disk, instead of in a table of every path held in memory: a first audit of 10M entries then needs about 30 MB instead of 100; 0 or negative: never")
 	maxViewLag := fs.Duration("max-view-lag", time.Hour, "report checkpoint-stale-view when a peer saw the log sign a larger tree this long ago and the log still shows this monitor an older one")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -167,7 +168,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	cfg := monitor.Config{Log: *logURL, Policy: policy, StateDir: *stateDir, Watch: watch, Peers: peers, NoWitnessPeers: *noWitnessPeers, MaxViewLag: *maxViewLag, Progress: stderr, Logger: logger}
+	cfg := monitor.Config{Log: *logURL, Policy: policy, StateDir: *stateDir, Watch: watch, Peers: peers, NoWitnessPeers: *noWitnessPeers, MaxViewLag: *maxViewLag, Progress: stderr, Logger: logger, BulkAudit: *bulkAudit}
+	if *bulkAudit <= 0 {
+		cfg.BulkAudit = -1
+	}
 	if !mirror {
 		cfg.Mirror = *mirrorLoc
 	}

@@ -1,0 +1,487 @@
+package monitor
+
+import (
+	"bufio"
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
+)
+
+// Bulk path checks. The rules that need a path's previous upload (a
+// rewrite, and what a deletion marks) look it up in the uploads table as
+// each entry is audited, and the table is most of the monitor's memory: 6
+// bytes a slot, 80 MB at 10M paths, five times what Tessera's fsck needs
+// to check the same log. An audit of many new entries (a first audit, or a
+// monitor far behind) defers those rules instead: each entry's record is
+// appended as usual, with a deferred-deletion record for a deletion, and
+// a reference to it (the path's hash and the record's offset) goes into a
+// buffer of bulkRun references that is sorted and written to a file of
+// runs when full. At the end of the audit the runs are merged: references
+// to the same path meet, the records of a path logged more than once are
+// read back and the rules run over them in log order, and the table comes
+// out of the merge in slot order, so it is written to its file
+// sequentially and never held in memory. A path seen once, almost every
+// path, costs its reference, not a lookup.
+//
+// Crash story. The state records, with every batch, that checks are
+// deferred from the records' offset from on; the findings, the records
+// that resolve deferred deletions and the saved table commit in one
+// transaction that ends the bulk. The runs are not durable: a start with
+// checks deferred rebuilds the references by reading the records (the
+// file is the truth) and goes on deferring, so a crash anywhere costs
+// rereading the records, never a finding.
+
+// bulkRun is how many references are sorted in memory at a time (16 bytes
+// each): 4 MiB.
+const bulkRun = 1 << 18
+
+// DefaultBulkAudit is Config.BulkAudit's default: at fewer new entries the
+// table in memory is a few megabytes and checking as it goes is faster.
+const DefaultBulkAudit = 1 << 18
+
+// pathRef refers to one record of a path.
+type pathRef struct {
+	// key is the path's hash rotated by 32 bits: sorted by key, references
+	// are in the order of their home slots (which the hash's low 32 bits
+	// decide), and references to the same path are next to each other.
+	key uint64
+	// ref is the record's offset shifted left once, with the low bit set
+	// for a deferred deletion (which never goes into the table).
+	ref uint64
+}
+
+func (r pathRef) hash() uint64         { return bits.RotateLeft64(r.key, 32) }
+func (r pathRef) off() int64           { return int64(r.ref >> 1) }
+func (r pathRef) deferredDelete() bool { return r.ref&1 != 0 }
+
+func comparePathRefs(a, b pathRef) int {
+	if c := cmp.Compare(a.key, b.key); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.ref, b.ref)
+}
+
+// bulkPaths is the uploads' memory of deferred path checks.
+type bulkPaths struct {
+	from  int64 // records before from were checked as they were put
+	cover int64 // records from cover on have their references in runs or buf
+	buf   []pathRef
+	runs  []int64 // run i holds references [runs[i-1], runs[i]) of the file
+	file  *os.File
+	bytes []byte // encoding scratch
+}
+
+func (u *uploads) runsPath() string { return strings.TrimSuffix(u.tablePath, ".table") + ".runs" }
+
+// beginBulk defers path checks from the end of the records on. The table
+// is dropped (its memory is what this saves) and the paths of the entries
+// put from now on are hashed under a new seed.
+func (u *uploads) beginBulk() error {
+	if len(u.pending) > 0 {
+		return errors.New("monitor state: deferring path checks with records not flushed")
+	}
+	if err := u.unsave(); err != nil {
+		return err
+	}
+	return u.openBulk(u.flushed)
+}
+
+// openBulk sets up deferred checks from offset from, with no references
+// yet: those of the records already in the file are read back at the end.
+func (u *uploads) openBulk(from int64) error {
+	f, err := os.OpenFile(u.runsPath(), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	u.slots.free()
+	u.slots = slotTable{}
+	u.seed = rand.Uint64()
+	u.used = 0
+	u.bulk = &bulkPaths{from: from, cover: u.flushed, buf: make([]pathRef, 0, bulkRun), file: f}
+	return nil
+}
+
+// endBulk forgets the runs once the checks committed.
+func (u *uploads) endBulk() {
+	if u.bulk == nil {
+		return
+	}
+	u.bulk.file.Close()
+	os.Remove(u.runsPath())
+	u.bulk = nil
+}
+
+// reset drops every reference: the records up to size are read back at
+// the end instead (after a batch failed and its records were cut off).
+func (b *bulkPaths) reset(size int64) error {
+	b.buf, b.runs, b.cover = b.buf[:0], b.runs[:0], size
+	return b.file.Truncate(0)
+}
+
+// putDeferred appends a record for p (whose hash is h) without checking
+// it: deletion says it is a deletion of whatever p holds.
+func (u *uploads) putDeferred(p string, h uint64, rec upload, deletion bool) error {
+	if deletion {
+		rec = upload{Index: rec.Index, DeferredDelete: true}
+	}
+	off, err := u.appendPending(p, rec)
+	if err != nil {
+		return err
+	}
+	return u.bulk.add(h, off, deletion)
+}
+
+func (b *bulkPaths) add(h uint64, off int64, deletion bool) error {
+	ref := uint64(off) << 1
+	if deletion {
+		ref |= 1
+	}
+	b.buf = append(b.buf, pathRef{key: bits.RotateLeft64(h, 32), ref: ref})
+	if len(b.buf) == cap(b.buf) {
+		return b.spill()
+	}
+	return nil
+}
+
+// spill sorts the buffer and writes it as a run.
+func (b *bulkPaths) spill() error {
+	if len(b.buf) == 0 {
+		return nil
+	}
+	slices.SortFunc(b.buf, comparePathRefs)
+	start := int64(0)
+	if len(b.runs) > 0 {
+		start = b.runs[len(b.runs)-1]
+	}
+	const chunk = 4096
+	if cap(b.bytes) < 16*chunk {
+		b.bytes = make([]byte, 16*chunk)
+	}
+	at := 16 * start
+	for i := 0; i < len(b.buf); i += chunk {
+		out := b.bytes[:0]
+		for _, r := range b.buf[i:min(i+chunk, len(b.buf))] {
+			out = binary.LittleEndian.AppendUint64(out, r.key)
+			out = binary.LittleEndian.AppendUint64(out, r.ref)
+		}
+		if _, err := b.file.WriteAt(out, at); err != nil {
+			return fmt.Errorf("monitor state: writing sorted paths: %w", err)
+		}
+		at += int64(len(out))
+	}
+	b.runs = append(b.runs, start+int64(len(b.buf)))
+	b.buf = b.buf[:0]
+	return nil
+}
+
+// checkDeferred runs the deferred rules over every path with a record from
+// the bulk's start on, appends a record for each path whose latest entry
+// is a deferred deletion of an upload, and builds the table in its file,
+// mapped. It returns the findings, in log order. Until the state commits
+// them and calls endBulk, checks stay deferred.
+func (u *uploads) checkDeferred(progress io.Writer) ([]Finding, error) {
+	b := u.bulk
+	if len(u.pending) > 0 {
+		return nil, errors.New("monitor state: checking deferred paths with records not flushed")
+	}
+	start := time.Now()
+	if b.cover > 0 {
+		// References lost to a restart or a failed batch: read them back.
+		fmt.Fprintf(progress, "reading back %d MB of path records...\n", b.cover>>20)
+		err := u.scanTo(b.cover, func(off int64, p string, rec upload) error {
+			return b.add(hashPath(u.seed, p), off, rec.DeferredDelete)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := b.spill(); err != nil {
+		return nil, err
+	}
+	total := int64(0)
+	if len(b.runs) > 0 {
+		total = b.runs[len(b.runs)-1]
+	}
+	fmt.Fprintf(progress, "checking the paths of %d records for rewrites...\n", total)
+	n := max(int(total)*17/16, 1024) * 100 / maxLoad
+	tw, err := newSlotWriter(u.tablePath, n)
+	if err != nil {
+		return nil, err
+	}
+	defer tw.f.Close()
+	var findings []Finding
+	var group []pathRef
+	var recs []pathRecord
+	paths := 0
+	place := func(h uint64, off int64) error {
+		paths++
+		return tw.add(h, off)
+	}
+	flushGroup := func() error {
+		if len(group) == 0 {
+			return nil
+		}
+		defer func() { group = group[:0] }()
+		h := group[0].hash()
+		if len(group) == 1 {
+			if group[0].deferredDelete() {
+				return nil // a deletion of a path never uploaded
+			}
+			return place(h, group[0].off())
+		}
+		recs = recs[:0]
+		for _, r := range group {
+			p, rec, err := u.read(r.off())
+			if err != nil {
+				return err
+			}
+			recs = append(recs, pathRecord{off: r.off(), path: p, rec: rec})
+		}
+		// Another path with the same 64-bit hash is its own history.
+		slices.SortStableFunc(recs, func(a, b pathRecord) int { return strings.Compare(a.path, b.path) })
+		for len(recs) > 0 {
+			k := 1
+			for k < len(recs) && recs[k].path == recs[0].path {
+				k++
+			}
+			fs, latest, off, known := replayPath(recs[:k], b.from)
+			findings = append(findings, fs...)
+			if known {
+				if off < 0 {
+					// The latest entry deleted the upload before it: record
+					// that, as checking it as it came would have.
+					if off, err = u.appendPending(recs[0].path, latest); err != nil {
+						return err
+					}
+				}
+				if err := place(h, off); err != nil {
+					return err
+				}
+			}
+			recs = recs[k:]
+		}
+		return nil
+	}
+	err = u.mergeRuns(func(r pathRef) error {
+		if len(group) > 0 && group[0].key != r.key {
+			if err := flushGroup(); err != nil {
+				return err
+			}
+		}
+		group = append(group, r)
+		return nil
+	})
+	if err == nil {
+		err = flushGroup()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.slots, err = tw.finish(); err != nil {
+		return nil, err
+	}
+	u.used = paths
+	slices.SortFunc(findings, func(a, b Finding) int { return cmp.Compare(*a.Index, *b.Index) })
+	fmt.Fprintf(progress, "checked %d paths in %s\n", paths, time.Since(start).Round(time.Millisecond))
+	return findings, nil
+}
+
+// pathRecord is one record of a path, read back.
+type pathRecord struct {
+	off  int64
+	path string
+	rec  upload
+}
+
+// replayPath runs the rules that were deferred over one path's records in
+// log order (records before from were checked when they were put). It
+// returns the findings and the path's latest upload, with its record's
+// offset or -1 if no record says it (a deferred deletion marked it
+// deleted), or known false if the path has no upload.
+func replayPath(recs []pathRecord, from int64) (findings []Finding, latest upload, off int64, known bool) {
+	for _, r := range recs {
+		switch {
+		case r.rec.DeferredDelete:
+			// A deferred deletion before from was resolved, by a record
+			// after it, when its own bulk ended.
+			if r.off >= from && known && !latest.Deleted {
+				latest.Deleted, off = true, -1
+			}
+		case r.off < from:
+			latest, off, known = r.rec, r.off, true
+		default:
+			if known && (latest.SHA256 != r.rec.SHA256 || latest.Size != r.rec.Size) && !cpan.MayOverwrite(r.path) {
+				findings = append(findings, rewriteFinding(r.rec.Index, r.path, latest, r.rec))
+			}
+			latest, off, known = r.rec, r.off, true
+		}
+	}
+	return findings, latest, off, known
+}
+
+// mergeRuns calls fn with every reference of the runs, in order.
+func (u *uploads) mergeRuns(fn func(pathRef) error) error {
+	b := u.bulk
+	type source struct {
+		r    *bufio.Reader
+		left int64
+		head pathRef
+	}
+	var heap []*source
+	var buf [16]byte
+	next := func(s *source) (bool, error) {
+		if s.left == 0 {
+			return false, nil
+		}
+		if _, err := io.ReadFull(s.r, buf[:]); err != nil {
+			return false, fmt.Errorf("monitor state: reading sorted paths: %w", err)
+		}
+		s.left--
+		s.head = pathRef{key: binary.LittleEndian.Uint64(buf[:]), ref: binary.LittleEndian.Uint64(buf[8:])}
+		return true, nil
+	}
+	less := func(i, j int) bool { return comparePathRefs(heap[i].head, heap[j].head) < 0 }
+	down := func(i int) {
+		for {
+			c := 2*i + 1
+			if c >= len(heap) {
+				return
+			}
+			if c+1 < len(heap) && less(c+1, c) {
+				c++
+			}
+			if !less(c, i) {
+				return
+			}
+			heap[i], heap[c] = heap[c], heap[i]
+			i = c
+		}
+	}
+	start := int64(0)
+	for _, end := range b.runs {
+		s := &source{r: bufio.NewReaderSize(io.NewSectionReader(b.file, 16*start, 16*(end-start)), 32<<10), left: end - start}
+		if ok, err := next(s); err != nil {
+			return err
+		} else if ok {
+			heap = append(heap, s)
+		}
+		start = end
+	}
+	for i := len(heap)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for len(heap) > 0 {
+		if err := fn(heap[0].head); err != nil {
+			return err
+		}
+		ok, err := next(heap[0])
+		if err != nil {
+			return err
+		}
+		if !ok {
+			heap[0] = heap[len(heap)-1]
+			heap = heap[:len(heap)-1]
+		}
+		down(0)
+	}
+	return nil
+}
+
+// slotWriter writes a table file slot by slot, given the entries in the
+// order of their home slots: linear probing puts each at its home or right
+// after the one before, so the table is written front to back. Entries
+// pushed past the last slot wrap around to the front; they are placed
+// once the file is mapped.
+type slotWriter struct {
+	f        *os.File
+	w        *bufio.Writer
+	n, next  int
+	overflow [][2]uint64 // hash, slot value
+}
+
+func newSlotWriter(path string, n int) (*slotWriter, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &slotWriter{f: f, w: bufio.NewWriterSize(f, 1<<20), n: n}, nil
+}
+
+var zeroSlots [6 * 512]byte
+
+func (sw *slotWriter) zeros(slots int) error {
+	for slots > 0 {
+		k := min(slots, len(zeroSlots)/6)
+		if _, err := sw.w.Write(zeroSlots[:6*k]); err != nil {
+			return err
+		}
+		slots -= k
+	}
+	return nil
+}
+
+func (sw *slotWriter) add(h uint64, off int64) error {
+	v := fingerprint(h)<<slotOffsetBits | uint64(off/recordAlign)
+	home := homeSlot(h, sw.n)
+	if home > sw.next {
+		if err := sw.zeros(home - sw.next); err != nil {
+			return err
+		}
+		sw.next = home
+	}
+	if sw.next == sw.n {
+		sw.overflow = append(sw.overflow, [2]uint64{h, v})
+		return nil
+	}
+	var s [6]byte
+	binary.LittleEndian.PutUint32(s[:], uint32(v))
+	binary.LittleEndian.PutUint16(s[4:], uint16(v>>32))
+	sw.next++
+	_, err := sw.w.Write(s[:])
+	return err
+}
+
+// finish writes the rest of the table, maps it and places the entries
+// that wrapped around.
+func (sw *slotWriter) finish() (slotTable, error) {
+	if err := sw.zeros(sw.n - sw.next); err != nil {
+		return slotTable{}, err
+	}
+	if _, err := sw.w.Write([]byte{0, 0}); err != nil {
+		return slotTable{}, err
+	}
+	if err := sw.w.Flush(); err != nil {
+		return slotTable{}, err
+	}
+	t, err := mapSlots(sw.f, sw.n)
+	if err != nil {
+		return slotTable{}, err
+	}
+	for _, o := range sw.overflow {
+		i := homeSlot(o[0], sw.n)
+		for t.get(i) != 0 {
+			if i++; i == sw.n {
+				i = 0
+			}
+		}
+		t.set(i, o[1])
+	}
+	return t, nil
+}
+
+// rewriteFinding is the finding for path p logged at idx with other
+// content (now) than its upload before (prev).
+func rewriteFinding(idx uint64, p string, prev, now upload) Finding {
+	return entryFinding(KindPathRewritten, idx, p, "%s logged again with other content at index %d (first at %d: sha256 %x, now %x); PAUSE never allows this",
+		p, idx, prev.Index, prev.SHA256[:], now.SHA256[:])
+}

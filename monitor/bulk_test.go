@@ -1,0 +1,299 @@
+package monitor
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/transparency-dev/tessera/api/layout"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/CPAN-Security/cpan-tlog/client"
+	tlog "github.com/CPAN-Security/cpan-tlog/log"
+	"github.com/CPAN-Security/cpan-tlog/log/entry"
+)
+
+// syncWith runs one round with BulkAudit bulk and returns what it found;
+// stop, if not nil, is called every millisecond during the round until it
+// returns true, and then the round is canceled.
+func syncWith(t *testing.T, logURL, vkey, state string, bulk int, stop func(*Monitor) bool) ([]Finding, error) {
+	t.Helper()
+	p, err := client.ParsePolicy(fmt.Appendf(nil, "log %s %s\nquorum none\n", vkey, logURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(Config{Policy: p, StateDir: state, Logger: quiet, BulkAudit: bulk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if stop != nil {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			for ctx.Err() == nil && !stop(m) {
+				time.Sleep(time.Millisecond)
+			}
+			cancel()
+		}()
+	}
+	serr := m.Sync(ctx)
+	cancel()
+	fs, err := m.Deliver(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs, serr
+}
+
+// latestUploads is every path's latest record in the state in dir.
+func latestUploads(t *testing.T, dir string) map[string]upload {
+	t.Helper()
+	st, err := openState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	got := map[string]upload{}
+	err = st.uploads.each(func(p string, rec upload) error {
+		got[p] = rec
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func mkDeletion(t *testing.T, path string, when time.Time) []byte {
+	t.Helper()
+	b, err := (&entry.Entry{Kind: entry.Delete, Path: path, Time: when.UTC().Truncate(time.Second)}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestBulkAuditFindsWhatChecksAsTheyComeFind: path checks deferred to the
+// end of an audit (bulkPaths) report the same findings, with the same
+// words, and leave the same latest record of every path, as checks made as
+// each entry comes; over rewrites, identical re-uploads, deletions of
+// paths never uploaded, re-uploads after a deletion, files PAUSE lets
+// change, and a path whose latest entry is a deletion; in a first audit
+// and in a second one over a state that already holds paths (which reads
+// their records back), in all four combinations.
+func TestBulkAuditFindsWhatChecksAsTheyComeFind(t *testing.T) {
+	skey, vkey, _ := note.GenerateKey(rand.Reader, tlog.DefaultOrigin)
+	signer, _ := note.NewSigner(skey)
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	i := 0
+	up := func(name, content string) []byte {
+		i++
+		return mkUpload(t, "authors/id/A/AB/ABC/"+name, "ABC", content, t0.Add(time.Duration(i)*time.Minute), nil)
+	}
+	del := func(name string) []byte {
+		i++
+		return mkDeletion(t, "authors/id/A/AB/ABC/"+name, t0.Add(time.Duration(i)*time.Minute))
+	}
+	fill := func(from, n int) (out [][]byte) {
+		for k := from; k < from+n; k++ {
+			out = append(out, up(fmt.Sprintf("Fill-%d.tar.gz", k), fmt.Sprint(k)))
+		}
+		return out
+	}
+	first := [][]byte{
+		up("A.tar.gz", "a1"), up("B.tar.gz", "b1"), up("A.tar.gz", "a1"), up("A.tar.gz", "a2"), // A rewritten
+		del("C.tar.gz"),                                                              // never uploaded
+		del("B.tar.gz"), up("B.tar.gz", "b1"), del("B.tar.gz"), up("B.tar.gz", "b2"), // the deleted upload stays on record: rewritten
+		up("README", "r1"), up("README", "r2"), // PAUSE lets it change
+		del("D.tar.gz"), up("D.tar.gz", "d1"),
+		up("E.tar.gz", "e1"), del("E.tar.gz"), // ends deleted
+		up("F.tar.gz", "f1"), del("F.tar.gz"), del("F.tar.gz"),
+	}
+	first = append(first, fill(0, 300)...)
+	second := [][]byte{
+		up("E.tar.gz", "e2"), // rewrites a deleted upload
+		up("F.tar.gz", "f1"), up("G.tar.gz", "g1"), up("A.tar.gz", "a2"), up("A.tar.gz", "a3"),
+		up("C.tar.gz", "c1"), del("D.tar.gz"), up("D.tar.gz", "d2"),
+		up("Fill-7.tar.gz", "other"), del("Fill-8.tar.gz"),
+	}
+	second = append(second, fill(300, 700)...)
+	dir := t.TempDir()
+	logURL, _, _, _ := craftedLog(t, first, signer, dir)
+
+	modes := [][2]int{{-1, -1}, {1, 1}, {1, -1}, {-1, 1}}
+	states := make([]string, len(modes))
+	rounds := make([][2][]Finding, len(modes))
+	for k, mode := range modes {
+		states[k] = t.TempDir()
+		fs, err := syncWith(t, logURL, vkey, states[k], mode[0], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rounds[k][0] = fs
+	}
+	appendLeaves(t, dir, signer, second)
+	for k, mode := range modes {
+		fs, err := syncWith(t, logURL, vkey, states[k], mode[1], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rounds[k][1] = fs
+	}
+	kinds := func(fs []Finding) (out []string) {
+		for _, f := range fs {
+			out = append(out, fmt.Sprintf("%s:%d", f.Kind, *f.Index))
+		}
+		return out
+	}
+	// What checks as they come find, worked out by hand.
+	want := [2][]string{{"path-rewritten:3", "path-rewritten:8"}, {"path-rewritten:318", "path-rewritten:322", "path-rewritten:325", "path-rewritten:326"}}
+	for r := range 2 {
+		if diff := cmp.Diff(want[r], kinds(rounds[0][r])); diff != "" {
+			t.Errorf("round %d checked as it came (-want +got):\n%s", r+1, diff)
+		}
+	}
+	ignoreSeen := cmpopts.IgnoreFields(Finding{}, "Seen")
+	reference := latestUploads(t, states[0])
+	if len(reference) != 1000+8 {
+		t.Errorf("%d paths on record, want 1,008", len(reference))
+	}
+	for k := 1; k < len(modes); k++ {
+		for r := range 2 {
+			if diff := cmp.Diff(rounds[0][r], rounds[k][r], ignoreSeen); diff != "" {
+				t.Errorf("bulk audit %v, round %d: findings differ from checks as they come (-want +got):\n%s", modes[k], r+1, diff)
+			}
+		}
+		if diff := cmp.Diff(reference, latestUploads(t, states[k])); diff != "" {
+			t.Errorf("bulk audit %v: latest records differ (-want +got):\n%s", modes[k], diff)
+		}
+	}
+}
+
+// TestBulkAuditResumes: a bulk audit stopped midway (its references to
+// paths lost with the process) resumes from the state, reads back the
+// records it had, and still finds every rewrite, including those whose
+// first upload came before the stop and the rewrite after.
+func TestBulkAuditResumes(t *testing.T) {
+	skey, vkey, _ := note.GenerateKey(rand.Reader, tlog.DefaultOrigin)
+	signer, _ := note.NewSigner(skey)
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	const n = 50_000
+	leaves := make([][]byte, n)
+	want := map[string]bool{}
+	for i := range leaves {
+		k, content := i, "first"
+		if i%1000 == 999 {
+			k, content = i-990, "rewritten" // a path of 990 entries before
+			want[fmt.Sprintf("%s:%d", KindPathRewritten, i)] = true
+		}
+		leaves[i] = mkUpload(t, fmt.Sprintf("authors/id/S/SY/SYNTH/Dist-%d-1.0.tar.gz", k), "SYNTH", fmt.Sprint(content, k), t0.Add(time.Duration(i)*time.Second), nil)
+	}
+	dir := t.TempDir()
+	appendLeaves(t, dir, signer, leaves)
+	files := http.FileServer(http.Dir(dir))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(2 * time.Millisecond) // a slow log: the cancel lands mid-audit
+		files.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	state := t.TempDir()
+	got := map[string]bool{}
+	stops := 0
+	// Stopped after the first batch committed, then after the next, then
+	// to the end.
+	for _, at := range []uint64{1, 2*batchBundles*layout.EntryBundleWidth - 1, n + 1} {
+		fs, err := syncWith(t, srv.URL, vkey, state, 1000, func(m *Monitor) bool {
+			a, _ := m.Audited()
+			return a >= at
+		})
+		for _, f := range fs {
+			if got[f.ID] {
+				t.Errorf("%s reported twice", f.ID)
+			}
+			got[f.ID] = true
+		}
+		if err != nil {
+			stops++
+			continue
+		}
+		break
+	}
+	if stops == 0 {
+		t.Fatal("no audit was stopped midway: the test proves nothing")
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings after %d stops (-want +got):\n%s", stops, diff)
+	}
+	if m, _ := filepath.Glob(filepath.Join(state, "*.runs")); len(m) != 0 {
+		t.Errorf("runs left after the bulk ended: %v", m)
+	}
+	// The table the bulk wrote serves the next rounds: mapped, every path.
+	st, err := openState(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	if !st.uploads.saved || st.uploads.used != n-n/1000 {
+		t.Errorf("after the bulk: table saved %v with %d paths, want saved with %d", st.uploads.saved, st.uploads.used, n-n/1000)
+	}
+	if rec, ok, err := st.uploads.get("authors/id/S/SY/SYNTH/Dist-9-1.0.tar.gz"); !ok || err != nil || rec.Index != 999 {
+		t.Errorf("Dist-9's latest record: %+v %v %v, want the rewrite at 999", rec, ok, err)
+	}
+}
+
+// TestSlotWriterWraps: entries written in home order land where linear
+// probing looks for them, those pushed past the last slot included (they
+// wrap to the front, after the slots taken there).
+func TestSlotWriterWraps(t *testing.T) {
+	const n = 8
+	homeOf := func(slot int, salt uint64) uint64 { // a hash whose home is slot
+		return salt<<48 | uint64(slot)<<32/n + 1
+	}
+	hashes := []uint64{homeOf(0, 1), homeOf(0, 2), homeOf(6, 3), homeOf(7, 4), homeOf(7, 5), homeOf(7, 6), homeOf(7, 7)}
+	sw, err := newSlotWriter(filepath.Join(t.TempDir(), "table"), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.f.Close()
+	for k, h := range hashes {
+		if homeSlot(h, n) != int(uint32(h)>>29) {
+			t.Fatalf("hash %x homes at %d", h, homeSlot(h, n))
+		}
+		if err := sw.add(h, int64(8*(k+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	table, err := sw.finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer table.free()
+	u := &uploads{slots: table}
+	for k, h := range hashes {
+		want := fingerprint(h)<<slotOffsetBits | uint64(k+1)
+		i := u.home(h)
+		for ; table.get(i) != want; i = u.next(i) {
+			if table.get(i) == 0 {
+				t.Fatalf("entry %d (home %d) not found before an empty slot", k, u.home(h))
+			}
+		}
+	}
+	if got := table.get(5); got != 0 {
+		t.Errorf("slot 5 holds %x: the wrapped entries should take 2, 3 and 4 only", got)
+	}
+}
