@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -296,4 +298,53 @@ func TestSlotWriterWraps(t *testing.T) {
 	if got := table.get(5); got != 0 {
 		t.Errorf("slot 5 holds %x: the wrapped entries should take 2, 3 and 4 only", got)
 	}
+}
+
+// TestSortRefs: sortRefs orders references as a comparison sort does,
+// equal keys (a path logged more than once) by offset, skewed keys too.
+func TestSortRefs(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 100, 70_000} {
+		for _, skew := range []uint64{0, 1<<56 - 1} {
+			refs := make([]pathRef, n)
+			for i := range refs {
+				k := mrand.Uint64()
+				if i%7 == 3 && i > 0 {
+					k = refs[i/2].key // logged again
+				}
+				refs[i] = pathRef{key: k &^ skew, ref: mrand.Uint64N(1 << 40)}
+			}
+			if skew != 0 && n > 0 {
+				// One path logged many times, its records out of order.
+				for i := range refs[:n/2] {
+					refs[i].key = refs[0].key
+				}
+			}
+			want := slices.Clone(refs)
+			slices.SortFunc(want, comparePathRefs)
+			sortRefs(refs)
+			if !slices.Equal(refs, want) {
+				t.Fatalf("%d references (mask %x): not sorted as a comparison sort sorts them", n, ^skew)
+			}
+		}
+	}
+}
+
+func BenchmarkSortRefs(b *testing.B) {
+	refs := make([]pathRef, bulkRun)
+	for i := range refs {
+		refs[i] = pathRef{key: mrand.Uint64(), ref: uint64(i)}
+	}
+	work := make([]pathRef, len(refs))
+	b.Run("radix", func(b *testing.B) {
+		for b.Loop() {
+			copy(work, refs)
+			sortRefs(work)
+		}
+	})
+	b.Run("pdqsort", func(b *testing.B) {
+		for b.Loop() {
+			copy(work, refs)
+			slices.SortFunc(work, comparePathRefs)
+		}
+	})
 }

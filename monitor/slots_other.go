@@ -7,6 +7,8 @@ import (
 	"os"
 )
 
+func allocRefs(n int) ([]pathRef, func()) { return make([]pathRef, 0, n), func() {} }
+
 func allocSlots(n int) slotTable { return slotTable{b: make([]byte, slotBytes(n))} }
 
 // openSlots reads the saved table file at path, of n slots, if its CRC-32C

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"unsafe"
 )
 
 // allocSlots returns n zeroed slots outside the Go heap, and the function
@@ -26,6 +27,19 @@ func allocSlots(n int) slotTable {
 	// system allows them, keep the whole table in a few dozen TLB entries.
 	syscall.Madvise(b, madvHugepage)
 	return slotTable{b: b, unmap: func() { syscall.Munmap(b) }}
+}
+
+// allocRefs returns an empty slice of capacity n outside the Go heap, and
+// the function that gives it back: the buffer of a bulk audit (see
+// bulkPaths) is live all along, and on the heap the collector would let as
+// much garbage again accumulate before collecting.
+func allocRefs(n int) ([]pathRef, func()) {
+	size := n * int(unsafe.Sizeof(pathRef{}))
+	b, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		return make([]pathRef, 0, n), func() {}
+	}
+	return unsafe.Slice((*pathRef)(unsafe.Pointer(&b[0])), n)[:0], func() { syscall.Munmap(b) }
 }
 
 // madvHugepage is Linux's MADV_HUGEPAGE (elsewhere an unknown advice,

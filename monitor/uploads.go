@@ -164,7 +164,7 @@ func (u *uploads) close() error {
 	u.slots.free()
 	u.slots = slotTable{}
 	if u.bulk != nil {
-		u.bulk.file.Close()
+		u.bulk.close()
 	}
 	return u.f.Close()
 }
