@@ -80,6 +80,7 @@ fw=; for N in $fsckn; do
   echo "fsck -N $N: wall ${w}s, peak RSS $((r / 1024)) MiB"
   if [ -z "$fw" ] || awk -v a="$w" -v b="$fw" 'BEGIN { exit !(a < b) }'; then fw=$w fr=$r bestn=$N; fi
 done
+echo "each round's wall (s): $(for f in $fsckn; do printf 'fsck -N %s: %s; ' "$f" "$(awk '{printf "%s ", $1}' "$work/fsck-N$f.txt")"; done)monitor: $(awk '{printf "%s ", $1}' "$work/monitor.txt")"
 mw=$(median "$work/monitor.txt" 1); mr=$(median "$work/monitor.txt" 2)
 # File system outputs, in 512-byte blocks: what the monitor wrote in all.
 written=$(( $(median "$work/monitor.txt" 3) * 512 ))
