@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"bufio"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -330,20 +329,24 @@ func (u *uploads) checkDeferred(progress io.Writer) ([]Finding, error) {
 		}
 		return nil
 	}
-	err = u.mergeRuns(func(r pathRef) error {
-		if len(group) > 0 && group[0].key != r.key {
-			if err := flushGroup(); err != nil {
-				return err
-			}
-		}
-		group = append(group, r)
-		return nil
-	})
-	if err == nil {
-		err = flushGroup()
-	}
+	merge, err := newRefMerger(b.file, b.runs)
 	if err != nil {
 		return nil, err
+	}
+	for {
+		r, ok, err := merge.next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok || (len(group) > 0 && group[0].key != r.key) {
+			if err := flushGroup(); err != nil {
+				return nil, err
+			}
+		}
+		if !ok {
+			break
+		}
+		group = append(group, r)
 	}
 	if u.slots, err = tw.finish(); err != nil {
 		return nil, err
@@ -387,72 +390,96 @@ func replayPath(recs []pathRecord, from int64) (findings []Finding, latest uploa
 	return findings, latest, off, known
 }
 
-// mergeRuns calls fn with every reference of the runs, in order.
-func (u *uploads) mergeRuns(fn func(pathRef) error) error {
-	b := u.bulk
-	type source struct {
-		r    *bufio.Reader
-		left int64
-		head pathRef
-	}
-	var heap []*source
-	var buf [16]byte
-	next := func(s *source) (bool, error) {
-		if s.left == 0 {
-			return false, nil
-		}
-		if _, err := io.ReadFull(s.r, buf[:]); err != nil {
-			return false, fmt.Errorf("monitor state: reading sorted paths: %w", err)
-		}
-		s.left--
-		s.head = pathRef{key: binary.LittleEndian.Uint64(buf[:]), ref: binary.LittleEndian.Uint64(buf[8:])}
-		return true, nil
-	}
-	less := func(i, j int) bool { return comparePathRefs(heap[i].head, heap[j].head) < 0 }
-	down := func(i int) {
-		for {
-			c := 2*i + 1
-			if c >= len(heap) {
-				return
-			}
-			if c+1 < len(heap) && less(c+1, c) {
-				c++
-			}
-			if !less(c, i) {
-				return
-			}
-			heap[i], heap[c] = heap[c], heap[i]
-			i = c
-		}
-	}
+// refMerger merges the sorted runs of references in a file: a heap of
+// runs ordered by their next reference, each run read 32 KiB at a time
+// and decoded in place (the merge of 10M references is the serial end of
+// a first audit, so it is kept lean).
+type refMerger struct{ heap []*runReader }
+
+type runReader struct {
+	f        *os.File
+	at, end  int64 // what is left of the run in the file
+	buf      []byte
+	pos      int
+	key, ref uint64 // the run's next reference
+}
+
+func newRefMerger(f *os.File, runs []int64) (*refMerger, error) {
+	m := &refMerger{}
 	start := int64(0)
-	for _, end := range b.runs {
-		s := &source{r: bufio.NewReaderSize(io.NewSectionReader(b.file, 16*start, 16*(end-start)), 32<<10), left: end - start}
-		if ok, err := next(s); err != nil {
-			return err
+	for _, end := range runs {
+		r := &runReader{f: f, at: 16 * start, end: 16 * end, buf: make([]byte, 0, 32<<10)}
+		if ok, err := r.advance(); err != nil {
+			return nil, err
 		} else if ok {
-			heap = append(heap, s)
+			m.heap = append(m.heap, r)
 		}
 		start = end
 	}
-	for i := len(heap)/2 - 1; i >= 0; i-- {
-		down(i)
+	for i := len(m.heap)/2 - 1; i >= 0; i-- {
+		m.down(i)
 	}
-	for len(heap) > 0 {
-		if err := fn(heap[0].head); err != nil {
-			return err
+	return m, nil
+}
+
+// advance moves to the run's next reference, or says there is none.
+func (r *runReader) advance() (bool, error) {
+	if r.pos == len(r.buf) {
+		if r.at == r.end {
+			return false, nil
 		}
-		ok, err := next(heap[0])
-		if err != nil {
-			return err
+		r.buf = r.buf[:min(int64(cap(r.buf)), r.end-r.at)]
+		if _, err := r.f.ReadAt(r.buf, r.at); err != nil {
+			return false, fmt.Errorf("monitor state: reading sorted paths: %w", err)
 		}
-		if !ok {
-			heap[0] = heap[len(heap)-1]
-			heap = heap[:len(heap)-1]
-		}
-		down(0)
+		r.at += int64(len(r.buf))
+		r.pos = 0
 	}
-	return nil
+	r.key = binary.LittleEndian.Uint64(r.buf[r.pos:])
+	r.ref = binary.LittleEndian.Uint64(r.buf[r.pos+8:])
+	r.pos += 16
+	return true, nil
+}
+
+func (a *runReader) before(b *runReader) bool {
+	return a.key < b.key || a.key == b.key && a.ref < b.ref
+}
+
+func (m *refMerger) down(i int) {
+	h := m.heap
+	for {
+		c := 2*i + 1
+		if c >= len(h) {
+			return
+		}
+		if c+1 < len(h) && h[c+1].before(h[c]) {
+			c++
+		}
+		if !h[c].before(h[i]) {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+}
+
+// next returns the smallest reference not returned yet.
+func (m *refMerger) next() (pathRef, bool, error) {
+	if len(m.heap) == 0 {
+		return pathRef{}, false, nil
+	}
+	top := m.heap[0]
+	r := pathRef{key: top.key, ref: top.ref}
+	ok, err := top.advance()
+	if err != nil {
+		return pathRef{}, false, err
+	}
+	if !ok {
+		m.heap[0] = m.heap[len(m.heap)-1]
+		m.heap = m.heap[:len(m.heap)-1]
+	}
+	m.down(0)
+	return r, true, nil
 }
 
 // slotWriter writes a table file slot by slot, given the entries in the
@@ -462,7 +489,8 @@ func (u *uploads) mergeRuns(fn func(pathRef) error) error {
 // once the file is mapped.
 type slotWriter struct {
 	f        *os.File
-	w        *bufio.Writer
+	buf      []byte // slots from slot written on, not written yet
+	written  int
 	n, next  int
 	overflow [][2]uint64 // hash, slot value
 }
@@ -472,53 +500,59 @@ func newSlotWriter(path string, n int) (*slotWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &slotWriter{f: f, w: bufio.NewWriterSize(f, 256<<10), n: n}, nil
+	return &slotWriter{f: f, buf: make([]byte, 0, 6*(64<<10)), n: n}, nil
 }
 
-var zeroSlots [6 * 512]byte
-
-func (sw *slotWriter) zeros(slots int) error {
-	for slots > 0 {
-		k := min(slots, len(zeroSlots)/6)
-		if _, err := sw.w.Write(zeroSlots[:6*k]); err != nil {
-			return err
+// advance writes empty slots up to slot, or leaves room for them.
+func (sw *slotWriter) advance(slot int) error {
+	for sw.next < slot {
+		if len(sw.buf) == cap(sw.buf) {
+			if err := sw.flush(); err != nil {
+				return err
+			}
 		}
-		slots -= k
+		k := min(slot-sw.next, (cap(sw.buf)-len(sw.buf))/6)
+		sw.buf = append(sw.buf, make([]byte, 6*k)...) // appending zeros does not allocate
+		sw.next += k
 	}
 	return nil
 }
 
+func (sw *slotWriter) flush() error {
+	_, err := sw.f.WriteAt(sw.buf, 6*int64(sw.written))
+	sw.written += len(sw.buf) / 6
+	sw.buf = sw.buf[:0]
+	return err
+}
+
 func (sw *slotWriter) add(h uint64, off int64) error {
 	v := fingerprint(h)<<slotOffsetBits | uint64(off/recordAlign)
-	home := homeSlot(h, sw.n)
-	if home > sw.next {
-		if err := sw.zeros(home - sw.next); err != nil {
-			return err
-		}
-		sw.next = home
+	if err := sw.advance(homeSlot(h, sw.n)); err != nil {
+		return err
 	}
 	if sw.next == sw.n {
 		sw.overflow = append(sw.overflow, [2]uint64{h, v})
 		return nil
 	}
-	var s [6]byte
-	binary.LittleEndian.PutUint32(s[:], uint32(v))
-	binary.LittleEndian.PutUint16(s[4:], uint16(v>>32))
+	if len(sw.buf) == cap(sw.buf) {
+		if err := sw.flush(); err != nil {
+			return err
+		}
+	}
+	sw.buf = binary.LittleEndian.AppendUint32(sw.buf, uint32(v))
+	sw.buf = binary.LittleEndian.AppendUint16(sw.buf, uint16(v>>32))
 	sw.next++
-	_, err := sw.w.Write(s[:])
-	return err
+	return nil
 }
 
 // finish writes the rest of the table, maps it and places the entries
 // that wrapped around.
 func (sw *slotWriter) finish() (slotTable, error) {
-	if err := sw.zeros(sw.n - sw.next); err != nil {
+	if err := sw.advance(sw.n); err != nil {
 		return slotTable{}, err
 	}
-	if _, err := sw.w.Write([]byte{0, 0}); err != nil {
-		return slotTable{}, err
-	}
-	if err := sw.w.Flush(); err != nil {
+	sw.buf = append(sw.buf, 0, 0) // the table's last 2 bytes
+	if err := sw.flush(); err != nil {
 		return slotTable{}, err
 	}
 	t, err := mapSlots(sw.f, sw.n)
