@@ -253,54 +253,50 @@ func ParseString(leaf string) (*Entry, error) {
 	if len(leaf) == 0 || leaf[len(leaf)-1] != '\n' {
 		return nil, malformed("does not end with a newline")
 	}
-	// The longest entry Marshal writes has 12 lines: split into an array,
-	// not a new slice for every leaf.
-	var lineArr [13]string
-	lines := lineArr[:0]
-	for rest := leaf[:len(leaf)-1]; ; {
-		line, more, found := strings.Cut(rest, "\n")
-		if len(lines) == len(lineArr) {
-			return nil, malformed("more than %d lines", len(lineArr))
-		}
-		lines = append(lines, line)
-		if !found {
-			break
-		}
-		rest = more
-	}
-	kind, ok := strings.CutPrefix(lines[0], Header)
+	// The fields are read front to back, one IndexByte a line (splitting
+	// into lines and then each line at its space was a quarter of the
+	// parse, which a monitor runs on every entry of the log).
+	first, rest, _ := strings.Cut(leaf, "\n")
+	kind, ok := strings.CutPrefix(first, Header)
 	if !ok {
-		return nil, malformed("first line %q does not start with %q", lines[0], Header)
+		return nil, malformed("first line %q does not start with %q", first, Header)
 	}
 	e := &Entry{Kind: Kind(kind)}
 	var want []string
 	switch e.Kind {
 	case Upload:
-		want = []string{"path", "size", "sha256", "uploader", "time"}
+		want = uploadKeys
 	case Delete:
-		want = []string{"path", "time"}
+		want = deleteKeys
 	case Index:
-		want = []string{"path", "size", "sha256", "time"}
+		want = indexKeys
 	default:
 		return nil, malformed("unknown kind %q", kind)
 	}
-	fields := lines[1:]
-	if len(fields) < len(want) {
-		return nil, malformed("%s entry has %d lines, want at least %d", kind, len(lines), len(want)+1)
-	}
-	for i, key := range want {
-		v, err := value(fields[i], key)
-		if err != nil {
-			return nil, err
+	for _, key := range want {
+		if rest == "" {
+			return nil, malformed("%s entry has %d lines, want at least %d", kind, strings.Count(leaf, "\n"), len(want)+1)
 		}
+		// rest ends with a newline: every line has one.
+		if len(rest) <= len(key) || rest[:len(key)] != key || rest[len(key)] != ' ' {
+			line, _, _ := strings.Cut(rest, "\n")
+			return nil, malformed("line %q: want %q", line, key+" ...")
+		}
+		v, more, _ := strings.Cut(rest[len(key)+1:], "\n")
+		if v == "" {
+			return nil, malformed("line %q has an empty value", key+" ")
+		}
+		rest = more
 		switch key {
 		case "path":
 			e.Path = v
 		case "size":
+			var err error
 			if e.Size, err = parseDecimal(v); err != nil {
 				return nil, malformed("size: %v", err)
 			}
 		case "sha256":
+			var err error
 			if e.SHA256, err = parseHex32(v); err != nil {
 				return nil, malformed("sha256: %v", err)
 			}
@@ -314,11 +310,23 @@ func ParseString(leaf string) (*Entry, error) {
 			e.Time = t
 		}
 	}
-	if rest := fields[len(want):]; len(rest) > 0 {
+	if rest != "" {
 		if e.Kind != Upload {
-			return nil, malformed("unexpected line %q after time", rest[0])
+			line, _, _ := strings.Cut(rest, "\n")
+			return nil, malformed("unexpected line %q after time", line)
 		}
-		s, err := parseSigstore(rest)
+		// The longest entry Marshal writes has 12 lines.
+		var lineArr [7]string
+		lines := lineArr[:0]
+		for rest != "" {
+			if len(lines) == len(lineArr) {
+				return nil, malformed("more than %d lines", len(want)+1+len(lineArr))
+			}
+			var line string
+			line, rest, _ = strings.Cut(rest, "\n")
+			lines = append(lines, line)
+		}
+		s, err := parseSigstore(lines)
 		if err != nil {
 			return nil, err
 		}
@@ -333,6 +341,14 @@ func ParseString(leaf string) (*Entry, error) {
 	}
 	return e, nil
 }
+
+// The lines of each kind of entry after the first, in order (an upload's
+// optional sigstore lines follow).
+var (
+	uploadKeys = []string{"path", "size", "sha256", "uploader", "time"}
+	deleteKeys = []string{"path", "time"}
+	indexKeys  = []string{"path", "size", "sha256", "time"}
+)
 
 // value returns the value of a "key value" line whose key must be key.
 func value(line, key string) (string, error) {
