@@ -69,7 +69,9 @@ for round in 1 2 3; do
   for N in $fsckn; do
     run "fsck-N$N" "$work/fsck" --storage_url "$url/" --public_key "$work/pubkey" --ui=false -N "$N"
   done
-  rm -rf "$work/state"
+  # The last round's state (a gigabyte at 10M) is deleted and the deletion
+  # written out before the next round, not during it.
+  rm -rf "$work/state"; sync
   run monitor "$work/cpantlog-monitor" --once --policy "$work/policy" --state "$work/state" --no-witness-peers
   kept=$(du -sb "$work/state" | cut -f1)
 done
