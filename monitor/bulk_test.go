@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	mrand "math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -205,14 +203,7 @@ func TestBulkAuditResumes(t *testing.T) {
 		}
 		leaves[i] = mkUpload(t, fmt.Sprintf("authors/id/S/SY/SYNTH/Dist-%d-1.0.tar.gz", k), "SYNTH", fmt.Sprint(content, k), t0.Add(time.Duration(i)*time.Second), nil)
 	}
-	dir := t.TempDir()
-	appendLeaves(t, dir, signer, leaves)
-	files := http.FileServer(http.Dir(dir))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(2 * time.Millisecond) // a slow log: the cancel lands mid-audit
-		files.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
+	srv := slowLog(t, signer, leaves)
 	state := t.TempDir()
 	got := map[string]bool{}
 	stops := 0

@@ -294,6 +294,21 @@ func TestAuthorPaths(t *testing.T) {
 // TestCanceledSyncReportsNothing: a sync stopped mid-audit (shutdown) is an
 // error, not a root mismatch over the entries audited so far, and the next
 // sync finishes the audit with nothing to report.
+// slowLog serves a new log of leaves, signed by signer, taking 2 ms a
+// request: long enough that a cancel lands in the middle of an audit.
+func slowLog(t *testing.T, signer note.Signer, leaves [][]byte) *httptest.Server {
+	t.Helper()
+	dir := t.TempDir()
+	appendLeaves(t, dir, signer, leaves)
+	files := http.FileServer(http.Dir(dir))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(2 * time.Millisecond)
+		files.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 func TestCanceledSyncReportsNothing(t *testing.T) {
 	skey, vkey, _ := note.GenerateKey(rand.Reader, tlog.DefaultOrigin)
 	signer, _ := note.NewSigner(skey)
@@ -302,14 +317,7 @@ func TestCanceledSyncReportsNothing(t *testing.T) {
 	for i := range leaves {
 		leaves[i] = mkUpload(t, fmt.Sprintf("authors/id/S/SY/SYNTH/Dist-%d-1.0.tar.gz", i), "SYNTH", fmt.Sprint(i), t0.Add(time.Duration(i)*time.Second), nil)
 	}
-	dir := t.TempDir()
-	appendLeaves(t, dir, signer, leaves)
-	files := http.FileServer(http.Dir(dir))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(2 * time.Millisecond) // a slow log: the cancel lands mid-audit
-		files.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
+	srv := slowLog(t, signer, leaves)
 	p, err := client.ParsePolicy(fmt.Appendf(nil, "log %s %s\nquorum none\n", vkey, srv.URL))
 	if err != nil {
 		t.Fatal(err)
