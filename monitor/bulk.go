@@ -44,6 +44,10 @@ import (
 // each): 4 MiB.
 const bulkRun = 1 << 18
 
+// bulkFindings is how many findings the deferred checks hold before
+// committing them.
+var bulkFindings = 4096
+
 // DefaultBulkAudit is Config.BulkAudit's default: at fewer new entries the
 // table in memory is a few megabytes and checking as it goes is faster.
 const DefaultBulkAudit = 1 << 18
@@ -244,9 +248,13 @@ func sortRefsFrom(refs []pathRef, shift uint) {
 // checkDeferred runs the deferred rules over every path with a record from
 // the bulk's start on, appends a record for each path whose latest entry
 // is a deferred deletion of an upload, and builds the table in its file,
-// mapped. It returns the findings, in log order. Until the state commits
-// them and calls endBulk, checks stay deferred.
-func (u *uploads) checkDeferred(progress io.Writer) ([]Finding, error) {
+// mapped. It returns the findings, in log order, but for those it passed to
+// commit on the way, bulkFindings at a time (a log rewriting paths by the
+// million must not fill the monitor's memory with findings; recording a
+// finding twice reports it once, so those may commit before the bulk
+// ends). Until the state commits the rest and calls endBulk, checks stay
+// deferred.
+func (u *uploads) checkDeferred(progress io.Writer, commit func([]Finding) error) ([]Finding, error) {
 	b := u.bulk
 	if len(u.pending) > 0 {
 		return nil, errors.New("monitor state: checking deferred paths with records not flushed")
@@ -277,55 +285,68 @@ func (u *uploads) checkDeferred(progress io.Writer) ([]Finding, error) {
 	}
 	defer tw.f.Close()
 	var findings []Finding
-	var group []pathRef
-	var recs []pathRecord
 	paths := 0
-	place := func(h uint64, off int64) error {
-		paths++
-		return tw.add(h, off)
-	}
-	flushGroup := func() error {
-		if len(group) == 0 {
-			return nil
+	// The references of one key: the first is held until a second comes
+	// (almost every path has one record, which is then never read); the
+	// records of a key with more are read and replayed one at a time, so a
+	// path logged a million times costs no more memory than one logged
+	// twice.
+	var first pathRef
+	count := 0
+	var histories []*pathHistory // one per path with the key (a 64-bit collision makes two)
+	replay := func(r pathRef) error {
+		p, rec, err := u.read(r.off())
+		if err != nil {
+			return err
 		}
-		defer func() { group = group[:0] }()
-		h := group[0].hash()
-		if len(group) == 1 {
-			if group[0].deferredDelete() {
+		var ph *pathHistory
+		for _, h := range histories {
+			if h.path == p {
+				ph = h
+			}
+		}
+		if ph == nil {
+			ph = &pathHistory{path: p}
+			histories = append(histories, ph)
+		}
+		if f, ok := ph.replay(r.off(), rec, b.from); ok {
+			if findings = append(findings, f); len(findings) >= bulkFindings {
+				slices.SortFunc(findings, compareFindings)
+				if err := commit(findings); err != nil {
+					return err
+				}
+				findings = findings[:0]
+			}
+		}
+		return nil
+	}
+	endKey := func() error {
+		h := first.hash()
+		defer func() { count, histories = 0, histories[:0] }()
+		if count == 1 {
+			if first.deferredDelete() {
 				return nil // a deletion of a path never uploaded
 			}
-			return place(h, group[0].off())
+			paths++
+			return tw.add(h, first.off())
 		}
-		recs = recs[:0]
-		for _, r := range group {
-			p, rec, err := u.read(r.off())
-			if err != nil {
-				return err
+		for _, ph := range histories {
+			if !ph.known {
+				continue
 			}
-			recs = append(recs, pathRecord{off: r.off(), path: p, rec: rec})
-		}
-		// Another path with the same 64-bit hash is its own history.
-		slices.SortStableFunc(recs, func(a, b pathRecord) int { return strings.Compare(a.path, b.path) })
-		for len(recs) > 0 {
-			k := 1
-			for k < len(recs) && recs[k].path == recs[0].path {
-				k++
-			}
-			fs, latest, off, known := replayPath(recs[:k], b.from)
-			findings = append(findings, fs...)
-			if known {
-				if off < 0 {
-					// The latest entry deleted the upload before it: record
-					// that, as checking it as it came would have.
-					if off, err = u.appendPending(recs[0].path, latest); err != nil {
-						return err
-					}
-				}
-				if err := place(h, off); err != nil {
+			off := ph.off
+			if off < 0 {
+				// The latest entry deleted the upload before it: record that,
+				// as checking it as it came would have.
+				var err error
+				if off, err = u.appendPending(ph.path, ph.latest); err != nil {
 					return err
 				}
 			}
-			recs = recs[k:]
+			paths++
+			if err := tw.add(h, off); err != nil {
+				return err
+			}
 		}
 		return nil
 	}
@@ -338,56 +359,69 @@ func (u *uploads) checkDeferred(progress io.Writer) ([]Finding, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !ok || (len(group) > 0 && group[0].key != r.key) {
-			if err := flushGroup(); err != nil {
+		if count > 0 && (!ok || r.key != first.key) {
+			if err := endKey(); err != nil {
 				return nil, err
 			}
 		}
 		if !ok {
 			break
 		}
-		group = append(group, r)
+		switch count {
+		case 0:
+			first = r
+		case 1:
+			if err := replay(first); err != nil {
+				return nil, err
+			}
+			fallthrough
+		default:
+			if err := replay(r); err != nil {
+				return nil, err
+			}
+		}
+		count++
 	}
 	if u.slots, err = tw.finish(); err != nil {
 		return nil, err
 	}
 	u.used = paths
-	slices.SortFunc(findings, func(a, b Finding) int { return cmp.Compare(*a.Index, *b.Index) })
+	slices.SortFunc(findings, compareFindings)
 	fmt.Fprintf(progress, "checked %d paths in %s\n", paths, time.Since(start).Round(time.Millisecond))
 	return findings, nil
 }
 
-// pathRecord is one record of a path, read back.
-type pathRecord struct {
-	off  int64
-	path string
-	rec  upload
+// compareFindings orders entry findings by index.
+func compareFindings(a, b Finding) int { return cmp.Compare(*a.Index, *b.Index) }
+
+// pathHistory is what the deferred rules know of one path as its records
+// are replayed in log order (records before from were checked when they
+// were put): its latest upload, with the offset of the record that says
+// it, or -1 if none does (a deferred deletion marked it deleted).
+type pathHistory struct {
+	path   string
+	latest upload
+	off    int64
+	known  bool // the path has an upload
 }
 
-// replayPath runs the rules that were deferred over one path's records in
-// log order (records before from were checked when they were put). It
-// returns the findings and the path's latest upload, with its record's
-// offset or -1 if no record says it (a deferred deletion marked it
-// deleted), or known false if the path has no upload.
-func replayPath(recs []pathRecord, from int64) (findings []Finding, latest upload, off int64, known bool) {
-	for _, r := range recs {
-		switch {
-		case r.rec.DeferredDelete:
-			// A deferred deletion before from was resolved, by a record
-			// after it, when its own bulk ended.
-			if r.off >= from && known && !latest.Deleted {
-				latest.Deleted, off = true, -1
-			}
-		case r.off < from:
-			latest, off, known = r.rec, r.off, true
-		default:
-			if known && (latest.SHA256 != r.rec.SHA256 || latest.Size != r.rec.Size) && !cpan.MayOverwrite(r.path) {
-				findings = append(findings, rewriteFinding(r.rec.Index, r.path, latest, r.rec))
-			}
-			latest, off, known = r.rec, r.off, true
+// replay applies the record at off, returning a finding if it is one.
+func (ph *pathHistory) replay(off int64, rec upload, from int64) (Finding, bool) {
+	var f Finding
+	found := false
+	switch {
+	case rec.DeferredDelete:
+		// A deferred deletion before from was resolved, by a record after
+		// it, when its own bulk ended.
+		if off >= from && ph.known && !ph.latest.Deleted {
+			ph.latest.Deleted, ph.off = true, -1
 		}
+		return f, false
+	case off >= from && ph.known && (ph.latest.SHA256 != rec.SHA256 || ph.latest.Size != rec.Size) && !cpan.MayOverwrite(ph.path):
+		f, found = rewriteFinding(rec.Index, ph.path, ph.latest, rec), true
 	}
-	return findings, latest, off, known
+	ph.latest, ph.off, ph.known = rec, off, true
+	return f, found
 }
 
 // refMerger merges the sorted runs of references in a file: a heap of

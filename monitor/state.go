@@ -201,7 +201,9 @@ func (s *state) bulkFrom() int64 {
 func (s *state) finishBulk(progress io.Writer) error {
 	u := s.uploads
 	err := func() error {
-		findings, err := u.checkDeferred(progress)
+		findings, err := u.checkDeferred(progress, func(fs []Finding) error {
+			return s.db.Update(func(tx *bolt.Tx) error { return record(tx, fs) })
+		})
 		if err != nil {
 			return err
 		}
