@@ -3,10 +3,12 @@ package monitor
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -349,4 +351,54 @@ func BenchmarkSortRefs(b *testing.B) {
 			slices.SortFunc(work, comparePathRefs)
 		}
 	})
+}
+
+// TestBulkAuditFinishesAfterFailing: when the checks at the end of a bulk
+// audit fail (here by a hook; a full disk, say), the round fails with every
+// entry audited and the checks still deferred, and the next round, with
+// nothing left to audit, runs them: every rewrite is reported, once.
+func TestBulkAuditFinishesAfterFailing(t *testing.T) {
+	skey, vkey, _ := note.GenerateKey(rand.Reader, tlog.DefaultOrigin)
+	signer, _ := note.NewSigner(skey)
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var leaves [][]byte
+	for i := range 2000 {
+		content := "first"
+		if i >= 1000 {
+			content = "rewritten"
+		}
+		leaves = append(leaves, mkUpload(t, fmt.Sprintf("authors/id/S/SY/SYNTH/Dist-%d-1.0.tar.gz", i%1000), "SYNTH", content, t0.Add(time.Duration(i)*time.Second), nil))
+	}
+	logURL, _, _, _ := craftedLog(t, leaves, signer, "")
+	state := t.TempDir()
+	defer func() { testHookFinishBulk = nil }()
+	testHookFinishBulk = func() error { return errors.New("disk full") }
+	fs, err := syncWith(t, logURL, vkey, state, 1, nil)
+	if err == nil || !strings.Contains(err.Error(), "disk full") || len(fs) != 0 {
+		t.Fatalf("round with failing checks: %v, %d findings; want the failure and none", err, len(fs))
+	}
+	if from := func() int64 {
+		st, err := openState(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.close()
+		if n, _, _ := st.position(); n != uint64(len(leaves)) {
+			t.Fatalf("audited %d of %d entries", n, len(leaves))
+		}
+		return st.bulkFrom()
+	}(); from != 0 {
+		t.Fatalf("checks deferred from %d after the failure, want 0", from)
+	}
+	testHookFinishBulk = nil
+	fs, err = syncWith(t, logURL, vkey, state, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) != 1000 {
+		t.Errorf("%d findings after the checks ran, want the 1,000 rewrites", len(fs))
+	}
+	if fs, _ := syncWith(t, logURL, vkey, state, 1, nil); len(fs) != 0 {
+		t.Errorf("a third round reported %d findings again", len(fs))
+	}
 }

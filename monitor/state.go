@@ -201,6 +201,11 @@ func (s *state) bulkFrom() int64 {
 func (s *state) finishBulk(progress io.Writer) error {
 	u := s.uploads
 	err := func() error {
+		if testHookFinishBulk != nil {
+			if err := testHookFinishBulk(); err != nil {
+				return err
+			}
+		}
 		findings, err := u.checkDeferred(progress, func(fs []Finding) error {
 			return s.db.Update(func(tx *bolt.Tx) error { return record(tx, fs) })
 		})
@@ -241,6 +246,10 @@ func (s *state) finishBulk(progress io.Writer) error {
 	u.saved = true
 	return nil
 }
+
+// testHookFinishBulk, if set, runs before the deferred checks and fails
+// them with its error.
+var testHookFinishBulk func() error
 
 // forgetTable deletes the saved table, before the table file changes.
 func (s *state) forgetTable() error {
