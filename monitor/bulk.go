@@ -140,16 +140,14 @@ func (b *bulkPaths) reset(size int64) error {
 }
 
 // putDeferred appends a record for p (whose hash is h) without checking
-// it: deletion says it is a deletion of whatever p holds.
-func (u *uploads) putDeferred(p string, h uint64, rec upload, deletion bool) error {
-	if deletion {
-		rec = upload{Index: rec.Index, DeferredDelete: true}
-	}
+// it: an upload, or a deletion of whatever p holds (rec.DeferredDelete,
+// with the deletion's Index).
+func (u *uploads) putDeferred(p string, h uint64, rec upload) error {
 	off, err := u.appendPending(p, rec)
 	if err != nil {
 		return err
 	}
-	return u.bulk.add(h, off, deletion)
+	return u.bulk.add(h, off, rec.DeferredDelete)
 }
 
 func (b *bulkPaths) add(h uint64, off int64, deletion bool) error {
@@ -573,8 +571,8 @@ func (sw *slotWriter) add(h uint64, off int64) error {
 			return err
 		}
 	}
-	sw.buf = binary.LittleEndian.AppendUint32(sw.buf, uint32(v))
-	sw.buf = binary.LittleEndian.AppendUint16(sw.buf, uint16(v>>32))
+	sw.buf = sw.buf[:len(sw.buf)+6]
+	putSlot(sw.buf[len(sw.buf)-6:], v)
 	sw.next++
 	return nil
 }

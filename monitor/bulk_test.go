@@ -423,7 +423,7 @@ func TestBulkAuditHashCollision(t *testing.T) {
 		p   string
 		rec upload
 	}{{a, testUpload(0)}, {b, testUpload(1)}, {a, testUpload(0)}, {b, testUpload(1)}, {a, testUpload(2)}} {
-		if err := u.putDeferred(put.p, h, put.rec, false); err != nil {
+		if err := u.putDeferred(put.p, h, put.rec); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -147,7 +147,7 @@ func (m *Monitor) recordDeletion(tx *bolt.Tx, idx uint64, e *entry.Entry, pathHa
 	uploads := m.st.uploads
 	if uploads.bulk != nil {
 		// What the path held is looked up at the end of the audit.
-		if err := uploads.putDeferred(e.Path, pathHash, upload{Index: idx}, true); err != nil {
+		if err := uploads.putDeferred(e.Path, pathHash, upload{Index: idx, DeferredDelete: true}); err != nil {
 			return err
 		}
 	} else if prev, known, err := uploads.getHashed(e.Path, pathHash); err != nil {
@@ -168,7 +168,7 @@ func (m *Monitor) checkUpload(idx uint64, e *entry.Entry, pathHash uint64) ([]Fi
 	rec := upload{Index: idx, Size: e.Size, SHA256: e.SHA256}
 	if uploads.bulk != nil {
 		// Checked at the end of the audit (see bulkPaths).
-		return nil, uploads.putDeferred(e.Path, pathHash, rec, false)
+		return nil, uploads.putDeferred(e.Path, pathHash, rec)
 	}
 	prev, known, err := uploads.getHashed(e.Path, pathHash)
 	if err != nil {

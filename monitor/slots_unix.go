@@ -46,22 +46,8 @@ func allocRefs(n int) ([]pathRef, func()) {
 // refused and harmless).
 const madvHugepage = 14
 
-// openSlots maps the saved table file at path, of n slots, shared, if its
-// CRC-32C (read from the file, not the mapping) is crc: a start pages in
+// mapSlots maps the table file f, of n slots, shared: a start pages in
 // only the slots its lookups touch.
-func openSlots(path string, n int, crc uint32) (slotTable, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return slotTable{}, err
-	}
-	defer f.Close()
-	if err := checkSlotsFile(f, n, crc); err != nil {
-		return slotTable{}, err
-	}
-	return mapSlots(f, n)
-}
-
-// mapSlots maps the table file f, of n slots, shared.
 func mapSlots(f *os.File, n int) (slotTable, error) {
 	b, err := syscall.Mmap(int(f.Fd()), 0, slotBytes(n), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
 	if err != nil {

@@ -144,8 +144,7 @@ func (s *state) rewriteUploads() error {
 	old := s.uploadsFile()
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bMeta)
-		v := binary.BigEndian.AppendUint64(nil, uint64(off))
-		if err := m.Put(kUploads, binary.BigEndian.AppendUint64(v, uint64(paths))); err != nil {
+		if err := putCommitted(tx, off, paths); err != nil {
 			return err
 		}
 		if err := m.Delete(kTable); err != nil {
@@ -219,23 +218,17 @@ func (s *state) finishBulk(progress io.Writer) error {
 		if err != nil {
 			return err
 		}
-		tb, err := json.Marshal(t)
-		if err != nil {
-			return err
-		}
 		return s.db.Update(func(tx *bolt.Tx) error {
 			if err := record(tx, findings); err != nil {
 				return err
 			}
-			m := tx.Bucket(bMeta)
-			v := binary.BigEndian.AppendUint64(nil, uint64(t.Records))
-			if err := m.Put(kUploads, binary.BigEndian.AppendUint64(v, uint64(t.Paths))); err != nil {
+			if err := putCommitted(tx, t.Records, t.Paths); err != nil {
 				return err
 			}
-			if err := m.Put(kTable, tb); err != nil {
+			if err := putJSON(tx, bMeta, string(kTable), t); err != nil {
 				return err
 			}
-			return m.Delete(kBulk)
+			return tx.Bucket(bMeta).Delete(kBulk)
 		})
 	}()
 	if err != nil {
@@ -271,11 +264,7 @@ func (s *state) saveTable() error {
 		if size, paths := committedIn(tx); size != t.Records || paths != t.Paths {
 			return nil // not what the state committed: rebuilt next time
 		}
-		b, err := json.Marshal(t)
-		if err != nil {
-			return err
-		}
-		return tx.Bucket(bMeta).Put(kTable, b)
+		return putJSON(tx, bMeta, string(kTable), t)
 	})
 	if err == nil {
 		s.uploads.saved = true
@@ -291,6 +280,12 @@ func (s *state) committedUploads() (size int64, paths int) {
 		return nil
 	})
 	return size, paths
+}
+
+// putCommitted records the uploads file's committed length and paths.
+func putCommitted(tx *bolt.Tx, size int64, paths int) error {
+	v := binary.BigEndian.AppendUint64(nil, uint64(size))
+	return tx.Bucket(bMeta).Put(kUploads, binary.BigEndian.AppendUint64(v, uint64(paths)))
 }
 
 func committedIn(tx *bolt.Tx) (size int64, paths int) {
@@ -367,8 +362,7 @@ func (s *state) commitBatch(fn func(tx *bolt.Tx) error) error {
 		if err != nil {
 			return err
 		}
-		v := binary.BigEndian.AppendUint64(nil, uint64(n))
-		if err := tx.Bucket(bMeta).Put(kUploads, binary.BigEndian.AppendUint64(v, uint64(s.uploads.used))); err != nil {
+		if err := putCommitted(tx, n, s.uploads.used); err != nil {
 			return err
 		}
 		if b := s.uploads.bulk; b != nil {

@@ -134,13 +134,14 @@ func openUploads(path string, committed int64, paths int, saved *savedTable, for
 	}
 	u := &uploads{f: f, tablePath: path + ".table", forget: forget, saved: saved != nil}
 	if bulkFrom >= 0 {
-		if err := f.Truncate(committed); err != nil {
+		// With checks deferred, reload only cuts the file to committed and
+		// leaves the references to be read back.
+		if err := u.openBulk(bulkFrom); err != nil {
 			f.Close()
 			return nil, err
 		}
-		u.flushed = committed
-		if err := u.openBulk(bulkFrom); err != nil {
-			f.Close()
+		if err := u.reload(committed, paths); err != nil {
+			u.close()
 			return nil, err
 		}
 		return u, nil
@@ -538,6 +539,20 @@ func (t slotTable) sync(path string) (uint32, error) {
 	return crc32.Checksum(t.b, castagnoli), f.Sync()
 }
 
+// openSlots maps the saved table file at path, of n slots, if its CRC-32C
+// (read from the file, not the mapping) is crc.
+func openSlots(path string, n int, crc uint32) (slotTable, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return slotTable{}, err
+	}
+	defer f.Close()
+	if err := checkSlotsFile(f, n, crc); err != nil {
+		return slotTable{}, err
+	}
+	return mapSlots(f, n)
+}
+
 // checkSlotsFile checks that f is a table of n slots with CRC-32C crc.
 func checkSlotsFile(f *os.File, n int, crc uint32) error {
 	size, got, err := fileCRC(f)
@@ -561,9 +576,12 @@ func (t slotTable) get(i int) uint64 {
 	return binary.LittleEndian.Uint64(t.b[6*i:]) & (1<<48 - 1)
 }
 
-func (t slotTable) set(i int, v uint64) {
-	binary.LittleEndian.PutUint32(t.b[6*i:], uint32(v))
-	binary.LittleEndian.PutUint16(t.b[6*i+4:], uint16(v>>32))
+func (t slotTable) set(i int, v uint64) { putSlot(t.b[6*i:], v) }
+
+// putSlot writes the 48-bit slot value v to b's first 6 bytes.
+func putSlot(b []byte, v uint64) {
+	binary.LittleEndian.PutUint32(b, uint32(v))
+	binary.LittleEndian.PutUint16(b[4:], uint16(v>>32))
 }
 
 // A record is a flags byte (1: deleted; 2: author path; 4: a deferred
