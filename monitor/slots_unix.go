@@ -25,7 +25,7 @@ func allocSlots(n int) slotTable {
 	// Every lookup lands on a random slot: with 4 KiB pages nearly each one
 	// also misses the TLB (20,000 pages at 10M paths). Huge pages, where the
 	// system allows them, keep the whole table in a few dozen TLB entries.
-	syscall.Madvise(b, madvHugepage)
+	adviseHugePages(b)
 	return slotTable{b: b, unmap: func() { syscall.Munmap(b) }}
 }
 
@@ -42,10 +42,6 @@ func allocRefs(n int) ([]pathRef, func()) {
 	return unsafe.Slice((*pathRef)(unsafe.Pointer(&b[0])), n)[:0], func() { syscall.Munmap(b) }
 }
 
-// madvHugepage is Linux's MADV_HUGEPAGE (elsewhere an unknown advice,
-// refused and harmless).
-const madvHugepage = 14
-
 // mapSlots maps the table file f, of n slots, shared: a start pages in
 // only the slots its lookups touch.
 func mapSlots(f *os.File, n int) (slotTable, error) {
@@ -58,6 +54,6 @@ func mapSlots(f *os.File, n int) (slotTable, error) {
 	// neighbours). The kernel still maps cached neighbours (fault-around):
 	// a round of a thousand new paths on a 10M table has about 45 MB of
 	// the file's cached pages in its resident set, none of them its own.
-	syscall.Madvise(b, syscall.MADV_RANDOM)
+	adviseRandom(b)
 	return slotTable{b: b, mapped: true, unmap: func() { syscall.Munmap(b) }}, nil
 }

@@ -109,7 +109,7 @@ func DefaultMaxConns() int {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		return 1024
 	}
-	return connsFor(rl.Cur)
+	return connsFor(uint64(rl.Cur)) // int64 on some systems
 }
 
 func connsFor(nofile uint64) int {
