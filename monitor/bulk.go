@@ -12,8 +12,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 )
 
 // Bulk path checks. The rules that need a path's previous upload (a
@@ -415,7 +413,7 @@ func (ph *pathHistory) replay(off int64, rec upload, from int64) (Finding, bool)
 			ph.latest.Deleted, ph.off = true, -1
 		}
 		return f, false
-	case off >= from && ph.known && (ph.latest.SHA256 != rec.SHA256 || ph.latest.Size != rec.Size) && !cpan.MayOverwrite(ph.path):
+	case off >= from && ph.known && rewrites(ph.path, ph.latest, rec):
 		f, found = rewriteFinding(rec.Index, ph.path, ph.latest, rec), true
 	}
 	ph.latest, ph.off, ph.known = rec, off, true

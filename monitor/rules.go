@@ -175,10 +175,17 @@ func (m *Monitor) checkUpload(idx uint64, e *entry.Entry, pathHash uint64) ([]Fi
 		return nil, err
 	}
 	var out []Finding
-	if known && (prev.SHA256 != e.SHA256 || prev.Size != e.Size) && !cpan.MayOverwrite(e.Path) {
+	if known && rewrites(e.Path, prev, rec) {
 		out = append(out, rewriteFinding(idx, e.Path, prev, rec))
 	}
 	return out, uploads.putHashed(e.Path, pathHash, rec)
+}
+
+// rewrites says whether upload now of path p, after the path's upload
+// prev, changes what PAUSE never lets change. Checks as entries come and
+// the deferred checks (pathHistory) share it.
+func rewrites(p string, prev, now upload) bool {
+	return (prev.SHA256 != now.SHA256 || prev.Size != now.Size) && !cpan.MayOverwrite(p)
 }
 
 // checkSigstore tracks each distribution's Sigstore identity: a bundle with
