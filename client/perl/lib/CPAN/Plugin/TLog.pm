@@ -1,17 +1,23 @@
 package CPAN::Plugin::TLog;
 
-# CPAN::Plugin::TLog - a CPAN.pm plugin that verifies each downloaded
-# distribution against cpan-tlog before CPAN.pm builds it. See the POD.
+# CPAN::Plugin::TLog - CPAN.pm builds only what cpan-tlog verified. The
+# archive is verified where it arrives (CPAN.pm's get), the tree is
+# unpacked only from bytes that still hash to what verified, and every
+# later step (prepare, make, test, install, look) runs only in a tree
+# unpacked so in this session. See the POD.
 
 use strict;
 use warnings;
+use Cwd ();
+use Digest::SHA ();
 use File::Spec ();
-use CPAN::TLog::Cpanm ();    # verify_bytes, the proof lookup and freshness rules cpanm-tlog uses
-use CPAN::TLog::Verify qw(EXIT_OK EXIT_USAGE);
+BEGIN { $ENV{CPANTLOG_TOOL} ||= 'CPAN::Plugin::TLog' }
+use CPAN::TLog::Cpanm ();    # the records, the proof lookup and freshness rules cpanm-tlog uses
+use CPAN::TLog::Verify qw(EXIT_OK EXIT_NOT_VERIFIED EXIT_USAGE);
 
 our $VERSION = '1.00';
 
-sub new { my ($class, @args) = @_; return bless { args => \@args, index_checked => 0 }, $class }
+sub new { my ($class, @args) = @_; return bless { args => \@args }, $class }
 
 # _mirror: the first mirror of CPAN.pm's urllist, without its trailing /.
 sub _mirror {
@@ -24,61 +30,179 @@ sub _mirror {
 
 sub _say { $CPAN::Frontend ? $CPAN::Frontend->mywarn("$_[0]\n") : print STDERR "$_[0]\n" }
 
-# _stop marks the distribution as not buildable, with the reason: CPAN.pm
-# then says "Could not make" and builds nothing of it.
-sub _stop {
-    my ($dist, $why) = @_;
+sub _status {
     require CPAN::Distrostatus;
-    $dist->{make} = CPAN::Distrostatus->new("NO cpan-tlog: $why");
-    _say("cpan-tlog: $why");
+    return CPAN::Distrostatus->new("NO cpan-tlog: $_[0]");
 }
 
-# pre_get, once: the index files CPAN.pm read (02packages, which chose
-# the distribution, and 01mailrc) must verify, else nothing is built.
-sub pre_get {
-    my ($self, $dist) = @_;
-    return if $self->{index_checked}++;
+# _is_dot: a local directory (cpan .), not a distribution from a mirror.
+sub _is_dot { my ($dist) = @_; return substr($dist->id // '', -1) eq '.' }
+
+# ---- the index CPAN.pm resolved with ----------------------------------
+
+our %index;          # package => distribution path (A/AB/ID/File), from the 02packages that verified
+our $index_state;    # undef: not read yet; 'ok'; or why not
+
+# _verified_index reads, once, the 02packages CPAN.pm used and verifies
+# it. CPAN.pm may resolve from its own parse (or its Metadata cache); the
+# plugin keeps its own parse of the verified bytes and holds every
+# distribution to it.
+sub _verified_index {
+    return $index_state if defined $index_state;
     my $mirror = _mirror();
-    for my $path ('modules/02packages.details.txt.gz', 'authors/01mailrc.txt.gz') {
-        # CPAN.pm keeps what it downloads under keep_source_where, and reads
-        # a file:// mirror's files in place.
-        my @where = (File::Spec->catfile($CPAN::Config->{keep_source_where} // '', split m{/}, $path));
-        unshift @where, File::Spec->catfile($1, split m{/}, $path) if ($mirror // '') =~ m{\Afile://(/.*)\z};
-        my ($file) = grep { -f } @where;
-        next if !$file && $path ne 'modules/02packages.details.txt.gz';    # CPAN.pm did without it
-        $file //= $where[-1];
-        my $bytes = CPAN::TLog::Cpanm::_slurp($file);
-        my ($code, $why) = !defined $mirror ? (EXIT_USAGE, 'CPAN.pm has no urllist')
-            : !defined $bytes ? (EXIT_USAGE, "cannot read the index CPAN.pm used ($file)")
-            : CPAN::TLog::Cpanm::verify_bytes($mirror, $path, $bytes);
-        next if $code == EXIT_OK;
-        $self->{index_error} = "the index ($path) did not verify against the log: $why";
-        push @CPAN::TLog::Cpanm::problems, [ $code, $path, $why ];
-        last;
+    my $path = 'modules/02packages.details.txt.gz';
+    my @where = (File::Spec->catfile($CPAN::Config->{keep_source_where} // '', split m{/}, $path));
+    unshift @where, File::Spec->catfile($1, split m{/}, $path) if ($mirror // '') =~ m{\Afile://(/.*)\z};
+    my ($file) = grep { -f } @where;
+    unless (defined $mirror) {
+        CPAN::TLog::Cpanm::_problem(EXIT_USAGE, $path, 'could not check: CPAN.pm has no urllist (o conf urllist push URL)');
+        return $index_state = 'CPAN.pm has no urllist';
     }
+    unless (defined $file) {
+        CPAN::TLog::Cpanm::_problem(EXIT_USAGE, $path, 'could not check: CPAN.pm did not keep the index it read (looked in ' . join(', ', @where) . ')');
+        return $index_state = 'the index CPAN.pm read was not found';
+    }
+    my $text = CPAN::TLog::Cpanm::verified_index(undef, $file, $mirror);
+    return $index_state = "the index ($path) did not verify against the log" unless defined $text;
+    my $body = 0;
+    for my $line (split /\n/, $text) {
+        if (!$body) { $body = 1 if $line eq ''; next }
+        my ($pkg, undef, $dist) = split ' ', $line;
+        $index{$pkg} = $dist if defined $dist;
+    }
+    return $index_state = 'ok';
 }
 
-# post_get: the downloaded archive must verify before its Makefile.PL or
-# Build.PL runs.
-sub post_get {
-    my ($self, $dist) = @_;
-    return if $dist->{cpantlog_checked}++;
-    if ($self->{index_error}) {
-        _stop($dist, $self->{index_error});
-        return;
-    }
-    my $id = $dist->id // '';
-    return if $id =~ m{\A\.} || !$dist->{localfile};    # a local directory (cpan .), not from a mirror
-    my $path = "authors/id/$id";
-    my $bytes = CPAN::TLog::Cpanm::_slurp($dist->{localfile});
-    my ($code, $why) = defined $bytes ? CPAN::TLog::Cpanm::verify_bytes(_mirror(), $path, $bytes) : (EXIT_USAGE, "cannot read $dist->{localfile}");
-    if ($code == EXIT_OK) {
-        $CPAN::TLog::Cpanm::verified++;
-        return;
-    }
-    push @CPAN::TLog::Cpanm::problems, [ $code, $path, $why ];
-    _stop($dist, ($code == EXIT_USAGE ? "COULD NOT CHECK $path: " : "REFUSED $path: ") . $why);
+# _resolution_ok($dist): a distribution CPAN.pm is about to fetch for a
+# module must be the one the verified index names for that module.
+sub _resolution_ok {
+    my ($dist) = @_;
+    my $state = _verified_index();
+    return (0, $state) unless $state eq 'ok';
+    my $for = $dist->called_for;
+    # Asked for by its own path (A/AB/ID/File), not through the index.
+    return (1) if !defined $for || $for eq $dist->id || $for =~ m{/};
+    my $want = $index{$for};
+    return (0, "the verified 02packages does not list $for") unless defined $want;
+    return (0, "the verified 02packages gives $for as $want, not " . $dist->id) unless $want eq $dist->id;
+    return (1);
 }
+
+# ---- the gates --------------------------------------------------------
+
+# The archive, where it arrives: verified, and its sha256 kept with the
+# distribution.
+sub _arrived {
+    my ($dist) = @_;
+    delete $dist->{cpantlog_sha};
+    my $file = $dist->{localfile};
+    my $id = $dist->id;
+    my ($ok, $why) = _resolution_ok($dist);
+    unless ($ok) {
+        CPAN::TLog::Cpanm::_problem(EXIT_NOT_VERIFIED, "authors/id/$id", "not fetched for " . ($dist->called_for // $id) . ": $why");
+        return;
+    }
+    return unless defined $file;
+    my $mirror = _mirror() // '';
+    my ($verdict, $bytes, $sha) = CPAN::TLog::Cpanm::arrive(undef, $file, "$mirror/authors/id/$id") or return;
+    $dist->{cpantlog_sha} = $sha;
+    $dist->{cpantlog_verdict} = $verdict;
+}
+
+# _refuse marks every later phase as failed with the reason: CPAN.pm then
+# says "Could not make" and nothing of it runs.
+sub _refuse {
+    my ($dist, $why) = @_;
+    my $st = _status($why);
+    $dist->{$_} = $st for qw(unwrapped writemakefile make make_test install);
+    return;
+}
+
+my %wrapped;
+sub _wrap {
+    my ($name, $code) = @_;
+    no strict 'refs';
+    no warnings 'redefine';
+    return if $wrapped{$name}++;
+    my $orig = \&{"CPAN::Distribution::$name"};
+    *{"CPAN::Distribution::$name"} = sub { $code->($orig, @_) };
+}
+
+sub _install_gates {
+    return unless defined &CPAN::Distribution::get;
+
+    # Where the bytes arrive.
+    _wrap(get_file_onto_local_disk => sub {
+        my ($orig, $dist, @rest) = @_;
+        my @r = $orig->($dist, @rest);
+        _arrived($dist) unless _is_dot($dist);
+        return wantarray ? @r : $r[0];
+    });
+
+    # Unpack only bytes that hash, now, to what verified.
+    _wrap(run_preps_on_packagedir => sub {
+        my ($orig, $dist, @rest) = @_;
+        return $orig->($dist, @rest) if _is_dot($dist);
+        my $sha = $dist->{cpantlog_sha};
+        my $now = defined $dist->{localfile} ? CPAN::TLog::Cpanm::_slurp($dist->{localfile}) : undef;
+        unless (defined $sha && defined $now && Digest::SHA::sha256_hex($now) eq $sha) {
+            my $why = defined $sha ? 'the archive changed after it verified' : 'the archive did not verify against the log';
+            CPAN::TLog::Cpanm::_problem(EXIT_NOT_VERIFIED, 'authors/id/' . $dist->id, "not unpacked: $why") if defined $sha;
+            _refuse($dist, "$why: authors/id/" . $dist->id);
+            _say("cpan-tlog: not unpacking authors/id/" . $dist->id . ": $why");
+            return;
+        }
+        my @r = $orig->($dist, @rest);
+        CPAN::TLog::Cpanm::record_tree($r[0], $dist->{cpantlog_verdict} eq 'verified' ? $sha : $dist->{cpantlog_verdict}) if defined $r[0] && -d $r[0];
+        return wantarray ? @r : $r[0];
+    });
+
+    # Every step that runs code of the distribution, and look.
+    for my $step (qw(prepare make test install look)) {
+        _wrap($step => sub {
+            my ($orig, $dist, @rest) = @_;
+            my $dir = $dist->{build_dir};
+            if (_is_dot($dist)) {
+                my $where = Cwd::abs_path($dir // '.');
+                my $pattern = CPAN::TLog::Cpanm::exempt_by($where);
+                unless ($pattern) {
+                    CPAN::TLog::Cpanm::_problem(EXIT_NOT_VERIFIED, $where, "not running $step: a local directory is not a CPAN file, the log cannot vouch for it; to allow it, name it in CPANTLOG_NOVERIFY");
+                    return _refuse($dist, "local directory $where is not verified");
+                }
+                CPAN::TLog::Cpanm::_record_exempt($where, $pattern);
+            } elsif (defined $dir && !CPAN::TLog::Cpanm::tree_verdict($dir)) {
+                # A tree this session did not unpack from verified bytes
+                # (build_dir_reuse, force): forgotten, so that CPAN.pm
+                # fetches and verifies the archive again.
+                _say("cpan-tlog: not using $dir (not unpacked from a verified archive in this session): fetching " . $dist->id . ' again');
+                $dist->force('get');
+                delete $dist->{$_} for qw(unwrapped writemakefile make make_test install localfile cpantlog_sha);
+            }
+            return $orig->($dist, @rest);
+        });
+    }
+}
+# Loaded by CPAN.pm at its first hook, CPAN::Distribution is there; loaded
+# earlier (perl -MCPAN::Plugin::TLog), the gates go in as it loads.
+if (defined &CPAN::Distribution::get) {
+    _install_gates();
+} else {
+    unshift @INC, sub {
+        my ($me, $file) = @_;
+        return unless $file eq 'CPAN/Distribution.pm';
+        @INC = grep { !ref $_ || $_ != $me } @INC;
+        require CPAN::Distribution;
+        _install_gates();
+        my $src = "1;\n";
+        open my $fh, '<', \$src;
+        return $fh;
+    };
+}
+
+# The hooks CPAN.pm calls: the gates are already in place (installed when
+# CPAN.pm loaded this module, at the first hook); the index is checked at
+# the first distribution.
+sub pre_get { _verified_index(); return }
 
 1;
 
@@ -86,7 +210,7 @@ __END__
 
 =head1 NAME
 
-CPAN::Plugin::TLog - CPAN.pm verifies every distribution against cpan-tlog before building it
+CPAN::Plugin::TLog - CPAN.pm builds only what the cpan-tlog log verified
 
 =head1 SYNOPSIS
 
@@ -95,18 +219,49 @@ CPAN::Plugin::TLog - CPAN.pm verifies every distribution against cpan-tlog befor
 
 =head1 DESCRIPTION
 
-A CPAN.pm plugin (CPAN.pm 2.07 or later). Before CPAN.pm builds a
-distribution it downloaded, the plugin verifies the archive against the
-cpan-tlog transparency log (L<CPAN::TLog::Verify>): its c2sp.org/tlog-proof
-from the first mirror of C<urllist> (C<tlog/proofs/...>), else from the
-log named in the policy; and, once per session, the 02packages CPAN.pm
-resolved modules with (logged, and not older than
-C<CPANTLOG_MAX_INDEX_LAG>, default 24h). A distribution that does not
-verify is not built: CPAN.pm reports "Could not make: cpan-tlog: ..." with
-the file and the reason, and at exit the plugin lists every such file.
+A CPAN.pm plugin (CPAN.pm 2.07 or later). Once loaded (at the first
+distribution CPAN.pm works on) it puts gates into CPAN.pm:
 
-The policy is C<$CPANTLOG_POLICY>, else C<~/.cpantlog/policy> (the cpantlog
-format). The exit status of C<cpan> is then 1 (refused), 3 (security
-error) or 2 (could not check), whatever CPAN.pm would have returned.
+=over
+
+=item *
+
+where an archive arrives (CPAN.pm's C<get>), it is verified against the
+cpan-tlog log (L<CPAN::TLog::Verify>), with its c2sp.org/tlog-proof from
+the first mirror of C<urllist> (C<tlog/proofs/...>), else from the log named
+in the policy;
+
+=item *
+
+the 02packages CPAN.pm resolved with must verify (logged, and not older
+than C<CPANTLOG_MAX_INDEX_LAG>, default 24h), and each distribution
+fetched for a module must be the one that verified 02packages names for it
+(CPAN.pm's own parse and its Metadata cache are not trusted);
+
+=item *
+
+the archive is unpacked only if its bytes still hash to what verified, and
+C<Makefile.PL>/C<Build.PL>, make, test, install and C<look> run only in a
+tree unpacked so in this session. A build directory from an earlier
+session (C<build_dir_reuse>) is fetched and verified again; a local
+directory (C<cpan .>) is refused unless C<CPANTLOG_NOVERIFY> names it.
+C<force> changes none of this.
+
+=back
+
+At exit it prints one line (verified, refused, could not be checked,
+exempt) and each file that did not verify; the exit status of C<cpan> is
+then 1 (refused), 3 (security error) or 2 (could not check), whatever
+CPAN.pm would have returned.
+
+The policy is C<$CPANTLOG_POLICY>, else C<~/.config/cpantlog/policy> (the
+cpantlog format). With CPAN.pm's default C<pushy_https>, CPAN.pm fetches
+from https://cpan.org whatever C<urllist> says; the plugin verifies what
+arrives all the same, and takes proofs from the log.
+
+To have the gates in place before CPAN.pm does anything at all (C<look> as
+the first command of a session with C<build_dir_reuse>), load the plugin
+with perl: C<PERL5OPT=-MCPAN::Plugin::TLog cpan ...> (C<cpantlog exec>
+does this).
 
 =cut
