@@ -2,8 +2,10 @@
 # copy-vectors.pl DISTDIR: copies the repository's shared vectors
 # (testdata/vectors) into DISTDIR/t/vectors for 'make dist', each with its
 # file beside it (a vector's 'source' names a sample tarball of testdata/),
-# so that the tests travel with the distribution. CPANTLOG_TESTDATA names
-# testdata/ when client/perl is not in its repository.
+# and the CPANTLOG_NOVERIFY vectors (testdata/vectors-noverify.txt) to
+# DISTDIR/t/vectors-noverify.txt, so that the tests travel with the
+# distribution. CPANTLOG_TESTDATA names testdata/ when client/perl is not
+# in its repository.
 use strict;
 use warnings;
 use File::Copy ();
@@ -32,3 +34,6 @@ for my $name (grep { !/^\./ } readdir $dh) {
     $n++;
 }
 print "copy-vectors.pl: $n shared vectors in $dist/t/vectors\n";
+my $noverify = File::Spec->catfile($testdata, 'vectors-noverify.txt');
+File::Copy::copy($noverify, File::Spec->catfile($dist, 't', 'vectors-noverify.txt')) or die "copy $noverify: $!\n";
+print "copy-vectors.pl: $noverify in $dist/t\n";
