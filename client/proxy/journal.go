@@ -10,12 +10,15 @@ import (
 // Journal records the proxy's decisions, for a summary at the end of an
 // install: clients such as cpanm hide a 403's body, so the reasons are
 // shown here instead. Each file has one verdict, the worst it got
-// (refused, then could not check, then verified); resolver answers
-// (cpanmetadb, MetaCPAN's download_url) are counted, not listed as files.
+// (refused, then could not check, then exempt, then verified); resolver
+// answers (cpanmetadb, MetaCPAN's download_url) are counted, not listed
+// as files. An exempt file (one of the user's exemption patterns matched
+// it) is neither verified nor a failure: it is listed and counted apart.
 type Journal struct {
 	mu       sync.Mutex
 	files    map[string]*verdict
-	verified map[[32]byte]bool // sha256 of every file served as verified
+	verified map[[32]byte]bool   // sha256 of every file served or checked as verified
+	exempt   map[[32]byte]string // sha256 of every exempt file the hook sent, and its pattern
 	resolved int
 }
 
@@ -26,11 +29,12 @@ type verdict struct {
 
 const (
 	levelOK = iota
+	levelExempt
 	levelUnchecked
 	levelRefused
 )
 
-var levelNames = [...]string{levelOK: "ok", levelUnchecked: "UNCHECKED", levelRefused: "REFUSED"}
+var levelNames = [...]string{levelOK: "ok", levelExempt: "exempt", levelUnchecked: "UNCHECKED", levelRefused: "REFUSED"}
 
 func (j *Journal) add(decision, url, cpanPath, reason string, sha256 *[32]byte) {
 	if j == nil {
@@ -75,19 +79,59 @@ func (j *Journal) record(key string, level int, reason string) {
 	}
 }
 
-// Verified reports whether bytes with this sha256 were served as verified.
+// exempted records subject as exempt by pattern, and the sha256 of its
+// bytes when the hook sent them.
+func (j *Journal) exempted(subject, pattern string, sha256 *[32]byte) {
+	if j == nil {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if sha256 != nil {
+		if j.exempt == nil {
+			j.exempt = map[[32]byte]string{}
+		}
+		j.exempt[*sha256] = pattern
+	}
+	j.record(subject, levelExempt, fmt.Sprintf("not verified (exempt by %s)", pattern))
+}
+
+// Verified reports whether bytes with this sha256 were served, or checked
+// for the hook, as verified.
 func (j *Journal) Verified(sha256 [32]byte) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.verified[sha256]
 }
 
+// Exempt reports whether bytes with this sha256 were exempted (the hook
+// sent them with an exemption that was accepted), and by which pattern.
+func (j *Journal) Exempt(sha256 [32]byte) (pattern string, ok bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	pattern, ok = j.exempt[sha256]
+	return pattern, ok
+}
+
 // Unverified records a file a client used that the proxy never served as
 // verified: it came around the proxy.
 func (j *Journal) Unverified(name string) {
+	j.Refused(name, "the command used this file, but it did not come through the verifying proxy as verified (a local file, a file:// mirror, or a setting that routed around the proxy)")
+}
+
+// Refused records a file a client used that is not verified, with why.
+func (j *Journal) Refused(name, reason string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.record(name, levelRefused, "the command used this file, but it did not come through the verifying proxy as verified (a local file, a file:// mirror, or a setting that routed around the proxy)")
+	j.record(name, levelRefused, reason)
+}
+
+// Unchecked records a file a client used that could not be checked (it
+// could not be read, say), with why: nothing was proven either way.
+func (j *Journal) Unchecked(name, reason string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.record(name, levelUnchecked, reason)
 }
 
 // Counts returns how many distinct files verified, were refused (or used
@@ -109,6 +153,20 @@ func (j *Journal) Counts() (verified, refused, unchecked int) {
 	return
 }
 
+// Exempted returns how many distinct files were exempt (not verified,
+// not refused: one of the user's exemption patterns matched them).
+func (j *Journal) Exempted() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	n := 0
+	for _, v := range j.files {
+		if v.level == levelExempt {
+			n++
+		}
+	}
+	return n
+}
+
 // Summary writes every file once with its verdict, and the reason of each
 // that did not verify.
 func (j *Journal) Summary(w io.Writer) {
@@ -120,6 +178,7 @@ func (j *Journal) Summary(w io.Writer) {
 	files, resolved := j.files, j.resolved
 	j.mu.Unlock()
 	verified, refused, unchecked := j.Counts()
+	exempt := j.Exempted()
 	sort.Slice(keys, func(a, b int) bool {
 		if files[keys[a]].level != files[keys[b]].level {
 			return files[keys[a]].level < files[keys[b]].level
@@ -127,6 +186,9 @@ func (j *Journal) Summary(w io.Writer) {
 		return keys[a] < keys[b]
 	})
 	fmt.Fprintf(w, "cpantlog: %d files verified against the log, %d refused, %d could not be checked", verified, refused, unchecked)
+	if exempt > 0 {
+		fmt.Fprintf(w, ", %d exempt (not verified)", exempt)
+	}
 	if resolved > 0 {
 		fmt.Fprintf(w, " (and %d resolver answers from the verified 02packages)", resolved)
 	}

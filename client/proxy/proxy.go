@@ -11,7 +11,11 @@
 //     has no version newer by more than MaxIndexLag;
 //   - an author directory's CHECKSUMS: served only when it parses as one.
 //
-// Everything else is 403 with the reason. Upstream redirects are never
+// Everything else is 403 with the reason. With Config.CheckToken set (as
+// cpantlog exec sets it), two endpoints under /.cpantlog/ let the Perl
+// hook that exec loads into a client have a file it is about to use
+// verified exactly as a download of that path would be, or exempted by
+// one of the user's patterns (see check.go). Upstream redirects are never
 // relayed. It works as a mirror (cpanm --mirror http://127.0.0.1:7373
 // --mirror-only) and as a plain-HTTP forward proxy (http_proxy=...) for
 // configured CPAN hosts only, with the same rules: it is never an open
@@ -70,6 +74,15 @@ type Config struct {
 	// an index file the served one may be (default 24h).
 	MaxIndexLag time.Duration
 	Logger      *slog.Logger
+	// CheckToken, when set, opens the check and exemption endpoints
+	// (POST /.cpantlog/check and /.cpantlog/exempt, mirror mode only) to
+	// requests that carry it as "Authorization: Bearer TOKEN"; any other
+	// path under /.cpantlog/ is then 404. Empty: no endpoint (cpantlog
+	// proxy), and /.cpantlog/ paths are refused like any other.
+	CheckToken string
+	// Exempt decides an exemption request: whether pattern is one of the
+	// user's exemption patterns and matches subject. nil: nothing is exempt.
+	Exempt func(subject, pattern string) bool
 }
 
 // Proxy is an http.Handler.
@@ -122,7 +135,7 @@ func New(cfg Config) (*Proxy, error) {
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	p := &Proxy{cfg: cfg, upstream: u, hosts: map[string]bool{},
 		http:     hc,
-		metrics:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cpantlog_proxy_requests_total", Help: "Requests by decision: verified, cached, refused, not_found, not_proxied, log_unreachable, error."}, []string{"decision"}),
+		metrics:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cpantlog_proxy_requests_total", Help: "Requests by decision: verified, cached, refused, not_found, not_proxied, log_unreachable, error; exempt, exempt_refused and unauthorized for the hook's endpoints."}, []string{"decision"}),
 		registry: prometheus.NewRegistry(),
 	}
 	if u.Host != "" {
@@ -184,6 +197,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cpantlog proxy does not tunnel (CONNECT): use it as a plain-http CPAN mirror or http_proxy", http.StatusForbidden)
 		return
 	}
+	if p.cfg.CheckToken != "" && !r.URL.IsAbs() && strings.HasPrefix(r.URL.Path, hookPrefix) {
+		p.serveHook(w, r)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		http.Error(w, "only GET and HEAD", http.StatusMethodNotAllowed)
 		return
@@ -222,11 +239,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveUpload(w, r, cpanPath)
 	case Index:
 		p.serveChecked(w, r, cpanPath, "verified", func(ctx context.Context, f client.File, _ *os.File) (string, time.Time, error) {
-			res, how, err := p.verify(ctx, f)
-			if err != nil {
-				return "", time.Time{}, err
-			}
-			return fmt.Sprintf("index version %d of %s, checkpoint %d, %s", res.Index, res.Entry.Time.Format(time.RFC3339), res.Checkpoint.Size, how), res.Entry.Time, nil
+			return p.checkFile(ctx, Index, f)
 		})
 	case Checksums:
 		p.serveChecked(w, r, cpanPath, "parsed", func(_ context.Context, _ client.File, tmp *os.File) (string, time.Time, error) {
@@ -298,13 +311,26 @@ func (p *Proxy) serveUpload(w http.ResponseWriter, r *http.Request, cpanPath str
 	}
 	var verified client.File
 	p.serveChecked(w, r, cpanPath, "verified", func(ctx context.Context, f client.File, _ *os.File) (string, time.Time, error) {
-		res, how, err := p.verify(ctx, f)
-		if err != nil {
-			return "", time.Time{}, err
+		why, logged, err := p.checkFile(ctx, Upload, f)
+		if err == nil {
+			verified = f
 		}
-		verified = f
-		return fmt.Sprintf("index %d, checkpoint %d, %s", res.Index, res.Checkpoint.Size, how), res.Entry.Time, nil
+		return why, logged, err
 	}, func(tmp *os.File) { p.store(cpanPath, verified, tmp) })
+}
+
+// checkFile verifies f, whose path is of class (Upload or Index), and
+// says why it verified and when it was logged: what a file downloaded for
+// that path gets, and what the check endpoint gets.
+func (p *Proxy) checkFile(ctx context.Context, class Class, f client.File) (string, time.Time, error) {
+	res, how, err := p.verify(ctx, f)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if class == Index {
+		return fmt.Sprintf("index version %d of %s, checkpoint %d, %s", res.Index, res.Entry.Time.Format(time.RFC3339), res.Checkpoint.Size, how), res.Entry.Time, nil
+	}
+	return fmt.Sprintf("index %d, checkpoint %d, %s", res.Index, res.Checkpoint.Size, how), res.Entry.Time, nil
 }
 
 // verify proves f: with the mirror's published proof when there is one
