@@ -25,9 +25,11 @@ type Checkpoint struct {
 }
 
 // VerifyCheckpoint checks raw against the policy: the log's signature, then
-// the witness quorum. A signature line that claims to be from the log's key
-// but does not verify is a SecurityError; an unknown key or a missing
-// quorum is ErrNotVerified.
+// the witness quorum. Every failure is ErrNotVerified, a signature line
+// under a trusted key that does not verify included (a BadSignatureError):
+// bytes that do not verify are no evidence against the log (anyone who can
+// flip a byte of a proof in transit makes them), so they never make a
+// SecurityError, which is kept for signed views that conflict (State).
 func (p *Policy) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
 	if len(raw) > MaxCheckpointSize {
 		return nil, notVerified("checkpoint of %d bytes is larger than %d", len(raw), MaxCheckpointSize)
@@ -44,18 +46,18 @@ func (p *Policy) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
 	// rest; C2SP signed-note: every line under a known key MUST verify, and
 	// one that does not rejects the whole note.
 	if bad, ok := failingLine(raw, l.Verifier); ok {
-		return nil, &SecurityError{Reason: fmt.Sprintf("checkpoint carries a signature line by the log's key %s that does not verify (%s)", l.VKey, bad), Offered: raw}
+		return nil, &BadSignatureError{Reason: fmt.Sprintf("checkpoint carries a signature line by the log's key %s that does not verify (%q), so the note is rejected whole", l.VKey, strings.TrimSuffix(bad, "\n")), Offered: raw}
 	}
 	for _, w := range p.Witnesses {
 		if _, ok := failingLine(raw, w.Verifier); ok {
-			return nil, &SecurityError{Reason: fmt.Sprintf("checkpoint carries a cosignature line by witness %s's key that does not verify", w.Name), Offered: raw}
+			return nil, &BadSignatureError{Reason: fmt.Sprintf("checkpoint carries a cosignature line by witness %s's key that does not verify, so the note is rejected whole", w.Name), Offered: raw}
 		}
 	}
 	var invalid *note.InvalidSignatureError
 	var unverified *note.UnverifiedNoteError
 	_, err := note.Open(raw, note.VerifierList(l.Verifier))
 	if errors.As(err, &invalid) {
-		return nil, &SecurityError{Reason: fmt.Sprintf("checkpoint carries a signature by the log's key %s that does not verify", l.VKey), Offered: raw}
+		return nil, &BadSignatureError{Reason: fmt.Sprintf("checkpoint carries a signature by the log's key %s that does not verify", l.VKey), Offered: raw}
 	}
 	if errors.As(err, &unverified) {
 		var by []string
@@ -79,7 +81,7 @@ func (p *Policy) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
 		case err == nil && len(n.Sigs) == 1:
 			c.CosignedBy = append(c.CosignedBy, w.Name)
 		case errors.As(err, &invalid):
-			return nil, &SecurityError{Reason: fmt.Sprintf("checkpoint carries a cosignature by witness %s's key that does not verify", w.Name), Offered: raw}
+			return nil, &BadSignatureError{Reason: fmt.Sprintf("checkpoint carries a cosignature by witness %s's key that does not verify", w.Name), Offered: raw}
 		}
 	}
 	if !p.Quorum.Satisfied(raw) {

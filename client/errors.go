@@ -19,7 +19,7 @@ const (
 	ExitOK          = 0 // verified
 	ExitNotVerified = 1 // not in the log, hash mismatch, quorum not met, ...
 	ExitUsage       = 2 // usage or I/O error
-	ExitSecurity    = 3 // fork, rollback, bad signature from a trusted key
+	ExitSecurity    = 3 // signed evidence: a fork, a rollback, conflicting signed views
 )
 
 // ErrNotVerified is wrapped by every error that means "this file is not
@@ -27,13 +27,30 @@ const (
 var ErrNotVerified = errors.New("not verified")
 
 // ErrSecurity is wrapped by every error that is evidence of misbehaviour by
-// the log or someone in the middle: a fork, a rollback, a bad signature
-// from a trusted key.
+// the log, signed by a trusted key: two signed views that are inconsistent
+// (a fork), a signed rollback, a cosigned checkpoint contradicting a
+// trusted one. Bytes that fail to verify (a signature that does not, a
+// malformed note) are never such evidence: anyone can make them, so they
+// are ErrNotVerified.
 var ErrSecurity = errors.New("SECURITY ERROR")
 
 func notVerified(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrNotVerified}, args...)...)
 }
+
+// BadSignatureError is a checkpoint carrying a signature line under a key
+// the policy trusts that does not verify (or a note that cannot be read
+// with it). It is a refusal (it wraps ErrNotVerified), never a security
+// error: anyone who can change a proof's bytes on the way makes one.
+// Callers that keep apart what a log serves (the monitor) can tell it
+// from other refusals with errors.As.
+type BadSignatureError struct {
+	Reason  string
+	Offered []byte // the checkpoint
+}
+
+func (e *BadSignatureError) Error() string { return fmt.Sprintf("%v: %s", ErrNotVerified, e.Reason) }
+func (e *BadSignatureError) Unwrap() error { return ErrNotVerified }
 
 // SecurityError is misbehaviour with its evidence: the checkpoint trusted
 // before and the one offered now.

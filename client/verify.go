@@ -379,9 +379,9 @@ func (v *Verifier) latestCheckpoint(ctx context.Context) (*Checkpoint, error) {
 }
 
 // VerifyProof checks offline, with no network at all, that a tlog-proof
-// proves file is logged: the checkpoint against the policy, the entry in
-// the proof's extra against the file, the inclusion proof, and the
-// checkpoint against the trusted state (a fork is still caught).
+// proves file is logged: the checkpoint against the policy and the
+// trusted state (a fork is still caught), the inclusion proof, and the
+// entry in the proof's extra against the file.
 func (v *Verifier) VerifyProof(raw []byte, file File) (*Result, error) {
 	p, err := tlogproof.Parse(raw)
 	if err != nil {
@@ -391,6 +391,12 @@ func (v *Verifier) VerifyProof(raw []byte, file File) (*Result, error) {
 	}
 	cp, err := v.Policy.VerifyCheckpoint(p.Checkpoint)
 	if err != nil {
+		return nil, err
+	}
+	// A signed checkpoint that forks from the trusted one is evidence
+	// whatever the rest of the proof holds: checked before anything else
+	// can refuse the proof (as the Perl verifier does).
+	if err := v.State.Check(cp); err != nil {
 		return nil, err
 	}
 	if p.Extra == nil {
@@ -407,9 +413,6 @@ func (v *Verifier) VerifyProof(raw []byte, file File) (*Result, error) {
 		if contradicts(p.Extra, file) {
 			return nil, fmt.Errorf("%w: %w", ErrContradicted, err)
 		}
-		return nil, err
-	}
-	if err := v.State.Check(cp); err != nil {
 		return nil, err
 	}
 	return &Result{Index: p.Index, Leaf: p.Extra, Entry: e, Checkpoint: cp}, nil

@@ -5,8 +5,9 @@
 //	cpantlog verify --proof FILE.tlog-proof FILE        offline
 //	cpantlog proof PATH [-o FILE.tlog-proof]            save a proof for later
 //
-// Exit codes: 0 verified, 1 not verified, 2 usage or I/O error,
-// 3 security error (fork, rollback, bad signature from a trusted key).
+// Exit codes: 0 verified, 1 not verified (a signature that does not verify
+// included), 2 usage or I/O error, 3 security error (evidence signed by a
+// trusted key: a fork or a rollback).
 package main
 
 import (
@@ -41,8 +42,9 @@ Every command takes --policy FILE (default ~/.config/cpantlog/policy) and
 --state DIR (default ~/.local/state/cpantlog), where the newest checkpoint
 trusted per log is kept so that a rollback or fork of the log is caught.
 
-Exit codes: 0 verified, 1 not verified, 2 usage or I/O error,
-3 security error (fork, rollback, bad signature from a trusted key).
+Exit codes: 0 verified, 1 not verified (a signature that does not verify
+included), 2 usage or I/O error, 3 security error (evidence signed by a
+trusted key: a fork or a rollback).
 
 Run 'cpantlog COMMAND -h' for a command's flags, 'cpantlog --version' for the version.
 `
@@ -178,7 +180,8 @@ func verify(args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("verify", "verify FILE [--path P] | verify --proof FILE.tlog-proof FILE\n\n"+
 		"Verify a file against the log: online (the log's entry, its inclusion in a checkpoint the\n"+
 		"policy trusts, consistency with the newest checkpoint seen), or offline from a saved proof.\n"+
-		"Exit status: 0 verified, 1 not verified, 2 usage or could not check, 3 security error.", stderr,
+		"Exit status: 0 verified, 1 not verified (a bad signature included), 2 usage or could not check,\n"+
+		"3 security error (the log signed views that conflict: a fork or a rollback).", stderr,
 		"cpantlog verify ~/.cpanm/work/*/Try-Tiny-0.31.tar.gz --path authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz",
 		"cpantlog verify --proof Try-Tiny-0.31.tar.gz.tlog-proof Try-Tiny-0.31.tar.gz")
 	cpanPath := fs.String("path", "", "the file's CPAN path, authors/id/A/AB/ABC/FILE (guessed from FILE's location when it lies in a CPAN tree)")

@@ -172,17 +172,19 @@ ok($all_ok, 'inclusion proofs verify for every index of trees of size 1 to 9, an
     my $keyhash = substr(Digest::SHA::sha256("$name\n\x01$pub"), 0, 4);
     my $vkey = "$name+" . unpack('H8', $keyhash) . '+' . MIME::Base64::encode_base64("\x01$pub", '');
     my $policy = parse_policy("log $vkey\nquorum none\n");
+    # $proof_for->($leaf[, $root_leaf]): a proof of $leaf at index 0 of a
+    # tree of size 1 whose leaf is $root_leaf (default: $leaf).
     my $proof_for = sub {
-        my ($leaf) = @_;
-        my $root = Digest::SHA::sha256("\x00$leaf");
+        my ($leaf, $root_leaf) = @_;
+        my $root = Digest::SHA::sha256("\x00" . ($root_leaf // $leaf));
         my $text = "$name\n1\n" . MIME::Base64::encode_base64($root, '') . "\n";
         my $sig = MIME::Base64::encode_base64($keyhash . $pk->sign_message($text), '');
         return "c2sp.org/tlog-proof\@v1\nextra " . MIME::Base64::encode_base64($leaf, '') . "\nindex 0\n\n$text\n\xe2\x80\x94 $name $sig\n";
     };
     my $entry = sub {
-        my ($content) = @_;
-        return sprintf "cpan-tlog/v1 upload\npath authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz\nsize %d\nsha256 %s\nuploader ETHER\ntime 2021-01-05T12:00:00Z\n",
-            length $content, Digest::SHA::sha256_hex($content);
+        my ($content, $path) = @_;
+        return sprintf "cpan-tlog/v1 upload\npath %s\nsize %d\nsha256 %s\nuploader ETHER\ntime 2021-01-05T12:00:00Z\n",
+            $path // 'authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz', length $content, Digest::SHA::sha256_hex($content);
     };
     my $state = File::Temp::tempdir(CLEANUP => 1);
     my %common = (policy => $policy, path => 'authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz', state => $state);
@@ -190,6 +192,49 @@ ok($all_ok, 'inclusion proofs verify for every index of trees of size 1 to 9, an
     is(code_of(%common, proof => $proof_for->($entry->('one')), file => 'one'), 0, 'the same checkpoint again');
     is(code_of(%common, proof => $proof_for->($entry->('two')), file => 'two'), 3, 'another root at the same size: a fork, a security error');
     is(code_of(%common, state => File::Temp::tempdir(CLEANUP => 1), proof => $proof_for->($entry->('two')), file => 'two'), 0, 'without the first in the state, nothing to compare');
+    # The signed checkpoint is the evidence, whatever else the proof holds.
+    is(code_of(%common, proof => $proof_for->($entry->('two')), file => 'three'), 3, 'a fork with a file that does not match: still a security error');
+    is(code_of(%common, proof => $proof_for->($entry->('two'), 'x'), file => 'two'), 3, 'a fork whose inclusion proof does not verify: still a security error');
+
+    # Bytes that do not verify are no evidence against the log: anyone who
+    # can flip a byte of a proof in transit makes them. A refusal (1), never
+    # a security error (the Go verifier agrees: TestDifferential).
+    my %fresh = (policy => $policy, path => 'authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz');
+    my $good = $proof_for->($entry->('one'));
+    my ($head, $text, $sigs) = $good =~ /\A(.*?\n\n)(.*?\n)\n(.*)\z/s or die 'proof shape';
+    my $flipped = $sigs =~ s/(.)(=?\n)\z/($1 eq 'A' ? 'B' : 'A') . $2/er;
+    for my $c (
+        [ 'the log signature flipped',             "$head$text\n$flipped" ],
+        [ 'a corrupted duplicate of the log line', "$head$text\n$sigs$flipped" ],
+        [ 'CR in the checkpoint text',             $head . ($text =~ s/\n/\r\n/r) . "\n$sigs" ],
+        [ 'a control byte in the checkpoint text', $head . ($text =~ s/\n1\n/\n1\x01\n/r) . "\n$sigs" ],
+        [ 'the signature line moved into the text', "$head$text$sigs\n$sigs" ],
+        [ 'the size changed under the signature',  $head . ($text =~ s/\n1\n/\n2\n/r) . "\n$sigs" ],
+    ) {
+        is(code_of(%fresh, proof => $c->[1], file => 'one'), 1, "$c->[0]: not verified (1), not a security error");
+    }
+
+    # Only an entry the log recorded contradicts the file (the message
+    # CPAN::TLog::Cpanm reads as a verdict that stands without the log):
+    # one whose inclusion does not verify is refused for that.
+    eval { verify_file(%fresh, proof => $proof_for->($entry->('one'), 'x'), file => 'two') };
+    like(ref $@ ? $@->{message} : "$@", qr/inclusion proof does not verify/, 'an entry not proven included cannot contradict the file');
+
+    # UTF-8 as Go reads it: noncharacters (U+FFFE, U+FFFF, U+FDD0, U+10FFFF)
+    # are valid UTF-8, in a signer's name as in a path; surrogates, overlong
+    # forms and code points above U+10FFFF are not. U+13439..U+1343F are
+    # format characters since Unicode 15, Go's tables, and no path holds one.
+    my $line = sub { "\xe2\x80\x94 some$_[0]one.example " . MIME::Base64::encode_base64("\x01\x02\x03\x04" . ("\x07" x 64), '') . "\n" };
+    for my $c ([ "\xef\xbf\xbf", 0 ], [ "\xef\xbf\xbe", 0 ], [ "\xef\xb7\x90", 0 ], [ "\xf4\x8f\xbf\xbf", 0 ],
+        [ "\xed\xa0\x80", 1 ], [ "\xc0\x80", 1 ], [ "\xf4\x90\x80\x80", 1 ], [ "\xc2\xa0", 1 ], [ "\xc2\x85", 1 ]) {
+        is(code_of(%fresh, proof => $good . $line->($c->[0]), file => 'one'), $c->[1],
+            sprintf('an unknown signer named some%sone.example: exit %d', unpack('H*', $c->[0]), $c->[1]));
+    }
+    for my $c ([ "\xef\xbf\xbe", 0 ], [ "\xef\xb7\x90", 0 ], [ "\xed\xa0\x80", 1 ], [ "\xf0\x93\x90\xb9", 1 ], [ "\xf0\x93\x90\xb0", 1 ], [ "\xef\xbf\xbd", 1 ]) {
+        my $path = "authors/id/E/ET/ETHER/Try$c->[0]-0.31.tar.gz";
+        is(code_of(%fresh, path => $path, proof => $proof_for->($entry->('one', $path)), file => 'one'), $c->[1],
+            sprintf('a path with %s: exit %d', unpack('H*', $c->[0]), $c->[1]));
+    }
 }
 
 done_testing();

@@ -8,7 +8,6 @@ use strict;
 use warnings;
 use Carp ();
 use Digest::SHA ();
-use Encode ();
 use MIME::Base64 ();
 use File::Path ();
 use File::Spec ();
@@ -21,9 +20,9 @@ our @EXPORT_OK = qw(parse_policy parse_proof verify_checkpoint verify_inclusion 
 
 use constant {
     EXIT_OK           => 0,    # verified
-    EXIT_NOT_VERIFIED => 1,    # not in the log, mismatch, quorum not met, unknown key
+    EXIT_NOT_VERIFIED => 1,    # not in the log, mismatch, quorum not met, unknown key, bad signature
     EXIT_USAGE        => 2,    # bad input: usage, unreadable file, not a tlog-proof or policy
-    EXIT_SECURITY     => 3,    # a signature by a trusted key that does not verify
+    EXIT_SECURITY     => 3,    # evidence signed by a trusted key: a fork
 };
 
 use constant {
@@ -47,6 +46,24 @@ sub _b64 {
     my $b = MIME::Base64::decode_base64($s);
     return undef unless MIME::Base64::encode_base64($b, '') eq $s;
     return $b;
+}
+
+# _utf8($bytes): the characters $bytes encode when they are valid UTF-8
+# as Go's unicode/utf8 reads it (RFC 3629: no surrogates, no overlong
+# forms, nothing above U+10FFFF; noncharacters such as U+FFFE are valid),
+# else undef. Encode's strict 'UTF-8' also refuses noncharacters, so with
+# it the two verifiers read one note or path differently.
+my $UTF8_TOKEN = qr/[\x00-\x7f]+|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}/;
+
+sub _utf8 {
+    my ($b) = @_;
+    return undef if !defined $b || $b =~ /[^\x00-\xff]/;
+    # UTF-8 is prefix-free: taking valid sequences from the left leaves
+    # nothing exactly when every byte belongs to one.
+    return undef if length($b =~ s/$UTF8_TOKEN//gr);
+    my $chars = $b;
+    utf8::decode($chars) or return undef;
+    return $chars;
 }
 
 # A note verifier key: name+hash+base64(type || public key).
@@ -171,7 +188,7 @@ use constant MAX_SIGNATURE_LINES => 100;
 
 sub _open_note {
     my ($cp) = @_;
-    my $chars = eval { Encode::decode('UTF-8', my $copy = $cp, Encode::FB_CROAK) };
+    my $chars = _utf8($cp);
     return undef unless defined $chars;
     return undef if $chars =~ /[\x00-\x09\x0b-\x1f]/;
     my $j = rindex($cp, "\n\n");
@@ -184,7 +201,7 @@ sub _open_note {
     my @sigs;
     for my $l (@lines) {
         my ($name, $b64) = $l =~ /\A\xe2\x80\x94 ([^ ]+) ([^ ]+)\z/ or return undef;
-        my $uname = Encode::decode('UTF-8', my $n = $name);
+        my $uname = _utf8($name) // return undef;
         return undef if $uname =~ /[\p{White_Space}+]/;
         my $raw = _b64($b64);
         return undef unless defined $raw && length($raw) > 4;
@@ -226,7 +243,9 @@ sub _verify_checkpoint {
     my $signed;
     for my $s (@{ $note->{sigs} }) {
         next unless $s->{name} eq $log->{name} && $s->{hash} eq $log->{hash};
-        _security("checkpoint carries a signature by the log's key $log->{vkey} that does not verify")
+        # Bytes that do not verify are no evidence against the log (anyone
+        # can flip one in transit): a refusal, never a security error.
+        _not_verified("checkpoint carries a signature line by the log's key $log->{vkey} that does not verify, so the note is rejected whole")
             unless $log->{key}->verify_message($s->{sig}, $note->{text});
         $signed = 1;
     }
@@ -249,7 +268,7 @@ sub _verify_checkpoint {
                 my $ts = unpack('Q>', substr($sig, 0, 8));
                 $w->{key}->verify_message(substr($sig, 8), "cosignature/v1\ntime $ts\n" . $note->{text});
             };
-            _security("checkpoint carries a cosignature by witness ${wname}'s key that does not verify") unless $ok;
+            _not_verified("checkpoint carries a cosignature line by witness ${wname}'s key that does not verify, so the note is rejected whole") unless $ok;
             $cosigned{$wname} = 1;
         }
     }
@@ -308,9 +327,11 @@ sub _valid_path {
     my ($p) = @_;
     my ($rest) = $p =~ m{\Aauthors/id/(.*)\z}s or return 0;
     return 0 if length($rest) > 255;
-    my $chars = eval { Encode::decode('UTF-8', my $copy = $rest, Encode::FB_CROAK) };
+    my $chars = _utf8($rest);
     return 0 unless defined $chars;
-    return 0 if $chars =~ /[\x00-\x20\x7f-\x9f\\\x{FFFD}]|\p{White_Space}|\p{Cf}/;
+    # U+13439..U+1343F are format characters (Cf) since Unicode 15, Go's
+    # tables; older Perls do not know them yet.
+    return 0 if $chars =~ /[\x00-\x20\x7f-\x9f\\\x{FFFD}\x{13439}-\x{1343F}]|\p{White_Space}|\p{Cf}/;
     my @parts = split m{/}, $rest, -1;
     return 0 if @parts < 4 || grep { $_ eq '' || $_ eq '.' || $_ eq '..' } @parts;
     my $id = $parts[2];
@@ -416,15 +437,19 @@ sub verify_file {
     my $cp = verify_checkpoint($policy, $proof->{checkpoint});
     check_state($a{state}, $cp, $proof->{checkpoint}) if defined $a{state};
     _not_verified('tlog-proof has no extra line; cpan-tlog proofs carry the entry there') unless defined $proof->{extra};
+    # The inclusion proof before the entry is read: only an entry the log
+    # recorded can contradict the file ("does not match the log", which
+    # stands without asking the log); one whose inclusion does not verify
+    # is bytes anyone could write.
+    _not_verified("tlog-proof index $proof->{index} is outside its checkpoint of size $cp->{size}") unless $proof->{index} < $cp->{size};
+    _not_verified("tlog-proof's inclusion proof does not verify")
+        unless verify_inclusion($proof->{index}, $cp->{size}, _hash_leaf($proof->{extra}), $proof->{hashes}, $cp->{root});
     my $e = _parse_entry($proof->{extra}) or _not_verified('logged entry is malformed');
     _not_verified("logged entry '$e->{path}' is a $e->{kind}, not an upload") if $e->{kind} eq 'delete';
     _not_verified("the log's entry is for $e->{path}, not $a{path}") if defined $a{path} && length $a{path} && $e->{path} ne $a{path};
     my ($size, $sha) = (length $a{file}, Digest::SHA::sha256_hex($a{file}));
     _not_verified("$e->{path} does not match the log: the log recorded $e->{size} bytes with sha256 $e->{sha256}, the file has $size bytes with sha256 $sha; it is not the file CPAN published, do not install it")
         unless $e->{size} eq $size && $e->{sha256} eq $sha;
-    _not_verified("tlog-proof index $proof->{index} is outside its checkpoint of size $cp->{size}") unless $proof->{index} < $cp->{size};
-    _not_verified("tlog-proof's inclusion proof does not verify")
-        unless verify_inclusion($proof->{index}, $cp->{size}, _hash_leaf($proof->{extra}), $proof->{hashes}, $cp->{root});
     return { %$e, index => $proof->{index}, checkpoint => $cp };
 }
 
@@ -452,8 +477,9 @@ C<tlog/proofs/>) carries the log's entry, an RFC 6962 inclusion proof and
 the log's checkpoint; the checkpoint must be signed by the policy's log key
 (Ed25519) and cosigned (cosignature/v1) by the policy's witness quorum; the
 entry's size and SHA-256 must be the file's. Errors carry the cpantlog exit
-code: 1 not verified, 2 bad input, 3 a signature by a trusted key that does
-not verify (security).
+code: 1 not verified (a signature that does not verify included: bytes
+anyone can make are no evidence against the log), 2 bad input, 3 evidence
+signed by a trusted key (security): a fork, see L</FILES>.
 
 =head1 THE POLICY
 
@@ -467,7 +493,7 @@ starting a comment:
 
 A checkpoint is trusted when the log's signature verifies and the quorum's
 cosignatures do. Every signature line under a key the policy names must
-verify (a forged duplicate of a good line rejects the checkpoint, exit 3).
+verify (a forged duplicate of a good line rejects the checkpoint, exit 1).
 cpanm-tlog, carton-tlog and CPAN::Plugin::TLog read it from
 C<$CPANTLOG_POLICY>, else C<~/.cpantlog/policy>.
 
