@@ -197,8 +197,9 @@ $CPAN::Config->{pushy_https} = 0;
 		code, out := runExit(t, cmd)
 		return code, out, base
 	}
-	code, out, base := cpan("Test::Fatal")
-	// (Debian's carton brings Try::Tiny, so CPAN.pm may not install it.)
+	// By its distribution path: a Test::Fatal installed system-wide
+	// (Debian's libtest-fatal-perl) would make CPAN.pm find it up to date.
+	code, out, base := cpan("RJBS/Test-Fatal-0.017.tar.gz")
 	if code != 0 || !installed(base, "Test/Fatal.pm") {
 		t.Fatalf("cpan with CPAN::Plugin::TLog, Test::Fatal: exit %d\n%s", code, out)
 	}
@@ -208,10 +209,11 @@ $CPAN::Config->{pushy_https} = 0;
 		t.Errorf("cpan with a tampered Text-Diff: exit %d\n%s", code, out)
 	}
 
-	// A forged 02packages: Role::Tiny points at Sub-Install's logged tarball.
-	forgeIndex(t, mirror, "H/HA/HAARG/Role-Tiny-2.002004.tar.gz", "R/RJ/RJBS/Sub-Install-0.929.tar.gz")
-	code, out, base = cpan("Role::Tiny")
-	if code == 0 || installed(base, "Sub/Install.pm") || installed(base, "Role/Tiny.pm") || !strings.Contains(out, "modules/02packages.details.txt.gz") {
+	// A forged 02packages: Text::Diff (which no Debian package installs
+	// system-wide) points at Sub-Install's logged tarball.
+	forgeIndex(t, mirror, "N/NE/NEILB/Text-Diff-1.45.tar.gz", "R/RJ/RJBS/Sub-Install-0.929.tar.gz")
+	code, out, base = cpan("Text::Diff")
+	if code == 0 || installed(base, "Sub/Install.pm") || installed(base, "Text/Diff.pm") || !strings.Contains(out, "modules/02packages.details.txt.gz") {
 		t.Errorf("cpan with a forged 02packages: exit %d\n%s", code, out)
 	}
 }

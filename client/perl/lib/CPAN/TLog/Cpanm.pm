@@ -625,7 +625,12 @@ sub summary {
     return $code;
 }
 
+# The process that loaded the hook speaks: a child it forks (CPAN.pm does)
+# exits without a summary of its own.
+my $pid = $$;
+
 END {
+    return unless $$ == $pid;
     my $code = summary(\*STDERR);
     $? = $code if $code;
 }
