@@ -166,8 +166,15 @@ sub verify_bytes {
 # _exec_check asks cpantlog exec's verifying proxy about these bytes: one
 # verifier, one summary, for files that never went through the proxy
 # (a file:// or directory mirror, a local file).
+my $exec_said;
 sub _exec_check {
     my ($path, $bytes) = @_;
+    # Set by cpantlog exec for the clients it runs; a setting anyone else
+    # left behind must not switch verification off silently: loopback
+    # only, and said once.
+    return (EXIT_USAGE, "could not check: CPANTLOG_EXEC_CHECK=$ENV{CPANTLOG_EXEC_CHECK} is not cpantlog exec's loopback proxy")
+        unless $ENV{CPANTLOG_EXEC_CHECK} =~ m{\Ahttp://127\.0\.0\.1:[0-9]+/\.cpantlog/check\z};
+    print STDERR label() . ": files are verified by cpantlog exec's proxy ($ENV{CPANTLOG_EXEC_CHECK})\n" unless $exec_said++;
     my $ua = HTTP::Tiny->new(timeout => 120, max_redirect => 0, max_size => 64 * 1024,
         proxy => undef, http_proxy => undef, https_proxy => undef, agent => "cpanm-tlog/$VERSION");
     my $url = $ENV{CPANTLOG_EXEC_CHECK} . '?path=' . _uri_escape($path);
