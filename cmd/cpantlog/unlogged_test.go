@@ -431,6 +431,17 @@ func TestCpanmTlogBuildsOnlyWhatVerified(t *testing.T) {
 		}
 	})
 
+	t.Run("look at a tampered distribution", func(t *testing.T) {
+		m := w.copyMirror(t)
+		replaceWithHostile(t, m, tampered, tarGz(t, hostileFiles("Text-Diff-1.45", "Text::Diff")))
+		markers := t.TempDir()
+		shell := filepath.Join(t.TempDir(), "shell")
+		os.WriteFile(shell, []byte("#!/bin/sh\ntouch "+filepath.Join(markers, "look-shell")+"\n"), 0o755)
+		r := cpanmTlog(t, w.policy, []string{"SHELL=" + shell, "CPANTLOG_TEST_MARKERS=" + markers}, "--mirror", m, "--look", "Text::Diff")
+		r.markers = markers
+		assertRefused(t, r, "Text-Diff-1.45.tar.gz")
+	})
+
 	t.Run("PERL5OPT cannot unwrap the hook", func(t *testing.T) {
 		m := w.copyMirror(t)
 		replaceWithHostile(t, m, tampered, tarGz(t, hostileFiles("Text-Diff-1.45", "Text::Diff")))
@@ -562,6 +573,12 @@ $CPAN::Config->{prerequisites_policy} = q[follow];
 			env, args = append(env, args[len(args)-1]), args[:len(args)-1]
 		}
 		cmd := exec.Command("cpan", append([]string{"-j", conf}, args...)...)
+		if args[0] == "look" {
+			// cpan(1) has no look: CPAN::Shell's, with the same configuration.
+			shell := filepath.Join(t.TempDir(), "shell")
+			os.WriteFile(shell, []byte("#!/bin/sh\ntouch "+filepath.Join(markers, "look-shell")+"\n"), 0o755)
+			cmd = exec.Command("perl", "-MCPAN", "-e", `do $ARGV[0] or die "config: $@ $!"; $CPAN::Config->{shell} = $ARGV[1]; CPAN::Shell->look($ARGV[2]); exit 0`, conf, shell, args[1])
+		}
 		cmd.Dir = dir
 		cmd.Env = append(cleanEnv(t, w.policy, markers, env...), "HOME="+s.home, "PERL5LIB="+lib+":"+filepath.Join(s.base, "lib/perl5"),
 			"PERL_MM_OPT=INSTALL_BASE="+s.base, "PERL_MB_OPT=--install_base "+s.base, "PERL_MM_USE_DEFAULT=1", "CPAN_OPTS=")
@@ -579,6 +596,13 @@ $CPAN::Config->{prerequisites_policy} = q[follow];
 			}
 			assertRefused(t, r, "authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz")
 		}
+	})
+
+	t.Run("look at a tampered distribution", func(t *testing.T) {
+		m := w.copyMirror(t)
+		replaceWithHostile(t, m, "authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz", tarGz(t, hostileFiles("Text-Diff-1.45", "Text::Diff")))
+		r := cpan(newSession(), m, false, "", "look", "Text::Diff")
+		assertRefused(t, r, "authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz")
 	})
 
 	t.Run("forged index pointing at the attacker's logged upload", func(t *testing.T) {
