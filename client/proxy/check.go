@@ -39,7 +39,9 @@ import (
 // POST /.cpantlog/exempt?subject=S&pattern=P, optionally with the file's
 // bytes as the body: accepted (204) only when Config.Exempt says P is one
 // of the user's patterns and matches S; the Journal lists S as exempt by P
-// and, when the bytes came, knows their sha256 as exempt. Otherwise 403.
+// and knows as exempt the sha256 of the bytes when they came, else the
+// last path element of S (Journal.Exempt, Journal.ExemptName).
+// Otherwise 403.
 const (
 	hookPrefix    = "/.cpantlog/"
 	checkEndpoint = hookPrefix + "check"

@@ -312,6 +312,14 @@ func TestExemptEndpoint(t *testing.T) {
 	if p, ok := e.journal.Exempt(sha256.Sum256(private)); !ok || p != "authors/id/M/MY/MYCOMPANY/*" {
 		t.Errorf("the exempt bytes' sha256: %q %v", p, ok)
 	}
+	// Sent with its bytes, the subject is known by them, not by its name;
+	// without, by the last element of its name.
+	if p, ok := e.journal.ExemptName("Private-1.0.tar.gz"); ok {
+		t.Errorf("exempt by name too (%q), though its bytes were sent", p)
+	}
+	if p, ok := e.journal.ExemptName("repo.git"); !ok || p != "git://example.com/*" {
+		t.Errorf("a subject exempted without its bytes, by name: %q %v", p, ok)
+	}
 	// Refused: a pattern exec was not given, a pattern that does not match
 	// the subject, no token, a wrong one, malformed requests, too large.
 	for _, c := range []struct {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"io"
+	"path"
 	"sort"
 	"sync"
 )
@@ -19,7 +20,10 @@ type Journal struct {
 	files    map[string]*verdict
 	verified map[[32]byte]bool   // sha256 of every file served or checked as verified
 	exempt   map[[32]byte]string // sha256 of every exempt file the hook sent, and its pattern
-	resolved int
+	// exemptNames are the last path elements of the exempt subjects whose
+	// bytes the hook did not send, and their patterns.
+	exemptNames map[string]string
+	resolved    int
 }
 
 type verdict struct {
@@ -92,6 +96,11 @@ func (j *Journal) exempted(subject, pattern string, sha256 *[32]byte) {
 			j.exempt = map[[32]byte]string{}
 		}
 		j.exempt[*sha256] = pattern
+	} else {
+		if j.exemptNames == nil {
+			j.exemptNames = map[string]string{}
+		}
+		j.exemptNames[path.Base(subject)] = pattern
 	}
 	j.record(subject, levelExempt, fmt.Sprintf("not verified (exempt by %s)", pattern))
 }
@@ -110,6 +119,17 @@ func (j *Journal) Exempt(sha256 [32]byte) (pattern string, ok bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	pattern, ok = j.exempt[sha256]
+	return pattern, ok
+}
+
+// ExemptName reports whether a file named name (its last path element)
+// is the file of a subject exempted without its bytes (a CPAN path, URL or
+// local path ending in that name), and by which pattern: the hook
+// exempted that subject whatever its bytes.
+func (j *Journal) ExemptName(name string) (pattern string, ok bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	pattern, ok = j.exemptNames[name]
 	return pattern, ok
 }
 

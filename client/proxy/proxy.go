@@ -169,6 +169,10 @@ func New(cfg Config) (*Proxy, error) {
 	return p, nil
 }
 
+// Config returns the proxy's configuration, defaults filled in: a caller
+// that was handed a proxy can make another like it with more settings.
+func (p *Proxy) Config() Config { return p.cfg }
+
 // Metrics serves the proxy's Prometheus metrics.
 func (p *Proxy) Metrics() http.Handler {
 	return promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{})
