@@ -8,31 +8,81 @@
 // meets the proxy's refusal to tunnel (CONNECT) rather than a path around
 // it.
 //
+// For the clients it knows (cpanm, Carton, CPAN.pm, by the command's
+// name), a Plan also loads the Perl hook (client/perl, embedded) into the
+// client: it verifies every archive and index file where it arrives,
+// through the proxy's check endpoint, so that a file:// or directory
+// mirror, which no proxy sees, is verified before anything is unpacked.
+//
 // Settings can still be missed (a client nobody knew reads another file),
 // so a Plan also says where the clients leave what they fetched: Used
-// hashes those archives and index files after the run, for the caller to
-// compare with what the proxy verified (fail closed).
+// hashes every archive and index file there after the run, whatever its
+// first bytes, for the caller to compare with what was verified (fail
+// closed).
 package launch
 
 import (
+	"compress/gzip"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
+
+	perlhook "github.com/CPAN-Security/cpan-tlog/client/perl"
 )
 
-// proxyVars are the variables HTTP::Tiny, LWP, curl and wget read.
-var proxyVars = []string{"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "ftp_proxy", "FTP_PROXY", "all_proxy", "ALL_PROXY"}
+// proxyVars are the variables HTTP::Tiny, LWP, curl and wget read, set to
+// the proxy. LWP reads any variable whose lower-cased name is
+// SCHEME_proxy, in any spelling, and CGI_HTTP_PROXY when REQUEST_METHOD is
+// set: every variable whose lower-cased name ends in _proxy is removed
+// first (isProxyVar), then these are set.
+var proxyVars = []string{"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "ftp_proxy", "FTP_PROXY", "all_proxy", "ALL_PROXY", "CGI_HTTP_PROXY"}
 
-// clearedVars would exempt hosts from the proxy, or name other mirrors
-// (cpanm's options from the environment: --mirror, --mirror-index, a
-// file:// mirror).
-var clearedVars = []string{"no_proxy", "NO_PROXY", "PERL_CPANM_OPT"}
+// isProxyVar reports whether an environment variable could name a proxy or
+// exempt hosts from one, in any spelling: Http_Proxy, no_PROXY, gopher_proxy.
+func isProxyVar(name string) bool {
+	return strings.HasSuffix(strings.ToLower(name), "_proxy")
+}
+
+// clearedVars name other mirrors (cpanm's options from the environment:
+// --mirror, --mirror-index, a file:// mirror), or would point the Perl
+// hook at another proxy (an outer cpantlog exec's).
+var clearedVars = []string{"PERL_CPANM_OPT", "CPANTLOG_EXEC_CHECK", "CPANTLOG_EXEC_TOKEN"}
+
+// Hook is how the Perl hook that a Plan loads into the clients it knows
+// reaches cpantlog exec.
+type Hook struct {
+	// Check is the URL of the proxy's check endpoint,
+	// http://127.0.0.1:PORT/.cpantlog/check (CPANTLOG_EXEC_CHECK).
+	Check string
+	// Token is the endpoints' bearer token (CPANTLOG_EXEC_TOKEN).
+	Token string
+	// Policy is the absolute path of the trust policy exec itself uses
+	// (CPANTLOG_POLICY).
+	Policy string
+}
+
+// hookModule returns the module that loads the Perl hook into a client
+// (cpanm's and Carton's, or CPAN.pm's plugin), by the command's name, or
+// "" for a command the hook does not know.
+func hookModule(argv0 string) string {
+	switch filepath.Base(argv0) {
+	case "cpanm", "cpanm-tlog", "carton", "carton-tlog":
+		return "CPAN::TLog::Cpanm"
+	case "cpan":
+		return cpanPlugin
+	}
+	return ""
+}
+
+const cpanPlugin = "CPAN::Plugin::TLog"
 
 // Plan is how to run one command through the proxy.
 type Plan struct {
@@ -40,6 +90,9 @@ type Plan struct {
 	Env  []string
 	// Notes name the user's settings that were overridden, to tell them.
 	Notes []string
+	// Hooked is the module that loads the Perl hook into the command
+	// (PERL5OPT), or "" when the command is not a client the hook knows.
+	Hooked string
 	// fetched are the directories where the clients leave what they
 	// fetched: cpanm's (its home is set to one of ours), Menlo's for
 	// Carton (under the user's HOME), CPAN.pm's sources (set to ours).
@@ -49,8 +102,17 @@ type Plan struct {
 
 // New prepares argv to run with every fetch going through the proxy at
 // proxyURL (http://127.0.0.1:PORT), writing the configuration files it
-// needs into dir, a fresh temporary directory.
-func New(argv, environ []string, proxyURL, dir string) (*Plan, error) {
+// needs into dir, a fresh temporary directory. With hook, a client the
+// hook knows (cpanm, cpanm-tlog, carton, carton-tlog, cpan) also gets the
+// Perl hook, extracted into dir: PERL5LIB starts with it, PERL5OPT loads
+// it (the user's own PERL5OPT is dropped: it could load code that unwraps
+// the hook), and CPANTLOG_EXEC_CHECK, CPANTLOG_EXEC_TOKEN and
+// CPANTLOG_POLICY tell it where to have files checked; cpan's
+// configuration also lists the plugin. Other commands get none of this.
+func New(argv, environ []string, proxyURL, dir string, hook *Hook) (*Plan, error) {
+	if len(argv) == 0 {
+		return nil, errors.New("no command to run")
+	}
 	p := &Plan{start: time.Now().Add(-time.Second)}
 	// wget reads the system wgetrc, then the user's ($WGETRC or
 	// ~/.wgetrc): both are replaced by one that uses the proxy.
@@ -64,23 +126,56 @@ func New(argv, environ []string, proxyURL, dir string) (*Plan, error) {
 	}
 	cpanmHome := filepath.Join(dir, "cpanm")
 	set := map[string]string{"WGETRC": wgetrc, "SYSTEM_WGETRC": wgetrc, "CURL_HOME": dir, "PERL_CPANM_HOME": cpanmHome}
+	if hook != nil {
+		p.Hooked = hookModule(argv[0])
+	}
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
 		if k == "PERL_CPANM_OPT" && strings.TrimSpace(v) != "" {
 			p.Notes = append(p.Notes, fmt.Sprintf("PERL_CPANM_OPT (%q) is ignored: it can name other mirrors; put the options you need after --", v))
 		}
+		if k == "PERL5OPT" && p.Hooked != "" && strings.TrimSpace(v) != "" {
+			p.Notes = append(p.Notes, fmt.Sprintf("PERL5OPT (%q) is ignored: it could load code that unwraps the verifying hook; PERL5OPT is -M%s", v, p.Hooked))
+		}
 		if k == "HOME" && v != "" {
-			// Menlo (Carton) ignores PERL_CPANM_HOME.
+			// Where Menlo (Carton) works when PERL_CPANM_HOME does not
+			// reach it.
 			p.fetched = append(p.fetched, filepath.Join(v, ".cpanm", "work"))
 		}
+	}
+	if p.Hooked != "" {
+		lib, err := perlhook.Extract(filepath.Join(dir, "perl"))
+		if err != nil {
+			return nil, err
+		}
+		perl5lib := lib
+		if v, ok := lookup(environ, "PERL5LIB"); ok && v != "" {
+			perl5lib += string(os.PathListSeparator) + v
+		}
+		set["PERL5LIB"] = perl5lib
+		set["PERL5OPT"] = "-M" + p.Hooked
+		set["CPANTLOG_EXEC_CHECK"] = hook.Check
+		set["CPANTLOG_EXEC_TOKEN"] = hook.Token
+		set["CPANTLOG_POLICY"] = hook.Policy
 	}
 	p.Env = withEnv(Env(environ, proxyURL), set)
 	p.fetched = append(p.fetched, filepath.Join(cpanmHome, "work"), filepath.Join(cpanmHome, "sources"), filepath.Join(dir, "cpan-sources"))
 	var err error
-	if p.Argv, err = Args(argv, proxyURL, dir); err != nil {
+	if p.Argv, err = args(argv, proxyURL, dir, p.Hooked == cpanPlugin); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// lookup returns the value of the last k=... in env, the one Perl's %ENV
+// holds.
+func lookup(env []string, k string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if key, v, _ := strings.Cut(env[i], "="); key == k {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // withEnv returns env with the variables in set replaced.
@@ -106,104 +201,281 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // UsedFile is an archive or index file a client left where it keeps what
-// it fetched.
+// it fetched. Exactly one of three holds: the file was hashed (SHA256,
+// and Gzip for an uncompressed index file), it counts as unverified
+// whatever its bytes (Unverified), or it could not be read (Unreadable).
 type UsedFile struct {
 	Name   string // where it lies
 	SHA256 [32]byte
+	// Gzip is set for an uncompressed index file (02packages.details.txt,
+	// 06perms.txt, 01mailrc.txt) that is exactly the gzip decompression of
+	// the .gz of the same name beside it: the sha256 of that .gz, whose
+	// verdict the file shares.
+	Gzip *[32]byte
+	// Unverified says why the file is not verified whatever its bytes: a
+	// symlink to outside the fetch directories, something other than a
+	// regular file.
+	Unverified string
+	// Unreadable says why the file could not be read: it could not be
+	// checked (which is never a pass).
+	Unreadable string
 }
 
-// Used hashes the archives and compressed index files the clients left
-// in their fetch directories during the run: every file below CPAN.pm's
-// sources and cpanm's mirror indexes, and the files at the top of each
-// cpanm or Menlo work directory made during the run (a distribution is
-// fetched there, then unpacked below it). Decompressed copies are not
-// listed: the compressed file they came from is.
+// Used hashes every archive and index file the clients left in their
+// fetch directories during the run, whatever its first bytes (a text file
+// named like an archive is what a hostile archive member leaves, and a
+// plain-text 02packages is read like a gzipped one): every file below
+// CPAN.pm's sources and cpanm's mirror indexes, and the files at the top
+// of each cpanm or Menlo work directory made during the run (a
+// distribution is fetched there, then unpacked below it). A symlink is
+// judged by what it points to, and one that points outside the fetch
+// directories counts as unverified, as does anything with such a name
+// that is not a regular file. A file or directory that cannot be read is
+// listed as Unreadable, never skipped.
 func (p *Plan) Used() ([]UsedFile, error) {
-	var out []UsedFile
-	add := func(name string, d fs.DirEntry) error {
-		if !d.Type().IsRegular() || !fetchedKind(d.Name()) {
-			return nil
+	s := &scan{}
+	for _, root := range p.fetched {
+		if r, err := filepath.EvalSymlinks(root); err == nil {
+			s.roots = append(s.roots, r)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			s.out = append(s.out, UsedFile{Name: root, Unreadable: err.Error()})
 		}
-		b, err := os.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		if !archiveMagic(b) {
-			// A failed download a client left behind (an empty file, an
-			// error page): nothing could unpack or read it.
-			return nil
-		}
-		out = append(out, UsedFile{Name: name, SHA256: sha256.Sum256(b)})
-		return nil
 	}
 	for _, root := range p.fetched {
 		if filepath.Base(root) != "work" {
 			err := filepath.WalkDir(root, func(name string, d fs.DirEntry, err error) error {
-				if err != nil || d.IsDir() {
-					return err
+				switch {
+				case err != nil && name == root && errors.Is(err, fs.ErrNotExist):
+					return fs.SkipAll
+				case err != nil:
+					s.out = append(s.out, UsedFile{Name: name, Unreadable: err.Error()})
+					if d != nil && d.IsDir() {
+						return fs.SkipDir
+					}
+					return nil
+				case d.IsDir():
+					return nil
 				}
-				return add(name, d)
+				s.judge(name, d)
+				return nil
 			})
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err != nil {
 				return nil, err
 			}
 			continue
 		}
 		runs, err := os.ReadDir(root)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
+			s.out = append(s.out, UsedFile{Name: root, Unreadable: err.Error()})
 		}
 		for _, run := range runs {
-			info, err := run.Info()
-			if err != nil || !run.IsDir() || info.ModTime().Before(p.start) {
+			if !run.IsDir() {
 				continue
 			}
-			files, err := os.ReadDir(filepath.Join(root, run.Name()))
+			dir := filepath.Join(root, run.Name())
+			info, err := run.Info()
 			if err != nil {
-				return nil, err
+				s.out = append(s.out, UsedFile{Name: dir, Unreadable: err.Error()})
+				continue
+			}
+			if info.ModTime().Before(p.start) {
+				continue
+			}
+			files, err := os.ReadDir(dir)
+			if err != nil {
+				s.out = append(s.out, UsedFile{Name: dir, Unreadable: err.Error()})
 			}
 			for _, f := range files {
-				if err := add(filepath.Join(root, run.Name(), f.Name()), f); err != nil {
-					return nil, err
+				if !f.IsDir() {
+					s.judge(filepath.Join(dir, f.Name()), f)
 				}
 			}
 		}
 	}
-	return out, nil
+	return s.out, nil
 }
 
-// archiveMagic reports whether b starts like a gzip, bzip2, xz or zip
-// file, or is a tar archive.
-func archiveMagic(b []byte) bool {
-	for _, m := range []string{"\x1f\x8b", "BZh", "\xfd7zXZ\x00", "PK\x03\x04"} {
-		if strings.HasPrefix(string(b[:min(len(b), 8)]), m) {
-			return true
-		}
-	}
-	return len(b) >= 262 && string(b[257:262]) == "ustar"
+// scan collects Used's verdicts.
+type scan struct {
+	roots []string // the fetch directories, symlinks resolved
+	out   []UsedFile
 }
 
-// fetchedKind reports whether a file name is of a distribution archive or
-// a compressed index file: what a client fetches and then trusts. The
-// module list (03modlist) is the proxy's own, CHECKSUMS only parsed.
-func fetchedKind(name string) bool {
-	for _, suffix := range []string{".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".zip", ".tar"} {
-		if strings.HasSuffix(name, suffix) {
-			return true
+// judge adds name to the list when it is named like an archive or index
+// file (a symlink to a directory outside the fetch directories too,
+// whatever its name: files would be read through it).
+func (s *scan) judge(name string, d fs.DirEntry) {
+	isLink := d.Type()&fs.ModeSymlink != 0
+	if !fetchedKind(d.Name()) && !isLink {
+		return
+	}
+	target := name
+	if isLink {
+		t, err := filepath.EvalSymlinks(name)
+		if err != nil {
+			if fetchedKind(d.Name()) {
+				s.out = append(s.out, UsedFile{Name: name, Unreadable: fmt.Sprintf("a symlink that does not resolve: %v", err)})
+			}
+			return
+		}
+		if !fetchedKind(d.Name()) {
+			// Another name: only a directory outside matters, since the
+			// clients would read files through it.
+			if st, err := os.Stat(t); err == nil && st.IsDir() && !s.inside(t) {
+				s.out = append(s.out, UsedFile{Name: name, Unverified: fmt.Sprintf("a symlink to the directory %s, outside the directories where the clients keep what they fetch", t)})
+			}
+			return
+		}
+		if !s.inside(t) {
+			s.out = append(s.out, UsedFile{Name: name, Unverified: fmt.Sprintf("a symlink to %s, outside the directories where the clients keep what they fetch", t)})
+			return
+		}
+		target = t
+	}
+	u := UsedFile{Name: name}
+	sum, size, why, err := hashFile(target)
+	switch {
+	case err != nil:
+		u.Unreadable = err.Error()
+	case why != "":
+		u.Unverified = why
+	default:
+		u.SHA256 = sum
+		if gz := gzipSibling(d.Name()); gz != "" {
+			u.Gzip = s.gunzipsTo(filepath.Join(filepath.Dir(name), gz), size, sum)
 		}
 	}
-	switch name {
-	case "02packages.details.txt.gz", "06perms.txt.gz", "01mailrc.txt.gz":
-		return true
+	s.out = append(s.out, u)
+}
+
+// inside reports whether name (symlinks resolved) lies below one of the
+// fetch directories.
+func (s *scan) inside(name string) bool {
+	for _, r := range s.roots {
+		if name == r || strings.HasPrefix(name, r+string(filepath.Separator)) {
+			return true
+		}
 	}
 	return false
 }
 
-// Env returns base (KEY=value strings, as os.Environ) with every proxy
-// variable pointing at proxyURL (http://127.0.0.1:PORT), the exemptions
-// removed, and Carton's mirror set to the proxy (its fallback mirrors,
-// cpan.metacpan.org and backpan.perl.org, then go through the proxy as
-// well, which fetches them from its upstream and verifies them).
+// gunzipsTo returns the sha256 of the .gz at name when its gzip
+// decompression is exactly size bytes with the given sha256, else nil. A
+// symlink is followed only inside the fetch directories.
+func (s *scan) gunzipsTo(name string, size int64, sum [32]byte) *[32]byte {
+	t, err := filepath.EvalSymlinks(name)
+	if err != nil || !s.inside(t) {
+		return nil
+	}
+	f, err := openRegular(t)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	whole := sha256.New()
+	zr, err := gzip.NewReader(io.TeeReader(f, whole))
+	if err != nil {
+		return nil
+	}
+	plain := sha256.New()
+	n, err := io.Copy(plain, io.LimitReader(zr, size+1))
+	// Not one byte more or less, and the gzip stream read to its end
+	// (trailing bytes that are not another gzip member are an error).
+	if err != nil || n != size || [32]byte(plain.Sum(nil)) != sum {
+		return nil
+	}
+	if _, err := io.Copy(whole, f); err != nil {
+		return nil
+	}
+	gz := [32]byte(whole.Sum(nil))
+	return &gz
+}
+
+// openRegular opens name for reading without blocking on a FIFO or a
+// device, and fails unless it is a regular file.
+func openRegular(name string) (*os.File, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, &notRegularError{st.Mode()}
+	}
+	return f, nil
+}
+
+type notRegularError struct{ mode fs.FileMode }
+
+func (e *notRegularError) Error() string {
+	return fmt.Sprintf("not a regular file (%v): what a client read from it cannot be known", e.mode)
+}
+
+// hashFile hashes the regular file name. why is set when it is not one
+// (a FIFO, a device, a directory): that is a verdict, not a read error.
+func hashFile(name string) (sum [32]byte, size int64, why string, err error) {
+	f, err := openRegular(name)
+	var nr *notRegularError
+	if errors.As(err, &nr) {
+		return sum, 0, nr.Error(), nil
+	}
+	if err != nil {
+		return sum, 0, "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if size, err = io.Copy(h, f); err != nil {
+		return sum, 0, "", err
+	}
+	return [32]byte(h.Sum(nil)), size, "", nil
+}
+
+// archiveSuffixes are the names of what the clients unpack (compared
+// without case): cpanm and Menlo unpack .zip with unzip and anything else
+// with tar, CPAN.pm also .tar.Z and a single gzipped module.
+var archiveSuffixes = []string{".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tbz2", ".tar.xz", ".txz", ".tar.z", ".taz", ".tar", ".zip", ".pm.gz"}
+
+// indexNames are the index files the clients fetch and read, compressed
+// and as they decompress them. The module list (03modlist) is the
+// proxy's own, CHECKSUMS only parsed.
+var indexNames = []string{"02packages.details.txt.gz", "02packages.details.txt", "06perms.txt.gz", "06perms.txt", "01mailrc.txt.gz", "01mailrc.txt"}
+
+// fetchedKind reports whether a file name is of a distribution archive or
+// an index file: what a client fetches and then trusts.
+func fetchedKind(name string) bool {
+	low := strings.ToLower(name)
+	for _, suffix := range archiveSuffixes {
+		if strings.HasSuffix(low, suffix) {
+			return true
+		}
+	}
+	return slices.Contains(indexNames, name)
+}
+
+// gzipSibling returns the .gz an uncompressed index file is decompressed
+// from, or "".
+func gzipSibling(name string) string {
+	if slices.Contains(indexNames, name) && !strings.HasSuffix(name, ".gz") {
+		return name + ".gz"
+	}
+	return ""
+}
+
+// Env returns base (KEY=value strings, as os.Environ) with every variable
+// that could name a proxy or exempt a host from one removed, whatever its
+// spelling (every name ending in _proxy, case aside: Http_Proxy, NO_PROXY,
+// CGI_HTTP_PROXY), every proxy variable (proxyVars) then pointing at
+// proxyURL (http://127.0.0.1:PORT), and Carton's mirror set to the proxy
+// (its fallback mirrors, cpan.metacpan.org and backpan.perl.org, then go
+// through the proxy as well, which fetches them from its upstream and
+// verifies them).
 func Env(base []string, proxyURL string) []string {
 	set := map[string]string{"PERL_CARTON_MIRROR": proxyURL}
 	for _, v := range proxyVars {
@@ -212,17 +484,12 @@ func Env(base []string, proxyURL string) []string {
 	var out []string
 	for _, kv := range base {
 		k, _, _ := strings.Cut(kv, "=")
-		if _, replaced := set[k]; replaced || slices.Contains(clearedVars, k) {
+		if _, replaced := set[k]; replaced || isProxyVar(k) || slices.Contains(clearedVars, k) {
 			continue
 		}
 		out = append(out, kv)
 	}
-	keys := make([]string, 0, len(set))
-	for k := range set {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(set) {
 		out = append(out, k+"="+set[k])
 	}
 	return out
@@ -240,6 +507,12 @@ func Env(base []string, proxyURL string) []string {
 //
 // Other commands are returned unchanged.
 func Args(argv []string, proxyURL, dir string) ([]string, error) {
+	return args(argv, proxyURL, dir, false)
+}
+
+// args is Args; with plugin, CPAN.pm's configuration also puts the Perl
+// hook's plugin first in its plugin_list.
+func args(argv []string, proxyURL, dir string, plugin bool) ([]string, error) {
 	if len(argv) == 0 {
 		return argv, nil
 	}
@@ -250,7 +523,7 @@ func Args(argv []string, proxyURL, dir string) ([]string, error) {
 		}
 	case "cpan":
 		conf := filepath.Join(dir, "CPANConfig.pm")
-		if err := os.WriteFile(conf, []byte(cpanConfig(proxyURL, dir)), 0o600); err != nil {
+		if err := os.WriteFile(conf, []byte(cpanConfig(proxyURL, dir, plugin)), 0o600); err != nil {
 			return nil, err
 		}
 		return append([]string{argv[0], "-j", conf}, argv[1:]...), nil
@@ -260,8 +533,15 @@ func Args(argv []string, proxyURL, dir string) ([]string, error) {
 
 // cpanConfig is a CPAN.pm configuration file for cpan -j: the user's own
 // configuration (or CPAN.pm's automatic one), with the proxy as the only
-// mirror.
-func cpanConfig(proxyURL, dir string) string {
+// mirror, and with plugin the Perl hook's plugin first among the user's.
+func cpanConfig(proxyURL, dir string, plugin bool) string {
+	var plugins string
+	if plugin {
+		plugins = fmt.Sprintf(`# The verifying hook runs first, before any plugin of the user's could
+# see a file it has not verified.
+$CPAN::Config->{plugin_list} = [%s, grep { $_ ne %s } @{ $CPAN::Config->{plugin_list} || [] }];
+`, perlString(cpanPlugin), perlString(cpanPlugin))
+	}
 	return fmt.Sprintf(`# Written by cpantlog exec: the user's CPAN.pm configuration with every
 # mirror replaced by the verifying proxy.
 require CPAN::HandleConfig;
@@ -269,14 +549,20 @@ require CPAN::HandleConfig;
     local $CPAN::Be_Silent = 1;
     CPAN::HandleConfig->load(write_file => 0);
 }
-$CPAN::Config->{urllist} = [%q];
+$CPAN::Config->{urllist} = [%s];
 $CPAN::Config->{pushy_https} = 0;
 $CPAN::Config->{connect_to_internet_ok} = 1;
 # CPAN.pm prefers its own proxy settings to the environment's.
-$CPAN::Config->{$_} = %q for qw(http_proxy https_proxy ftp_proxy);
+$CPAN::Config->{$_} = %s for qw(http_proxy https_proxy ftp_proxy);
 $CPAN::Config->{$_} = '' for qw(no_proxy proxy_user proxy_pass);
 # Where it keeps what it fetched: cpantlog exec checks every file there.
-$CPAN::Config->{keep_source_where} = %q;
-1;
-`, proxyURL+"/", proxyURL, filepath.Join(dir, "cpan-sources"))
+$CPAN::Config->{keep_source_where} = %s;
+%s1;
+`, perlString(proxyURL+"/"), perlString(proxyURL), perlString(filepath.Join(dir, "cpan-sources")), plugins)
+}
+
+// perlString quotes s as a Perl single-quoted string: nothing in it is
+// interpolated (a temporary directory may hold a $ or an @).
+func perlString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
