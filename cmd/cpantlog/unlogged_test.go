@@ -208,6 +208,25 @@ func writeIndex(t *testing.T, mirror string, plain bool, lines ...string) {
 	os.Chtimes(p, future, future)
 }
 
+// gitRepo makes a git repository (named *.git, as cpanm wants) holding
+// one distribution's files at its top.
+func gitRepo(t *testing.T, files map[string]string) string {
+	t.Helper()
+	repo := filepath.Join(t.TempDir(), "Evil.git")
+	for n, c := range files {
+		_, rel, _ := strings.Cut(n, "/")
+		p := filepath.Join(repo, rel)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(c), 0o644)
+	}
+	for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"-c", "user.name=x", "-c", "user.email=x@x", "commit", "-qm", "x"}} {
+		if out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	return repo
+}
+
 // clientRun is one run of a real client.
 type clientRun struct {
 	code    int
@@ -381,17 +400,7 @@ func TestCpanmTlogBuildsOnlyWhatVerified(t *testing.T) {
 		if _, err := exec.LookPath("git"); err != nil {
 			t.Skip("git not installed")
 		}
-		repo := filepath.Join(t.TempDir(), "Evil.git")
-		for n, c := range hostileFiles("Evil-Module-1.0", "Evil::Module") {
-			p := filepath.Join(repo, strings.TrimPrefix(n, "Evil-Module-1.0/"))
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			os.WriteFile(p, []byte(c), 0o644)
-		}
-		for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"-c", "user.name=x", "-c", "user.email=x@x", "commit", "-qm", "x"}} {
-			if out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput(); err != nil {
-				t.Fatalf("git %v: %v %s", args, err, out)
-			}
-		}
+		repo := gitRepo(t, hostileFiles("Evil-Module-1.0", "Evil::Module"))
 		r := cpanmTlog(t, w.policy, nil, "--mirror", w.mirror, repo)
 		assertRefused(t, r, repo)
 		if installed(r.lib, "Evil/Module.pm") || strings.Contains(r.out, "Cloning") {
@@ -514,6 +523,43 @@ func TestCartonTlogBuildsOnlyWhatVerified(t *testing.T) {
 		if ran := r.ran(); len(ran) > 0 || bytes.Contains(pm, []byte("CPANTLOG_TEST_MARKERS")) || (r.code == 0) != (len(pm) > 0) {
 			t.Errorf("a cpanfile mirror with a forged index: exit %d, markers %v\n%s", r.code, ran, r.out)
 		}
+	})
+
+	t.Run("cpanfile git", func(t *testing.T) {
+		if _, err := exec.LookPath("git"); err != nil {
+			t.Skip("git not installed")
+		}
+		// A package no index has: only the git repository could supply it.
+		repo := gitRepo(t, hostileFiles("Evil-Git-1.0", "Evil::Git"))
+		r := carton(w.mirror, fmt.Sprintf("requires 'Evil::Git', git => '%s';\n", repo))
+		if ran := r.ran(); len(ran) > 0 || r.code == 0 || installed(r.lib, "Evil/Git.pm") {
+			t.Errorf("cpanfile git: exit %d, markers %v\n%s", r.code, ran, r.out)
+		}
+	})
+
+	t.Run("deployment from cpanfile.snapshot with a tampered tarball", func(t *testing.T) {
+		m := w.copyMirror(t)
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "cpanfile"), []byte("requires 'Text::Diff';\n"), 0o644)
+		script, _ := filepath.Abs("../../client/perl/bin/carton-tlog")
+		run := func(args ...string) clientRun {
+			markers := t.TempDir()
+			cmd := exec.Command("perl", append([]string{script, "--mirror", m}, args...)...)
+			cmd.Dir = dir
+			cmd.Env = append(cleanEnv(t, w.policy, markers), "PERL_CARTON_PATH=", "PERL_CARTON_MIRROR=")
+			code, out := runExit(t, cmd)
+			return clientRun{code: code, out: out, lib: filepath.Join(dir, "local"), markers: markers}
+		}
+		if r := run("install"); r.code != 0 || !installed(r.lib, "Text/Diff.pm") {
+			t.Fatalf("carton-tlog install: exit %d\n%s", r.code, r.out)
+		}
+		os.RemoveAll(filepath.Join(dir, "local"))
+		replaceWithHostile(t, m, "authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz", tarGz(t, hostileFiles("Text-Diff-1.45", "Text::Diff")))
+		r := run("install", "--deployment")
+		if installed(r.lib, "Text/Diff.pm") {
+			t.Errorf("--deployment installed the tampered Text::Diff")
+		}
+		assertRefused(t, r, "Text-Diff-1.45.tar.gz")
 	})
 
 	t.Run("no mirror given: cpanmetadb is not asked", func(t *testing.T) {
