@@ -45,11 +45,11 @@ func (p *Policy) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
 	// x/mod's note verifies only the first line under a key and drops the
 	// rest; C2SP signed-note: every line under a known key MUST verify, and
 	// one that does not rejects the whole note.
-	if bad, ok := failingLine(raw, l.Verifier); ok {
+	if bad, ok := FailingSignatureLine(raw, l.Verifier); ok {
 		return nil, &BadSignatureError{Reason: fmt.Sprintf("checkpoint carries a signature line by the log's key %s that does not verify (%q), so the note is rejected whole", l.VKey, strings.TrimSuffix(bad, "\n")), Offered: raw}
 	}
 	for _, w := range p.Witnesses {
-		if _, ok := failingLine(raw, w.Verifier); ok {
+		if _, ok := FailingSignatureLine(raw, w.Verifier); ok {
 			return nil, &BadSignatureError{Reason: fmt.Sprintf("checkpoint carries a cosignature line by witness %s's key that does not verify, so the note is rejected whole", w.Name), Offered: raw}
 		}
 	}
@@ -118,9 +118,13 @@ func checkSignatureLines(raw []byte) error {
 	return nil
 }
 
-// failingLine finds a signature line under v's name and key hash that does
-// not verify, whether or not another line under the same key does.
-func failingLine(raw []byte, v note.Verifier) (string, bool) {
+// FailingSignatureLine finds a signature line of the signed note raw under
+// v's key name and key ID that does not verify, whether or not another
+// line under the same key does. C2SP signed-note: a line whose key name
+// and ID match a known key MUST be verified; x/mod's note.Open verifies
+// only the first such line and skips the others. The witness uses it too
+// (C2SP tlog-witness: such a note gets 403).
+func FailingSignatureLine(raw []byte, v note.Verifier) (string, bool) {
 	i := bytes.LastIndex(raw, []byte("\n\n"))
 	if i < 0 {
 		return "", false

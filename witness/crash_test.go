@@ -190,7 +190,7 @@ func TestSIGHUPReloadKeepsState(t *testing.T) {
 	// The second key is now trusted for the same origin: its checkpoint of
 	// the same size with another root is a fork of what was cosigned.
 	forked := (&Request{OldSize: 7, Checkpoint: other.checkpointWithRoot(t, 7, hashes(1)[0])}).Marshal()
-	if c := post(forked); c != 409 {
-		t.Errorf("second key after reload: %d, want 409 (conflicts with the state kept)", c)
+	if c := post(forked); c != 422 {
+		t.Errorf("second key after reload: %d, want 422 (conflicts with the state kept; C2SP tlog-witness)", c)
 	}
 }

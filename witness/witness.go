@@ -1,6 +1,17 @@
-// Package witness is a C2SP tlog-witness (v1.0.0): it cosigns a log's
-// checkpoint only after verifying the log's signature and a consistency
-// proof from the latest checkpoint it cosigned for that log.
+// Package witness is a C2SP tlog-witness, as the spec reads today (the
+// add-checkpoint call and the monitoring read endpoint; the optional
+// sign-subtree call is not served): it cosigns a log's checkpoint only
+// after verifying the log's signature and a consistency proof from the
+// latest checkpoint it cosigned for that log.
+//
+// Where the current text differs from v1.0.0, it follows the current
+// text: a checkpoint of the cosigned size with another root is answered
+// 422 (v1.0.0: 409), and a checkpoint that carries, beside a valid log
+// signature, a line under the log's key name and ID that does not verify
+// is answered 403 (v1.0.0 feeders never send one). A v1.0.0 feeder reads
+// either 422 as "cannot be cosigned", as it read that 409 (its 409 path
+// wants a text/x.tlog.size body, which only the stale-old-size 409
+// carries), so nothing it can recover from changed. See docs/CONFORMANCE.md.
 //
 // Its promise: the state it keeps per log never goes back. The check of a
 // request against the state, the cosignature and the durable write of the
@@ -32,6 +43,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/time/rate"
 
+	"github.com/CPAN-Security/cpan-tlog/client"
 	"github.com/CPAN-Security/cpan-tlog/internal/atomicfile"
 )
 
@@ -174,7 +186,7 @@ func (w *Witness) internal(what string, err error) Answer {
 }
 
 // AddCheckpoint handles one add-checkpoint body as C2SP tlog-witness
-// v1.0.0 says, returning the cosignature line on success.
+// says, returning the cosignature line on success.
 func (w *Witness) AddCheckpoint(body []byte) Answer {
 	req, err := ParseRequest(body)
 	if err != nil {
@@ -196,6 +208,14 @@ func (w *Witness) AddCheckpoint(body []byte) Answer {
 			return answer(http.StatusForbidden, "no_signature", "no signature by a trusted key of %s", origin)
 		}
 		return answer(http.StatusBadRequest, "malformed", "checkpoint is not a signed note: %v", err)
+	}
+	// C2SP tlog-witness and signed-note: a line under a trusted key's name
+	// and ID that fails to verify makes the note malformed, even when
+	// another line under that key verifies (note.Open skips the repeat).
+	for _, k := range keys {
+		if _, bad := client.FailingSignatureLine(req.Checkpoint, k); bad {
+			return answer(http.StatusForbidden, "bad_signature", "a signature line under a trusted key of %s (%s+%08x) does not verify, so the note is malformed", origin, k.Name(), k.KeyHash())
+		}
 	}
 	var cp flog.Checkpoint
 	// Extension lines after the root are allowed by tlog-checkpoint and
@@ -237,10 +257,10 @@ func (w *Witness) AddCheckpoint(body []byte) Answer {
 	switch {
 	case cp.Size == latest.Size && latestRaw != nil:
 		if !bytes.Equal(cp.Hash, latest.Hash) {
-			// tlog-witness v1.0.0 answers 409 here; the current draft moves
-			// this case to 422. We follow v1.0.0, as the issue asks.
+			// C2SP tlog-witness: 422 (v1.0.0 said 409, which a client now
+			// reads as "resend from the size in the body").
 			w.keepEvidence(origin, body, "same size, different root")
-			return answer(http.StatusConflict, "fork", "checkpoint of size %d has a different root than the one cosigned before", cp.Size)
+			return answer(http.StatusUnprocessableEntity, "fork", "checkpoint of size %d has a different root than the one cosigned before", cp.Size)
 		}
 	case req.OldSize > 0:
 		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, req.OldSize, cp.Size, req.Proof, latest.Hash, cp.Hash); err != nil {

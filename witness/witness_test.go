@@ -185,12 +185,14 @@ func TestAddCheckpointAnswers(t *testing.T) {
 		{"unknown origin", (&Request{Checkpoint: unknownOrigin}).Marshal(), 404, "", false, "unknown log"},
 		{"signed by another key", other.request(t, 0, 5), 403, "", false, "no signature"},
 		{"bad signature by the known key", badSig, 403, "", false, "does not verify"},
+		{"valid log signature and a failing repeat of it", (&Request{Checkpoint: withFailingRepeat(t, l.checkpoint(t, 5))}).Marshal(), 403, "", false, "does not verify"},
 		{"old above size", l.request(t, 6, 5), 400, "", false, "larger"},
 		{"old 0 with a proof", (&Request{OldSize: 0, Proof: [][]byte{make([]byte, 32)}, Checkpoint: l.checkpoint(t, 5)}).Marshal(), 422, "", false, "empty"},
 		{"first cosignature", l.request(t, 0, 5), 200, "", true, ""},
 		{"stale old size", l.request(t, 0, 7), 409, "text/x.tlog.size", false, "5\n"},
 		{"old size ahead", l.request(t, 6, 7), 409, "text/x.tlog.size", false, "5\n"},
-		{"same size, other root", (&Request{OldSize: 5, Checkpoint: l.checkpointWithRoot(t, 5, fork.HashAt(5))}).Marshal(), 409, "", false, "different root"},
+		// C2SP tlog-witness (current text, "add-checkpoint"): 422, no longer 409.
+		{"same size, other root", (&Request{OldSize: 5, Checkpoint: l.checkpointWithRoot(t, 5, fork.HashAt(5))}).Marshal(), 422, "text/plain; charset=utf-8", false, "different root"},
 		{"bad consistency proof", badProof, 422, "", false, "does not verify"},
 		{"same checkpoint again", l.request(t, 5, 5), 200, "", true, ""},
 		{"consistent growth", l.request(t, 5, 10), 200, "", true, ""},
@@ -538,5 +540,62 @@ func TestHealthzWhenStateCannotBeStored(t *testing.T) {
 	}
 	if code := health(); code != 200 {
 		t.Errorf("healthz after a good store: %d, want 200", code)
+	}
+}
+
+// withFailingRepeat appends to a checkpoint signed by one key a second
+// line under the same key name and ID whose signature does not verify.
+func withFailingRepeat(t testing.TB, cp []byte) []byte {
+	t.Helper()
+	i := bytes.LastIndex(cp, []byte("\n\n"))
+	first, _, _ := bytes.Cut(cp[i+2:], []byte("\n"))
+	name, b64, _ := strings.Cut(strings.TrimPrefix(string(first), "\u2014 "), " ")
+	sig, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig[len(sig)-1] ^= 1 // the key ID (first four bytes) is kept
+	return append(bytes.Clone(cp), "\u2014 "+name+" "+base64.StdEncoding.EncodeToString(sig)+"\n"...)
+}
+
+// TestSignatureLinesUnderTrustedKey: C2SP tlog-witness, add-checkpoint:
+// 403 when "a signature line's key name and ID match a trusted key but the
+// signature itself fails to verify", whichever line comes first; lines
+// under unknown keys, even sharing the log's name or its key ID (but not
+// both), are ignored (signed-note, "Signatures"), and so is a valid line
+// repeated.
+func TestSignatureLinesUnderTrustedKey(t *testing.T) {
+	l := newFakeLog(t, 8)
+	lv, _ := note.NewVerifier(l.vkey)
+	cp := l.checkpoint(t, 5)
+	i := bytes.LastIndex(cp, []byte("\n\n"))
+	good := string(cp[i+2:])
+	bad := string(withFailingRepeat(t, cp)[len(cp):])
+	sig := func(name string, id uint32) string {
+		b := make([]byte, 4+64)
+		binary.BigEndian.PutUint32(b, id)
+		return "\u2014 " + name + " " + base64.StdEncoding.EncodeToString(b) + "\n"
+	}
+	text := string(cp[:i+2])
+	for _, c := range []struct {
+		name  string
+		lines string
+		want  int
+	}{
+		{"failing repeat after the valid line", good + bad, 403},
+		{"failing line before the valid one", bad + good, 403},
+		{"failing line between unknown ones", sig("other.example", 7) + good + sig("x.example", 9) + bad, 403},
+		{"valid line twice", good + good, 200},
+		{"the log's name under another key ID", good + sig(origin, lv.KeyHash()+1), 200},
+		{"the log's key ID under another name", good + sig("other.example", lv.KeyHash()), 200},
+	} {
+		w := newWitness(t, t.TempDir(), l, 1000)
+		a := w.AddCheckpoint((&Request{Checkpoint: []byte(text + c.lines)}).Marshal())
+		if a.Status != c.want {
+			t.Errorf("%s: %d %s, want %d", c.name, a.Status, a.Body, c.want)
+		}
+		if latest, _ := w.Latest(origin); (latest != nil) != (c.want == 200) {
+			t.Errorf("%s: state %q after %d", c.name, latest, a.Status)
+		}
 	}
 }

@@ -22,8 +22,8 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/witness"
 )
 
-const usage = `cpantlog-witness cosigns transparency log checkpoints (C2SP tlog-witness v1.0.0)
-after checking each is consistent with the last one it cosigned for that log.
+const usage = `cpantlog-witness cosigns transparency log checkpoints (C2SP tlog-witness, current
+text) after checking each is consistent with the last one it cosigned for that log.
 
 Usage:
   cpantlog-witness keygen --data DIR --name NAME     write the witness's keys
