@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/CPAN-Security/cpan-tlog/client/noverify"
 )
 
 // fakeClient is a Perl script that stands in for a CPAN client, to test
@@ -376,5 +378,34 @@ func TestExecExemptWithCpanm(t *testing.T) {
 	code, out = e.run(t, "cpanm", "-n", "-L", lib, "--mirror", "file://"+e.root, "--mirror-only", "M/MY/MYCOMPANY/Private-Module-1.0.tar.gz")
 	if code != 0 || !installed(lib, "Private/Module.pm") || !strings.Contains(out, "  exempt    "+private+"\n            not verified (exempt by authors/id/M/MY/MYCOMPANY)\n") || strings.Contains(out, "REFUSED") {
 		t.Errorf("an exempt upload: exit %d, want 0 with it listed as exempt\n%s", code, out)
+	}
+}
+
+// TestExemptBy: the proxy accepts an exemption only by one of exec's own
+// patterns, and only for a subject that pattern matches.
+func TestExemptBy(t *testing.T) {
+	if exemptBy(nil) != nil {
+		t.Error("no patterns, yet an exemption function")
+	}
+	pats, err := noverify.Parse("authors/id/M/MY/MYCOMPANY, https://git.example.com/myorg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := exemptBy(pats)
+	for _, c := range []struct {
+		subject, pattern string
+		want             bool
+	}{
+		{"authors/id/M/MY/MYCOMPANY/X-1.0.tar.gz", "authors/id/M/MY/MYCOMPANY", true},
+		{"https://git.example.com/myorg/repo.git", "https://git.example.com/myorg", true},
+		{"authors/id/M/MY/MYCOMPANYX/X-1.0.tar.gz", "authors/id/M/MY/MYCOMPANY", false},        // not below it
+		{"https://git.example.com/myorg/repo.git", "authors/id/M/MY/MYCOMPANY", false},         // one of exec's, not matching
+		{"authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", "authors/id/E/ET/ETHER", false},         // matching, not exec's
+		{"authors/id/M/MY/MYCOMPANY/X-1.0.tar.gz", "authors/id/M/MY/MYCOMPANY,authors", false}, // not one pattern
+		{"authors/id/M/MY/MYCOMPANY/X-1.0.tar.gz", "authors/id/*/*/*", false},
+	} {
+		if got := ok(c.subject, c.pattern); got != c.want {
+			t.Errorf("exempt %q by %q: %v, want %v", c.subject, c.pattern, got, c.want)
+		}
 	}
 }
