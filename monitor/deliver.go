@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
 )
 
 // Sink receives findings.
@@ -122,23 +124,38 @@ func (s WebhookSink) Deliver(ctx context.Context, f Finding) error {
 // so a flaky webhook cannot cause repeated alerts elsewhere. It returns the
 // findings delivered.
 func (m *Monitor) Deliver(ctx context.Context, sinks ...Sink) ([]Finding, error) {
-	keys, findings, err := m.st.outbox()
-	if err != nil {
-		return nil, err
-	}
-	for i, f := range findings {
-		for _, s := range sinks {
-			if err := s.Deliver(ctx, f); err != nil {
-				m.cfg.Logger.Error("deliver finding", "id", f.ID, "err", err)
-				m.metrics.deliveryFailures.WithLabelValues(sinkName(s)).Inc()
+	var out []Finding
+	err := m.DeliverEach(ctx, func(f Finding) { out = append(out, f) }, sinks...)
+	return out, err
+}
+
+// deliverPage is how many findings Deliver reads from the outbox at a time.
+const deliverPage = 256
+
+// DeliverEach is Deliver handing each finding delivered to fn instead of
+// returning them: its memory is a page of findings, however many the
+// outbox holds.
+func (m *Monitor) DeliverEach(ctx context.Context, fn func(Finding), sinks ...Sink) error {
+	for {
+		keys, findings, err := m.st.outbox(deliverPage)
+		if err != nil || len(findings) == 0 {
+			return err
+		}
+		for i, f := range findings {
+			for _, s := range sinks {
+				if err := s.Deliver(ctx, f); err != nil {
+					m.cfg.Logger.Error("deliver finding", "id", f.ID, "err", err)
+					m.metrics.deliveryFailures.WithLabelValues(sinkName(s)).Inc()
+				}
+			}
+			m.metrics.findings.WithLabelValues(f.Kind, strconv.FormatBool(f.Security)).Inc()
+			err := m.st.delivered(keys[i])
+			fn(f)
+			if err != nil {
+				return err
 			}
 		}
-		m.metrics.findings.WithLabelValues(f.Kind, strconv.FormatBool(f.Security)).Inc()
-		if err := m.st.delivered(keys[i]); err != nil {
-			return findings[:i+1], err
-		}
 	}
-	return findings, nil
 }
 
 type metrics struct {
@@ -214,4 +231,20 @@ func (m *Monitor) Unhealthy(maxAge time.Duration) string {
 // MetricsHandler serves the monitor's Prometheus metrics.
 func (m *Monitor) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(m.metrics.registry, promhttp.HandlerOpts{})
+}
+
+// Handler serves /metrics and /healthz (503 with the reason when the last
+// round failed or none completed within maxAge), every response with
+// nosniff and a CSP.
+func (m *Monitor) Handler(maxAge time.Duration) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.MetricsHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if why := m.Unhealthy(maxAge); why != "" {
+			http.Error(w, why, http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	return httpserver.SecureHeaders(mux)
 }

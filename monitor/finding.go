@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Finding kinds. They are stable names: alerting rules and scripts match on them.
@@ -22,7 +23,30 @@ const (
 	KindWatched                = "watched"           // a --watch rule matched
 	KindSigstoreChanged        = "sigstore-identity-changed"
 	KindSigstoreMissing        = "sigstore-identity-missing"
+	// KindLogUnauditable: the log served something the monitor cannot
+	// audit (an entry bundle that does not frame or holds fewer entries
+	// than its checkpoint commits to, a hash tile it does not serve or not
+	// as a tile, a checkpoint too large to read, tiles that cannot prove
+	// consistency). Security: whatever hides behind it is not checked.
+	KindLogUnauditable = "log-unauditable"
 )
+
+// maxMessage bounds a finding's message: what the log or a mirror served
+// may be quoted in it, and a hostile one would make it as long as it can.
+const maxMessage = 1024
+
+// clip shortens s to at most n bytes, saying so.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const more = "... (clipped)"
+	cut := n - len(more)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + more
+}
 
 // Finding is one thing a monitor reports.
 type Finding struct {
@@ -39,7 +63,7 @@ type Finding struct {
 
 func entryFinding(kind string, idx uint64, path, format string, args ...any) Finding {
 	i := idx
-	return Finding{ID: fmt.Sprintf("%s:%d", kind, idx), Kind: kind, Index: &i, Path: path, Message: fmt.Sprintf(format, args...)}
+	return Finding{ID: fmt.Sprintf("%s:%d", kind, idx), Kind: kind, Index: &i, Path: path, Message: clip(fmt.Sprintf(format, args...), maxMessage)}
 }
 
 // Text is the finding as one line for people.

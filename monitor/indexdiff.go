@@ -35,6 +35,13 @@ const (
 	// of a logged version, so it cannot be audited (security: the log
 	// promises to keep them).
 	KindIndexUnavailable = "index-version-unavailable"
+	// KindIndexUnauditable: a logged version's bytes were obtained but
+	// cannot be audited to their end (malformed, unsorted, larger than the
+	// monitor reads, its Line-Count wrong): what was found before the
+	// point it fails is reported with it, and it does not become the
+	// version the next one is compared with. Security for 02packages,
+	// where an unlogged file could hide past that point.
+	KindIndexUnauditable = "index-version-unauditable"
 )
 
 // diffedIndexes are the index files the monitor diffs (the compressed
@@ -44,10 +51,14 @@ var diffedIndexes = map[string]bool{"modules/02packages.details.txt.gz": true, "
 // maxIndexDownload bounds a fetched index file; maxIndexFindings bounds
 // the findings of one diff (a rewritten index would otherwise flood).
 const (
-	maxIndexDownload     = 256 << 20
-	maxIndexUncompressed = 1 << 30
-	maxIndexFindings     = 1000
+	maxIndexDownload = 256 << 20
+	maxIndexFindings = 1000
 )
+
+// maxIndexUncompressed bounds what a version un-gzips to (the real
+// 02packages is about 40 MB): a version larger is unauditable, never
+// read in part. A variable for the tests.
+var maxIndexUncompressed int64 = 1 << 30
 
 var bIndexQueue = []byte("indexqueue") // entry index → queued index version
 
@@ -96,48 +107,70 @@ func (m *Monitor) diffIndexes(ctx context.Context) error {
 		return err
 	}
 	for _, it := range items {
-		tmp, err := m.fetchIndex(ctx, dir, it.q)
-		if ctx.Err() != nil {
-			return ctx.Err() // stopping: the version stays queued
-		}
-		if err != nil {
-			i := it.idx
-			f := Finding{ID: fmt.Sprintf("%s:%d", KindIndexUnavailable, it.idx), Kind: KindIndexUnavailable, Security: true, Index: &i, Path: it.q.Path,
-				Message: fmt.Sprintf("the bytes of %s version %d (sha256 %s) cannot be obtained, so it cannot be audited: %v", it.q.Path, it.idx, it.q.SHA256, err)}
-			err = m.st.db.Update(func(tx *bolt.Tx) error {
-				if err := record(tx, []Finding{f}); err != nil {
-					return err
-				}
-				return tx.Bucket(bIndexQueue).Delete(it.key)
-			})
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		prev := filepath.Join(dir, url.PathEscape(it.q.Path))
-		findings, err := diffIndexFiles(m.st.uploads, it.q.Path, it.idx, prev, tmp)
-		if err != nil {
-			os.Remove(tmp)
-			m.cfg.Logger.Warn("index version not diffed", "index", it.idx, "path", it.q.Path, "err", err)
-			findings = nil
-		}
-		err = m.st.db.Update(func(tx *bolt.Tx) error {
-			if err := record(tx, findings); err != nil {
-				return err
-			}
-			return tx.Bucket(bIndexQueue).Delete(it.key)
-		})
-		if err != nil {
+		if err := m.diffIndex(ctx, dir, it.key, it.idx, it.q); err != nil {
 			return err
-		}
-		if _, serr := os.Stat(tmp); serr == nil {
-			if err := os.Rename(tmp, prev); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
+}
+
+// diffIndex audits one queued index version and takes it off the queue,
+// or returns an error and leaves it queued (stopping, or the monitor's own
+// disk or state failed).
+func (m *Monitor) diffIndex(ctx context.Context, dir string, key []byte, idx uint64, q queuedIndex) error {
+	done := func(findings ...Finding) error {
+		return m.st.db.Update(func(tx *bolt.Tx) error {
+			if err := record(tx, findings); err != nil {
+				return err
+			}
+			return tx.Bucket(bIndexQueue).Delete(key)
+		})
+	}
+	i := idx
+	if q.Size > maxIndexDownload {
+		return done(m.unauditableIndex(idx, q, fmt.Errorf("it is %d bytes, more than the %d this monitor downloads", q.Size, maxIndexDownload)))
+	}
+	tmp, err := m.fetchIndex(ctx, dir, q)
+	if ctx.Err() != nil {
+		return ctx.Err() // stopping: the version stays queued
+	}
+	if err != nil {
+		return done(Finding{ID: fmt.Sprintf("%s:%d", KindIndexUnavailable, idx), Kind: KindIndexUnavailable, Security: true, Index: &i, Path: q.Path,
+			Message: fmt.Sprintf("the bytes of %s version %d (sha256 %s) cannot be obtained, so it cannot be audited: %v", q.Path, idx, q.SHA256, err)})
+	}
+	defer os.Remove(tmp) // unless it became the baseline
+	prev := filepath.Join(dir, url.PathEscape(q.Path))
+	findings, err := diffIndexFiles(m.st.uploads, q.Path, idx, prev, tmp)
+	if be := (*baselineError)(nil); errors.As(err, &be) && !isLocal(err) {
+		// The stored previous version was audited when it came, so this
+		// is damage on the monitor's disk: the version is still checked
+		// for files the log does not have, on its own.
+		m.cfg.Logger.Warn("the previous index version cannot be read; diffing this one on its own", "index", idx, "path", q.Path, "err", err)
+		note := Finding{ID: fmt.Sprintf("%s:%d:baseline", KindIndexUnauditable, idx), Kind: KindIndexUnauditable, Index: &i, Path: q.Path,
+			Message: fmt.Sprintf("%s version %d was checked on its own, not compared with the previous version, which this monitor stored and can no longer read (%v): packages that changed owner, went down or left the index in it are not reported", q.Path, idx, err)}
+		findings, err = diffIndexFiles(m.st.uploads, q.Path, idx, "", tmp)
+		findings = append(findings, note)
+	}
+	if isLocal(err) {
+		return fmt.Errorf("diffing %s version %d: %w", q.Path, idx, err)
+	}
+	if err != nil {
+		// What was found before the point it fails stands; the version
+		// does not become the baseline.
+		return done(append(findings, m.unauditableIndex(idx, q, err))...)
+	}
+	if err := done(findings...); err != nil {
+		return err
+	}
+	return os.Rename(tmp, prev)
+}
+
+// unauditableIndex is the finding of a version that cannot be audited.
+func (m *Monitor) unauditableIndex(idx uint64, q queuedIndex, err error) Finding {
+	i := idx
+	m.cfg.Logger.Warn("index version cannot be audited", "index", idx, "path", q.Path, "err", err)
+	return Finding{ID: fmt.Sprintf("%s:%d", KindIndexUnauditable, idx), Kind: KindIndexUnauditable, Security: !strings.HasPrefix(q.Path, "modules/06perms"), Index: &i, Path: q.Path,
+		Message: clip(fmt.Sprintf("%s version %d (sha256 %s) cannot be audited to its end: %v. Any findings listed for it are what was read before that point; the rest of it is not checked, and the next version is compared with the last one that was audited", q.Path, idx, q.SHA256, err), maxMessage)}
 }
 
 // fetchIndex downloads a queued version into dir, from the log's
@@ -218,7 +251,7 @@ func saveChecked(dir string, body io.Reader, q queuedIndex) (string, error) {
 		return "", err
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(body, maxIndexDownload+1))
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(body, int64(min(q.Size, maxIndexDownload))+1))
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -232,21 +265,75 @@ func saveChecked(dir string, body io.Reader, q queuedIndex) (string, error) {
 	return tmp.Name(), nil
 }
 
-// openIndexFile opens a stored index version, un-gzipping .gz paths.
-func openIndexFile(name, cpanPath string) (io.Reader, func(), error) {
+// localError is a failure of the monitor's own disk or state while it
+// diffs: the version is not to blame, and stays queued.
+type localError struct{ err error }
+
+func (e *localError) Error() string { return e.err.Error() }
+func (e *localError) Unwrap() error { return e.err }
+
+func isLocal(err error) bool {
+	var l *localError
+	return errors.As(err, &l)
+}
+
+// baselineError is a failure to read the stored previous version.
+type baselineError struct{ err error }
+
+func (e *baselineError) Error() string { return "the previous version: " + e.err.Error() }
+func (e *baselineError) Unwrap() error { return e.err }
+
+// localFile tags the errors of reading a stored file as local.
+type localFile struct{ f *os.File }
+
+func (l localFile) Read(b []byte) (int, error) {
+	n, err := l.f.Read(b)
+	if err != nil && err != io.EOF {
+		err = &localError{err}
+	}
+	return n, err
+}
+
+// boundedReader fails once more than n bytes were read: a larger version
+// is unauditable, not cut short. err says it did (see whole).
+type boundedReader struct {
+	r    io.Reader
+	n    int64
+	name string
+	err  error
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if int64(len(p)) > b.n+1 {
+		p = p[:b.n+1]
+	}
+	n, err := b.r.Read(p)
+	if b.n -= int64(n); b.n < 0 {
+		b.err = fmt.Errorf("%s un-gzips to more than %d bytes, more than this monitor reads", b.name, maxIndexUncompressed)
+		return 0, b.err
+	}
+	return n, err
+}
+
+// openIndexFile opens a stored index version, un-gzipping .gz paths; it
+// reads at most maxIndexUncompressed bytes of it and fails past them.
+func openIndexFile(name, cpanPath string) (*boundedReader, func(), error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, &localError{err}
 	}
 	if !strings.HasSuffix(cpanPath, ".gz") {
-		return f, func() { f.Close() }, nil
+		return &boundedReader{r: localFile{f}, n: maxIndexUncompressed, name: cpanPath}, func() { f.Close() }, nil
 	}
-	zr, err := gzip.NewReader(f)
+	zr, err := gzip.NewReader(localFile{f})
 	if err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("%s: %w", cpanPath, err)
 	}
-	return io.LimitReader(zr, maxIndexUncompressed), func() { zr.Close(); f.Close() }, nil
+	return &boundedReader{r: zr, n: maxIndexUncompressed, name: cpanPath}, func() { zr.Close(); f.Close() }, nil
 }
 
 // diffIndexFiles diffs two versions of an index file in one streaming pass
@@ -255,35 +342,74 @@ func openIndexFile(name, cpanPath string) (io.Reader, func(), error) {
 // that every file the index points at is logged.
 func diffIndexFiles(logged *uploads, cpanPath string, idx uint64, prevName, newName string) ([]Finding, error) {
 	var prev io.Reader
-	if _, err := os.Stat(prevName); err == nil {
+	var prevBounded *boundedReader
+	if _, err := os.Stat(prevName); prevName != "" && err == nil {
 		r, closeFn, err := openIndexFile(prevName, cpanPath)
 		if err != nil {
-			return nil, err
+			return nil, asBaseline(err)
 		}
 		defer closeFn()
-		prev = r
+		prev, prevBounded = r, r
 	}
 	cur, closeCur, err := openIndexFile(newName, cpanPath)
 	if err != nil {
 		return nil, err
 	}
 	defer closeCur()
-	d := &indexDiff{logged: logged, path: cpanPath, idx: idx}
+	d := &indexDiff{logged: logged, path: cpanPath, idx: idx, curBound: cur, prevBound: prevBounded}
 	if strings.HasPrefix(cpanPath, "modules/06perms") {
 		err = d.perms(prev, cur)
 	} else {
 		err = d.packages(prev, cur)
 	}
-	return d.findings, errors.Join(err, d.err)
+	if d.err != nil {
+		err = errors.Join(err, &localError{d.err})
+	}
+	return d.findings, err
+}
+
+// asBaseline tags an error of reading the previous version (unless it is
+// local).
+func asBaseline(err error) error {
+	if err == nil || isLocal(err) {
+		return err
+	}
+	return &baselineError{err}
+}
+
+// whole hands out what next reads only while the version's reader is
+// within its bound: a line the bound cut (which a reader of lines hands
+// out before the error) is never taken for a line of the version, and the
+// error says why it was cut.
+func whole[T any](b *boundedReader, next func() (T, bool, error)) func() (T, bool, error) {
+	return func() (T, bool, error) {
+		v, ok, err := next()
+		if b != nil && b.err != nil {
+			var zero T
+			return zero, false, b.err
+		}
+		return v, ok, err
+	}
+}
+
+// baseline tags the errors of a previous version's stream.
+func baseline[T any](next func() (T, bool, error)) func() (T, bool, error) {
+	return func() (T, bool, error) {
+		v, ok, err := next()
+		return v, ok, asBaseline(err)
+	}
 }
 
 type indexDiff struct {
-	logged   *uploads
-	err      error // reading logged
-	path     string
-	idx      uint64
-	findings []Finding
-	dropped  int
+	// curBound and prevBound read the versions (prevBound is nil without
+	// a previous version).
+	curBound, prevBound *boundedReader
+	logged              *uploads
+	err                 error // reading logged
+	path                string
+	idx                 uint64
+	findings            []Finding
+	dropped             int
 }
 
 func (d *indexDiff) add(kind string, security bool, id, format string, args ...any) {
@@ -328,7 +454,7 @@ func (d *indexDiff) packages(prevR, curR io.Reader) error {
 	if prevR != nil {
 		r, err := cpan.NewPackagesReader(prevR)
 		if err != nil {
-			return fmt.Errorf("previous version: %w", err)
+			return asBaseline(err)
 		}
 		prev = &sortedPackages{r: r}
 	}
@@ -337,7 +463,7 @@ func (d *indexDiff) packages(prevR, curR io.Reader) error {
 		return err
 	}
 	cur := &sortedPackages{r: r}
-	err = mergeJoin(prev.next, cur.next, func(p cpan.Package) string { return p.Name },
+	err = mergeJoin(baseline(whole(d.prevBound, prev.next)), whole(d.curBound, cur.next), func(p cpan.Package) string { return p.Name },
 		func(o cpan.Package) {
 			d.add(KindIndexPackageRemoved, false, o.Name+":"+o.Path, "%s left the index (it was %s %s); if that was not its author's doing, installs of it now fail or resolve elsewhere", o.Name, o.Path, o.Version)
 		},
@@ -428,7 +554,7 @@ func (d *indexDiff) perms(prevR, curR io.Reader) error {
 	if prevR != nil {
 		r, err := cpan.NewPermsReader(prevR)
 		if err != nil {
-			return fmt.Errorf("previous version: %w", err)
+			return asBaseline(err)
 		}
 		prev = &permGroups{r: r}
 	}
@@ -438,9 +564,16 @@ func (d *indexDiff) perms(prevR, curR io.Reader) error {
 	}
 	cur := &permGroups{r: r}
 	if prev == nil {
-		return nil // nothing to compare with yet
+		// Nothing to compare with yet, but the version is read to its end
+		// before it becomes the one the next is compared with.
+		for {
+			_, ok, err := whole(d.curBound, cur.next)()
+			if err != nil || !ok {
+				return err
+			}
+		}
 	}
-	err = mergeJoin(prev.next, cur.next, func(g permGroup) string { return g.pkg },
+	err = mergeJoin(baseline(whole(d.prevBound, prev.next)), whole(d.curBound, cur.next), func(g permGroup) string { return g.pkg },
 		func(o permGroup) {
 			d.add(KindPermsChanged, false, o.pkg+":dropped", "%s lost every permission (it was %s)", o.pkg, o.text())
 		},

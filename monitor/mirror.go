@@ -12,8 +12,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 )
@@ -23,186 +25,362 @@ const (
 	KindMirrorUnlogged = "mirror-unlogged" // the mirror serves a file the log never recorded
 	KindMirrorMismatch = "mirror-mismatch" // the mirror's file or CHECKSUMS differs from the log: security
 	KindMirrorMissing  = "mirror-missing"  // a logged, undeleted upload is not on the mirror
+	// KindMirrorUnauditable: something the mirror serves (or would, to a
+	// web server following symlinks) cannot be read or judged: an
+	// unreadable or oversized file or CHECKSUMS, a dangling symlink, a
+	// directory it cannot list. Security: a tampered file could hide
+	// there. Reported by every run that meets it (its ID names the run).
+	KindMirrorUnauditable = "mirror-unauditable"
 )
 
-// maxMirrorFile bounds a file downloaded or hashed from a mirror.
+// maxMirrorFile bounds a file hashed from a mirror: larger, it is
+// reported, not hashed in part.
 const maxMirrorFile = 1 << 30
+
+// mirrorFlush is how many findings an audit of a mirror holds before it
+// records them.
+const mirrorFlush = 1000
+
+// maxDirVisits bounds how often one directory is walked through symlinks
+// (a tree of symlinks to one directory would otherwise be walked
+// exponentially often).
+const maxDirVisits = 4
+
+// mirrorAudit is one comparison of a mirror with the log. It looks each
+// file up in the uploads table, not in a copy of it, and remembers which
+// logged uploads the mirror has in a bit per slot of the table: its
+// memory is one bit per slot, whatever the mirror holds.
+type mirrorAudit struct {
+	m       *Monitor
+	u       *uploads
+	loc     string
+	run     string // names this run in the IDs of what it cannot audit
+	seen    []uint64
+	pending []Finding
+}
 
 // AuditMirror brings the audit up to date, then compares a CPAN mirror
 // with the log: a local tree (every file under authors/id is hashed, and
-// every CHECKSUMS file is checked) or an HTTP mirror (the CHECKSUMS file of
-// every directory the log has uploads in). Findings go to the outbox.
+// every CHECKSUMS file is checked; a symlink is judged by the bytes it
+// resolves to, as a web server would serve them) or an HTTP mirror (the
+// CHECKSUMS file of every directory the log has uploads in). Findings go
+// to the outbox; what the mirror has that cannot be audited is a finding
+// too.
 func (m *Monitor) AuditMirror(ctx context.Context, loc string) error {
 	if err := m.Sync(ctx); err != nil {
 		return fmt.Errorf("bring the audit up to date first: %w", err)
 	}
-	logged, err := m.loggedUploads()
-	if err != nil {
-		return err
-	}
-	var seen map[string]bool
-	var findings []Finding
+	u := m.st.uploads
+	a := &mirrorAudit{m: m, u: u, loc: loc, run: time.Now().UTC().Format("20060102T150405.000000000Z"), seen: make([]uint64, (u.slots.len()+63)/64)}
+	var err error
 	if strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "https://") {
-		seen, findings, err = m.auditHTTPMirror(ctx, strings.TrimSuffix(loc, "/"), logged)
+		err = a.auditHTTP(ctx, strings.TrimSuffix(loc, "/"))
 	} else {
-		seen, findings, err = m.auditLocalMirror(loc, logged)
+		err = a.auditLocal(ctx, loc)
 	}
 	if err != nil {
-		return err
+		// What was found before stands.
+		return errors.Join(err, a.flush())
 	}
-	paths := make([]string, 0, len(logged))
-	for p := range logged {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	for _, p := range paths {
-		if !seen[p] {
-			u := logged[p]
-			findings = append(findings, mirrorFinding(KindMirrorMissing, false, p, u.SHA256[:], "%s is logged (index %d) but the mirror %s does not have it", p, u.Index, loc))
+	err = u.each(func(p string, rec upload) error {
+		if rec.Deleted {
+			return nil
 		}
-	}
-	return m.st.recordNow(findings...)
+		slot, _, ok, err := a.logged(p)
+		if err != nil || !ok || a.seen[slot/64]&(1<<(slot%64)) != 0 {
+			return err
+		}
+		return a.add(mirrorFinding(KindMirrorMissing, false, p, rec.SHA256[:], "%s is logged (index %d) but the mirror %s does not have it", p, rec.Index, loc))
+	})
+	return errors.Join(err, a.flush())
 }
 
 func mirrorFinding(kind string, security bool, p string, sum []byte, format string, args ...any) Finding {
-	return Finding{ID: fmt.Sprintf("%s:%s:%x", kind, p, sum), Kind: kind, Security: security, Path: p, Message: fmt.Sprintf(format, args...)}
+	return Finding{ID: fmt.Sprintf("%s:%s:%x", kind, p, sum), Kind: kind, Security: security, Path: p, Message: clip(fmt.Sprintf(format, args...), maxMessage)}
 }
 
-// loggedUploads returns every path whose latest entry is an upload.
-func (m *Monitor) loggedUploads() (map[string]upload, error) {
-	out := map[string]upload{}
-	err := m.st.uploads.each(func(p string, rec upload) error {
-		if !rec.Deleted {
-			out[p] = rec
-		}
-		return nil
-	})
-	return out, err
+// unauditable reports something of the mirror at p that cannot be audited.
+func (a *mirrorAudit) unauditable(p string, format string, args ...any) error {
+	return a.add(Finding{ID: fmt.Sprintf("%s:%s:%s", KindMirrorUnauditable, p, a.run), Kind: KindMirrorUnauditable, Security: true, Path: p,
+		Message: clip(fmt.Sprintf("the mirror %s: %s cannot be audited: ", a.loc, p)+fmt.Sprintf(format, args...), maxMessage)})
 }
 
-// compare checks one mirror file (or CHECKSUMS claim) against the log.
-func compare(logged map[string]upload, p string, size uint64, sum [32]byte, source, loc string) *Finding {
-	u, ok := logged[p]
-	switch {
-	case !ok:
-		f := mirrorFinding(KindMirrorUnlogged, false, p, sum[:], "the mirror %s serves %s (%s), which the log never recorded: do not install it", loc, p, source)
-		return &f
-	case u.SHA256 != sum || u.Size != size:
-		// A documentation file may legitimately lag behind its latest upload.
-		f := mirrorFinding(KindMirrorMismatch, !cpan.MayOverwrite(p), p, sum[:], "the mirror %s serves %s with sha256 %s and %d bytes (%s), the log recorded sha256 %s and %d bytes (index %d)",
-			loc, p, hex.EncodeToString(sum[:]), size, source, hex.EncodeToString(u.SHA256[:]), u.Size, u.Index)
-		return &f
+func (a *mirrorAudit) add(f Finding) error {
+	a.pending = append(a.pending, f)
+	if len(a.pending) >= mirrorFlush {
+		return a.flush()
 	}
 	return nil
 }
 
-func (m *Monitor) auditLocalMirror(root string, logged map[string]upload) (map[string]bool, []Finding, error) {
-	base := filepath.Join(root, "authors", "id")
-	if _, err := os.Stat(base); err != nil {
-		return nil, nil, fmt.Errorf("%s is not a CPAN mirror: %w", root, err)
-	}
-	seen := map[string]bool{}
-	var findings []Finding
-	n := 0
-	err := filepath.WalkDir(base, func(fp string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !d.Type().IsRegular() {
-			return err
-		}
-		rel, _ := filepath.Rel(root, fp)
-		p := filepath.ToSlash(rel)
-		if d.Name() == "CHECKSUMS" {
-			fs, err := checkChecksums(p, fp, logged, root)
-			findings = append(findings, fs...)
-			return err
-		}
-		if _, err := cpan.ValidatePath(p); err != nil {
-			return nil // not an upload path (e.g. a mirror's own files)
-		}
-		size, sum, err := hashFile(fp)
-		if err != nil {
-			return err
-		}
-		seen[p] = true
-		if f := compare(logged, p, size, sum, "file", root); f != nil {
-			findings = append(findings, *f)
-		}
-		if n++; n%1000 == 0 {
-			fmt.Fprintf(m.cfg.Progress, "audit-mirror: %d files checked\n", n)
-		}
-		return nil
-	})
-	return seen, findings, err
+func (a *mirrorAudit) flush() error {
+	err := a.m.st.recordNow(a.pending...)
+	a.pending = a.pending[:0]
+	return err
 }
 
-func checkChecksums(p, fp string, logged map[string]upload, loc string) ([]Finding, error) {
-	b, err := os.ReadFile(fp)
+// logged returns the latest record of p, if it is an upload, and its slot.
+func (a *mirrorAudit) logged(p string) (int, upload, bool, error) {
+	slot, _, _, rec, found, err := a.u.probe(p, hashPath(a.u.seed, p))
+	if err != nil || !found || rec.Deleted {
+		return 0, upload{}, false, err
+	}
+	return slot, rec, true, nil
+}
+
+// compare checks one mirror file (or CHECKSUMS claim) against the log;
+// has says the mirror has the file (a file it serves, or listed in the
+// CHECKSUMS of an HTTP mirror).
+func (a *mirrorAudit) compare(p string, size uint64, sum [32]byte, source string, has bool) error {
+	slot, u, ok, err := a.logged(p)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return a.add(mirrorFinding(KindMirrorUnlogged, false, p, sum[:], "the mirror %s serves %s (%s), which the log never recorded: do not install it", a.loc, p, source))
+	}
+	if has {
+		a.seen[slot/64] |= 1 << (slot % 64)
+	}
+	if u.SHA256 != sum || u.Size != size {
+		// A documentation file may legitimately lag behind its latest upload.
+		return a.add(mirrorFinding(KindMirrorMismatch, !cpan.MayOverwrite(p), p, sum[:], "the mirror %s serves %s with sha256 %s and %d bytes (%s), the log recorded sha256 %s and %d bytes (index %d)",
+			a.loc, p, hex.EncodeToString(sum[:]), size, source, hex.EncodeToString(u.SHA256[:]), u.Size, u.Index))
+	}
+	return nil
+}
+
+// auditLocal hashes every file under root/authors/id, following symlinks
+// as a web server serving the tree would, and checks every CHECKSUMS.
+func (a *mirrorAudit) auditLocal(ctx context.Context, root string) error {
+	base := filepath.Join(root, "authors", "id")
+	real, err := filepath.EvalSymlinks(base)
+	if err != nil {
+		return fmt.Errorf("%s is not a CPAN mirror: %w", root, err)
+	}
+	if st, err := os.Stat(real); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s is not a CPAN mirror: %s is not a directory", root, base)
+	}
+	w := &mirrorWalk{a: a, ctx: ctx, root: root, visits: map[string]int{}}
+	return w.dir("authors/id", real, nil)
+}
+
+// mirrorWalk walks a local mirror, following symlinks.
+type mirrorWalk struct {
+	a      *mirrorAudit
+	ctx    context.Context
+	root   string
+	visits map[string]int // real directory → times walked
+	n      int
+}
+
+// dir walks the directory at p (from the mirror's root), whose real path
+// is real; stack holds the real paths of the directories above it.
+func (w *mirrorWalk) dir(p, real string, stack []string) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	if slices.Contains(stack, real) {
+		return w.a.unauditable(p, "it is a symlink to a directory above it (%s): a web server following symlinks serves it at ever longer paths, which are not audited", real)
+	}
+	if w.visits[real] >= maxDirVisits {
+		return w.a.unauditable(p, "it is one of more than %d paths to the directory %s through symlinks: the files under it at this path are not audited", maxDirVisits, real)
+	}
+	w.visits[real]++
+	entries, err := os.ReadDir(filepath.Join(w.root, filepath.FromSlash(p)))
+	if err != nil {
+		// What it did list is audited.
+		if uerr := w.a.unauditable(p, "the directory cannot be listed: %v", err); uerr != nil {
+			return uerr
+		}
+	}
+	stack = append(stack, real)
+	for _, d := range entries {
+		fp := path.Join(p, d.Name())
+		full := filepath.Join(w.root, filepath.FromSlash(fp))
+		t := d.Type()
+		if t&fs.ModeSymlink != 0 {
+			// Judged by what it resolves to, as a web server serves it.
+			st, err := os.Stat(full)
+			if err != nil {
+				if err := w.a.unauditable(fp, "it is a symlink that does not resolve: %v", err); err != nil {
+					return err
+				}
+				continue
+			}
+			t = st.Mode().Type()
+			if st.IsDir() {
+				target, err := filepath.EvalSymlinks(full)
+				if err != nil {
+					if err := w.a.unauditable(fp, "it is a symlink that does not resolve: %v", err); err != nil {
+						return err
+					}
+					continue
+				}
+				if err := w.dir(fp, target, stack); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		switch {
+		case t.IsDir():
+			if err := w.dir(fp, filepath.Join(real, d.Name()), stack); err != nil {
+				return err
+			}
+		case t.IsRegular():
+			if err := w.file(fp, full, d.Name()); err != nil {
+				return err
+			}
+		}
+		// Anything else (a device, a FIFO, a socket) is not served.
+	}
+	return nil
+}
+
+// file audits one regular file (or symlink to one) of the mirror.
+func (w *mirrorWalk) file(p, full, name string) error {
+	a := w.a
+	if name == "CHECKSUMS" {
+		b, err := readBounded(full, cpan.MaxChecksumsSize)
+		if err != nil {
+			return a.unauditable(p, "%v", err)
+		}
+		return a.checksums(path.Dir(p), b, false)
+	}
+	if _, err := cpan.ValidatePath(p); err != nil {
+		return nil // not an upload path (e.g. a mirror's own files)
+	}
+	size, sum, err := hashFile(full)
+	if err != nil {
+		return a.unauditable(p, "%v", err)
+	}
+	if err := a.compare(p, size, sum, "file", true); err != nil {
+		return err
+	}
+	if w.n++; w.n%1000 == 0 {
+		fmt.Fprintf(a.m.cfg.Progress, "audit-mirror: %d files checked\n", w.n)
+	}
+	return nil
+}
+
+// readBounded reads a regular file of at most limit bytes, refusing a
+// larger one before reading more than limit+1 bytes of it.
+func readBounded(name string, limit int64) ([]byte, error) {
+	f, err := openRegular(name)
 	if err != nil {
 		return nil, err
 	}
-	return checksumsFindings(path.Dir(p), b, logged, loc), nil
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("it is larger than %d bytes", limit)
+	}
+	return b, nil
 }
 
-// checksumsFindings compares what a directory's CHECKSUMS claims with the log.
-func checksumsFindings(dir string, b []byte, logged map[string]upload, loc string) []Finding {
+// openRegular opens a file, following symlinks, only if it is a regular
+// file (a FIFO would block the audit).
+func openRegular(name string) (*os.File, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("it is not a regular file (%s)", st.Mode().Type())
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// checksums compares what a directory's CHECKSUMS claims with the log;
+// has: the mirror is taken to have the files it lists (an HTTP mirror,
+// whose files are not listed otherwise).
+func (a *mirrorAudit) checksums(dir string, b []byte, has bool) error {
 	files, _, err := cpan.ParseChecksums(b)
 	if err != nil {
-		f := mirrorFinding(KindMirrorMismatch, false, dir+"/CHECKSUMS", nil, "the mirror %s serves an unreadable %s/CHECKSUMS: %v", loc, dir, err)
-		return []Finding{f}
+		return a.unauditable(dir+"/CHECKSUMS", "it is not a CHECKSUMS file this audit can read: %v", err)
 	}
-	var out []Finding
 	for name, c := range files {
-		if c.IsDir || !c.HasSHA256 || c.Size == nil {
+		if c.IsDir {
 			continue
 		}
-		if f := compare(logged, dir+"/"+name, *c.Size, *c.SHA256, "per its CHECKSUMS", loc); f != nil {
-			out = append(out, *f)
+		p := dir + "/" + name
+		if !c.HasSHA256 || c.Size == nil {
+			// Nothing to compare, but the mirror has it.
+			if has {
+				if slot, _, ok, err := a.logged(p); err != nil {
+					return err
+				} else if ok {
+					a.seen[slot/64] |= 1 << (slot % 64)
+				}
+			}
+			continue
+		}
+		if err := a.compare(p, *c.Size, *c.SHA256, "per its CHECKSUMS", has); err != nil {
+			return err
 		}
 	}
-	return out
+	return nil
 }
 
 func hashFile(fp string) (uint64, [32]byte, error) {
 	var sum [32]byte
-	f, err := os.Open(fp)
+	f, err := openRegular(fp)
 	if err != nil {
 		return 0, sum, err
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(f, maxMirrorFile))
+	n, err := io.Copy(h, io.LimitReader(f, maxMirrorFile+1))
+	if err != nil {
+		return 0, sum, err
+	}
+	if n > maxMirrorFile {
+		return 0, sum, fmt.Errorf("it is larger than %d bytes, more than this audit hashes", maxMirrorFile)
+	}
 	copy(sum[:], h.Sum(nil))
-	return uint64(n), sum, err
+	return uint64(n), sum, nil
 }
 
-// auditHTTPMirror fetches the CHECKSUMS of every directory holding logged
+// auditHTTP fetches the CHECKSUMS of every directory holding logged
 // uploads and compares them with the log.
-func (m *Monitor) auditHTTPMirror(ctx context.Context, base string, logged map[string]upload) (map[string]bool, []Finding, error) {
+func (a *mirrorAudit) auditHTTP(ctx context.Context, base string) error {
 	dirs := map[string]bool{}
-	for p := range logged {
-		dirs[path.Dir(p)] = true
+	err := a.u.each(func(p string, rec upload) error {
+		if !rec.Deleted {
+			dirs[path.Dir(p)] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	seen := map[string]bool{}
-	var findings []Finding
 	for dir := range dirs {
-		b, err := m.get(ctx, base+"/"+dir+"/CHECKSUMS", cpan.MaxChecksumsSize)
-		if errors.Is(err, errNotFound) {
-			continue // every logged file there is reported missing below
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		findings = append(findings, checksumsFindings(dir, b, logged, base)...)
-		files, _, err := cpan.ParseChecksums(b)
-		if err != nil {
+		b, err := a.m.get(ctx, base+"/"+dir+"/CHECKSUMS", cpan.MaxChecksumsSize)
+		switch {
+		case errors.Is(err, errNotFound):
+			continue // every logged file there is reported missing
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			if err := a.unauditable(dir+"/CHECKSUMS", "%v", err); err != nil {
+				return err
+			}
 			continue
 		}
-		for name, c := range files {
-			if !c.IsDir {
-				seen[dir+"/"+name] = true
-			}
+		if err := a.checksums(dir, b, true); err != nil {
+			return err
 		}
 	}
-	return seen, findings, nil
+	return nil
 }
 
 var errNotFound = errors.New("not found")

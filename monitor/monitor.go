@@ -19,7 +19,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"net/http"
@@ -34,7 +33,6 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
-	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 	tclient "github.com/transparency-dev/tessera/client"
 	bolt "go.etcd.io/bbolt"
@@ -79,7 +77,6 @@ type Config struct {
 type Monitor struct {
 	cfg     Config
 	log     *client.PolicyLog
-	fetcher *client.Fetcher
 	trusted *client.State
 	st      *state
 	watch   []WatchRule
@@ -89,9 +86,10 @@ type Monitor struct {
 	roundMu sync.Mutex
 	lastOK  time.Time
 	lastErr error
-	// logBase is the log's URL, for the index file versions it keeps (""
-	// when the log is read from a directory).
+	// logBase is the log's URL ("" when the log is read from the
+	// directory logDir).
 	logBase string
+	logDir  string
 	// skippedPeers are peers without a read endpoint, logged once.
 	skippedPeers map[string]bool
 	// lastSize is the size of the checkpoint the last round audited.
@@ -136,9 +134,18 @@ func New(cfg Config) (*Monitor, error) {
 	if loc == "" {
 		return nil, errors.New("no log URL: pass --log or put the URL on the policy's log line")
 	}
-	f, err := client.NewFetcher(loc, "")
-	if err != nil {
-		return nil, err
+	var logBase, logDir string
+	if strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "https://") {
+		logBase = strings.TrimSuffix(loc, "/")
+	} else {
+		st, err := os.Stat(loc)
+		if err != nil {
+			return nil, fmt.Errorf("log location %q is neither an http(s) URL nor a directory: %w", loc, err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("log location %q is not a directory", loc)
+		}
+		logDir = loc
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, err
@@ -151,24 +158,27 @@ func New(cfg Config) (*Monitor, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Monitor{cfg: cfg, log: l, fetcher: f, trusted: trusted, st: st, watch: cfg.Watch,
+	m := &Monitor{cfg: cfg, log: l, trusted: trusted, st: st, watch: cfg.Watch, logBase: logBase, logDir: logDir,
 		metrics: newMetrics(), http: client.NewHTTPClient(30 * time.Second), skippedPeers: map[string]bool{}}
-	if strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "https://") {
-		m.logBase = strings.TrimSuffix(loc, "/")
-	}
 	// The gauges say what the state holds from the start, not 0 until
 	// something new arrives (an alert on them would fire after a restart).
 	if n, _, err := st.position(); err == nil {
 		m.metrics.audited.Set(float64(n))
 	}
-	if raw, err := trusted.Trusted(l.Origin); err == nil && raw != nil {
+	m.metrics.checkpointSize.Set(float64(m.trustedSize()))
+	return m, nil
+}
+
+// trustedSize is the size of the checkpoint trusted last (0 if none).
+func (m *Monitor) trustedSize() uint64 {
+	if raw, err := m.trusted.Trusted(m.log.Origin); err == nil && raw != nil {
 		if lines := strings.SplitN(string(raw), "\n", 3); len(lines) > 1 {
 			if size, err := strconv.ParseUint(lines[1], 10, 64); err == nil {
-				m.metrics.checkpointSize.Set(float64(size))
+				return size
 			}
 		}
 	}
-	return m, nil
+	return 0
 }
 
 // Close closes the state.
@@ -201,7 +211,13 @@ func (m *Monitor) saveEvidence(kind string, files map[string][]byte) string {
 // peers. Findings go to the outbox (see Deliver). An error means the round
 // could not finish (network, disk); findings are not errors.
 func (m *Monitor) Sync(ctx context.Context) error {
-	raw, err := m.fetcher.ReadCheckpoint(ctx)
+	raw, err := m.readLog(ctx, layout.CheckpointPath, client.MaxCheckpointSize)
+	if why, ok := isUnauditable(err); ok {
+		// Reported once for each tree size trusted before it.
+		f := Finding{ID: fmt.Sprintf("%s:checkpoint:after:%d", KindLogUnauditable, m.trustedSize()), Kind: KindLogUnauditable, Security: true,
+			Message: fmt.Sprintf("the log's checkpoint cannot be read (%s): nothing the log added since the last checkpoint this monitor trusted can be audited, and clients may be shown another", why)}
+		return errors.Join(fmt.Errorf("fetch checkpoint: %w", err), m.st.recordNow(f))
+	}
 	if err != nil {
 		return fmt.Errorf("fetch checkpoint: %w", err)
 	}
@@ -216,8 +232,9 @@ func (m *Monitor) Sync(ctx context.Context) error {
 	case err != nil:
 		return err
 	}
+	var badTile error
 	err = m.trusted.Advance(ctx, cp, func(ctx context.Context, old, new uint64) ([][]byte, error) {
-		pb, err := tclient.NewProofBuilder(ctx, new, m.fetcher.ReadTile)
+		pb, err := tclient.NewProofBuilder(ctx, new, m.tileReader(&badTile))
 		if err != nil {
 			return nil, err
 		}
@@ -230,22 +247,48 @@ func (m *Monitor) Sync(ctx context.Context) error {
 		}
 		return m.st.recordNow(checkpointFinding(kind, true, raw, se.EvidenceDir, "%s", se.Reason))
 	}
+	if err != nil && badTile != nil {
+		// The new checkpoint is not trusted: a fork could hide here.
+		why, _ := isUnauditable(badTile)
+		ev := m.saveEvidence(KindLogUnauditable, map[string][]byte{"checkpoint": raw})
+		f := checkpointFinding(KindLogUnauditable, true, raw, ev, "the log's hash tiles cannot prove its checkpoint of size %d consistent with the one this monitor trusted (%s): nothing from there on can be audited", cp.Size, why)
+		return errors.Join(err, m.st.recordNow(f))
+	}
 	if err != nil {
 		return err
 	}
 	m.metrics.checkpointSize.Set(float64(cp.Size))
 	m.lastSize = cp.Size
-	if err := m.syncEntries(ctx, cp); err != nil {
+	// An audit stopped by something the log served that cannot be
+	// audited is a finding already; what was audited before it still has
+	// its index versions diffed and the peers compared.
+	err = m.syncEntries(ctx, cp)
+	var stopped *auditStopped
+	if err != nil && !errors.As(err, &stopped) {
 		return err
 	}
-	if err := m.diffIndexes(ctx); err != nil {
-		return err
+	if derr := m.diffIndexes(ctx); derr != nil {
+		return errors.Join(err, derr)
 	}
-	return m.checkPeers(ctx, cp)
+	return errors.Join(err, m.checkPeers(ctx, cp))
+}
+
+// auditStopped is the error of a round whose audit stopped at something
+// the log served that cannot be audited (reported as a finding).
+type auditStopped struct {
+	at  uint64 // entries audited
+	why string
+}
+
+func (e *auditStopped) Error() string {
+	return fmt.Sprintf("the audit stopped after %d entries: %s", e.at, e.why)
 }
 
 // batchBundles is how many entry bundles one state transaction covers.
 const batchBundles = 64
+
+// maxMalformed is how many malformed entries a round reports one by one.
+const maxMalformed = 1000
 
 func (m *Monitor) syncEntries(ctx context.Context, cp *client.Checkpoint) error {
 	audited, hashes, err := m.st.position()
@@ -260,15 +303,21 @@ func (m *Monitor) syncEntries(ctx context.Context, cp *client.Checkpoint) error 
 	if err != nil {
 		return fmt.Errorf("monitor state: %w", err)
 	}
+	var stopped *auditStopped
 	if audited < cp.Size {
-		if err := m.streamEntries(ctx, cp, audited, rng); err != nil {
+		if err := m.streamEntries(ctx, cp, audited, rng); err != nil && !errors.As(err, &stopped) {
 			return err
 		}
 	}
+	// The deferred checks of the entries audited run also when the audit
+	// stopped short of the checkpoint: what was audited is checked.
 	if m.st.uploads.bulk != nil {
 		if err := m.st.finishBulk(m.cfg.Progress); err != nil {
 			return fmt.Errorf("checking the audited paths: %w", err)
 		}
+	}
+	if stopped != nil {
+		return stopped
 	}
 	if rng.End() != cp.Size {
 		return fmt.Errorf("the audit stopped at %d of %d entries", rng.End(), cp.Size)
@@ -320,11 +369,16 @@ func (m *Monitor) streamEntries(ctx context.Context, cp *client.Checkpoint, from
 		}
 	}
 	bundles := m.checkBundles(ctx, cp, from, m.st.uploads.seed)
+	var stopped *auditStopped
+	malformed := 0 // entry-malformed findings this round
 	for done := false; !done; {
 		err := m.st.commitBatch(func(tx *bolt.Tx) error {
 			m.tracksDists = !bucketEmpty(tx, bDists)
 			var findings []Finding
 			var latest time.Time
+			// Past maxMalformed in a round, the batch's malformed entries
+			// are reported together: a log of junk would otherwise flood.
+			var flood struct{ n, first, last uint64 }
 			for range batchBundles {
 				future, ok := <-bundles
 				if !ok {
@@ -336,16 +390,50 @@ func (m *Monitor) streamEntries(ctx context.Context, cp *client.Checkpoint, from
 				}
 				b := <-future
 				if b.err != nil {
-					return b.err
+					why, ok := isUnauditable(b.err)
+					if !ok && errors.Is(b.err, errNotFound) {
+						why, ok = b.err.Error(), true
+					}
+					if !ok {
+						return b.err
+					}
+					// The entries audited so far are committed with the
+					// finding; none after the bundle can be.
+					ri := b.ri
+					findings = append(findings, Finding{ID: fmt.Sprintf("%s:entries/%d", KindLogUnauditable, ri.Index), Kind: KindLogUnauditable, Security: true,
+						Message: clip(fmt.Sprintf("entry bundle %d cannot be audited (%s): the audit stops before it, so nothing the log holds from entry %d on (of the %d its checkpoint commits to) is checked until the log serves it whole", ri.Index, why, rng.End(), cp.Size), maxMessage)})
+					stopped = &auditStopped{at: rng.End(), why: why}
+					done = true
+					break
+				}
+				if b.tileErr != "" {
+					ri := b.ri
+					findings = append(findings, Finding{ID: fmt.Sprintf("%s:tile/0/%d:%d", KindLogUnauditable, ri.Index, b.width), Kind: KindLogUnauditable, Security: true,
+						Message: clip(fmt.Sprintf("hash tile 0/%d cannot be audited (%s): clients proving inclusion of entries of bundle %d cannot be checked against it", ri.Index, b.tileErr, ri.Index), maxMessage)})
 				}
 				fs, t, err := m.auditBundle(tx, b, rng)
 				if err != nil {
 					return err
 				}
-				findings = append(findings, fs...)
+				for _, f := range fs {
+					if f.Kind == KindEntryMalformed {
+						if malformed++; malformed > maxMalformed {
+							if flood.n == 0 {
+								flood.first = *f.Index
+							}
+							flood.n, flood.last = flood.n+1, *f.Index
+							continue
+						}
+					}
+					findings = append(findings, f)
+				}
 				if t.After(latest) {
 					latest = t
 				}
+			}
+			if flood.n > 0 {
+				findings = append(findings, Finding{ID: fmt.Sprintf("%s:%d-%d", KindEntryMalformed, flood.first, flood.last), Kind: KindEntryMalformed,
+					Message: fmt.Sprintf("%d more entries between %d and %d are not valid v1 entries (not listed one by one: more than %d in this round); the log serves junk, look at it as a whole", flood.n, flood.first, flood.last, maxMalformed)})
 			}
 			if !latest.IsZero() {
 				fs, err := expirePending(tx, latest)
@@ -371,6 +459,9 @@ func (m *Monitor) streamEntries(ctx context.Context, cp *client.Checkpoint, from
 			return err
 		}
 		m.metrics.audited.Set(float64(rng.End()))
+		if stopped != nil {
+			return stopped
+		}
 		if time.Since(last) > time.Second || (done && cp.Size-from > 10000) {
 			last = time.Now()
 			n := rng.End() - from
@@ -393,8 +484,11 @@ type checkedBundle struct {
 	seed       uint64
 	parseErrs  []error
 	tileOK     bool
-	width      int
-	err        error // the bundle or its tile could not be fetched or read
+	// tileErr says why the bundle's hash tile cannot be audited (the log
+	// does not serve it, or not as a tile); tileOK is false then.
+	tileErr string
+	width   int
+	err     error // the bundle or its tile could not be fetched or read
 }
 
 // checkBundles fetches and checks the bundles of [from, cp.Size) on
@@ -432,9 +526,9 @@ func (m *Monitor) checkBundles(ctx context.Context, cp *client.Checkpoint, from,
 	}()
 	for range m.cfg.Workers {
 		go func() {
-			h := sha256.New()
+			r := newBundleReader()
 			for j := range jobs {
-				j.out <- m.checkBundle(ctx, h, cp.Size, j.ri, seed)
+				j.out <- m.checkBundle(ctx, r, cp.Size, j.ri, seed)
 			}
 		}()
 	}
@@ -444,49 +538,24 @@ func (m *Monitor) checkBundles(ctx context.Context, cp *client.Checkpoint, from,
 // checkBundle fetches one entry bundle and its level-0 hash tile, hashes
 // and strictly parses the entries in the range, and compares the tile with
 // the leaf hashes, and hashes the entries' paths under seed.
-func (m *Monitor) checkBundle(ctx context.Context, h hash.Hash, size uint64, ri layout.RangeInfo, seed uint64) checkedBundle {
+func (m *Monitor) checkBundle(ctx context.Context, r *bundleReader, size uint64, ri layout.RangeInfo, seed uint64) checkedBundle {
 	b := checkedBundle{ri: ri, seed: seed}
-	raw, err := m.fetcher.ReadEntryBundle(ctx, ri.Index, ri.Partial)
-	if err != nil {
-		b.err = fmt.Errorf("fetch entry bundle %d: %w", ri.Index, err)
-		return b
-	}
-	var eb api.EntryBundle
-	if err := eb.UnmarshalText(raw); err != nil {
+	if err := m.readBundle(ctx, r, ri, &b); err != nil {
 		b.err = fmt.Errorf("entry bundle %d: %w", ri.Index, err)
 		return b
 	}
-	if uint(len(eb.Entries)) < ri.First+ri.N {
-		b.err = fmt.Errorf("entry bundle %d has %d entries, want %d", ri.Index, len(eb.Entries), ri.First+ri.N)
+	tile, err := m.readTile(ctx, 0, ri.Index, layout.PartialTileSize(0, ri.Index, size))
+	if why, ok := isUnauditable(err); ok {
+		b.tileErr = why
 		return b
 	}
-	tile, err := m.fetcher.ReadTile(ctx, 0, ri.Index, layout.PartialTileSize(0, ri.Index, size))
+	if errors.Is(err, errNotFound) {
+		b.tileErr = err.Error()
+		return b
+	}
 	if err != nil {
 		b.err = fmt.Errorf("fetch hash tile 0/%d: %w", ri.Index, err)
 		return b
-	}
-	b.width = len(eb.Entries)
-	b.leafHashes = make([]byte, 0, 32*b.width)
-	b.entries = make([]*entry.Entry, b.width)
-	b.parseErrs = make([]error, b.width)
-	b.pathHashes = make([]uint64, b.width)
-	// One string for the whole bundle: the entries parsed from it share it
-	// instead of copying each. Entries follow each other in raw, each after
-	// its 2-byte length (what UnmarshalText checked).
-	text, at := string(raw), 0
-	for i, e := range eb.Entries {
-		h.Reset()
-		h.Write([]byte{rfc6962.RFC6962LeafHashPrefix})
-		h.Write(e)
-		b.leafHashes = h.Sum(b.leafHashes)
-		at += 2
-		if uint(i) >= ri.First && uint(i) < ri.First+ri.N {
-			b.entries[i], b.parseErrs[i] = entry.ParseString(text[at : at+len(e)])
-			if b.entries[i] != nil {
-				b.pathHashes[i] = hashPath(seed, b.entries[i].Path)
-			}
-		}
-		at += len(e)
 	}
 	b.tileOK = bytes.Equal(tile, b.leafHashes)
 	return b
@@ -498,7 +567,7 @@ func (m *Monitor) auditBundle(tx *bolt.Tx, b checkedBundle, rng *compact.Range) 
 	var findings []Finding
 	var latest time.Time
 	ri := b.ri
-	if !b.tileOK {
+	if !b.tileOK && b.tileErr == "" {
 		findings = append(findings, Finding{ID: fmt.Sprintf("%s:0/%d:%d", KindTileMismatch, ri.Index, b.width), Kind: KindTileMismatch, Security: true,
 			Message: fmt.Sprintf("hash tile 0/%d does not hold the leaf hashes of entry bundle %d: clients proving inclusion from it are misled", ri.Index, ri.Index)})
 	}
@@ -578,11 +647,16 @@ func (m *Monitor) compareView(ctx context.Context, cp *client.Checkpoint, peer s
 	case pcp.Size == cp.Size && !bytes.Equal(pcp.Hash, cp.Hash):
 		why = fmt.Sprintf("%s saw a checkpoint of size %d with root %x, this monitor saw %x", peer, pcp.Size, pcp.Hash, cp.Hash)
 	case pcp.Size < cp.Size && pcp.Size > 0:
-		pb, err := tclient.NewProofBuilder(ctx, cp.Size, m.fetcher.ReadTile)
-		if err != nil {
-			return fmt.Errorf("consistency proof for peer %s: %w", peer, err)
+		var badTile error
+		pb, err := tclient.NewProofBuilder(ctx, cp.Size, m.tileReader(&badTile))
+		var p [][]byte
+		if err == nil {
+			p, err = pb.ConsistencyProof(ctx, pcp.Size, cp.Size)
 		}
-		p, err := pb.ConsistencyProof(ctx, pcp.Size, cp.Size)
+		if err != nil && badTile != nil {
+			why, _ := isUnauditable(badTile)
+			return m.st.recordNow(checkpointFinding(KindLogUnauditable, true, raw, "", "the log's hash tiles cannot prove the checkpoint of size %d that %s saw consistent with this monitor's of size %d (%s): a split view cannot be ruled out", pcp.Size, peer, cp.Size, why))
+		}
 		if err != nil {
 			return fmt.Errorf("consistency proof for peer %s: %w", peer, err)
 		}

@@ -423,6 +423,7 @@ func record(tx *bolt.Tx, findings []Finding) error {
 		if f.Seen.IsZero() {
 			f.Seen = now
 		}
+		f.Message = clip(f.Message, maxMessage)
 		if seen.Get([]byte(f.ID)) != nil {
 			continue
 		}
@@ -440,20 +441,23 @@ func record(tx *bolt.Tx, findings []Finding) error {
 	return nil
 }
 
-// outbox returns the findings waiting for delivery, oldest first, with keys.
-func (s *state) outbox() ([][]byte, []Finding, error) {
+// outbox returns up to n findings waiting for delivery, oldest first,
+// with their keys: the outbox is read a page at a time, so that a flood of
+// findings is not held in memory at once.
+func (s *state) outbox(n int) ([][]byte, []Finding, error) {
 	var keys [][]byte
 	var fs []Finding
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bOutbox).ForEach(func(k, v []byte) error {
+		c := tx.Bucket(bOutbox).Cursor()
+		for k, v := c.First(); k != nil && len(fs) < n; k, v = c.Next() {
 			var f Finding
 			if err := json.Unmarshal(v, &f); err != nil {
 				return err
 			}
 			keys = append(keys, bytes.Clone(k))
 			fs = append(fs, f)
-			return nil
-		})
+		}
+		return nil
 	})
 	return keys, fs, err
 }

@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -40,7 +39,7 @@ Run 'cpantlog-monitor COMMAND -h' (or 'help COMMAND') for a command's flags.
 
 Exit codes with --once and audit-mirror: 0 clean, 1 findings, 2 error,
 3 security finding (fork, rollback, bad signature, root or tile mismatch,
-split view).
+split view, anything that cannot be audited where a hijack could hide).
 
 Finding kinds: checkpoint-bad-signature, checkpoint-untrusted,
 checkpoint-rollback, checkpoint-fork, root-mismatch, tile-mismatch,
@@ -51,6 +50,14 @@ version is diffed with the previous one (its bytes from the log, else
 --mirror): index-unlogged-file (security), index-owner-changed,
 index-version-down, index-package-removed, perms-changed, and
 index-version-unavailable (security) when neither gives the bytes.
+What the monitor cannot audit is a finding, never a warning:
+log-unauditable (security: a bundle, tile or checkpoint the log serves
+that cannot be read; the audit stops before a bundle),
+index-version-unauditable (security for 02packages: a version that is
+malformed or too large; what was found before the point it fails is
+reported, and it is not what the next version is compared with),
+mirror-unauditable (security: a file, symlink, directory or CHECKSUMS of
+the mirror that cannot be read or judged).
 
 The --watch file holds one rule per line ('#' comments):
   dist Try-Tiny                      uploads and deletions of a distribution
@@ -81,7 +88,10 @@ Flags:
 Compare a CPAN mirror with the log: every file it serves under authors/id/
 must be logged with the same size and sha256 (mirror-unlogged,
 mirror-mismatch), and every logged upload must be there (mirror-missing).
-Exit 0 clean, 1 findings, 2 error.
+A symlink is judged by the bytes it resolves to, as a web server serves
+them; what cannot be read (an unreadable or oversized file or CHECKSUMS, a
+dangling symlink, a directory that cannot be listed) is mirror-unauditable.
+Exit 0 clean, 1 findings, 2 error, 3 security finding.
 
 Examples:
   cpantlog-monitor audit-mirror --mirror /srv/cpan --policy policy --state monitor-state
@@ -204,14 +214,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			err = m.Sync(ctx)
 		}
 		// Deliver even after an error: findings recorded before it stand.
-		found, derr := m.Deliver(ctx, sinks...)
 		code := 0
-		for _, f := range found {
+		derr := m.DeliverEach(ctx, func(f monitor.Finding) {
 			code = max(code, 1)
 			if f.Security {
 				code = 3
 			}
-		}
+		}, sinks...)
 		return code, errors.Join(err, derr)
 	}
 	if *once || mirror {
@@ -234,19 +243,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(fmt.Errorf("%w (choose another --listen, or --listen '' for none)", err))
 		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", m.MetricsHandler())
-		// 503 with the reason when the last round failed or none completed
-		// within three intervals (at least five minutes).
+		// /healthz: 503 with the reason when the last round failed or none
+		// completed within three intervals (at least five minutes).
 		maxAge := max(3**interval, 5*time.Minute)
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-			if why := m.Unhealthy(maxAge); why != "" {
-				http.Error(w, why, http.StatusServiceUnavailable)
-				return
-			}
-			io.WriteString(w, "ok\n")
-		})
-		go httpserver.Run(ctx, httpserver.New(mux, 30*time.Second), ln, 5*time.Second)
+		go httpserver.Run(ctx, httpserver.New(m.Handler(maxAge), 30*time.Second), ln, 5*time.Second)
 	}
 	audited, _ := m.Audited()
 	logger.Info("following the log", "origin", policy.Logs[0].Origin, "audited", audited, "interval", *interval, "state", *stateDir, "metrics", *listen)

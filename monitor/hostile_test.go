@@ -1,0 +1,352 @@
+package monitor
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	rmetrics "runtime/metrics"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	flog "github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera/api/layout"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/CPAN-Security/cpan-tlog/client"
+	tlog "github.com/CPAN-Security/cpan-tlog/log"
+	"github.com/CPAN-Security/cpan-tlog/log/entry"
+)
+
+// hostileLog serves, from memory, a log of full entry bundles the test
+// makes (the same bundle at every index), with the level-0 tiles and a
+// checkpoint that are right for them: what a hostile log that keeps its
+// tree correct can serve. It returns the URL and the verifier key.
+func hostileLog(t testing.TB, bundle [][]byte, bundles int) (string, string) {
+	t.Helper()
+	if len(bundle) != layout.EntryBundleWidth {
+		t.Fatalf("a bundle of %d entries, want %d", len(bundle), layout.EntryBundleWidth)
+	}
+	var raw, tile []byte
+	for _, e := range bundle {
+		raw = binary.BigEndian.AppendUint16(raw, uint16(len(e)))
+		raw = append(raw, e...)
+		tile = append(tile, rfc6962.DefaultHasher.HashLeaf(e)...)
+	}
+	rf := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	rng := rf.NewEmptyRange(0)
+	for range bundles {
+		for i := range bundle {
+			if err := rng.Append(tile[32*i:32*i+32], nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	root, err := rng.GetRootHash(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skey, vkey, _ := note.GenerateKey(rand.Reader, tlog.DefaultOrigin)
+	signer, _ := note.NewSigner(skey)
+	cp, err := note.Sign(&note.Note{Text: string(flog.Checkpoint{Origin: tlog.DefaultOrigin, Size: rng.End(), Hash: root}.Marshal())}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{"/" + layout.CheckpointPath: cp}
+	for i := range uint64(bundles) {
+		files["/"+layout.EntriesPath(i, 0)] = raw
+		files["/"+layout.TilePath(0, i, 0)] = tile
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, vkey
+}
+
+// peakMemory measures what fn costs the process at its peak: the growth of
+// its resident set (VmHWM after resetting it, less VmRSS before; Linux
+// only, 0 elsewhere) and the peak of the Go heap's live objects, sampled
+// every millisecond.
+func peakMemory(t testing.TB, fn func()) (rss, heap uint64) {
+	t.Helper()
+	runtime.GC()
+	debug.FreeOSMemory()
+	before := procStatus(t, "VmRSS")
+	// Writing 5 to clear_refs resets the peak resident set to the current.
+	resetPeak := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+	sample := []rmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	rmetrics.Read(sample)
+	heapBefore := sample[0].Value.Uint64()
+	var peakHeap uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		s := []rmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			rmetrics.Read(s)
+			peakHeap = max(peakHeap, s[0].Value.Uint64())
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	fn()
+	close(stop)
+	wg.Wait()
+	if peakHeap > heapBefore {
+		heap = peakHeap - heapBefore
+	}
+	if after := procStatus(t, "VmHWM"); resetPeak && after > before {
+		rss = after - before
+	}
+	return rss, heap
+}
+
+// procStatus is a line of /proc/self/status, in bytes (0 if there is none).
+func procStatus(t testing.TB, key string) uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// maxAuditGrowth is what an audit may add to the monitor's resident set
+// whatever the log serves: README's bound of 100 MB, less what the process
+// holds before it audits anything (about 20 MB).
+const maxAuditGrowth = 80 << 20
+
+// TestJunkBundlesStayWithinMemoryBound: a log of junk (tiles and root
+// correct), served over HTTP, costs the monitor no more memory than a log
+// of ordinary entries, and every junk entry is reported:
+//
+//   - 256 bundles of one valid entry and 255 entries of 65,535 junk bytes:
+//     each junk entry is hashed as it is read and never kept, and the valid
+//     one does not keep its bundle's text alive (before, each waiting
+//     bundle's 16 MB stayed alive through the valid entry's substrings:
+//     the monitor reached 485–548 MB);
+//   - 256 bundles of 8,192-byte entries of control bytes, whose parse
+//     errors quote them escaped, four times their size: errors and
+//     findings are clipped.
+func TestJunkBundlesStayWithinMemoryBound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("serves 4.5 GB of junk over loopback")
+	}
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	valid := mkUpload(t, "authors/id/A/AB/ABC/Foo-1.0.tar.gz", "ABC", "foo", t0, nil)
+	long := bytes.Repeat([]byte("j"), 65535)
+	quoted := append(bytes.Repeat([]byte{1}, entry.MaxSize-1), '\n')
+	for _, tc := range []struct {
+		name  string
+		entry func(i int) []byte
+		bad   int // malformed entries a bundle
+	}{
+		{"one valid entry and 255 of 65,535 bytes", func(i int) []byte {
+			if i == 0 {
+				return valid
+			}
+			return long
+		}, 255},
+		{"256 entries of 8,192 control bytes", func(int) []byte { return quoted }, 256},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bundle := make([][]byte, layout.EntryBundleWidth)
+			for i := range bundle {
+				bundle[i] = tc.entry(i)
+			}
+			const bundles = 256
+			logURL, vkey := hostileLog(t, bundle, bundles)
+			p, err := client.ParsePolicy(fmt.Appendf(nil, "log %s %s\nquorum none\n", vkey, logURL))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := New(Config{Policy: p, StateDir: t.TempDir(), Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			var syncErr, deliverErr error
+			var n, malformed, summaries int
+			var security bool
+			rss, heap := peakMemory(t, func() {
+				syncErr = m.Sync(context.Background())
+				deliverErr = m.DeliverEach(context.Background(), func(f Finding) {
+					n++
+					security = security || f.Security
+					if len(f.Message) > maxMessage {
+						t.Errorf("a finding of %d bytes", len(f.Message))
+					}
+					if f.Kind == KindEntryMalformed {
+						if f.Index == nil {
+							summaries++
+							malformed += int(mustAtoi(t, strings.Fields(f.Message)[0]))
+						} else {
+							malformed++
+						}
+					}
+				})
+			})
+			t.Logf("%d bundles (%d MB served): peak RSS growth %d MB, peak live heap growth %d MB; %d findings (%d summaries)",
+				bundles, bundles*len(bundle)*len(bundle[1])>>20, rss>>20, heap>>20, n, summaries)
+			if syncErr != nil || deliverErr != nil {
+				t.Fatal(syncErr, deliverErr)
+			}
+			if audited, _ := m.Audited(); audited != bundles*layout.EntryBundleWidth {
+				t.Errorf("audited %d entries, want %d", audited, bundles*layout.EntryBundleWidth)
+			}
+			// Every junk entry is accounted for: one by one up to the
+			// round's limit, then in one summary a batch.
+			if malformed != bundles*tc.bad || summaries == 0 || security {
+				t.Errorf("%d malformed entries reported (%d summaries), want %d; security %v", malformed, summaries, bundles*tc.bad, security)
+			}
+			if rss > maxAuditGrowth {
+				t.Errorf("the audit of a junk log grew the resident set by %d MB, more than %d MB", rss>>20, maxAuditGrowth>>20)
+			}
+		})
+	}
+}
+
+func mustAtoi(t testing.TB, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestIndexVersionUnauditable: a version of 02packages that points
+// Try::Tiny at an unlogged file of another author is reported however the
+// rest of it is broken, served by the log (a test server): the findings
+// read before the point it breaks are kept, the version itself is
+// index-version-unauditable (security), and it does not become the version
+// the next one is compared with (the genuine index logged again after it
+// is no finding). Before, any of these made the monitor drop the version's
+// findings with a WARN, or (past 1 GiB) read it in part without a word.
+func TestIndexVersionUnauditable(t *testing.T) {
+	defer func(n int64) { maxIndexUncompressed = n }(maxIndexUncompressed)
+	maxIndexUncompressed = 1 << 20 // the same code as at 1 GiB, in less time
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	const pk, pe = "modules/02packages.details.txt.gz", "modules/06perms.txt.gz"
+	genuineLines := []string{"Try::Tiny 0.31 E/ET/ETHER/Try-Tiny-0.31.tar.gz", "Zzz 1.0 A/AB/ABC/Zzz-1.0.tar.gz"}
+	hijack := "Try::Tiny 0.31 E/EV/EVIL/Try-Tiny-0.31.tar.gz"
+	header := func(n int) string {
+		return fmt.Sprintf("File:         02packages.details.txt\nLine-Count:   %d\n\n", n)
+	}
+	// Valid lines of 4,000 bytes (fields padded with spaces), sorted before
+	// Try::Tiny, enough to pass the limit before the hijack is read.
+	var padded []string
+	for i := range (maxIndexUncompressed / 4000) + 10 {
+		padded = append(padded, fmt.Sprintf("Aaa::P%05d%s1.0 A/AB/ABC/Zzz-1.0.tar.gz", i, strings.Repeat(" ", 3960)))
+	}
+	all := func(lines ...string) []string { return append(slices.Clone(lines), genuineLines[1]) }
+	unlogged := []string{KindIndexOwnerChanged, KindIndexUnlogged + "!", KindIndexUnauditable + "!"}
+	for _, tc := range []struct {
+		name    string
+		path    string
+		genuine string
+		hostile string
+		want    []string // kinds, "!" for security
+		why     string   // in the message of index-version-unauditable
+	}{
+		{"a line of 5,000 bytes", pk, packagesText(genuineLines...), packagesText(append(all(hijack), "Zzz::Long 1.0 A/AB/ABC/Zzz-1.0.tar.gz"+strings.Repeat(" ", 5000))...), unlogged, "longer than 4096 bytes"},
+		{"unsorted", pk, packagesText(genuineLines...), header(3) + hijack + "\n" + genuineLines[1] + "\nAaa 1.0 A/AB/ABC/Zzz-1.0.tar.gz\n", unlogged, "not sorted"},
+		{"Line-Count says more", pk, packagesText(genuineLines...), strings.Replace(packagesText(all(hijack)...), "Line-Count:   2", "Line-Count:   3", 1), unlogged, "Line-Count says 3 records"},
+		{"a NUL byte", pk, packagesText(genuineLines...), packagesText(all(hijack)...) + "Zzzz 1.0 A/AB/ABC/Zzz-1.0.tar.gz\x00\n", unlogged, "control byte 0x00"},
+		{"larger than the monitor reads", pk, packagesText(genuineLines...), packagesText(append(all(hijack), padded...)...), []string{KindIndexUnauditable + "!"}, "more than 1048576 bytes"},
+		{"06perms with a bad permission", pe, permsText("Try::Tiny,ETHER,f"), permsText("Try::Tiny,ETHER,f", "Try::Tiny,EVIL,x"), []string{KindIndexUnauditable}, `permission "x"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leaves := [][]byte{
+				mkUpload(t, "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", "ETHER", "try tiny", t0, nil),
+				mkUpload(t, "authors/id/A/AB/ABC/Zzz-1.0.tar.gz", "ABC", "zzz", t0, nil),
+			}
+			skey, vkey, _ := note.GenerateKey(rand.Reader, tlog.DefaultOrigin)
+			signer, _ := note.NewSigner(skey)
+			logURL, dir, _, _ := craftedLog(t, leaves, signer, "")
+			state := t.TempDir()
+			// Each version is logged, and its bytes kept by the log at
+			// /index-files/<sha256>, as the log does.
+			round := func(i int, text string) run {
+				b := gz(text)
+				sum := sha256.Sum256(b)
+				os.MkdirAll(filepath.Join(dir, "index-files"), 0o755)
+				if err := os.WriteFile(filepath.Join(dir, "index-files", hex.EncodeToString(sum[:])), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				appendLeaves(t, dir, signer, [][]byte{mkIndex(t, tc.path, b, t0.Add(time.Duration(i)*time.Hour))})
+				return monitorWithMirror(t, logURL, vkey, state, "")
+			}
+			kinds := func(r run) []string {
+				var out []string
+				for _, f := range r.findings {
+					k := f.Kind
+					if f.Security {
+						k += "!"
+					}
+					out = append(out, k)
+				}
+				slices.Sort(out)
+				return out
+			}
+			if r := round(1, tc.genuine); r.err != nil || len(r.findings) != 0 {
+				t.Fatalf("the genuine version: %v %v", r.err, kinds(r))
+			}
+			r := round(2, tc.hostile)
+			for _, f := range r.findings {
+				if f.Kind == KindIndexUnauditable && !strings.Contains(f.Message, tc.why) {
+					t.Errorf("%s does not say %q", f.Text(), tc.why)
+				}
+			}
+			if r.err != nil || !slices.Equal(kinds(r), tc.want) {
+				t.Errorf("the hostile version: %v %v, want %v", r.err, kinds(r), tc.want)
+				for _, f := range r.findings {
+					t.Log(f.Text())
+				}
+			}
+			// The genuine version again: compared with the last version
+			// audited, it changes nothing.
+			if r := round(3, tc.genuine); r.err != nil || len(r.findings) != 0 {
+				t.Errorf("the genuine version after the hostile one: %v %v (the hostile version became the baseline)", r.err, kinds(r))
+				for _, f := range r.findings {
+					t.Log(f.Text())
+				}
+			}
+		})
+	}
+}
