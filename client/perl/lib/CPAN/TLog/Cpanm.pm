@@ -244,15 +244,18 @@ sub exempt_by {
     return $noverify->match($subject);
 }
 
+# _record_exempt lists what a pattern let through; under cpantlog exec it
+# tells exec's proxy too, with the file's bytes (when it is a file), so
+# that exec's scan knows those bytes as exempt.
 sub _record_exempt {
-    my ($what, $pattern) = @_;
+    my ($what, $pattern, $bytes) = @_;
     return if $seen_ok{"exempt $what"}++;
     push @exempt, [ $what, $pattern ];
-    if ($ENV{CPANTLOG_EXEC_CHECK}) {
+    if ($ENV{CPANTLOG_EXEC_CHECK} && $ENV{CPANTLOG_EXEC_CHECK} =~ m{\Ahttp://127\.0\.0\.1:[0-9]+/\.cpantlog/check\z}) {
         my $ua = HTTP::Tiny->new(timeout => 30, max_redirect => 0, proxy => undef, http_proxy => undef, https_proxy => undef);
         (my $url = $ENV{CPANTLOG_EXEC_CHECK}) =~ s{/check\z}{/exempt};
         $ua->post("$url?subject=" . _uri_escape($what) . '&pattern=' . _uri_escape($pattern),
-            { headers => { 'Authorization' => 'Bearer ' . ($ENV{CPANTLOG_EXEC_TOKEN} // '') } });
+            { content => $bytes // '', headers => { 'Authorization' => 'Bearer ' . ($ENV{CPANTLOG_EXEC_TOKEN} // ''), 'Content-Type' => 'application/octet-stream' } });
     }
 }
 
@@ -300,7 +303,7 @@ sub arrive {
     }
     my $sha = Digest::SHA::sha256_hex($bytes);
     if (!defined $index_path && (my $pattern = exempt_by($subject))) {
-        _record_exempt($subject, $pattern);
+        _record_exempt($subject, $pattern, $bytes);
         return ("exempt $pattern", $bytes, $sha);
     }
     unless (defined $path) {
