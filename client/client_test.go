@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -151,11 +153,38 @@ func TestParsePolicy(t *testing.T) {
 		"quorum unknown":      {l + "quorum g\n", "not defined"},
 		"two quorums":         {l + "quorum none\nquorum none\n", "second quorum"},
 		"oversized":           {strings.Repeat("#", MaxPolicySize+1), "bytes"},
+		// C2SP tlog-policy: "multiple witness lines with the same public
+		// key, are not allowed", even under another name and key ID; the
+		// error names both lines.
+		"witness key twice": {l + w + "witness w1b " + k.witnessVKeys[0] + " http://y\ngroup g 2 w1 w1b\nquorum g\n",
+			`policy line 3 ("witness w1b ` + k.witnessVKeys[0] + ` http://y"): witness "w1b" has the same public key as witness "w1" on line 2 ("witness w1 ` + k.witnessVKeys[0] + ` http://x")`},
+		"witness key twice, no URLs": {l + "witness a " + k.witnessVKeys[1] + "\n# x\nwitness b " + k.witnessVKeys[1] + "\nquorum a\n", `line 4 ("witness b `},
+		"witness key twice, other name and ID": {l + w + "witness w1b " + renamedVKey(t, k.witnessVKeys[0], "elsewhere.example") + " http://y\ngroup g 2 w1 w1b\nquorum g\n",
+			`witness "w1b" has the same public key as witness "w1" on line 2`},
+		"log key twice, other origin": {l + "log " + renamedVKey(t, k.logVKey, "other.example/log") + "\nquorum none\n", `log "other.example/log" has the same public key as log "localhost/cpan-tlog" on line 1`},
 	} {
 		if _, err := ParsePolicy([]byte(c.text)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one containing %q", name, err, c.want)
 		}
 	}
+	// The same key is fine once per kind, and a policy of distinct keys
+	// passes CheckDuplicateKeys as it is.
+	if err := CheckDuplicateKeys([]byte(l + w + "witness w2 " + k.witnessVKeys[1] + "\nquorum w1\n")); err != nil {
+		t.Errorf("distinct keys: %v", err)
+	}
+}
+
+// renamedVKey is vkey's public key under another key name, with the key
+// ID signed-note computes for that name: the same key, another vkey.
+func renamedVKey(t testing.TB, vkey, name string) string {
+	t.Helper()
+	parts := strings.SplitN(vkey, "+", 3)
+	key, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(append([]byte(name+"\n"), key...))
+	return fmt.Sprintf("%s+%x+%s", name, h[:4], parts[2])
 }
 
 func FuzzParsePolicy(f *testing.F) {

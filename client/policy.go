@@ -1,6 +1,8 @@
 package client
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -178,6 +180,9 @@ func ParsePolicy(b []byte) (*Policy, error) {
 	if p.QuorumName == "" {
 		return nil, fmt.Errorf("policy has no quorum line: add 'quorum <group>' or 'quorum none'")
 	}
+	if err := CheckDuplicateKeys(b); err != nil {
+		return nil, err
+	}
 	// Tessera's parser decides the quorum semantics, so the log and every
 	// verifier read a policy the same way. It wants a URL on every witness
 	// line (a log posts to it); a verifier does not, so a placeholder
@@ -188,6 +193,65 @@ func ParsePolicy(b []byte) (*Policy, error) {
 	}
 	p.Quorum = wg
 	return p, nil
+}
+
+// CheckDuplicateKeys refuses a policy that names one public key on two
+// witness lines, or on two log lines. C2SP tlog-policy: such duplicates
+// "are not allowed", and two vkeys are duplicates when they wrap the same
+// public key, even under other key names and IDs: "witness w1 K" and
+// "witness w1b K" would let one cosignature count twice toward a group.
+// The error names both lines. Other lines and malformed keys are left to
+// the parser (ParsePolicy, or Tessera's for the log), which runs too.
+func CheckDuplicateKeys(b []byte) error {
+	type first struct {
+		line       int
+		text, name string
+	}
+	seen := map[string]first{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		text, _, _ := strings.Cut(sc.Text(), "#")
+		f := strings.Fields(text)
+		var kind, name, vkey string
+		switch {
+		case len(f) >= 3 && f[0] == "witness":
+			kind, name, vkey = "witness", f[1], f[2]
+		case len(f) >= 2 && f[0] == "log":
+			kind, vkey = "log", f[1]
+			name, _, _ = strings.Cut(vkey, "+")
+		default:
+			continue
+		}
+		pub, ok := publicKey(vkey)
+		if !ok {
+			continue
+		}
+		k := kind + "\x00" + string(pub)
+		if o, dup := seen[k]; dup {
+			return &confline.Error{File: "policy", Line: n, Text: strings.TrimSpace(text),
+				Err: fmt.Errorf("%s %q has the same public key as %s %q on line %d (%q): C2SP tlog-policy allows one %s line per key (one signature would count twice); remove one of the two lines",
+					kind, name, kind, o.name, o.line, o.text, kind)}
+		}
+		seen[k] = first{n, strings.TrimSpace(text), name}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	return nil
+}
+
+// publicKey is the public key a vkey wraps (its key material, without
+// the name, key ID and signature type byte).
+func publicKey(vkey string) ([]byte, bool) {
+	parts := strings.SplitN(vkey, "+", 3)
+	if len(parts) != 3 {
+		return nil, false
+	}
+	k, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil || len(k) < 2 {
+		return nil, false
+	}
+	return k[1:], true
 }
 
 // withWitnessURLs returns the policy text with a placeholder URL on each

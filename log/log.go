@@ -32,6 +32,7 @@ import (
 	"github.com/transparency-dev/tessera"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/CPAN-Security/cpan-tlog/client"
 	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
@@ -209,6 +210,17 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	cfg.defaults()
 	if cfg.DataDir == "" {
 		return nil, errors.New("no data directory")
+	}
+	if cfg.WitnessPolicy != nil {
+		// Before anything is written. Tessera's parser lets one key stand
+		// on two witness lines (one cosignature would then count twice);
+		// C2SP tlog-policy does not, nor does any verifier of this log.
+		if err := client.CheckDuplicateKeys(cfg.WitnessPolicy); err != nil {
+			return nil, fmt.Errorf("witness policy: %w", err)
+		}
+		if _, err := tessera.NewWitnessGroupFromPolicy(cfg.WitnessPolicy); err != nil {
+			return nil, fmt.Errorf("witness policy: %w", err)
+		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err

@@ -120,6 +120,37 @@ for my $bad ('', "quorum none\n", "log nope\nquorum none\n", "log a+00000000+AAA
     is(ref $@ ? $@->{code} : 'ok', 2, 'malformed policy: ' . ($bad =~ s/\n/\\n/gr));
 }
 
+# C2SP tlog-policy: one witness line, and one log line, per public key,
+# even under another key name and ID; the error names both lines (the Go
+# parser's table: TestParsePolicy).
+{
+    require Crypt::PK::Ed25519;
+    my $vkey = sub {
+        my ($name, $type, $pub) = @_;
+        my $id = substr(Digest::SHA::sha256("$name\n" . chr($type) . $pub), 0, 4);
+        return "$name+" . unpack('H8', $id) . '+' . MIME::Base64::encode_base64(chr($type) . $pub, '');
+    };
+    my ($lpub, $wpub, $w2pub) = map { Crypt::PK::Ed25519->new->generate_key->export_key_raw('public') } 1 .. 3;
+    my $log = 'log ' . $vkey->('localhost/cpan-tlog', 1, $lpub) . "\n";
+    my $w1 = 'witness w1 ' . $vkey->('w1.example', 4, $wpub) . " http://x\n";
+    for my $c (
+        [ 'witness key twice', $log . $w1 . 'witness w1b ' . $vkey->('w1.example', 4, $wpub) . " http://y\ngroup g 2 w1 w1b\nquorum g\n",
+          qr/policy line 3: witness 'w1b' has the same public key as witness 'w1' on line 2/ ],
+        [ 'witness key twice, comment between', $log . $w1 . "# x\nwitness b " . $vkey->('w1.example', 4, $wpub) . "\nquorum w1\n",
+          qr/policy line 4: witness 'b' has the same public key as witness 'w1' on line 2/ ],
+        [ 'witness key twice, other name and ID', $log . $w1 . 'witness w1b ' . $vkey->('elsewhere.example', 4, $wpub) . "\ngroup g 2 w1 w1b\nquorum g\n",
+          qr/policy line 3: witness 'w1b' has the same public key as witness 'w1' on line 2/ ],
+        [ 'log key twice, other origin', $log . 'log ' . $vkey->('other.example/log', 1, $lpub) . "\nquorum none\n",
+          qr/policy line 2: log 'other.example\/log' has the same public key as log 'localhost\/cpan-tlog' on line 1/ ],
+    ) {
+        eval { parse_policy($c->[1]) };
+        is(ref $@ ? $@->{code} : 'ok', 2, "$c->[0]: refused (exit 2)");
+        like(ref $@ ? $@->{message} : "$@", $c->[2], "$c->[0]: the error names both lines");
+    }
+    my $p = eval { parse_policy($log . $w1 . 'witness w2 ' . $vkey->('w2.example', 4, $w2pub) . "\ngroup g 2 w1 w2\nquorum g\n") };
+    ok($p && keys %{ $p->{witnesses} } == 2, 'two witnesses with distinct keys are fine') or diag(ref $@ ? $@->{message} : $@);
+}
+
 # RFC 6962 inclusion against a tree built here, for every index of sizes 1..9.
 sub leaf_hash { Digest::SHA::sha256("\x00" . $_[0]) }
 sub node { Digest::SHA::sha256("\x01" . $_[0] . $_[1]) }

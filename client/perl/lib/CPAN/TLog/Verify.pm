@@ -75,7 +75,7 @@ sub _parse_vkey {
     my $computed = substr(Digest::SHA::sha256("$name\n$raw"), 0, 4);
     return undef unless unpack('H8', $computed) eq $hash;
     my $pk = eval { Crypt::PK::Ed25519->new->import_key_raw(substr($raw, 1), 'public') } or return undef;
-    return { name => $name, hash => $computed, key => $pk, vkey => $vkey };
+    return { name => $name, hash => $computed, key => $pk, vkey => $vkey, pub => substr($raw, 1) };
 }
 
 # parse_policy($text): the trust policy, as the Go client reads it: 'log
@@ -84,9 +84,19 @@ sub _parse_vkey {
 sub parse_policy {
     my ($text) = @_;
     _malformed('policy is larger than 1 MiB') if length($text) > MAX_POLICY_SIZE;
-    my (%p, %names);
+    my (%p, %names, %keys);
     $p{logs} = [];
     my $n = 0;
+    # C2SP tlog-policy: one line per public key, for logs and for
+    # witnesses (two witness lines with one key would count one
+    # cosignature twice); the error names both lines, as the Go parser's.
+    my $once = sub {
+        my ($kind, $name, $k, $bad) = @_;
+        if (my $o = $keys{$kind}{ $k->{pub} }) {
+            $bad->("$kind '$name' has the same public key as $kind '$o->[0]' on line $o->[1]: C2SP tlog-policy allows one $kind line per key (one signature would count twice); remove one of the two lines");
+        }
+        $keys{$kind}{ $k->{pub} } = [ $name, $n ];
+    };
     for my $line (split /\n/, $text) {
         $n++;
         $line =~ s/#.*//;
@@ -98,12 +108,14 @@ sub parse_policy {
             my $k = _parse_vkey($f[1], 0x01) or $bad->("'$f[1]' is not an Ed25519 note verifier key");
             $bad->("'$f[2]' is not an http(s) URL") if defined $f[2] && $f[2] !~ m{\Ahttps?://[^/?#]+};
             $bad->("a second log with origin '$k->{name}'") if grep { $_->{name} eq $k->{name} } @{ $p{logs} };
+            $once->('log', $k->{name}, $k, $bad);
             push @{ $p{logs} }, { %$k, url => $f[2] };
         } elsif ($f[0] eq 'witness') {
             $bad->("want 'witness <name> <vkey> [<url>]'") unless @f == 3 || @f == 4;
             $bad->("name '$f[1]' is defined twice") if $names{ $f[1] }++;
             my $k = _parse_vkey($f[2], 0x04) or $bad->("'$f[2]' is not a cosignature/v1 verifier key (type 0x04)");
             $bad->("'$f[3]' is not an http(s) URL") if defined $f[3] && $f[3] !~ m{\Ahttps?://[^/?#]+};
+            $once->('witness', $f[1], $k, $bad);
             $p{witnesses}{ $f[1] } = { %$k, url => $f[3] };
         } elsif ($f[0] eq 'group') {
             $bad->("want 'group <name> any|all|<n> <member>...'") unless @f >= 4;
@@ -490,6 +502,10 @@ starting a comment:
   witness <name> <cosignature/v1 key> [<URL>]
   group <name> any|all|<n> <member>...      # members listed once each, 1 <= n <= members
   quorum <group or witness>|none
+
+A public key may appear on at most one witness line and on at most one
+log line (C2SP tlog-policy): a second line with the same key, even under
+another key name or ID, is refused with an error naming both lines.
 
 A checkpoint is trusted when the log's signature verifies and the quorum's
 cosignatures do. Every signature line under a key the policy names must
