@@ -34,8 +34,8 @@ const (
 )
 
 // maxMirrorFile bounds a file hashed from a mirror: larger, it is
-// reported, not hashed in part.
-const maxMirrorFile = 1 << 30
+// reported, not hashed in part. A variable for the tests.
+var maxMirrorFile int64 = 1 << 30
 
 // mirrorFlush is how many findings an audit of a mirror holds before it
 // records them.
