@@ -8,13 +8,43 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	flog "github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/CPAN-Security/cpan-tlog/client/tlogproof"
 )
 
-// MaxCheckpointSize bounds a checkpoint note with its cosignatures.
-const MaxCheckpointSize = 64 << 10
+// MaxCheckpointSize bounds a checkpoint note with its cosignatures (see
+// tlogproof.MaxCheckpointSize): 16 signatures of 5 kB fit, as C2SP
+// signed-note asks of verifiers.
+const MaxCheckpointSize = tlogproof.MaxCheckpointSize
+
+// CheckKeyName says what is wrong with name as a signed-note key name (a
+// log's origin, a witness's name), or nil. C2SP signed-note: key names
+// MUST be non-empty and MUST NOT contain Unicode spaces or '+'; and since
+// an origin is a checkpoint's first line, and a note holds no control
+// characters but newline, none may appear in it either. x/mod's note
+// accepts no other names (note.NewVerifier), but note.GenerateKey makes a
+// key for any: check before writing one.
+func CheckKeyName(name string) error {
+	const rule = "C2SP signed-note: a key name is non-empty, valid UTF-8, with no spaces, no '+' and no control characters; for example cpan-tlog.example.org/log"
+	switch {
+	case name == "":
+		return fmt.Errorf("the key name is empty (%s)", rule)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("key name %q is not valid UTF-8 (%s)", name, rule)
+	case strings.Contains(name, "+"):
+		return fmt.Errorf("key name %q contains '+' (%s)", name, rule)
+	case strings.IndexFunc(name, unicode.IsSpace) >= 0:
+		return fmt.Errorf("key name %q contains a space (%s)", name, rule)
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return fmt.Errorf("key name %q contains a control character (%s)", name, rule)
+	}
+	return nil
+}
 
 // Checkpoint is a checkpoint that verified against a policy.
 type Checkpoint struct {

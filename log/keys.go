@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/CPAN-Security/cpan-tlog/client"
 	"github.com/CPAN-Security/cpan-tlog/internal/atomicfile"
 )
 
@@ -28,8 +29,13 @@ const (
 const DefaultOrigin = "localhost/cpan-tlog"
 
 // Keygen creates dir/log.key and dir/log.vkey for origin. It refuses to
-// overwrite an existing key: losing a log's key ends the log.
+// overwrite an existing key: losing a log's key ends the log. It refuses
+// an origin that is not a valid signed-note key name before it writes
+// anything (the directory included).
 func Keygen(dir, origin string) (vkey string, err error) {
+	if err := CheckOrigin(origin); err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
@@ -47,6 +53,16 @@ func Keygen(dir, origin string) (vkey string, err error) {
 		return "", err
 	}
 	return vkey, nil
+}
+
+// CheckOrigin says why origin cannot name a log, or nil: it is the
+// checkpoints' first line and the name of the log's note key, so C2SP
+// signed-note's rules for key names apply (client.CheckKeyName).
+func CheckOrigin(origin string) error {
+	if err := client.CheckKeyName(origin); err != nil {
+		return fmt.Errorf("origin: %w", err)
+	}
+	return nil
 }
 
 // loadOrCreateKey returns the log's signer and verifier key, creating them

@@ -211,6 +211,13 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("no data directory")
 	}
+	if cfg.Origin != "" {
+		// Before anything is written: a first start would make a key
+		// under a name no verifier accepts.
+		if err := CheckOrigin(cfg.Origin); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.WitnessPolicy != nil {
 		// Before anything is written. Tessera's parser lets one key stand
 		// on two witness lines (one cosignature would then count twice);

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/CPAN-Security/cpan-tlog/client"
 )
 
-// MaxRequestSize bounds an add-checkpoint body: 63 proof lines and a
-// checkpoint with a generous number of signatures.
-const MaxRequestSize = 64 << 10
+// MaxRequestSize bounds an add-checkpoint body: the old size line, 63
+// proof lines (2,835 bytes) and a checkpoint of client.MaxCheckpointSize,
+// which holds 16 signatures of 5 kB as C2SP signed-note asks.
+const MaxRequestSize = client.MaxCheckpointSize + 4<<10
 
 // Request is a parsed add-checkpoint body.
 type Request struct {

@@ -56,8 +56,12 @@ const (
 )
 
 // Keygen writes DIR/witness.key and DIR/witness.vkey for a witness called
-// name, refusing to overwrite a key.
+// name, refusing to overwrite a key, and refusing a name that is not a
+// valid signed-note key name before it writes anything.
 func Keygen(dir, name string) (vkey string, err error) {
+	if err := client.CheckKeyName(name); err != nil {
+		return "", fmt.Errorf("witness name: %w", err)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}

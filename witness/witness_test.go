@@ -599,3 +599,90 @@ func TestSignatureLinesUnderTrustedKey(t *testing.T) {
 		}
 	}
 }
+
+// pqLines is n signature lines under unknown keys, each a 5,000-byte
+// signature (C2SP signed-note: "post-quantum signatures can be up to
+// nearly 5kB") under a key name of nameLen bytes.
+func pqLines(n, nameLen int) string {
+	var b strings.Builder
+	for i := range n {
+		name := fmt.Sprintf("pq%02d.example/", i)
+		name += strings.Repeat("n", nameLen-len(name))
+		b.WriteString("\u2014 " + name + " " + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{byte(i)}, 4+5000)) + "\n")
+	}
+	return b.String()
+}
+
+// padTo appends signature lines under unknown keys to a note until it is
+// exactly n bytes long.
+func padTo(t testing.TB, note []byte, n int) []byte {
+	t.Helper()
+	out := bytes.Clone(note)
+	for n-len(out) >= 6700+15 {
+		out = append(out, pqLines(1, 16)...)
+	}
+	r := n - len(out)
+	b64 := 4 * ((r - 7) / 4)
+	out = append(out, "\u2014 "+strings.Repeat("p", r-6-b64)+" "+strings.Repeat("A", b64)+"\n"...)
+	if len(out) != n {
+		t.Fatalf("padded to %d, want %d", len(out), n)
+	}
+	return out
+}
+
+// TestRequestSizeBound: C2SP signed-note: verifiers MUST accept at least
+// 16 signatures, of up to nearly 5 kB. A checkpoint carrying 16 such lines
+// beside the log's is cosigned (and the unknown lines are not kept); a
+// request of exactly MaxRequestSize bytes is read; one byte more is 413.
+func TestRequestSizeBound(t *testing.T) {
+	l := newFakeLog(t, 8)
+	w := newWitness(t, t.TempDir(), l, 1000)
+	srv := httptest.NewServer(w.Handler())
+	defer srv.Close()
+	post := func(body []byte) (int, string) {
+		resp, err := http.Post(srv.URL+"/add-checkpoint", "text/plain", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	cp := l.checkpoint(t, 5)
+	sixteen := (&Request{Checkpoint: append(bytes.Clone(cp), pqLines(16, 256)...)}).Marshal()
+	if code, body := post(sixteen); code != 200 {
+		t.Fatalf("16 signatures of 5 kB (%d bytes): %d %s", len(sixteen), code, body)
+	}
+	if latest, _ := w.Latest(origin); bytes.Contains(latest, []byte("pq00.example")) {
+		t.Error("the state keeps signature lines the witness did not verify")
+	}
+	head := len((&Request{OldSize: 5}).Marshal())
+	at := (&Request{OldSize: 5, Checkpoint: padTo(t, cp, MaxRequestSize-head)}).Marshal()
+	if len(at) != MaxRequestSize {
+		t.Fatalf("built %d bytes, want %d", len(at), MaxRequestSize)
+	}
+	if code, body := post(at); code != 200 {
+		t.Errorf("a request of exactly MaxRequestSize (%d) bytes: %d %s", MaxRequestSize, code, body)
+	}
+	past := (&Request{OldSize: 5, Checkpoint: padTo(t, cp, MaxRequestSize-head+1)}).Marshal()
+	if code, body := post(past); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("one byte past MaxRequestSize: %d %s, want 413", code, body)
+	}
+	if _, err := ParseRequest(past); err == nil {
+		t.Error("ParseRequest accepted a request one byte past MaxRequestSize")
+	}
+}
+
+// TestKeygenRefusesBadName: C2SP signed-note key names are non-empty,
+// without Unicode spaces or '+'; Keygen refuses others and writes nothing.
+func TestKeygenRefusesBadName(t *testing.T) {
+	for _, name := range []string{"", "w+1.example", "w 1.example", "w\u2003.example", "w\x01.example"} {
+		dir := filepath.Join(t.TempDir(), "data")
+		if _, err := Keygen(dir, name); err == nil || !strings.Contains(err.Error(), "signed-note") {
+			t.Errorf("Keygen(%q): %v, want a refusal citing signed-note", name, err)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("Keygen(%q) wrote %s (%v)", name, dir, err)
+		}
+	}
+}

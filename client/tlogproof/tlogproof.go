@@ -23,9 +23,18 @@ const Header = "c2sp.org/tlog-proof@v1"
 // 2^63 entries can need.
 const MaxProofHashes = 63
 
-// MaxSize bounds an encoded proof: 63 hashes, a checkpoint with a few dozen
-// cosignatures and an extra of a few KiB fit easily.
-const MaxSize = 64 << 10
+// MaxCheckpointSize bounds a checkpoint note with its signatures. C2SP
+// signed-note: verifiers MUST accept at least 16 signatures, and
+// post-quantum ones are up to nearly 5 kB. 16 lines each holding a 5,000
+// byte signature (6,672 base64 characters with its key ID) under a
+// 256-byte key name take 110,944 bytes, which leaves the checkpoint text
+// over 19 KiB.
+const MaxCheckpointSize = 128 << 10
+
+// MaxSize bounds an encoded proof: a checkpoint of MaxCheckpointSize, 63
+// hashes (2,835 bytes) and an extra line holding an entry of up to 8 KiB
+// (10,931 bytes) fit.
+const MaxSize = MaxCheckpointSize + 16<<10
 
 // Proof is a parsed tlog-proof.
 type Proof struct {

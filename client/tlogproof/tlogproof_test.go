@@ -3,7 +3,9 @@ package tlogproof
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -116,4 +118,58 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(%q) re-encodes as %q", b, again)
 		}
 	})
+}
+
+// TestSizeBound: a proof whose checkpoint carries 16 signatures of 5 kB
+// (C2SP signed-note: verifiers MUST accept at least 16, and post-quantum
+// ones reach nearly 5 kB) parses; so does one of exactly MaxSize bytes;
+// one byte more is refused, by Parse and by Marshal.
+func TestSizeBound(t *testing.T) {
+	line := func(i, nameLen int) string {
+		name := fmt.Sprintf("pq%02d.example/", i)
+		name += strings.Repeat("n", nameLen-len(name))
+		return "\u2014 " + name + " " + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{byte(i)}, 4+5000)) + "\n"
+	}
+	p := sample()
+	for i := range 16 {
+		p.Checkpoint = append(p.Checkpoint, line(i, 256)...)
+	}
+	b, err := p.Marshal()
+	if err != nil {
+		t.Fatalf("16 signatures of 5 kB: %v", err)
+	}
+	if _, err := Parse(b); err != nil {
+		t.Fatalf("16 signatures of 5 kB (%d bytes): %v", len(b), err)
+	}
+	// At the bound: the last line's name and signature take up the rest.
+	sized := func(n int) ([]byte, *Proof) {
+		q := sample()
+		base, _ := q.Marshal()
+		for i := 0; n-len(base) >= 6700+15; i++ {
+			q.Checkpoint = append(q.Checkpoint, line(i, 16)...)
+			base, _ = q.Marshal()
+		}
+		r := n - len(base)
+		b64 := 4 * ((r - 7) / 4)
+		q.Checkpoint = append(q.Checkpoint, "\u2014 "+strings.Repeat("p", r-6-b64)+" "+strings.Repeat("A", b64)+"\n"...)
+		out := append(base, q.Checkpoint[len(q.Checkpoint)-r:]...)
+		if len(out) != n {
+			t.Fatalf("built %d bytes, want %d", len(out), n)
+		}
+		return out, q
+	}
+	at, q := sized(MaxSize)
+	if _, err := Parse(at); err != nil {
+		t.Errorf("a proof of exactly MaxSize (%d) bytes: %v", MaxSize, err)
+	}
+	if _, err := q.Marshal(); err != nil {
+		t.Errorf("Marshal at MaxSize: %v", err)
+	}
+	past, q := sized(MaxSize + 1)
+	if _, err := Parse(past); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "more than") {
+		t.Errorf("one byte past MaxSize: %v, want malformed", err)
+	}
+	if _, err := q.Marshal(); err == nil {
+		t.Error("Marshal one byte past MaxSize succeeded")
+	}
 }

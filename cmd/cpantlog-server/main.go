@@ -147,6 +147,11 @@ func serve(args []string) error {
 	if cfg.ReadOnly && len(follow) > 0 {
 		return cli.Usagef("--follow needs the writer, not a --read-only front end")
 	}
+	if cfg.Origin != "" {
+		if err := tlog.CheckOrigin(cfg.Origin); err != nil {
+			return &cli.UsageError{Err: fmt.Errorf("%w; nothing was written", err)}
+		}
+	}
 	if *policy != "" {
 		b, err := os.ReadFile(*policy)
 		if err != nil {
@@ -267,6 +272,9 @@ func keygen(args []string) error {
 	origin := fs.String("origin", tlog.DefaultOrigin, "checkpoint origin, e.g. cpan-tlog.example.org/log")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
+	}
+	if err := tlog.CheckOrigin(*origin); err != nil {
+		return &cli.UsageError{Err: fmt.Errorf("%w; nothing was written", err)}
 	}
 	vkey, err := tlog.Keygen(*dir, *origin)
 	if err != nil {

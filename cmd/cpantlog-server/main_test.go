@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/cli"
 )
 
 // TestServeDefaultsAndGracefulShutdown runs the real binary with no flags
@@ -89,5 +91,27 @@ func TestServeDefaultsAndGracefulShutdown(t *testing.T) {
 	}
 	if out, _ := exec.Command(bin, "serve", "-h").CombinedOutput(); !strings.Contains(string(out), "--policy") && !strings.Contains(string(out), "-policy") {
 		t.Errorf("serve -h does not explain the flags:\n%s", out)
+	}
+}
+
+// TestKeygenRefusesBadOrigin: 'cpantlog-server keygen --origin' and a
+// first 'serve --origin' refuse what C2SP signed-note does not allow as a
+// key name, with a usage error (exit 2) that says why and that nothing
+// was written, and write nothing.
+func TestKeygenRefusesBadOrigin(t *testing.T) {
+	for _, origin := range []string{"a+b/log", "a b/log", ""} {
+		dir := filepath.Join(t.TempDir(), "data")
+		runs := map[string]error{"keygen": keygen([]string{"--data", dir, "--origin", origin})}
+		if origin != "" { // serve's empty --origin is the default one
+			runs["serve"] = serve([]string{"--data", dir, "--origin", origin, "--listen", "127.0.0.1:0"})
+		}
+		for cmd, err := range runs {
+			if cli.ExitCode(err, 1) != cli.ExitUsage || !strings.Contains(fmt.Sprint(err), "signed-note") || !strings.Contains(fmt.Sprint(err), "nothing was written") {
+				t.Errorf("%s --origin %q: %v (exit %d), want a usage error citing signed-note", cmd, origin, err, cli.ExitCode(err, 1))
+			}
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("--origin %q: %s was written (%v)", origin, dir, err)
+		}
 	}
 }

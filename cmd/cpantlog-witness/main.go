@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/CPAN-Security/cpan-tlog/client"
 	"github.com/CPAN-Security/cpan-tlog/internal/cli"
 	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
 	"github.com/CPAN-Security/cpan-tlog/witness"
@@ -93,6 +94,9 @@ func keygen(args []string) error {
 	}
 	if *name == "" {
 		return cli.Usagef("--name is required")
+	}
+	if err := client.CheckKeyName(*name); err != nil {
+		return &cli.UsageError{Err: fmt.Errorf("--name: %w; nothing was written", err)}
 	}
 	vkey, err := witness.Keygen(*dir, *name)
 	if err != nil {

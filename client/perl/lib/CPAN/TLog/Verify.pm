@@ -27,7 +27,10 @@ use constant {
 
 use constant {
     PROOF_HEADER     => 'c2sp.org/tlog-proof@v1',
-    MAX_PROOF_SIZE   => 64 * 1024,
+    # A checkpoint of up to 128 KiB (16 signatures of 5 kB, as C2SP
+    # signed-note asks) and the rest of a proof: tlogproof.MaxSize in Go.
+    MAX_PROOF_SIZE   => 144 * 1024,
+    MAX_CHECKPOINT_SIZE => 128 * 1024,    # client.MaxCheckpointSize
     MAX_PROOF_HASHES => 63,
     MAX_POLICY_SIZE  => 1024 * 1024,
     EM_DASH          => "\xe2\x80\x94",
@@ -150,7 +153,7 @@ sub parse_policy {
 # accepts it. Anything else is bad input (exit 2).
 sub parse_proof {
     my ($b) = @_;
-    _malformed('malformed tlog-proof: larger than 64 KiB') if length($b) > MAX_PROOF_SIZE;
+    _malformed('malformed tlog-proof: larger than 144 KiB') if length($b) > MAX_PROOF_SIZE;
     my $i = index($b, "\n\n");
     _malformed('malformed tlog-proof: no blank line before the checkpoint') if $i < 0;
     my ($head, $cp) = (substr($b, 0, $i), substr($b, $i + 2));
@@ -247,6 +250,7 @@ sub forget_checkpoints { %verified_checkpoints = () }
 
 sub _verify_checkpoint {
     my ($policy, $cp) = @_;
+    _not_verified(sprintf('checkpoint of %d bytes is larger than %d', length $cp, MAX_CHECKPOINT_SIZE)) if length($cp) > MAX_CHECKPOINT_SIZE;
     my ($origin) = $cp =~ /\A([^\n]*)\n/;
     $origin //= '';
     my ($log) = grep { $_->{name} eq $origin } @{ $policy->{logs} };
