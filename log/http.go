@@ -29,6 +29,7 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
 	"github.com/CPAN-Security/cpan-tlog/client/tlogproof"
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
+	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 	"github.com/CPAN-Security/cpan-tlog/log/index"
 )
@@ -126,7 +127,8 @@ func (l *Log) Handler() http.Handler {
 	route("GET /index-files/{sha256}", l.handleIndexFileGet)
 	route("GET /healthz", l.handleHealthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(l.metrics.registry, promhttp.HandlerOpts{}))
-	return mux
+	// nosniff and a CSP on every response, the read API's included.
+	return httpserver.SecureHeaders(mux)
 }
 
 type statusRecorder struct {

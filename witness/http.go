@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
 )
 
 type metrics struct {
@@ -47,7 +49,8 @@ func (w *Witness) Handler() http.Handler {
 		io.WriteString(rw, "ok\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(w.metrics.registry, promhttp.HandlerOpts{}))
-	return mux
+	// nosniff and a CSP on every response.
+	return httpserver.SecureHeaders(mux)
 }
 
 func (w *Witness) handleAdd(rw http.ResponseWriter, r *http.Request) {
