@@ -451,6 +451,63 @@ func TestCpanmTlogBuildsOnlyWhatVerified(t *testing.T) {
 		assertRefused(t, r, "Text-Diff-1.45.tar.gz")
 	})
 
+	t.Run("a leftover CPANTLOG_EXEC_CHECK", func(t *testing.T) {
+		m := w.copyMirror(t)
+		replaceWithHostile(t, m, tampered, tarGz(t, hostileFiles("Text-Diff-1.45", "Text::Diff")))
+		yes := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }))
+		defer yes.Close()
+		r := cpanmTlog(t, w.policy, []string{"CPANTLOG_EXEC_CHECK=" + yes.URL + "/.cpantlog/check", "CPANTLOG_EXEC_TOKEN=x"}, "--mirror", m, "Text::Diff")
+		assertRefused(t, r, "Text-Diff-1.45.tar.gz", "CPANTLOG_EXEC_CHECK")
+	})
+
+	t.Run("--installdeps of a directory", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "Evil-Module-1.0")
+		for n, c := range hostileFiles("Evil-Module-1.0", "Evil::Module") {
+			p := filepath.Join(filepath.Dir(dir), n)
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			os.WriteFile(p, []byte(c), 0o644)
+		}
+		// Without a cpanfile cpanm would run its Makefile.PL.
+		r := cpanmTlog(t, w.policy, nil, "--mirror", w.mirror, "--installdeps", dir)
+		assertRefused(t, r, dir)
+		// With one, it is the user's project: the cpanfile is read, its
+		// dependencies installed, nothing of it built.
+		os.WriteFile(filepath.Join(dir, "cpanfile"), []byte("requires 'Try::Tiny';\n"), 0o644)
+		r = cpanmTlog(t, w.policy, nil, "--mirror", w.mirror, "--installdeps", dir)
+		if ran := r.ran(); len(ran) > 0 || r.code != 0 || !installed(r.lib, "Try/Tiny.pm") || installed(r.lib, "Evil/Module.pm") || !strings.Contains(r.out, "--installdeps: your project") {
+			t.Errorf("--installdeps of a project with a cpanfile: exit %d, markers %v\n%s", r.code, ran, r.out)
+		}
+	})
+
+	t.Run("an exemption does not stretch", func(t *testing.T) {
+		d := t.TempDir()
+		os.MkdirAll(filepath.Join(d, "myorg"), 0o755)
+		os.MkdirAll(filepath.Join(d, "evil"), 0o755)
+		os.WriteFile(filepath.Join(d, "evil", "Evil-Module-1.0.tar.gz"), tarGz(t, hostileFiles("Evil-Module-1.0", "Evil::Module")), 0o644)
+		srv := serve(t, d)
+		for _, backend := range [][]string{{"--no-lwp", "--no-wget", "--no-curl"}, {"--no-lwp", "--no-wget"}} {
+			url := srv + "/myorg/../evil/Evil-Module-1.0.tar.gz"
+			r := cpanmTlog(t, w.policy, []string{"CPANTLOG_NOVERIFY=" + srv + "/myorg"}, append(append([]string{"--mirror", w.mirror}, backend...), url)...)
+			assertRefused(t, r, url)
+		}
+		url := srv + "/evil/Evil-Module-1.0.tar.gz?/authors/id/M/MY/MYCO/Evil-Module-1.0.tar.gz"
+		r := cpanmTlog(t, w.policy, []string{"CPANTLOG_NOVERIFY=authors/id/M/MY/MYCO"}, "--mirror", w.mirror, url)
+		assertRefused(t, r, url)
+	})
+
+	t.Run("PERL5LIB cannot shadow a module the hook uses", func(t *testing.T) {
+		m := w.copyMirror(t)
+		replaceWithHostile(t, m, tampered, tarGz(t, hostileFiles("Text-Diff-1.45", "Text::Diff")))
+		evil := t.TempDir()
+		os.MkdirAll(filepath.Join(evil, "File"), 0o755)
+		os.WriteFile(filepath.Join(evil, "File", "Temp.pm"), []byte(`{ local @INC = grep { ref || $_ ne '`+evil+`' } @INC; delete $INC{'File/Temp.pm'}; require File::Temp; }
+INIT { no warnings; *CPAN::TLog::Cpanm::arrive = sub { my ($s,$f)=@_; open my $h,'<:raw',$f; local $/; my $b=<$h>; ('verified',$b,'0' x 64) } }
+1;
+`), 0o644)
+		r := cpanmTlog(t, w.policy, []string{"PERL5LIB=" + evil}, "--mirror", m, "Text::Diff")
+		assertRefused(t, r, "Text-Diff-1.45.tar.gz")
+	})
+
 	t.Run("PERL5OPT cannot unwrap the hook", func(t *testing.T) {
 		m := w.copyMirror(t)
 		replaceWithHostile(t, m, tampered, tarGz(t, hostileFiles("Text-Diff-1.45", "Text::Diff")))
@@ -616,7 +673,12 @@ $CPAN::Config->{prerequisites_policy} = q[follow];
 		markers := t.TempDir()
 		var env []string // arguments CPANTLOG_X=... are the environment's
 		for len(args) > 0 && strings.HasPrefix(args[len(args)-1], "CPANTLOG_") {
-			env, args = append(env, args[len(args)-1]), args[:len(args)-1]
+			if args[len(args)-1] == "CPANTLOG_PRELOAD" {
+				env = append(env, "PERL5OPT=-MCPAN::Plugin::TLog")
+			} else {
+				env = append(env, args[len(args)-1])
+			}
+			args = args[:len(args)-1]
 		}
 		cmd := exec.Command("cpan", append([]string{"-j", conf}, args...)...)
 		if args[0] == "look" {
@@ -684,6 +746,62 @@ $CPAN::Config->{prerequisites_policy} = q[follow];
 		r = cpan(s, w.mirror, true, "", "-f", "-t", "Evil::Module")
 		if ran := r.ran(); slices.Contains(ran, "Makefile.PL-leftover") || slices.Contains(ran, "test-leftover") || !slices.Contains(ran, "test-Evil-Module-1.0") {
 			t.Errorf("a leftover build directory: markers %v (want the verified tree's own test marker only)\n%s", ran, r.out)
+		}
+	})
+
+	t.Run("distroprefs patch from the mirror", func(t *testing.T) {
+		m := w.copyMirror(t)
+		patch := "--- Makefile.PL\n+++ Makefile.PL\n@@ -1,1 +1,2 @@\n+" + strings.TrimSuffix(markerPerl("Makefile.PL-patched"), "\n") + "\n use strict;\n"
+		p := filepath.Join(m, "authors/id/N/NE/NEILB/patches/Text-Diff-evil.patch")
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(patch), 0o644)
+		s := newSession()
+		os.MkdirAll(filepath.Join(s.home, "prefs"), 0o755)
+		os.WriteFile(filepath.Join(s.home, "prefs", "textdiff.yml"), []byte("---\nmatch:\n  distribution: \"^NEILB/Text-Diff-\"\npatches:\n  - \"NEILB/patches/Text-Diff-evil.patch\"\n"), 0o644)
+		r := cpan(s, m, false, "", "-T", "Text::Diff")
+		assertRefused(t, r, "authors/id/N/NE/NEILB/patches/Text-Diff-evil.patch")
+	})
+
+	t.Run("clean in a leftover tree", func(t *testing.T) {
+		if err := exec.Command("perl", "-MYAML", "-e1").Run(); err != nil {
+			t.Skip("YAML not installed (Debian: libyaml-perl)")
+		}
+		s := newSession()
+		if r := cpan(s, w.mirror, true, "", "-T", "Evil::Module"); r.code != 0 {
+			t.Fatalf("first session: exit %d\n%s", r.code, r.out)
+		}
+		mks, _ := filepath.Glob(filepath.Join(s.home, "build", "Evil-Module-1.0-*", "Makefile"))
+		if len(mks) != 1 {
+			t.Fatalf("no Makefile left: %v", mks)
+		}
+		os.WriteFile(mks[0], append([]byte("clean ::\n\ttouch $(CPANTLOG_TEST_MARKERS)/make-clean-leftover\n\n"), mustRead(t, mks[0])...), 0o644)
+		// cpan -c is no hook of CPAN.pm's: the plugin is loaded by perl.
+		r := cpan(s, w.mirror, true, "", "-c", "Evil::Module", "CPANTLOG_PRELOAD")
+		if ran := r.ran(); len(ran) > 0 {
+			t.Errorf("make clean ran in a leftover tree (markers %v)\n%s", ran, r.out)
+		}
+	})
+
+	t.Run("a policy that cannot be read", func(t *testing.T) {
+		empty := filepath.Join(t.TempDir(), "empty")
+		os.WriteFile(empty, nil, 0o644)
+		r := cpan(newSession(), w.mirror, false, "", "-T", "Text::Diff", "CPANTLOG_POLICY="+empty)
+		if ran := r.ran(); len(ran) > 0 || r.code != 2 || installed(r.lib, "Text/Diff.pm") {
+			t.Errorf("an empty policy: exit %d (want 2, could not check), markers %v\n%s", r.code, ran, r.out)
+		}
+	})
+
+	t.Run("a file mirror's tarball swapped after the check", func(t *testing.T) {
+		m := w.copyMirror(t)
+		target := filepath.Join(m, "authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz")
+		bad := filepath.Join(m, "bad.tar.gz")
+		os.WriteFile(bad, tarGz(t, hostileFiles("Text-Diff-1.45", "Text::Diff")), 0o644)
+		// The genuine bytes are read (and verified); then the file is
+		// replaced, before CPAN.pm unpacks it.
+		swapped := swapAfterReads(t, target, bad, 5)
+		r := cpan(newSession(), m, false, "", "-T", "Text::Diff")
+		if ran := r.ran(); len(ran) > 0 {
+			t.Errorf("the swapped tarball's code ran (markers %v; swapped: %v)\n%s", ran, swapped(), r.out)
 		}
 	})
 

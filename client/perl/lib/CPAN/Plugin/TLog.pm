@@ -42,6 +42,7 @@ sub _is_dot { my ($dist) = @_; return substr($dist->id // '', -1) eq '.' }
 
 our %index;          # package => distribution path (A/AB/ID/File), from the 02packages that verified
 our $index_state;    # undef: not read yet; 'ok'; or why not
+our $index_code = EXIT_NOT_VERIFIED;    # what "why not" is: refused (1) or could not check (2)
 
 # _verified_index reads, once, the 02packages CPAN.pm used and verifies
 # it. CPAN.pm may resolve from its own parse (or its Metadata cache); the
@@ -56,14 +57,23 @@ sub _verified_index {
     my ($file) = grep { -f } @where;
     unless (defined $mirror) {
         CPAN::TLog::Cpanm::_problem(EXIT_USAGE, $path, 'could not check: CPAN.pm has no urllist (o conf urllist push URL)');
+        $index_code = EXIT_USAGE;
         return $index_state = 'CPAN.pm has no urllist';
     }
     unless (defined $file) {
         CPAN::TLog::Cpanm::_problem(EXIT_USAGE, $path, 'could not check: CPAN.pm did not keep the index it read (looked in ' . join(', ', @where) . ')');
+        $index_code = EXIT_USAGE;
         return $index_state = 'the index CPAN.pm read was not found';
     }
+    my $before = @CPAN::TLog::Cpanm::problems;
     my $text = CPAN::TLog::Cpanm::verified_index(undef, $file, $mirror);
-    return $index_state = "the index ($path) did not verify against the log" unless defined $text;
+    unless (defined $text) {
+        # Could not check the index (no policy, log unreachable) is not a
+        # refusal of what depends on it.
+        my @new = @CPAN::TLog::Cpanm::problems[$before .. $#CPAN::TLog::Cpanm::problems];
+        $index_code = EXIT_USAGE if @new && !grep { $_->[0] != EXIT_USAGE } @new;
+        return $index_state = ($index_code == EXIT_USAGE ? "the index ($path) could not be checked against the log" : "the index ($path) did not verify against the log");
+    }
     my $body = 0;
     for my $line (split /\n/, $text) {
         if (!$body) { $body = 1 if $line eq ''; next }
@@ -99,12 +109,16 @@ sub _arrived {
     my $id = $dist->id;
     my ($ok, $why) = _resolution_ok($dist);
     unless ($ok) {
-        CPAN::TLog::Cpanm::_problem(EXIT_NOT_VERIFIED, "authors/id/$id", "not fetched for " . ($dist->called_for // $id) . ": $why");
+        my $code = $index_state eq 'ok' ? EXIT_NOT_VERIFIED : $index_code;
+        CPAN::TLog::Cpanm::_problem($code, "authors/id/$id", "not used for " . ($dist->called_for // $id) . ": $why");
         return;
     }
     return unless defined $file;
     my $mirror = _mirror() // '';
     my ($verdict, $bytes, $sha) = CPAN::TLog::Cpanm::arrive(undef, $file, "$mirror/authors/id/$id") or return;
+    # What CPAN.pm unpacks from here on is a private copy of the bytes that
+    # verified: a file:// mirror's own file can change after the check.
+    $dist->{localfile} = CPAN::TLog::Cpanm::private_copy($bytes, $file, $sha);
     $dist->{cpantlog_sha} = $sha;
     $dist->{cpantlog_verdict} = $verdict;
 }
@@ -158,6 +172,41 @@ sub _install_gates {
     });
 
     # Every step that runs code of the distribution, and look.
+    # clean and cvs_import run make or copy the tree: only in trees that
+    # verified, never by refetching.
+    for my $step (qw(clean cvs_import)) {
+        _wrap($step => sub {
+            my ($orig, $dist, @rest) = @_;
+            my $dir = $dist->{build_dir};
+            if (defined $dir && !CPAN::TLog::Cpanm::tree_verdict($dir)) {
+                CPAN::TLog::Cpanm::_problem(EXIT_NOT_VERIFIED, $dir, "not running $step: the tree was not unpacked from a verified archive in this session");
+                return;
+            }
+            return $orig->($dist, @rest);
+        });
+    }
+
+    # Patches from distroprefs change a tree after it verified: each must
+    # be named in CPANTLOG_NOVERIFY.
+    _wrap(patch => sub {
+        my ($orig, $dist, @rest) = @_;
+        my $patches = eval { $dist->prefs->{patches} } || [];
+        for my $patch (@$patches) {
+            my $subject = $patch =~ m{\A/} ? $patch : do {
+                (my $norm = $patch) =~ s{\A([A-Z])([A-Z])([-A-Z0-9]*/)}{$1/$1$2/$1$2$3};
+                "authors/id/$norm";
+            };
+            my $pattern = CPAN::TLog::Cpanm::exempt_by($subject);
+            unless ($pattern) {
+                CPAN::TLog::Cpanm::_problem(EXIT_NOT_VERIFIED, $subject, 'a distroprefs patch for ' . $dist->id . ' is not verified by the log: not applied, and the distribution is not built; to allow it, name it in CPANTLOG_NOVERIFY');
+                _refuse($dist, "distroprefs patch $subject is not verified");
+                return 0;
+            }
+            CPAN::TLog::Cpanm::_record_exempt($subject, $pattern);
+        }
+        return $orig->($dist, @rest);
+    });
+
     for my $step (qw(prepare make test install look)) {
         _wrap($step => sub {
             my ($orig, $dist, @rest) = @_;
@@ -198,6 +247,10 @@ if (defined &CPAN::Distribution::get) {
         return $fh;
     };
 }
+
+# A policy that cannot be read means nothing can be checked: said now.
+CPAN::TLog::Cpanm::_problem(EXIT_USAGE, CPAN::TLog::Cpanm::policy_file(), CPAN::TLog::Cpanm::policy_error())
+    unless CPAN::TLog::Cpanm::_policy();
 
 # The hooks CPAN.pm calls: the gates are already in place (installed when
 # CPAN.pm loaded this module, at the first hook); the index is checked at
@@ -245,7 +298,8 @@ C<Makefile.PL>/C<Build.PL>, make, test, install and C<look> run only in a
 tree unpacked so in this session. A build directory from an earlier
 session (C<build_dir_reuse>) is fetched and verified again; a local
 directory (C<cpan .>) is refused unless C<CPANTLOG_NOVERIFY> names it.
-C<force> changes none of this.
+C<force> changes none of this. C<clean> runs only in such trees; a patch
+from distroprefs is applied only when C<CPANTLOG_NOVERIFY> names it.
 
 =back
 
@@ -259,9 +313,10 @@ cpantlog format). With CPAN.pm's default C<pushy_https>, CPAN.pm fetches
 from https://cpan.org whatever C<urllist> says; the plugin verifies what
 arrives all the same, and takes proofs from the log.
 
-To have the gates in place before CPAN.pm does anything at all (C<look> as
-the first command of a session with C<build_dir_reuse>), load the plugin
-with perl: C<PERL5OPT=-MCPAN::Plugin::TLog cpan ...> (C<cpantlog exec>
-does this).
+CPAN.pm loads a plugin at its first get, make, test or install: C<look>
+or C<clean> as the first command of a session with C<build_dir_reuse> run
+before the gates exist. To have them in place before CPAN.pm does anything
+at all, load the plugin with perl: C<PERL5OPT=-MCPAN::Plugin::TLog cpan
+...> (C<cpantlog exec> does this).
 
 =cut

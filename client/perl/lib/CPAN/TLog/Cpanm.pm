@@ -7,6 +7,17 @@ package CPAN::TLog::Cpanm;
 # Carton's Menlo; CPAN::Plugin::TLog uses the same records for CPAN.pm.
 # See the POD at the end.
 
+# Run by cpanm-tlog or carton-tlog, the user's PERL5LIB is searched
+# after perl's own directories, so that it cannot shadow a module the hook
+# relies on (File::Temp, Digest::SHA, ...) with one that unwraps it; the
+# clients' child processes get it back unchanged.
+BEGIN {
+    if (defined(my $user = delete $ENV{CPANTLOG_USER_PERL5LIB})) {
+        push @INC, grep { length } split /:/, $user;
+        $ENV{PERL5LIB} = $user if length $user;
+    }
+}
+
 use strict;
 use warnings;
 use Digest::SHA ();
@@ -231,6 +242,9 @@ my $noverify_error;
 sub exempt_by {
     my ($subject) = @_;
     return undef if defined $noverify_error;
+    # A pattern names a place; a subject that could lead elsewhere (dot
+    # segments, encoded separators, a query) is never exempt.
+    return undef if $subject =~ m{(?:\A|/)\.\.?(?:/|\z)|%(?:2[eEfF]|5[cC])|\\|[?#]};
     unless ($noverify) {
         return undef unless defined $ENV{CPANTLOG_NOVERIFY} && $ENV{CPANTLOG_NOVERIFY} =~ /\S/;
         $noverify = eval { require CPAN::TLog::NoVerify; CPAN::TLog::NoVerify::from_env() };
@@ -282,8 +296,11 @@ sub _ok {
 # local path below some authors/id/ tree, else ().
 sub cpan_path_of {
     my ($uri) = @_;
-    my ($base, $path) = ($uri // '') =~ m{\A(.*?)/?(authors/id/[A-Z]/[A-Z0-9-]{2}/[A-Z][A-Z0-9-]+/[^\x00-\x20]+)\z} or return;
-    return if $path =~ m{(?:\A|/)\.\.?(?:/|\z)|//};
+    $uri //= '';
+    # The path of a URL only: a query or fragment names nothing on CPAN.
+    return if $uri =~ m{[?#]} || $uri =~ m{%(?:2[eEfF]|5[cC])|\\};
+    my ($base, $path) = $uri =~ m{\A(.*?)(?:\A|/)(authors/id/[A-Z]/[A-Z0-9-]{2}/[A-Z][A-Z0-9-]+/[^\x00-\x20]+)\z} or return;
+    return if $path =~ m{(?:\A|/)\.\.?(?:/|\z)|//} || $base =~ m{(?:\A|/)\.\.?(?:/|\z)};
     return ($base, $path);
 }
 
@@ -455,10 +472,15 @@ sub wrap {
             my ($self, $stuff, $dist, $depth) = @_;
             my $cwd = Cwd::getcwd();
             unless (tree_verdict($cwd)) {
-                # The --installdeps target is the user's own project: its
-                # dependencies are installed, never it.
-                my $own = $self->{installdeps} && !$depth && ($dist->{source} // '') eq 'local';
-                if (!$own) {
+                # The --installdeps target with a cpanfile is the user's
+                # own project: cpanm reads its cpanfile and installs its
+                # dependencies, never builds it. Without a cpanfile its
+                # Makefile.PL would run: that needs an exemption.
+                my $own = $self->{installdeps} && !$depth && ($dist->{source} // '') eq 'local'
+                    && defined $self->{cpanfile_path} && -e $self->{cpanfile_path};
+                if ($own) {
+                    _record_exempt($cwd, '--installdeps: your project, whose cpanfile is read; nothing of it is built or installed');
+                } else {
                     my $pattern = exempt_by($cwd);
                     return _refuse_tree($self, "not building $stuff", $cwd) unless $pattern;
                     _record_exempt($cwd, $pattern);
@@ -619,10 +641,11 @@ sub summary {
         $code = $c if $c != EXIT_USAGE && ($code == 0 || $code == EXIT_USAGE || $c > $code);
         $code ||= $c;
     }
-    return $code if $ENV{CPANTLOG_EXEC_CHECK};    # cpantlog exec prints the summary
     return $code unless $verified || @problems || @exempt;
     my $log = '';
-    if ($policy && $policy->{logs} && @{ $policy->{logs} }) {
+    if ($ENV{CPANTLOG_EXEC_CHECK}) {
+        $log = " by cpantlog exec's proxy at $ENV{CPANTLOG_EXEC_CHECK}";
+    } elsif ($policy && $policy->{logs} && @{ $policy->{logs} }) {
         my $l = $policy->{logs}[0];
         $log = " against $l->{name}";
     }
