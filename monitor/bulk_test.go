@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	mrand "math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -217,13 +218,18 @@ func TestBulkAuditResumes(t *testing.T) {
 		}
 		leaves[i] = mkUpload(t, fmt.Sprintf("authors/id/S/SY/SYNTH/Dist-%d-1.0.tar.gz", k), "SYNTH", fmt.Sprint(content, k), t0.Add(time.Duration(i)*time.Second), nil)
 	}
-	srv := slowLog(t, signer, leaves)
+	srv := newGatedLog(t, signer, leaves, 0)
 	state := t.TempDir()
 	got := map[string]bool{}
 	stops := 0
 	// Stopped after the first batch committed, then after the next, then
-	// to the end.
-	for _, at := range []uint64{1, 2*batchBundles*layout.EntryBundleWidth - 1, n + 1} {
+	// to the end: each round's audit waits at the gate (the bundle after
+	// the batch it is to commit) until it is stopped.
+	for k, at := range []uint64{1, 2*batchBundles*layout.EntryBundleWidth - 1, n + 1} {
+		srv.gate.Store(uint64(k+1) * batchBundles)
+		if at > n {
+			srv.gate.Store(math.MaxUint64)
+		}
 		fs, err := syncWith(t, srv.URL, vkey, state, 1000, func(m *Monitor) bool {
 			a, _ := m.Audited()
 			return a >= at
@@ -240,8 +246,8 @@ func TestBulkAuditResumes(t *testing.T) {
 		}
 		break
 	}
-	if stops == 0 {
-		t.Fatal("no audit was stopped midway: the test proves nothing")
+	if stops != 2 {
+		t.Fatalf("%d audits stopped midway, want 2", stops)
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("findings after %d stops (-want +got):\n%s", stops, diff)

@@ -8,10 +8,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -294,19 +298,44 @@ func TestAuthorPaths(t *testing.T) {
 // TestCanceledSyncReportsNothing: a sync stopped mid-audit (shutdown) is an
 // error, not a root mismatch over the entries audited so far, and the next
 // sync finishes the audit with nothing to report.
-// slowLog serves a new log of leaves, signed by signer, taking 2 ms a
-// request: long enough that a cancel lands in the middle of an audit.
-func slowLog(t *testing.T, signer note.Signer, leaves [][]byte) *httptest.Server {
+// gatedLog serves a new log of leaves, signed by signer, and holds every
+// request for an entry bundle at or past its gate until the request is
+// canceled: an audit of it stops at the gate however fast or slow the
+// machine, until the caller cancels it. Tests that stop an audit midway
+// used a log that was merely slow, and a poller that had to see the
+// audit's position before it finished: on a busy machine the poller could
+// run too late (TestBulkAuditResumes failed once in CI, "no audit was
+// stopped midway", reproduced by delaying the poller by a second).
+type gatedLog struct {
+	*httptest.Server
+	gate atomic.Uint64 // bundles served; math.MaxUint64 for all
+}
+
+func newGatedLog(t *testing.T, signer note.Signer, leaves [][]byte, gate uint64) *gatedLog {
 	t.Helper()
 	dir := t.TempDir()
 	appendLeaves(t, dir, signer, leaves)
+	g := &gatedLog{}
+	g.gate.Store(gate)
 	files := http.FileServer(http.Dir(dir))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(2 * time.Millisecond)
+	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/tile/entries/"); ok {
+			if idx, err := bundleIndex(rest); err == nil && idx >= g.gate.Load() {
+				<-r.Context().Done()
+				return
+			}
+		}
 		files.ServeHTTP(w, r)
 	}))
-	t.Cleanup(srv.Close)
-	return srv
+	t.Cleanup(g.Close)
+	return g
+}
+
+// bundleIndex is the index of an entry bundle from its path below
+// tile/entries/ (x001/234, with .p/N for a partial one).
+func bundleIndex(p string) (uint64, error) {
+	p, _, _ = strings.Cut(p, ".p/")
+	return strconv.ParseUint(strings.NewReplacer("x", "", "/", "").Replace(p), 10, 64)
 }
 
 func TestCanceledSyncReportsNothing(t *testing.T) {
@@ -317,7 +346,9 @@ func TestCanceledSyncReportsNothing(t *testing.T) {
 	for i := range leaves {
 		leaves[i] = mkUpload(t, fmt.Sprintf("authors/id/S/SY/SYNTH/Dist-%d-1.0.tar.gz", i), "SYNTH", fmt.Sprint(i), t0.Add(time.Duration(i)*time.Second), nil)
 	}
-	srv := slowLog(t, signer, leaves)
+	// The audit commits a batch of bundles, then waits at the gate until
+	// the timeout cancels it.
+	srv := newGatedLog(t, signer, leaves, batchBundles+6)
 	p, err := client.ParsePolicy(fmt.Appendf(nil, "log %s %s\nquorum none\n", vkey, srv.URL))
 	if err != nil {
 		t.Fatal(err)
@@ -327,9 +358,10 @@ func TestCanceledSyncReportsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	err = m.Sync(ctx)
 	cancel()
+	srv.gate.Store(math.MaxUint64)
 	if err == nil {
 		t.Fatal("a sync canceled mid-audit returned no error")
 	}
