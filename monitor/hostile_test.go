@@ -689,3 +689,29 @@ func TestMirrorUnauditable(t *testing.T) {
 		}
 	})
 }
+
+// TestIndexVersionTooLargeToDownload: a logged version larger than the
+// monitor downloads is index-version-unauditable (security), without a
+// byte of it fetched.
+func TestIndexVersionTooLargeToDownload(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	const pk = "modules/02packages.details.txt.gz"
+	e := &entry.Entry{Kind: entry.Index, Path: pk, Size: maxIndexDownload + 1, SHA256: sha256.Sum256([]byte("huge")), Time: t0}
+	leaf, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, dir, vkey, _ := craftedLog(t, [][]byte{leaf}, nil, "")
+	var fetched []string
+	tamper := func(p string, b []byte) []byte {
+		if strings.HasPrefix(p, "index-files/") {
+			fetched = append(fetched, p)
+		}
+		return b
+	}
+	logURL := tamperedLog(t, dir, &tamper)
+	r := monitorWithMirror(t, logURL, vkey, t.TempDir(), "")
+	if r.err != nil || r.kinds() != KindIndexUnauditable || !r.findings[0].Security || !strings.Contains(r.findings[0].Message, "more than the 268435456 this monitor downloads") || len(fetched) != 0 {
+		t.Errorf("%v %+v, fetched %v", r.err, r.findings, fetched)
+	}
+}
