@@ -37,10 +37,13 @@ Usage:
   cpantlog proxy --upstream URL [--listen 127.0.0.1:7373]  a CPAN mirror that verifies first
   cpantlog exec [proxy flags] -- COMMAND...                run cpanm, carton, cpan, cpm through it
   cpantlog snapshot cpanfile.snapshot [--mirror URL|DIR]   verify what a Carton snapshot pins
+  cpantlog init --log URL --key VKEY [--witness ...]       write the trust policy every tool reads
 
-Every command takes --policy FILE (default ~/.config/cpantlog/policy) and
---state DIR (default ~/.local/state/cpantlog), where the newest checkpoint
-trusted per log is kept so that a rollback or fork of the log is caught.
+Every command takes --policy FILE (default $CPANTLOG_POLICY, else
+~/.config/cpantlog/policy, which the Perl tools read too) and --state DIR
+(default $CPANTLOG_STATE, else ~/.local/state/cpantlog), where the newest
+checkpoint trusted per log is kept so that a rollback or fork of the log is
+caught.
 
 Exit codes: 0 verified, 1 not verified (a signature that does not verify
 included), 2 usage or I/O error, 3 security error (evidence signed by a
@@ -81,6 +84,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return code
 	case "snapshot":
 		err = snapshotCmd(args[1:], stdout, stderr)
+	case "init":
+		err = initCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		if len(args) > 1 && args[1] != "help" && !strings.HasPrefix(args[1], "-") {
 			// help COMMAND is COMMAND -h.
@@ -104,6 +109,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 // common are the flags every command takes.
 type common struct {
 	policy, state, log, origin, cache string
+	policyNotice                      string // said when the policy is read from the old Perl location
+	stderr                            io.Writer
 	crossCheck                        bool
 	maxViewLag                        time.Duration
 }
@@ -121,11 +128,12 @@ func newFlags(name, summary string, stderr io.Writer, examples ...string) (*flag
 		fmt.Fprint(stderr, "\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	c := &common{}
-	cfg, _ := os.UserConfigDir()
+	c := &common{stderr: stderr}
 	cache, _ := os.UserCacheDir()
-	fs.StringVar(&c.policy, "policy", filepath.Join(cfg, "cpantlog", "policy"), "trust policy `FILE`: the log's key and URL, witnesses and quorum")
-	fs.StringVar(&c.state, "state", client.DefaultStateDir(), "`DIR` of the newest trusted checkpoint per log")
+	policy, notice := client.PolicyFile()
+	c.policyNotice = notice
+	fs.StringVar(&c.policy, "policy", policy, "trust policy `FILE`: the log's key and URL, witnesses and quorum ($CPANTLOG_POLICY; 'cpantlog init' writes it)")
+	fs.StringVar(&c.state, "state", client.StateDir(), "`DIR` of the newest trusted checkpoint per log ($CPANTLOG_STATE)")
 	fs.StringVar(&c.log, "log", "", "read the log from this `URL` or tile directory instead of the policy's URL")
 	fs.StringVar(&c.origin, "origin", "", "which log (`ORIGIN`) of the policy, when it names several")
 	fs.StringVar(&c.cache, "cache", filepath.Join(cache, "cpantlog", "tiles"), "cache `DIR` of immutable tiles (empty to disable)")
@@ -150,9 +158,12 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func (c *common) verifier(online bool) (*client.Verifier, error) {
+	if old, _ := client.PolicyFile(); c.policyNotice != "" && c.policy == old {
+		fmt.Fprintf(c.stderr, "cpantlog: %s\n", c.policyNotice)
+	}
 	b, err := os.ReadFile(c.policy)
 	if err != nil {
-		return nil, fmt.Errorf("%w (write a policy file, see README, or pass --policy)", err)
+		return nil, fmt.Errorf("%w (write one with 'cpantlog init --log URL --key VKEY', or pass --policy)", err)
 	}
 	p, err := client.ParsePolicy(b)
 	if err != nil {
