@@ -21,14 +21,19 @@ import (
 // loggedMirror builds a mirror of the samples, logs it in a witnessed log,
 // copies the log's proofs into it, and stops the log: what a Perl user
 // meets when the log is down. It returns the mirror and a policy file.
-func loggedMirror(t *testing.T) (string, string) {
+func loggedMirror(t *testing.T) (string, string) { return logMirror(t, "../../testdata") }
+
+// logMirror builds a mirror of the distributions under from/authors/id,
+// logs it in a log with one witness, copies the log's proofs into the
+// mirror, and stops the log. It returns the mirror and a policy file.
+func logMirror(t *testing.T, from string) (string, string) {
 	t.Helper()
 	logDir, logVKey := newLogKey(t)
 	w1 := startWitness(t, "w1.example", logVKey)
 	policyText := fmt.Sprintf("log %s %%s\nwitness w1 %s %s\nquorum w1\n", logVKey, w1.vkey, w1.url)
 	lg := startLogWith(t, tlog.Config{DataDir: logDir, WitnessPolicy: []byte(fmt.Sprintf(policyText, ""))})
 	mirror := t.TempDir()
-	tree, err := minicpan.Build("../../testdata", mirror)
+	tree, err := minicpan.Build(from, mirror)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +52,6 @@ func loggedMirror(t *testing.T) (string, string) {
 	}
 	policy := writePolicy(t, fmt.Sprintf(policyText, lg.url))
 	lg.stop() // from here on there is no log to ask
-
 	return mirror, policy
 }
 

@@ -15,7 +15,6 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
@@ -31,9 +30,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/CPAN-Security/cpan-tlog/internal/minicpan"
-	tlog "github.com/CPAN-Security/cpan-tlog/log"
 )
 
 // markerPerl is Perl that leaves a file named what in
@@ -120,30 +116,7 @@ func newHostileWorld(t *testing.T) *hostileWorld {
 	os.MkdirAll(filepath.Dir(evil), 0o755)
 	os.WriteFile(evil, tarGz(t, hostileFiles("Evil-Module-1.0", "Evil::Module")), 0o644)
 
-	logDir, logVKey := newLogKey(t)
-	w1 := startWitness(t, "w1.example", logVKey)
-	policyText := fmt.Sprintf("log %s %%s\nwitness w1 %s %s\nquorum w1\n", logVKey, w1.vkey, w1.url)
-	lg := startLogWith(t, tlog.Config{DataDir: logDir, WitnessPolicy: []byte(fmt.Sprintf(policyText, ""))})
-	mirror := t.TempDir()
-	tree, err := minicpan.Build(from, mirror)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := minicpan.Log(context.Background(), lg.url, lg.log.Token(), tree, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	want := len(tree.Uploads) + len(tree.Indexes)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		lg.log.WriteProofs(context.Background())
-		if c, k, err := tlog.PublishProofs(logDir, mirror); err == nil && c+k >= want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the proofs were not all written")
-		}
-	}
-	policy := writePolicy(t, fmt.Sprintf(policyText, lg.url))
-	lg.stop()
+	mirror, policy := logMirror(t, from)
 	return &hostileWorld{mirror: mirror, policy: policy}
 }
 
@@ -208,17 +181,49 @@ func writeIndex(t *testing.T, mirror string, plain bool, lines ...string) {
 	os.Chtimes(p, future, future)
 }
 
+// writeTree writes files (relative names => content) below root and
+// returns the directory of the first name's first element.
+func writeTree(t *testing.T, root string, files map[string]string) string {
+	t.Helper()
+	var top string
+	for n, c := range files {
+		p := filepath.Join(root, filepath.FromSlash(n))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		first, _, _ := strings.Cut(n, "/")
+		top = filepath.Join(root, first)
+	}
+	return top
+}
+
+// hostileMetaDB is a cpanmetadb that resolves every package to the
+// attacker's upload; asked says how many requests it got.
+func hostileMetaDB(t *testing.T) (url string, asked func() int32) {
+	t.Helper()
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		fmt.Fprint(w, "---\ndistfile: E/EV/EVIL/Evil-Module-1.0.tar.gz\nversion: 9.99\n")
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, n.Load
+}
+
 // gitRepo makes a git repository (named *.git, as cpanm wants) holding
 // one distribution's files at its top.
 func gitRepo(t *testing.T, files map[string]string) string {
 	t.Helper()
 	repo := filepath.Join(t.TempDir(), "Evil.git")
+	inRepo := map[string]string{}
 	for n, c := range files {
 		_, rel, _ := strings.Cut(n, "/")
-		p := filepath.Join(repo, rel)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		os.WriteFile(p, []byte(c), 0o644)
+		inRepo[rel] = c
 	}
+	writeTree(t, repo, inRepo)
 	for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"-c", "user.name=x", "-c", "user.email=x@x", "commit", "-qm", "x"}} {
 		if out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput(); err != nil {
 			t.Fatalf("git %v: %v %s", args, err, out)
@@ -384,15 +389,10 @@ func TestCpanmTlogBuildsOnlyWhatVerified(t *testing.T) {
 	})
 
 	t.Run("cpanmetadb is not asked", func(t *testing.T) {
-		var asked atomic.Int32
-		metadb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			asked.Add(1)
-			fmt.Fprint(w, "---\ndistfile: E/EV/EVIL/Evil-Module-1.0.tar.gz\nversion: 9.99\n")
-		}))
-		defer metadb.Close()
-		r := cpanmTlog(t, w.policy, nil, "--mirror", w.mirror, "--no-mirror-only", "--cpanmetadb", metadb.URL+"/v1.0/", "Try::Tiny")
-		if ran := r.ran(); len(ran) > 0 || asked.Load() != 0 || r.code != 0 || !installed(r.lib, "Try/Tiny.pm") {
-			t.Errorf("--no-mirror-only with a hostile cpanmetadb: asked %d times, exit %d, markers %v\n%s", asked.Load(), r.code, ran, r.out)
+		metadb, asked := hostileMetaDB(t)
+		r := cpanmTlog(t, w.policy, nil, "--mirror", w.mirror, "--no-mirror-only", "--cpanmetadb", metadb+"/v1.0/", "Try::Tiny")
+		if ran := r.ran(); len(ran) > 0 || asked() != 0 || r.code != 0 || !installed(r.lib, "Try/Tiny.pm") {
+			t.Errorf("--no-mirror-only with a hostile cpanmetadb: asked %d times, exit %d, markers %v\n%s", asked(), r.code, ran, r.out)
 		}
 	})
 
@@ -409,12 +409,7 @@ func TestCpanmTlogBuildsOnlyWhatVerified(t *testing.T) {
 	})
 
 	t.Run("local directory or tarball or URL outside authors-id", func(t *testing.T) {
-		dir := filepath.Join(t.TempDir(), "Evil-Module-1.0")
-		for n, c := range hostileFiles("Evil-Module-1.0", "Evil::Module") {
-			p := filepath.Join(filepath.Dir(dir), n)
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			os.WriteFile(p, []byte(c), 0o644)
-		}
+		dir := writeTree(t, t.TempDir(), hostileFiles("Evil-Module-1.0", "Evil::Module"))
 		r := cpanmTlog(t, w.policy, nil, "--mirror", w.mirror, dir)
 		assertRefused(t, r, dir)
 		// Named in CPANTLOG_NOVERIFY: built, and listed as exempt.
@@ -461,12 +456,7 @@ func TestCpanmTlogBuildsOnlyWhatVerified(t *testing.T) {
 	})
 
 	t.Run("--installdeps of a directory", func(t *testing.T) {
-		dir := filepath.Join(t.TempDir(), "Evil-Module-1.0")
-		for n, c := range hostileFiles("Evil-Module-1.0", "Evil::Module") {
-			p := filepath.Join(filepath.Dir(dir), n)
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			os.WriteFile(p, []byte(c), 0o644)
-		}
+		dir := writeTree(t, t.TempDir(), hostileFiles("Evil-Module-1.0", "Evil::Module"))
 		// Without a cpanfile cpanm would run its Makefile.PL.
 		r := cpanmTlog(t, w.policy, nil, "--mirror", w.mirror, "--installdeps", dir)
 		assertRefused(t, r, dir)
@@ -620,17 +610,12 @@ func TestCartonTlogBuildsOnlyWhatVerified(t *testing.T) {
 	})
 
 	t.Run("no mirror given: cpanmetadb is not asked", func(t *testing.T) {
-		var asked atomic.Int32
-		metadb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			asked.Add(1)
-			fmt.Fprint(w, "---\ndistfile: E/EV/EVIL/Evil-Module-1.0.tar.gz\nversion: 9.99\n")
-		}))
-		defer metadb.Close()
+		metadb, asked := hostileMetaDB(t)
 		// Carton's default mirror, routed nowhere: the only answer it
 		// could get is the hostile cpanmetadb's.
-		r := carton("", "requires 'Evil::Module';\n", "PERL_CPANM_OPT=--cpanmetadb "+metadb.URL+"/v1.0/")
-		if ran := r.ran(); len(ran) > 0 || asked.Load() != 0 || r.code == 0 || installed(r.lib, "Evil/Module.pm") {
-			t.Errorf("carton-tlog with its default mirror: cpanmetadb asked %d times, exit %d, markers %v\n%s", asked.Load(), r.code, ran, r.out)
+		r := carton("", "requires 'Evil::Module';\n", "PERL_CPANM_OPT=--cpanmetadb "+metadb+"/v1.0/")
+		if ran := r.ran(); len(ran) > 0 || asked() != 0 || r.code == 0 || installed(r.lib, "Evil/Module.pm") {
+			t.Errorf("carton-tlog with its default mirror: cpanmetadb asked %d times, exit %d, markers %v\n%s", asked(), r.code, ran, r.out)
 		}
 	})
 }
@@ -806,12 +791,7 @@ $CPAN::Config->{prerequisites_policy} = q[follow];
 	})
 
 	t.Run("local directory", func(t *testing.T) {
-		dir := filepath.Join(t.TempDir(), "Evil-Module-1.0")
-		for n, c := range hostileFiles("Evil-Module-1.0", "Evil::Module") {
-			p := filepath.Join(filepath.Dir(dir), n)
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			os.WriteFile(p, []byte(c), 0o644)
-		}
+		dir := writeTree(t, t.TempDir(), hostileFiles("Evil-Module-1.0", "Evil::Module"))
 		r := cpan(newSession(), w.mirror, false, dir, "-t", ".")
 		assertRefused(t, r, dir)
 		r = cpan(newSession(), w.mirror, false, dir, "-t", ".", "CPANTLOG_NOVERIFY="+dir)
