@@ -248,6 +248,15 @@ if (defined &CPAN::Distribution::get) {
     };
 }
 
+# With CPAN.pm's default pushy_https, CPAN.pm downloads from
+# https://cpan.org whatever urllist says: everything is verified all the
+# same (proofs then come from the log), but the user who set a mirror
+# should know why it is not used.
+if ($CPAN::Config && $CPAN::Config->{pushy_https} && grep { !m{\Ahttps://} } @{ $CPAN::Config->{urllist} || [] }) {
+    _say("cpan-tlog: CPAN.pm's pushy_https is on, so CPAN.pm downloads from https://cpan.org, not from your urllist; "
+        . "what arrives is verified either way. To use your mirror: o conf pushy_https 0");
+}
+
 # A policy that cannot be read means nothing can be checked: said now.
 CPAN::TLog::Cpanm::_problem(EXIT_USAGE, CPAN::TLog::Cpanm::policy_file(), CPAN::TLog::Cpanm::policy_error())
     unless CPAN::TLog::Cpanm::_policy();
@@ -318,5 +327,14 @@ or C<clean> as the first command of a session with C<build_dir_reuse> run
 before the gates exist. To have them in place before CPAN.pm does anything
 at all, load the plugin with perl: C<PERL5OPT=-MCPAN::Plugin::TLog cpan
 ...> (C<cpantlog exec> does this).
+
+=cut
+
+=head1 LICENSE
+
+This software is copyright (c) 2026 by the cpan-tlog developers.
+
+This is free software; you can redistribute it and/or modify it under
+the same terms as the Perl 5 programming language system itself.
 
 =cut
