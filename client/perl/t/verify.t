@@ -24,8 +24,10 @@ sub slurp {
     return $b;
 }
 
-# vector_file: the file a vector checks: its own 'file', or the sample
-# tarball its 'source' names (in the repository's testdata).
+# vector_file: the file a vector checks: its own 'file', or the file its
+# 'source' names, relative to the directory above the vectors: a sample
+# tarball of testdata/ in the repository; in the distribution, a file of
+# t/vector-files/, where copy-vectors.pl stores each content once.
 sub vector_file {
     my ($dir) = @_;
     return "$dir/file" if -e "$dir/file";

@@ -719,3 +719,12 @@ exempt) and each file that did not verify; the exit status is then 1
 (refused), 3 (security error) or 2 (could not check).
 
 =cut
+
+=head1 LICENSE
+
+This software is copyright (c) 2026 by the cpan-tlog developers.
+
+This is free software; you can redistribute it and/or modify it under
+the same terms as the Perl 5 programming language system itself.
+
+=cut

@@ -329,3 +329,12 @@ F<docs/exemptions.md> in the cpan-tlog repository, L<CPAN::TLog::Cpanm>,
 L<CPAN::TLog::Verify>.
 
 =cut
+
+=head1 LICENSE
+
+This software is copyright (c) 2026 by the cpan-tlog developers.
+
+This is free software; you can redistribute it and/or modify it under
+the same terms as the Perl 5 programming language system itself.
+
+=cut

@@ -538,3 +538,12 @@ L<cpanm-tlog>, L<carton-tlog>, L<CPAN::Plugin::TLog>, L<CPAN::TLog::Cpanm>,
 C<cpantlog-verify-pl -h>.
 
 =cut
+
+=head1 LICENSE
+
+This software is copyright (c) 2026 by the cpan-tlog developers.
+
+This is free software; you can redistribute it and/or modify it under
+the same terms as the Perl 5 programming language system itself.
+
+=cut
