@@ -385,7 +385,7 @@ func installPerlDist(t *testing.T) string {
 	}
 	// The tests travel with it: the shared vectors are in the tarball.
 	if out, err := exec.Command("tar", "tzf", filepath.Join(src, "CPAN-TLog-Verify-1.00.tar.gz")).Output(); err != nil ||
-		!strings.Contains(string(out), "t/vectors/valid-upload/proof") || !strings.Contains(string(out), "t/vectors/valid-upload/file") || !strings.Contains(string(out), "bin/cpanm-tlog") {
+		!strings.Contains(string(out), "t/vectors/valid-upload/proof") || !strings.Contains(string(out), "t/vectors/valid-upload/source") || !strings.Contains(string(out), "bin/cpanm-tlog") {
 		t.Errorf("the distribution lacks the shared vectors or cpanm-tlog: %v\n%s", err, out)
 	}
 	lib := t.TempDir()
