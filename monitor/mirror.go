@@ -41,6 +41,17 @@ var maxMirrorFile int64 = 1 << 30
 // records them.
 const mirrorFlush = 1000
 
+// maxMirrorGroup is how many findings of a kind one directory of a mirror
+// (or the list of missing uploads) reports one by one: past it, one
+// finding says how many more there are.
+const maxMirrorGroup = 1000
+
+// maxMirrorChecksums bounds a CHECKSUMS file the audit reads: the largest
+// author directories have a few thousand files, a few MB, and parsing one
+// costs several times its size (cpan.MaxChecksumsSize, 32 MiB, would take
+// the audit past its memory bound). A larger one is mirror-unauditable.
+const maxMirrorChecksums = 8 << 20
+
 // maxDirVisits bounds how often one directory is walked through symlinks
 // (a tree of symlinks to one directory would otherwise be walked
 // exponentially often).
@@ -57,6 +68,16 @@ type mirrorAudit struct {
 	run     string // names this run in the IDs of what it cannot audit
 	seen    []uint64
 	pending []Finding
+	// group is where the findings being reported are (a directory, or
+	// the missing uploads); counts and dropped are its findings by kind.
+	group   string
+	counts  map[string]int
+	dropped map[string]*droppedFindings
+}
+
+type droppedFindings struct {
+	n        int
+	security bool
 }
 
 // AuditMirror brings the audit up to date, then compares a CPAN mirror
@@ -82,6 +103,7 @@ func (m *Monitor) AuditMirror(ctx context.Context, loc string) error {
 		// What was found before stands.
 		return errors.Join(err, a.flush())
 	}
+	a.startGroup("the uploads the mirror does not have")
 	err = u.each(func(p string, rec upload) error {
 		if rec.Deleted {
 			return nil
@@ -92,7 +114,37 @@ func (m *Monitor) AuditMirror(ctx context.Context, loc string) error {
 		}
 		return a.add(mirrorFinding(KindMirrorMissing, false, p, rec.SHA256[:], "%s is logged (index %d) but the mirror %s does not have it", p, rec.Index, loc))
 	})
+	if err == nil {
+		err = a.endGroup()
+	}
 	return errors.Join(err, a.flush())
+}
+
+// startGroup starts counting the findings of a group (see maxMirrorGroup).
+func (a *mirrorAudit) startGroup(name string) {
+	a.group, a.counts, a.dropped = name, map[string]int{}, map[string]*droppedFindings{}
+}
+
+// endGroup reports, for each kind, the findings of the group past
+// maxMirrorGroup in one finding (reported by every run: they are not
+// recorded one by one).
+func (a *mirrorAudit) endGroup() error {
+	kinds := make([]string, 0, len(a.dropped))
+	for k := range a.dropped {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	for _, k := range kinds {
+		d := a.dropped[k]
+		f := Finding{ID: fmt.Sprintf("%s:%s:more:%s", k, a.group, a.run), Kind: k, Security: d.security,
+			Message: clip(fmt.Sprintf("the mirror %s: %d more %s findings in %s are not listed one by one (more than %d): look at it as a whole", a.loc, d.n, k, a.group, maxMirrorGroup), maxMessage)}
+		a.pending = append(a.pending, f)
+	}
+	a.group, a.counts, a.dropped = "", nil, nil
+	if len(a.pending) >= mirrorFlush {
+		return a.flush()
+	}
+	return nil
 }
 
 func mirrorFinding(kind string, security bool, p string, sum []byte, format string, args ...any) Finding {
@@ -106,6 +158,18 @@ func (a *mirrorAudit) unauditable(p string, format string, args ...any) error {
 }
 
 func (a *mirrorAudit) add(f Finding) error {
+	if a.counts != nil {
+		if a.counts[f.Kind]++; a.counts[f.Kind] > maxMirrorGroup {
+			d := a.dropped[f.Kind]
+			if d == nil {
+				d = &droppedFindings{}
+				a.dropped[f.Kind] = d
+			}
+			d.n++
+			d.security = d.security || f.Security
+			return nil
+		}
+	}
 	a.pending = append(a.pending, f)
 	if len(a.pending) >= mirrorFlush {
 		return a.flush()
@@ -195,6 +259,11 @@ func (w *mirrorWalk) dir(p, real string, stack []string) error {
 		}
 	}
 	stack = append(stack, real)
+	// The directory's files first, as one group of findings, then its
+	// subdirectories.
+	type subdir struct{ p, real string }
+	var subdirs []subdir
+	w.a.startGroup(p)
 	for _, d := range entries {
 		fp := path.Join(p, d.Name())
 		full := filepath.Join(w.root, filepath.FromSlash(fp))
@@ -217,23 +286,27 @@ func (w *mirrorWalk) dir(p, real string, stack []string) error {
 					}
 					continue
 				}
-				if err := w.dir(fp, target, stack); err != nil {
-					return err
-				}
+				subdirs = append(subdirs, subdir{fp, target})
 				continue
 			}
 		}
 		switch {
 		case t.IsDir():
-			if err := w.dir(fp, filepath.Join(real, d.Name()), stack); err != nil {
-				return err
-			}
+			subdirs = append(subdirs, subdir{fp, filepath.Join(real, d.Name())})
 		case t.IsRegular():
 			if err := w.file(fp, full, d.Name()); err != nil {
 				return err
 			}
 		}
 		// Anything else (a device, a FIFO, a socket) is not served.
+	}
+	if err := w.a.endGroup(); err != nil {
+		return err
+	}
+	for _, d := range subdirs {
+		if err := w.dir(d.p, d.real, stack); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -242,7 +315,7 @@ func (w *mirrorWalk) dir(p, real string, stack []string) error {
 func (w *mirrorWalk) file(p, full, name string) error {
 	a := w.a
 	if name == "CHECKSUMS" {
-		b, err := readBounded(full, cpan.MaxChecksumsSize)
+		b, err := readBounded(full, maxMirrorChecksums)
 		if err != nil {
 			return a.unauditable(p, "%v", err)
 		}
@@ -272,6 +345,10 @@ func readBounded(name string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	// A regular file says its size: a larger one is not read at all.
+	if st, err := f.Stat(); err != nil || st.Size() > limit {
+		return nil, errors.Join(err, fmt.Errorf("it is larger than %d bytes", limit))
+	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
@@ -364,7 +441,7 @@ func (a *mirrorAudit) auditHTTP(ctx context.Context, base string) error {
 		return err
 	}
 	for dir := range dirs {
-		b, err := a.m.get(ctx, base+"/"+dir+"/CHECKSUMS", cpan.MaxChecksumsSize)
+		b, err := a.m.get(ctx, base+"/"+dir+"/CHECKSUMS", maxMirrorChecksums)
 		switch {
 		case errors.Is(err, errNotFound):
 			continue // every logged file there is reported missing
@@ -376,7 +453,11 @@ func (a *mirrorAudit) auditHTTP(ctx context.Context, base string) error {
 			}
 			continue
 		}
+		a.startGroup(dir)
 		if err := a.checksums(dir, b, true); err != nil {
+			return err
+		}
+		if err := a.endGroup(); err != nil {
 			return err
 		}
 	}
@@ -401,6 +482,9 @@ func (m *Monitor) get(ctx context.Context, u string, limit int64) ([]byte, error
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	if resp.ContentLength > limit {
+		return nil, fmt.Errorf("GET %s: larger than %d bytes (%d)", u, limit, resp.ContentLength)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err == nil && int64(len(b)) > limit {

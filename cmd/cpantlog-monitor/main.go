@@ -90,7 +90,8 @@ must be logged with the same size and sha256 (mirror-unlogged,
 mirror-mismatch), and every logged upload must be there (mirror-missing).
 A symlink is judged by the bytes it resolves to, as a web server serves
 them; what cannot be read (an unreadable or oversized file or CHECKSUMS, a
-dangling symlink, a directory that cannot be listed) is mirror-unauditable.
+dangling symlink, a directory that cannot be listed, a CHECKSUMS over 8 MiB)
+is mirror-unauditable.
 Exit 0 clean, 1 findings, 2 error, 3 security finding.
 
 Examples:
