@@ -52,6 +52,9 @@ type Checkpoint struct {
 	Raw []byte
 	// CosignedBy names the policy's witnesses whose cosignature verified.
 	CosignedBy []string
+	// LogVKey is the policy's key of the log that signed it: the trusted
+	// state is kept per log key (State).
+	LogVKey string
 }
 
 // VerifyCheckpoint checks raw against the policy: the log's signature, then
@@ -104,7 +107,7 @@ func (p *Policy) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
 	if err := checkCanonical(raw, cp); err != nil {
 		return nil, notVerified("checkpoint signed by the log key %s is not canonical: %v", l.VKey, err)
 	}
-	c := &Checkpoint{Checkpoint: *cp, Raw: bytes.Clone(raw)}
+	c := &Checkpoint{Checkpoint: *cp, Raw: bytes.Clone(raw), LogVKey: l.VKey}
 	for _, w := range p.Witnesses {
 		n, err := note.Open(raw, note.VerifierList(w.Verifier))
 		switch {

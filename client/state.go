@@ -9,25 +9,39 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/CPAN-Security/cpan-tlog/internal/atomicfile"
 )
 
-// State remembers, per log origin, the newest checkpoint this user has
-// trusted. A newer checkpoint replaces it only once proven consistent with
-// it; an older one, or one of the same size with another root, is a
-// SecurityError. This is what keeps a log from showing a user one history
-// today and another tomorrow.
+// State remembers, per log key (the origin and the key the policy names
+// for the log), the newest checkpoint this user has trusted. A newer
+// checkpoint replaces it only once proven consistent with it; an older
+// one, or one of the same size with another root, is a SecurityError.
+// This is what keeps a log from showing a user one history today and
+// another tomorrow.
 //
-// Layout: DIR/<origin, path-escaped>/checkpoint, written atomically, with a
-// lock file so that concurrent cpantlog runs take turns, and evidence/
-// holding every conflicting pair ever seen.
+// Another key for a trusted origin is another log (a new local log with
+// the default origin, a log whose operator replaced its key): its
+// checkpoints are never compared with the old log's, which would make a
+// "rollback" of two unrelated trees. Until the user says the old state
+// may go (by moving it aside), it is reported as AnotherLogError, exit 2,
+// never as a security error.
+//
+// Layout: DIR/<origin, path-escaped>/key-<key ID, 8 hex digits>/checkpoint,
+// written atomically; DIR/<origin>/evidence/ holds every conflicting pair
+// ever seen, and DIR/<origin>/lock makes concurrent cpantlog runs take
+// turns. The layout before keys, DIR/<origin>/checkpoint, is still
+// read: such a checkpoint moves under its key the first time a checkpoint
+// of that key is checked, if that key signed it; if it did not, it is
+// another log's.
 type State struct {
 	dir string
 }
@@ -52,15 +66,152 @@ func OpenState(dir string) (*State, error) {
 	return &State{dir: dir}, nil
 }
 
+// logDir holds everything kept for an origin (the lock, the witness view
+// cache, one directory per log key).
 func (s *State) logDir(origin string) string { return filepath.Join(s.dir, url.PathEscape(origin)) }
 
-// Trusted returns the checkpoint trusted for origin, or nil.
+// keyDir holds the state of one log key of origin.
+func (s *State) keyDir(origin string, v note.Verifier) string {
+	return filepath.Join(s.logDir(origin), fmt.Sprintf("key-%08x", v.KeyHash()))
+}
+
+// dirOf is where c's state goes: its key's directory, or the origin's
+// for a checkpoint that does not say which key signed it.
+func (s *State) dirOf(c *Checkpoint) string {
+	if v, err := note.NewVerifier(c.LogVKey); err == nil {
+		return s.keyDir(c.Origin, v)
+	}
+	return s.logDir(c.Origin)
+}
+
+// Trusted returns the checkpoint trusted for origin under the key trusted
+// last, or nil. TrustedFor reads one log key's.
 func (s *State) Trusted(origin string) ([]byte, error) {
-	b, err := os.ReadFile(filepath.Join(s.logDir(origin), "checkpoint"))
+	keyed, _ := filepath.Glob(filepath.Join(s.logDir(origin), "key-????????", "checkpoint"))
+	var newest string
+	var at time.Time
+	for _, f := range keyed {
+		if fi, err := os.Stat(f); err == nil && (newest == "" || fi.ModTime().After(at)) {
+			newest, at = f, fi.ModTime()
+		}
+	}
+	if newest == "" {
+		newest = filepath.Join(s.logDir(origin), "checkpoint") // before keys
+	}
+	b, err := os.ReadFile(newest)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	return b, err
+}
+
+// TrustedFor returns the checkpoint trusted for the log key vkey of
+// origin, or nil; a checkpoint kept by origin only (before keys) counts
+// when vkey signed it. A state of origin under another key is an
+// AnotherLogError.
+func (s *State) TrustedFor(origin, vkey string) ([]byte, error) {
+	return s.trustedFor(origin, vkey, false)
+}
+
+// trustedFor is TrustedFor; with migrate (the origin's lock held), a
+// checkpoint kept by origin only that vkey signed moves under its key.
+func (s *State) trustedFor(origin, vkey string, migrate bool) ([]byte, error) {
+	if vkey == "" {
+		return s.Trusted(origin)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, fmt.Errorf("log key %q: %w", vkey, err)
+	}
+	mine := filepath.Join(s.keyDir(origin, v), "checkpoint")
+	b, err := os.ReadFile(mine)
+	switch {
+	case err == nil:
+		if !signedBy(b, v) {
+			// Another key with the same name and key ID.
+			return nil, anotherLog(origin, vkey, b, mine)
+		}
+		return b, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	legacy := filepath.Join(s.logDir(origin), "checkpoint")
+	b, err = os.ReadFile(legacy)
+	switch {
+	case err == nil:
+		if !signedBy(b, v) {
+			return nil, anotherLog(origin, vkey, b, legacy)
+		}
+		if migrate {
+			if err := os.MkdirAll(filepath.Dir(mine), 0o700); err != nil {
+				return nil, err
+			}
+			if err := atomicfile.Write(mine, b, 0o600); err != nil {
+				return nil, err
+			}
+			os.Remove(legacy) // kept under the key now; read no more
+		}
+		return b, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	others, _ := filepath.Glob(filepath.Join(s.logDir(origin), "key-????????", "checkpoint"))
+	for _, f := range others {
+		if b, err := os.ReadFile(f); err == nil {
+			return nil, anotherLog(origin, vkey, b, filepath.Dir(f))
+		}
+	}
+	return nil, nil
+}
+
+// signedBy reports whether v's signature on the note raw verifies.
+func signedBy(raw []byte, v note.Verifier) bool {
+	_, err := note.Open(raw, note.VerifierList(v))
+	return err == nil
+}
+
+// AnotherLogError is a trusted state kept for the same origin as the
+// policy's log but under another key: another log, or the same log with a
+// new key. Its checkpoints are not compared with the new key's, so this is
+// no evidence of anything (exit 2, "could not check"), and it is not a
+// rollback: the user decides whether the old state may go.
+type AnotherLogError struct {
+	Origin string
+	// Key is the policy's log key; TrustedKeys name (name+key ID) the
+	// keys whose signature lines the state kept carries.
+	Key         string
+	TrustedKeys []string
+	// Path is the state kept for the other key: move it aside to trust
+	// the policy's key from now on.
+	Path string
+}
+
+func (e *AnotherLogError) Error() string {
+	return fmt.Sprintf("another log with the same origin: the checkpoints of %s trusted on this machine until now were signed by %s (kept in %s), but the policy names the key %s. "+
+		"This is not a rollback, and nothing was compared or verified. If you replaced the log on purpose (a new local log, or a key change its operator announced), move the old state aside and run again: mv %s %s.old. "+
+		"If not, check the policy's log line against the key the log's operator publishes",
+		e.Origin, listOrNone(e.TrustedKeys), e.Path, e.Key, e.Path, e.Path)
+}
+
+// Unwrap makes it a "could not check" (Unchecked, exit 2).
+func (e *AnotherLogError) Unwrap() error {
+	return &CouldNotCheckError{Reason: "another log with the same origin " + e.Origin}
+}
+
+func anotherLog(origin, vkey string, trusted []byte, path string) error {
+	var by []string
+	_, err := note.Open(trusted, note.VerifierList())
+	var unverified *note.UnverifiedNoteError
+	if errors.As(err, &unverified) {
+		for _, s := range unverified.Note.UnverifiedSigs {
+			if s.Name == origin {
+				by = append(by, fmt.Sprintf("%s+%08x", s.Name, s.Hash))
+			}
+		}
+	}
+	name, rest, _ := strings.Cut(vkey, "+")
+	id, _, _ := strings.Cut(rest, "+")
+	return &AnotherLogError{Origin: origin, Key: name + "+" + id, TrustedKeys: by, Path: path}
 }
 
 // ConsistencyProver returns the proof that the tree of size old is a prefix
@@ -76,7 +227,7 @@ func (s *State) Advance(ctx context.Context, offered *Checkpoint, prove Consiste
 		return err
 	}
 	defer unlock()
-	raw, err := s.Trusted(offered.Origin)
+	raw, err := s.trustedFor(offered.Origin, offered.LogVKey, true)
 	if err != nil {
 		return err
 	}
@@ -85,7 +236,7 @@ func (s *State) Advance(ctx context.Context, offered *Checkpoint, prove Consiste
 	}
 	old, err := parseTrusted(raw)
 	if err != nil {
-		return fmt.Errorf("trusted state for %s is damaged (%v); delete %s only if you know why", offered.Origin, err, s.logDir(offered.Origin))
+		return fmt.Errorf("trusted state for %s is damaged (%v); delete %s only if you know why", offered.Origin, err, s.dirOf(offered))
 	}
 	switch {
 	case offered.Size < old.Size:
@@ -112,7 +263,7 @@ func (s *State) Advance(ctx context.Context, offered *Checkpoint, prove Consiste
 // a saved tlog-proof, say) with the trusted state: only a different root
 // for the trusted size is a fork. Nothing is written unless a fork is found.
 func (s *State) Check(offered *Checkpoint) error {
-	raw, err := s.Trusted(offered.Origin)
+	raw, err := s.trustedFor(offered.Origin, offered.LogVKey, false)
 	if err != nil || raw == nil {
 		return err
 	}
@@ -152,7 +303,7 @@ func (s *State) conflict(offered *Checkpoint, trusted []byte, reason string) err
 
 // save writes the trusted checkpoint atomically and durably.
 func (s *State) save(c *Checkpoint) error {
-	dir := s.logDir(c.Origin)
+	dir := s.dirOf(c)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -121,4 +122,67 @@ func loadOrCreateToken(dir string) (string, error) {
 		return "", fmt.Errorf("%s holds a token of %d characters; use at least 16 (or delete it to have one generated)", p, len(tok))
 	}
 	return tok, nil
+}
+
+// publishedCheckpoint reads the latest checkpoint the log's storage holds,
+// on POSIX or S3 alike (nil when none was published yet), and says where
+// the tree is, for messages.
+func publishedCheckpoint(ctx context.Context, cfg Config) ([]byte, string, error) {
+	where := filepath.Join(cfg.DataDir, TreeDir)
+	if cfg.Storage == StorageS3 {
+		where = fmt.Sprintf("S3 bucket %s", cfg.S3.Bucket)
+		if cfg.S3.Endpoint != "" {
+			where += " on " + cfg.S3.Endpoint
+		}
+	}
+	r, err := newStaticReader(ctx, cfg, nil)
+	if err != nil {
+		return nil, where, err
+	}
+	raw, err := r.ReadCheckpoint(ctx)
+	switch {
+	case notFound(err):
+		return nil, where, nil
+	case err != nil:
+		return nil, where, fmt.Errorf("read the latest checkpoint in %s, to check it is this log's: %w", where, err)
+	}
+	return raw, where, nil
+}
+
+// checkIdentity refuses to serve a tree whose latest checkpoint does not
+// verify with the log's key vkey: the data directory holds another log's
+// key pair (or the storage another log's tree).
+func checkIdentity(published []byte, where, vkey string, cfg Config) error {
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return err
+	}
+	if _, err := note.Open(published, note.VerifierList(v)); err == nil {
+		return nil
+	}
+	return fmt.Errorf("the latest checkpoint in %s is signed by %s, not by this log's key %s+%08x (%s): the data directory holds another log's key. A log keeps one key for life: restore the %s and %s of the log that signed it, or start a new log in another --data directory%s; nothing was changed",
+		where, checkpointSigners(published), v.Name(), v.KeyHash(), filepath.Join(cfg.DataDir, KeyFile), KeyFile, VKeyFile, newLogElsewhere(cfg))
+}
+
+// newLogElsewhere is what else a new log needs on cfg's storage.
+func newLogElsewhere(cfg Config) string {
+	if cfg.Storage == StorageS3 {
+		return " with a new S3 bucket and database"
+	}
+	return ""
+}
+
+// checkpointSigners names the keys (name+key ID) whose signature lines a
+// checkpoint carries, for messages; none of them is verified.
+func checkpointSigners(cp []byte) string {
+	_, err := note.Open(cp, note.VerifierList())
+	var unverified *note.UnverifiedNoteError
+	if !errors.As(err, &unverified) || len(unverified.Note.UnverifiedSigs) == 0 {
+		return "no key this log can name (it is not a signed note)"
+	}
+	var by []string
+	for _, s := range unverified.Note.UnverifiedSigs {
+		by = append(by, fmt.Sprintf("%s+%08x", s.Name, s.Hash))
+	}
+	return strings.Join(by, ", ")
 }

@@ -235,9 +235,25 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.ReadOnly {
 		return openReadOnly(ctx, cfg)
 	}
+	// The log's identity: the tree already published, if any, must be this
+	// key's, or the log would sign another log's tree (and clients would
+	// see a new key for an old origin). Checked before a key is made.
+	published, where, err := publishedCheckpoint(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if published != nil && !exists(filepath.Join(cfg.DataDir, KeyFile)) {
+		return nil, fmt.Errorf("%s holds a published tree (latest checkpoint signed by %s) but %s has no %s: restore that log's %s and %s from a backup, or start a new log in another --data directory%s; nothing was changed",
+			where, checkpointSigners(published), cfg.DataDir, KeyFile, KeyFile, VKeyFile, newLogElsewhere(cfg))
+	}
 	signer, vkey, err := loadOrCreateKey(cfg.DataDir, cfg.Origin)
 	if err != nil {
 		return nil, err
+	}
+	if published != nil {
+		if err := checkIdentity(published, where, vkey, cfg); err != nil {
+			return nil, err
+		}
 	}
 	token, err := loadOrCreateToken(cfg.DataDir)
 	if err != nil {

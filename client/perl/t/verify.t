@@ -270,4 +270,64 @@ ok($all_ok, 'inclusion proofs verify for every index of trees of size 1 to 9, an
     }
 }
 
+# The state is kept per log key: a new log with the same origin (a new
+# local log with the default one) could not be checked (2), saying what to
+# do, and is no fork (3) of the old log's tree; once the old state is
+# moved aside, the new log is remembered and protected like the first. The
+# file kept before keys does not say which key signed it: a root it
+# contradicts is 2, never 3.
+{
+    require Crypt::PK::Ed25519;
+    require File::Temp;
+    my $name = 'localhost/cpan-tlog';
+    my $path = 'authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz';
+    my $new_log = sub {
+        my $pk = Crypt::PK::Ed25519->new->generate_key;
+        my $pub = $pk->export_key_raw('public');
+        my $keyhash = substr(Digest::SHA::sha256("$name\n\x01$pub"), 0, 4);
+        my $vkey = "$name+" . unpack('H8', $keyhash) . '+' . MIME::Base64::encode_base64("\x01$pub", '');
+        my $proof = sub {
+            my ($content) = @_;
+            my $leaf = sprintf "cpan-tlog/v1 upload\npath %s\nsize %d\nsha256 %s\nuploader ETHER\ntime 2021-01-05T12:00:00Z\n",
+                $path, length $content, Digest::SHA::sha256_hex($content);
+            my $text = "$name\n1\n" . MIME::Base64::encode_base64(Digest::SHA::sha256("\x00$leaf"), '') . "\n";
+            my $sig = MIME::Base64::encode_base64($keyhash . $pk->sign_message($text), '');
+            return "c2sp.org/tlog-proof\@v1\nextra " . MIME::Base64::encode_base64($leaf, '') . "\nindex 0\n\n$text\n\xe2\x80\x94 $name $sig\n";
+        };
+        return { policy => parse_policy("log $vkey\nquorum none\n"), proof => $proof, id => unpack('H8', $keyhash) };
+    };
+    my ($a, $b) = ($new_log->(), $new_log->());
+    my $state = File::Temp::tempdir(CLEANUP => 1);
+    my $base = Digest::SHA::sha256_hex($name);
+    my $run = sub {
+        my ($log, $content, %o) = @_;
+        my $r = eval { verify_file(policy => $log->{policy}, proof => $log->{proof}->($content), file => $content, path => $path, state => $o{state} // $state) };
+        return ref $@ ? $@ : $@ ? { code => -1, message => "$@" } : { code => 0, message => '' };
+    };
+    is($run->($a, 'one')->{code}, 0, 'log A: a checkpoint of size 1');
+    ok(-e "$state/checkpoints/$base-$a->{id}", "log A's checkpoints are remembered under its key ID ($a->{id})");
+    my $r = $run->($b, 'two');
+    is($r->{code}, 2, 'log B, same origin, another root at size 1: could not check (2), not a fork (3)');
+    like($r->{message}, qr/another log with the same origin.*signed by \Q$name+$a->{id}\E.*mv \S+-$a->{id} \S+-$a->{id}\.old/s, 'the message says which key signed what was remembered and what to do');
+    ok(!-e "$state/checkpoints/$base-$b->{id}", "nothing was remembered for log B");
+    rename "$state/checkpoints/$base-$a->{id}", "$state/checkpoints/$base-$a->{id}.old" or die $!;
+    is($run->($b, 'two')->{code}, 0, 'log B once the old state is moved aside');
+    is($run->($b, 'three')->{code}, 3, "a fork of log B's own tree is a security error");
+
+    # The file kept before keys: "size root" lines of an unknown key.
+    my $root_of = sub { MIME::Base64::encode_base64(Digest::SHA::sha256("\x00" . sprintf "cpan-tlog/v1 upload\npath %s\nsize %d\nsha256 %s\nuploader ETHER\ntime 2021-01-05T12:00:00Z\n", $path, length $_[0], Digest::SHA::sha256_hex($_[0])), '') };
+    my $old_state = sub {
+        my $old = File::Temp::tempdir(CLEANUP => 1);
+        File::Path::make_path("$old/checkpoints");
+        open my $fh, '>', "$old/checkpoints/$base" or die $!;
+        print $fh "1 " . $root_of->('one') . "\n";
+        close $fh;
+        return $old;
+    };
+    is($run->($a, 'one', state => $old_state->())->{code}, 0, 'a root the old file remembers: verified');
+    $r = $run->($b, 'two', state => $old_state->());
+    is($r->{code}, 2, 'a root the old file contradicts: could not check (2), not a fork: the old file does not say which key signed it');
+    like($r->{message}, qr/another log with the same origin, or a fork.*mv \S+$base \S+$base\.old/s, 'the message says what to do');
+}
+
 done_testing();

@@ -41,6 +41,7 @@ sub _fail { my ($code, $msg) = @_; die bless { code => $code, message => $msg },
 sub _not_verified { _fail(EXIT_NOT_VERIFIED, "not verified: $_[0]") }
 sub _security     { _fail(EXIT_SECURITY, "SECURITY ERROR: $_[0]") }
 sub _malformed    { _fail(EXIT_USAGE, $_[0]) }
+sub _could_not_check { _fail(EXIT_USAGE, "could not check: $_[0]") }
 
 # Strict, canonical standard base64, as Go's StdEncoding.Strict().
 sub _b64 {
@@ -292,7 +293,8 @@ sub _verify_checkpoint {
         _not_verified(sprintf("checkpoint of size %s is not cosigned by the policy's quorum '%s' (cosigned by: %s)",
             $size, $policy->{quorum}, join(', ', sort keys %cosigned) || 'none'));
     }
-    return { origin => $origin, size => $size, root => $root, cosigned_by => [ sort keys %cosigned ] };
+    return { origin => $origin, size => $size, root => $root, cosigned_by => [ sort keys %cosigned ],
+        log_key => $log->{vkey}, log_id => unpack('H8', $log->{hash}) };
 }
 
 sub _satisfied {
@@ -411,21 +413,48 @@ sub _parse_entry {
 }
 
 # check_state($dir, $cp, $note): remembers every checkpoint verified, per
-# log, in $dir/checkpoints/<sha256 of the origin> ("size root" lines), and
-# dies with a security error when two of the same size have different
-# roots: a fork, the log showing two histories. (Offline, with proofs at
-# older checkpoints, a smaller size is no rollback: only the Go client,
-# which asks the log for consistency proofs, advances a trusted state.)
+# log key, in $dir/checkpoints/<sha256 of the origin>-<key ID> ("size
+# root" lines), and dies with a security error when two of the same size
+# have different roots: a fork, the log showing two histories. (Offline,
+# with proofs at older checkpoints, a smaller size is no rollback: only
+# the Go client, which asks the log for consistency proofs, advances a
+# trusted state.)
+#
+# Another key for an origin is another log (a new local log with the
+# default origin, a key its operator replaced): its checkpoints are never
+# compared with the old key's. While checkpoints of the origin under
+# another key are remembered, it "could not check" (exit 2), saying what
+# to do. The file kept before keys, $dir/checkpoints/<sha256 of the
+# origin>, is still read, but it does not say which key signed what it
+# remembers: a root it contradicts is "another log with the same origin,
+# or a fork", exit 2, never 3.
 sub check_state {
     my ($dir, $cp, $note) = @_;
     my $sub = File::Spec->catdir($dir, 'checkpoints');
     File::Path::make_path($sub, { mode => 0700 }) unless -d $sub;
-    my $file = File::Spec->catfile($sub, Digest::SHA::sha256_hex($cp->{origin}));
+    my $base = Digest::SHA::sha256_hex($cp->{origin});
+    my $id = $cp->{log_id} // '';
+    my $file = File::Spec->catfile($sub, "$base-$id");
     my $root = MIME::Base64::encode_base64($cp->{root}, '');
-    my @seen;
-    if (open my $fh, '<', $file) {
-        @seen = grep { /\A\d+ \S+\z/ } map { chomp; $_ } <$fh>;
+    my $what_to_do = sub {
+        my ($f) = @_;
+        "If you replaced the log on purpose (a new local log, or a key change its operator announced), move the old state aside and run again: mv $f $f.old. If not, check the policy's log line against the key the log's operator publishes";
+    };
+    unless (-e $file) {
+        my @names;
+        if (opendir(my $dh, $sub)) { @names = readdir $dh; closedir $dh }
+        for my $other (sort grep { /\A\Q$base\E-[0-9a-f]{8}\z/ } @names) {
+            my $f = File::Spec->catfile($sub, $other);
+            my ($oid) = $other =~ /-([0-9a-f]{8})\z/;
+            _could_not_check("another log with the same origin: the checkpoints of $cp->{origin} remembered here until now were signed by $cp->{origin}+$oid (kept in $f), but the policy names the key $cp->{origin}+$id. This is not a fork, and nothing was compared. " . $what_to_do->($f));
+        }
     }
+    my $read = sub {
+        my ($f) = @_;
+        open my $fh, '<', $f or return ();
+        return grep { /\A\d+ \S+\z/ } map { chomp; $_ } <$fh>;
+    };
+    my @seen = $read->($file);
     for my $l (@seen) {
         my ($size, $r) = split / /, $l;
         next unless $size == $cp->{size};
@@ -433,6 +462,12 @@ sub check_state {
         my $evidence = File::Spec->catfile($sub, 'fork-' . time . '.checkpoint');
         if (open my $ev, '>', $evidence) { print $ev $note; close $ev }
         _security("fork: the log $cp->{origin} showed a checkpoint of size $size with root $r before, and now one with root $root (saved in $evidence); report it to the log's operators and the CPAN security team");
+    }
+    my $legacy = File::Spec->catfile($sub, $base);
+    for my $l ($read->($legacy)) {
+        my ($size, $r) = split / /, $l;
+        next unless $size == $cp->{size} && $r ne $root;
+        _could_not_check("another log with the same origin, or a fork: a checkpoint of $cp->{origin} of size $size with root $r was remembered before the state was kept per log key (in $legacy, which does not say which key signed it), and the log now shows root $root. " . $what_to_do->($legacy));
     }
     push @seen, "$cp->{size} $root";
     splice @seen, 0, @seen - 1000 if @seen > 1000;
@@ -527,10 +562,16 @@ proof (about 0.14 ms).
 =head1 FILES
 
 With C<state =E<gt> DIR> (the hooks use C<$CPANTLOG_STATE>, else
-C<~/.cpantlog>), every checkpoint verified is remembered per log in
-C<DIR/checkpoints/E<lt>sha256 of the originE<gt>>; two of one size with
-different roots are a fork (exit 3), and the second is saved beside it as
-evidence.
+C<~/.cpantlog>), every checkpoint verified is remembered per log key in
+C<DIR/checkpoints/E<lt>sha256 of the originE<gt>-E<lt>key IDE<gt>>; two of
+one size with different roots are a fork (exit 3), and the second is saved
+beside it as evidence. A checkpoint of an origin whose checkpoints were
+remembered under another key (another log with the same origin, such as a
+new local log) is not compared with them: it could not be checked (exit
+2), and the message says which file to move aside if the log was replaced
+on purpose. The file kept before keys, C<DIR/checkpoints/E<lt>sha256 of
+the originE<gt>>, is still read; it does not say which key signed what it
+remembers, so a root it contradicts is exit 2, not 3.
 
 =head1 SEE ALSO
 
