@@ -142,6 +142,9 @@ http {
 		if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != map[string]string{"no-cache": "no-cache", "max-age=60": "public, max-age=60"}[want] {
 			t.Errorf("GET %s: %d, Cache-Control %q", p, resp.StatusCode, resp.Header.Get("Cache-Control"))
 		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") {
+			t.Errorf("GET %s from disk: X-Content-Type-Options %q, Content-Security-Policy %q", p, resp.Header.Get("X-Content-Type-Options"), resp.Header.Get("Content-Security-Policy"))
+		}
 	}
 	// The client verifies through nginx: lookup proxied, tiles from disk.
 	p, _ := client.ParsePolicy([]byte(fmt.Sprintf("log %s %s\nquorum none\n", l.VerifierKey(), base)))
