@@ -442,6 +442,10 @@ func (l *Log) handleTile(w http.ResponseWriter, r *http.Request) {
 	} else {
 		w.Header().Set("Cache-Control", "public, max-age=60")
 	}
+	if strings.HasPrefix(rest, "entries/") {
+		writeCompressible(w, r, data) // compress.go
+		return
+	}
 	w.Write(data)
 }
 
