@@ -161,6 +161,10 @@ func TestParsePolicy(t *testing.T) {
 		"witness key twice, no URLs": {l + "witness a " + k.witnessVKeys[1] + "\n# x\nwitness b " + k.witnessVKeys[1] + "\nquorum a\n", `line 4 ("witness b `},
 		"witness key twice, other name and ID": {l + w + "witness w1b " + renamedVKey(t, k.witnessVKeys[0], "elsewhere.example") + " http://y\ngroup g 2 w1 w1b\nquorum g\n",
 			`witness "w1b" has the same public key as witness "w1" on line 2`},
+		// Tessera's parser (the log's) refuses the format's words as names;
+		// C2SP tlog-policy: "none" is predefined.
+		"witness named none":          {l + "witness none " + k.witnessVKeys[0] + "\nquorum none\n", `line 2 ("witness none `},
+		"group named all":             {l + w + "group all any w1\nquorum all\n", `"all" is a word of the policy format`},
 		"log key twice, other origin": {l + "log " + renamedVKey(t, k.logVKey, "other.example/log") + "\nquorum none\n", `log "other.example/log" has the same public key as log "localhost/cpan-tlog" on line 1`},
 	} {
 		if _, err := ParsePolicy([]byte(c.text)); err == nil || !strings.Contains(err.Error(), c.want) {

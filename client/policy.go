@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -104,6 +105,9 @@ func ParsePolicy(b []byte) (*Policy, error) {
 			if names[f[1]] {
 				return fmt.Errorf("name %q is defined twice", f[1])
 			}
+			if err := checkName(f[1]); err != nil {
+				return err
+			}
 			v, err := fnote.NewVerifierForCosignatureV1(f[2])
 			if err == nil && !isCosignatureKey(f[2]) {
 				err = errors.New("key type is not 0x04")
@@ -126,6 +130,9 @@ func ParsePolicy(b []byte) (*Policy, error) {
 			}
 			if names[f[1]] {
 				return fmt.Errorf("name %q is defined twice", f[1])
+			}
+			if err := checkName(f[1]); err != nil {
+				return err
 			}
 			members := map[string]bool{}
 			for _, m := range f[3:] {
@@ -193,6 +200,18 @@ func ParsePolicy(b []byte) (*Policy, error) {
 	}
 	p.Quorum = wg
 	return p, nil
+}
+
+// keywords are the policy format's words, which Tessera's parser (and so
+// the log) refuses as witness or group names; "none" is the predefined
+// empty quorum (C2SP tlog-policy).
+var keywords = []string{"log", "witness", "group", "quorum", "any", "all", "none"}
+
+func checkName(name string) error {
+	if slices.Contains(keywords, name) {
+		return fmt.Errorf("%q is a word of the policy format (%s), not a name for a witness or group", name, strings.Join(keywords, ", "))
+	}
+	return nil
 }
 
 // CheckDuplicateKeys refuses a policy that names one public key on two

@@ -686,3 +686,26 @@ func TestKeygenRefusesBadName(t *testing.T) {
 		}
 	}
 }
+
+// TestAddCheckpointIsPost: C2SP tlog-witness, add-checkpoint: "The request
+// MUST be an HTTP POST"; another method is not cosigned.
+func TestAddCheckpointIsPost(t *testing.T) {
+	l := newFakeLog(t, 2)
+	w := newWitness(t, t.TempDir(), l, 1000)
+	srv := httptest.NewServer(w.Handler())
+	defer srv.Close()
+	for _, method := range []string{"GET", "PUT"} {
+		req, _ := http.NewRequest(method, srv.URL+"/add-checkpoint", bytes.NewReader(l.request(t, 0, 2)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("%s /add-checkpoint: %d, want 405", method, resp.StatusCode)
+		}
+	}
+	if latest, _ := w.Latest(origin); latest != nil {
+		t.Error("a request that is not a POST changed the state")
+	}
+}

@@ -142,12 +142,15 @@ for my $bad ('', "quorum none\n", "log nope\nquorum none\n", "log a+00000000+AAA
           qr/policy line 4: witness 'b' has the same public key as witness 'w1' on line 2/ ],
         [ 'witness key twice, other name and ID', $log . $w1 . 'witness w1b ' . $vkey->('elsewhere.example', 4, $wpub) . "\ngroup g 2 w1 w1b\nquorum g\n",
           qr/policy line 3: witness 'w1b' has the same public key as witness 'w1' on line 2/ ],
+        [ 'witness named none', $log . 'witness none ' . $vkey->('w1.example', 4, $wpub) . "\nquorum none\n",
+          qr/policy line 2: 'none' is a word of the policy format/ ],
+        [ 'group named all', $log . $w1 . "group all any w1\nquorum all\n", qr/policy line 3: 'all' is a word of the policy format/ ],
         [ 'log key twice, other origin', $log . 'log ' . $vkey->('other.example/log', 1, $lpub) . "\nquorum none\n",
           qr/policy line 2: log 'other.example\/log' has the same public key as log 'localhost\/cpan-tlog' on line 1/ ],
     ) {
         eval { parse_policy($c->[1]) };
         is(ref $@ ? $@->{code} : 'ok', 2, "$c->[0]: refused (exit 2)");
-        like(ref $@ ? $@->{message} : "$@", $c->[2], "$c->[0]: the error names both lines");
+        like(ref $@ ? $@->{message} : "$@", $c->[2], "$c->[0]: the error says why, naming the line(s)");
     }
     my $p = eval { parse_policy($log . $w1 . 'witness w2 ' . $vkey->('w2.example', 4, $w2pub) . "\ngroup g 2 w1 w2\nquorum g\n") };
     ok($p && keys %{ $p->{witnesses} } == 2, 'two witnesses with distinct keys are fine') or diag(ref $@ ? $@->{message} : $@);

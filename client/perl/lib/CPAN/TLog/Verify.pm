@@ -82,6 +82,14 @@ sub _parse_vkey {
     return { name => $name, hash => $computed, key => $pk, vkey => $vkey, pub => substr($raw, 1) };
 }
 
+# The policy format's words are no names (Tessera's parser, and so the
+# Go client and the log, refuse them); 'none' is the predefined quorum.
+my @KEYWORDS = qw(log witness group quorum any all none);
+sub _keyword {
+    my ($name) = @_;
+    return (grep { $_ eq $name } @KEYWORDS) ? "'$name' is a word of the policy format (" . join(', ', @KEYWORDS) . '), not a name for a witness or group' : '';
+}
+
 # parse_policy($text): the trust policy, as the Go client reads it: 'log
 # <vkey> [<url>]', 'witness <name> <vkey> [<url>]', 'group <name>
 # any|all|<n> <member>...', 'quorum <name>|none'; '#' comments.
@@ -117,6 +125,7 @@ sub parse_policy {
         } elsif ($f[0] eq 'witness') {
             $bad->("want 'witness <name> <vkey> [<url>]'") unless @f == 3 || @f == 4;
             $bad->("name '$f[1]' is defined twice") if $names{ $f[1] }++;
+            $bad->(_keyword($f[1])) if _keyword($f[1]);
             my $k = _parse_vkey($f[2], 0x04) or $bad->("'$f[2]' is not a cosignature/v1 verifier key (type 0x04)");
             $bad->("'$f[3]' is not an http(s) URL") if defined $f[3] && $f[3] !~ m{\Ahttps?://[^/?#]+};
             $once->('witness', $f[1], $k, $bad);
@@ -124,6 +133,7 @@ sub parse_policy {
         } elsif ($f[0] eq 'group') {
             $bad->("want 'group <name> any|all|<n> <member>...'") unless @f >= 4;
             $bad->("name '$f[1]' is defined twice") if $names{ $f[1] }++;
+            $bad->(_keyword($f[1])) if _keyword($f[1]);
             my @members = @f[3 .. $#f];
             my $need = $f[2] eq 'any' ? 1 : $f[2] eq 'all' ? scalar(@members) : $f[2];
             $bad->("threshold '$f[2]' is not any, all or a number from 1 to " . scalar(@members))
