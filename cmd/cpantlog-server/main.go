@@ -367,36 +367,96 @@ func sampleMirror(args []string) error {
 		return fmt.Errorf("%w (is the log running at %s? pass --log)", err, *logURL)
 	}
 	fmt.Printf("mirror:  %s (%d distributions, CHECKSUMS, 02packages, 01mailrc), logged in %s\n", *to, len(t.Uploads), *logURL)
-	want := len(t.Uploads) + len(t.Indexes)
-	for deadline := time.Now().Add(*wait); ; time.Sleep(200 * time.Millisecond) {
-		copied, kept, err := tlog.PublishProofs(*dir, *to)
-		if err == nil && copied+kept >= want {
-			fmt.Printf("proofs:  %s/tlog/proofs/ (%d files)\n", *to, copied+kept)
-			break
-		}
-		if time.Now().After(deadline) {
-			fmt.Printf("proofs:  not all written yet (is the witness quorum met?); run 'cpantlog-server publish-proofs --data %s --to %s' later\n", *dir, *to)
-			break
-		}
+	// Wait for the proof of every file the mirror holds now, not for as
+	// many proofs as it has files: a second run over the same mirror logs
+	// a new 02packages, and the proof of the old one must not stand in
+	// for it.
+	copied, kept, missing, err := publish(*dir, *to, *wait)
+	switch {
+	case err != nil:
+		fmt.Printf("proofs:  not all copied (%v); run 'cpantlog-server publish-proofs --data %s --to %s' later\n", err, *dir, *to)
+	case len(missing) > 0:
+		fmt.Printf("proofs:  %s; run 'cpantlog-server publish-proofs --data %s --to %s' later\n", missingText(missing), *dir, *to)
+	default:
+		fmt.Printf("proofs:  %s/tlog/proofs/ (%d files, %d new): every file of the mirror has its proof\n", *to, copied+kept, copied)
 	}
 	fmt.Printf("next:    cpantlog exec --upstream %s -- cpanm -n -L local Try::Tiny\n", *to)
 	return nil
 }
 
+// publish copies the proof tree of the log in dir into the mirror to
+// until every file of the mirror has its proof there (tlog.MissingProofs),
+// or wait has passed: the log writes a proof once a checkpoint its
+// witness policy accepts covers the entry. It returns how many proofs it
+// copied, how many were there already, and the mirror's files still
+// without a proof.
+func publish(dir, to string, wait time.Duration) (copied, kept int, missing []string, err error) {
+	deadline := time.Now().Add(wait)
+	for {
+		var c, k int
+		c, k, err = tlog.PublishProofs(dir, to)
+		copied += c
+		kept = k - (copied - c) // the last pass keeps what the earlier ones copied
+		if err == nil {
+			if missing, err = tlog.MissingProofs(to); err != nil {
+				return copied, kept, nil, err // the mirror cannot be read: waiting will not help
+			}
+			if len(missing) == 0 {
+				return copied, kept, nil, nil
+			}
+		}
+		if !time.Now().Before(deadline) {
+			return copied, kept, missing, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// missingText says which files of a mirror have no proof, and why that
+// may be.
+func missingText(missing []string) string {
+	n := min(len(missing), 3)
+	more := ""
+	if len(missing) > n {
+		more = fmt.Sprintf(" and %d more", len(missing)-n)
+	}
+	what := fmt.Sprintf("%d files of the mirror have", len(missing))
+	if len(missing) == 1 {
+		what = "1 file of the mirror has"
+	}
+	return fmt.Sprintf("%s no proof in it yet (%s%s): not logged, or no checkpoint the log's witness policy accepts covers it yet (is the witness quorum met?)",
+		what, strings.Join(missing[:n], ", "), more)
+}
+
 func publishProofs(args []string) error {
-	fs := newFlags("publish-proofs", "Copy the log's proof tree into a CPAN mirror's root as tlog/proofs/<path>.tlog-proof, for\nits rsync: one c2sp.org/tlog-proof per upload and index version, written once a witnessed\ncheckpoint covers it. Only files the mirror lacks or holds with other bytes are written,\neach atomically, so it is idempotent and can be interrupted and run again. A damaged file\nin the log's tree is not copied but reported (exit 1): the server rewrites it when it\nstarts or is asked for it. The server may be running.", "cpantlog-server publish-proofs --data cpantlog-data --to /srv/cpan")
+	fs := newFlags("publish-proofs", "Copy the log's proof tree into a CPAN mirror's root as tlog/proofs/<path>.tlog-proof, for\n"+
+		"its rsync: one c2sp.org/tlog-proof per upload and index version, written once a witnessed\n"+
+		"checkpoint covers it. Only files the mirror lacks or holds with other bytes are written,\n"+
+		"each atomically, so it is idempotent and can be interrupted and run again. Then every file\n"+
+		"of the mirror (under authors/id/ but CHECKSUMS, and the index files, each version by its\n"+
+		"content) must have its proof: a client that verifies with the mirror's proofs alone refuses\n"+
+		"one that has none. Those still without one after --wait are listed (exit 1): the log has not\n"+
+		"logged them, or no witnessed checkpoint covers them yet; run it again later. A damaged file\n"+
+		"in the log's tree is not copied but reported (exit 1): the server rewrites it when it\n"+
+		"starts or is asked for it. The server may be running.",
+		"cpantlog-server publish-proofs --data cpantlog-data --to /srv/cpan",
+		"cpantlog-server publish-proofs --data cpantlog-data --to /srv/cpan --wait 1m   # after an rsync that brought a new 02packages")
 	dir := fs.String("data", "cpantlog-data", "the log's data `DIR`")
 	to := fs.String("to", "", "the mirror's root `DIR` (tlog/proofs/ is created in it)")
+	wait := fs.Duration("wait", 0, "how long to wait for the log to write the proofs the mirror still lacks")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *to == "" {
 		return cli.Usagef("--to DIR is required")
 	}
-	copied, kept, err := tlog.PublishProofs(*dir, *to)
+	copied, kept, missing, err := publish(*dir, *to, *wait)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("published %d new proofs into %s (%d already there)\n", copied, filepath.Join(*to, "tlog", "proofs"), kept)
+	if len(missing) > 0 {
+		return fmt.Errorf("%s; run publish-proofs again later (or with --wait)", missingText(missing))
+	}
 	return nil
 }
