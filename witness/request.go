@@ -53,8 +53,10 @@ func ParseRequest(b []byte) (*Request, error) {
 		return nil, bad("%d proof lines, at most 63", len(lines)-1)
 	}
 	for i, l := range lines[1:] {
+		// Go's decoder skips CR and LF: only the canonical encoding is a
+		// hash line (a line ending in CR LF is not one).
 		h, err := base64.StdEncoding.Strict().DecodeString(l)
-		if err != nil || len(h) != 32 {
+		if err != nil || len(h) != 32 || base64.StdEncoding.EncodeToString(h) != l {
 			return nil, bad("proof line %d is not a base64 SHA-256 hash", i+1)
 		}
 		r.Proof = append(r.Proof, h)

@@ -384,17 +384,18 @@ func TestParseRequest(t *testing.T) {
 	}
 	g := string(good)
 	for name, body := range map[string]string{
-		"empty":         "",
-		"no blank line": strings.Replace(g, "\n\n", "\n", 1),
-		"no old line":   strings.Replace(g, "old 3\n", "", 1),
-		"old negative":  strings.Replace(g, "old 3", "old -3", 1),
-		"old plus":      strings.Replace(g, "old 3", "old +3", 1),
-		"old spaces":    strings.Replace(g, "old 3", "old  3", 1),
-		"proof not b64": strings.Replace(g, "old 3\n", "old 3\n!!!!\n", 1),
-		"proof short":   strings.Replace(g, "old 3\n", "old 3\nAAAA\n", 1),
-		"no final LF":   strings.TrimSuffix(g, "\n"),
-		"oversized":     g + strings.Repeat("x", MaxRequestSize),
-		"CRLF old line": strings.Replace(g, "old 3\n", "old 3\r\n", 1),
+		"empty":                 "",
+		"no blank line":         strings.Replace(g, "\n\n", "\n", 1),
+		"no old line":           strings.Replace(g, "old 3\n", "", 1),
+		"old negative":          strings.Replace(g, "old 3", "old -3", 1),
+		"old plus":              strings.Replace(g, "old 3", "old +3", 1),
+		"old spaces":            strings.Replace(g, "old 3", "old  3", 1),
+		"proof not b64":         strings.Replace(g, "old 3\n", "old 3\n!!!!\n", 1),
+		"proof short":           strings.Replace(g, "old 3\n", "old 3\nAAAA\n", 1),
+		"no final LF":           strings.TrimSuffix(g, "\n"),
+		"oversized":             g + strings.Repeat("x", MaxRequestSize),
+		"CRLF old line":         strings.Replace(g, "old 3\n", "old 3\r\n", 1),
+		"CR after a proof line": strings.Replace(g, "=\n\n", "=\r\n\n", 1),
 	} {
 		if _, err := ParseRequest([]byte(body)); err == nil {
 			t.Errorf("%s: accepted", name)
