@@ -80,10 +80,18 @@ func (e *SecurityError) Unwrap() error { return ErrSecurity }
 
 // UnreachableError means the log could not be asked: nothing was proven
 // either way, and it is not the mirror's fault. Callers answer it with a
-// "could not reach the log" rather than a refusal that accuses the mirror.
+// "could not reach the log" rather than a refusal that accuses the mirror;
+// when the log was reached but refused the request (an HTTP 4xx other than
+// 404: a request it calls bad, a rate limit), it says so instead.
 type UnreachableError struct{ Err error }
 
-func (e *UnreachableError) Error() string { return "could not reach the log: " + e.Err.Error() }
+func (e *UnreachableError) Error() string {
+	var se *HTTPStatusError
+	if errors.As(e.Err, &se) && se.Code >= 400 && se.Code < 500 {
+		return "the log refused the request: " + e.Err.Error()
+	}
+	return "could not reach the log: " + e.Err.Error()
+}
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // CouldNotCheckError means a check could not be completed (a witness's

@@ -207,13 +207,25 @@ func (f *Fetcher) getOnce(ctx context.Context, u string, limit int64) (b []byte,
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, false, fmt.Errorf("GET %s: %w: %s", u, ErrNotFound, firstLine(b))
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-		return nil, true, fmt.Errorf("GET %s: %s: %s", u, resp.Status, firstLine(b))
+		return nil, true, &HTTPStatusError{URL: u, Code: resp.StatusCode, Status: resp.Status, Message: firstLine(b)}
 	case resp.StatusCode != http.StatusOK:
-		return nil, false, fmt.Errorf("GET %s: %s: %s", u, resp.Status, firstLine(b))
+		return nil, false, &HTTPStatusError{URL: u, Code: resp.StatusCode, Status: resp.Status, Message: firstLine(b)}
 	case int64(len(b)) > limit:
 		return nil, false, fmt.Errorf("GET %s: response larger than %d bytes", u, limit)
 	}
 	return b, false, nil
+}
+
+// HTTPStatusError is an answer other than 200 or 404 to a GET.
+type HTTPStatusError struct {
+	URL     string
+	Code    int    // 400, 503, ...
+	Status  string // "400 Bad Request"
+	Message string // the first line of the body
+}
+
+func (e *HTTPStatusError) Error() string {
+	return fmt.Sprintf("GET %s: %s: %s", e.URL, e.Status, e.Message)
 }
 
 // readBody reads at most limit+1 bytes of resp's body, into one buffer of

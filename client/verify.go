@@ -33,8 +33,15 @@ type File struct {
 }
 
 // HashFile reads a file and returns its size and SHA-256. cpanPath is the
-// CPAN path to check it against.
+// CPAN path to check it against; one that is not a CPAN path (CheckPath)
+// is refused first, an input error, before the file is read or anything is
+// asked of the log.
 func HashFile(name, cpanPath string) (File, error) {
+	if cpanPath != "" {
+		if err := CheckPath(cpanPath); err != nil {
+			return File{}, err
+		}
+	}
 	f, err := os.Open(name)
 	if err != nil {
 		return File{}, err
@@ -57,6 +64,26 @@ func HashReader(r io.Reader, cpanPath string) (File, error) {
 	out := File{Path: cpanPath, Size: uint64(n)}
 	copy(out.SHA256[:], h.Sum(nil))
 	return out, nil
+}
+
+// CheckPath checks that p is a path the log can hold, as the log itself
+// does: a file below an author's directory (cpan.ValidatePath) or one of
+// the index files (cpan.IndexPaths). Its error wraps cpan.ErrBadPath and
+// says what a CPAN path looks like: it is the caller's input that is
+// wrong (exit 2), not the log or the network.
+func CheckPath(p string) error {
+	if cpan.IsIndexPath(p) {
+		return nil
+	}
+	_, err := cpan.ValidatePath(p)
+	if err == nil {
+		return nil
+	}
+	hint := ""
+	if _, perr := cpan.ValidatePath(cpan.AuthorsPrefix + p); perr == nil {
+		hint = fmt.Sprintf(" (did you mean %s%s?)", cpan.AuthorsPrefix, p)
+	}
+	return fmt.Errorf("%w%s; a CPAN path is the file's path from the root of a CPAN mirror: authors/id/, the author's directory (the PAUSE id's first letter, its first two letters, the id) and the file, e.g. authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz, or an index file such as modules/02packages.details.txt.gz", err, hint)
 }
 
 // GuessPath finds the CPAN path in a local file name that lies in a
