@@ -45,6 +45,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
+	"github.com/CPAN-Security/cpan-tlog/client/tlogproof"
 	"github.com/CPAN-Security/cpan-tlog/internal/atomicfile"
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 )
@@ -384,7 +385,7 @@ var errNoProof = errors.New("no proof published")
 // fetchProof reads the proof of f from the mirror's proof tree.
 func (p *Proxy) fetchProof(ctx context.Context, f client.File) ([]byte, error) {
 	if p.proofs.Scheme == "file" {
-		b, err := readLocal(p.proofs, cpan.ProofPath(f.Path, f.SHA256), 64<<10)
+		b, err := readLocal(p.proofs, cpan.ProofPath(f.Path, f.SHA256), tlogproof.MaxSize)
 		if err != nil {
 			return nil, errNoProof
 		}
@@ -402,7 +403,7 @@ func (p *Proxy) fetchProof(ctx context.Context, f client.File) ([]byte, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, errNoProof
 	}
-	return io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return io.ReadAll(io.LimitReader(resp.Body, tlogproof.MaxSize+1))
 }
 
 // serveChecked downloads cpanPath from the upstream into a temporary file while hashing

@@ -109,15 +109,20 @@ sub proof_path {
     return "tlog/proofs/$path.tlog-proof";
 }
 
-my $http = HTTP::Tiny->new(timeout => 30, max_redirect => 0, max_size => 64 * 1024, agent => "cpanm-tlog/$VERSION");
+# A proof is at most 144 KiB (16 signatures of 5 kB, as CPAN::TLog::Verify
+# and the Go client bound it); past that it is not read.
+use constant MAX_PROOF => 144 * 1024;
+my $http = HTTP::Tiny->new(timeout => 30, max_redirect => 0, max_size => MAX_PROOF, agent => "cpanm-tlog/$VERSION");
 
 # _get(URL): the body, or undef (and why) when there is none.
 sub _get {
     my ($url) = @_;
     if ($url =~ m{\Afile://(/.*)\z}) {
         open my $fh, '<:raw', $1 or return (undef, "no file $1");
-        local $/;
-        return (scalar <$fh>, undef);
+        my $n = read $fh, my $b, MAX_PROOF + 1;
+        return (undef, "cannot read $1: $!") unless defined $n;
+        return (undef, "$1 is larger than a proof can be") if $n > MAX_PROOF;
+        return ($b, undef);
     }
     my $res = $http->get($url);
     return ($res->{content}, undef) if $res->{status} == 200;
