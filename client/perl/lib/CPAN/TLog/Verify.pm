@@ -560,7 +560,8 @@ A checkpoint is trusted when the log's signature verifies and the quorum's
 cosignatures do. Every signature line under a key the policy names must
 verify (a forged duplicate of a good line rejects the checkpoint, exit 1).
 cpanm-tlog, carton-tlog and CPAN::Plugin::TLog read it from
-C<$CPANTLOG_POLICY>, else C<~/.cpantlog/policy>.
+C<$CPANTLOG_POLICY>, else C<~/.config/cpantlog/policy> (where the cpantlog Go
+tools read it too; the old C<~/.cpantlog/policy> is still read, with a notice).
 
 =head1 BATCHES
 
