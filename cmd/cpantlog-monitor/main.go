@@ -153,10 +153,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	noWitnessPeers := fs.Bool("no-witness-peers", false, "do not compare with the policy's witnesses' latest cosigned checkpoints")
 	bulkAudit := fs.Int("bulk-audit", monitor.DefaultBulkAudit, "an audit of at least `N` new entries (more than the paths already on record, as in a first audit) checks paths for rewrites at its end, sorting on disk, instead of in a table of every path held in memory: a first audit of 10M entries then needs about 30 MB instead of 100; 0 or negative: never")
 	maxViewLag := fs.Duration("max-view-lag", time.Hour, "report checkpoint-stale-view when a peer saw the log sign a larger tree this long ago and the log still shows this monitor an older one")
-	if err := fs.Parse(args); err != nil {
+	command := "cpantlog-monitor"
+	if sub != "" {
+		command += " " + sub
+	}
+	if err := cmdcli.ParseAs(fs, args, command); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		fmt.Fprintf(stderr, "%s: %v\n", command, err)
 		return 2
 	}
 	fail := func(err error) int { fmt.Fprintf(stderr, "cpantlog-monitor: %v\n", err); return 2 }

@@ -100,7 +100,7 @@ func main() {
 // newFlags is a command's flag set; its -h says what the command does,
 // with examples.
 func newFlags(name, summary string, examples ...string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs := flag.NewFlagSet("cpantlog-server "+name, flag.ContinueOnError) // named as typed, for cli.Parse's "run '... -h'"
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: cpantlog-server %s [flags]\n\n%s\n\nExamples:\n", name, summary)
 		for _, e := range examples {

@@ -146,7 +146,7 @@ func newFlags(name, summary string, stderr io.Writer, examples ...string) (*flag
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := cmdcli.ParseAs(fs, args, "cpantlog "+fs.Name()); err != nil {
 			return nil, err
 		}
 		if fs.NArg() == 0 {

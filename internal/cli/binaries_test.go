@@ -1,15 +1,21 @@
 package cli
 
 import (
+	"fmt"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
 
+// flagRE finds the flags in a command's -h.
+var flagRE = regexp.MustCompile(`(?m)^  -([a-z0-9][a-z0-9-]*)`)
+
 // TestEveryBinarySpeaksTheSame: each binary answers --version with its
 // name and build, -h with its commands and exit 0, and a bad flag with
-// exit 2.
+// exit 2; every command answers a typo of one of its flags with one line
+// that names it and how to see the flags, without the usage.
 func TestEveryBinarySpeaksTheSame(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds every binary")
@@ -25,7 +31,7 @@ func TestEveryBinarySpeaksTheSame(t *testing.T) {
 		badUsage    []string
 		subcommands []string
 	}{
-		{"cpantlog", []string{"verify", "proof", "proxy", "exec", "snapshot"}, []string{"verify", "--nope"}, []string{"verify", "proof", "proxy", "exec", "snapshot"}},
+		{"cpantlog", []string{"verify", "proof", "proxy", "exec", "snapshot"}, []string{"verify", "--nope"}, []string{"verify", "proof", "proxy", "exec", "snapshot", "init"}},
 		{"cpantlog-server", []string{"serve", "keygen", "reindex", "import", "migrate", "demo"}, []string{"--nope"}, []string{"serve", "keygen", "reindex", "import", "migrate", "publish-proofs", "sample-mirror", "demo"}},
 		{"cpantlog-witness", []string{"keygen", "serve"}, []string{"serve", "--nope"}, []string{"serve", "keygen"}},
 		{"cpantlog-monitor", []string{"audit-mirror", "--once", "Finding kinds"}, []string{"--nope"}, []string{"follow", "audit-mirror"}},
@@ -71,6 +77,30 @@ func TestEveryBinarySpeaksTheSame(t *testing.T) {
 				} else if out != first {
 					t.Errorf("%s %q differs from %s %s -h", c.bin, args, c.bin, sub)
 				}
+			}
+			// A typo of one of its flags: one line that names the flag,
+			// how to see them all, exit 2, and no usage.
+			flagName := ""
+			for _, m := range flagRE.FindAllStringSubmatch(first, -1) {
+				if len(m[1]) > len(flagName) {
+					flagName = m[1]
+				}
+			}
+			if len(flagName) < 4 {
+				t.Errorf("%s %s -h lists no flag to mistype:\n%s", c.bin, sub, first)
+				continue
+			}
+			typo := flagName[:len(flagName)/2] + flagName[len(flagName)/2+1:]
+			args := []string{sub, "--" + typo}
+			if c.bin == "cpantlog" && sub == "exec" {
+				args = append(args, "--", "true")
+			}
+			code, out := run(args...)
+			want := fmt.Sprintf("%s %s: flag provided but not defined: -%s (did you mean --%s", c.bin, sub, typo, flagName)
+			lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+			if code != ExitUsage || len(lines) != 2 || !strings.HasPrefix(lines[0], want) || !strings.HasSuffix(lines[0], "?)") ||
+				lines[1] != fmt.Sprintf("run '%s %s -h' for the flags", c.bin, sub) {
+				t.Errorf("%s %q: exit %d; want 2 and two lines, %q...?) and %q:\n%s", c.bin, args, code, want, fmt.Sprintf("run '%s %s -h' for the flags", c.bin, sub), out)
 			}
 		}
 	}

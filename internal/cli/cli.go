@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"runtime/debug"
 	"strings"
 )
@@ -26,14 +27,95 @@ func Usagef(format string, args ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, args...)}
 }
 
-// Parse parses args into fs; a bad flag is a UsageError (the flag package
-// has printed it with the usage already), -h is flag.ErrHelp.
+// Parse is ParseAs with fs's name as the command: name a flag set after
+// the command as it is typed ("cpantlog-server import").
 func Parse(fs *flag.FlagSet, args []string) error {
+	return ParseAs(fs, args, fs.Name())
+}
+
+// ParseAs parses args into fs, the flags of command (as it is typed:
+// "cpantlog verify"). -h prints fs's usage and returns flag.ErrHelp. A bad
+// flag prints nothing: it is a UsageError of two lines, what is wrong (for
+// a flag that is not defined, with the defined ones it may be a typo of:
+// "flag provided but not defined: -polcy (did you mean --policy?)") and
+// "run 'COMMAND -h' for the flags", without the usage, which would bury
+// the one line that matters.
+func ParseAs(fs *flag.FlagSet, args []string, command string) error {
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
 	err := fs.Parse(args)
-	if err == nil || errors.Is(err, flag.ErrHelp) {
+	fs.Usage = usage
+	fs.SetOutput(out)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		if usage != nil {
+			usage()
+		} else {
+			fmt.Fprintf(out, "Usage of %s:\n", command)
+			fs.PrintDefaults()
+		}
 		return err
 	}
-	return &UsageError{Err: err}
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		if s := Suggest(fs, name); len(s) > 0 {
+			msg += " (did you mean --" + strings.Join(s, " or --") + "?)"
+		}
+	}
+	return &UsageError{Err: fmt.Errorf("%s\nrun '%s -h' for the flags", msg, command)}
+}
+
+// Suggest returns the flags of fs that name, which is not one, may be a
+// typo of: those at the smallest edit distance from it, at most 2 (and less
+// than its length), or those it is a prefix of (of at least 3 characters),
+// which count as distance 1. At most 3, in order.
+func Suggest(fs *flag.FlagSet, name string) []string {
+	best := 3
+	var out []string
+	fs.VisitAll(func(f *flag.Flag) {
+		d := levenshtein(strings.ToLower(name), strings.ToLower(f.Name))
+		if d >= len(name) {
+			d = best + 1
+		}
+		if len(name) >= 3 && strings.HasPrefix(f.Name, name) {
+			d = min(d, 1)
+		}
+		switch {
+		case d < best:
+			best, out = d, []string{f.Name}
+		case d == best && d <= 2:
+			out = append(out, f.Name)
+		}
+	})
+	if best > 2 {
+		return nil
+	}
+	return out[:min(len(out), 3)]
+}
+
+// levenshtein is the edit distance between a and b (insertions, deletions,
+// substitutions of bytes).
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // ExitCode is 0 for no error or -h, ExitUsage for a usage error, and
