@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -50,7 +51,7 @@ With no arguments it serves the log stored in ./cpantlog-data on
 
 Run 'cpantlog-server COMMAND -h' for the flags of a command, and
 'cpantlog-server --version' for the version. Exit status: 0 done, 1 failed,
-2 usage error.
+2 usage error, 130 (143) an import interrupted by Ctrl-C (SIGTERM).
 `
 
 func main() {
@@ -91,10 +92,23 @@ func main() {
 		fmt.Fprintf(os.Stderr, "cpantlog-server: unknown command %q\n\n%s", cmd, usage)
 		os.Exit(cli.ExitUsage)
 	}
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(os.Stderr, "cpantlog-server %s: %v\n", cmd, err)
+	if line := errorLine(cmd, err); line != "" {
+		fmt.Fprintln(os.Stderr, line)
 	}
 	os.Exit(cli.ExitCode(err, 1))
+}
+
+// errorLine is what the command says of err: nothing for none or -h, an
+// interruption's message as it is, else the error after the command.
+func errorLine(cmd string, err error) string {
+	var ie *interruptedError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return ""
+	case errors.As(err, &ie):
+		return err.Error()
+	}
+	return fmt.Sprintf("cpantlog-server %s: %v", cmd, err)
 }
 
 // newFlags is a command's flag set; its -h says what the command does,
@@ -225,7 +239,13 @@ func (r *repeated) String() string     { return fmt.Sprint(*r) }
 func (r *repeated) Set(s string) error { *r = append(*r, s); return nil }
 
 func importCmd(args []string) error {
-	fs := newFlags("import", "Back-fill the log from a local CPAN tree (DIR/authors/id/...), oldest upload first (file\nmtime, then path), checking each file against its directory's CHECKSUMS and skipping paths\nalready logged: safe to interrupt and re-run. Stop the server first.", "cpantlog-server import --mirror /srv/cpan --data cpantlog-data")
+	// Tessera logs through klog, a global: set once a process, here.
+	klog.SetSlogLogger(slog.New(tesseralog.New(slog.NewTextHandler(os.Stderr, nil), 0)))
+	return importRun(args, os.Stdout, os.Stderr)
+}
+
+func importRun(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("import", "Back-fill the log from a local CPAN tree (DIR/authors/id/...), oldest upload first (file\nmtime, then path), checking each file against its directory's CHECKSUMS and skipping paths\nalready logged: safe to interrupt and re-run. Stop the server first.\nInterrupted (Ctrl-C, SIGTERM), it publishes what it logged and exits 130 (143 for SIGTERM).", "cpantlog-server import --mirror /srv/cpan --data cpantlog-data")
 	dir := fs.String("data", "cpantlog-data", "data directory of the log")
 	mirror := fs.String("mirror", "", "the local CPAN tree")
 	trustedRoot := fs.String("sigstore-trusted-root", "", "Sigstore trusted_root.json: verify .sigstore.json bundles and record the signer's identity")
@@ -235,10 +255,9 @@ func importCmd(args []string) error {
 	if *mirror == "" {
 		return cli.Usagef("--mirror DIR is required")
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	klog.SetSlogLogger(slog.New(tesseralog.New(logger.Handler(), 0)))
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	var err error
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg := tlog.Config{DataDir: *dir, Logger: logger}
 	if *trustedRoot != "" {
@@ -248,12 +267,21 @@ func importCmd(args []string) error {
 	}
 	l, err := tlog.Open(ctx, cfg)
 	if err != nil {
+		if ie := interruption(ctx, 0); ie != nil {
+			return ie
+		}
 		return err
 	}
-	st, ierr := ingest.Import(ctx, l, *mirror, os.Stderr, logger)
+	st, ierr := ingest.Import(ctx, l, *mirror, stderr, logger)
 	// Publish what was logged, even after an interruption.
 	serr := l.Shutdown(context.Background())
-	fmt.Printf("import: %d files, %d logged, %d already logged, %d failed\n", st.Files, st.Logged, st.Skipped, st.Failed)
+	fmt.Fprintf(stdout, "import: %d files, %d logged, %d already logged, %d failed\n", st.Files, st.Logged, st.Skipped, st.Failed)
+	if ie := interruption(ctx, st.Logged); ie != nil {
+		if serr != nil {
+			ie.msg += fmt.Sprintf(" (publishing a checkpoint of what was logged failed: %v; the next run or start publishes it)", serr)
+		}
+		return ie
+	}
 	if ierr != nil {
 		return ierr
 	}
@@ -264,6 +292,71 @@ func importCmd(args []string) error {
 		return fmt.Errorf("%d files were not logged; see the errors above", st.Failed)
 	}
 	return nil
+}
+
+// interruptedError is a command stopped by a signal: its message is said
+// as it is, and its exit status is a shell's for that signal.
+type interruptedError struct {
+	msg    string
+	status int
+}
+
+func (e *interruptedError) Error() string   { return e.msg }
+func (e *interruptedError) ExitStatus() int { return e.status }
+
+// interruption is the error of an import that ctx's signal stopped after
+// logging n files, or nil when no signal came.
+func interruption(ctx context.Context, n int) *interruptedError {
+	var sc signalCause
+	if !errors.As(context.Cause(ctx), &sc) {
+		return nil
+	}
+	return &interruptedError{
+		msg:    fmt.Sprintf("import interrupted: %s logged so far; run the same command again to resume (files already logged are skipped)", files(n)),
+		status: sc.status(),
+	}
+}
+
+func files(n int) string {
+	if n == 1 {
+		return "1 file"
+	}
+	return fmt.Sprintf("%d files", n)
+}
+
+// signalCause is why a notifyContext ended: the signal that came.
+type signalCause struct{ sig os.Signal }
+
+func (c signalCause) Error() string { return c.sig.String() + " signal received" }
+
+// status is the exit status a shell gives a process the signal ended:
+// 128 plus its number (130 for SIGINT, 143 for SIGTERM).
+func (c signalCause) status() int {
+	if s, ok := c.sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 130
+}
+
+// notifyContext is signal.NotifyContext whose context.Cause is a
+// signalCause naming the signal. A second signal is caught too: the
+// command finishes what it must (publishing what it logged) before it
+// exits.
+func notifyContext(parent context.Context, sigs ...os.Signal) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	go func() {
+		select {
+		case s := <-ch:
+			cancel(signalCause{s})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(context.Canceled)
+	}
 }
 
 func keygen(args []string) error {

@@ -118,15 +118,19 @@ func levenshtein(a, b string) int {
 	return prev[len(b)]
 }
 
-// ExitCode is 0 for no error or -h, ExitUsage for a usage error, and
-// other for anything else.
+// ExitCode is 0 for no error or -h, ExitUsage for a usage error, the
+// status an error names with an ExitStatus() int method (an interrupted
+// command's 130), and other for anything else.
 func ExitCode(err error, other int) int {
 	var ue *UsageError
+	var es interface{ ExitStatus() int }
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):
 		return ExitUsage
+	case errors.As(err, &es):
+		return es.ExitStatus()
 	}
 	return other
 }

@@ -91,3 +91,16 @@ func TestParseSaysWhatIsWrongInOneLine(t *testing.T) {
 		t.Errorf("Parse: %v", err)
 	}
 }
+
+type statusErr int
+
+func (e statusErr) Error() string   { return "stopped" }
+func (e statusErr) ExitStatus() int { return int(e) }
+
+// TestExitCodeOfAnErrorWithItsOwnStatus: an error that names its exit
+// status (an interrupted command's 130) ends with it, wrapped or not.
+func TestExitCodeOfAnErrorWithItsOwnStatus(t *testing.T) {
+	if got := ExitCode(fmt.Errorf("import: %w", statusErr(130)), 1); got != 130 {
+		t.Errorf("ExitCode = %d, want 130", got)
+	}
+}
