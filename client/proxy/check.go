@@ -198,14 +198,14 @@ func (p *Proxy) serveCheck(w http.ResponseWriter, r *http.Request) {
 		p.decideFile(r, "verified", cpanPath, why, &f.SHA256)
 		answer(w, http.StatusOK, oneLine(why))
 	case errors.Is(err, client.ErrSecurity):
-		p.decide(r, "refused", cpanPath, err.Error())
+		p.decideFile(r, "refused", cpanPath, err.Error(), &f.SHA256)
 		answer(w, http.StatusConflict, err.Error())
 	case client.Unchecked(err):
-		p.decide(r, "log_unreachable", cpanPath, err.Error())
+		p.decideFile(r, "log_unreachable", cpanPath, err.Error(), &f.SHA256)
 		w.Header().Set("Retry-After", "30")
 		answer(w, http.StatusServiceUnavailable, err.Error())
 	default:
-		p.decide(r, "refused", cpanPath, err.Error())
+		p.decideFile(r, "refused", cpanPath, err.Error(), &f.SHA256)
 		answer(w, http.StatusForbidden, err.Error())
 	}
 }

@@ -124,8 +124,11 @@ func TestCheckEndpointVerdicts(t *testing.T) {
 	if code != 403 || !strings.Contains(body, "does not match the log") {
 		t.Errorf("tampered bytes: %d %q, want 403", code, body)
 	}
-	if e.journal.Verified(sha256.Sum256(evil)) {
-		t.Error("refused bytes are among the verified ones")
+	if e.journal.Verified(sha256.Sum256(evil)) || !e.journal.Judged(sha256.Sum256(evil)) {
+		t.Error("refused bytes are among the verified ones, or not known as judged (exec's scan would list them twice)")
+	}
+	if e.journal.Judged(sha256.Sum256(e.dist)) {
+		t.Error("verified bytes are known as judged")
 	}
 	// Bytes at a path the log never saw.
 	if code, body, _ := post(e.p, checkURL("authors/id/E/ET/ETHER/Never-1.0.tar.gz"), bearer, e.dist); code != 403 || !strings.Contains(body, "not") {
@@ -159,6 +162,9 @@ func TestCheckEndpointVerdicts(t *testing.T) {
 	code, body, hdr := post(e.p, checkURL("authors/id/R/RJ/RJBS/Other-1.0.tar.gz"), bearer, other)
 	if code != 503 || !strings.Contains(body, "could not reach the log") || hdr.Get("Retry-After") == "" {
 		t.Errorf("log down: %d %q, want 503", code, body)
+	}
+	if !e.journal.Judged(sha256.Sum256(other)) {
+		t.Error("bytes that could not be checked are not known as judged")
 	}
 	if _, _, unchecked := e.journal.Counts(); unchecked != 1 || !strings.Contains(summary(e.journal), "UNCHECKED authors/id/R/RJ/RJBS/Other-1.0.tar.gz") {
 		t.Errorf("log down is not recorded as could not check:\n%s", summary(e.journal))

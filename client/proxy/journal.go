@@ -19,6 +19,7 @@ type Journal struct {
 	mu       sync.Mutex
 	files    map[string]*verdict
 	verified map[[32]byte]bool   // sha256 of every file served or checked as verified
+	judged   map[[32]byte]bool   // sha256 of every file checked and refused or not checkable
 	exempt   map[[32]byte]string // sha256 of every exempt file the hook sent, and its pattern
 	// exemptNames are the last path elements of the exempt subjects whose
 	// bytes the hook did not send, and their patterns.
@@ -70,6 +71,11 @@ func (j *Journal) add(decision, url, cpanPath, reason string, sha256 *[32]byte) 
 			j.verified = map[[32]byte]bool{}
 		}
 		j.verified[*sha256] = true
+	} else if sha256 != nil {
+		if j.judged == nil {
+			j.judged = map[[32]byte]bool{}
+		}
+		j.judged[*sha256] = true
 	}
 	j.record(key, level, reason)
 }
@@ -111,6 +117,15 @@ func (j *Journal) Verified(sha256 [32]byte) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.verified[sha256]
+}
+
+// Judged reports whether bytes with this sha256 were checked for the hook
+// and refused or could not be checked: their verdict is already listed
+// under their CPAN path, and the run fails on it.
+func (j *Journal) Judged(sha256 [32]byte) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.judged[sha256]
 }
 
 // Exempt reports whether bytes with this sha256 were exempted (the hook

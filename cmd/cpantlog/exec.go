@@ -199,6 +199,10 @@ func judgeUsed(journal *proxy.Journal, used []launch.UsedFile) {
 		case u.Unverified != "":
 			journal.Refused(u.Name, "the command may have used this file, and it is "+u.Unverified)
 		case ok(u.SHA256), u.Gzip != nil && ok(*u.Gzip), exemptName(u.Name):
+		case journal.Judged(u.SHA256), u.Gzip != nil && journal.Judged(*u.Gzip):
+			// The hook had these bytes checked and they were refused or
+			// could not be checked: listed once, under their CPAN path
+			// (a failed download's leftover, a refused archive).
 		default:
 			journal.Unverified(u.Name)
 		}

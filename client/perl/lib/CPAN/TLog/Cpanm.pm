@@ -655,6 +655,7 @@ sub summary {
         $log = " against $l->{name}";
     }
     printf {$fh} "%s: %d verified%s, %d refused, %d could not be checked, %d exempt\n", label(), $verified, $log, $refused, $unchecked, scalar @exempt;
+    return $code if $ENV{CPANTLOG_EXEC_CHECK};    # cpantlog exec lists each file, once
     for my $p (@problems) {
         my ($c, $what, $why) = @$p;
         printf {$fh} "  %-9s %s\n            %s\n", ($c == EXIT_USAGE ? 'UNCHECKED' : $c == EXIT_SECURITY ? 'SECURITY' : 'REFUSED'), $what, $why;
