@@ -57,9 +57,14 @@ func TestInitPolicyReadByThePerlTools(t *testing.T) {
 	if code, out := cli(t, "init", "--offline", "--log", f[2], "--key", f[1], "--witness", strings.Join(wit[1:], " ")); code != 0 {
 		t.Fatalf("init: exit %d\n%s", code, out)
 	}
+	// Trusted state in one place too: the Go tools' ($XDG_STATE_HOME/cpantlog).
+	state := t.TempDir()
 	env := func(markers string) []string {
 		e := cleanEnv(t, "", markers)
-		return append(slicesDeleteFunc(e, func(kv string) bool { return strings.HasPrefix(kv, "CPANTLOG_POLICY=") }), "XDG_CONFIG_HOME="+config)
+		e = slicesDeleteFunc(e, func(kv string) bool {
+			return strings.HasPrefix(kv, "CPANTLOG_POLICY=") || strings.HasPrefix(kv, "CPANTLOG_STATE=")
+		})
+		return append(e, "XDG_CONFIG_HOME="+config, "XDG_STATE_HOME="+state)
 	}
 
 	lib := t.TempDir()
@@ -68,6 +73,10 @@ func TestInitPolicyReadByThePerlTools(t *testing.T) {
 	cmd.Env = env(t.TempDir())
 	if code, out := runExit(t, cmd); code != 0 || !installed(lib, "Try/Tiny.pm") || !strings.Contains(out, "verified against localhost/cpan-tlog, 0 refused") {
 		t.Errorf("cpanm-tlog with the policy init wrote: exit %d\n%s", code, out)
+	}
+
+	if seen, _ := filepath.Glob(filepath.Join(state, "cpantlog", "checkpoints", "*")); len(seen) == 0 {
+		t.Errorf("cpanm-tlog kept no checkpoint under $XDG_STATE_HOME/cpantlog, where the Go tools keep theirs")
 	}
 
 	dir := t.TempDir()

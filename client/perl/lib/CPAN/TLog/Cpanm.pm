@@ -93,8 +93,14 @@ sub _policy {
     return $policy;
 }
 
-# _state_dir: where the checkpoints seen are kept (rollback detection).
-sub _state_dir { $ENV{CPANTLOG_STATE} || (($ENV{HOME} // '.') . '/.cpantlog') }
+# _state_dir: where the checkpoints seen are kept (fork detection): the
+# Go tools' place, $CPANTLOG_STATE, else $XDG_STATE_HOME/cpantlog, else
+# ~/.local/state/cpantlog (the Perl records live in its checkpoints/).
+sub _state_dir {
+    return $ENV{CPANTLOG_STATE} if $ENV{CPANTLOG_STATE};
+    return "$ENV{XDG_STATE_HOME}/cpantlog" if $ENV{XDG_STATE_HOME};
+    return (($ENV{HOME} // '.') . '/.local/state/cpantlog');
+}
 
 # The proof's name for a CPAN path: per content for index files and files
 # PAUSE lets be replaced, as the log's proof tree names them.

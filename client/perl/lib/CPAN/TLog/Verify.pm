@@ -572,8 +572,9 @@ proof (about 0.14 ms).
 
 =head1 FILES
 
-With C<state =E<gt> DIR> (the hooks use C<$CPANTLOG_STATE>, else
-C<~/.cpantlog>), every checkpoint verified is remembered per log key in
+With C<state =E<gt> DIR> (the hooks use the Go tools' place:
+C<$CPANTLOG_STATE>, else C<$XDG_STATE_HOME/cpantlog>, else
+C<~/.local/state/cpantlog>), every checkpoint verified is remembered per log key in
 C<DIR/checkpoints/E<lt>sha256 of the originE<gt>-E<lt>key IDE<gt>>; two of
 one size with different roots are a fork (exit 3), and the second is saved
 beside it as evidence. A checkpoint of an origin whose checkpoints were
