@@ -422,6 +422,11 @@ func TestCpanmTlogBuildsOnlyWhatVerified(t *testing.T) {
 		os.WriteFile(tarball, tarGz(t, hostileFiles("Evil-Module-1.0", "Evil::Module")), 0o644)
 		r = cpanmTlog(t, w.policy, nil, "--mirror", w.mirror, tarball)
 		assertRefused(t, r, tarball)
+		// Exempt by its directory: built, and listed.
+		r = cpanmTlog(t, w.policy, []string{"CPANTLOG_NOVERIFY=" + filepath.Dir(tarball)}, "--mirror", w.mirror, tarball)
+		if r.code != 0 || !installed(r.lib, "Evil/Module.pm") || !strings.Contains(r.out, "not verified (exempt by "+filepath.Dir(tarball)+")") {
+			t.Errorf("an exempt local tarball: exit %d\n%s", r.code, r.out)
+		}
 
 		url := serve(t, filepath.Dir(tarball)) + "/Evil-Module-1.0.tar.gz"
 		r = cpanmTlog(t, w.policy, nil, "--mirror", w.mirror, url)

@@ -350,9 +350,11 @@ sub arrive {
     return;
 }
 
-# _subject names a URL as given, a local path absolutely.
+# _subject names a URL as given, a local path (file:// URLs included)
+# absolutely.
 sub _subject {
     my ($what) = @_;
+    $what = $1 if $what =~ m{\Afile://(/.*)\z} && $1 !~ m{%};
     return $what if $what =~ m{\A[A-Za-z][A-Za-z0-9+.-]*:};
     return Cwd::abs_path($what) // File::Spec->rel2abs($what);
 }
