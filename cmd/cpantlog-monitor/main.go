@@ -14,7 +14,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -136,8 +135,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fs.PrintDefaults()
 	}
-	cfgDir, _ := os.UserConfigDir()
-	policyFile := fs.String("policy", filepath.Join(cfgDir, "cpantlog", "policy"), "trust policy `FILE` naming the log (and its URL), witnesses and quorum")
+	defaultPolicy, _ := client.PolicyFile()
+	policyFile := fs.String("policy", defaultPolicy, "trust policy `FILE` naming the log (and its URL), witnesses and quorum ($CPANTLOG_POLICY, else ~/.config/cpantlog/policy, as every cpantlog tool)")
 	logURL := fs.String("log", "", "the log's `URL` or tile directory (default: the policy's URL)")
 	stateDir := fs.String("state", "cpantlog-monitor-state", "state `DIR`: position, rule memory, trusted checkpoint, evidence")
 	watchFile := fs.String("watch", "", "`FILE` of watch rules")

@@ -49,6 +49,12 @@ func TestMonitorCommand(t *testing.T) {
 	if code != 0 || out != "" || !strings.Contains(errOut, "audited 1 entries of localhost/cpan-tlog (checkpoint size 1): no findings") {
 		t.Fatalf("clean log: exit %d, %q %q (want one summary line on stderr)", code, out, errOut)
 	}
+	// Without --policy it reads $CPANTLOG_POLICY, as every cpantlog tool.
+	t.Setenv("CPANTLOG_POLICY", policy)
+	if code, _, errOut := cli("--state", t.TempDir(), "--once"); code != 0 || !strings.Contains(errOut, "no findings") {
+		t.Errorf("the policy from $CPANTLOG_POLICY: exit %d %q", code, errOut)
+	}
+	t.Setenv("CPANTLOG_POLICY", "")
 
 	var mu sync.Mutex
 	var posted []monitor.Finding
