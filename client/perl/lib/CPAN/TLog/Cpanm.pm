@@ -180,6 +180,7 @@ sub verify_bytes {
     my ($proof, $why) = _get("$log_url/$name");
     if (!defined $proof) {
         return (EXIT_NOT_VERIFIED, "$mirror_why, and the log has no proof of these bytes (not logged, or logged minutes ago: retry later)") if $why eq 'answered 404';
+        return (EXIT_USAGE, "could not check: $mirror_why, and the log refused the request ($why)") if $why =~ /\Aanswered 4/;
         return (EXIT_USAGE, "could not check: $mirror_why, and the log could not be asked ($why)");
     }
     return _verify($p, $path, $proof, $bytes);
