@@ -171,7 +171,6 @@ sub _install_gates {
         return wantarray ? @r : $r[0];
     });
 
-    # Every step that runs code of the distribution, and look.
     # clean and cvs_import run make or copy the tree: only in trees that
     # verified, never by refetching.
     for my $step (qw(clean cvs_import)) {
@@ -207,6 +206,7 @@ sub _install_gates {
         return $orig->($dist, @rest);
     });
 
+    # Every step that runs code of the distribution, and look.
     for my $step (qw(prepare make test install look)) {
         _wrap($step => sub {
             my ($orig, $dist, @rest) = @_;
