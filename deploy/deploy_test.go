@@ -146,6 +146,17 @@ http {
 			t.Errorf("GET %s from disk: X-Content-Type-Options %q, Content-Security-Policy %q", p, resp.Header.Get("X-Content-Type-Options"), resp.Header.Get("Content-Security-Policy"))
 		}
 	}
+	// Only the read API is public: /add and /metrics are not proxied.
+	for _, p := range []string{"/add", "/metrics"} {
+		resp, err := http.Post(base+p, "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("POST %s through nginx: %d, want 403 (writes and metrics stay on the server's loopback)", p, resp.StatusCode)
+		}
+	}
 	// The client verifies through nginx: lookup proxied, tiles from disk.
 	p, _ := client.ParsePolicy([]byte(fmt.Sprintf("log %s %s\nquorum none\n", l.VerifierKey(), base)))
 	st, _ := client.OpenState(t.TempDir())
