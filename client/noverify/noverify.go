@@ -123,9 +123,10 @@ func Parse(s string) (*Patterns, error) {
 // it exempts nothing.
 func FromEnv() (*Patterns, error) { return Parse(os.Getenv(EnvVar)) }
 
-// Match returns the first pattern that matches subject.
+// Match returns the first pattern that matches subject. A subject that
+// could lead elsewhere than it spells (LeadsElsewhere) matches nothing.
 func (p *Patterns) Match(subject string) (pattern string, ok bool) {
-	if p == nil {
+	if p == nil || LeadsElsewhere(subject) {
 		return "", false
 	}
 	for i, el := range p.elems {
@@ -134,6 +135,31 @@ func (p *Patterns) Match(subject string) (pattern string, ok bool) {
 		}
 	}
 	return "", false
+}
+
+// LeadsElsewhere reports whether a subject could name another place than
+// the one it spells: a "." or ".." path element, an encoded '.', '/' or
+// '\', a backslash, a query or a fragment (http://h/myorg/../evil/x.tar.gz
+// is not below http://h/myorg). A pattern names a place; such a subject is
+// never exempt.
+func LeadsElsewhere(subject string) bool {
+	for _, e := range strings.Split(subject, "/") {
+		if e == "." || e == ".." {
+			return true
+		}
+	}
+	if strings.ContainsAny(subject, `\?#`) {
+		return true
+	}
+	for i := 0; i+2 < len(subject); i++ {
+		if subject[i] == '%' {
+			switch strings.ToLower(subject[i+1 : i+3]) {
+			case "2e", "2f", "5c":
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // String returns the patterns joined by commas: Parse(p.String()) is p.

@@ -254,9 +254,6 @@ my $noverify_error;
 sub exempt_by {
     my ($subject) = @_;
     return undef if defined $noverify_error;
-    # A pattern names a place; a subject that could lead elsewhere (dot
-    # segments, encoded separators, a query) is never exempt.
-    return undef if $subject =~ m{(?:\A|/)\.\.?(?:/|\z)|%(?:2[eEfF]|5[cC])|\\|[?#]};
     unless ($noverify) {
         return undef unless defined $ENV{CPANTLOG_NOVERIFY} && $ENV{CPANTLOG_NOVERIFY} =~ /\S/;
         $noverify = eval { require CPAN::TLog::NoVerify; CPAN::TLog::NoVerify::from_env() };

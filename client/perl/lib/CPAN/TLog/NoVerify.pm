@@ -171,10 +171,21 @@ sub match {
     my ($self, $subject) = @_;
     return undef unless ref $self;
     $subject = _bytes($subject);
+    return undef if leads_elsewhere($subject);
     for my $i (0 .. $#{ $self->{list} }) {
         return $self->{list}[$i] if _match_elems($self->{elems}[$i], $subject);
     }
     return undef;
+}
+
+# leads_elsewhere($subject): whether a subject could name another place
+# than the one it spells (a . or .. element, an encoded '.', '/' or '\', a
+# backslash, a query or a fragment); such a subject is never exempt.
+sub leads_elsewhere {
+    my ($s) = @_;
+    return 1 if grep { $_ eq '.' || $_ eq '..' } split m{/}, $s, -1;
+    return 1 if $s =~ m{[\\?#]|%(?:2[eEfF]|5[cC])};
+    return 0;
 }
 
 # $p->patterns: the patterns, in order.
