@@ -369,27 +369,14 @@ func installPerlDist(t *testing.T) string {
 		t.Skip("make not installed")
 	}
 	needCpanm(t)
-	work := t.TempDir()
-	if out, err := exec.Command("cp", "-r", "../../client/perl", work).CombinedOutput(); err != nil {
-		t.Fatalf("copy: %v %s", err, out)
-	}
-	src := filepath.Join(work, "perl")
-	testdata, _ := filepath.Abs("../../testdata")
-	for _, args := range [][]string{{"perl", "Makefile.PL"}, {"make", "dist"}} {
-		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Dir = src
-		cmd.Env = append(os.Environ(), "CPANTLOG_TESTDATA="+testdata)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, out)
-		}
-	}
+	tarball, _ := buildPerlDist(t)
 	// The tests travel with it: the shared vectors are in the tarball.
-	if out, err := exec.Command("tar", "tzf", filepath.Join(src, "CPAN-TLog-Verify-1.00.tar.gz")).Output(); err != nil ||
+	if out, err := exec.Command("tar", "tzf", tarball).Output(); err != nil ||
 		!strings.Contains(string(out), "t/vectors/valid-upload/proof") || !strings.Contains(string(out), "t/vectors/valid-upload/source") || !strings.Contains(string(out), "bin/cpanm-tlog") {
 		t.Errorf("the distribution lacks the shared vectors or cpanm-tlog: %v\n%s", err, out)
 	}
 	lib := t.TempDir()
-	cmd := exec.Command("cpanm", "-L", lib, filepath.Join(src, "CPAN-TLog-Verify-1.00.tar.gz"))
+	cmd := exec.Command("cpanm", "-L", lib, tarball)
 	cmd.Env = append(os.Environ(), "PERL_CPANM_HOME="+t.TempDir(), "HOME="+t.TempDir())
 	cmd.Args = append(cmd.Args[:1], append([]string{"-v"}, cmd.Args[1:]...)...)
 	out, err := cmd.CombinedOutput()
