@@ -250,6 +250,7 @@ func markersDir(t *testing.T) string {
 	return d
 }
 
+// ran lists the marker files hostile code left in dir.
 func ran(dir string) []string {
 	entries, _ := os.ReadDir(dir)
 	var names []string

@@ -241,14 +241,7 @@ type clientRun struct {
 }
 
 // ran lists the markers hostile code left.
-func (r clientRun) ran() []string {
-	entries, _ := os.ReadDir(r.markers)
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
-}
+func (r clientRun) ran() []string { return ran(r.markers) }
 
 // assertRefused: the client failed, named the file, and no code of the
 // refused distribution ran.
