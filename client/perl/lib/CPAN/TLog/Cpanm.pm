@@ -546,15 +546,7 @@ sub wrap {
                 my $text = verified_index($self, "$file.gz", $mirror) // return;
                 return write_index_text(_index_file_for($mirror), $text);
             };
-            my $search_file = \&{"${class}::search_mirror_index_file"};
-            *{"${class}::search_mirror_index_file"} = sub {
-                my ($self, $file) = @_;
-                unless (index_ok($file)) {
-                    _problem(EXIT_NOT_VERIFIED, $file, 'not resolving from an index file that did not verify against the log (a --mirror-index file, or a copy changed since it verified)', $self);
-                    return;
-                }
-                return $search_file->(@_);
-            };
+            _gate_index_file($class, 'search_mirror_index_file');
             *{"${class}::search_mirror_index"} = sub {
                 my ($self, $mirror, @rest) = @_;
                 return $self->search_mirror_index_file(_index_file_for($mirror), @rest);
@@ -562,15 +554,7 @@ sub wrap {
         } else {
             # Menlo: --mirror-index only for Carton's index of
             # cpanfile.snapshot.
-            my $local = \&{"${class}::search_mirror_index_local"};
-            *{"${class}::search_mirror_index_local"} = sub {
-                my ($self, $file) = @_;
-                unless (index_ok($file)) {
-                    _problem(EXIT_NOT_VERIFIED, $file, 'not resolving from an index file that did not verify against the log (a --mirror-index file)', $self);
-                    return;
-                }
-                return $local->(@_);
-            };
+            _gate_index_file($class, 'search_mirror_index_local');
         }
     }
     # Menlo (Carton) reads the mirror's 02packages through its own index.
@@ -608,6 +592,24 @@ sub wrap {
             return $install->(@_);
         };
     }
+}
+
+# _gate_index_file($class, $method): the method, which searches the index
+# file it is given, searches only index text written from verified bytes
+# (or Carton's index of cpanfile.snapshot).
+sub _gate_index_file {
+    my ($class, $method) = @_;
+    no strict 'refs';
+    no warnings 'redefine';
+    my $orig = \&{"${class}::$method"};
+    *{"${class}::$method"} = sub {
+        my ($self, $file) = @_;
+        unless (index_ok($file)) {
+            _problem(EXIT_NOT_VERIFIED, $file, 'not resolving from an index file that did not verify against the log (a --mirror-index file, or a copy changed since it verified)', $self);
+            return;
+        }
+        return $orig->(@_);
+    };
 }
 
 sub _index_file_for {
