@@ -166,11 +166,18 @@ func (f *Fetcher) getURL(ctx context.Context, u string, limit int64) ([]byte, er
 	return b, err
 }
 
-// withRetries runs attempt up to 1+f.retries times while it fails with
-// retry set, waiting with jittered exponential backoff in between.
+// withRetries runs attempt up to 1+f.retries times (Retry).
 func (f *Fetcher) withRetries(ctx context.Context, attempt func() (retry bool, err error)) error {
+	return Retry(ctx, f.retries, attempt)
+}
+
+// Retry runs attempt up to 1+retries times while it fails with retry set,
+// waiting with jittered exponential backoff in between (200 ms, 400 ms,
+// ... plus up to 100 ms). It is how every reader of a log here (the
+// client's, the monitor's) treats a failure that may pass.
+func Retry(ctx context.Context, retries int, attempt func() (retry bool, err error)) error {
 	var lastErr error
-	for n := 0; n <= f.retries; n++ {
+	for n := 0; n <= retries; n++ {
 		if n > 0 {
 			d := time.Duration(100<<n)*time.Millisecond + time.Duration(rand.N(int64(100*time.Millisecond)))
 			select {
@@ -185,7 +192,7 @@ func (f *Fetcher) withRetries(ctx context.Context, attempt func() (retry bool, e
 		}
 		lastErr = err
 	}
-	return fmt.Errorf("%w (after %d attempts)", lastErr, f.retries+1)
+	return fmt.Errorf("%w (after %d attempts)", lastErr, retries+1)
 }
 
 func (f *Fetcher) getOnce(ctx context.Context, u string, limit int64) (b []byte, retry bool, err error) {

@@ -10,16 +10,15 @@ import (
 	"hash"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/api/layout"
 
+	"github.com/CPAN-Security/cpan-tlog/client"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 )
 
@@ -100,26 +99,15 @@ func (m *Monitor) openLog(ctx context.Context, p string) (io.ReadCloser, error) 
 // that may pass is tried again.
 var logRetries = 3
 
-// withRetries runs read until it succeeds, fails for good, or failed
-// 1+logRetries times, waiting with jittered exponential backoff between.
+// withRetries runs read until it succeeds, fails for good (an error that
+// is not a retryableError, or the context ended), or failed 1+logRetries
+// times (client.Retry).
 func withRetries(ctx context.Context, read func() error) error {
-	var err error
-	for n := 0; n <= logRetries; n++ {
-		if n > 0 {
-			d := time.Duration(100<<n)*time.Millisecond + time.Duration(rand.N(int64(100*time.Millisecond)))
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(d):
-			}
-		}
-		err = read()
+	return client.Retry(ctx, logRetries, func() (bool, error) {
+		err := read()
 		var r *retryableError
-		if err == nil || !errors.As(err, &r) || ctx.Err() != nil {
-			return err
-		}
-	}
-	return fmt.Errorf("%w (after %d attempts)", err, logRetries+1)
+		return err != nil && errors.As(err, &r) && ctx.Err() == nil, err
+	})
 }
 
 // readLog reads a resource of the log whole, refusing one of more than
