@@ -213,6 +213,14 @@ func hostileMetaDB(t *testing.T) (url string, asked func() int32) {
 	return srv.URL, n.Load
 }
 
+// mirrorURL is a mirror directory as a file:// URL; a URL stays as it is.
+func mirrorURL(mirror string) string {
+	if strings.Contains(mirror, "://") {
+		return mirror
+	}
+	return "file://" + mirror
+}
+
 // gitRepo makes a git repository (named *.git, as cpanm wants) holding
 // one distribution's files at its top.
 func gitRepo(t *testing.T, files map[string]string) string {
@@ -639,7 +647,7 @@ func TestCPANPluginBuildsOnlyWhatVerified(t *testing.T) {
 		conf := filepath.Join(t.TempDir(), "CPANConfig.pm")
 		os.WriteFile(conf, []byte(fmt.Sprintf(`require CPAN::HandleConfig;
 { local $CPAN::Be_Silent = 1; CPAN::HandleConfig->load(write_file => 0); }
-$CPAN::Config->{urllist} = [q[file://%s/]];
+$CPAN::Config->{urllist} = [q[%s/]];
 $CPAN::Config->{plugin_list} = [q[CPAN::Plugin::TLog]];
 $CPAN::Config->{cpan_home} = q[%s/.cpan];
 $CPAN::Config->{keep_source_where} = q[%s/sources];
@@ -652,7 +660,7 @@ $CPAN::Config->{pushy_https} = 0;
 $CPAN::Config->{build_requires_install_policy} = q[yes];
 $CPAN::Config->{prerequisites_policy} = q[follow];
 1;
-`, mirror, s.home, s.home, s.home, s.home, map[bool]int{false: 0, true: 1}[reuse])), 0o600)
+`, mirrorURL(mirror), s.home, s.home, s.home, s.home, map[bool]int{false: 0, true: 1}[reuse])), 0o600)
 		markers := t.TempDir()
 		var env []string // arguments CPANTLOG_X=... are the environment's
 		for len(args) > 0 && strings.HasPrefix(args[len(args)-1], "CPANTLOG_") {
@@ -676,6 +684,16 @@ $CPAN::Config->{prerequisites_policy} = q[follow];
 		code, out := runExit(t, cmd)
 		return clientRun{code: code, out: out, lib: s.base, markers: markers}
 	}
+
+	t.Run("tampered tarball from an HTTP mirror", func(t *testing.T) {
+		m := w.copyMirror(t)
+		replaceWithHostile(t, m, "authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz", tarGz(t, hostileFiles("Text-Diff-1.45", "Text::Diff")))
+		r := cpan(newSession(), serve(t, m), false, "", "-T", "Text::Diff")
+		if installed(r.lib, "Text/Diff.pm") {
+			t.Error("cpan installed the tampered Text::Diff from an HTTP mirror")
+		}
+		assertRefused(t, r, "authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz")
+	})
 
 	t.Run("tampered tarball with and without force", func(t *testing.T) {
 		m := w.copyMirror(t)
