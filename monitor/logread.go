@@ -2,6 +2,8 @@ package monitor
 
 import (
 	"bufio"
+	"compress/flate"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -63,6 +65,18 @@ const maxTileBytes = layout.TileWidth * sha256.Size
 // HTTP(S), or from the directory holding its tiles. A resource the log
 // does not have is errNotFound.
 func (m *Monitor) openLog(ctx context.Context, p string) (io.ReadCloser, error) {
+	return m.openLogEncoded(ctx, p, false)
+}
+
+// openLogEncoded is openLog that, when gzipOK, asks for the resource
+// gzip-compressed (C2SP tlog-tiles: entry bundles SHOULD be compressed at
+// the HTTP layer; ours are 0.40x their size) and reads what the log serves
+// so compressed as the bytes under the compression. Only entry bundles are
+// asked for so: their reader (bundleReader.read) stops after 256 entries of
+// at most 65,537 bytes each, which bounds what a hostile log's gzip can
+// make the monitor decompress. A log that compresses what was not asked
+// for compressed is read as the bytes it sent, which do not verify.
+func (m *Monitor) openLogEncoded(ctx context.Context, p string, gzipOK bool) (io.ReadCloser, error) {
 	if m.logBase == "" {
 		f, err := os.Open(filepath.Join(m.logDir, filepath.FromSlash(p)))
 		if errors.Is(err, fs.ErrNotExist) {
@@ -76,11 +90,21 @@ func (m *Monitor) openLog(ctx context.Context, p string) (io.ReadCloser, error) 
 		return nil, err
 	}
 	req.Header.Set("User-Agent", "cpantlog-monitor")
+	if gzipOK {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
 	resp, err := m.http.Do(req)
 	if err != nil {
 		return nil, &retryableError{fmt.Errorf("GET %s: %w", u, err)}
 	}
 	switch {
+	case resp.StatusCode == http.StatusOK && gzipOK && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip"):
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			resp.Body.Close()
+			return nil, unauditable("GET %s: the log answered Content-Encoding: gzip with bytes that are not gzip: %v", u, err)
+		}
+		return gunzipBody{zr, resp.Body}, nil
 	case resp.StatusCode == http.StatusOK:
 		return resp.Body, nil
 	case resp.StatusCode == http.StatusNotFound:
@@ -93,6 +117,30 @@ func (m *Monitor) openLog(ctx context.Context, p string) (io.ReadCloser, error) 
 		resp.Body.Close()
 		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
+}
+
+// gunzipBody reads a gzip stream and closes the response under it.
+type gunzipBody struct {
+	*gzip.Reader
+	body io.Closer
+}
+
+// Read reports gzip that does not decode (a bad header, corrupt deflate
+// data, a checksum that does not match) as unauditable: it is what the log
+// served, and fetching it again serves it again. A stream that ends early
+// may be the network's doing and stays an error to retry.
+func (g gunzipBody) Read(p []byte) (int, error) {
+	n, err := g.Reader.Read(p)
+	var corrupt flate.CorruptInputError
+	if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.As(err, &corrupt) {
+		err = unauditable("the log's gzip-compressed entry bundle does not decode: %v", err)
+	}
+	return n, err
+}
+
+func (g gunzipBody) Close() error {
+	g.Reader.Close()
+	return g.body.Close()
 }
 
 // logRetries is how many times a read of the log that failed in a way
@@ -189,7 +237,7 @@ func newBundleReader() *bundleReader {
 func (m *Monitor) readBundle(ctx context.Context, r *bundleReader, ri layout.RangeInfo, b *checkedBundle) error {
 	read := func(p uint8) error {
 		return withRetries(ctx, func() error {
-			body, err := m.openLog(ctx, layout.EntriesPath(ri.Index, p))
+			body, err := m.openLogEncoded(ctx, layout.EntriesPath(ri.Index, p), true)
 			if err != nil {
 				return err
 			}
@@ -202,6 +250,16 @@ func (m *Monitor) readBundle(ctx context.Context, r *bundleReader, ri layout.Ran
 		err = read(0)
 	}
 	return err
+}
+
+// bundleReadError is a failed read of bundle ri: unauditable when the
+// bytes the log served are at fault, else worth trying again.
+func bundleReadError(ri layout.RangeInfo, err error) error {
+	var u *unauditableError
+	if errors.As(err, &u) {
+		return unauditable("entry bundle %d: %s", ri.Index, u.msg)
+	}
+	return &retryableError{fmt.Errorf("entry bundle %d: %w", ri.Index, err)}
 }
 
 // read decodes one bundle from body (tlog-tiles: each entry after its
@@ -233,7 +291,7 @@ func (r *bundleReader) read(body io.Reader, ri layout.RangeInfo, b *checkedBundl
 			if len(lb) == 1 && err == io.EOF {
 				return unauditable("entry bundle %d ends with a dangling byte after %d entries", ri.Index, n)
 			}
-			return &retryableError{fmt.Errorf("entry bundle %d: %w", ri.Index, err)}
+			return bundleReadError(ri, err)
 		}
 		if n == layout.EntryBundleWidth {
 			return unauditable("entry bundle %d holds more than %d entries", ri.Index, layout.EntryBundleWidth)
@@ -245,7 +303,7 @@ func (r *bundleReader) read(body io.Reader, ri layout.RangeInfo, b *checkedBundl
 			if err == io.EOF {
 				return unauditable("entry bundle %d ends inside entry %d (%d of its %d bytes)", ri.Index, n, len(e), size)
 			}
-			return &retryableError{fmt.Errorf("entry bundle %d: %w", ri.Index, err)}
+			return bundleReadError(ri, err)
 		}
 		r.h.Reset()
 		r.h.Write([]byte{rfc6962.RFC6962LeafHashPrefix})
