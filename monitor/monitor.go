@@ -169,9 +169,11 @@ func New(cfg Config) (*Monitor, error) {
 	return m, nil
 }
 
-// trustedSize is the size of the checkpoint trusted last (0 if none).
+// trustedSize is the size of the checkpoint trusted last for this log's
+// key (0 if none): a state another key of the same origin left is not this
+// log's.
 func (m *Monitor) trustedSize() uint64 {
-	if raw, err := m.trusted.Trusted(m.log.Origin); err == nil && raw != nil {
+	if raw, err := m.trusted.TrustedFor(m.log.Origin, m.log.VKey); err == nil && raw != nil {
 		if lines := strings.SplitN(string(raw), "\n", 3); len(lines) > 1 {
 			if size, err := strconv.ParseUint(lines[1], 10, 64); err == nil {
 				return size

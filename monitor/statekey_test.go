@@ -1,0 +1,44 @@
+package monitor
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCheckpointSizeIsThisLogsKey: the size a monitor reports on start is
+// of the checkpoint trusted for its log's key; a state left by another log
+// with the same origin (another key) is not this log's size.
+func TestCheckpointSizeIsThisLogsKey(t *testing.T) {
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var leaves [][]byte
+	for i := range 30 {
+		leaves = append(leaves, mkUpload(t, fmt.Sprintf("authors/id/S/SY/SYNTH/D-%d.tar.gz", i), "SYNTH", fmt.Sprint(i), t0, nil))
+	}
+	state := t.TempDir()
+	logA, _, vkeyA, _ := craftedLog(t, leaves, nil, "")
+	if r := monitorOnce(t, logA, vkeyA, state, nil); r.err != nil {
+		t.Fatal(r.err)
+	}
+	logB, _, vkeyB, _ := craftedLog(t, leaves[:3], nil, "") // same origin, its own key
+	for _, tc := range []struct {
+		vkey, url string
+		want      string
+	}{
+		{vkeyA, logA, "cpantlog_monitor_checkpoint_size 30\n"},
+		{vkeyB, logB, "cpantlog_monitor_checkpoint_size 0\n"},
+	} {
+		m, err := New(Config{Policy: mustPolicy(t, tc.vkey, tc.url), StateDir: state, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		m.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		m.Close()
+		if !strings.Contains(rec.Body.String(), tc.want) {
+			t.Errorf("want %q in the metrics of a monitor of %s", tc.want, tc.vkey)
+		}
+	}
+}
