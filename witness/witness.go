@@ -49,28 +49,71 @@ import (
 
 // Files in a witness's data directory.
 const (
-	KeyFile  = "witness.key"  // the Ed25519 signing key, 0600
-	VKeyFile = "witness.vkey" // the cosignature/v1 (type 0x04) verifier key
+	KeyFile  = "witness.key"  // the signing key (Ed25519 or ML-DSA-44), 0600
+	VKeyFile = "witness.vkey" // the verifier key: type 0x04 (Ed25519) or 0x06 (ML-DSA-44)
 	StateDir = "state"        // the latest cosigned checkpoint per log
 	Evidence = "evidence"     // signed but inconsistent checkpoints
 )
 
-// Keygen writes DIR/witness.key and DIR/witness.vkey for a witness called
-// name, refusing to overwrite a key, and refusing a name that is not a
-// valid signed-note key name before it writes anything.
-func Keygen(dir, name string) (vkey string, err error) {
+// Algorithm is a cosignature algorithm of C2SP tlog-cosignature.
+type Algorithm string
+
+// The cosignature algorithms a witness can sign with.
+const (
+	// Ed25519 is cosignature/v1 with an Ed25519 key (vkey type 0x04),
+	// which every tlog-witness client knows.
+	Ed25519 Algorithm = "ed25519"
+	// MLDSA44 is the ML-DSA-44 cosignature (vkey type 0x06, a 1312-byte
+	// public key; signatures of 8+2420 bytes over the subtree/v1
+	// message), which tlog-cosignature says new deployments SHOULD use.
+	MLDSA44 Algorithm = "ml-dsa-44"
+)
+
+// Algorithms are the values ParseAlgorithm accepts.
+var Algorithms = []Algorithm{Ed25519, MLDSA44}
+
+// ParseAlgorithm reads an --algorithm value.
+func ParseAlgorithm(s string) (Algorithm, error) {
+	for _, a := range Algorithms {
+		if strings.EqualFold(s, string(a)) {
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("unknown algorithm %q (want %s or %s)", s, Ed25519, MLDSA44)
+}
+
+// Keygen writes DIR/witness.key and DIR/witness.vkey for an Ed25519
+// witness called name; see KeygenWith.
+func Keygen(dir, name string) (vkey string, err error) { return KeygenWith(dir, name, Ed25519) }
+
+// KeygenWith writes DIR/witness.key (0600) and DIR/witness.vkey for a
+// witness called name that cosigns with alg, refusing to overwrite a key,
+// and refusing a name that is not a valid signed-note key name before it
+// writes anything. The vkey is as C2SP tlog-cosignature defines it: type
+// 0x04 and the Ed25519 public key, or type 0x06 and the ML-DSA-44 public
+// key, with the key ID SHA-256(name || "\n" || type || key)[:4].
+func KeygenWith(dir, name string, alg Algorithm) (vkey string, err error) {
 	if err := client.CheckKeyName(name); err != nil {
 		return "", fmt.Errorf("witness name: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
+	var skey string
+	switch alg {
+	case Ed25519:
+		var edVKey string
+		skey, edVKey, err = note.GenerateKey(rand.Reader, name)
+		if err == nil {
+			vkey, err = fnote.VKeyToCosignatureV1(edVKey)
+		}
+	case MLDSA44:
+		// The private key is the 32-byte seed (FIPS 204), after the 0x06.
+		skey, vkey, err = fnote.GenerateMLDSAKey(name)
+	default:
+		return "", fmt.Errorf("unknown algorithm %q (want %s or %s)", alg, Ed25519, MLDSA44)
 	}
-	skey, edVKey, err := note.GenerateKey(rand.Reader, name)
 	if err != nil {
 		return "", fmt.Errorf("generate key for %q: %w", name, err)
 	}
-	vkey, err = fnote.VKeyToCosignatureV1(edVKey)
-	if err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
 	if err := atomicfile.WriteNew(filepath.Join(dir, KeyFile), []byte(skey+"\n"), 0o600); err != nil {
@@ -152,7 +195,7 @@ func Open(dataDir string, cfg *Config, ratePerLog float64, logger *slog.Logger) 
 	return w, nil
 }
 
-// VerifierKey is the witness's cosignature/v1 verifier key.
+// VerifierKey is the witness's verifier key (type 0x04 or 0x06).
 func (w *Witness) VerifierKey() string { return w.vkey }
 
 // SetConfig replaces the set of logs; the state of every log is kept.
