@@ -3,6 +3,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,7 +37,7 @@ import (
 // may go (by moving it aside), it is reported as AnotherLogError, exit 2,
 // never as a security error.
 //
-// Layout: DIR/<origin, path-escaped>/key-<key ID, 8 hex digits>/checkpoint,
+// Layout: DIR/<OriginDirName(origin)>/key-<key ID, 8 hex digits>/checkpoint,
 // written atomically; DIR/<origin>/evidence/ holds every conflicting pair
 // ever seen, and DIR/<origin>/lock makes concurrent cpantlog runs take
 // turns. The layout before keys, DIR/<origin>/checkpoint, is still
@@ -68,7 +70,36 @@ func OpenState(dir string) (*State, error) {
 
 // logDir holds everything kept for an origin (the lock, the witness view
 // cache, one directory per log key).
-func (s *State) logDir(origin string) string { return filepath.Join(s.dir, url.PathEscape(origin)) }
+func (s *State) logDir(origin string) string { return filepath.Join(s.dir, OriginDirName(origin)) }
+
+// maxOriginDirName bounds the directory name of an origin: file systems
+// allow 255 bytes in a name.
+const maxOriginDirName = 200
+
+// OriginDirName is the name of an origin's directory in the state
+// directory, the same in every cpan-tlog client, Go and Perl
+// (CPAN::TLog::Verify::origin_dir_name; testdata/vectors-statepath.txt
+// holds both to it). An origin is a signed-note key name: any UTF-8
+// without spaces or '+', '/' included, so it is escaped to one path
+// element that names nothing else: url.PathEscape (bytes other than
+// A-Z a-z 0-9 - _ . ~ $ & + : = @ become %XX: '/', '\\', '%' and NUL
+// included), "." and ".." spelled %2E, and a name longer than 200 bytes
+// replaced by "%sha256-" and the origin's SHA-256 in hex. A '%' followed
+// by anything but two hex digits never comes out of url.PathEscape, so
+// the long form names no other origin.
+func OriginDirName(origin string) string {
+	name := url.PathEscape(origin)
+	switch {
+	case name == "": // no origin is empty; never the state directory itself
+		name = "%"
+	case name == "." || name == "..":
+		name = strings.Repeat("%2E", len(name))
+	case len(name) > maxOriginDirName:
+		sum := sha256.Sum256([]byte(origin))
+		name = "%sha256-" + hex.EncodeToString(sum[:])
+	}
+	return name
+}
 
 // keyDir holds the state of one log key of origin.
 func (s *State) keyDir(origin string, v note.Verifier) string {
