@@ -64,7 +64,7 @@ func (v *Verifier) crossCheck(ctx context.Context, cp *Checkpoint) error {
 	offered := &Checkpoint{Checkpoint: *wcp, Raw: raw}
 	switch {
 	case wcp.Size > cp.Size:
-		if time.Since(when) <= lag {
+		if when.IsZero() || time.Since(when) <= lag {
 			return nil
 		}
 		return v.State.conflict(offered, cp.Raw, fmt.Sprintf("stale view: witness %s cosigned a checkpoint of size %d at %s, %s ago, but the log still shows this client size %d: it is showing you an older tree than it signed for others",
@@ -171,17 +171,24 @@ func WitnessCheckpointURL(witnessURL, origin string) string {
 	return strings.TrimSuffix(witnessURL, "/") + "/" + hex.EncodeToString(h[:]) + "/checkpoint"
 }
 
-// cosignedAt is the time in w's cosignature/v1 on a checkpoint note: the
+// cosignedAt is the time in w's cosignature on a checkpoint note: the
 // signature is the key hash (4 bytes), the timestamp (8, big-endian
-// seconds) and the Ed25519 signature (64).
+// seconds) and the Ed25519 (64) or ML-DSA-44 (2420) signature. An
+// ML-DSA-44 cosignature may carry timestamp 0 (C2SP tlog-cosignature: no
+// statement that the tree is the largest the witness saw): the zero
+// time, which the stale-view check passes over.
 func cosignedAt(raw []byte, w *PolicyWitness) (time.Time, bool) {
 	n, err := note.Open(raw, note.VerifierList(w.Verifier))
 	if err != nil || len(n.Sigs) != 1 {
 		return time.Time{}, false
 	}
 	sig, err := base64.StdEncoding.DecodeString(n.Sigs[0].Base64)
-	if err != nil || len(sig) != 4+8+64 {
+	if err != nil || (len(sig) != 4+8+64 && len(sig) != 4+8+2420) {
 		return time.Time{}, false
 	}
-	return time.Unix(int64(binary.BigEndian.Uint64(sig[4:12])), 0), true
+	ts := binary.BigEndian.Uint64(sig[4:12])
+	if ts == 0 {
+		return time.Time{}, true
+	}
+	return time.Unix(int64(ts), 0), true
 }

@@ -59,8 +59,17 @@ type PolicyLog struct {
 type PolicyWitness struct {
 	Name     string
 	VKey     string
-	Verifier note.Verifier // cosignature/v1
+	Verifier note.Verifier // C2SP tlog-cosignature: Ed25519 or ML-DSA-44
 	URL      string
+}
+
+// Algorithm names the witness key's cosignature algorithm, "Ed25519" or
+// "ML-DSA-44", for messages.
+func (w *PolicyWitness) Algorithm() string {
+	if KeyType(w.VKey) == KeyTypeMLDSA44 {
+		return "ML-DSA-44"
+	}
+	return "Ed25519"
 }
 
 // MaxPolicySize bounds a policy file.
@@ -110,10 +119,15 @@ func ParsePolicy(b []byte) (*Policy, error) {
 			}
 			v, err := fnote.NewVerifierForCosignatureV1(f[2])
 			if err == nil && !isCosignatureKey(f[2]) {
-				err = errors.New("key type is not 0x04")
+				err = errors.New("key type is neither 0x04 nor 0x06")
+			}
+			if err == nil && strings.SplitN(f[2], "+", 3)[1] != fmt.Sprintf("%08x", v.KeyHash()) {
+				// formats' parser ignores the vkey's key ID and computes
+				// its own; the Perl parser checks it: so do we.
+				err = fmt.Errorf("its key ID is not SHA-256(name || \"\\n\" || type || key)[:4] = %08x", v.KeyHash())
 			}
 			if err != nil {
-				return fmt.Errorf("witness key is not a cosignature/v1 (type 0x04) key: %v", err)
+				return fmt.Errorf("witness key is not a C2SP tlog-cosignature (cosignature/v1) key, of type 0x04 (Ed25519) or 0x06 (ML-DSA-44): %v", err)
 			}
 			w := PolicyWitness{Name: f[1], VKey: f[2], Verifier: v}
 			if len(f) == 4 {
@@ -286,15 +300,32 @@ func withWitnessURLs(b []byte) []byte {
 	return []byte(strings.Join(lines, "\n"))
 }
 
-// isCosignatureKey reports whether a vkey is of signed-note type 0x04,
-// cosignature/v1 Ed25519, as C2SP tlog-cosignature requires of witnesses.
-func isCosignatureKey(vkey string) bool {
+// Signed-note key types of C2SP tlog-cosignature's witness keys.
+const (
+	KeyTypeEd25519Cosignature = 0x04 // cosignature/v1, Ed25519
+	KeyTypeMLDSA44            = 0x06 // ML-DSA-44
+)
+
+// KeyType is the signature type byte of a vkey, or -1.
+func KeyType(vkey string) int {
 	parts := strings.SplitN(vkey, "+", 3) // name+hash+key; the key may hold '+'
 	if len(parts) != 3 {
-		return false
+		return -1
 	}
 	k, err := base64.StdEncoding.DecodeString(parts[2])
-	return err == nil && len(k) > 0 && k[0] == 0x04
+	if err != nil || len(k) == 0 {
+		return -1
+	}
+	return int(k[0])
+}
+
+// isCosignatureKey reports whether a vkey is of a type C2SP
+// tlog-cosignature defines for witnesses: 0x04 (Ed25519) or 0x06
+// (ML-DSA-44). formats' parser also takes a plain Ed25519 note key (0x01)
+// as a cosignature key, under another key ID than the vkey says: refused.
+func isCosignatureKey(vkey string) bool {
+	t := KeyType(vkey)
+	return t == KeyTypeEd25519Cosignature || t == KeyTypeMLDSA44
 }
 
 func checkURL(s string) error {
