@@ -43,6 +43,13 @@ func TestVerifyBlamesTheRightThing(t *testing.T) {
 		t.Errorf("verify --path authors/id/ETHER/...: exit %d, %d requests to the log:\n%s", code, asked.Load(), out)
 	}
 
+	// cpantlog proof: the same input error, before the policy is read.
+	code, out = cli(t, "proof", "--policy", filepath.Join(t.TempDir(), "no-policy"), "E/ET/ETHER/Try-Tiny-0.31.tar.gz")
+	if code != 2 || asked.Load() != 0 || strings.Contains(out, "policy") ||
+		!strings.Contains(out, "did you mean authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz?") {
+		t.Errorf("proof E/ET/...: exit %d, %d requests to the log; want exit 2, none, and what a CPAN path looks like:\n%s", code, asked.Load(), out)
+	}
+
 	code, out = cli(t, append([]string{"verify", file, "--path", "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz"}, common...)...)
 	if code != 2 || asked.Load() == 0 || strings.Contains(out, "could not reach") ||
 		!strings.Contains(out, "the log refused the request: ") || !strings.Contains(out, "400 Bad Request: invalid CPAN path: the log says no") {

@@ -297,6 +297,10 @@ func proofCmd(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errors.New("want exactly one CPAN PATH")
 	}
+	// An input error before the policy is read or the log asked.
+	if err := client.CheckPath(pos[0]); err != nil {
+		return err
+	}
 	v, err := c.verifier(true)
 	if err != nil {
 		return err
