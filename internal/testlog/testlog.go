@@ -160,8 +160,15 @@ func (w *Witness) Stop() { w.stop() }
 // StartWitness serves a real witness named name for the log with logVKey.
 func StartWitness(t testing.TB, name, logVKey string) *Witness {
 	t.Helper()
+	return StartWitnessWith(t, name, logVKey, witness.Ed25519)
+}
+
+// StartWitnessWith is StartWitness with a key of algorithm alg (Ed25519
+// or ML-DSA-44).
+func StartWitnessWith(t testing.TB, name, logVKey string, alg witness.Algorithm) *Witness {
+	t.Helper()
 	dir := t.TempDir()
-	vkey, err := witness.Keygen(dir, name)
+	vkey, err := witness.KeygenWith(dir, name, alg)
 	if err != nil {
 		t.Fatal(err)
 	}
