@@ -212,6 +212,15 @@ func verify(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errors.New("want exactly one FILE")
 	}
+	// An incomplete identity policy is a usage error, said before any file
+	// is read or the log asked (it failed late, as "not verified").
+	identity := idp.Issuer != "" || idp.SAN != "" || idp.SANRegexp != "" || idp.SourceRepo != ""
+	if identity && (idp.Issuer == "" || (idp.SAN == "" && idp.SANRegexp == "")) {
+		return errors.New("an identity check needs --identity-issuer and --identity-san (or --identity-san-regexp); --identity-repo only adds to them")
+	}
+	if identity && *trustedRoot == "" {
+		return errors.New("--identity-* needs --sigstore-trusted-root FILE")
+	}
 	name := pos[0]
 	if _, err := os.Stat(name); err != nil {
 		return err // "no such file or directory", before any guessing
@@ -249,11 +258,8 @@ func verify(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprint(stdout, res.Summary())
-	if idp.Issuer == "" && idp.SAN == "" && idp.SANRegexp == "" && idp.SourceRepo == "" {
+	if !identity {
 		return nil
-	}
-	if *trustedRoot == "" {
-		return errors.New("--identity-* needs --sigstore-trusted-root FILE")
 	}
 	sv, err := sigstore.LoadTrustedRoot(*trustedRoot)
 	if err != nil {

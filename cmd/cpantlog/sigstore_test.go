@@ -50,7 +50,18 @@ func TestVerifyIdentity(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "bundle itself") {
 		t.Errorf("unlogged bundle: exit %d\n%s", code, out)
 	}
-	if code, out := cli(t, "verify", tt.local, "--policy", policy, "--state", t.TempDir(), "--identity-san", "x@example.org"); code != 2 || !strings.Contains(out, "--sigstore-trusted-root") {
+	if code, out := cli(t, "verify", tt.local, "--policy", policy, "--state", t.TempDir(), "--identity-issuer", issuer, "--identity-san", "x@example.org"); code != 2 || !strings.Contains(out, "--sigstore-trusted-root") {
 		t.Errorf("identity without a trusted root: exit %d\n%s", code, out)
+	}
+	// An incomplete identity policy is a usage error (exit 2), said before
+	// the file is verified: it was exit 1, "not verified", after it.
+	for _, flags := range [][]string{
+		{"--identity-repo", "https://github.com/ether/Try-Tiny"},
+		{"--identity-san", "ether@example.org"},
+	} {
+		args := append([]string{"verify", tt.local, "--policy", policy, "--state", t.TempDir(), "--sigstore-trusted-root", rootFile}, flags...)
+		if code, out := cli(t, args...); code != 2 || !strings.Contains(out, "needs --identity-issuer and --identity-san") || strings.Contains(out, "verified") {
+			t.Errorf("%v alone: exit %d, want 2 naming what is missing, before any verification\n%s", flags, code, out)
+		}
 	}
 }
