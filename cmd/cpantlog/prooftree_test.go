@@ -63,6 +63,7 @@ func TestProofsTravelWithTheTarballs(t *testing.T) {
 	lg.stop() // from here on there is no log to ask
 
 	perl := perlAvailable(t)
+	t.Setenv("CPANTLOG_STATE", t.TempDir()) // the Perl verifier's trusted state
 	perlVerify := func(p string) (int, string) {
 		cmd := exec.Command("perl", "../../client/perl/bin/cpantlog-verify-pl", "--policy", policy,
 			"--proof", filepath.Join(root, filepath.FromSlash(cpan.ProofPath(p, sha256.Sum256(mustRead(t, filepath.Join(root, p)))))), filepath.Join(root, p))

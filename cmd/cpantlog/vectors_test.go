@@ -64,6 +64,7 @@ func TestVectors(t *testing.T) {
 			continue
 		}
 		cmd := exec.Command("perl", append([]string{"../../client/perl/bin/cpantlog-verify-pl"}, args...)...)
+		cmd.Env = append(os.Environ(), "CPANTLOG_STATE="+t.TempDir()) // a fresh trusted state, as Go's
 		pcode, pout := runExit(t, cmd)
 		if pcode != want {
 			t.Errorf("%s: Perl exit %d, want %d\n%s", name, pcode, want, pout)

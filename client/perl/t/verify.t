@@ -72,6 +72,9 @@ if (-d $vectors) {
     for my $name (@names) {
         my $dir = "$vectors/$name";
         my ($want) = slurp("$dir/want") =~ /(\d+)/;
+        # This verifier cannot check ML-DSA-44 (CryptX has no ML-DSA):
+        # where the verdict turns on it, the vector says what to give.
+        ($want) = slurp("$dir/want-without-mldsa") =~ /(\d+)/ if -e "$dir/want-without-mldsa";
         my ($path) = slurp("$dir/path") =~ /(\S+)/;
         my $file = vector_file($dir);
         if (-e "$dir/mode" && slurp("$dir/mode") =~ /\Amirror/) {
@@ -302,18 +305,19 @@ ok($all_ok, 'inclusion proofs verify for every index of trees of size 1 to 9, an
     my ($a, $b) = ($new_log->(), $new_log->());
     my $state = File::Temp::tempdir(CLEANUP => 1);
     my $base = Digest::SHA::sha256_hex($name);
+    my $dir = "$state/" . CPAN::TLog::Verify::origin_dir_name($name);    # where the Go client keeps it too
     my $run = sub {
         my ($log, $content, %o) = @_;
         my $r = eval { verify_file(policy => $log->{policy}, proof => $log->{proof}->($content), file => $content, path => $path, state => $o{state} // $state) };
         return ref $@ ? $@ : $@ ? { code => -1, message => "$@" } : { code => 0, message => '' };
     };
     is($run->($a, 'one')->{code}, 0, 'log A: a checkpoint of size 1');
-    ok(-e "$state/checkpoints/$base-$a->{id}", "log A's checkpoints are remembered under its key ID ($a->{id})");
+    ok(-e "$dir/key-$a->{id}/checkpoint", "log A's checkpoint is trusted under its key ID ($a->{id})");
     my $r = $run->($b, 'two');
     is($r->{code}, 2, 'log B, same origin, another root at size 1: could not check (2), not a fork (3)');
-    like($r->{message}, qr/another log with the same origin.*signed by \Q$name+$a->{id}\E.*mv \S+-$a->{id} \S+-$a->{id}\.old/s, 'the message says which key signed what was remembered and what to do');
-    ok(!-e "$state/checkpoints/$base-$b->{id}", "nothing was remembered for log B");
-    rename "$state/checkpoints/$base-$a->{id}", "$state/checkpoints/$base-$a->{id}.old" or die $!;
+    like($r->{message}, qr/another log with the same origin.*signed by \Q$name+$a->{id}\E.*mv \S+key-$a->{id} \S+key-$a->{id}\.old/s, 'the message says which key signed what was remembered and what to do');
+    ok(!-e "$dir/key-$b->{id}", "nothing was kept for log B");
+    rename "$dir/key-$a->{id}", "$dir/key-$a->{id}.old" or die $!;
     is($run->($b, 'two')->{code}, 0, 'log B once the old state is moved aside');
     is($run->($b, 'three')->{code}, 3, "a fork of log B's own tree is a security error");
 

@@ -102,6 +102,22 @@ sub _state_dir {
     return (($ENV{HOME} // '.') . '/.local/state/cpantlog');
 }
 
+# _synced_log($policy): once per run, the log's latest checkpoint advances
+# the trusted state the Go tools share (CPAN::TLog::Verify::sync_with_log:
+# a rollback or a fork dies, exit 3); then the log's URL, so that each
+# proof's checkpoint is proven consistent with it. With the log out of
+# reach (proofs from a mirror, offline), undef: proofs are held to the
+# trusted state offline.
+my %synced;
+sub _synced_log {
+    my ($p) = @_;
+    my $dir = _state_dir();
+    return $synced{$dir}[0] if $synced{$dir};
+    my ($url) = CPAN::TLog::Verify::sync_with_log($p, $dir, timeout => 10);
+    $synced{$dir} = [$url];
+    return $url;
+}
+
 # The proof's name for a CPAN path: per content for index files and files
 # PAUSE lets be replaced, as the log's proof tree names them.
 our %INDEX = map { $_ => 1 } qw(modules/02packages.details.txt.gz modules/02packages.details.txt
@@ -220,7 +236,7 @@ sub _uri_escape {
 # files PAUSE lets be replaced. It returns (code, message).
 sub _verify {
     my ($p, $path, $proof, $bytes) = @_;
-    my $r = eval { verify_file(policy => $p, proof => $proof, file => $bytes, path => $path, state => _state_dir()) };
+    my $r = eval { verify_file(policy => $p, proof => $proof, file => $bytes, path => $path, state => _state_dir(), log_url => _synced_log($p)) };
     if (my $err = $@) {
         return (ref $err ? ($err->{code}, $err->{message}) : (EXIT_USAGE, "$err"));
     }

@@ -11,11 +11,14 @@ use Digest::SHA ();
 use MIME::Base64 ();
 use File::Path ();
 use File::Spec ();
+use Fcntl ();
+use IO::Handle ();
 use Crypt::PK::Ed25519 ();
 use Exporter 'import';
 
 our $VERSION = '1.00';
 our @EXPORT_OK = qw(parse_policy parse_proof verify_checkpoint verify_inclusion verify_file
+    check_state advance_state sync_with_log verify_consistency origin_dir_name
     EXIT_OK EXIT_NOT_VERIFIED EXIT_USAGE EXIT_SECURITY);
 
 use constant {
@@ -422,70 +425,379 @@ sub _parse_entry {
     return \%e;
 }
 
-# check_state($dir, $cp, $note): remembers every checkpoint verified, per
-# log key, in $dir/checkpoints/<sha256 of the origin>-<key ID> ("size
-# root" lines), and dies with a security error when two of the same size
-# have different roots: a fork, the log showing two histories. (Offline,
-# with proofs at older checkpoints, a smaller size is no rollback: only
-# the Go client, which asks the log for consistency proofs, advances a
-# trusted state.)
+# ---- trusted state, shared with the Go client -------------------------
 #
-# Another key for an origin is another log (a new local log with the
-# default origin, a key its operator replaced): its checkpoints are never
-# compared with the old key's. While checkpoints of the origin under
-# another key are remembered, it "could not check" (exit 2), saying what
-# to do. The file kept before keys, $dir/checkpoints/<sha256 of the
-# origin>, is still read, but it does not say which key signed what it
-# remembers: a root it contradicts is "another log with the same origin,
-# or a fork", exit 2, never 3.
-sub check_state {
-    my ($dir, $cp, $note) = @_;
-    my $sub = File::Spec->catdir($dir, 'checkpoints');
-    File::Path::make_path($sub, { mode => 0700 }) unless -d $sub;
-    my $base = Digest::SHA::sha256_hex($cp->{origin});
-    my $id = $cp->{log_id} // '';
-    my $file = File::Spec->catfile($sub, "$base-$id");
-    my $root = MIME::Base64::encode_base64($cp->{root}, '');
-    my $what_to_do = sub {
-        my ($f) = @_;
-        "If you replaced the log on purpose (a new local log, or a key change its operator announced), move the old state aside and run again: mv $f $f.old. If not, check the policy's log line against the key the log's operator publishes";
-    };
-    unless (-e $file) {
-        my @names;
-        if (opendir(my $dh, $sub)) { @names = readdir $dh; closedir $dh }
-        for my $other (sort grep { /\A\Q$base\E-[0-9a-f]{8}\z/ } @names) {
-            my $f = File::Spec->catfile($sub, $other);
-            my ($oid) = $other =~ /-([0-9a-f]{8})\z/;
-            _could_not_check("another log with the same origin: the checkpoints of $cp->{origin} remembered here until now were signed by $cp->{origin}+$oid (kept in $f), but the policy names the key $cp->{origin}+$id. This is not a fork, and nothing was compared. " . $what_to_do->($f));
+# The newest checkpoint trusted for a log key, kept whole (the signed
+# note), where and as the Go client keeps it (client/state.go):
+# DIR/<origin_dir_name(origin)>/key-<key ID>/checkpoint, replaced
+# atomically (temporary file, fsync, rename, fsync of the directory) under
+# flock(DIR/<origin>/lock), which the Go client takes too. A checkpoint
+# one client trusted is trusted by the other, and neither goes back:
+# the trusted checkpoint is replaced only by a larger one proven
+# consistent with it (RFC 6962 consistency, from the log's tiles).
+# Conflicts are saved in DIR/<origin>/evidence/<time>/.
+
+# origin_dir_name($origin): the directory of an origin in the state
+# directory, one path element for every origin, as Go's
+# client.OriginDirName (testdata/vectors-statepath.txt holds both to it).
+sub origin_dir_name {
+    my ($origin) = @_;
+    utf8::encode($origin) if utf8::is_utf8($origin);
+    (my $name = $origin) =~ s/([^A-Za-z0-9\-_.~\$&+:=\@])/sprintf('%%%02X', ord $1)/ge;
+    return '%' if $name eq '';
+    return '%2E' x length($name) if $name eq '.' || $name eq '..';
+    return '%sha256-' . Digest::SHA::sha256_hex($origin) if length($name) > 200;
+    return $name;
+}
+
+# _signed_by($raw, $vkey): whether the note carries a signature by the
+# log key $vkey that verifies.
+sub _signed_by {
+    my ($raw, $vkey) = @_;
+    my $k = _parse_vkey($vkey, 1) or return 0;
+    my $note = _open_note($raw) or return 0;
+    for my $s (@{ $note->{sigs} }) {
+        return 1 if $s->{name} eq $k->{name} && $s->{hash} eq $k->{hash} && $k->{key}->verify_message($s->{sig}, $note->{text});
+    }
+    return 0;
+}
+
+# _size_root($raw): the size and root of a checkpoint note, or ().
+sub _size_root {
+    my ($raw) = @_;
+    my $j = index($raw, "\n\n");
+    return () if $j < 0;
+    my (undef, $size, $root) = split /\n/, substr($raw, 0, $j);
+    return () unless _decimal($size);
+    $root = _b64($root // '');
+    return () unless defined $root && length($root) == 32;
+    return ($size, $root);
+}
+
+sub _slurp_state {
+    my ($f) = @_;
+    open my $fh, '<:raw', $f or return undef;
+    local $/;
+    my $b = <$fh>;
+    return $b // '';
+}
+
+sub _another_log {
+    my ($cp, $trusted, $path) = @_;
+    my @by;
+    if (my $note = _open_note($trusted)) {
+        push @by, map { sprintf('%s+%s', $_->{name}, unpack('H8', $_->{hash})) } grep { $_->{name} eq $cp->{origin} } @{ $note->{sigs} };
+    }
+    _could_not_check("another log with the same origin: the checkpoints of $cp->{origin} trusted on this machine until now were signed by "
+        . (join(', ', @by) || 'none') . " (kept in $path), but the policy names the key $cp->{origin}+$cp->{log_id}. "
+        . "This is not a rollback, and nothing was compared or verified. If you replaced the log on purpose (a new local log, or a key change its operator announced), move the old state aside and run again: mv $path $path.old. "
+        . "If not, check the policy's log line against the key the log's operator publishes");
+}
+
+# _state_of($dir, $cp): where $cp's log keeps its state, and the
+# checkpoint trusted for its key (undef when none), as Go's trustedFor
+# reads it: its key's file; else the file kept before keys, if this key
+# signed it; a state under another key of the origin is another log.
+sub _state_of {
+    my ($dir, $cp) = @_;
+    my $logdir = File::Spec->catdir($dir, origin_dir_name($cp->{origin}));
+    my $keydir = File::Spec->catdir($logdir, "key-$cp->{log_id}");
+    my %s = (logdir => $logdir, keydir => $keydir, file => File::Spec->catfile($keydir, 'checkpoint'));
+    for my $f ($s{file}, File::Spec->catfile($logdir, 'checkpoint')) {
+        my $raw = _slurp_state($f);
+        next unless defined $raw;
+        _another_log($cp, $raw, $f) unless _signed_by($raw, $cp->{log_key});
+        my ($size, $root) = _size_root($raw);
+        _could_not_check("the trusted state for $cp->{origin} is damaged ($f is not a checkpoint); delete it only if you know why") unless defined $size;
+        @s{qw(raw size root from)} = ($raw, $size, $root, $f);
+        return \%s;
+    }
+    if (opendir my $dh, $logdir) {
+        for my $other (sort grep { /\Akey-[0-9a-f]{8}\z/ } readdir $dh) {
+            my $f = File::Spec->catfile($logdir, $other, 'checkpoint');
+            my $raw = _slurp_state($f);
+            _another_log($cp, $raw, File::Spec->catdir($logdir, $other)) if defined $raw;
         }
     }
-    my $read = sub {
-        my ($f) = @_;
-        open my $fh, '<', $f or return ();
-        return grep { /\A\d+ \S+\z/ } map { chomp; $_ } <$fh>;
+    return \%s;
+}
+
+sub _state_lock {
+    my ($logdir) = @_;
+    eval { File::Path::make_path($logdir, { mode => 0700 }) } unless -d $logdir;
+    open my $fh, '>>', File::Spec->catfile($logdir, 'lock') or _could_not_check("cannot keep the trusted state in $logdir: $!");
+    flock $fh, Fcntl::LOCK_EX() or _could_not_check("cannot lock the trusted state in $logdir: $!");
+    return $fh;
+}
+
+# _save_state($s, $raw): the trusted checkpoint, replaced atomically and
+# durably (as Go's atomicfile.Write).
+sub _save_state {
+    my ($s, $raw) = @_;
+    my $dir = $s->{keydir};
+    eval { File::Path::make_path($dir, { mode => 0700 }) } unless -d $dir;
+    my $tmp = File::Spec->catfile($dir, sprintf('.tmp-checkpoint-perl-%d-%d', $$, int rand 1e9));
+    my $fh;
+    my $ok = sysopen($fh, $tmp, Fcntl::O_WRONLY() | Fcntl::O_CREAT() | Fcntl::O_EXCL(), 0600)
+        && binmode($fh) && print({$fh} $raw) && $fh->flush && $fh->sync && close($fh)
+        && rename($tmp, $s->{file});
+    unless ($ok) {
+        my $err = $!;
+        unlink $tmp;
+        _could_not_check("cannot keep the trusted checkpoint in $s->{file}: $err");
+    }
+    if (sysopen my $d, $dir, Fcntl::O_RDONLY()) { $d->sync; close $d }
+    # The file kept before keys: kept under the key now, read no more.
+    unlink File::Spec->catfile($s->{logdir}, 'checkpoint') if $s->{from} && $s->{from} ne $s->{file};
+    @$s{qw(raw from)} = ($raw, $s->{file});
+    @$s{qw(size root)} = _size_root($raw);
+}
+
+# _conflict: the evidence saved, and a security error (exit 3).
+sub _conflict {
+    my ($s, $offered, $reason) = @_;
+    my @t = gmtime;
+    my $ev = File::Spec->catdir($s->{logdir}, 'evidence', sprintf('%04d%02d%02dT%02d%02d%02dZ-perl-%d-%d', $t[5] + 1900, $t[4] + 1, @t[3, 2, 1, 0], $$, int rand 1e6));
+    my $saved = eval { File::Path::make_path($ev, { mode => 0700 }); 1 };
+    for ([ 'trusted.checkpoint', $s->{raw} ], [ 'offered.checkpoint', $offered ], [ 'reason.txt', "$reason\n" ]) {
+        open(my $fh, '>:raw', File::Spec->catfile($ev, $_->[0])) or do { $saved = 0; next };
+        print $fh $_->[1];
+        close $fh or $saved = 0;
+    }
+    _security("$reason\n--- checkpoint trusted until now ---\n$s->{raw}--- checkpoint offered now ---\n$offered"
+        . ($saved ? "evidence saved in $ev; report it to the log's operators and the CPAN security team" : "report it to the log's operators and the CPAN security team"));
+}
+
+# The old Perl records (DIR/checkpoints/<sha256 of the origin>-<key ID>,
+# "size root" lines, and DIR/checkpoints/<sha256 of the origin> before
+# keys): checked against the first checkpoint of their log seen by this
+# version, then moved aside into the log's directory, read no more.
+sub _migrate_old_records {
+    my ($dir, $s, $cp) = @_;
+    my $base = Digest::SHA::sha256_hex($cp->{origin});
+    my $root = MIME::Base64::encode_base64($cp->{root}, '');
+    for my $old ([ "$base-$cp->{log_id}", 1 ], [ $base, 0 ]) {
+        my ($name, $keyed) = @$old;
+        my $f = File::Spec->catfile($dir, 'checkpoints', $name);
+        my $text = _slurp_state($f);
+        next unless defined $text;
+        for my $l (split /\n/, $text) {
+            my ($size, $r) = $l =~ /\A(\d+) (\S+)\z/ or next;
+            next unless $size == $cp->{size} && $r ne $root;
+            _security("fork: the log $cp->{origin} showed a checkpoint of size $size with root $r before (remembered in $f), and now one with root $root; report it to the log's operators and the CPAN security team") if $keyed;
+            _could_not_check("another log with the same origin, or a fork: a checkpoint of $cp->{origin} of size $size with root $r was remembered before the state was kept per log key (in $f, which does not say which key signed it), and the log now shows root $root. If you replaced the log on purpose, move it aside and run again: mv $f $f.old");
+        }
+        eval { File::Path::make_path($s->{logdir}, { mode => 0700 }) };
+        rename $f, File::Spec->catfile($s->{logdir}, "perl-records-$name.old");
+    }
+}
+
+# check_state($dir, $cp, $note, log_url => URL): holds the checkpoint a
+# proof carries to the trusted state. The same size with another root is
+# a fork (exit 3); a checkpoint of another key of the origin is another
+# log (exit 2). With no state yet, it becomes the trusted checkpoint.
+# With log_url (the log answered sync_with_log; its tiles are read): a
+# larger checkpoint replaces the trusted one once proven consistent with
+# it, and a smaller one must be consistent with it; either not consistent
+# is a fork (exit 3), tiles that cannot be read could not check (exit 2).
+# Without log_url (offline), a smaller or larger one is held to nothing
+# more, as Go's State.Check: only the log's tiles could show it
+# consistent, and proofs made earlier carry older checkpoints.
+sub check_state {
+    my ($dir, $cp, $note, %o) = @_;
+    my $s = _state_of($dir, $cp);
+    my $lock = _state_lock($s->{logdir});
+    $s = _state_of($dir, $cp);    # again, under the lock
+    _migrate_old_records($dir, $s, $cp);
+    return _save_state($s, $note) unless defined $s->{raw};
+    if ($cp->{size} == $s->{size}) {
+        return if $cp->{root} eq $s->{root};
+        _conflict($s, $note, "fork: two checkpoints of size $cp->{size} with different roots");
+    }
+    return unless defined $o{log_url};
+    my ($small, $large) = $cp->{size} < $s->{size} ? ([ $cp->{size}, $cp->{root} ], [ $s->{size}, $s->{root} ]) : ([ $s->{size}, $s->{root} ], [ $cp->{size}, $cp->{root} ]);
+    my $proof = consistency_proof_from_tiles($o{log_url}, $small->[0], $large->[0]);
+    unless (verify_consistency($small->[0], $large->[0], $proof, $small->[1], $large->[1])) {
+        _conflict($s, $note, "fork: the checkpoint of size $cp->{size} is not consistent with the trusted one of size $s->{size}");
+    }
+    _save_state($s, $note) if $cp->{size} > $s->{size};
+    return;
+}
+
+# advance_state($dir, $cp, $note, log_url => URL): $cp is the log's
+# latest checkpoint (GET /checkpoint): smaller than the trusted one is a
+# rollback, the same size with another root or larger and not consistent
+# is a fork (exit 3); consistent, it becomes the trusted checkpoint. The
+# tiles unreachable: could not check (exit 2).
+sub advance_state {
+    my ($dir, $cp, $note, %o) = @_;
+    my $s = _state_of($dir, $cp);
+    my $lock = _state_lock($s->{logdir});
+    $s = _state_of($dir, $cp);
+    _migrate_old_records($dir, $s, $cp);
+    return _save_state($s, $note) unless defined $s->{raw};
+    _conflict($s, $note, "rollback: the log now shows a tree of size $cp->{size}, but a checkpoint of size $s->{size} was trusted before") if $cp->{size} < $s->{size};
+    if ($cp->{size} == $s->{size}) {
+        return if $cp->{root} eq $s->{root};
+        _conflict($s, $note, "fork: two checkpoints of size $cp->{size} with different roots");
+    }
+    if ($s->{size} > 0) {
+        my $proof = consistency_proof_from_tiles($o{log_url}, $s->{size}, $cp->{size});
+        _conflict($s, $note, "fork: the checkpoint of size $cp->{size} is not consistent with the trusted one of size $s->{size}")
+            unless verify_consistency($s->{size}, $cp->{size}, $proof, $s->{root}, $cp->{root});
+    }
+    _save_state($s, $note);
+    return;
+}
+
+# verify_consistency($size1, $size2, \@proof, $root1, $root2): RFC 6962
+# consistency, as transparency-dev/merkle's proof.VerifyConsistency.
+sub verify_consistency {
+    my ($size1, $size2, $proof, $root1, $root2) = @_;
+    return 0 if $size2 < $size1;
+    return (!@$proof && $root1 eq $root2) ? 1 : 0 if $size1 == $size2;
+    return @$proof ? 0 : 1 if $size1 == 0;
+    return 0 unless @$proof;
+    my $index = $size1 - 1;
+    my $x = $index ^ ($size2 - 1);
+    my $inner = 0;
+    while ($x) { $inner++; $x >>= 1 }
+    my $border = 0;
+    my $y = $index >> $inner;
+    while ($y) { $border += $y & 1; $y >>= 1 }
+    my $shift = 0;
+    $shift++ while !(($size1 >> $shift) & 1);
+    $inner -= $shift;
+    my ($seed, $start) = ($proof->[0], 1);
+    ($seed, $start) = ($root1, 0) if $size1 == (1 << $shift);
+    return 0 unless @$proof == $start + $inner + $border;
+    my @p = @{$proof}[ $start .. $#$proof ];
+    my $mask = $index >> $shift;
+    my ($h1, $h2) = ($seed, $seed);
+    for my $i (0 .. $inner - 1) {
+        if (($mask >> $i) & 1) {
+            $h1 = _hash_children($p[$i], $h1);
+            $h2 = _hash_children($p[$i], $h2);
+        } else {
+            $h2 = _hash_children($h2, $p[$i]);
+        }
+    }
+    for my $h (@p[ $inner .. $#p ]) {
+        $h1 = _hash_children($h, $h1);
+        $h2 = _hash_children($h, $h2);
+    }
+    return ($h1 eq $root1 && $h2 eq $root2) ? 1 : 0;
+}
+
+# consistency_proof($size1, $size2, $hash): the RFC 6962 consistency proof
+# (PROOF(m, D[n])) from $hash->($lo, $hi), the hash of a complete subtree
+# of leaves [$lo, $hi).
+sub consistency_proof {
+    my ($m, $n, $hash) = @_;
+    my $range;
+    $range = sub {
+        my ($lo, $hi) = @_;
+        my $k = 1;
+        $k <<= 1 while $k < $hi - $lo;
+        return $hash->($lo, $hi) if $k == $hi - $lo && $lo % $k == 0;
+        $k >>= 1;
+        return _hash_children($range->($lo, $lo + $k), $range->($lo + $k, $hi));
     };
-    my @seen = $read->($file);
-    for my $l (@seen) {
-        my ($size, $r) = split / /, $l;
-        next unless $size == $cp->{size};
-        return if $r eq $root;
-        my $evidence = File::Spec->catfile($sub, 'fork-' . time . '.checkpoint');
-        if (open my $ev, '>', $evidence) { print $ev $note; close $ev }
-        _security("fork: the log $cp->{origin} showed a checkpoint of size $size with root $r before, and now one with root $root (saved in $evidence); report it to the log's operators and the CPAN security team");
-    }
-    my $legacy = File::Spec->catfile($sub, $base);
-    for my $l ($read->($legacy)) {
-        my ($size, $r) = split / /, $l;
-        next unless $size == $cp->{size} && $r ne $root;
-        _could_not_check("another log with the same origin, or a fork: a checkpoint of $cp->{origin} of size $size with root $r was remembered before the state was kept per log key (in $legacy, which does not say which key signed it), and the log now shows root $root. " . $what_to_do->($legacy));
-    }
-    push @seen, "$cp->{size} $root";
-    splice @seen, 0, @seen - 1000 if @seen > 1000;
-    my $tmp = "$file.tmp.$$";
-    open my $out, '>', $tmp or return;
-    print $out map { "$_\n" } @seen;
-    close $out or return;
-    rename $tmp, $file;
+    my $sub;
+    $sub = sub {
+        my ($m, $lo, $hi, $whole) = @_;
+        return $whole ? () : ($range->($lo, $hi)) if $m == $hi - $lo;
+        my $k = 1;
+        $k <<= 1 while $k * 2 < $hi - $lo;
+        return ($sub->($m, $lo, $lo + $k, $whole), $range->($lo + $k, $hi)) if $m <= $k;
+        return ($sub->($m - $k, $lo + $k, $hi, 0), $range->($lo, $lo + $k));
+    };
+    my @p = $m > 0 && $m < $n ? $sub->($m, 0, $n, 1) : ();
+    undef $range;
+    undef $sub;
+    return \@p;
+}
+
+# tile_path($level, $index, $width): a C2SP tlog-tiles path.
+sub tile_path {
+    my ($level, $n, $width) = @_;
+    my @g;
+    do { unshift @g, sprintf('%03d', $n % 1000); $n = int($n / 1000) } while $n > 0;
+    $g[$_] = "x$g[$_]" for 0 .. $#g - 1;
+    return "tile/$level/" . join('/', @g) . ($width < 256 ? ".p/$width" : '');
+}
+
+use constant MAX_TILE_FETCHES => 200;
+my %tile_cache;    # tiles read in this process (a tile of a width never changes)
+
+# consistency_proof_from_tiles($url, $size1, $size2): the consistency
+# proof, from the hashes in the log's tiles (read for a tree of $size2:
+# a partial tile, else the full one that replaced it). What the tiles hold
+# is not trusted: verify_consistency decides.
+sub consistency_proof_from_tiles {
+    my ($url, $m, $n) = @_;
+    $url =~ s{/+\z}{};
+    require HTTP::Tiny;
+    my $http = HTTP::Tiny->new(timeout => 30, max_redirect => 0, max_size => 256 * 32 + 1, agent => "CPAN-TLog-Verify/$VERSION");
+    my $fetches = 0;
+    my $tile = sub {
+        my ($level, $t, $width) = @_;
+        my $key = "$url " . tile_path($level, $t, $width);
+        %tile_cache = () if keys %tile_cache > 1000;
+        return $tile_cache{$key} //= do {
+            _could_not_check('too many tiles to read') if ++$fetches > MAX_TILE_FETCHES;
+            my $body;
+            for my $w ($width < 256 ? ($width, 256) : (256)) {
+                my $res = $http->get("$url/" . tile_path($level, $t, $w));
+                if ($res->{status} == 200) { $body = $res->{content}; last }
+                next if $res->{status} == 404;
+                _could_not_check("the log's tile " . tile_path($level, $t, $w) . ($res->{status} == 599 ? " could not be read: $res->{content}" : " answered $res->{status}"));
+            }
+            _could_not_check('the log has no tile ' . tile_path($level, $t, $width)) unless defined $body;
+            _could_not_check('the log served a tile ' . tile_path($level, $t, $width) . ' of ' . length($body) . ' bytes') if length($body) < $width * 32 || length($body) % 32;
+            substr($body, 0, $width * 32);
+        };
+    };
+    my $hash = sub {
+        my ($lo, $hi) = @_;
+        my $count = $hi - $lo;
+        my $h = 0;
+        $h++ while (1 << $h) < $count;
+        my $level = int($h / 8);
+        my $r = $h - 8 * $level;
+        my $first = $lo >> (8 * $level);    # at the tile level
+        my $t = $first >> 8;
+        my $width = ($n >> (8 * $level)) - $t * 256;
+        $width = 256 if $width > 256;
+        my $body = $tile->($level, $t, $width);
+        my @hs = map { substr($body, (($first & 255) + $_) * 32, 32) } 0 .. (1 << $r) - 1;
+        while (@hs > 1) { @hs = map { _hash_children($hs[2 * $_], $hs[2 * $_ + 1]) } 0 .. @hs / 2 - 1 }
+        return $hs[0];
+    };
+    return consistency_proof($m, $n, $hash);
+}
+
+# sync_with_log($policy, $dir): asks the policy's log for its latest
+# checkpoint (GET /checkpoint), verifies it against the policy and
+# advances the trusted state in $dir to it (advance_state: a rollback or a
+# fork is a security error, exit 3). Returns the log's URL, to hand to
+# verify_file as log_url; or (undef, why) when the policy names no URL or
+# the log could not be asked: the proofs are then held to the trusted
+# state offline.
+sub sync_with_log {
+    my ($policy, $dir, %o) = @_;
+    my ($log) = grep { defined $_->{url} } @{ $policy->{logs} || [] };
+    return (undef, 'the policy names no log URL') unless $log;
+    (my $url = $log->{url}) =~ s{/+\z}{};
+    require HTTP::Tiny;
+    my $http = HTTP::Tiny->new(timeout => $o{timeout} // 30, max_redirect => 0, max_size => MAX_CHECKPOINT_SIZE, agent => "CPAN-TLog-Verify/$VERSION");
+    my $res = $http->get("$url/checkpoint");
+    return (undef, $res->{status} == 599 ? "the log at $url could not be asked: " . ($res->{content} =~ s/\s+\z//r) : "the log at $url answered $res->{status}")
+        unless $res->{status} == 200;
+    my $cp = verify_checkpoint($policy, $res->{content});
+    _not_verified("the log at $url serves checkpoints of '$cp->{origin}', not '$log->{name}'") unless $cp->{origin} eq $log->{name};
+    advance_state($dir, $cp, $res->{content}, log_url => $url);
+    return ($url);
 }
 
 # verify_file(policy => $text, proof => $bytes, file => $content, path => $cpan_path):
@@ -496,7 +808,7 @@ sub verify_file {
     my $policy = ref $a{policy} ? $a{policy} : parse_policy($a{policy});
     my $proof = parse_proof($a{proof});
     my $cp = verify_checkpoint($policy, $proof->{checkpoint});
-    check_state($a{state}, $cp, $proof->{checkpoint}) if defined $a{state};
+    check_state($a{state}, $cp, $proof->{checkpoint}, log_url => $a{log_url}) if defined $a{state};
     _not_verified('tlog-proof has no extra line; cpan-tlog proofs carry the entry there') unless defined $proof->{extra};
     # The inclusion proof before the entry is read: only an entry the log
     # recorded can contradict the file ("does not match the log", which

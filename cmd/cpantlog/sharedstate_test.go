@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	flog "github.com/transparency-dev/formats/log"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/CPAN-Security/cpan-tlog/client"
+)
+
+// sharedWorld is one log key and three logs that use it: the honest log
+// (size 3), the same log rolled back (the tree of size 2 it had), and a
+// fork (size 3 with another third entry). Go and Perl share one trusted
+// state.
+type sharedWorld struct {
+	smp                    []sampleFile
+	honest, rolled, forked *testLog
+	state                  string
+}
+
+func copyTree(t *testing.T, from string) string {
+	t.Helper()
+	to := t.TempDir()
+	if out, err := exec.Command("cp", "-a", from+"/.", to).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v\n%s", err, out)
+	}
+	return to
+}
+
+func newSharedWorld(t *testing.T) *sharedWorld {
+	t.Helper()
+	w := &sharedWorld{smp: samples(t), state: t.TempDir()}
+	dir, _ := newLogKey(t)
+	lg := startLog(t, dir)
+	lg.add(t, w.smp[0].path, w.smp[0].content, "2024-01-02T03:04:05Z")
+	lg.add(t, w.smp[1].path, w.smp[1].content, "2024-01-02T03:04:05Z")
+	lg.stop()
+	rolled, forked := copyTree(t, dir), copyTree(t, dir)
+	w.honest = startLog(t, dir)
+	w.honest.add(t, w.smp[2].path, w.smp[2].content, "2024-01-02T03:04:05Z")
+	w.rolled = startLog(t, rolled)
+	w.forked = startLog(t, forked)
+	w.forked.add(t, w.smp[3].path, w.smp[3].content, "2024-01-02T03:04:05Z")
+	return w
+}
+
+// policy names the shared key with lg's URL.
+func (w *sharedWorld) policy(t *testing.T, lg *testLog) string {
+	vkey := mustRead(t, filepath.Join(w.honest.dir, "log.vkey"))
+	return writePolicy(t, fmt.Sprintf("log %s %s\nquorum none\n", strings.TrimSpace(string(vkey)), lg.url))
+}
+
+// goVerify: cpantlog verify, online against lg.
+func (w *sharedWorld) goVerify(t *testing.T, lg *testLog, s sampleFile) (int, string) {
+	return cli(t, "verify", "--state", w.state, "--cache", "", "--cross-check=false", "--policy", w.policy(t, lg), "--path", s.path, s.local)
+}
+
+// goProof: cpantlog verify --proof, offline, with lg's proof of s.
+func (w *sharedWorld) goProof(t *testing.T, lg *testLog, s sampleFile) (int, string) {
+	p := filepath.Join(t.TempDir(), "p.tlog-proof")
+	os.WriteFile(p, fetch(t, lg.url+"/proof?path="+s.path), 0o644)
+	return cli(t, "verify", "--state", w.state, "--policy", w.policy(t, lg), "--proof", p, "--path", s.path, s.local)
+}
+
+// perlVerify: cpantlog-verify-pl with lg's proof of s, asking lg unless
+// offline.
+func (w *sharedWorld) perlVerify(t *testing.T, lg *testLog, s sampleFile, offline bool) (int, string) {
+	p := filepath.Join(t.TempDir(), "p.tlog-proof")
+	os.WriteFile(p, fetch(t, lg.url+"/proof?path="+s.path), 0o644)
+	args := []string{"../../client/perl/bin/cpantlog-verify-pl", "--state", w.state, "--policy", w.policy(t, lg), "--proof", p, "--path", s.path, s.local}
+	if offline {
+		args = append(args, "--offline")
+	}
+	return runExit(t, exec.Command("perl", args...))
+}
+
+// perlHook: what cpanm-tlog, carton-tlog and the CPAN.pm plugin run for
+// each file (CPAN::TLog::Cpanm::verify_bytes), with lg as the policy's log
+// and no mirror proof.
+func (w *sharedWorld) perlHook(t *testing.T, lg *testLog, s sampleFile) (int, string) {
+	cmd := exec.Command("perl", "-I../../client/perl/lib", "-MCPAN::TLog::Cpanm", "-e",
+		`open my $f, '<:raw', $ARGV[1] or die; local $/; my $b = <$f>; my ($c, $m) = CPAN::TLog::Cpanm::verify_bytes(undef, $ARGV[0], $b); print "$m\n" if $m; exit $c`,
+		s.path, s.local)
+	cmd.Env = append(os.Environ(), "CPANTLOG_STATE="+w.state, "CPANTLOG_POLICY="+w.policy(t, lg), "CPANTLOG_EXEC_CHECK=")
+	return runExit(t, cmd)
+}
+
+func (w *sharedWorld) trustedSize(t *testing.T) uint64 {
+	t.Helper()
+	st, _ := client.OpenState(w.state)
+	raw, err := st.Trusted("localhost/cpan-tlog")
+	if err != nil || raw == nil {
+		t.Fatalf("no trusted checkpoint: %v", err)
+	}
+	text, _, _ := bytes.Cut(raw, []byte("\n\n"))
+	var c flog.Checkpoint
+	if _, err := c.Unmarshal(append(text, '\n')); err != nil {
+		t.Fatalf("trusted checkpoint: %v\n%s", err, raw)
+	}
+	return c.Size
+}
+
+// TestSharedStateGoThenPerl: a checkpoint cpantlog verify trusted holds
+// for the Perl tools: the rolled-back log is a rollback for
+// cpantlog-verify-pl and for the cpanm-tlog hook, the fork a fork, all
+// exit 3.
+func TestSharedStateGoThenPerl(t *testing.T) {
+	if !perlAvailable(t) {
+		t.Skip("no perl with CryptX")
+	}
+	w := newSharedWorld(t)
+	if code, out := w.goVerify(t, w.honest, w.smp[2]); code != 0 {
+		t.Fatalf("cpantlog verify against the honest log: exit %d\n%s", code, out)
+	}
+	if n := w.trustedSize(t); n != 3 {
+		t.Fatalf("Go trusted size %d, want 3", n)
+	}
+	if code, out := w.perlVerify(t, w.rolled, w.smp[0], false); code != 3 || !strings.Contains(out, "rollback") {
+		t.Errorf("cpantlog-verify-pl shown the rolled-back log: exit %d, want 3 (rollback)\n%s", code, out)
+	}
+	if code, out := w.perlHook(t, w.rolled, w.smp[0]); code != 3 || !strings.Contains(out, "rollback") {
+		t.Errorf("the cpanm-tlog hook shown the rolled-back log: exit %d, want 3 (rollback)\n%s", code, out)
+	}
+	if code, out := w.perlVerify(t, w.forked, w.smp[3], true); code != 3 || !strings.Contains(out, "fork") {
+		t.Errorf("cpantlog-verify-pl offline, shown the fork: exit %d, want 3 (fork)\n%s", code, out)
+	}
+	if code, out := w.perlHook(t, w.forked, w.smp[3]); code != 3 || !strings.Contains(out, "fork") {
+		t.Errorf("the cpanm-tlog hook shown the fork: exit %d, want 3 (fork)\n%s", code, out)
+	}
+	// The honest log still verifies, and its older proofs are proven
+	// consistent with what Go trusted.
+	if code, out := w.perlVerify(t, w.honest, w.smp[0], false); code != 0 {
+		t.Errorf("cpantlog-verify-pl, the honest log: exit %d\n%s", code, out)
+	}
+	if n := w.trustedSize(t); n != 3 {
+		t.Errorf("trusted size %d after the Perl runs, want 3 (never back)", n)
+	}
+}
+
+// TestSharedStatePerlThenGo: a checkpoint the Perl tools trusted holds
+// for cpantlog verify.
+func TestSharedStatePerlThenGo(t *testing.T) {
+	if !perlAvailable(t) {
+		t.Skip("no perl with CryptX")
+	}
+	w := newSharedWorld(t)
+	if code, out := w.perlHook(t, w.honest, w.smp[2]); code != 0 {
+		t.Fatalf("the cpanm-tlog hook against the honest log: exit %d\n%s", code, out)
+	}
+	if n := w.trustedSize(t); n != 3 {
+		t.Fatalf("Perl trusted size %d, want 3", n)
+	}
+	if code, out := w.goVerify(t, w.rolled, w.smp[0]); code != 3 || !strings.Contains(out, "rollback") {
+		t.Errorf("cpantlog verify shown the rolled-back log: exit %d, want 3 (rollback)\n%s", code, out)
+	}
+	if code, out := w.goProof(t, w.forked, w.smp[3]); code != 3 || !strings.Contains(out, "fork") {
+		t.Errorf("cpantlog verify --proof shown the fork: exit %d, want 3 (fork)\n%s", code, out)
+	}
+	if code, out := w.goVerify(t, w.forked, w.smp[3]); code != 3 || !strings.Contains(out, "fork") {
+		t.Errorf("cpantlog verify shown the forked log: exit %d, want 3 (fork)\n%s", code, out)
+	}
+	if code, out := w.goVerify(t, w.honest, w.smp[1]); code != 0 {
+		t.Errorf("cpantlog verify, the honest log: exit %d\n%s", code, out)
+	}
+}
+
+// TestSharedStateConcurrent: Go and Perl advance one trusted state at the
+// same time while the log grows; every run verifies, and the state read
+// at any moment is a whole checkpoint signed by the log, never smaller
+// than one read before.
+func TestSharedStateConcurrent(t *testing.T) {
+	if !perlAvailable(t) {
+		t.Skip("no perl with CryptX")
+	}
+	w := newSharedWorld(t)
+	vkey := strings.Fields(strings.SplitN(string(mustRead(t, w.policy(t, w.honest))), "\n", 2)[0])[1]
+	verifier, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var watch sync.WaitGroup
+	var last uint64
+	var bad []string
+	watch.Add(1)
+	go func() {
+		defer watch.Done()
+		file := filepath.Join(w.state, client.OriginDirName("localhost/cpan-tlog"), fmt.Sprintf("key-%08x", verifier.KeyHash()), "checkpoint")
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				continue
+			}
+			n, err := note.Open(raw, note.VerifierList(verifier))
+			if err != nil {
+				bad = append(bad, fmt.Sprintf("torn or unsigned state: %v: %q", err, raw))
+				continue
+			}
+			size, _ := strconv.ParseUint(strings.Split(n.Text, "\n")[1], 10, 64)
+			if size < last {
+				bad = append(bad, fmt.Sprintf("the state went back from %d to %d", last, size))
+			}
+			last = size
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	var runs sync.WaitGroup
+	var mu sync.Mutex
+	var failed []string
+	for i := 0; i < 6; i++ {
+		// The log grows between rounds.
+		s := w.smp[4+i%(len(w.smp)-4)]
+		w.honest.Add(t, fmt.Sprintf("authors/id/R/RO/ROUND/R%d-%s", i, filepath.Base(s.path)), s.content, "2024-01-02T03:04:05Z", true)
+		for _, f := range []func() (int, string){
+			func() (int, string) { return w.goVerify(t, w.honest, w.smp[i%3]) },
+			func() (int, string) { return w.perlVerify(t, w.honest, w.smp[i%3], false) },
+			func() (int, string) { return w.perlHook(t, w.honest, w.smp[(i+1)%3]) },
+		} {
+			runs.Add(1)
+			go func() {
+				defer runs.Done()
+				if code, out := f(); code != 0 {
+					mu.Lock()
+					failed = append(failed, fmt.Sprintf("exit %d\n%s", code, out))
+					mu.Unlock()
+				}
+			}()
+		}
+		runs.Wait()
+	}
+	close(stop)
+	watch.Wait()
+	for _, f := range failed {
+		t.Error(f)
+	}
+	for _, b := range bad {
+		t.Error(b)
+	}
+	if n := w.trustedSize(t); n != 9 {
+		t.Errorf("trusted size %d at the end, want 9 (the log's)", n)
+	}
+}
