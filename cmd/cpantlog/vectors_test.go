@@ -19,18 +19,54 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
+	"github.com/CPAN-Security/cpan-tlog/internal/testlog"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
+	"github.com/CPAN-Security/cpan-tlog/witness"
 )
 
-var updateVectors = flag.Bool("update-vectors", false, "regenerate testdata/vectors from a real log with real witnesses")
+var (
+	updateVectors      = flag.Bool("update-vectors", false, "regenerate testdata/vectors from a real log with real witnesses")
+	updateMLDSAVectors = flag.Bool("update-mldsa-vectors", false, "regenerate only testdata/vectors/mldsa-* (a log with an ML-DSA-44 and an Ed25519 witness)")
+)
 
 const vectorsDir = "../../testdata/vectors"
 
+// The shared vectors, testdata/vectors/NAME/, one directory each, played
+// by the Go client and proxy (here and in TestDifferential), the Perl
+// verifier and hook (client/perl/t/verify.t, and here) and the explorer's
+// page:
+//
+//	policy   the trust policy
+//	proof    the tlog-proof (absent: a mirror serving none)
+//	path     the CPAN path checked
+//	file     the file checked, or source: its path under testdata/
+//	mode     absent, or "mirror": the proof is what a mirror serves beside
+//	         the file and no log can be asked (verifier: the proxy or hook)
+//	want     the exit status: 0 verified, 1 refused, 2 could not check, 3
+//	         security error
+//	want-without-mldsa
+//	         only in mldsa-* vectors whose verdict a verifier that cannot
+//	         check ML-DSA-44 signatures must give otherwise (the Perl one:
+//	         CryptX has no ML-DSA): its exit status. 2 where the verdict
+//	         turns on an ML-DSA-44 cosignature the quorum needs; 0 where
+//	         the quorum is met without an ML-DSA-44 cosignature that fails
+//	         (a verifier that checks it refuses the note whole). Such a
+//	         verifier says it cannot check ML-DSA-44. A verifier that checks
+//	         ML-DSA-44 plays want, as every other vector.
+//
+// Files end with a newline. go test ./cmd/cpantlog -run TestVectors
+// -update-vectors rewrites them all from a real log with real witnesses;
+// -update-mldsa-vectors only the mldsa-* ones.
+
 // TestVectors: the Go client and the Perl verifier give the same exit
-// code, the expected one, on every shared vector.
+// code, the expected one, on every shared vector; the Perl verifier, which
+// cannot check ML-DSA-44, gives want-without-mldsa where a vector has one,
+// and says why.
 func TestVectors(t *testing.T) {
 	if *updateVectors {
 		generateVectors(t)
+	} else if *updateMLDSAVectors {
+		generateMLDSAVectors(t)
 	}
 	dirs, err := os.ReadDir(vectorsDir)
 	if err != nil || len(dirs) < 10 {
@@ -45,6 +81,14 @@ func TestVectors(t *testing.T) {
 			t.Fatal(err)
 		}
 		want, _ := strconv.Atoi(strings.TrimSpace(string(wantB)))
+		perlWant := want
+		if b, err := os.ReadFile(filepath.Join(dir, "want-without-mldsa")); err == nil {
+			// The Perl verifier cannot check ML-DSA-44 (CryptX has none).
+			perlWant, err = strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil || perlWant == want {
+				t.Fatalf("%s: want-without-mldsa %q: a number other than want, or no such file", name, b)
+			}
+		}
 		cpanPath, _ := os.ReadFile(filepath.Join(dir, "path"))
 		file := filepath.Join(dir, "file")
 		if _, err := os.Stat(file); err != nil {
@@ -52,7 +96,7 @@ func TestVectors(t *testing.T) {
 			file = filepath.Join("../../testdata", strings.TrimSpace(string(src)))
 		}
 		if mode, _ := os.ReadFile(filepath.Join(dir, "mode")); strings.TrimSpace(string(mode)) == "mirror" {
-			testMirrorVector(t, name, dir, strings.TrimSpace(string(cpanPath)), file, want, perl)
+			testMirrorVector(t, name, dir, strings.TrimSpace(string(cpanPath)), file, want, perlWant, perl)
 			continue
 		}
 		args := []string{"--policy", filepath.Join(dir, "policy"), "--proof", filepath.Join(dir, "proof"), "--path", strings.TrimSpace(string(cpanPath)), file}
@@ -66,8 +110,11 @@ func TestVectors(t *testing.T) {
 		cmd := exec.Command("perl", append([]string{"../../client/perl/bin/cpantlog-verify-pl"}, args...)...)
 		cmd.Env = append(os.Environ(), "CPANTLOG_STATE="+t.TempDir()) // a fresh trusted state, as Go's
 		pcode, pout := runExit(t, cmd)
-		if pcode != want {
-			t.Errorf("%s: Perl exit %d, want %d\n%s", name, pcode, want, pout)
+		if pcode != perlWant {
+			t.Errorf("%s: Perl exit %d, want %d\n%s", name, pcode, perlWant, pout)
+		}
+		if perlWant != want && !strings.Contains(pout, perlCannotCheckMLDSA) {
+			t.Errorf("%s: Perl exit %d does not say it cannot check ML-DSA-44 (%q)\n%s", name, pcode, perlCannotCheckMLDSA, pout)
 		}
 	}
 }
@@ -76,7 +123,7 @@ func TestVectors(t *testing.T) {
 // beside it, the vector's proof (if any), and no log can be asked. The Go
 // proxy's answer (200, 403, 503) and the Perl toolchain hook's verdict
 // (CPAN::TLog::Cpanm::verify_bytes) must both be the vector's exit code.
-func testMirrorVector(t *testing.T, name, dir, cpanPath, file string, want int, perl bool) {
+func testMirrorVector(t *testing.T, name, dir, cpanPath, file string, want, perlWant int, perl bool) {
 	t.Helper()
 	root := t.TempDir()
 	content, err := os.ReadFile(file)
@@ -114,8 +161,8 @@ print "$c $why\n"; exit 0;`
 	if err != nil {
 		t.Fatalf("%s: perl: %v\n%s", name, err, out)
 	}
-	if pcode, _ := strconv.Atoi(strings.Fields(string(out) + " x")[0]); pcode != want {
-		t.Errorf("%s: the Perl hook says %s, want exit %d", name, strings.TrimSpace(string(out)), want)
+	if pcode, _ := strconv.Atoi(strings.Fields(string(out) + " x")[0]); pcode != perlWant {
+		t.Errorf("%s: the Perl hook says %s, want exit %d", name, strings.TrimSpace(string(out)), perlWant)
 	}
 }
 
@@ -338,22 +385,135 @@ func generateVectors(t *testing.T) {
 
 	os.RemoveAll(vectorsDir)
 	for name, v := range vectors {
-		dir := filepath.Join(vectorsDir, name)
-		os.MkdirAll(dir, 0o755)
-		if v.proof != nil {
-			os.WriteFile(filepath.Join(dir, "proof"), v.proof, 0o644)
+		writeVector(t, name, v.proof, v.policy, v.file, v.source, v.path, v.mode, v.want, -1)
+	}
+	generateMLDSAVectors(t)
+}
+
+// writeVector writes one shared vector (its format: above TestVectors).
+// wantWithoutMLDSA is the exit status a verifier that cannot
+// check ML-DSA-44 must give, when it differs from want (else -1).
+func writeVector(t *testing.T, name string, proof, policy, file []byte, source, path, mode string, want, wantWithoutMLDSA int) {
+	t.Helper()
+	dir := filepath.Join(vectorsDir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(f string, b []byte) {
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
 		}
-		if v.mode != "" {
-			os.WriteFile(filepath.Join(dir, "mode"), []byte(v.mode+"\n"), 0o644)
+	}
+	if proof != nil {
+		write("proof", proof)
+	}
+	if mode != "" {
+		write("mode", []byte(mode+"\n"))
+	}
+	write("policy", policy)
+	write("path", []byte(path+"\n"))
+	write("want", []byte(strconv.Itoa(want)+"\n"))
+	if wantWithoutMLDSA >= 0 && wantWithoutMLDSA != want {
+		write("want-without-mldsa", []byte(strconv.Itoa(wantWithoutMLDSA)+"\n"))
+	}
+	if file != nil {
+		write("file", file)
+	} else {
+		write("source", []byte(source+"\n"))
+	}
+}
+
+// perlCannotCheckMLDSA is what the Perl verifier says when a quorum needs
+// an ML-DSA-44 cosignature it cannot check.
+const perlCannotCheckMLDSA = "cannot check (CryptX has no ML-DSA)"
+
+// generateMLDSAVectors runs a real log whose checkpoints a real witness
+// keyed ML-DSA-44 (pq) and one keyed Ed25519 (w1) cosign, under "group
+// both 2 w1 pq", and writes testdata/vectors/mldsa-*: where a verifier
+// that cannot check ML-DSA-44 (the Perl one) must answer otherwise than
+// one that can, the vector says so in want-without-mldsa: 2 (could not
+// check) when the verdict turns on the ML-DSA-44 cosignature's validity,
+// 0 when the quorum is met without a cosignature that fails.
+func generateMLDSAVectors(t *testing.T) {
+	smp := samples(t)
+	logDir, logVKey := newLogKey(t)
+	w1 := startWitness(t, "w1.example", logVKey)
+	pq := testlog.StartWitnessWith(t, "pq.example", logVKey, witness.MLDSA44)
+	policyText := fmt.Sprintf("log %s\nwitness w1 %s %s\nwitness pq %s %s\ngroup both 2 w1 pq\nquorum both\n", logVKey, w1.vkey, w1.url, pq.VKey, pq.URL)
+	lg := startLogWith(t, tlog.Config{DataDir: logDir, WitnessPolicy: []byte(policyText)})
+	var try sampleFile
+	for _, s := range smp {
+		if filepath.Base(s.path) == "Try-Tiny-0.31.tar.gz" {
+			try = s
 		}
-		os.WriteFile(filepath.Join(dir, "policy"), v.policy, 0o644)
-		os.WriteFile(filepath.Join(dir, "path"), []byte(v.path+"\n"), 0o644)
-		os.WriteFile(filepath.Join(dir, "want"), []byte(strconv.Itoa(v.want)+"\n"), 0o644)
+	}
+	lg.add(t, try.path, try.content, "2024-01-02T03:04:05Z")
+	good := fetch(t, lg.url+"/proof?path="+try.path)
+	head, cp, _ := bytes.Cut(good, []byte("\n\n"))
+	text, sigs, _ := bytes.Cut(cp, []byte("\n\n"))
+	sigLines := strings.Split(strings.TrimSuffix(string(sigs), "\n"), "\n")
+	// withSig rewrites the signature lines of prefix's key (nil drops it).
+	withSig := func(prefix string, f func(sig []byte) []byte) []byte {
+		var out []string
+		found := false
+		for _, l := range sigLines {
+			if strings.HasPrefix(l, "\u2014 "+prefix+" ") {
+				found = true
+				fs := strings.Fields(l)
+				b, err := base64.StdEncoding.DecodeString(fs[2])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if b = f(b); b == nil {
+					continue
+				}
+				l = fs[0] + " " + fs[1] + " " + base64.StdEncoding.EncodeToString(b)
+			}
+			out = append(out, l)
+		}
+		if !found {
+			t.Fatalf("the published proof has no line of %s:\n%s", prefix, good)
+		}
+		return []byte(string(head) + "\n\n" + string(text) + "\n\n" + strings.Join(out, "\n") + "\n")
+	}
+	// flip changes a byte of the ML-DSA-44 signature's z (or Ed25519's s).
+	flip := func(b []byte) []byte { b = bytes.Clone(b); b[len(b)/2] ^= 1; return b }
+	drop := func([]byte) []byte { return nil }
+	short := func(b []byte) []byte { return b[:len(b)-1] }
+	policy := []byte(policyText)
+	anyPolicy := []byte(strings.Replace(policyText, "group both 2 w1 pq", "group both any w1 pq", 1))
+	pqOnly := []byte(fmt.Sprintf("log %s\nwitness pq %s %s\nquorum pq\n", logVKey, pq.VKey, pq.URL))
+	flippedFile := bytes.Clone(try.content)
+	flippedFile[len(flippedFile)/2] ^= 1
+	old, _ := filepath.Glob(filepath.Join(vectorsDir, "mldsa-*"))
+	for _, d := range old {
+		os.RemoveAll(d)
+	}
+	for name, v := range map[string]struct {
+		proof, policy, file []byte
+		mode                string
+		want, withoutMLDSA  int
+	}{
+		// The quorum needs pq: the verdict turns on its cosignature.
+		"mldsa-valid":               {good, policy, nil, "", 0, 2},
+		"mldsa-flipped-cosignature": {withSig("pq.example", flip), policy, nil, "", 1, 2},
+		"mldsa-only-witness":        {good, pqOnly, nil, "", 0, 2},
+		"mldsa-mirror-valid":        {good, policy, nil, "mirror", 0, 2},
+		// Refused whatever pq's cosignature is.
+		"mldsa-missing-cosignature":    {withSig("pq.example", drop), policy, nil, "", 1, 1},
+		"mldsa-cosignature-wrong-size": {withSig("pq.example", short), policy, nil, "", 1, 1},
+		"mldsa-flipped-ed25519":        {withSig("w1.example", flip), policy, nil, "", 1, 1},
+		"mldsa-flipped-file":           {good, policy, flippedFile, "", 1, 1},
+		// The quorum is met by w1 alone.
+		"mldsa-any-ed25519-meets":   {good, anyPolicy, nil, "", 0, 0},
+		"mldsa-any-flipped-mldsa":   {withSig("pq.example", flip), anyPolicy, nil, "", 1, 0},
+		"mldsa-any-missing-ed25519": {withSig("w1.example", drop), anyPolicy, nil, "", 0, 2},
+	} {
+		source := try.path
 		if v.file != nil {
-			os.WriteFile(filepath.Join(dir, "file"), v.file, 0o644)
-		} else {
-			os.WriteFile(filepath.Join(dir, "source"), []byte(v.source+"\n"), 0o644)
+			source = ""
 		}
+		writeVector(t, name, v.proof, v.policy, v.file, source, try.path, v.mode, v.want, v.withoutMLDSA)
 	}
 }
 

@@ -41,7 +41,7 @@ for my $name (sort grep { !/^\./ } readdir $dh) {
     my $from = File::Spec->catdir($vectors, $name);
     next unless -d $from;
     File::Path::make_path(File::Spec->catdir($dist, 't', 'vectors', $name));
-    for my $f (qw(want path policy proof mode)) {
+    for my $f (qw(want want-without-mldsa path policy proof mode)) {
         my $src = File::Spec->catfile($from, $f);
         copy_to($src, "t/vectors/$name/$f") if -e $src;
     }

@@ -85,6 +85,32 @@ sub _parse_vkey {
     return { name => $name, hash => $computed, key => $pk, vkey => $vkey, pub => substr($raw, 1) };
 }
 
+# A witness's verifier key (C2SP tlog-cosignature): type 0x04 and an
+# Ed25519 key, or type 0x06 and a 1312-byte ML-DSA-44 key, which this
+# verifier parses (for the key ID and duplicate keys) but cannot check
+# signatures with: CryptX has no ML-DSA, and Debian packages no Perl
+# ML-DSA. Its cosignatures are neither counted nor refused (see
+# _verify_checkpoint).
+use constant {
+    MLDSA44_PUBLIC_KEY_SIZE => 1312,
+    MLDSA44_SIGNATURE_SIZE  => 2420,
+};
+
+sub _parse_witness_vkey {
+    my ($vkey) = @_;
+    my ($name, $hash, $key) = $vkey =~ /\A([^+\s]+)\+([0-9a-f]{8})\+(\S+)\z/ or return undef;
+    my $raw = _b64($key);
+    return undef unless defined $raw && length $raw;
+    if (ord(substr($raw, 0, 1)) == 0x06) {
+        return undef unless length($raw) == 1 + MLDSA44_PUBLIC_KEY_SIZE;
+        my $computed = substr(Digest::SHA::sha256("$name\n$raw"), 0, 4);
+        return undef unless unpack('H8', $computed) eq $hash;
+        return { name => $name, hash => $computed, vkey => $vkey, pub => substr($raw, 1), alg => 'ML-DSA-44' };
+    }
+    my $k = _parse_vkey($vkey, 0x04) or return undef;
+    return { %$k, alg => 'Ed25519' };
+}
+
 # The policy format's words are no names (Tessera's parser, and so the
 # Go client and the log, refuse them); 'none' is the predefined quorum.
 my @KEYWORDS = qw(log witness group quorum any all none);
@@ -129,7 +155,7 @@ sub parse_policy {
             $bad->("want 'witness <name> <vkey> [<url>]'") unless @f == 3 || @f == 4;
             $bad->("name '$f[1]' is defined twice") if $names{ $f[1] }++;
             $bad->(_keyword($f[1])) if _keyword($f[1]);
-            my $k = _parse_vkey($f[2], 0x04) or $bad->("'$f[2]' is not a cosignature/v1 verifier key (type 0x04)");
+            my $k = _parse_witness_vkey($f[2]) or $bad->("'$f[2]' is not a cosignature/v1 verifier key (type 0x04, Ed25519, or 0x06, ML-DSA-44)");
             $bad->("'$f[3]' is not an http(s) URL") if defined $f[3] && $f[3] !~ m{\Ahttps?://[^/?#]+};
             $once->('witness', $f[1], $k, $bad);
             $p{witnesses}{ $f[1] } = { %$k, url => $f[3] };
@@ -246,8 +272,22 @@ my %verified_checkpoints;
 
 # verify_checkpoint($policy, $note): checks the log's Ed25519 signature and
 # the quorum's cosignature/v1 cosignatures; returns the checkpoint (origin,
-# size, root, cosigned_by). Dies with the Go client's exit codes.
+# size, root, cosigned_by, and not_checked: the witnesses whose ML-DSA-44
+# cosignature is on it but could not be checked). Dies with the Go
+# client's exit codes: a quorum that only an ML-DSA-44 cosignature can
+# complete is "could not check" (exit 2).
 sub verify_checkpoint {
+    my $r = _checkpoint(@_);
+    _could_not_check($r->{needs_unchecked}) if $r->{needs_unchecked};
+    return $r;
+}
+
+# _checkpoint is verify_checkpoint, except that a quorum that needs an
+# ML-DSA-44 cosignature returns the checkpoint with needs_unchecked set
+# (the reason) instead of dying: verify_file still checks the rest, so
+# that what would be refused whatever that cosignature is (an inclusion
+# proof that fails, a file that is not the entry's) is refused.
+sub _checkpoint {
     my ($policy, $cp) = @_;
     # Keyed by the policy's content (never by its address, which a new
     # policy may reuse) and the note's exact bytes.
@@ -288,12 +328,21 @@ sub _verify_checkpoint {
     undef $size unless _decimal($size);
     my $root = _b64($lines[2] // '');
     _not_verified('checkpoint text is not origin, size, root hash') unless defined $size && defined $root && length($root) == 32;
-    my %cosigned;
+    my (%cosigned, %unchecked);
     for my $wname (sort keys %{ $policy->{witnesses} || {} }) {
         my $w = $policy->{witnesses}{$wname};
         for my $s (@{ $note->{sigs} }) {
             next unless $s->{name} eq $w->{name} && $s->{hash} eq $w->{hash};
             my $sig = $s->{sig};
+            if ($w->{alg} eq 'ML-DSA-44') {
+                # A signature of the wrong length cannot verify (C2SP
+                # tlog-cosignature: timestamp || 2420 bytes); one of the
+                # right length is neither counted nor refused.
+                _not_verified("checkpoint carries a cosignature line by witness ${wname}'s key that does not verify (an ML-DSA-44 cosignature is 2428 bytes, this one " . length($sig) . '), so the note is rejected whole')
+                    unless length($sig) == 8 + MLDSA44_SIGNATURE_SIZE;
+                $unchecked{$wname} = 1;
+                next;
+            }
             my $ok = length($sig) == 72 && do {
                 my $ts = unpack('Q>', substr($sig, 0, 8));
                 $w->{key}->verify_message(substr($sig, 8), "cosignature/v1\ntime $ts\n" . $note->{text});
@@ -302,11 +351,19 @@ sub _verify_checkpoint {
             $cosigned{$wname} = 1;
         }
     }
+    my $needs;
     unless (_satisfied($policy, $policy->{quorum}, \%cosigned)) {
         _not_verified(sprintf("checkpoint of size %s is not cosigned by the policy's quorum '%s' (cosigned by: %s)",
-            $size, $policy->{quorum}, join(', ', sort keys %cosigned) || 'none'));
+            $size, $policy->{quorum}, join(', ', sort keys %cosigned) || 'none'))
+            unless %unchecked && _satisfied($policy, $policy->{quorum}, { %cosigned, %unchecked });
+        # Met if the ML-DSA-44 cosignatures verify, not without them:
+        # neither passed nor refused.
+        $needs = sprintf("the policy's quorum '%s' needs the ML-DSA-44 cosignature of %s, which this verifier cannot check (CryptX has no ML-DSA); the log's signature%s verified. Check it with the Go client, which checks ML-DSA-44: cpantlog verify --proof PROOF --policy POLICY FILE",
+            $policy->{quorum}, join(', ', map { "witness $_" } sort keys %unchecked),
+            %cosigned ? ' and the cosignatures of ' . join(', ', sort keys %cosigned) : '');
     }
     return { origin => $origin, size => $size, root => $root, cosigned_by => [ sort keys %cosigned ],
+        not_checked => [ sort keys %unchecked ], ($needs ? (needs_unchecked => $needs) : ()),
         log_key => $log->{vkey}, log_id => unpack('H8', $log->{hash}) };
 }
 
@@ -807,8 +864,12 @@ sub verify_file {
     my %a = @_;
     my $policy = ref $a{policy} ? $a{policy} : parse_policy($a{policy});
     my $proof = parse_proof($a{proof});
-    my $cp = verify_checkpoint($policy, $proof->{checkpoint});
-    check_state($a{state}, $cp, $proof->{checkpoint}, log_url => $a{log_url}) if defined $a{state};
+    my $cp = _checkpoint($policy, $proof->{checkpoint});
+    # A checkpoint whose quorum needs an ML-DSA-44 cosignature is not
+    # trusted: it is not remembered, and the answer is at best "could not
+    # check"; but what fails whatever that cosignature is still refuses.
+    my $unchecked = $cp->{needs_unchecked};
+    check_state($a{state}, $cp, $proof->{checkpoint}, log_url => $a{log_url}) if defined $a{state} && !$unchecked;
     _not_verified('tlog-proof has no extra line; cpan-tlog proofs carry the entry there') unless defined $proof->{extra};
     # The inclusion proof before the entry is read: only an entry the log
     # recorded can contradict the file ("does not match the log", which
@@ -821,8 +882,12 @@ sub verify_file {
     _not_verified("logged entry '$e->{path}' is a $e->{kind}, not an upload") if $e->{kind} eq 'delete';
     _not_verified("the log's entry is for $e->{path}, not $a{path}") if defined $a{path} && length $a{path} && $e->{path} ne $a{path};
     my ($size, $sha) = (length $a{file}, Digest::SHA::sha256_hex($a{file}));
-    _not_verified("$e->{path} does not match the log: the log recorded $e->{size} bytes with sha256 $e->{sha256}, the file has $size bytes with sha256 $sha; it is not the file CPAN published, do not install it")
-        unless $e->{size} eq $size && $e->{sha256} eq $sha;
+    unless ($e->{size} eq $size && $e->{sha256} eq $sha) {
+        # Without the quorum, the entry is not known to be the log's.
+        _not_verified("$e->{path} does not match the entry in this proof ($e->{size} bytes with sha256 $e->{sha256}; the file has $size bytes with sha256 $sha), whose checkpoint's quorum could not be checked: $unchecked") if $unchecked;
+        _not_verified("$e->{path} does not match the log: the log recorded $e->{size} bytes with sha256 $e->{sha256}, the file has $size bytes with sha256 $sha; it is not the file CPAN published, do not install it");
+    }
+    _could_not_check($unchecked) if $unchecked;
     return { %$e, index => $proof->{index}, checkpoint => $cp };
 }
 
