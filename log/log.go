@@ -98,6 +98,10 @@ type Config struct {
 	MaxConns int
 	// Logger receives operational logs; nil means slog.Default().
 	Logger *slog.Logger
+	// AllowMissingIndexFiles serves a log that lacks the bytes of index
+	// file versions it logged (lost for good, and announced), with a
+	// warning, instead of refusing to start (datacheck.go).
+	AllowMissingIndexFiles bool
 	// claimLease is how long a path claim lasts unrenewed (claimLease by
 	// default; tests shorten it).
 	claimLease time.Duration
@@ -229,6 +233,11 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 			return nil, fmt.Errorf("witness policy: %w", err)
 		}
 	}
+	// Before anything is written: another tool's state directory, or a
+	// directory of other files, is not taken for a new log.
+	if err := CheckDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -255,12 +264,23 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 			return nil, err
 		}
 	}
+	st, err := checkTreeOnStart(ctx, cfg, published, vkey)
+	if err != nil {
+		return nil, err
+	}
+	if published == nil && !st.found {
+		abs, _ := filepath.Abs(cfg.DataDir)
+		cfg.Logger.Info(fmt.Sprintf("creating a new log %s in %s", signer.Name(), abs), "origin", signer.Name(), "data", abs, "storage", cmp.Or(cfg.Storage, StoragePOSIX))
+	}
 	token, err := loadOrCreateToken(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
 	ix, err := openIndex(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if ix, err = matchIndex(ctx, cfg, ix, st); err != nil {
 		return nil, err
 	}
 	metrics := newMetrics()
@@ -358,6 +378,10 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err := l.follow.catchUp(ctx); err != nil {
 		l.abort()
 		return nil, fmt.Errorf("bring the lookup index up to date: %w", err)
+	}
+	if err := l.checkIndexFilesOnStart(ctx); err != nil {
+		l.abort()
+		return nil, err
 	}
 	l.follow.start(bg)
 	if l.known != nil {

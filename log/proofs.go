@@ -326,6 +326,7 @@ func (l *Log) writeProofs(ctx context.Context) {
 		if checked, damaged := l.sweepProofs(ctx); damaged > 0 {
 			l.cfg.Logger.Warn("damaged proof files found; writing them again", "checked", checked, "damaged", damaged)
 		}
+		l.sweepMissingProofs(ctx)
 	}()
 	t := time.NewTicker(max(l.cfg.CheckpointInterval, 100*time.Millisecond))
 	defer t.Stop()

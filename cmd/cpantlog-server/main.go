@@ -40,6 +40,7 @@ Usage:
   cpantlog-server [serve] [flags]    run the log (the default command)
   cpantlog-server keygen [flags]     write log.key and log.vkey, then exit
   cpantlog-server reindex [flags]    rebuild the lookup index from the tree
+  cpantlog-server check-data [flags] check a data directory (a backup, a restore) before serving it
   cpantlog-server import --mirror DIR [flags]   back-fill from a local CPAN tree
   cpantlog-server migrate --to s3 [flags]       move a POSIX log to S3 + MySQL/MariaDB
   cpantlog-server publish-proofs --to DIR       write the proof tree (tlog/proofs/) into a mirror
@@ -82,6 +83,8 @@ func main() {
 		err = keygen(args)
 	case "reindex":
 		err = reindex(args)
+	case "check-data":
+		err = checkData(args, os.Stdout)
 	case "import":
 		err = importCmd(args)
 	case "migrate":
@@ -151,6 +154,7 @@ func serve(args []string) error {
 	explorerMirror := fs.String("explorer-mirror", web.DefaultMirror, "the CPAN mirror `URL` the explorer's entry pages link each file to")
 	fs.IntVar(&cfg.MaxConns, "max-conns", 0, "most HTTP connections open at once; beyond it a new one gets 503 (default: from the open-file limit, keeping descriptors for the storage)")
 	fs.DurationVar(&cfg.MaxPublishLag, "max-publish-lag", tlog.DefaultMaxPublishLag, "/healthz answers 503 when acknowledged entries wait longer than this for a published checkpoint (witness quorum not met, publishing failing)")
+	fs.BoolVar(&cfg.AllowMissingIndexFiles, "allow-missing-index-files", false, "serve even though the bytes of logged index file versions are missing (lost for good and announced: monitors report each); by default the server refuses to start")
 	fs.BoolVar(&cfg.WitnessFailOpen, "witness-fail-open", false, "publish checkpoints even when the witness quorum cannot be met (default: keep accepting adds, publish nothing until the witnesses answer)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
@@ -276,6 +280,9 @@ func importRun(args []string, stdout, stderr io.Writer) error {
 	// Publish what was logged, even after an interruption.
 	serr := l.Shutdown(context.Background())
 	fmt.Fprintf(stdout, "import: %d files, %d logged, %d already logged, %d failed\n", st.Files, st.Logged, st.Skipped, st.Failed)
+	if st.Unsigned > 0 {
+		fmt.Fprintf(stdout, "import: %d Sigstore bundles did not verify and were logged as plain uploads, with no identity (see the warnings above)\n", st.Unsigned)
+	}
 	if ie := interruption(ctx, st.Logged); ie != nil {
 		if serr != nil {
 			ie.msg += fmt.Sprintf(" (publishing a checkpoint of what was logged failed: %v; the next run or start publishes it)", serr)
@@ -450,7 +457,7 @@ func sampleMirror(args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w (is %s the running log's data directory? pass --data)", err, *dir)
 	}
-	t, err := minicpan.Build(*from, *to)
+	t, err := minicpan.Build(sampleDir(*from), *to)
 	if err != nil {
 		return err
 	}
