@@ -14,13 +14,16 @@ type Config struct {
 	// Logs maps a log's origin to the keys whose signature makes a
 	// checkpoint of it acceptable.
 	Logs map[string][]note.Verifier
+	// VKeys holds the same keys as written (vkeys), where known, so that
+	// messages can name them in full; it may be nil.
+	VKeys map[string][]string
 }
 
 // ParseConfig reads C2SP tlog-policy "log <vkey> [<url>]" lines; the origin
 // is the key's name, one origin may have several keys, and "#" starts a
 // comment. Errors name the line.
 func ParseConfig(b []byte) (*Config, error) {
-	c := &Config{Logs: map[string][]note.Verifier{}}
+	c := &Config{Logs: map[string][]note.Verifier{}, VKeys: map[string][]string{}}
 	err := confline.Each("witness config", b, func(f []string) error {
 		if f[0] != "log" || len(f) < 2 || len(f) > 3 {
 			return errors.New("want 'log <vkey> [<url>]'")
@@ -35,6 +38,7 @@ func ParseConfig(b []byte) (*Config, error) {
 			}
 		}
 		c.Logs[v.Name()] = append(c.Logs[v.Name()], v)
+		c.VKeys[v.Name()] = append(c.VKeys[v.Name()], f[1])
 		return nil
 	})
 	if err != nil {
