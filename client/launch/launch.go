@@ -554,7 +554,15 @@ $CPAN::Config->{pushy_https} = 0;
 $CPAN::Config->{connect_to_internet_ok} = 1;
 # CPAN.pm prefers its own proxy settings to the environment's.
 $CPAN::Config->{$_} = %s for qw(http_proxy https_proxy ftp_proxy);
-$CPAN::Config->{$_} = '' for qw(no_proxy proxy_user proxy_pass);
+$CPAN::Config->{no_proxy} = '';
+# The verifying proxy asks no credentials; with proxy_user empty CPAN.pm
+# prompts "Proxy authentication needed!" before each download program it
+# falls back to once a file is refused (403). It has its own HTTP client
+# (LWP or HTTP::Tiny): no external download program is run, so a refused
+# file is fetched, and refused, once.
+$CPAN::Config->{proxy_user} = 'cpantlog-exec';
+$CPAN::Config->{proxy_pass} = 'none';
+$CPAN::Config->{$_} = '' for qw(curl wget lynx ncftpget ncftp ftp);
 # Where it keeps what it fetched: cpantlog exec checks every file there.
 $CPAN::Config->{keep_source_where} = %s;
 %s1;

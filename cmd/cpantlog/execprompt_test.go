@@ -1,0 +1,36 @@
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestExecCPANpmNoPrompt: under cpantlog exec, CPAN.pm shown a refused
+// tarball never asks for proxy credentials (it asked "Proxy
+// authentication needed! Username:" once per download program it fell
+// back to), and the refused file is listed once.
+func TestExecCPANpmNoPrompt(t *testing.T) {
+	if _, err := exec.LookPath("cpan"); err != nil {
+		t.Skip("cpan (CPAN.pm) not installed")
+	}
+	e := newExecEnv(t)
+	e.tamper(t, textDiff)
+	base := t.TempDir()
+	t.Setenv("PERL_MM_OPT", "INSTALL_BASE="+base)
+	t.Setenv("PERL_MB_OPT", "--install_base "+base)
+	t.Setenv("PERL5LIB", filepath.Join(base, "lib/perl5"))
+	t.Setenv("CPAN_OPTS", "")
+	t.Setenv("HOME", t.TempDir())
+	code, out := e.run(t, "cpan", "-T", "Text::Diff")
+	if code == 0 || installed(base, "Text/Diff.pm") {
+		t.Errorf("tampered Text::Diff with CPAN.pm: exit %d\n%s", code, out)
+	}
+	if strings.Contains(out, "Proxy authentication") || strings.Contains(out, "Username:") {
+		t.Errorf("CPAN.pm asked for proxy credentials under cpantlog exec:\n%s", out)
+	}
+	if n := strings.Count(out, refusedLine+textDiff); n != 1 {
+		t.Errorf("the refused tarball is listed %d times, want once:\n%s", n, out)
+	}
+}
