@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -27,5 +29,25 @@ func demoCmd(args []string, stdout io.Writer) error {
 	klog.SetOutput(io.Discard)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	return demo.Run(ctx, stdout, *testdata)
+	return demo.Run(ctx, stdout, sampleDir(*testdata))
+}
+
+// sharedTestdata is where the packages install the sample tarballs
+// (scripts/package.sh).
+var sharedTestdata = "/usr/share/cpantlog/testdata"
+
+// sampleDir is the directory of sample tarballs to read: dir, or when dir
+// is the default "testdata" and holds none (not run from the repository),
+// the packages' copy if it is installed.
+func sampleDir(dir string) string {
+	if dir != "testdata" {
+		return dir
+	}
+	if _, err := os.Stat(filepath.Join(dir, "authors", "id")); err == nil {
+		return dir
+	}
+	if _, err := os.Stat(filepath.Join(sharedTestdata, "authors", "id")); err == nil {
+		return sharedTestdata
+	}
+	return dir
 }

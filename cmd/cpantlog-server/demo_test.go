@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -40,5 +41,32 @@ func TestDemo(t *testing.T) {
 	}
 	if n := strings.Count(out.String(), "\n== "); n != steps {
 		t.Errorf("demo has %d steps, want %d", n, steps)
+	}
+}
+
+// TestSampleDir: run outside the repository, demo and sample-mirror read
+// the sample tarballs the packages install; in the repository, or given
+// a directory, they read that.
+func TestSampleDir(t *testing.T) {
+	shared := t.TempDir()
+	old := sharedTestdata
+	sharedTestdata = shared
+	t.Cleanup(func() { sharedTestdata = old })
+	t.Chdir(t.TempDir())
+	if got := sampleDir("testdata"); got != "testdata" {
+		t.Errorf("nothing installed: sampleDir = %q, want testdata (and its error)", got)
+	}
+	if err := os.MkdirAll(filepath.Join(shared, "authors", "id"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := sampleDir("testdata"); got != shared {
+		t.Errorf("outside the repository, packages installed: sampleDir = %q, want %q", got, shared)
+	}
+	if got := sampleDir("mine"); got != "mine" {
+		t.Errorf("--testdata mine: sampleDir = %q", got)
+	}
+	os.MkdirAll(filepath.Join("testdata", "authors", "id"), 0o755)
+	if got := sampleDir("testdata"); got != "testdata" {
+		t.Errorf("in the repository: sampleDir = %q, want testdata", got)
 	}
 }
