@@ -34,6 +34,9 @@ while (my $line = <$in>) {
         my $r = eval { verify_file(policy => slurp($policy), proof => slurp($proof), file => slurp($file), path => $path) };
         if ($r) {
             ($code, $msg) = (0, 'verified');
+            # As cpantlog-verify-pl says it.
+            $msg .= '; not checked: the ML-DSA-44 cosignature of ' . join(', ', @{ $r->{checkpoint}{not_checked} }) . ', which this verifier cannot check (CryptX has no ML-DSA)'
+                if @{ $r->{checkpoint}{not_checked} || [] };
         } elsif (ref $@ eq 'CPAN::TLog::Verify::Error') {
             ($code, $msg) = ($@->{code}, $@->{message});
         } else {
