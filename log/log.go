@@ -233,6 +233,10 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 			return nil, fmt.Errorf("witness policy: %w", err)
 		}
 	}
+	// Messages name the directory whatever the working directory was.
+	if abs, err := filepath.Abs(cfg.DataDir); err == nil {
+		cfg.DataDir = abs
+	}
 	// Before anything is written: another tool's state directory, or a
 	// directory of other files, is not taken for a new log.
 	if err := CheckDataDir(cfg.DataDir); err != nil {
