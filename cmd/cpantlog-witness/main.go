@@ -2,7 +2,7 @@
 // checkpoints of the logs it is configured for.
 //
 //	cpantlog-witness keygen --data DIR --name NAME
-//	cpantlog-witness serve --data DIR --config FILE [--listen 127.0.0.1:7380]
+//	cpantlog-witness serve --data DIR --config FILE [--log-list URL|FILE] [--listen 127.0.0.1:7380]
 package main
 
 import (
@@ -29,12 +29,14 @@ text) after checking each is consistent with the last one it cosigned for that l
 Usage:
   cpantlog-witness keygen --data DIR --name NAME [--algorithm ed25519|ml-dsa-44]
                                                      write the witness's keys
-  cpantlog-witness serve --data DIR --config FILE [--listen 127.0.0.1:7380]
-                                                     cosign checkpoints over HTTP
+  cpantlog-witness serve --data DIR --config FILE [--log-list URL|FILE]
+                      [--listen 127.0.0.1:7380]      cosign checkpoints over HTTP
   cpantlog-witness --version
 
 The config lists the logs to witness, one 'log <vkey> [<url>]' line each
 (C2SP tlog-policy; '#' comments). Send SIGHUP to reload it; state is kept.
+--log-list URL|FILE adds the logs of a c2sp.org/tlog-list (re-read hourly and
+on SIGHUP); a list only adds logs, never removes or changes one.
 Run 'cpantlog-witness COMMAND -h' for a command's flags. Exit status: 0 done,
 1 failed, 2 usage error.
 `
@@ -115,19 +117,21 @@ func keygen(args []string) error {
 }
 
 func serve(args []string) error {
-	fs := newFlags("serve", "Serve C2SP tlog-witness: POST /add-checkpoint cosigns a checkpoint of a configured log that is\nconsistent with the last one cosigned; GET /<hex sha256(origin)>/checkpoint reads it back;\n/metrics for Prometheus. SIGHUP reloads --config; the state is kept.", "cpantlog-witness serve --data /var/lib/cpantlog-witness --config /etc/cpantlog/witness.config")
+	fs := newFlags("serve", "Serve C2SP tlog-witness: POST /add-checkpoint cosigns a checkpoint of a configured log that is\nconsistent with the last one cosigned; GET /<hex sha256(origin)>/checkpoint reads it back;\n/metrics for Prometheus. SIGHUP reloads --config and re-reads --log-list; the state is kept.\n--log-list adds a c2sp.org/tlog-list's new logs (kept in DIR/learned-logs.list); it never removes or changes one.", "cpantlog-witness serve --data /var/lib/cpantlog-witness --config /etc/cpantlog/witness.config",
+		"cpantlog-witness serve --data /var/lib/cpantlog-witness --log-list https://example.org/lists/testing/log-list.1")
 	dir := fs.String("data", "cpantlog-witness-data", "data `DIR`: witness.key, witness.vkey, state/, evidence/")
 	configFile := fs.String("config", "", "`FILE` of 'log <vkey> [<url>]' lines naming the logs to witness")
 	listen := fs.String("listen", "127.0.0.1:7380", "`ADDR` to listen on (loopback by default)")
 	ratePerLog := fs.Float64("rate", witness.DefaultRatePerLog, "add-checkpoint requests per second allowed per log")
+	lists := addLogListFlags(fs)
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if *configFile == "" {
-		return cli.Usagef("--config is required")
+	if err := lists.check(*configFile); err != nil {
+		return err
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cfg, err := loadConfig(*configFile)
+	cfg, err := baseConfig(*configFile)
 	if err != nil {
 		return err
 	}
@@ -135,26 +139,25 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	ll, err := lists.open(w, cfg)
+	if err != nil {
+		return err
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
 		for range hup {
-			cfg, err := loadConfig(*configFile)
-			if err != nil {
-				logger.Error("reload config: keeping the old one", "err", err)
-				continue
-			}
-			w.SetConfig(cfg)
-			logger.Info("reloaded config", "logs", len(cfg.Logs))
+			reload(logger, *configFile, ll)
 		}
 	}()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("%w (choose another address with --listen)", err)
 	}
-	fmt.Printf("cpan-tlog witness serving on http://%s\n  verifier key: %s\n  logs: %d\n", ln.Addr(), w.VerifierKey(), len(cfg.Logs))
+	fmt.Printf("cpan-tlog witness serving on http://%s\n  verifier key: %s\n  logs: %d\n", ln.Addr(), w.VerifierKey(), ll.Known())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	lists.run(ctx, ll)
 	return httpserver.Run(ctx, httpserver.New(w.Handler(), 30*time.Second), ln, 10*time.Second)
 }
 
