@@ -19,6 +19,10 @@ type Config struct {
 	VKeys map[string][]string
 }
 
+// ErrNoLogs is ParseConfig's error for a config without a log line, which
+// only a witness that takes its logs from a tlog-list can serve.
+var ErrNoLogs = errors.New("witness config lists no log: add a line 'log <vkey> <url>'")
+
 // ParseConfig reads C2SP tlog-policy "log <vkey> [<url>]" lines; the origin
 // is the key's name, one origin may have several keys, and "#" starts a
 // comment. Errors name the line.
@@ -45,7 +49,7 @@ func ParseConfig(b []byte) (*Config, error) {
 		return nil, err
 	}
 	if len(c.Logs) == 0 {
-		return nil, fmt.Errorf("witness config lists no log: add a line 'log <vkey> <url>'")
+		return nil, ErrNoLogs
 	}
 	return c, nil
 }

@@ -14,8 +14,8 @@ import (
 	"time"
 )
 
-// TestLogListBinary runs the real cpantlog-witness with --log-list and no
-// --config: it witnesses the list's log, takes a log added to the list on
+// TestLogListBinary runs the real cpantlog-witness with --log-list and a
+// --config of no log: it witnesses the list's log, takes a log added to the list on
 // SIGHUP and keeps the one the list dropped; restarted with the list gone,
 // and then with only a --config, it still witnesses both, from the state
 // it had.
@@ -77,7 +77,10 @@ func TestLogListBinary(t *testing.T) {
 		cmd.Wait()
 	}
 
-	url, cmd := start("--log-list", list)
+	// As the shipped unit runs it: --config always, here with no log line.
+	empty := filepath.Join(t.TempDir(), "witness.config")
+	writeFile(t, empty, "# logs come from the list\n")
+	url, cmd := start("--config", empty, "--log-list", list)
 	if code, text := post(url, a.request(t, 0, 5), 200); code != 200 {
 		t.Fatalf("the list's log: %d %s", code, text)
 	}
@@ -122,7 +125,11 @@ func TestLogListBinary(t *testing.T) {
 	}
 	stop(cmd)
 
-	out, err := exec.Command(bin, "serve", "--data", dir).CombinedOutput()
+	out, err := exec.Command(bin, "serve", "--data", dir, "--config", empty).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "lists no log") {
+		t.Errorf("serve with a config of no log and no --log-list: %v %s", err, out)
+	}
+	out, err = exec.Command(bin, "serve", "--data", dir).CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "--config or --log-list is required") {
 		t.Errorf("serve with neither --config nor --log-list: %v %s", err, out)
 	}

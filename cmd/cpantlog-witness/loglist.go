@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"log/slog"
 	"time"
@@ -43,12 +44,18 @@ func (f *logListFlags) check(configFile string) error {
 	return nil
 }
 
-// baseConfig reads --config, or is no logs without one.
-func baseConfig(configFile string) (*witness.Config, error) {
+// baseConfig reads --config; with --log-list, a config without a log
+// line, or none, is no logs.
+func (f *logListFlags) baseConfig(configFile string) (*witness.Config, error) {
+	none := &witness.Config{Logs: map[string][]note.Verifier{}}
 	if configFile == "" {
-		return &witness.Config{Logs: map[string][]note.Verifier{}}, nil
+		return none, nil
 	}
-	return loadConfig(configFile)
+	cfg, err := loadConfig(configFile)
+	if errors.Is(err, witness.ErrNoLogs) && *f.source != "" {
+		return none, nil
+	}
+	return cfg, err
 }
 
 // open adds the logs the witness learned from lists before (kept in its
@@ -64,12 +71,12 @@ func (f *logListFlags) run(ctx context.Context, ll *witness.LogList) {
 
 // reload is SIGHUP: re-read --config (keeping the old one if it does not
 // parse) and the list; the logs learned from lists are kept.
-func reload(logger *slog.Logger, configFile string, ll *witness.LogList) {
+func (f *logListFlags) reload(logger *slog.Logger, configFile string, ll *witness.LogList) {
 	ll.Poke()
 	if configFile == "" {
 		return
 	}
-	cfg, err := loadConfig(configFile)
+	cfg, err := f.baseConfig(configFile)
 	if err != nil {
 		logger.Error("reload config: keeping the old one", "err", err)
 		return

@@ -131,7 +131,7 @@ func serve(args []string) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cfg, err := baseConfig(*configFile)
+	cfg, err := lists.baseConfig(*configFile)
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func serve(args []string) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
 		for range hup {
-			reload(logger, *configFile, ll)
+			lists.reload(logger, *configFile, ll)
 		}
 	}()
 	ln, err := net.Listen("tcp", *listen)
