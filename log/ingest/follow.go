@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -109,12 +110,19 @@ func (f *Follower) Poll(ctx context.Context) error {
 	}
 	sums := map[string]map[string]cpan.Checksum{}
 	for _, ev := range events {
-		if err := f.handle(ctx, ev, sums); err != nil {
+		err := f.handle(ctx, ev, sums)
+		if errors.Is(err, errHeld) {
+			err = f.hold(ev)
+		}
+		if err != nil {
 			return fmt.Errorf("%s %s: %w", ev.Type, ev.Path, err)
 		}
 		if err := f.Log.Index().PutMeta(f.positionKey(), []byte(ev.Epoch.String())); err != nil {
 			return err
 		}
+	}
+	if err := f.releaseHeld(ctx, sums); err != nil {
+		return err
 	}
 	// Index files after the uploads they point at.
 	for _, p := range cpan.IndexPaths {
@@ -257,10 +265,19 @@ func (f *Follower) handle(ctx context.Context, ev cpan.RecentEvent, sums map[str
 		e = &entry.Entry{Kind: entry.Delete, Path: ev.Path, Time: ev.Epoch.Time()}
 	} else {
 		var err error
+		if wait, err := f.mustWait(ev.Path); err != nil || wait {
+			return cmp.Or(err, errHeld)
+		}
 		if e, err = f.uploadEntry(ctx, ev, sums); e == nil || err != nil {
 			return err
 		}
 	}
+	return f.add(ctx, e)
+}
+
+// add logs e; a conflict is reported and is not an error (PAUSE's rules
+// refused it; the follower goes on).
+func (f *Follower) add(ctx context.Context, e *entry.Entry) error {
 	res, err := f.Log.Add(ctx, e)
 	var conflict *tlog.ConflictError
 	switch {

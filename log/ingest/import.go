@@ -25,11 +25,14 @@ import (
 
 // ImportStats counts what an import did.
 type ImportStats struct {
-	Files   int   // files found under authors/id (CHECKSUMS excluded)
-	Logged  int   // newly logged
-	Skipped int   // already logged
-	Failed  int   // refused: CHECKSUMS mismatch, conflict, invalid path
-	Bytes   int64 // hashed
+	Files   int // files found under authors/id (CHECKSUMS excluded)
+	Logged  int // newly logged
+	Skipped int // already logged
+	Failed  int // refused: CHECKSUMS mismatch, conflict, invalid path
+	// Unsigned counts .sigstore.json bundles that did not verify: each is
+	// logged as a plain upload, with no identity (the reason is logged).
+	Unsigned int
+	Bytes    int64 // hashed
 }
 
 // importBatch is how many files go to the log in one Tessera batch.
@@ -63,6 +66,7 @@ func Import(ctx context.Context, l *tlog.Log, mirror string, progress io.Writer,
 		}
 		return cmp.Compare(a.path, b.path)
 	})
+	files = bundlesAfterTheirFiles(files)
 	var total int64
 	for _, f := range files {
 		total += f.size
@@ -202,10 +206,22 @@ func importOne(ctx context.Context, l *tlog.Log, batch []localFile, sums *checks
 		})
 	}
 	wg.Wait()
-	// Bundles go after the files they sign, so those are logged when the
-	// bundles are checked against them.
-	var files, bundles []*entry.Entry
-	var bundleFiles []localFile
+	// A bundle is checked against the logged file it signs, so the files
+	// whose bundles are in this batch go first; then the rest in order, each
+	// bundle in its place. A release that follows a signed one without a
+	// bundle is thus logged after that bundle, where a monitor knows the
+	// distribution is signed and reports the missing identity; logging all
+	// files before all bundles hid it.
+	signed := map[string]bool{}
+	for i, e := range entries {
+		if errs[i] == nil {
+			if sibling, ok := strings.CutSuffix(e.Path, sigstore.BundleSuffix); ok {
+				signed[sibling] = true
+			}
+		}
+	}
+	var first, rest []*entry.Entry
+	var restFiles []localFile
 	for i, e := range entries {
 		st.Bytes += todo[i].size
 		if errs[i] != nil {
@@ -213,18 +229,45 @@ func importOne(ctx context.Context, l *tlog.Log, batch []localFile, sums *checks
 			logger.Error("import: not logged", "path", todo[i].path, "err", errs[i])
 			continue
 		}
-		if strings.HasSuffix(e.Path, sigstore.BundleSuffix) {
-			bundles = append(bundles, e)
-			bundleFiles = append(bundleFiles, todo[i])
+		if signed[e.Path] {
+			first = append(first, e)
 		} else {
-			files = append(files, e)
+			rest = append(rest, e)
+			restFiles = append(restFiles, todo[i])
 		}
 	}
-	if err := addAll(ctx, l, files, logger, st); err != nil {
+	if err := addAll(ctx, l, first, logger, st); err != nil {
 		return err
 	}
-	annotateBundles(l, bundleFiles, bundles, logger)
-	return addAll(ctx, l, bundles, logger, st)
+	annotateBundles(l, restFiles, rest, logger, st)
+	return addAll(ctx, l, rest, logger, st)
+}
+
+// bundlesAfterTheirFiles moves each .sigstore.json bundle listed before
+// the file it signs (a bundle uploaded first, or with an older mtime) to
+// just after that file, keeping the order of everything else: a bundle is
+// checked against its file as logged, and one logged before its file was
+// logged as a plain upload, its identity lost for good.
+func bundlesAfterTheirFiles(files []localFile) []localFile {
+	at := make(map[string]int, len(files))
+	for i, f := range files {
+		at[f.path] = i
+	}
+	// Sort keys: 2i for the file at i; 2j+1 for a bundle moved after the
+	// file at j. The sort is stable, so bundles moved after one file keep
+	// their order.
+	key := make(map[string]int, len(files))
+	for i, f := range files {
+		key[f.path] = 2 * i
+		if sibling, ok := strings.CutSuffix(f.path, sigstore.BundleSuffix); ok {
+			if j, ok := at[sibling]; ok && j > i {
+				key[f.path] = 2*j + 1
+			}
+		}
+	}
+	out := slices.Clone(files)
+	slices.SortStableFunc(out, func(a, b localFile) int { return cmp.Compare(key[a.path], key[b.path]) })
+	return out
 }
 
 func addAll(ctx context.Context, l *tlog.Log, add []*entry.Entry, logger *slog.Logger, st *ImportStats) error {
@@ -268,7 +311,7 @@ func hashAndCheck(f localFile, sums *checksumsCache) (*entry.Entry, error) {
 
 // annotateBundles verifies the .sigstore.json files of a batch, after the
 // files they sign were logged by earlier batches.
-func annotateBundles(l *tlog.Log, todo []localFile, entries []*entry.Entry, logger *slog.Logger) {
+func annotateBundles(l *tlog.Log, todo []localFile, entries []*entry.Entry, logger *slog.Logger, st *ImportStats) {
 	for i, e := range entries {
 		if e == nil || !strings.HasSuffix(e.Path, sigstore.BundleSuffix) || !l.VerifiesSigstore() {
 			continue
@@ -276,9 +319,12 @@ func annotateBundles(l *tlog.Log, todo []localFile, entries []*entry.Entry, logg
 		b, err := os.ReadFile(todo[i].full)
 		if err != nil {
 			logger.Warn("import: cannot read bundle", "path", e.Path, "err", err)
+			st.Unsigned++
 			continue
 		}
-		annotate(l, e, b, logger)
+		if !annotate(l, e, b, logger) {
+			st.Unsigned++
+		}
 	}
 }
 

@@ -52,12 +52,16 @@ func uploadEntry(p string, size uint64, sha [32]byte, when time.Time) (*entry.En
 func isChecksums(p string) bool { return path.Base(p) == "CHECKSUMS" }
 
 // annotate verifies a .sigstore.json upload when the log has a trusted
-// root; a bundle that fails is logged plain and reported.
-func annotate(l *tlog.Log, e *entry.Entry, content []byte, logger *slog.Logger) {
+// root; a bundle that fails is logged plain and reported. It reports
+// whether the entry carries what it should: false only for a bundle that
+// did not verify.
+func annotate(l *tlog.Log, e *entry.Entry, content []byte, logger *slog.Logger) bool {
 	if !strings.HasSuffix(e.Path, sigstore.BundleSuffix) || !l.VerifiesSigstore() {
-		return
+		return true
 	}
 	if err := l.AnnotateSigstore(e, content); err != nil {
 		logger.Warn("sigstore bundle did not verify; logging it as a plain upload", "path", e.Path, "err", err)
+		return false
 	}
+	return true
 }
