@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -268,4 +270,31 @@ func FuzzParseLogList(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseLogListWitnessNetwork reads the public witness network's
+// testing list as published (transparency-dev/witness-network,
+// lists/testing/log-list.1), kept as a fuzz seed: eleven Ed25519 logs.
+func TestParseLogListWitnessNetwork(t *testing.T) {
+	b, err := os.ReadFile("testdata/fuzz/FuzzParseLogList/witness-network-testing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, quoted, _ := strings.Cut(strings.TrimSpace(string(b)), "[]byte(")
+	list, err := strconv.Unquote(strings.TrimSuffix(quoted, ")"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := ParseLogList([]byte(list))
+	if err != nil || len(logs) != 11 {
+		t.Fatalf("%d logs, %v", len(logs), err)
+	}
+	for _, l := range logs {
+		if l.Verifier == nil || l.Origin != l.Verifier.Name() {
+			t.Errorf("%+v", l)
+		}
+	}
+	if l := logs[9]; l.Origin != "markovianprotocol.com/log" || l.QPD != 24 || l.Contact != "hello@markovianprotocol.com" {
+		t.Errorf("%+v", l)
+	}
 }
