@@ -3,7 +3,8 @@
 # unless --binaries-only, one .deb per command into dist/: the binary in
 # /usr/bin, the daemons' hardened systemd units (not enabled), example
 # configuration in /usr/share/doc/<package>/examples, and a system user
-# created by postinst. Uses only the Go toolchain and dpkg-deb.
+# created by postinst; the server's package also holds the alerts'
+# runbooks and the sample tarballs its demo reads (/usr/share/cpantlog/). Uses only the Go toolchain and dpkg-deb.
 #
 #   scripts/package.sh [--binaries-only]      VERSION=1.2.3 overrides the version
 set -euo pipefail
@@ -49,6 +50,15 @@ package() {
   fi
   install -d "$root/usr/share/doc/$name/examples"
   for ex in "$@"; do install -m 0644 "$ex" "$root/usr/share/doc/$name/examples/"; done
+  if [ "$name" = cpantlog-server ]; then
+    # The alerts' runbooks, and the sample tarballs that 'cpantlog-server
+    # demo' and 'sample-mirror' read (testdata/authors/id only; they look
+    # in /usr/share/cpantlog/testdata when ./testdata has none).
+    install -m 0644 deploy/RUNBOOKS.md "$root/usr/share/doc/$name/RUNBOOKS.md"
+    (cd testdata && find authors -type f -name '*.tar.gz') | while read -r f; do
+      install -D -m 0644 "testdata/$f" "$root/usr/share/cpantlog/testdata/$f"
+    done
+  fi
   install -d "$root/DEBIAN"
   # Site settings for the unit, kept across upgrades (a conffile).
   if [ -f "deploy/default/$name" ]; then
@@ -95,6 +105,7 @@ POSTINST
 }
 
 package cpantlog "" "the cpan-tlog user's tool: verify, proxy, exec, snapshot"
-STATEMODE=0755 package cpantlog-server cpantlog "the cpan-tlog log server" deploy/config/policy.example deploy/nginx/cpan-tlog.conf
-package cpantlog-witness cpantlog-witness "a C2SP tlog-witness for cpan-tlog" deploy/config/witness.config.example
+STATEMODE=0755 package cpantlog-server cpantlog "the cpan-tlog log server" deploy/config/policy.example deploy/nginx/cpan-tlog.conf \
+  deploy/prometheus/cpantlog.rules.yml deploy/prometheus/cpantlog.rules.test.yml
+package cpantlog-witness cpantlog-witness "a C2SP tlog-witness for cpan-tlog" deploy/config/witness.config.example deploy/nginx/cpantlog-witness.conf
 package cpantlog-monitor cpantlog-monitor "the cpan-tlog auditor's monitor" deploy/config/policy.example deploy/config/watch.example
