@@ -22,10 +22,24 @@ func TestWalkBlocks(t *testing.T) {
 	}
 }
 
-// TestREADMEWalk runs the README's walk-through: install, the demo, a log
-// with an entry added and read back, verification online and offline, and
-// a witness set up, with a fresh HOME and GOPATH, from a scratch directory
-// that links the repository's sources.
+// walkOutputs are the files and directories the README's walk creates in
+// the repository's root: a copy of the repository that holds them (from
+// someone following the README there) must not hand them to the walk.
+var walkOutputs = map[string]bool{
+	".git": true, "cpantlog-data": true, "w1": true, "w1.config": true, "policy": true,
+	"cpan-mirror": true, "local": true, "monitor-state": true, "watch.txt": true,
+	"Try-Tiny-0.31.tar.gz.tlog-proof": true,
+}
+
+// TestREADMEWalk runs the README's walk-through as a newcomer would, with
+// a fresh HOME and GOPATH, from a scratch directory that links the
+// repository's sources: install and the demo; a log with an entry added
+// and read back and the policy written by 'cpantlog init'; the Perl
+// user's path (cpanm through 'cpantlog exec' and cpanm-tlog, a tampered
+// tarball refused, verification online and offline); the auditor's (a
+// monitor round with a watch rule, a mirror audit that finds the tampered
+// tarball); and the operator's (a witness, whose cosignature
+// verification then needs).
 func TestREADMEWalk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs everything")
@@ -59,7 +73,7 @@ func TestREADMEWalk(t *testing.T) {
 	work := t.TempDir()
 	entries, _ := os.ReadDir(repo)
 	for _, e := range entries {
-		if e.Name() == ".git" || e.Name() == "cpantlog-data" || e.Name() == "w1" {
+		if walkOutputs[e.Name()] {
 			continue
 		}
 		os.Symlink(filepath.Join(repo, e.Name()), filepath.Join(work, e.Name()))
@@ -82,22 +96,35 @@ func TestREADMEWalk(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the README walk failed: %v\n--- script ---\n%s\n--- output ---\n%s", err, script, out)
 	}
+	t.Logf("the walk's %d blocks ran", len(blocks))
+	if testing.Verbose() {
+		t.Logf("--- output ---\n%s", out)
+	}
 	for _, want := range []string{
 		"== 7. A hostile mirror serves a tampered copy ==", // the demo
-		"c2sp.org/tlog-proof@v1",                           // add ?wait=1
-		`"index":0`,                                        // lookup
-		"verified authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz",
-		"cosigned by: w1",
-		"  ok        authors/id/R/RJ/RJBS/Test-Fatal-0.017.tar.gz", // the cpanm walk
-		"  REFUSED   authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz",  // the hostile mirror
+		"That is cpan-tlog.",
+		"c2sp.org/tlog-proof@v1", // add ?wait=1
+		`"index":0`,              // lookup
+		"every cpantlog tool, Go and Perl, now verifies against localhost/cpan-tlog", // init
+		"  ok        authors/id/R/RJ/RJBS/Test-Fatal-0.017.tar.gz",                   // the cpanm walk
+		"cpanm-tlog: 2 verified against localhost/cpan-tlog, 0 refused",              // cpanm-tlog
+		"  REFUSED   authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz",                    // the hostile mirror
 		"refused (exit 1)",
+		"verified authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz",
+		"wrote Try-Tiny-0.31.tar.gz.tlog-proof",
+		"finding watched: upload authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", // the monitor
+		"findings (exit 1)",
+		"SECURITY mirror-mismatch: the mirror cpan-mirror serves authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz", // audit-mirror
+		"findings (exit 3)",
+		"cosigned by [w1]", // init with the witness
+		"cosigned by: w1",  // verify with the witness
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the walk's output lacks %q:\n%s", want, out)
 		}
 	}
 	// What the walk wrote that must never be committed is ignored.
-	for _, name := range []string{"cpantlog-data/log.key", "cpantlog-data/ingest.token", "w1/witness.key", "cpan-mirror/modules/02packages.details.txt.gz", "local/lib/perl5/Test/Fatal.pm"} {
+	for _, name := range []string{"cpantlog-data/log.key", "cpantlog-data/ingest.token", "w1/witness.key", "cpan-mirror/modules/02packages.details.txt.gz", "local/lib/perl5/Test/Fatal.pm", "local/lib/perl5/Sub/Install.pm", "monitor-state/monitor.db"} {
 		if _, err := os.Stat(filepath.Join(work, name)); err != nil {
 			t.Errorf("the walk did not create %s: %v", name, err)
 			continue
