@@ -1,0 +1,119 @@
+package monitor
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/CPAN-Security/cpan-tlog/client"
+	"github.com/CPAN-Security/cpan-tlog/internal/testlog"
+	tlog "github.com/CPAN-Security/cpan-tlog/log"
+	"github.com/CPAN-Security/cpan-tlog/witness"
+)
+
+// TestMonitorCountsMLDSA44Cosignature: a real log cosigned by a real
+// witness keyed ML-DSA-44 (pq) and one keyed Ed25519 (w1), and a policy
+// that needs both. The monitor trusts the log's checkpoint and audits the
+// entries; served through a front that flips pq's cosignature, the
+// checkpoint is not trusted (checkpoint-untrusted, naming witness pq) and
+// nothing is audited from it.
+func TestMonitorCountsMLDSA44Cosignature(t *testing.T) {
+	dir := t.TempDir()
+	logVKey, err := tlog.Keygen(dir, tlog.DefaultOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w1 := testlog.StartWitness(t, "w1.example", logVKey)
+	pq := testlog.StartWitnessWith(t, "pq.example", logVKey, witness.MLDSA44)
+	policyText := func(logURL string) string {
+		return fmt.Sprintf("log %s %s\nwitness w1 %s %s\nwitness pq %s %s\ngroup both 2 w1 pq\nquorum both\n",
+			logVKey, logURL, w1.VKey, w1.URL, pq.VKey, pq.URL)
+	}
+	tl := testlog.Start(t, tlog.Config{DataDir: dir, WitnessPolicy: []byte(policyText("http://127.0.0.1:1"))})
+	smp := samples(t)
+	for _, s := range smp[:3] {
+		tl.Add(t, s.path, s.content, "2024-01-02T03:04:05Z", true)
+	}
+
+	round := func(logURL string) (run, uint64) {
+		t.Helper()
+		p, err := client.ParsePolicy([]byte(policyText(logURL)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := New(Config{Policy: p, StateDir: t.TempDir(), NoWitnessPeers: true, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		err = m.Sync(context.Background())
+		fs, derr := m.Deliver(context.Background(), WriterSink{W: io.Discard})
+		if derr != nil {
+			t.Fatal(derr)
+		}
+		return run{findings: fs, err: err}, m.trustedSize()
+	}
+	if r, size := round(tl.URL); r.err != nil || len(r.findings) != 0 || size != 3 {
+		t.Fatalf("the log cosigned by w1 and pq: %v, findings %q, trusted size %d; want no finding and size 3", r.err, r.kinds(), size)
+	}
+
+	front := flippingFront(t, tl.URL, "pq.example")
+	r, size := round(front)
+	if r.kinds() != KindCheckpointUntrusted || size != 0 || !strings.Contains(r.findings[0].Message, "witness pq") {
+		t.Errorf("pq's cosignature flipped: %v, findings %q (%v), trusted size %d; want %s naming witness pq and nothing trusted", r.err, r.kinds(), r.findings, size, KindCheckpointUntrusted)
+	}
+}
+
+// flippingFront serves the log at target, changing one base64 digit in
+// every signature line of name that it relays.
+func flippingFront(t *testing.T, target, name string) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := []byte("\u2014 " + name + " ")
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = func(r *http.Response) error {
+		if r.Header.Get("Content-Encoding") != "" {
+			return nil
+		}
+		b, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return err
+		}
+		for i := 0; ; {
+			j := bytes.Index(b[i:], prefix)
+			if j < 0 {
+				break
+			}
+			start := i + j + len(prefix)
+			end := start + bytes.IndexByte(b[start:], '\n')
+			if end < start {
+				end = len(b)
+			}
+			k := start + (end-start)/2
+			b[k] ^= 'A' ^ 'B' // A <-> B, and any other digit to another
+			if !strings.ContainsRune("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", rune(b[k])) {
+				b[k] = 'A'
+			}
+			i = end
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.ContentLength = int64(len(b))
+		r.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
