@@ -36,3 +36,30 @@ func TestOpenRefusesDuplicateWitnessKey(t *testing.T) {
 		t.Errorf("the data directory was created (%v): a refused policy must change nothing", err)
 	}
 }
+
+// TestOpenAcceptsMLDSA44Witness: a policy whose quorum needs an ML-DSA-44
+// witness (key type 0x06, C2SP tlog-cosignature) and an Ed25519 one opens
+// (Tessera's parser and the client's read it alike; TestMLDSA44EndToEnd
+// shows the log publishing checkpoints both cosigned).
+func TestOpenAcceptsMLDSA44Witness(t *testing.T) {
+	_, edVKey, err := note.GenerateKey(rand.Reader, "w1.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cv, err := fnote.VKeyToCosignatureV1(edVKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, pqVKey, err := fnote.GenerateMLDSAKey("pq.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := fmt.Sprintf("witness w1 %s http://127.0.0.1:1\nwitness pq %s http://127.0.0.1:2\ngroup g 2 w1 pq\nquorum g\n", cv, pqVKey)
+	l, err := Open(context.Background(), Config{DataDir: filepath.Join(t.TempDir(), "data"), WitnessPolicy: []byte(policy)})
+	if err != nil {
+		t.Fatalf("Open with an ML-DSA-44 witness: %v", err)
+	}
+	if err := l.Shutdown(context.Background()); err != nil {
+		t.Error(err)
+	}
+}
