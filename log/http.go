@@ -192,7 +192,7 @@ func (l *Log) authorized(r *http.Request) bool {
 
 func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 	if l.appender == nil {
-		httpError(w, http.StatusMethodNotAllowed, "%v", ErrReadOnly)
+		httpError(w, http.StatusMethodNotAllowed, "%v", l.readOnlyErr())
 		return
 	}
 	start := time.Now()

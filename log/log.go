@@ -98,6 +98,11 @@ type Config struct {
 	MaxConns int
 	// Logger receives operational logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Frozen serves the log read-only for good: the old log of a key
+	// rotation (frozen.go). Successor, if set, is the new log's URL, which
+	// refused adds are pointed to.
+	Frozen    bool
+	Successor string
 	// AllowMissingIndexFiles serves a log that lacks the bytes of index
 	// file versions it logged (lost for good, and announced), with a
 	// warning, instead of refusing to start (datacheck.go).
@@ -245,7 +250,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	if cfg.ReadOnly {
+	if cfg.ReadOnly || cfg.Frozen {
 		return openReadOnly(ctx, cfg)
 	}
 	// The log's identity: the tree already published, if any, must be this
@@ -592,7 +597,7 @@ func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult
 	errs := make([]error, len(entries))
 	if l.appender == nil {
 		for i := range errs {
-			errs[i] = ErrReadOnly
+			errs[i] = l.readOnlyErr()
 		}
 		return results, errs
 	}

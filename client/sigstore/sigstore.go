@@ -11,6 +11,7 @@ package sigstore
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -111,6 +112,11 @@ func (v *Verifier) Verify(bundleJSON []byte, artifactSHA256 [32]byte, p *Policy)
 	if tles, err := b.TlogEntries(); err == nil && len(tles) > 0 {
 		i := uint64(tles[0].LogIndex())
 		s.RekorIndex = &i
+		// Which log the index counts in: the entry's log key ID, which
+		// verification matched against the trusted root's Rekor logs.
+		if id := tles[0].LogKeyID(); id != "" {
+			s.RekorLog = hex.EncodeToString([]byte(id))
+		}
 	}
 	return s, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,5 +97,8 @@ func TestPublicGoodFixture(t *testing.T) {
 	}
 	if s.Issuer == "" || s.SAN == "" {
 		t.Errorf("identity %+v", s)
+	}
+	if ids := rekorLogIDs(t, filepath.Join(dir, "trusted-roots", "scaffolding.json")); s.RekorIndex == nil || !slices.Contains(ids, s.RekorLog) {
+		t.Errorf("a real bundle's Rekor index %v recorded in log %q; want one of its trusted root's: %v", s.RekorIndex, s.RekorLog, ids)
 	}
 }

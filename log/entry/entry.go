@@ -84,7 +84,17 @@ type Sigstore struct {
 	SourceRepo     string   // sigstore-source-repo (optional)
 	BuildConfig    string   // sigstore-build-config (optional)
 	RekorIndex     *uint64  // sigstore-rekor-index (optional)
+	// RekorLog names the Rekor log (a v1 instance or a v2 shard) the index
+	// is in: the hex of the log's key ID as the bundle's transparency log
+	// entry gives it and the trusted root lists it (sigstore-rekor-log,
+	// optional; only with sigstore-rekor-index). An index alone does not
+	// say which of several logs it counts in.
+	RekorLog string
 }
+
+// maxRekorLog bounds sigstore-rekor-log: a SHA-256 key ID is 64 hex
+// digits; room for a longer one, never an unbounded line.
+const maxRekorLog = 128
 
 // ErrMalformed is wrapped by every Parse and Marshal error.
 var ErrMalformed = errors.New("malformed cpan-tlog entry")
@@ -143,6 +153,14 @@ func (s *Sigstore) validate() error {
 	if s.Issuer == "" || s.SAN == "" {
 		return malformed("sigstore lines need issuer and san")
 	}
+	if s.RekorLog != "" {
+		if s.RekorIndex == nil {
+			return malformed("sigstore-rekor-log without sigstore-rekor-index")
+		}
+		if !isLowerHex(s.RekorLog) || len(s.RekorLog)%2 != 0 || len(s.RekorLog) > maxRekorLog {
+			return malformed("sigstore-rekor-log %q is not a key ID in lower-case hex of at most %d digits", s.RekorLog, maxRekorLog)
+		}
+	}
 	for name, v := range map[string]string{"issuer": s.Issuer, "san": s.SAN, "source-repo": s.SourceRepo, "build-config": s.BuildConfig} {
 		if len(v) > maxValue {
 			return malformed("sigstore-%s is longer than %d bytes", name, maxValue)
@@ -192,6 +210,9 @@ func (e *Entry) appendText(b []byte) []byte {
 		if s.RekorIndex != nil {
 			b = strconv.AppendUint(append(b, "sigstore-rekor-index "...), *s.RekorIndex, 10)
 			b = append(b, '\n')
+		}
+		if s.RekorLog != "" {
+			line("sigstore-rekor-log", s.RekorLog)
 		}
 	}
 	return b
@@ -365,7 +386,7 @@ func value(line, key string) (string, error) {
 func parseSigstore(lines []string) (*Sigstore, error) {
 	s := &Sigstore{}
 	required := []string{"sigstore-artifact-sha256", "sigstore-issuer", "sigstore-san"}
-	optional := []string{"sigstore-source-repo", "sigstore-build-config", "sigstore-rekor-index"}
+	optional := []string{"sigstore-source-repo", "sigstore-build-config", "sigstore-rekor-index", "sigstore-rekor-log"}
 	i := 0
 	for _, key := range required {
 		if i >= len(lines) {
@@ -410,6 +431,8 @@ func parseSigstore(lines []string) (*Sigstore, error) {
 				return nil, malformed("%s: %v", key, err)
 			}
 			s.RekorIndex = &n
+		case "sigstore-rekor-log":
+			s.RekorLog = v
 		}
 		i++
 	}
@@ -465,4 +488,14 @@ func (e *Entry) String() string {
 		return "invalid entry: " + err.Error()
 	}
 	return string(b)
+}
+
+// isLowerHex reports whether s is non-empty and all lower-case hex digits.
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !('0' <= s[i] && s[i] <= '9' || 'a' <= s[i] && s[i] <= 'f') {
+			return false
+		}
+	}
+	return s != ""
 }

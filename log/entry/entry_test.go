@@ -30,6 +30,13 @@ const withSigstore = "cpan-tlog/v1 upload\n" +
 	"sigstore-source-repo https://github.com/p5sagit/Try-Tiny\n" +
 	"sigstore-rekor-index 12345\n"
 
+// rekorLog is the key ID of Sigstore's public-good Rekor v1 log
+// (rekor.sigstore.dev), as its trusted_root.json lists it.
+const rekorLog = "c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d"
+
+// withRekorLog names the Rekor log its index counts in.
+const withRekorLog = withSigstore + "sigstore-rekor-log " + rekorLog + "\n"
+
 const deletion = "cpan-tlog/v1 delete\n" +
 	"path authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz\n" +
 	"time 2022-02-01T00:00:00Z\n"
@@ -73,7 +80,7 @@ func TestDesignExample(t *testing.T) {
 }
 
 func TestRoundTrip(t *testing.T) {
-	for _, leaf := range []string{tryTiny, withSigstore, deletion, indexVersion} {
+	for _, leaf := range []string{tryTiny, withSigstore, withRekorLog, deletion, indexVersion} {
 		e, err := Parse([]byte(leaf))
 		if err != nil {
 			t.Fatalf("Parse(%q): %v", leaf, err)
@@ -90,11 +97,30 @@ func TestRoundTrip(t *testing.T) {
 	if e.Sigstore == nil || e.Sigstore.RekorIndex == nil || *e.Sigstore.RekorIndex != 12345 || e.Sigstore.BuildConfig != "" {
 		t.Errorf("sigstore fields: %+v", e.Sigstore)
 	}
+	if e, _ := Parse([]byte(withRekorLog)); e == nil || e.Sigstore.RekorLog != rekorLog {
+		t.Errorf("sigstore-rekor-log: %+v", e)
+	}
 }
 
 func TestParseRejects(t *testing.T) {
+	for name, leaf := range rejected() {
+		t.Run(name, func(t *testing.T) {
+			e, err := Parse([]byte(leaf))
+			if err == nil {
+				t.Fatalf("Parse accepted %q as %+v", leaf, e)
+			}
+			if !errors.Is(err, ErrMalformed) {
+				t.Errorf("error %v does not wrap ErrMalformed", err)
+			}
+		})
+	}
+}
+
+// rejected holds entries Parse must refuse, by what is wrong with them;
+// they are shared with the Perl verifier (testdata/vectors-entries.jsonl).
+func rejected() map[string]string {
 	r := strings.NewReplacer
-	cases := map[string]string{
+	return map[string]string{
 		"empty":                          "",
 		"no final newline":               strings.TrimSuffix(tryTiny, "\n"),
 		"CRLF":                           r("\n", "\r\n").Replace(tryTiny),
@@ -129,6 +155,14 @@ func TestParseRejects(t *testing.T) {
 		"sigstore optional out of order": r("sigstore-rekor-index 12345\n", "").Replace(withSigstore) + "sigstore-rekor-index 1\nsigstore-build-config x\n",
 		"sigstore value with space":      r("sigstore-issuer https://token", "sigstore-issuer https:// token").Replace(withSigstore),
 		"sigstore rekor leading zero":    r("12345", "012345").Replace(withSigstore),
+		"rekor log without index":        r("sigstore-rekor-index 12345\n", "sigstore-rekor-log "+rekorLog+"\n").Replace(withSigstore),
+		"rekor log before index":         r("sigstore-rekor-index 12345\n", "sigstore-rekor-log "+rekorLog+"\nsigstore-rekor-index 12345\n").Replace(withSigstore),
+		"rekor log upper-case":           withSigstore + "sigstore-rekor-log " + strings.ToUpper(rekorLog) + "\n",
+		"rekor log odd length":           withSigstore + "sigstore-rekor-log " + rekorLog[1:] + "\n",
+		"rekor log not hex":              withSigstore + "sigstore-rekor-log rekor.sigstore.dev\n",
+		"rekor log too long":             withSigstore + "sigstore-rekor-log " + strings.Repeat("ab", 65) + "\n",
+		"rekor log empty":                withSigstore + "sigstore-rekor-log \n",
+		"rekor log twice":                withSigstore + "sigstore-rekor-log " + rekorLog + "\nsigstore-rekor-log " + rekorLog + "\n",
 		"oversized":                      tryTiny + strings.Repeat("x", MaxSize),
 		"NUL":                            r("ETHER\n", "ETHER\x00\n").Replace(tryTiny),
 		"index of a tarball path":        r("modules/02packages.details.txt.gz", "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz").Replace(indexVersion),
@@ -139,17 +173,6 @@ func TestParseRejects(t *testing.T) {
 		"upload of an index path":        r("authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", "modules/02packages.details.txt.gz").Replace(tryTiny),
 		"look-alike path (U+200B)":       r("Try-Tiny-0.31", "Try-Tiny-0.31\u200b").Replace(tryTiny),
 		"look-alike path (U+202E)":       r("Try-Tiny-0.31", "Try-Tiny\u202e-0.31").Replace(tryTiny),
-	}
-	for name, leaf := range cases {
-		t.Run(name, func(t *testing.T) {
-			e, err := Parse([]byte(leaf))
-			if err == nil {
-				t.Fatalf("Parse accepted %q as %+v", leaf, e)
-			}
-			if !errors.Is(err, ErrMalformed) {
-				t.Errorf("error %v does not wrap ErrMalformed", err)
-			}
-		})
 	}
 }
 

@@ -93,7 +93,7 @@ func TestImportRecordsIdentitiesWhateverTheOrder(t *testing.T) {
 	if err != nil || st.Logged != 9 || st.Failed != 0 || st.Unsigned != 1 {
 		t.Fatalf("import: %+v %v; want 9 logged, none failed, 1 bundle that did not verify", st, err)
 	}
-	if es := logged(t, l, baz+b); len(es) != 1 || es[0].Sigstore == nil || es[0].Sigstore.SAN != "author@example.org" {
+	if es := logged(t, l, baz+b); len(es) != 1 || es[0].Sigstore == nil || es[0].Sigstore.SAN != "author@example.org" || es[0].Sigstore.RekorLog == "" {
 		t.Errorf("a bundle older than its tarball: logged %+v, want its identity recorded", es)
 	}
 	if es := logged(t, l, qux+b); len(es) != 1 || es[0].Sigstore != nil {

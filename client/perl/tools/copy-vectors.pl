@@ -66,6 +66,8 @@ for my $name (sort grep { !/^\./ } readdir $dh) {
 printf "copy-vectors.pl: %d shared vectors in %s/t/vectors, the %d files they check in %s/t/vector-files\n", $n, $dist, scalar keys %stored, $dist;
 copy_to(File::Spec->catfile($testdata, 'vectors-noverify.txt'), 't/vectors-noverify.txt');
 print "copy-vectors.pl: the CPANTLOG_NOVERIFY vectors in $dist/t/vectors-noverify.txt\n";
+copy_to(File::Spec->catfile($testdata, 'vectors-entries.jsonl'), 't/vectors-entries.jsonl');
+print "copy-vectors.pl: the entry vectors in $dist/t/vectors-entries.jsonl\n";
 
 # The distribution's MANIFEST lists every file it ships (Kwalitee's
 # manifest_matches_dist). Written anew rather than appended to: DISTDIR's

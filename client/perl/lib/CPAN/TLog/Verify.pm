@@ -464,7 +464,7 @@ sub _parse_entry {
         # Only an upload may go on, with the sigstore lines in their order.
         return undef unless $kind eq 'upload';
         my @required = qw(sigstore-artifact-sha256 sigstore-issuer sigstore-san);
-        my @optional = qw(sigstore-source-repo sigstore-build-config sigstore-rekor-index);
+        my @optional = qw(sigstore-source-repo sigstore-build-config sigstore-rekor-index sigstore-rekor-log);
         for my $k (@required) {
             my ($v) = (shift(@lines) // '') =~ /\A\Q$k\E ([\x21-\x7e]{1,1024})\z/ or return undef;
             return undef if $k eq 'sigstore-artifact-sha256' && $v !~ /\A[0-9a-f]{64}\z/;
@@ -475,6 +475,9 @@ sub _parse_entry {
             next unless $lines[0] =~ /\A\Q$k\E /;
             my ($v) = shift(@lines) =~ /\A\Q$k\E ([\x21-\x7e]{1,1024})\z/ or return undef;
             return undef if $k eq 'sigstore-rekor-index' && !_decimal($v);
+            # The Rekor log's key ID, lower-case hex, only with an index.
+            return undef if $k eq 'sigstore-rekor-log'
+                && ($v !~ /\A(?:[0-9a-f]{2}){1,64}\z/ || !defined $e{'sigstore-rekor-index'});
             $e{$k} = $v;
         }
         return undef if @lines;
