@@ -174,7 +174,7 @@ func (s indexFiles) open(ctx context.Context, sum string) (io.ReadCloser, error)
 // published. It is checked against the sha256 in the URL.
 func (l *Log) handleIndexFilePut(w http.ResponseWriter, r *http.Request) {
 	if l.appender == nil {
-		httpError(w, http.StatusMethodNotAllowed, "%v", ErrReadOnly)
+		httpError(w, http.StatusMethodNotAllowed, "%v", l.readOnlyErr())
 		return
 	}
 	if !l.authorized(r) {
