@@ -545,3 +545,44 @@ func TestLogListLearnedFileDamaged(t *testing.T) {
 		}
 	}
 }
+
+// A new log the witness cannot write to learned-logs.list is not served:
+// it would be forgotten at the next start. The next read that can write
+// adds it.
+func TestLogListStoreFailureChangesNothing(t *testing.T) {
+	a := newFakeLog(t, 10)
+	dir := t.TempDir()
+	list := filepath.Join(t.TempDir(), "list")
+	writeFile(t, list, "logs/v0\n"+listEntry(a.vkey, "", 24, "a@example"))
+	lw := openListWitness(t, dir, nil, LogListOptions{Source: list})
+	// A directory where the file goes, with something in it: the atomic
+	// rename onto it fails.
+	blocker := filepath.Join(dir, LearnedLogsFile)
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := lw.ll.Refresh(context.Background()); err == nil {
+		t.Fatal("a list applied though its logs could not be stored")
+	}
+	if got := lw.logs.lines("level=WARN", "unchanged", "outcome=store_failed"); len(got) != 1 {
+		t.Errorf("WARN: %q", got)
+	}
+	if code, _ := lw.post(t, a.request(t, 0, 3)); code != http.StatusNotFound {
+		t.Errorf("a log not stored is served: %d", code)
+	}
+	if got := lw.ll.Learned(); len(got) != 0 {
+		t.Errorf("learned %+v", got)
+	}
+	if got := lw.metric(t, `cpantlog_witness_log_list_reads_total{outcome="store_failed"}`); got != "1" {
+		t.Errorf("store_failed reads: %s", got)
+	}
+	if err := os.RemoveAll(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if err := lw.ll.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := lw.post(t, a.request(t, 0, 3)); code != http.StatusOK {
+		t.Errorf("after the store works again: %d %s", code, body)
+	}
+}
