@@ -137,6 +137,8 @@ func serve(args []string) error {
 	fs.StringVar(&cfg.Origin, "origin", "", "checkpoint `ORIGIN` of a new log (default "+tlog.DefaultOrigin+"); must match the key of an existing one")
 	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", 0, "how often to publish a checkpoint (default 1s)")
 	fs.StringVar(&cfg.Storage, "storage", tlog.StoragePOSIX, "storage driver: posix (the tree under --data/tree; one writer) or s3 (Tessera's storage/aws: an S3 bucket and a MySQL/MariaDB database, shared by any number of writers with the same log.key and ingest.token)")
+	fs.BoolVar(&cfg.Frozen, "frozen", false, "serve a retired log read-only for good (the old log of a key rotation): reads and proofs as they were, adds refused with 405 naming --successor; needs log.vkey and the tree in --data")
+	fs.StringVar(&cfg.Successor, "successor", "", "with --frozen: the new log's `URL`, which refused adds are pointed to")
 	fs.BoolVar(&cfg.ReadOnly, "read-only", false, "serve the read API (and explorer) of a log another server writes: needs log.vkey in --data; with posix, --data/tree must be the writer's tree (a shared mount)")
 	fs.StringVar(&cfg.S3.Endpoint, "s3-endpoint", "", "S3 server URL for non-AWS servers (path-style addressing); empty for AWS. Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or shared config")
 	fs.StringVar(&cfg.S3.Bucket, "s3-bucket", "", "S3 bucket holding the tiles (create it first)")
@@ -164,6 +166,12 @@ func serve(args []string) error {
 	}
 	if cfg.ReadOnly && len(follow) > 0 {
 		return cli.Usagef("--follow needs the writer, not a --read-only front end")
+	}
+	if cfg.Frozen && len(follow) > 0 {
+		return cli.Usagef("--follow logs new entries, which a --frozen log takes no more of: follow with the new log")
+	}
+	if cfg.Successor != "" && !cfg.Frozen {
+		return cli.Usagef("--successor goes with --frozen")
 	}
 	if cfg.Origin != "" {
 		if err := tlog.CheckOrigin(cfg.Origin); err != nil {
