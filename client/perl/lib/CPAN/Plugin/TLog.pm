@@ -133,13 +133,14 @@ sub _refuse {
 }
 
 my %wrapped;
-sub _wrap {
-    my ($name, $code) = @_;
+sub _wrap { _wrap_in('CPAN::Distribution', @_) }
+sub _wrap_in {
+    my ($pkg, $name, $code) = @_;
     no strict 'refs';
     no warnings 'redefine';
-    return if $wrapped{$name}++;
-    my $orig = \&{"CPAN::Distribution::$name"};
-    *{"CPAN::Distribution::$name"} = sub { $code->($orig, @_) };
+    return if $wrapped{"${pkg}::$name"}++;
+    my $orig = \&{"${pkg}::$name"};
+    *{"${pkg}::$name"} = sub { $code->($orig, @_) };
 }
 
 sub _install_gates {
@@ -231,31 +232,82 @@ sub _install_gates {
         });
     }
 }
-# Loaded by CPAN.pm at its first hook, CPAN::Distribution is there; loaded
-# earlier (perl -MCPAN::Plugin::TLog), the gates go in as it loads.
-if (defined &CPAN::Distribution::get) {
-    _install_gates();
-} else {
+# ---- CPAN.pm's own downloads -------------------------------------------
+
+# _pushy: CPAN.pm's pushy_https is on (its default): it then fetches
+# everything from https://cpan.org, whatever urllist says.
+sub _pushy { my $ph = $CPAN::Config && $CPAN::Config->{pushy_https}; return !defined $ph || $ph }
+
+# _urllist_ignored: the mirrors of urllist CPAN.pm ignores now (all but
+# https://cpan.org itself), or ().
+sub _urllist_ignored {
+    return () unless $CPAN::Config && _pushy();
+    return grep { !m{\Ahttps://(?:www\.)?cpan\.org/?\z} } @{ $CPAN::Config->{urllist} || [] };
+}
+
+# _say_pushy says once, as CPAN.pm starts to download (or at the first
+# hook), what it does with the urllist and the setting a mirror needs.
+my $said_pushy;
+sub _say_pushy {
+    return if $said_pushy;
+    my @ignored = _urllist_ignored() or return;
+    $said_pushy = 1;
+    _say("cpan-tlog: CPAN.pm's pushy_https is on, so it ignores your urllist (" . join(', ', @ignored) . ") and downloads from https://cpan.org; "
+        . "what arrives is verified against the log either way. To use your mirror: o conf pushy_https 0, then o conf commit");
+}
+
+# The index files CPAN.pm must have to resolve anything.
+my %CPAN_INDEX = map { $_ => 1 } qw(authors/01mailrc.txt.gz modules/02packages.details.txt.gz);
+
+sub _install_ftp_gate {
+    return unless defined &CPAN::FTP::localize;
+    _wrap_in('CPAN::FTP', localize => sub {
+        my ($orig, $self, $file, @rest) = @_;
+        _say_pushy();
+        my @r = $orig->($self, $file, @rest);
+        if (!$r[0] && defined $file && $CPAN_INDEX{$file} && !$ENV{CPANTLOG_EXEC_CHECK}) {
+            # CPAN.pm carries on without it ("Could not expand") and
+            # exits 0: nothing was checked, and the summary says so.
+            # (Under cpantlog exec, exec's proxy saw the fetch and says.)
+            my @ignored = _urllist_ignored();
+            CPAN::TLog::Cpanm::_problem(EXIT_USAGE, $file, 'could not check: CPAN.pm could not fetch it'
+                . (@ignored ? ' from https://cpan.org (pushy_https is on, so your urllist ' . join(', ', @ignored) . ' is not used: o conf pushy_https 0, then o conf commit)' : ''));
+        }
+        return wantarray ? @r : $r[0];
+    });
+}
+
+# Loaded by CPAN.pm at its first hook, CPAN::Distribution and CPAN::FTP
+# are there; loaded earlier (perl -MCPAN::Plugin::TLog, as cpantlog exec
+# does), the gates go in as each loads.
+my %installer = ('CPAN/Distribution.pm' => \&_install_gates, 'CPAN/FTP.pm' => \&_install_ftp_gate);
+my %pending;
+for my $file (sort keys %installer) {
+    if ($INC{$file}) { $installer{$file}->() } else { $pending{$file} = 1 }
+}
+if (%pending) {
     unshift @INC, sub {
         my ($me, $file) = @_;
-        return unless $file eq 'CPAN/Distribution.pm';
+        return unless delete $pending{$file};
+        # The real module loads (this hook stepped aside), then its gates
+        # go in.
         @INC = grep { !ref $_ || $_ != $me } @INC;
-        require CPAN::Distribution;
-        _install_gates();
+        require $file;
+        $installer{$file}->();
+        # What loaded with it, without this hook.
+        for my $also (grep { $INC{$_} } sort keys %pending) {
+            delete $pending{$also};
+            $installer{$also}->();
+        }
+        unshift @INC, $me if %pending;
         my $src = "1;\n";
         open my $fh, '<', \$src;
         return $fh;
     };
 }
 
-# With CPAN.pm's default pushy_https, CPAN.pm downloads from
-# https://cpan.org whatever urllist says: everything is verified all the
-# same (proofs then come from the log), but the user who set a mirror
-# should know why it is not used.
-if ($CPAN::Config && $CPAN::Config->{pushy_https} && grep { !m{\Ahttps://} } @{ $CPAN::Config->{urllist} || [] }) {
-    _say("cpan-tlog: CPAN.pm's pushy_https is on, so CPAN.pm downloads from https://cpan.org, not from your urllist; "
-        . "what arrives is verified either way. To use your mirror: o conf pushy_https 0");
-}
+# At the first hook, said if CPAN.pm downloaded nothing through the gate.
+_say_pushy() if $CPAN::Config;
 
 # A policy that cannot be read means nothing can be checked: said now.
 CPAN::TLog::Cpanm::_problem(EXIT_USAGE, CPAN::TLog::Cpanm::policy_file(), CPAN::TLog::Cpanm::policy_error())
@@ -277,7 +329,13 @@ CPAN::Plugin::TLog - CPAN.pm builds only what the cpan-tlog log verified
 =head1 SYNOPSIS
 
   cpan> o conf plugin_list push CPAN::Plugin::TLog
+  cpan> o conf pushy_https 0          # only if urllist names your mirror
   cpan> o conf commit
+
+With CPAN.pm's default C<pushy_https> (on), CPAN.pm ignores C<urllist>
+and fetches everything from https://cpan.org; set it to 0 to use the
+mirror C<urllist> names (a C<file://> or C<http://> mirror is safe with
+the plugin: what arrives is verified against the log).
 
 =head1 DESCRIPTION
 
@@ -320,7 +378,14 @@ CPAN.pm would have returned.
 The policy is C<$CPANTLOG_POLICY>, else C<~/.config/cpantlog/policy> (the
 cpantlog format). With CPAN.pm's default C<pushy_https>, CPAN.pm fetches
 from https://cpan.org whatever C<urllist> says; the plugin verifies what
-arrives all the same, and takes proofs from the log.
+arrives all the same, takes proofs from the log, and says that C<urllist>
+is ignored and the setting to change. Loaded at start (below), it says
+so before CPAN.pm's first download, and an index CPAN.pm could not fetch
+(no network to cpan.org, say) is listed as could not be checked, exit 2,
+where CPAN.pm alone says "Could not expand" and exits 0. From
+C<plugin_list> only, CPAN.pm calls the plugin at its first distribution,
+after it has fetched its index: if that failed there is no distribution,
+and the plugin never runs.
 
 CPAN.pm loads a plugin at its first get, make, test or install: C<look>
 or C<clean> as the first command of a session with C<build_dir_reuse> run
