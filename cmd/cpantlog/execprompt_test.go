@@ -10,7 +10,8 @@ import (
 // TestExecCPANpmNoPrompt: under cpantlog exec, CPAN.pm shown a refused
 // tarball never asks for proxy credentials (it asked "Proxy
 // authentication needed! Username:" once per download program it fell
-// back to), and the refused file is listed once.
+// back to), the refused file is listed once, and the plugin exec loads
+// into CPAN.pm adds no refusal of its own.
 func TestExecCPANpmNoPrompt(t *testing.T) {
 	if _, err := exec.LookPath("cpan"); err != nil {
 		t.Skip("cpan (CPAN.pm) not installed")
@@ -32,5 +33,12 @@ func TestExecCPANpmNoPrompt(t *testing.T) {
 	}
 	if n := strings.Count(out, refusedLine+textDiff); n != 1 {
 		t.Errorf("the refused tarball is listed %d times, want once:\n%s", n, out)
+	}
+	// The plugin exec loads into CPAN.pm defers to exec's proxy: none of
+	// its own refusals or unchecked files besides exec's list.
+	for _, own := range []string{"CPAN::Plugin::TLog: REFUSED", "CPAN::Plugin::TLog: COULD NOT CHECK", "UNCHECKED"} {
+		if strings.Contains(out, own) {
+			t.Errorf("the plugin fought the proxy (%q):\n%s", own, out)
+		}
 	}
 }
