@@ -106,6 +106,9 @@ func (l *Log) unhealthy() string {
 		}
 		return fmt.Sprintf("storage: reading the tree failed: %v", h.err)
 	}
+	if why, _ := l.witness.health(); why != "" {
+		return why
+	}
 	lag := l.cfg.MaxPublishLag
 	if lag == 0 {
 		lag = DefaultMaxPublishLag
@@ -121,6 +124,12 @@ func (l *Log) unhealthy() string {
 func (l *Log) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	if why := l.unhealthy(); why != "" {
 		httpError(w, http.StatusServiceUnavailable, "%s", why)
+		return
+	}
+	if _, degraded := l.witness.health(); degraded != "" {
+		// Still 200: the log publishes, or may once a witness is back
+		// (the publish lag decides when that is too long).
+		fmt.Fprintf(w, "degraded: %s\n", degraded)
 		return
 	}
 	io.WriteString(w, "ok\n")

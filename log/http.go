@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -182,22 +181,34 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-func (l *Log) authorized(r *http.Request) bool {
-	got := r.Header.Get("Authorization")
-	want := "Bearer " + l.token
-	// Hash both sides so the comparison takes the same time whatever the length.
-	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
-	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
-}
-
 func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 	if l.appender == nil {
 		httpError(w, http.StatusMethodNotAllowed, "%v", l.readOnlyErr())
 		return
 	}
 	start := time.Now()
-	outcome := func(o string) { l.metrics.adds.WithLabelValues(o).Inc() }
-	if !l.authorized(r) {
+	token, ok := l.authorize(r)
+	// Every authorized add is one log line naming its token, so that the
+	// adds of a leaked token can be found (and its metrics counted).
+	var (
+		said     string
+		path     string
+		logIndex = int64(-1)
+	)
+	outcome := func(o string) { l.metrics.adds.WithLabelValues(o, token).Inc(); said = o }
+	if ok {
+		defer func() {
+			attrs := []any{"outcome", said, "token", token, "remote", r.RemoteAddr}
+			if path != "" {
+				attrs = append(attrs, "path", path)
+			}
+			if logIndex >= 0 {
+				attrs = append(attrs, "index", logIndex)
+			}
+			l.cfg.Logger.Info("add", attrs...)
+		}()
+	}
+	if !ok {
 		outcome("unauthorized")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cpan-tlog"`)
 		httpError(w, http.StatusUnauthorized, "missing or wrong bearer token: send 'Authorization: Bearer <token>' with the token from the server's %s", TokenFile)
@@ -241,12 +252,13 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	path = e.Path
 	sigstoreNote := ""
 	if req.Bundle != nil {
 		if err := l.AnnotateSigstore(e, req.Bundle); err != nil {
 			// Logged all the same, as a plain upload: the file was published.
 			sigstoreNote = "not verified: " + err.Error()
-			l.metrics.adds.WithLabelValues("sigstore_unverified").Inc()
+			l.metrics.adds.WithLabelValues("sigstore_unverified", token).Inc()
 			l.cfg.Logger.Warn("sigstore bundle did not verify; logging it as a plain upload", "path", e.Path, "err", err)
 		} else {
 			sigstoreNote = "verified: " + e.Sigstore.SAN
@@ -296,6 +308,7 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 		l.internalError(w, "logging the entry (a retry of the same entry gets its index if it was logged)", err)
 		return
 	}
+	logIndex = int64(res.Index)
 	if res.Duplicate {
 		outcome("duplicate")
 	} else {
@@ -325,9 +338,12 @@ func (l *Log) handleAdd(w http.ResponseWriter, r *http.Request) {
 func (l *Log) awaitProof(ctx context.Context, idx uint64, leaf []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	// Early, with the reason, when the checkpoint cannot come (drain.go).
+	ctx, stop := l.stopWaiting(ctx, true)
+	defer stop()
 	_, cp, err := l.awaiter.Await(ctx, func() (tessera.Index, error) { return tessera.Index{Index: idx}, nil })
 	if err != nil {
-		return nil, err
+		return nil, whyStopped(ctx, err)
 	}
 	return l.Proof(ctx, idx, leaf, cp)
 }

@@ -3,7 +3,6 @@ package log
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,7 +20,7 @@ import (
 const (
 	KeyFile   = "log.key"      // the note signing key, 0600
 	VKeyFile  = "log.vkey"     // the note verifier key, one line
-	TokenFile = "ingest.token" // the bearer token for POST /add, 0600
+	TokenFile = "ingest.token" // the bearer tokens for POST /add, 0600 (tokens.go)
 	TreeDir   = "tree"         // Tessera's POSIX tree
 	IndexFile = "index.db"     // the lookup index
 )
@@ -98,30 +97,6 @@ func loadOrCreateKey(dir, origin string) (note.Signer, string, error) {
 		return nil, "", fmt.Errorf("%s does not hold the verifier key of %s", filepath.Join(dir, VKeyFile), filepath.Join(dir, KeyFile))
 	}
 	return s, vkey, nil
-}
-
-// loadOrCreateToken returns the ingest bearer token, creating it on first start.
-func loadOrCreateToken(dir string) (string, error) {
-	p := filepath.Join(dir, TokenFile)
-	b, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		r := make([]byte, 32)
-		if _, err := rand.Read(r); err != nil {
-			return "", err
-		}
-		if err := atomicfile.WriteNew(p, []byte(hex.EncodeToString(r)+"\n"), 0o600); err != nil {
-			return "", err
-		}
-		b, err = os.ReadFile(p)
-	}
-	if err != nil {
-		return "", err
-	}
-	tok := strings.TrimSpace(string(b))
-	if len(tok) < 16 {
-		return "", fmt.Errorf("%s holds a token of %d characters; use at least 16 (or delete it to have one generated)", p, len(tok))
-	}
-	return tok, nil
 }
 
 // publishedCheckpoint reads the latest checkpoint the log's storage holds,

@@ -159,7 +159,7 @@ type Log struct {
 	origin   string
 	signer   note.Signer // nil on a read-only front end
 	vkey     string
-	token    string
+	tokens   *tokenStore // nil on a read-only front end
 	appender *tessera.Appender
 	shutdown func(context.Context) error
 	reader   tessera.LogReader
@@ -169,6 +169,13 @@ type Log struct {
 	// quorum, when the log has a witness policy, decides which published
 	// checkpoints the proof tree may use.
 	quorum *tessera.WitnessGroup
+	// witness diagnoses the policy's witnesses from their answers (nil
+	// without a policy).
+	witness *witnessWatch
+	// draining is closed when shutdown begins: waits for a checkpoint
+	// (POST /add?wait=1) answer at once.
+	draining     chan struct{}
+	drainingOnce sync.Once
 	// proofsDone is closed when the proof writer has stopped.
 	proofsDone chan struct{}
 
@@ -281,7 +288,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		abs, _ := filepath.Abs(cfg.DataDir)
 		cfg.Logger.Info(fmt.Sprintf("creating a new log %s in %s", signer.Name(), abs), "origin", signer.Name(), "data", abs, "storage", cmp.Or(cfg.Storage, StoragePOSIX))
 	}
-	token, err := loadOrCreateToken(cfg.DataDir)
+	tokens, err := openTokens(filepath.Join(cfg.DataDir, TokenFile), cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +300,14 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, err
 	}
 	metrics := newMetrics()
-	drv, err := driver(ctx, cfg, &countingTransport{next: http.DefaultTransport, counts: metrics.witnessRequests})
+	var witnesses *witnessWatch
+	if cfg.WitnessPolicy != nil {
+		if witnesses, err = newWitnessWatch(cfg.WitnessPolicy, signer.Name(), vkey, cfg.WitnessFailOpen, cfg.Logger, metrics.registry); err != nil {
+			ix.Close()
+			return nil, fmt.Errorf("witness policy: %w", err)
+		}
+	}
+	drv, err := driver(ctx, cfg, &countingTransport{next: http.DefaultTransport, counts: metrics.witnessRequests, watch: witnesses})
 	if err != nil {
 		ix.Close()
 		return nil, fmt.Errorf("storage: %w", err)
@@ -347,7 +361,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		origin:   signer.Name(),
 		signer:   signer,
 		vkey:     vkey,
-		token:    token,
+		tokens:   tokens,
 		appender: appender,
 		shutdown: shutdown,
 		reader:   reader,
@@ -356,8 +370,10 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		metrics:  metrics,
 		pending:  map[string][]index.Record{},
 		inflight: make(chan struct{}, cfg.MaxInflightAdds),
+		draining: make(chan struct{}),
 		cancel:   cancel,
 		quorum:   quorum,
+		witness:  witnesses,
 	}
 	if l.indexFiles, err = openIndexFiles(ctx, cfg); err != nil {
 		l.abort()
@@ -404,6 +420,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	l.proofsDone = make(chan struct{})
 	go func() { l.writeProofs(bg); close(l.proofsDone) }()
 	go l.watchHealth(bg, max(cfg.CheckpointInterval, time.Second))
+	go l.tokens.watch(bg, tokenPollInterval)
 	if l.claims != nil {
 		go l.sweepClaims(bg)
 	}
@@ -497,8 +514,14 @@ func (l *Log) Origin() string { return l.origin }
 // VerifierKey is the log's note verifier key.
 func (l *Log) VerifierKey() string { return l.vkey }
 
-// Token is the bearer token that POST /add requires.
-func (l *Log) Token() string { return l.token }
+// Token is a bearer token that POST /add accepts: the first of the
+// ingest token file ("" on a read-only front end).
+func (l *Log) Token() string {
+	if l.tokens == nil {
+		return ""
+	}
+	return l.tokens.cur.Load().tokens[0].Value
+}
 
 // Logger is where the log writes its operational logs.
 func (l *Log) Logger() *slog.Logger { return l.cfg.Logger }
@@ -513,10 +536,18 @@ func (l *Log) Index() index.Store { return l.index }
 // covered by a published checkpoint and indexed, and closes the log.
 func (l *Log) Shutdown(ctx context.Context) error {
 	l.shutdownOnce.Do(func() {
-		err := l.shutdown(ctx)
+		l.beginDrain()
+		// Stop waiting, with the reason, once the witnesses leave the
+		// quorum out of reach (drain.go).
+		wctx, stop := l.stopWaiting(ctx, false)
+		err := whyStopped(wctx, l.shutdown(wctx))
+		stop()
 		l.resolving.Wait() // before the claims' batching stops
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("none came in time: are the witnesses up? %w", err)
+		}
 		if err != nil {
-			err = fmt.Errorf("no checkpoint covering every acknowledged entry could be published (are the witnesses up?); the entries are stored and will be published after the next start: %w", err)
+			err = fmt.Errorf("no checkpoint covering every acknowledged entry could be published (%w); the entries are stored and will be published after the next start", err)
 		} else {
 			err = l.follow.catchUp(ctx)
 		}

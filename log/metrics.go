@@ -37,8 +37,8 @@ func newMetrics() *metrics {
 		registry: prometheus.NewRegistry(),
 		adds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cpantlog_adds_total",
-			Help: "POST /add requests by outcome: logged, duplicate, conflict, invalid, unauthorized, too_large, overloaded, error.",
-		}, []string{"outcome"}),
+			Help: "POST /add requests by outcome (logged, duplicate, conflict, invalid, unauthorized, too_large, overloaded, error) and by the name of the ingest token used (empty when none matched).",
+		}, []string{"outcome", "token"}),
 		addSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "cpantlog_add_seconds",
 			Help:    "Time from an add request to its durable sequencing.",
@@ -99,6 +99,8 @@ func newMetrics() *metrics {
 type countingTransport struct {
 	next   http.RoundTripper
 	counts *prometheus.CounterVec
+	// watch, when not nil, diagnoses the witnesses from their answers.
+	watch *witnessWatch
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -108,5 +110,8 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		outcome = strconv.Itoa(resp.StatusCode)
 	}
 	c.counts.WithLabelValues(r.URL.Host, outcome).Inc()
+	if c.watch != nil {
+		c.watch.observe(r, resp, err)
+	}
 	return resp, err
 }

@@ -20,17 +20,35 @@ import (
 )
 
 // Serve runs the log's HTTP API on ln until ctx ends, then shuts down
-// gracefully: it stops accepting connections, lets requests in flight
-// finish, waits until every acknowledged entry is in a published checkpoint,
-// and closes the log.
+// gracefully, within the configured ShutdownTimeout: it says what it waits
+// for, stops accepting connections, answers the waits for a checkpoint
+// (POST /add?wait=1) at once, lets the adds in flight finish, waits until
+// every acknowledged entry is in a published checkpoint (or the witnesses
+// make clear none can come), and closes the log.
 func Serve(ctx context.Context, l *Log, ln net.Listener) error {
 	// POST /add?wait=1 waits for a checkpoint, up to a minute.
 	srv := httpserver.New(l.Handler(), 90*time.Second)
-	herr := httpserver.Run(ctx, srv, httpserver.Limit(ln, l.cfg.MaxConns), 2*time.Minute)
-	if ctx.Err() != nil {
-		l.cfg.Logger.Info("shutting down: finishing requests in flight and publishing a final checkpoint")
+	bound := l.cfg.ShutdownTimeout
+	served, watched := make(chan struct{}), make(chan struct{})
+	var drainStart time.Time
+	go func() {
+		defer close(watched)
+		select {
+		case <-served:
+		case <-ctx.Done():
+			drainStart = time.Now()
+			l.beginDrain()
+			l.cfg.Logger.Info(fmt.Sprintf("shutting down: %s (up to %s); a second interrupt stops at once: acknowledged entries are stored either way and published after the next start", l.drainStatus(context.Background()), bound))
+		}
+	}()
+	herr := httpserver.Run(ctx, srv, httpserver.Limit(ln, l.cfg.MaxConns), bound)
+	close(served)
+	<-watched
+	deadline := time.Now().Add(bound)
+	if ctx.Err() != nil && !drainStart.IsZero() {
+		deadline = drainStart.Add(bound)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	sctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if err := l.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shut down log: %w", err)

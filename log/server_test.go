@@ -697,7 +697,7 @@ func testTilesAndMetrics(t *testing.T, storage string) {
 		}
 	}
 	code, body, _ = s.do("GET", "/metrics", "", "")
-	if code != 200 || !strings.Contains(string(body), `cpantlog_adds_total{outcome="logged"} 8`) {
+	if code != 200 || !strings.Contains(string(body), `cpantlog_adds_total{outcome="logged",token="default"} 8`) {
 		t.Errorf("metrics: %d\n%.2000s", code, body)
 	}
 	if code, body, _ := s.do("GET", "/healthz", "", ""); code != 200 || string(body) != "ok\n" {

@@ -52,7 +52,14 @@ With no arguments it serves the log stored in ./cpantlog-data on
 
 Run 'cpantlog-server COMMAND -h' for the flags of a command, and
 'cpantlog-server --version' for the version. Exit status: 0 done, 1 failed,
-2 usage error, 130 (143) an import interrupted by Ctrl-C (SIGTERM).
+2 usage error, 130 (143) an import interrupted by Ctrl-C (SIGTERM), or a
+server stopped at once by a second one.
+
+A serving log re-reads its ingest tokens (DATA/ingest.token: one token a
+line, 'NAME TOKEN') on SIGHUP and when the file changes. On SIGINT or
+SIGTERM it says what it waits for (adds in flight, a checkpoint the
+witnesses cosign) and stops within the shutdown bound; a second signal
+stops it at once, losing no acknowledged entry.
 `
 
 func main() {
@@ -196,7 +203,7 @@ func serve(args []string) error {
 	cfg.Logger = logger
 	klog.SetSlogLogger(slog.New(tesseralog.New(logger.Handler(), 0))) // Tessera logs through klog: one log stream, one line a message
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := serveSignals(os.Stderr, os.Exit)
 	defer stop()
 	// Listen first: a bad address must fail before keys are created.
 	ln, err := net.Listen("tcp", *listen)
@@ -237,12 +244,47 @@ func serve(args []string) error {
 		dmux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		go httpserver.Run(ctx, httpserver.New(dmux, 5*time.Minute), dln, time.Second)
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			l.ReloadTokens() // logs what it did, or why not
+		}
+	}()
 	for _, m := range follow {
 		f := &ingest.Follower{Log: l, Mirror: m, Interval: *followInterval, Logger: logger}
 		go f.Run(ctx)
 		fmt.Printf("  following:     %s (every %s)\n", m, *followInterval)
 	}
 	return tlog.Serve(ctx, l, ln)
+}
+
+// serveSignals is a context that the first SIGINT or SIGTERM ends (the
+// server then shuts down gracefully, saying what it waits for); a second
+// one stops the process at once with exit 128+signal, said on w.
+// Stopping there loses no acknowledged entry: an add is acknowledged only
+// once Tessera has stored it durably (a SIGKILL loses none either); what
+// no checkpoint covers yet is published after the next start.
+func serveSignals(w io.Writer, exit func(int)) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-ctx.Done():
+			return
+		}
+		s := <-ch
+		fmt.Fprintf(w, "cpantlog-server: %s again: stopping now, without waiting for a checkpoint; every acknowledged entry is stored, and is published after the next start\n", s)
+		exit(signalCause{s}.status())
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel()
+	}
 }
 
 type repeated []string
@@ -461,7 +503,7 @@ func sampleMirror(args []string) error {
 	if *to == "" {
 		return cli.Usagef("--to DIR is required")
 	}
-	token, err := os.ReadFile(filepath.Join(*dir, tlog.TokenFile))
+	tokens, err := tlog.ReadTokenFile(filepath.Join(*dir, tlog.TokenFile))
 	if err != nil {
 		return fmt.Errorf("%w (is %s the running log's data directory? pass --data)", err, *dir)
 	}
@@ -471,7 +513,7 @@ func sampleMirror(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *wait+time.Minute)
 	defer cancel()
-	if err := minicpan.Log(ctx, *logURL, strings.TrimSpace(string(token)), t, time.Now()); err != nil {
+	if err := minicpan.Log(ctx, *logURL, tokens[0].Value, t, time.Now()); err != nil {
 		return fmt.Errorf("%w (is the log running at %s? pass --log)", err, *logURL)
 	}
 	fmt.Printf("mirror:  %s (%d distributions, CHECKSUMS, 02packages, 01mailrc), logged in %s\n", *to, len(t.Uploads), *logURL)
