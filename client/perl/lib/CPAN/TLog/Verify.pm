@@ -952,18 +952,39 @@ proof (about 0.14 ms).
 
 =head1 FILES
 
-With C<state =E<gt> DIR> (the hooks use the Go tools' place:
-C<$CPANTLOG_STATE>, else C<$XDG_STATE_HOME/cpantlog>, else
-C<~/.local/state/cpantlog>), every checkpoint verified is remembered per log key in
-C<DIR/checkpoints/E<lt>sha256 of the originE<gt>-E<lt>key IDE<gt>>; two of
-one size with different roots are a fork (exit 3), and the second is saved
-beside it as evidence. A checkpoint of an origin whose checkpoints were
-remembered under another key (another log with the same origin, such as a
-new local log) is not compared with them: it could not be checked (exit
-2), and the message says which file to move aside if the log was replaced
-on purpose. The file kept before keys, C<DIR/checkpoints/E<lt>sha256 of
-the originE<gt>>, is still read; it does not say which key signed what it
-remembers, so a root it contradicts is exit 2, not 3.
+With C<state =E<gt> DIR> (the hooks and C<cpantlog-verify-pl> use the Go
+tools' place: C<$CPANTLOG_STATE>, else C<$XDG_STATE_HOME/cpantlog>, else
+C<~/.local/state/cpantlog>), the newest checkpoint trusted for a log key
+is kept whole, where and as the Go client keeps it:
+C<DIR/E<lt>originE<gt>/key-E<lt>key IDE<gt>/checkpoint>, the origin
+escaped to one path element by C<origin_dir_name> (as Go's
+C<client.OriginDirName>: C<url.PathEscape>, C<.> and C<..> spelled
+C<%2E>, a name over 200 bytes as C<%sha256-E<lt>hexE<gt>>). It is
+replaced atomically (temporary file, fsync, rename) under
+C<flock(DIR/E<lt>originE<gt>/lock)>, which the Go client takes too, and
+only by a larger checkpoint proven consistent with it: a checkpoint one
+client trusted holds for the other.
+
+C<verify_file> holds the proof's checkpoint to it: the same size with
+another root is a fork (exit 3; both checkpoints are saved in
+C<DIR/E<lt>originE<gt>/evidence/>); with no state yet, the checkpoint
+becomes the trusted one. With C<log_url> (which C<sync_with_log> returns
+once it has advanced the state to the log's latest checkpoint: smaller
+than the trusted one is a rollback, exit 3), a smaller or larger
+checkpoint must be consistent with the trusted one (RFC 6962, from the
+log's tiles; C<verify_consistency>), and a larger one replaces it. With
+the log out of reach, only the fork at the trusted size can be seen, as
+with C<cpantlog verify --proof>.
+
+A checkpoint of an origin trusted under another key (another log with
+the same origin, such as a new local log) is not compared with it: it
+could not be checked (exit 2), and the message says what to move aside
+if the log was replaced on purpose. The records of earlier versions,
+C<DIR/checkpoints/E<lt>sha256 of the originE<gt>-E<lt>key IDE<gt>>
+(C<size root> lines, no signature), are checked once against the first
+checkpoint of their log (a root they contradict at its size: exit 3; the
+file kept before keys, which does not say which key signed it: exit 2)
+and then moved aside into the origin's directory.
 
 =head1 SEE ALSO
 
