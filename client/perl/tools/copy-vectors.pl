@@ -2,7 +2,9 @@
 # copy-vectors.pl DISTDIR: copies the repository's shared vectors
 # (testdata/vectors) into DISTDIR/t/vectors for 'make dist', and the
 # CPANTLOG_NOVERIFY vectors (testdata/vectors-noverify.txt) to
-# DISTDIR/t/vectors-noverify.txt, so that the tests travel with the
+# DISTDIR/t/vectors-noverify.txt, and the trusted-state path vectors
+# (testdata/vectors-statepath.txt) to DISTDIR/t/vectors-statepath.txt,
+# so that the tests travel with the
 # distribution; then lists what it copied in DISTDIR/MANIFEST.
 #
 # The file a vector checks (its own 'file', or the sample tarball of
@@ -66,6 +68,8 @@ for my $name (sort grep { !/^\./ } readdir $dh) {
 printf "copy-vectors.pl: %d shared vectors in %s/t/vectors, the %d files they check in %s/t/vector-files\n", $n, $dist, scalar keys %stored, $dist;
 copy_to(File::Spec->catfile($testdata, 'vectors-noverify.txt'), 't/vectors-noverify.txt');
 print "copy-vectors.pl: the CPANTLOG_NOVERIFY vectors in $dist/t/vectors-noverify.txt\n";
+copy_to(File::Spec->catfile($testdata, 'vectors-statepath.txt'), 't/vectors-statepath.txt');
+print "copy-vectors.pl: the trusted-state path vectors in $dist/t/vectors-statepath.txt\n";
 copy_to(File::Spec->catfile($testdata, 'vectors-entries.jsonl'), 't/vectors-entries.jsonl');
 print "copy-vectors.pl: the entry vectors in $dist/t/vectors-entries.jsonl\n";
 
