@@ -126,6 +126,23 @@ is(CPAN::TLog::Verify::tile_path(0, 5, 17), 'tile/0/005.p/17', 'a partial tile')
     my @ev = grep { !/\A\./ } readdir $dh;
     is(scalar @ev, 1, 'its evidence is saved where the Go client saves its own');
 
+    # A damaged trusted checkpoint (empty, torn, not a checkpoint) could
+    # not be checked (2): never verified over it, never a security error.
+    my $text_of = sub { my ($t) = @_; "$t\n\xe2\x80\x94 $name " . MIME::Base64::encode_base64($keyhash . $pk->sign_message($t), '') . "\n" };
+    my $good = $text_of->("$name\n1\n" . $root_of->('one') . "\n");
+    for my $c ([ 'empty', '' ], [ 'torn', substr($good, 0, 40) ], [ 'garbage', "\x00\xff" x 20 ],
+               [ 'signed, no size', $text_of->("$name\nx\n" . $root_of->('one') . "\n") ],
+               [ 'signed, short root', $text_of->("$name\n1\nAAAA\n") ]) {
+        my $st = File::Temp::tempdir(CLEANUP => 1);
+        my $kd = "$st/" . origin_dir_name($name) . "/key-$id";
+        File::Path::make_path($kd);
+        open my $out, '>:raw', "$kd/checkpoint" or die $!;
+        print $out $c->[1];
+        close $out;
+        my $r = $run->($st, 'one');
+        is($r->{code}, 2, "a trusted checkpoint that is $c->[0]: could not check (2)") or diag($r->{message});
+    }
+
     # A hostile origin stays inside the state directory.
     my $top = File::Temp::tempdir(CLEANUP => 1);
     my $pk2 = Crypt::PK::Ed25519->new->generate_key;
