@@ -255,3 +255,39 @@ func TestSharedStateConcurrent(t *testing.T) {
 		t.Errorf("trusted size %d at the end, want 9 (the log's)", n)
 	}
 }
+
+// perlVerifyAsking: cpantlog-verify-pl with from's proof of s, the policy
+// naming ask's URL.
+func (w *sharedWorld) perlVerifyAsking(t *testing.T, from, ask *testLog, s sampleFile) (int, string) {
+	p := filepath.Join(t.TempDir(), "p.tlog-proof")
+	os.WriteFile(p, fetch(t, from.url+"/proof?path="+s.path), 0o644)
+	return runExit(t, exec.Command("perl", "../../client/perl/bin/cpantlog-verify-pl", "--state", w.state, "--policy", w.policy(t, ask), "--proof", p, "--path", s.path, s.local))
+}
+
+// TestSharedStateOlderCheckpoints: once the trusted checkpoint is newer
+// than a proof's, the Perl verifier proves the proof's checkpoint
+// consistent with it from the log's tiles: an older honest proof
+// verifies, a proof from the fork (a smaller tree than trusted, so no
+// fork at the trusted size) is a fork, exit 3.
+func TestSharedStateOlderCheckpoints(t *testing.T) {
+	if !perlAvailable(t) {
+		t.Skip("no perl with CryptX")
+	}
+	w := newSharedWorld(t)
+	old := filepath.Join(t.TempDir(), "old.tlog-proof")
+	os.WriteFile(old, fetch(t, w.honest.url+"/proof?path="+w.smp[2].path), 0o644) // at size 3
+	w.honest.add(t, w.smp[4].path, w.smp[4].content, "2024-01-02T03:04:05Z")
+	if code, out := w.goVerify(t, w.honest, w.smp[4]); code != 0 || w.trustedSize(t) != 4 {
+		t.Fatalf("cpantlog verify: exit %d, trusted size %d\n%s", code, w.trustedSize(t), out)
+	}
+	cmd := exec.Command("perl", "../../client/perl/bin/cpantlog-verify-pl", "--state", w.state, "--policy", w.policy(t, w.honest), "--proof", old, "--path", w.smp[2].path, w.smp[2].local)
+	if code, out := runExit(t, cmd); code != 0 {
+		t.Errorf("cpantlog-verify-pl, an older honest proof (size 3, trusted 4): exit %d\n%s", code, out)
+	}
+	if code, out := w.perlVerifyAsking(t, w.forked, w.honest, w.smp[3]); code != 3 || !strings.Contains(out, "not consistent") {
+		t.Errorf("cpantlog-verify-pl, the fork's proof at size 3 with size 4 trusted: exit %d, want 3 (not consistent)\n%s", code, out)
+	}
+	if w.trustedSize(t) != 4 {
+		t.Errorf("trusted size %d, want 4", w.trustedSize(t))
+	}
+}
