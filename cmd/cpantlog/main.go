@@ -37,6 +37,7 @@ Usage:
   cpantlog proxy --upstream URL [--listen 127.0.0.1:7373]  a CPAN mirror that verifies first
   cpantlog exec [proxy flags] -- COMMAND...                run cpanm, carton, cpan, cpm through it
   cpantlog snapshot cpanfile.snapshot [--mirror URL|DIR]   verify what a Carton snapshot pins
+  cpantlog audit cpanfile.snapshot|local/                  ... and list the CPAN security advisories for it
   cpantlog init --log URL --key VKEY [--witness ...]       write the trust policy every tool reads
 
 Every command takes --policy FILE (default $CPANTLOG_POLICY, else
@@ -86,6 +87,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = snapshotCmd(args[1:], stdout, stderr)
 	case "init":
 		err = initCmd(args[1:], stdout, stderr)
+	case "audit":
+		err = auditCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		if len(args) > 1 && args[1] != "help" && !strings.HasPrefix(args[1], "-") {
 			// help COMMAND is COMMAND -h.

@@ -42,12 +42,7 @@ func snapshotCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *mirror == "" {
-		*mirror = "https://cpan.metacpan.org"
-		for _, cache := range []string{"local/cache", "vendor/cache"} {
-			if dir := filepath.Join(filepath.Dir(pos[0]), filepath.FromSlash(cache)); isDir(dir) {
-				*mirror = dir
-			}
-		}
+		*mirror = defaultMirror(filepath.Dir(pos[0]))
 	}
 	v, err := c.verifier(true)
 	if err != nil {
@@ -55,16 +50,35 @@ func snapshotCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
+	return verifyDists(ctx, v, dists, *mirror, *jobs, stdout)
+}
+
+// defaultMirror is where the tarballs of a project in dir are: vendor/cache
+// (carton bundle) or local/cache (carton install) when there, else the
+// public CPAN.
+func defaultMirror(dir string) string {
+	mirror := "https://cpan.metacpan.org"
+	for _, cache := range []string{"local/cache", "vendor/cache"} {
+		if d := filepath.Join(dir, filepath.FromSlash(cache)); isDir(d) {
+			mirror = d
+		}
+	}
+	return mirror
+}
+
+// verifyDists verifies each distribution's tarball, read from mirror,
+// against the log, prints a table, and returns the worst verdict.
+func verifyDists(ctx context.Context, v *client.Verifier, dists []cpan.SnapshotDist, mirror string, jobs int, stdout io.Writer) error {
 	errs := make([]error, len(dists))
 	results := make([]*client.Result, len(dists))
-	sem := make(chan struct{}, max(1, *jobs))
+	sem := make(chan struct{}, max(1, jobs))
 	var wg sync.WaitGroup
 	httpClient := client.NewHTTPClient(5 * time.Minute)
 	for i, d := range dists {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			f, err := fetchFile(ctx, httpClient, *mirror, d.Path())
+			f, err := fetchFile(ctx, httpClient, mirror, d.Path())
 			if err == nil {
 				results[i], err = v.VerifyFile(ctx, f)
 			}

@@ -9,6 +9,7 @@ package web
 import (
 	"bytes"
 	"cmp"
+	"crypto/sha256"
 	"embed"
 	"encoding/base64"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"path"
@@ -37,7 +39,10 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/log/index"
 )
 
-//go:embed assets
+// The vendored npm files (assets/vendor) include names starting with "_",
+// which a plain directory pattern leaves out.
+//
+//go:embed assets all:assets/vendor
 var assets embed.FS
 
 // PageSize is how many entries a page or feed shows.
@@ -46,7 +51,10 @@ const PageSize = 50
 // MaxQuery bounds a search query.
 const MaxQuery = 300
 
-const csp = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+// csp allows the page's own scripts and, by its hash, the one inline
+// script: layout.html's import map, which lets the vendored ML-DSA module
+// (assets/vendor) find its dependencies.
+var csp = "default-src 'none'; script-src 'self' '" + importMapHash() + "'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 // Explorer serves the pages of one log.
 type Explorer struct {
@@ -56,7 +64,10 @@ type Explorer struct {
 	// quorum is the log's witness policy as the page's script evaluates
 	// it (JSON), "" without one.
 	quorum string
-	base   string // absolute URL for feeds, e.g. https://cpan-tlog.example.org
+	// keys are the keys the page's script checks against, shown on the
+	// page so that a reader can compare them with their own policy.
+	keys *keysView
+	base string // absolute URL for feeds, e.g. https://cpan-tlog.example.org
 	// Mirror is the CPAN mirror entry pages link the file to (default
 	// DefaultMirror).
 	Mirror string
@@ -69,11 +80,38 @@ const DefaultMirror = "https://cpan.metacpan.org"
 // witness policy, so the home page can name who cosigned. base is the
 // public URL used in feeds ("" for relative links).
 func New(l *tlog.Log, policy []byte, base string) (*Explorer, error) {
+	if policy == nil {
+		return newExplorer(l, nil, nil, base)
+	}
+	p, err := client.ParsePolicy(policy)
+	return newExplorer(l, p, err, base)
+}
+
+// newExplorer is New with the policy parsed: p, or the error that
+// parsing it gave (both nil without a policy).
+func newExplorer(l *tlog.Log, p *client.Policy, policyErr error, base string) (*Explorer, error) {
 	e := &Explorer{log: l, pages: map[string]*template.Template{}, base: strings.TrimSuffix(base, "/")}
-	if policy != nil {
-		if p, err := client.ParsePolicy(policy); err == nil {
-			e.witnesses = p.Witnesses
-			e.quorum = quorumJSON(p)
+	e.keys = &keysView{Log: describeKey(l.VerifierKey())}
+	switch {
+	case policyErr != nil:
+		// The log runs with a policy the explorer cannot read: its script
+		// must not check the log's signature alone and call that
+		// verified. It says it could not check the witnesses.
+		e.keys.HasPolicy = true
+		e.keys.PolicyError = policyErr.Error()
+		b, _ := json.Marshal(map[string]string{"error": policyErr.Error()})
+		e.quorum = string(b)
+	case p != nil:
+		e.keys.HasPolicy = true
+		e.witnesses = p.Witnesses
+		e.quorum = quorumJSON(p)
+		if e.quorum != "" {
+			e.keys.Quorum = p.QuorumName
+		}
+		for _, w := range p.Witnesses {
+			k := describeKey(w.VKey)
+			k.Role = w.Name
+			e.keys.Witnesses = append(e.keys.Witnesses, k)
 		}
 	}
 	funcs := template.FuncMap{
@@ -98,6 +136,60 @@ func New(l *tlog.Log, policy []byte, base string) (*Explorer, error) {
 		e.pages[page] = t
 	}
 	return e, nil
+}
+
+// keysView is the keys a page's verification uses, as the page shows them.
+type keysView struct {
+	Log       keyView
+	Witnesses []keyView
+	// HasPolicy: the log runs with a witness policy; Quorum is its quorum,
+	// or PolicyError says why the explorer could not read it.
+	HasPolicy           bool
+	Quorum, PolicyError string
+}
+
+// keyView is one verifier key: its role (a witness's name in the policy),
+// its key name and ID, its type and the whole vkey.
+type keyView struct{ Role, Name, ID, Type, VKey string }
+
+// describeKey names a signed-note verifier key's parts for people.
+func describeKey(vkey string) keyView {
+	k := keyView{VKey: vkey, Type: "unknown type"}
+	parts := strings.SplitN(vkey, "+", 3)
+	if len(parts) != 3 {
+		return k
+	}
+	k.Name, k.ID = parts[0], parts[1]
+	if b, err := base64.StdEncoding.DecodeString(parts[2]); err == nil && len(b) > 0 {
+		switch b[0] {
+		case 0x01:
+			k.Type = "Ed25519"
+		case 0x04:
+			k.Type = "Ed25519 cosignature/v1"
+		case 0x06:
+			k.Type = "ML-DSA-44 cosignature"
+		default:
+			k.Type = fmt.Sprintf("type 0x%02x", b[0])
+		}
+	}
+	return k
+}
+
+// importMapRE finds layout.html's import map.
+var importMapRE = regexp.MustCompile(`(?s)<script type="importmap">(.*?)</script>`)
+
+// importMapHash is the CSP source that allows layout.html's import map.
+func importMapHash() string {
+	b, err := assets.ReadFile("assets/layout.html")
+	if err != nil {
+		panic(err)
+	}
+	m := importMapRE.FindSubmatch(b)
+	if m == nil {
+		panic("layout.html has no import map")
+	}
+	sum := sha256.Sum256(m[1])
+	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
 // quorumJSON is what the page's script needs to check a checkpoint's
@@ -138,6 +230,7 @@ func (e *Explorer) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /dist/{name}/feed.atom", e.feed)
 	mux.HandleFunc("GET /author/{id}/feed.atom", e.feed)
 	mux.HandleFunc("GET /static/{file}", e.static)
+	mux.HandleFunc("GET /static/vendor/{file...}", e.vendor)
 }
 
 // row is an entry as a table shows it.
@@ -177,6 +270,12 @@ type page struct {
 	Dists      []string
 	Entry      *row
 	Checkpoint *checkpointView
+	// Keys are the keys the page's script verifies against (home and
+	// entry pages).
+	Keys *keysView
+	// Server is the server's own answer about an entry, shown until (and
+	// unless) the browser verifies it itself.
+	Server string
 }
 
 type checkpointView struct {
@@ -253,7 +352,7 @@ func (e *Explorer) home(w http.ResponseWriter, r *http.Request) {
 		e.internal(w, err)
 		return
 	}
-	e.render(w, http.StatusOK, "home", page{Title: "CPAN transparency log", Feed: "/feed.atom", Entries: rows(recs), Next: next(r.URL, recs), Checkpoint: e.checkpoint(r)})
+	e.render(w, http.StatusOK, "home", page{Title: "CPAN transparency log", Feed: "/feed.atom", Entries: rows(recs), Next: next(r.URL, recs), Checkpoint: e.checkpoint(r), Keys: e.keys})
 }
 
 // checkpoint describes the latest checkpoint and who cosigned it.
@@ -315,7 +414,11 @@ func (e *Explorer) search(w http.ResponseWriter, r *http.Request) {
 		if len(recs) > PageSize {
 			recs = recs[:PageSize]
 		}
-		e.render(w, statusFor(recs), "list", page{Title: "sha256 " + q, Heading: "Files with sha256 " + strings.ToLower(q), Query: q, Entries: rows(recs)})
+		p := page{Title: "sha256 " + q, Heading: "Files with sha256 " + strings.ToLower(q), Query: q, Entries: rows(recs)}
+		if len(recs) == 0 {
+			p.Message = "This log has no entry with this sha256. That is all it can say: it knows only what it has logged, which may not be every file CPAN has published. If the file should be a CPAN release, search for its name and compare its sha256 with the logged one."
+		}
+		e.render(w, statusFor(recs), "list", p)
 	case strings.HasPrefix(q, cpan.AuthorsPrefix) || strings.HasPrefix(q, "/"+cpan.AuthorsPrefix):
 		p := strings.TrimPrefix(q, "/")
 		if _, err := cpan.ValidatePath(p); err != nil {
@@ -571,7 +674,30 @@ func (e *Explorer) entry(w http.ResponseWriter, r *http.Request) {
 		}
 		fileURL = strings.TrimSuffix(mirror, "/") + "/" + en.Path
 	}
-	e.render(w, http.StatusOK, "entry", page{Title: fmt.Sprintf("Entry %d: %s", n, en.Path), Query: r.URL.Query().Get("q"), Entry: &rw, FileURL: fileURL})
+	e.render(w, http.StatusOK, "entry", page{Title: fmt.Sprintf("Entry %d: %s", n, en.Path), Query: r.URL.Query().Get("q"), Entry: &rw, FileURL: fileURL,
+		Keys: e.keys, Server: e.serverSays(r, n)})
+}
+
+// serverSays is the server's answer about entry n, for a reader whose
+// browser does not verify (JavaScript off): what the server itself holds,
+// labelled as such by the page.
+func (e *Explorer) serverSays(r *http.Request, n uint64) string {
+	cp := e.checkpoint(r)
+	if cp == nil {
+		return "the log has no checkpoint the server can read yet."
+	}
+	if n >= cp.Size {
+		return fmt.Sprintf("entry %d is not yet in the latest checkpoint (tree of size %d); it will be in the next one.", n, cp.Size)
+	}
+	s := fmt.Sprintf("this leaf is entry %d of the tree of size %d that %s signed (root %s)", n, cp.Size, e.log.Origin(), cp.Root)
+	if len(cp.Cosigners) > 0 {
+		names := make([]string, len(cp.Cosigners))
+		for i, c := range cp.Cosigners {
+			names[i] = c.Name
+		}
+		s += ", cosigned by " + strings.Join(names, ", ")
+	}
+	return s + "."
 }
 
 func (e *Explorer) static(w http.ResponseWriter, r *http.Request) {
@@ -590,6 +716,31 @@ func (e *Explorer) static(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(b)
+}
+
+// vendor serves a vendored npm file (assets/vendor): the JavaScript
+// modules the page's script imports, and the packages' licences and
+// package.json as text. They are not compressed: about 200 kB, fetched
+// only by a page whose witness policy has an ML-DSA-44 key, and cached.
+func (e *Explorer) vendor(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	b, err := fs.ReadFile(assets, path.Join("assets/vendor", name))
+	if err != nil || !fs.ValidPath(name) {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	switch path.Ext(name) {
+	case ".js":
+		h.Set("Content-Type", "text/javascript; charset=utf-8")
+	case ".json":
+		h.Set("Content-Type", "application/json")
+	default:
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	h.Set("Cache-Control", "public, max-age=3600")
+	h.Set("X-Content-Type-Options", "nosniff")
 	w.Write(b)
 }
 

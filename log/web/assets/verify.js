@@ -1,14 +1,38 @@
-// cpan-tlog explorer: checks in the browser what the server shows, with
-// WebCrypto only. On an entry page it fetches the entry's tlog-proof,
-// verifies the checkpoint's Ed25519 note signature against the log key
-// this page was configured with, and the RFC 6962 inclusion proof of the
-// exact leaf shown. On the home page it hashes a local file (nothing is
-// uploaded) and asks the log for that sha256.
+// cpan-tlog explorer: checks in the browser what the server shows. On an
+// entry page it fetches the entry's tlog-proof and verifies the
+// checkpoint's Ed25519 note signature by the log key, the cosignatures of
+// the log's witness policy (Ed25519 with WebCrypto; ML-DSA-44 with
+// @noble/post-quantum, which this server serves itself from
+// /static/vendor/ and loads only when a witness needs it) and the RFC 6962
+// inclusion proof of the exact leaf shown. On the home page it hashes a
+// local file (nothing is uploaded), asks the log which entries have that
+// sha256, and verifies each entry's proof and logged size the same way.
+//
+// The keys come from the page, that is from this server: the page says
+// which they are so that a reader can compare them with their own policy.
+//
+// Every check ends in a verdict with the command-line verifiers' codes:
+// 0 verified, 1 refused, 2 could not check, 3 security.
 "use strict";
+
+const VERIFIED = 0, REFUSED = 1, UNCHECKED = 2;
+
+class Verdict extends Error {
+  constructor(code, message) { super(message); this.code = code; }
+}
+const refuse = (m) => new Verdict(REFUSED, m);
+const unchecked = (m) => new Verdict(UNCHECKED, m);
+
+// MAX_PROOF bounds a tlog-proof as the Go client does (16 signatures of
+// up to 5 kB, C2SP signed-note).
+const MAX_PROOF = 144 * 1024;
+// MAX_LEAF is the v1 entry format's bound (log/entry.MaxSize).
+const MAX_LEAF = 8192;
 
 const enc = new TextEncoder();
 
 function b64(s) {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) throw refuse("not base64: " + s.slice(0, 40));
   const bin = atob(s);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
@@ -26,6 +50,12 @@ function concat(...parts) {
   return out;
 }
 
+function u64(n) {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(n));
+  return b;
+}
+
 async function sha256(bytes) {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
 }
@@ -36,52 +66,112 @@ function equal(a, b) {
   return true;
 }
 
-// verifyNote checks the signed note's signature by the vkey
-// (name+hash+base64(0x01 || Ed25519 public key)) and returns its text.
-async function verifyNote(note, vkey) {
-  const [name, hash, key64] = [vkey.split("+")[0], vkey.split("+")[1], vkey.split("+").slice(2).join("+")];
-  const key = b64(key64);
-  if (key.length !== 33 || key[0] !== 1) throw new Error("the configured log key is not an Ed25519 note key");
-  const cut = note.indexOf("\n\n");
-  if (cut < 0) throw new Error("the checkpoint is not a signed note");
-  const text = note.slice(0, cut + 1);
-  const prefix = "\u2014 " + name + " ";
-  for (const line of note.slice(cut + 2).split("\n")) {
-    if (!line.startsWith(prefix)) continue;
-    const sig = b64(line.slice(prefix.length));
-    if (hex(sig.slice(0, 4)) !== hash) continue;
-    const pub = await crypto.subtle.importKey("raw", key.slice(1), { name: "Ed25519" }, false, ["verify"]);
-    if (await crypto.subtle.verify({ name: "Ed25519" }, pub, sig.slice(4), enc.encode(text))) return text;
-    throw new Error("the log's signature on the checkpoint does not verify");
-  }
-  throw new Error("the checkpoint carries no signature by the log key " + vkey);
+// KEY_TYPES names the signed-note key types this page checks.
+const KEY_TYPES = { 1: "Ed25519", 4: "Ed25519 cosignature/v1", 6: "ML-DSA-44 cosignature" };
+
+// parseVKey reads a signed-note verifier key, name+id+base64(type || key),
+// and checks that its key ID is SHA-256(name || "\n" || type || key)[:4].
+async function parseVKey(vkey, what) {
+  const m = /^([^+\s]+)\+([0-9a-f]{8})\+(\S+)$/.exec(String(vkey));
+  if (!m) throw unchecked(what + " is not a verifier key: " + vkey);
+  const parts = m.slice(1);
+  let key;
+  try { key = b64(parts[2]); } catch { throw unchecked(what + "'s key is not base64"); }
+  if (key.length < 2) throw unchecked(what + "'s key is empty");
+  const id = hex((await sha256(concat(enc.encode(parts[0] + "\n"), key))).slice(0, 4));
+  if (id !== parts[1]) throw unchecked(what + "'s key ID " + parts[1] + " is not its key's (" + id + ")");
+  return { name: parts[0], id, type: key[0], pub: key.slice(1), vkey };
 }
 
-// cosignedBy returns the names of the policy's witnesses whose
-// cosignature/v1 on the note text verifies (C2SP tlog-cosignature: the key
-// hash, an 8-byte big-endian timestamp, and Ed25519 over
-// "cosignature/v1\ntime <t>\n" + text). A line under a witness's key that
-// does not verify is an error, not an absence.
-async function cosignedBy(note, text, witnesses) {
-  const sigLines = note.slice(note.indexOf("\n\n") + 2).split("\n");
+// sigLines returns the note's text (with its final newline) and its
+// signature lines, each as { name, id, sig }.
+function splitNote(note) {
+  const cut = note.indexOf("\n\n");
+  if (cut < 0) throw refuse("the checkpoint is not a signed note");
+  const lines = [];
+  for (const line of note.slice(cut + 2).split("\n")) {
+    if (line === "") continue;
+    const m = /^\u2014 (\S+) (\S+)$/.exec(line);
+    if (!m) throw refuse("the checkpoint has a malformed signature line");
+    const sig = b64(m[2]);
+    if (sig.length < 5) throw refuse("the checkpoint has a signature line too short to hold a signature");
+    lines.push({ name: m[1], id: hex(sig.slice(0, 4)), sig: sig.slice(4) });
+  }
+  return { text: note.slice(0, cut + 1), lines };
+}
+
+async function ed25519(pub, sig, msg) {
+  const k = await crypto.subtle.importKey("raw", pub, { name: "Ed25519" }, false, ["verify"]);
+  return crypto.subtle.verify({ name: "Ed25519" }, k, sig, msg);
+}
+
+// verifyNote checks the log's signature on the note: every line under the
+// log key must verify, and there must be one.
+async function verifyNote(note, logKey) {
+  if (logKey.type !== 1 || logKey.pub.length !== 32) throw unchecked("the log key is not an Ed25519 note key");
+  const { text, lines } = splitNote(note);
+  let signed = false;
+  for (const l of lines) {
+    if (l.name !== logKey.name || l.id !== logKey.id) continue;
+    if (!(await ed25519(logKey.pub, l.sig, enc.encode(text)))) throw refuse("the log's signature on the checkpoint does not verify");
+    signed = true;
+  }
+  if (!signed) throw refuse("the checkpoint carries no signature by the log key " + logKey.name + "+" + logKey.id);
+  return { text, lines };
+}
+
+let mldsa = null;
+// mlDSA44 loads @noble/post-quantum's ML-DSA-44, served by this server.
+async function mlDSA44() {
+  if (!mldsa) {
+    mldsa = import("/static/vendor/@noble/post-quantum/ml-dsa.js").then((m) => m.ml_dsa44);
+  }
+  try {
+    return await mldsa;
+  } catch (e) {
+    mldsa = null;
+    throw unchecked("the ML-DSA-44 verifier could not be loaded (" + e.message + ")");
+  }
+}
+
+// cosignedMessage is tlog-cosignature's ML-DSA-44 signed message for a
+// checkpoint: a subtree [0, size) with the cosigner's name and timestamp.
+function cosignedMessage(cosigner, ts, origin, size, root) {
+  const name = enc.encode(cosigner), org = enc.encode(origin);
+  if (name.length < 1 || name.length > 255 || org.length < 1 || org.length > 255) return null;
+  return concat(enc.encode("subtree/v1\n\0"), new Uint8Array([name.length]), name, ts,
+    new Uint8Array([org.length]), org, u64(0), u64(size), root);
+}
+
+// cosignedBy returns the policy's witnesses whose cosignature on the
+// checkpoint verifies (C2SP tlog-cosignature: key ID, 8-byte big-endian
+// timestamp, then Ed25519 over "cosignature/v1\ntime <t>\n" + text, or
+// ML-DSA-44 over the subtree/v1 message). A line under a witness's key
+// that does not verify is an error, not an absence.
+async function cosignedBy(cp, witnesses) {
   const out = [];
-  for (const [wname, vkey] of Object.entries(witnesses)) {
-    const parts = vkey.split("+");
-    const name = parts[0], hash = parts[1], key = b64(parts.slice(2).join("+"));
-    if (key.length !== 33 || key[0] !== 4) throw new Error("witness " + wname + "'s key is not a cosignature/v1 key");
-    const pub = await crypto.subtle.importKey("raw", key.slice(1), { name: "Ed25519" }, false, ["verify"]);
-    for (const line of sigLines) {
-      if (!line.startsWith("\u2014 " + name + " ")) continue;
-      const sig = b64(line.slice(name.length + 3));
-      if (hex(sig.slice(0, 4)) !== hash) continue;
-      if (sig.length !== 4 + 8 + 64) throw new Error("witness " + wname + "'s cosignature is malformed");
-      const view = new DataView(sig.buffer, sig.byteOffset + 4, 8);
-      const ts = view.getBigUint64(0).toString();
-      const msg = enc.encode("cosignature/v1\ntime " + ts + "\n" + text);
-      if (!(await crypto.subtle.verify({ name: "Ed25519" }, pub, sig.slice(12), msg))) {
-        throw new Error("witness " + wname + "'s cosignature on the checkpoint does not verify");
+  for (const w of witnesses) {
+    for (const l of cp.lines) {
+      if (l.name !== w.key.name || l.id !== w.key.id) continue;
+      const ts = l.sig.slice(0, 8), sig = l.sig.slice(8);
+      let ok;
+      if (w.key.type === 4) {
+        if (l.sig.length !== 8 + 64) throw refuse("witness " + w.name + "'s cosignature is malformed");
+        if (ts[0] & 0x80) throw refuse("witness " + w.name + "'s cosignature has a timestamp past 2^63-1");
+        const t = new DataView(ts.buffer, ts.byteOffset, 8).getBigUint64(0).toString();
+        ok = await ed25519(w.key.pub, sig, enc.encode("cosignature/v1\ntime " + t + "\n" + cp.text));
+      } else if (w.key.type === 6) {
+        if (l.sig.length !== 8 + 2420) throw refuse("witness " + w.name + "'s ML-DSA-44 cosignature is malformed");
+        if (ts[0] & 0x80) throw refuse("witness " + w.name + "'s cosignature has a timestamp past 2^63-1");
+        const msg = cosignedMessage(w.key.name, ts, cp.origin, cp.size, cp.root);
+        if (!msg) throw refuse("witness " + w.name + "'s name or the log's origin is too long for an ML-DSA-44 cosignature");
+        const v = await mlDSA44();
+        try { ok = v.verify(sig, msg, w.key.pub); } catch { ok = false; }
+      } else {
+        throw unchecked("witness " + w.name + "'s key type " + w.key.type + " is not one this page can check");
       }
-      if (!out.includes(wname)) out.push(wname);
+      if (!ok) throw refuse("witness " + w.name + "'s cosignature on the checkpoint does not verify");
+      if (!out.includes(w.name)) out.push(w.name);
     }
   }
   return out;
@@ -99,78 +189,218 @@ function satisfied(policy, name, cosigned, depth = 0) {
 
 // rootFromInclusion follows an RFC 6962 inclusion proof (RFC 9162 2.1.3.2).
 async function rootFromInclusion(index, size, leafHash, proof) {
-  if (index >= size) throw new Error("index outside the tree");
-  let fn = index, sn = size - 1, r = leafHash;
+  if (index >= size) throw refuse("the entry's index is outside the checkpoint's tree");
+  let fn = index, sn = size - 1n, r = leafHash;
   for (const p of proof) {
-    if (sn === 0) throw new Error("inclusion proof too long");
-    if (fn % 2 === 1 || fn === sn) {
+    if (sn === 0n) throw refuse("the inclusion proof is too long");
+    if (fn % 2n === 1n || fn === sn) {
       r = await sha256(concat(new Uint8Array([1]), p, r));
-      if (fn % 2 === 0) {
-        while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+      if (fn % 2n === 0n) {
+        while (fn % 2n === 0n && fn !== 0n) { fn /= 2n; sn /= 2n; }
       }
     } else {
       r = await sha256(concat(new Uint8Array([1]), r, p));
     }
-    fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+    fn /= 2n; sn /= 2n;
   }
-  if (sn !== 0) throw new Error("inclusion proof too short");
+  if (sn !== 0n) throw refuse("the inclusion proof is too short");
   return r;
 }
 
-async function verifyEntry(el, status) {
-  const origin = document.body.dataset.origin, vkey = document.body.dataset.vkey;
-  const index = Number(el.dataset.index);
-  const leaf = b64(el.dataset.leaf);
-  const resp = await fetch("/proof?index=" + index, { cache: "no-store" });
-  if (!resp.ok) throw new Error("the log did not serve a proof (" + resp.status + "): " + (await resp.text()));
-  const proof = await resp.text();
-  const blank = proof.indexOf("\n\n");
-  const head = proof.slice(0, blank).split("\n");
-  const note = proof.slice(blank + 2);
-  if (head[0] !== "c2sp.org/tlog-proof@v1") throw new Error("not a tlog-proof");
-  let i = 1, extra = null;
-  if (head[i].startsWith("extra ")) extra = b64(head[i++].slice(6));
-  if (head[i] !== "index " + index) throw new Error("the proof is for another index");
-  const hashes = head.slice(i + 1).map(b64);
-  if (!extra || !equal(extra, leaf)) throw new Error("the proof is for another leaf than the one shown");
-  const text = await verifyNote(note, vkey);
-  let witnessed = "";
-  if (document.body.dataset.quorum) {
-    const policy = JSON.parse(document.body.dataset.quorum);
-    const cosigned = await cosignedBy(note, text, policy.witnesses);
-    if (!satisfied(policy, policy.quorum, cosigned)) {
-      throw new Error("the checkpoint is not cosigned by the log's witness quorum " + policy.quorum + " (cosigned by: " + (cosigned.join(", ") || "none") + ")");
+// readTrust reads the keys the page was given: the log's and, with a
+// witness policy, each witness's.
+async function readTrust(origin, vkey, quorum) {
+  const t = { origin, log: await parseVKey(vkey, "the log key"), policy: null, witnesses: [] };
+  if (t.log.name !== origin) throw unchecked("the log key is for " + t.log.name + ", not " + origin);
+  if (quorum) {
+    let p;
+    try { p = JSON.parse(quorum); } catch { throw unchecked("the page's witness policy is not JSON"); }
+    if (p.error) throw unchecked("the server could not give this page its witness policy (" + p.error + "), so the witnesses' cosignatures cannot be checked");
+    t.policy = p;
+    for (const [name, vk] of Object.entries(p.witnesses)) {
+      t.witnesses.push({ name, key: await parseVKey(vk, "witness " + name) });
     }
-    witnessed = ", cosigned by " + cosigned.join(", ") + " as the log's witness policy requires (quorum " + policy.quorum + ")";
   }
-  const lines = text.split("\n");
-  if (lines[0] !== origin) throw new Error("the checkpoint is for " + lines[0] + ", not " + origin);
-  const size = Number(lines[1]), root = b64(lines[2]);
-  const leafHash = await sha256(concat(new Uint8Array([0]), leaf));
-  const got = await rootFromInclusion(index, size, leafHash, hashes);
-  if (!equal(got, root)) throw new Error("the inclusion proof does not lead to the checkpoint's root");
-  status.className = "ok";
-  status.textContent = "Verified in your browser: this exact leaf is entry " + index + " of the tree of size " + size +
-    " that " + origin + " signed" + witnessed + " (root " + lines[2] + ").";
+  return t;
 }
 
-async function checkFile(input, out) {
-  const f = input.files[0];
-  if (!f) return;
-  out.className = "pending";
-  out.textContent = "Hashing " + f.name + " in your browser…";
-  const digest = hex(await crypto.subtle.digest("SHA-256", await f.arrayBuffer()));
-  const resp = await fetch("/lookup?sha256=" + digest);
+// checkProof verifies a tlog-proof for the entry at index (and, when
+// given, the exact leaf) against the trusted keys. It returns what was
+// verified, or throws a Verdict.
+async function checkProof(proof, trust, index, leaf) {
+  if (proof.length > MAX_PROOF) throw unchecked("the proof is larger than " + MAX_PROOF + " bytes");
+  const blank = proof.indexOf("\n\n");
+  if (blank < 0) throw refuse("not a tlog-proof");
+  const head = proof.slice(0, blank).split("\n");
+  if (head[0] !== "c2sp.org/tlog-proof@v1") throw refuse("not a tlog-proof");
+  let i = 1, extra = null;
+  if (head[i] && head[i].startsWith("extra ")) extra = b64(head[i++].slice(6));
+  const m = /^index (0|[1-9][0-9]{0,19})$/.exec(head[i] || "");
+  if (!m) throw refuse("the proof has no index line");
+  const at = BigInt(m[1]);
+  if (index !== undefined && at !== BigInt(index)) throw refuse("the proof is for another index");
+  if (!extra) throw refuse("the proof does not carry the entry");
+  if (leaf && !equal(extra, leaf)) throw refuse("the proof is for another leaf than the one shown");
+  const hashes = head.slice(i + 1).map(b64);
+  if (hashes.some((h) => h.length !== 32)) throw refuse("the proof has a hash that is not 32 bytes");
+  const cp = await verifyNote(proof.slice(blank + 2), trust.log);
+  const lines = cp.text.split("\n");
+  if (lines.length < 4 || lines[0] !== trust.origin) throw refuse("the checkpoint is for " + lines[0] + ", not " + trust.origin);
+  if (!/^(0|[1-9][0-9]{0,19})$/.test(lines[1])) throw refuse("the checkpoint's size is not a decimal number");
+  cp.origin = lines[0];
+  cp.size = BigInt(lines[1]);
+  cp.root = b64(lines[2]);
+  if (cp.root.length !== 32) throw refuse("the checkpoint's root is not 32 bytes");
+  let cosigned = [];
+  if (trust.policy) {
+    cosigned = await cosignedBy(cp, trust.witnesses);
+    if (!satisfied(trust.policy, trust.policy.quorum, cosigned)) {
+      throw refuse("the checkpoint is not cosigned by the log's witness quorum " + trust.policy.quorum + " (cosigned by: " + (cosigned.join(", ") || "none") + ")");
+    }
+  }
+  const leafHash = await sha256(concat(new Uint8Array([0]), extra));
+  const got = await rootFromInclusion(at, cp.size, leafHash, hashes);
+  if (!equal(got, cp.root)) throw refuse("the inclusion proof does not lead to the checkpoint's root");
+  return { index: at, leaf: extra, size: cp.size, root: lines[2], cosigned };
+}
+
+// readLeaf reads the fields of a v1 entry that the page compares with a
+// file (log/entry's format: kind, path, size, sha256, in that order, each
+// line "key value"). It checks those fields as log/entry.Parse does; the
+// rest of an entry is a monitor's business.
+function readLeaf(bytes) {
+  if (bytes.length > MAX_LEAF) throw refuse("the entry is longer than " + MAX_LEAF + " bytes");
+  let s;
+  try { s = new TextDecoder("utf-8", { fatal: true }).decode(bytes); } catch { throw refuse("the entry is not UTF-8"); }
+  if (!s.endsWith("\n")) throw refuse("the entry does not end with a newline");
+  const lines = s.split("\n");
+  const kind = /^cpan-tlog\/v1 (upload|index|delete)$/.exec(lines[0]);
+  if (!kind) throw refuse("the entry is not a v1 entry");
+  const path = /^path (.+)$/.exec(lines[1] || "");
+  if (!path) throw refuse("the entry has no path line");
+  if (kind[1] === "delete") return { kind: kind[1], path: path[1] };
+  const size = /^size (0|[1-9][0-9]*)$/.exec(lines[2] || "");
+  if (!size || BigInt(size[1]) > 0xffffffffffffffffn) throw refuse("the entry's size line is malformed");
+  const sum = /^sha256 ([0-9a-f]{64})$/.exec(lines[3] || "");
+  if (!sum) throw refuse("the entry's sha256 line is malformed");
+  return { kind: kind[1], path: path[1], size: BigInt(size[1]), sha256: sum[1] };
+}
+
+// keysSaid names the keys a verdict was reached with.
+function keysSaid(trust, cosigned) {
+  let s = "checked against the log key " + trust.log.name + "+" + trust.log.id;
+  if (trust.policy) {
+    const ws = trust.witnesses.filter((w) => cosigned.includes(w.name));
+    s += " and the cosignatures of " + ws.map((w) => w.name + " (" + KEY_TYPES[w.key.type] + ", key " + w.key.name + "+" + w.key.id + ")").join(", ") +
+      ", which meet the log's witness policy (quorum " + trust.policy.quorum + ")";
+  } else {
+    s += "; this server names no witnesses, so no cosignature was checked";
+  }
+  return s + ". These keys came from this server: compare them with your own policy (below).";
+}
+
+function pageTrust() {
+  const b = document.body.dataset;
+  return readTrust(b.origin, b.vkey, b.quorum);
+}
+
+function show(el, verdict, text) {
+  el.className = verdict === VERIFIED ? "ok" : verdict === UNCHECKED ? "unknown" : "bad";
+  el.dataset.verdict = String(verdict);
+  el.textContent = text;
+}
+
+function pending(el, text) {
+  el.className = "pending";
+  delete el.dataset.verdict;
+  el.textContent = text;
+}
+
+async function fetchProof(index) {
+  const resp = await fetch("/proof?index=" + index, { cache: "no-store" });
+  const body = await resp.text();
+  if (!resp.ok) throw unchecked("the log did not serve a proof for entry " + index + " (" + resp.status + "): " + body.slice(0, 200));
+  return body;
+}
+
+async function verifyEntry(el, status) {
+  const trust = await pageTrust();
+  const index = BigInt(el.dataset.index);
+  const r = await checkProof(await fetchProof(index), trust, index, b64(el.dataset.leaf));
+  show(status, VERIFIED, "Verified in your browser: this exact leaf is entry " + index + " of the tree of size " + r.size +
+    " that " + trust.origin + " signed (root " + r.root + "), " + keysSaid(trust, r.cosigned));
+}
+
+// MAX_CHECKED bounds how many entries with a file's sha256 are verified.
+const MAX_CHECKED = 10;
+
+// checkFile hashes a file and reports what the log holds for it: the
+// entries with its sha256 and its size, each proof verified.
+async function checkFile(file, out) {
+  pending(out, "Hashing " + file.name + " in your browser…");
+  const digest = hex(await crypto.subtle.digest("SHA-256", await file.arrayBuffer()));
+  const size = BigInt(file.size);
+  const what = file.name + " (sha256 " + digest + ", " + size + " bytes)";
+  const resp = await fetch("/lookup?sha256=" + digest, { cache: "no-store" });
   if (resp.status === 404) {
-    out.className = "bad";
-    out.textContent = f.name + " (sha256 " + digest + ") is not in the log: it is not a file CPAN published.";
+    show(out, REFUSED, what + " is not in this log: no entry it holds has this sha256. " +
+      "That is all the log can say: it knows only what it has logged, which may not be every file CPAN has published. " +
+      "If this should be a CPAN release, search for its name above and compare its sha256 with the logged one: a different sha256 means a different file.");
     return;
   }
-  if (!resp.ok) throw new Error("lookup failed: " + resp.status);
-  const matches = await resp.json();
-  out.className = "ok";
-  out.textContent = f.name + " (sha256 " + digest + ") is in the log: " +
-    matches.map((m) => m.path + " at index " + m.index).join(", ") + ".";
+  if (!resp.ok) throw unchecked("the log's lookup answered " + resp.status);
+  let matches;
+  try { matches = await resp.json(); } catch { throw unchecked("the log's lookup answer is not JSON"); }
+  if (!Array.isArray(matches) || matches.length === 0 || !matches.every((m) => Number.isSafeInteger(m.index) && m.index >= 0 && typeof m.path === "string")) {
+    throw unchecked("the log's lookup answer is malformed");
+  }
+  const trust = await pageTrust();
+  const same = [], sized = [];
+  let last;
+  for (const m of matches.slice(0, MAX_CHECKED)) {
+    const r = await checkProof(await fetchProof(m.index), trust, m.index);
+    const e = readLeaf(r.leaf);
+    if (e.sha256 !== digest || e.path !== m.path) throw refuse("the log said entry " + m.index + " has this sha256, but its verified entry is " + e.path + " with sha256 " + (e.sha256 || "none"));
+    (e.size === size ? same : sized).push({ index: m.index, path: e.path, size: e.size });
+    last = r;
+  }
+  const list = (es) => es.map((e) => e.path + " at index " + e.index + " (" + e.size + " bytes)").join(", ");
+  const more = matches.length > MAX_CHECKED ? " (the first " + MAX_CHECKED + " of " + matches.length + " entries were checked)" : "";
+  if (same.length === 0) {
+    show(out, REFUSED, what + " is not a file this log holds: its sha256 is logged, but with another size: " + list(sized) +
+      more + ". That should never happen (a wrong size in the log, or a SHA-256 collision): report it to the CPAN security team.");
+    return;
+  }
+  let text = what + " is in the log, verified in your browser: " + list(same) + more + "; " + keysSaid(trust, last.cosigned);
+  if (sized.length) {
+    text += " Remarkable: the log also has " + list(sized) + " with this sha256 but another size, which should never happen: report it to the CPAN security team.";
+  }
+  show(out, VERIFIED, text);
+}
+
+// checkVector plays a shared test vector (testdata/vectors): a proof, a
+// file's bytes (base64) and its CPAN path, against a trust of the
+// policy's keys; it returns the verdict's code, as `cpantlog verify
+// --proof` exits. The explorer's tests call it.
+async function checkVector(v) {
+  try {
+    const trust = await readTrust(v.origin, v.vkey, v.quorum);
+    const r = await checkProof(v.proof, trust);
+    const e = readLeaf(r.leaf);
+    if (e.path !== v.path) throw refuse("the proof is for " + e.path + ", not " + v.path);
+    const file = b64(v.file);
+    if (e.kind === "delete" || e.size !== BigInt(file.length) || e.sha256 !== hex(await sha256(file))) throw refuse("the file is not the logged one");
+    return { code: VERIFIED, message: "verified" };
+  } catch (e) {
+    return { code: e instanceof Verdict ? e.code : UNCHECKED, message: e.message };
+  }
+}
+
+function failed(el) {
+  return (e) => {
+    const code = e instanceof Verdict ? e.code : UNCHECKED;
+    show(el, code, (code === UNCHECKED ? "Could not check in your browser: " : "Verification in your browser FAILED: ") + e.message);
+  };
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -185,16 +415,15 @@ document.addEventListener("DOMContentLoaded", () => {
   measure();
   const el = document.getElementById("leaf"), status = document.getElementById("verify-status");
   if (el && status) {
-    verifyEntry(el, status).catch((e) => {
-      status.className = "bad";
-      status.textContent = "Verification in your browser FAILED: " + e.message;
-    }).finally(measure);
+    // The server's answer, shown without JavaScript, gives way to the
+    // browser's own.
+    pending(status, "Verifying in your browser…");
+    verifyEntry(el, status).catch(failed(status)).finally(measure);
   }
   const input = document.getElementById("check-file"), out = document.getElementById("check-result");
   if (input && out) {
-    input.addEventListener("change", () => checkFile(input, out).catch((e) => {
-      out.className = "bad";
-      out.textContent = "Could not check the file: " + e.message;
-    }));
+    input.addEventListener("change", () => {
+      if (input.files[0]) checkFile(input.files[0], out).catch(failed(out));
+    });
   }
 });

@@ -1,0 +1,68 @@
+// Usage: node drive.mjs JOB.json
+// Drives the explorer in headless Chromium (Debian's /usr/bin/chromium)
+// for log/web's Go tests and prints, as JSON, what each step saw.
+//
+// A job is { "js": bool, "shots": dir, "steps": [step...] }; with "js"
+// false the browser runs no script at all. A step may:
+//   goto  URL        open a page;
+//   wait  SELECTOR   wait until that element's verdict is written (class
+//                    ok, bad or unknown: neither pending nor the server's);
+//   file  PATH       pick a file in the home page's "check a file" box and
+//                    wait for #check-result's verdict;
+//   vectors [V...]   call the page's checkVector on each shared vector;
+//   read  [SEL...]   report each element's class, data-verdict and text;
+//   shot  NAME       save a screenshot NAME.png in shots.
+import { chromium } from "playwright-core";
+import { readFileSync } from "node:fs";
+
+const job = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const done = (sel) => {
+  const el = document.querySelector(sel);
+  return el && ["ok", "bad", "unknown"].includes(el.className);
+};
+try {
+  const context = await browser.newContext({ javaScriptEnabled: job.js !== false });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  // Console errors (a CSP violation, a module that does not load) count;
+  // a fetch answered 404 (the log has no such file; no favicon) does not.
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource: the server responded with a status of 404")) errors.push(m.text());
+  });
+  const results = [];
+  for (const step of job.steps) {
+    const r = {};
+    if (step.goto) r.status = (await page.goto(step.goto)).status();
+    if (step.wait) await page.waitForFunction(done, step.wait, { timeout: 60000 });
+    if (step.file) {
+      await page.setInputFiles("#check-file", step.file);
+      await page.waitForFunction(done, "#check-result", { timeout: 60000 });
+    }
+    if (step.vectors) {
+      r.verdicts = [];
+      for (const v of step.vectors) r.verdicts.push(await page.evaluate((v) => checkVector(v), v));
+    }
+    if (step.read) {
+      r.read = {};
+      for (const sel of step.read) {
+        r.read[sel] = await page.evaluate((sel) => {
+          const el = document.querySelector(sel);
+          if (!el) return null;
+          return { class: el.className, verdict: el.dataset.verdict ?? null, text: el.textContent, visible: el.offsetParent !== null };
+        }, sel).catch(() => null);
+      }
+    }
+    if (step.shot) await page.screenshot({ path: `${job.shots}/${step.shot}.png` });
+    r.errors = errors.splice(0);
+    results.push(r);
+  }
+  console.log(JSON.stringify(results));
+} finally {
+  await browser.close();
+}
