@@ -17,7 +17,9 @@ type version []*big.Int
 
 var (
 	decimalRE = regexp.MustCompile(`^[0-9]+(?:\.(?:[0-9]+(?:_[0-9]+)?)?)?$|^\.[0-9]+$`)
-	dottedRE  = regexp.MustCompile(`^v?[0-9]+(?:[._][0-9]+)*$`)
+	// An underscore only after the last dot, once (version.pm dies on
+	// v1_2, 1.2.3_4_5 and v1.2_3.4).
+	dottedRE = regexp.MustCompile(`^v?[0-9]+(?:(?:\.[0-9]+)+(?:_[0-9]+)?)?$`)
 )
 
 // parseVersion parses s; an error where version->parse would die.
@@ -30,8 +32,10 @@ func parseVersion(s string) (version, error) {
 		if !dottedRE.MatchString(s) {
 			return nil, fmt.Errorf("dotted-decimal version %q", s)
 		}
+		// version.pm ignores the underscore: 1.2.3_4 is v1.2.34, not
+		// v1.2.3.4 (which would compare below 1.2.10).
 		var v version
-		for _, p := range strings.FieldsFunc(strings.TrimPrefix(s, "v"), func(r rune) bool { return r == '.' || r == '_' }) {
+		for _, p := range strings.Split(strings.ReplaceAll(strings.TrimPrefix(s, "v"), "_", ""), ".") {
 			n, _ := new(big.Int).SetString(p, 10)
 			v = append(v, n)
 		}
