@@ -103,8 +103,9 @@ func TestREADMEWalk(t *testing.T) {
 	for _, want := range []string{
 		"== 7. A hostile mirror serves a tampered copy ==", // the demo
 		"That is cpan-tlog.",
-		"c2sp.org/tlog-proof@v1", // add ?wait=1
-		`"index":0`,              // lookup
+		"c2sp.org/tlog-proof@v1",                   // add ?wait=1
+		`"index":0`,                                // lookup
+		"the log localhost/cpan-tlog is at size 1", // init, as the README says
 		"every cpantlog tool, Go and Perl, now verifies against localhost/cpan-tlog", // init
 		"  ok        authors/id/R/RJ/RJBS/Test-Fatal-0.017.tar.gz",                   // the cpanm walk
 		"cpanm-tlog: 2 verified against localhost/cpan-tlog, 0 refused",              // cpanm-tlog
@@ -113,6 +114,7 @@ func TestREADMEWalk(t *testing.T) {
 		"verified authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz",
 		"wrote Try-Tiny-0.31.tar.gz.tlog-proof",
 		"finding watched: upload authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz", // the monitor
+		"audited 10 entries", // as the README says
 		"findings (exit 1)",
 		"SECURITY mirror-mismatch: the mirror cpan-mirror serves authors/id/N/NE/NEILB/Text-Diff-1.45.tar.gz", // audit-mirror
 		"findings (exit 3)",
