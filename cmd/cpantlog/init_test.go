@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/CPAN-Security/cpan-tlog/client"
 )
 
 // TestInitWritesThePolicyEveryToolReads: 'cpantlog init' checks the
@@ -75,8 +77,8 @@ func TestInitPolicyReadByThePerlTools(t *testing.T) {
 		t.Errorf("cpanm-tlog with the policy init wrote: exit %d\n%s", code, out)
 	}
 
-	if seen, _ := filepath.Glob(filepath.Join(state, "cpantlog", "checkpoints", "*")); len(seen) == 0 {
-		t.Errorf("cpanm-tlog kept no checkpoint under $XDG_STATE_HOME/cpantlog, where the Go tools keep theirs")
+	if seen, _ := filepath.Glob(filepath.Join(state, "cpantlog", client.OriginDirName("localhost/cpan-tlog"), "key-*", "checkpoint")); len(seen) == 0 {
+		t.Errorf("cpanm-tlog kept no checkpoint under $XDG_STATE_HOME/cpantlog, where and as the Go tools keep theirs")
 	}
 
 	dir := t.TempDir()
