@@ -29,6 +29,7 @@ type step struct {
 	Wait    string   `json:"wait,omitempty"`
 	File    string   `json:"file,omitempty"`
 	Vectors []vector `json:"vectors,omitempty"`
+	Leaves  []string `json:"leaves,omitempty"`
 	Read    []string `json:"read,omitempty"`
 	Shot    string   `json:"shot,omitempty"`
 }
@@ -48,7 +49,8 @@ type stepResult struct {
 		Code    int    `json:"code"`
 		Message string `json:"message"`
 	} `json:"verdicts"`
-	Errors []string `json:"errors"`
+	Leaves []leafSeen `json:"leaves"`
+	Errors []string   `json:"errors"`
 }
 
 // drive runs steps in headless Chromium, driven by playwright-core
@@ -419,4 +421,11 @@ func readVector(t *testing.T, dir string) (vector, int) {
 	}
 	return vector{Origin: p.Logs[0].Origin, VKey: p.Logs[0].VKey, Quorum: quorumJSON(p), Proof: read("proof"),
 		Path: strings.TrimSpace(read("path")), File: base64.StdEncoding.EncodeToString(file)}, want
+}
+
+func (s *seen) String() string {
+	if s == nil {
+		return "(no such element)"
+	}
+	return fmt.Sprintf("class %q, verdict %s, visible %v: %s", s.Class, verdict(s), s.Visible, s.Text)
 }

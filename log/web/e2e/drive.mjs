@@ -10,6 +10,7 @@
 //   file  PATH       pick a file in the home page's "check a file" box and
 //                    wait for #check-result's verdict;
 //   vectors [V...]   call the page's checkVector on each shared vector;
+//   leaves [B64...]  call the page's readLeaf on each leaf (base64);
 //   read  [SEL...]   report each element's class, data-verdict and text;
 //   shot  NAME       save a screenshot NAME.png in shots.
 import { chromium } from "playwright-core";
@@ -47,6 +48,16 @@ try {
     if (step.vectors) {
       r.verdicts = [];
       for (const v of step.vectors) r.verdicts.push(await page.evaluate((v) => checkVector(v), v));
+    }
+    if (step.leaves) {
+      r.leaves = await page.evaluate((leaves) => leaves.map((l) => {
+        try {
+          const e = readLeaf(b64(l));
+          return { ok: true, kind: e.kind, path: e.path, size: e.size === undefined ? "" : String(e.size), sha256: e.sha256 || "" };
+        } catch (e) {
+          return { ok: false, code: e.code ?? null, message: e.message };
+        }
+      }), step.leaves);
     }
     if (step.read) {
       r.read = {};
