@@ -163,6 +163,7 @@ type metrics struct {
 	entries          prometheus.Counter
 	audited          prometheus.Gauge
 	checkpointSize   prometheus.Gauge
+	logSize          prometheus.Gauge
 	findings         *prometheus.CounterVec
 	deliveryFailures *prometheus.CounterVec
 	lastRound        prometheus.Gauge
@@ -188,12 +189,13 @@ func newMetrics() *metrics {
 		entries:          prometheus.NewCounter(prometheus.CounterOpts{Name: "cpantlog_monitor_entries_total", Help: "Entries audited by this process."}),
 		audited:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "cpantlog_monitor_audited_size", Help: "Entries audited so far."}),
 		checkpointSize:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "cpantlog_monitor_checkpoint_size", Help: "Size of the latest trusted checkpoint."}),
+		logSize:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "cpantlog_monitor_log_size", Help: "Size of the latest checkpoint the log served, as read, before it is verified (what the monitor trusts is cpantlog_monitor_checkpoint_size; what it audited, cpantlog_monitor_audited_size)."}),
 		findings:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cpantlog_monitor_findings_total", Help: "Findings reported, by kind and whether they are security findings (an incident)."}, []string{"kind", "security"}),
 		deliveryFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cpantlog_monitor_delivery_failures_total", Help: "Findings a sink (webhook, hook, output) failed to take, after its retries."}, []string{"sink"}),
 		lastRound:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "cpantlog_monitor_last_round_timestamp_seconds", Help: "When the last round that completed without error ended (Unix time)."}),
 		roundErrors:      prometheus.NewCounter(prometheus.CounterOpts{Name: "cpantlog_monitor_round_errors_total", Help: "Rounds that failed (the log, a witness or the state could not be read)."}),
 	}
-	m.registry.MustRegister(m.entries, m.audited, m.checkpointSize, m.findings, m.deliveryFailures, m.lastRound, m.roundErrors,
+	m.registry.MustRegister(m.entries, m.audited, m.checkpointSize, m.logSize, m.findings, m.deliveryFailures, m.lastRound, m.roundErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -183,6 +183,17 @@ func (m *Monitor) trustedSize() uint64 {
 	return 0
 }
 
+// noteSize is the tree size a checkpoint note states (its second line),
+// whether or not it verifies.
+func noteSize(raw []byte) (uint64, bool) {
+	if lines := strings.SplitN(string(raw), "\n", 3); len(lines) > 1 {
+		if size, err := strconv.ParseUint(lines[1], 10, 64); err == nil {
+			return size, true
+		}
+	}
+	return 0, false
+}
+
 // Close closes the state.
 func (m *Monitor) Close() error { return m.st.close() }
 
@@ -222,6 +233,9 @@ func (m *Monitor) Sync(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("fetch checkpoint: %w", err)
+	}
+	if size, ok := noteSize(raw); ok {
+		m.metrics.logSize.Set(float64(size))
 	}
 	cp, err := m.cfg.Policy.VerifyCheckpoint(raw)
 	var se *client.SecurityError
