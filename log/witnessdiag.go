@@ -70,6 +70,7 @@ type witnessWatch struct {
 func newWitnessWatch(policy []byte, origin, vkey string, failOpen bool, logger *slog.Logger, reg *prometheus.Registry) (*witnessWatch, error) {
 	w := &witnessWatch{logger: logger, origin: origin, vkey: vkey, failOpen: failOpen, byKey: map[string]*witnessState{}, changed: make(chan struct{})}
 	nodes := map[string]*quorumNode{}
+	quorum := ""
 	err := confline.Each("policy", policy, func(f []string) error {
 		switch {
 		case f[0] == "witness" && len(f) == 4:
@@ -82,7 +83,7 @@ func newWitnessWatch(policy []byte, origin, vkey string, failOpen bool, logger *
 			w.byKey[endpointKey(ep)] = s
 			w.order = append(w.order, s)
 			nodes[f[1]] = &quorumNode{witness: s}
-		case f[0] == "group" && len(f) >= 4:
+		case f[0] == "group" && len(f) >= 3:
 			g := &quorumNode{}
 			for _, m := range f[3:] {
 				if nodes[m] == nil {
@@ -103,15 +104,18 @@ func newWitnessWatch(policy []byte, origin, vkey string, failOpen bool, logger *
 				g.need = n
 			}
 			nodes[f[1]] = g
-		case f[0] == "quorum" && len(f) == 2 && f[1] != "none":
-			if w.quorum = nodes[f[1]]; w.quorum == nil {
-				return fmt.Errorf("unknown quorum %q", f[1])
-			}
+		case f[0] == "quorum" && len(f) == 2:
+			quorum = f[1] // as in Tessera: the last line counts, resolved at the end
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if quorum != "none" {
+		if w.quorum = nodes[quorum]; w.quorum == nil {
+			return nil, fmt.Errorf("unknown quorum %q", quorum)
+		}
 	}
 	w.refusing = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "cpantlog_witness_refusing",
@@ -283,6 +287,9 @@ func (w *witnessWatch) health() (unhealthy, degraded string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.quorum != nil && !w.quorum.possible(func(s *witnessState) bool { return s.state == witnessRefusing }) {
+		if w.failOpen {
+			return "witnesses: the quorum cannot be met: checkpoints are published without it (--witness-fail-open), and clients of the policy refuse them: " + w.describeLocked(true), ""
+		}
 		return "witnesses: the quorum cannot be met, no checkpoint can be published: " + w.describeLocked(true), ""
 	}
 	if d := w.describeLocked(false); d != "" {
