@@ -228,6 +228,15 @@ func (l *LogList) mergedLocked() *Config {
 		if i := keyIndex(c, e.Origin, e); i >= 0 {
 			continue
 		}
+		if _, configured := l.base.Logs[e.Origin]; configured {
+			// The configuration file names this origin with other keys:
+			// the operator's word wins over a key a list chose before.
+			if l.once("base|" + e.Origin + "|" + e.VKey) {
+				l.logger.Warn("the configuration file names a log learned from a list with another key: only the configured key is trusted",
+					"origin", e.Origin, "kept_key", keysOf(c, e.Origin), "listed_key", e.VKey)
+			}
+			continue
+		}
 		if len(c.VKeys[e.Origin]) != len(c.Logs[e.Origin]) {
 			c.VKeys[e.Origin] = nil // no longer parallel; messages use key IDs
 		} else {
