@@ -221,7 +221,7 @@ func TestDamagedRestoreRefused(t *testing.T) {
 	}
 	cp, _ := os.ReadFile(filepath.Join(restored, tlog.TreeDir, "checkpoint"))
 	_, err := tlog.Open(context.Background(), tlog.Config{DataDir: restored, Logger: quiet()})
-	if err == nil || !strings.Contains(err.Error(), "the bytes of 1 of the 2 logged index file versions are missing") || !strings.Contains(err.Error(), lost) || !strings.Contains(err.Error(), "restore index-files/ from the backup") {
+	if err == nil || !strings.Contains(err.Error(), "the bytes of 1 of the 2 logged index file versions looked at are missing") || !strings.Contains(err.Error(), lost) || !strings.Contains(err.Error(), "restore index-files/ from the backup") {
 		t.Fatalf("the server started on a restore without an index file version: %v", err)
 	}
 	if now, _ := os.ReadFile(filepath.Join(restored, tlog.TreeDir, "checkpoint")); string(now) != string(cp) {

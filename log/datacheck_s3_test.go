@@ -62,7 +62,7 @@ func testCheckDataThroughStorage(t *testing.T, storage string) {
 	if r, err := CheckData(context.Background(), cfg); err != nil || !r.Failed() || !strings.Contains(r.String(), "1 of 1 logged versions cannot be read back") || !strings.Contains(r.String(), sum) {
 		t.Errorf("check-data without the version's bytes on %s: %v\n%s", storage, err, r)
 	}
-	if l, err := Open(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "the bytes of 1 of the 1 logged index file versions are missing") {
+	if l, err := Open(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "the bytes of 1 of the 1 logged index file versions looked at are missing") {
 		if err == nil {
 			l.Shutdown(context.Background())
 		}

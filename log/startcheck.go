@@ -104,11 +104,30 @@ func indexMismatch(ctx context.Context, cfg Config, ix index.Store, st treeState
 	return "", nil
 }
 
+// metaIndexFilesChecked is the size of the lookup index when a start
+// last found the bytes of every index file version logged below it.
+const metaIndexFilesChecked = "index-files-checked"
+
 // checkIndexFilesOnStart refuses to serve a log that lacks the bytes of an
 // index file version it logged (nothing rebuilds them, and every monitor
 // would report it), unless the operator says the loss is known
 // (AllowMissingIndexFiles): then it warns.
+//
+// A start looks at the versions logged since the last start that found
+// them all (metaIndexFilesChecked), and at the first and last version of
+// each path whatever that says (a restore without index-files/ at all):
+// a stat each, or a HEAD on S3. check-data reads every version back.
 func (l *Log) checkIndexFilesOnStart(ctx context.Context) error {
+	var from uint64
+	if v, err := l.index.GetMeta(metaIndexFilesChecked); err != nil {
+		return err
+	} else if v != nil {
+		from, _ = strconv.ParseUint(string(v), 10, 64)
+	}
+	size, err := l.index.Size()
+	if err != nil {
+		return err
+	}
 	var missing []string
 	total := 0
 	for _, p := range cpan.IndexPaths {
@@ -116,8 +135,8 @@ func (l *Log) checkIndexFilesOnStart(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("list the logged index file versions: %w", err)
 		}
-		for _, r := range recs {
-			if r.Entry.Kind != entry.Index {
+		for i, r := range recs {
+			if r.Entry.Kind != entry.Index || (r.Index < from && i != 0 && i != len(recs)-1) {
 				continue
 			}
 			total++
@@ -131,7 +150,10 @@ func (l *Log) checkIndexFilesOnStart(ctx context.Context) error {
 		}
 	}
 	if len(missing) == 0 {
-		return nil
+		if size == from {
+			return nil
+		}
+		return l.index.PutMeta(metaIndexFilesChecked, []byte(strconv.FormatUint(size, 10)))
 	}
 	shown := strings.Join(missing[:min(3, len(missing))], ", ")
 	if len(missing) > 3 {
@@ -141,7 +163,7 @@ func (l *Log) checkIndexFilesOnStart(ctx context.Context) error {
 		l.cfg.Logger.Warn("serving without the bytes of logged index file versions (--allow-missing-index-files): monitors report each as index-version-unavailable", "missing", len(missing), "of", total, "first", missing[0])
 		return nil
 	}
-	return fmt.Errorf("the bytes of %d of the %d logged index file versions are missing: %s. Nothing rebuilds them (a mirror keeps only the current version) and every monitor would report each as a security finding: restore %s/ from the backup (run 'cpantlog-server check-data' on the restore). A version lost for good is an incident: announce it, then start with --allow-missing-index-files; nothing was changed",
+	return fmt.Errorf("the bytes of %d of the %d logged index file versions looked at are missing: %s. Nothing rebuilds them (a mirror keeps only the current version) and every monitor would report each as a security finding: restore %s/ from the backup (run 'cpantlog-server check-data' on the restore). A version lost for good is an incident: announce it, then start with --allow-missing-index-files; nothing was changed",
 		len(missing), total, shown, IndexFilesDir)
 }
 
