@@ -213,3 +213,65 @@ func TestWitnessRefusingDiagnosed(t *testing.T) {
 		t.Errorf("add?wait=1 after w1 was fixed: %d %q", code, body)
 	}
 }
+
+// TestWitnessRefusalHints: a witness that does not know the log's origin
+// (404) is told to add the log with its key; a witness that cosigned
+// another history under the log's key (the log restored from an old
+// backup, or its key used elsewhere) refuses the log's next checkpoint,
+// and the WARN says not to reset the witness but to read SECURITY.md.
+func TestWitnessRefusalHints(t *testing.T) {
+	const interval = 200 * time.Millisecond
+	t.Run("unknown origin", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "data")
+		vkey, err := tlog.Keygen(dir, tlog.DefaultOrigin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, otherLog, err := note.GenerateKey(rand.Reader, "other.example/log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := startRealWitness(t, "w1.example", otherLog)
+		var logs lines
+		l := testlog.Start(t, tlog.Config{DataDir: dir, WitnessPolicy: []byte(fmt.Sprintf("witness w1 %s %s\nquorum w1\n", w.VKey, w.URL)),
+			CheckpointInterval: interval, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		want := `status=404 reason="unknown log origin \"localhost/cpan-tlog\"" check="the witness does not know this log's origin \"localhost/cpan-tlog\": add the log to its configuration with the verifier key ` + vkey
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs.String())
+		}
+		if code, body := get(t, l.URL+"/healthz"); code != 503 || !strings.Contains(body, "witness w1 ("+w.URL+") refusing") || !strings.Contains(body, ": 404 ") {
+			t.Errorf("/healthz: %d %q", code, body)
+		}
+	})
+	t.Run("another history", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "data")
+		vkey, err := tlog.Keygen(dir, tlog.DefaultOrigin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := startRealWitness(t, "w1.example", vkey)
+		var logs lines
+		l := testlog.Start(t, tlog.Config{DataDir: dir, WitnessPolicy: []byte(fmt.Sprintf("witness w1 %s %s\nquorum w1\n", w.VKey, w.URL)),
+			CheckpointInterval: interval, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		l.Add(t, "authors/id/A/AB/ABC/F-1.tar.gz", []byte("one"), "2024-01-02T03:04:05Z", true)
+		// The witness cosigns a size-2 history the log never had.
+		cp, proof := l.Fork(t, 1, []byte("a leaf the log never logged"))
+		testlog.AddCheckpoint(t, w.URL, 1, proof, cp)
+		l.Add(t, "authors/id/A/AB/ABC/F-2.tar.gz", []byte("two"), "2024-01-02T03:04:05Z", false)
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(logs.String(), `msg="witness refuses the log's checkpoints" witness=w1`) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no WARN:\n%s", logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(3 * interval)
+		out := logs.String()
+		if !strings.Contains(out, "status=422") || !strings.Contains(out, "do not reset the witness; see SECURITY.md") {
+			t.Errorf("the WARN does not name the 422 and the security hint:\n%s", out)
+		}
+		if n := strings.Count(out, `msg="witness refuses the log's checkpoints"`); n != 1 {
+			t.Errorf("%d WARN lines, want 1", n)
+		}
+	})
+}
