@@ -936,6 +936,14 @@ A public key may appear on at most one witness line and on at most one
 log line (C2SP tlog-policy): a second line with the same key, even under
 another key name or ID, is refused with an error naming both lines.
 
+A witness key is an Ed25519 key (type 0x04) or an ML-DSA-44 key (type
+0x06), as C2SP tlog-cosignature defines them. This module cannot check
+ML-DSA-44 signatures (CryptX has no ML-DSA): such a cosignature is neither
+counted nor refused. A quorum met without it verifies (the result's
+C<not_checked> lists it); a quorum that needs it could not be checked (exit
+2, naming C<cpantlog verify>, the Go client, which checks it), unless
+something that fails whatever it is refuses the file first.
+
 A checkpoint is trusted when the log's signature verifies and the quorum's
 cosignatures do. Every signature line under a key the policy names must
 verify (a forged duplicate of a good line rejects the checkpoint, exit 1).
