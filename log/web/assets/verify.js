@@ -23,17 +23,24 @@ class Verdict extends Error {
 const refuse = (m) => new Verdict(REFUSED, m);
 const unchecked = (m) => new Verdict(UNCHECKED, m);
 
-// MAX_PROOF bounds a tlog-proof as the Go client does (16 signatures of
-// up to 5 kB, C2SP signed-note).
-const MAX_PROOF = 144 * 1024;
+// The Go client's bounds (client/tlogproof): a checkpoint note with its
+// cosignatures (16 signatures of up to 5 kB fit, as C2SP signed-note
+// asks), a whole tlog-proof, and x/mod note's most signature lines.
+const MAX_CHECKPOINT = 128 * 1024;
+const MAX_PROOF = MAX_CHECKPOINT + 16 * 1024;
+const MAX_SIGNATURE_LINES = 100;
+const MAX_UINT64 = 0xffffffffffffffffn;
 // MAX_LEAF is the v1 entry format's bound (log/entry.MaxSize).
 const MAX_LEAF = 8192;
 
 const enc = new TextEncoder();
 
+// b64 decodes canonical base64 (RFC 4648 with padding, no other encoding
+// of the same bytes), as every verifier must read a note alike.
 function b64(s) {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) throw refuse("not base64: " + s.slice(0, 40));
   const bin = atob(s);
+  if (btoa(bin) !== s) throw refuse("not canonical base64: " + s.slice(0, 40));
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
@@ -86,11 +93,13 @@ async function parseVKey(vkey, what) {
 // sigLines returns the note's text (with its final newline) and its
 // signature lines, each as { name, id, sig }.
 function splitNote(note) {
+  if (enc.encode(note).length > MAX_CHECKPOINT) throw refuse("the checkpoint is larger than " + MAX_CHECKPOINT + " bytes");
   const cut = note.indexOf("\n\n");
-  if (cut < 0) throw refuse("the checkpoint is not a signed note");
+  if (cut < 0 || !note.endsWith("\n")) throw refuse("the checkpoint is not a signed note");
   const lines = [];
-  for (const line of note.slice(cut + 2).split("\n")) {
-    if (line === "") continue;
+  const sigLines = note.slice(cut + 2, -1).split("\n");
+  if (sigLines.length > MAX_SIGNATURE_LINES) throw refuse("the checkpoint has " + sigLines.length + " signature lines, more than " + MAX_SIGNATURE_LINES);
+  for (const line of sigLines) {
     const m = /^\u2014 (\S+) (\S+)$/.exec(line);
     if (!m) throw refuse("the checkpoint has a malformed signature line");
     const sig = b64(m[2]);
@@ -227,22 +236,32 @@ async function readTrust(origin, vkey, quorum) {
 // checkProof verifies a tlog-proof for the entry at index (and, when
 // given, the exact leaf) against the trusted keys. It returns what was
 // verified, or throws a Verdict.
-async function checkProof(proof, trust, index, leaf) {
-  if (proof.length > MAX_PROOF) throw unchecked("the proof is larger than " + MAX_PROOF + " bytes");
+//
+// As the Go client does, a proof that cannot be read as a tlog-proof at
+// all (too large, not the format, a malformed header) is "could not
+// check": it is no claim that anything failed to verify.
+async function checkProof(raw, trust, index, leaf) {
+  if (raw.length > MAX_PROOF) throw unchecked("the proof is larger than " + MAX_PROOF + " bytes");
+  let proof;
+  try { proof = new TextDecoder("utf-8", { fatal: true }).decode(raw); } catch { throw refuse("the proof is not UTF-8"); }
   const blank = proof.indexOf("\n\n");
-  if (blank < 0) throw refuse("not a tlog-proof");
+  if (blank < 0) throw unchecked("not a tlog-proof");
   const head = proof.slice(0, blank).split("\n");
-  if (head[0] !== "c2sp.org/tlog-proof@v1") throw refuse("not a tlog-proof");
+  if (head[0] !== "c2sp.org/tlog-proof@v1") throw unchecked("not a tlog-proof");
   let i = 1, extra = null;
-  if (head[i] && head[i].startsWith("extra ")) extra = b64(head[i++].slice(6));
+  const malformed = (what) => { throw unchecked("the tlog-proof is malformed: " + what); };
+  if (head[i] && head[i].startsWith("extra ")) {
+    try { extra = b64(head[i++].slice(6)); } catch { malformed("its extra line is not base64"); }
+  }
   const m = /^index (0|[1-9][0-9]{0,19})$/.exec(head[i] || "");
-  if (!m) throw refuse("the proof has no index line");
+  if (!m || BigInt(m[1]) > MAX_UINT64) malformed("no index line of a 64-bit index after the extra line");
   const at = BigInt(m[1]);
+  if (!extra) malformed("it does not carry the entry");
+  let hashes;
+  try { hashes = head.slice(i + 1).map(b64); } catch { malformed("a hash is not base64"); }
+  if (hashes.some((h) => h.length !== 32)) malformed("a hash is not 32 bytes");
   if (index !== undefined && at !== BigInt(index)) throw refuse("the proof is for another index");
-  if (!extra) throw refuse("the proof does not carry the entry");
   if (leaf && !equal(extra, leaf)) throw refuse("the proof is for another leaf than the one shown");
-  const hashes = head.slice(i + 1).map(b64);
-  if (hashes.some((h) => h.length !== 32)) throw refuse("the proof has a hash that is not 32 bytes");
   const cp = await verifyNote(proof.slice(blank + 2), trust.log);
   const lines = cp.text.split("\n");
   if (lines.length < 4 || lines[0] !== trust.origin) throw refuse("the checkpoint is for " + lines[0] + ", not " + trust.origin);
@@ -318,8 +337,8 @@ function pending(el, text) {
 
 async function fetchProof(index) {
   const resp = await fetch("/proof?index=" + index, { cache: "no-store" });
-  const body = await resp.text();
-  if (!resp.ok) throw unchecked("the log did not serve a proof for entry " + index + " (" + resp.status + "): " + body.slice(0, 200));
+  const body = new Uint8Array(await resp.arrayBuffer());
+  if (!resp.ok) throw unchecked("the log did not serve a proof for entry " + index + " (" + resp.status + "): " + new TextDecoder().decode(body.slice(0, 200)));
   return body;
 }
 
@@ -378,14 +397,14 @@ async function checkFile(file, out) {
   show(out, VERIFIED, text);
 }
 
-// checkVector plays a shared test vector (testdata/vectors): a proof, a
-// file's bytes (base64) and its CPAN path, against a trust of the
+// checkVector plays a shared test vector (testdata/vectors): a proof and
+// a file's bytes (both base64) and its CPAN path, against a trust of the
 // policy's keys; it returns the verdict's code, as `cpantlog verify
 // --proof` exits. The explorer's tests call it.
 async function checkVector(v) {
   try {
     const trust = await readTrust(v.origin, v.vkey, v.quorum);
-    const r = await checkProof(v.proof, trust);
+    const r = await checkProof(b64(v.proof), trust);
     const e = readLeaf(r.leaf);
     if (e.path !== v.path) throw refuse("the proof is for " + e.path + ", not " + v.path);
     const file = b64(v.file);
