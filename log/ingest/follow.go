@@ -36,6 +36,8 @@ type Follower struct {
 	Logger      *slog.Logger
 
 	fetcher *client.Fetcher
+	// heldHook, for tests, sees every held list written.
+	heldHook func([]heldBundle)
 	// indexSeen is what the mirror said of each index file as last
 	// fetched, for conditional requests.
 	indexSeen map[string]indexSeen
@@ -112,7 +114,7 @@ func (f *Follower) Poll(ctx context.Context) error {
 	for _, ev := range events {
 		err := f.handle(ctx, ev, sums)
 		if errors.Is(err, errHeld) {
-			err = f.hold(ev)
+			err = f.hold(ctx, ev, sums)
 		}
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", ev.Type, ev.Path, err)

@@ -55,6 +55,9 @@ func (f *Follower) held() ([]heldBundle, error) {
 }
 
 func (f *Follower) putHeld(hs []heldBundle) error {
+	if f.heldHook != nil {
+		f.heldHook(hs)
+	}
 	b, err := json.Marshal(hs)
 	if err != nil {
 		return err
@@ -82,8 +85,10 @@ func (f *Follower) mustWait(p string) (bool, error) {
 }
 
 // hold records ev's bundle as held, durably, before the position moves
-// past it.
-func (f *Follower) hold(ev cpan.RecentEvent) error {
+// past it. With maxHeld held already, the oldest is logged plain first: a
+// mirror listing many bundles grows neither the list nor the work of
+// each hold.
+func (f *Follower) hold(ctx context.Context, ev cpan.RecentEvent, sums map[string]map[string]cpan.Checksum) error {
 	hs, err := f.held()
 	if err != nil {
 		return err
@@ -93,9 +98,37 @@ func (f *Follower) hold(ev cpan.RecentEvent) error {
 			return nil
 		}
 	}
+	for len(hs) >= maxHeld {
+		if err := f.logPlain(ctx, hs[0], sums); err != nil {
+			return err
+		}
+		hs = hs[1:]
+	}
 	hs = append(hs, heldBundle{Path: ev.Path, Epoch: ev.Epoch.String(), Since: time.Now().UTC()})
 	f.Logger.Info("follow: Sigstore bundle listed before the file it signs; held until that file is logged", "path", ev.Path)
 	return f.putHeld(hs)
+}
+
+// logPlain logs a held bundle now, whether or not its file came.
+func (f *Follower) logPlain(ctx context.Context, h heldBundle, sums map[string]map[string]cpan.Checksum) error {
+	epoch, err := cpan.ParseEpoch(h.Epoch)
+	if err != nil {
+		f.Logger.Error("follow: a held bundle's epoch does not parse; dropped", "path", h.Path, "err", err)
+		return nil
+	}
+	if wait, err := f.mustWait(h.Path); err != nil {
+		return err
+	} else if wait {
+		f.Logger.Warn("follow: more Sigstore bundles held than the follower keeps; logging the oldest as a plain upload", "path", h.Path, "held since", h.Since, "max", maxHeld)
+	}
+	e, err := f.uploadEntry(ctx, cpan.RecentEvent{Epoch: epoch, Path: h.Path, Type: "new"}, sums)
+	if err != nil {
+		return fmt.Errorf("held bundle %s: %w", h.Path, err)
+	}
+	if e == nil {
+		return nil // gone from the mirror, or refused: said by uploadEntry
+	}
+	return f.add(ctx, e)
 }
 
 // releaseHeld logs the held bundles whose file is now logged, and those
