@@ -603,7 +603,12 @@ func (sw *slotWriter) finish() (slotTable, error) {
 
 // rewriteFinding is the finding for path p logged at idx with other
 // content (now) than its upload before (prev).
+// rewriteFinding is security: the log refuses another content at a path
+// PAUSE never lets change, so one logged is the log breaking its rule, and
+// clients would accept the rewritten file as logged.
 func rewriteFinding(idx uint64, p string, prev, now upload) Finding {
-	return entryFinding(KindPathRewritten, idx, p, "%s logged again with other content at index %d (first at %d: sha256 %x, now %x); PAUSE never allows this",
+	f := entryFinding(KindPathRewritten, idx, p, "%s logged again with other content at index %d (first at %d: sha256 %x, now %x); PAUSE never allows this, and the log refuses it: clients would accept the new content as logged",
 		p, idx, prev.Index, prev.SHA256[:], now.SHA256[:])
+	f.Security = true
+	return f
 }

@@ -228,6 +228,14 @@ func TestRulesOnCraftedLogs(t *testing.T) {
 			if got := r.kinds(); got != c.want {
 				t.Errorf("findings %q, want %q: %+v", got, c.want, r.findings)
 			}
+			// A path PAUSE never lets change, logged with other content, is
+			// the log breaking its own rule (it refuses such an add): a
+			// rewritten tarball that verifies. Security, exit 3.
+			for _, f := range r.findings {
+				if f.Kind == KindPathRewritten && !f.Security {
+					t.Errorf("%s is not a security finding: %+v", f.Kind, f)
+				}
+			}
 			// Never re-alerted: a second round reports nothing new.
 			if r2 := monitorOnce(t, url, vkey, state, watch); len(r2.findings) != 0 || r2.err != nil {
 				t.Errorf("second round: %v %+v", r2.err, r2.findings)

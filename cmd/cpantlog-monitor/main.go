@@ -38,6 +38,7 @@ Run 'cpantlog-monitor COMMAND -h' (or 'help COMMAND') for a command's flags.
 
 Exit codes with --once and audit-mirror: 0 clean, 1 findings, 2 error,
 3 security finding (fork, rollback, bad signature, root or tile mismatch,
+a path PAUSE never lets change logged with new content (path-rewritten),
 split view, anything that cannot be audited where a hijack could hide).
 
 Finding kinds: checkpoint-bad-signature, checkpoint-untrusted,
