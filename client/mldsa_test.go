@@ -287,7 +287,8 @@ func mldsaSKey(seed byte, name string) string {
 // witness in the policy: whatever the bytes, a verified checkpoint whose
 // quorum really signed, or ErrNotVerified; never a security error or a
 // panic. Seeds: checkpoints as TestVerifyCheckpointMLDSA44 makes them,
-// with fixed keys, so their signatures are valid in every run.
+// with fixed keys, so their signatures are valid in every run, here and
+// in testdata/fuzz/FuzzVerifyCheckpointMLDSA44.
 func FuzzVerifyCheckpointMLDSA44(f *testing.F) {
 	k := newMLDSAKeys(f)
 	p := k.policy(f, "either")
