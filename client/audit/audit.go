@@ -189,6 +189,14 @@ func (db *DB) Affecting(d cpan.SnapshotDist) (dist, version string, hits []Advis
 	for _, a := range db.Dists[info.Dist].Advisories {
 		// As CPAN::Audit: affected, unless a fixed range says otherwise.
 		in, err := a.AffectedVersions.holds(info.Version)
+		if len(a.AffectedVersions) == 0 {
+			// No affected range (CPANSA-XML-Twig-2016-9180: every
+			// version): CPAN::Audit drops it; it cannot be ruled out.
+			in, err = false, errors.New("the advisory names no affected versions: it may apply to every version")
+			if fixed, ferr := a.FixedVersions.holds(info.Version); ferr == nil && fixed {
+				err = nil
+			}
+		}
 		if err == nil && in && len(a.FixedVersions) > 0 {
 			if fixed, ferr := a.FixedVersions.holds(info.Version); ferr == nil && fixed {
 				in = false
