@@ -114,4 +114,27 @@ $e = err_of(sub { verify_checkpoint(parse_policy(slurp("$short/policy")), parse_
 is($e->{code}, 1, 'an ML-DSA-44 cosignature of the wrong length is refused');
 like($e->{message}, qr/witness pq's key that does not verify .*2428 bytes/, '... saying why');
 
+# The toolchain hook (cpanm-tlog, carton-tlog, CPAN.pm): a mirror's proof
+# whose quorum needs pq could not be checked, and says so, not that the
+# proof "does not verify".
+{
+    require CPAN::TLog::Cpanm;
+    require File::Temp;
+    require File::Path;
+    require File::Basename;
+    my $root = File::Temp::tempdir(CLEANUP => 1);
+    local $ENV{CPANTLOG_STATE} = File::Temp::tempdir(CLEANUP => 1);
+    my ($path) = slurp("$dir/path") =~ /(\S+)/;
+    my $bytes = slurp(vector_file($dir));
+    my $dst = "$root/" . CPAN::TLog::Cpanm::proof_path($path, Digest::SHA::sha256_hex($bytes));
+    File::Path::make_path(File::Basename::dirname($dst));
+    open my $fh, '>:raw', $dst or die $!;
+    print $fh slurp("$dir/proof");
+    close $fh;
+    CPAN::TLog::Cpanm::use_policy($text =~ s{^(log \S+).*$}{$1}mr);
+    my ($code, $msg) = CPAN::TLog::Cpanm::verify_bytes("file://$root", $path, $bytes);
+    is($code, 2, "the hook, a mirror's proof whose quorum needs pq: could not check");
+    like($msg, qr/the mirror's proof could not be checked .*cannot check \(CryptX has no ML-DSA\)/, '... saying the proof could not be checked, and why');
+}
+
 done_testing();

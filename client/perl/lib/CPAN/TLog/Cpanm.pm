@@ -188,7 +188,9 @@ sub verify_bytes {
             # never changes: that stands without the log. So does signed
             # evidence against the log.
             return ($code, $msg) if $code == EXIT_SECURITY || $msg =~ /does not match the log/ && !$INDEX{$path} && !_may_overwrite($path);
-            $mirror_why = "the mirror's proof does not verify ($msg)";
+            # (An ML-DSA-44 cosignature this verifier cannot check is no
+            # failure of the proof: it "could not be checked".)
+            $mirror_why = $msg =~ /cannot check \(CryptX has no ML-DSA\)/ ? "the mirror's proof could not be checked ($msg)" : "the mirror's proof does not verify ($msg)";
         }
     }
     # Then the log, which the policy names.
