@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -340,6 +342,17 @@ func TestBrowserChecksMLDSA44Cosignatures(t *testing.T) {
 	}
 	if r := res[4].Read["#verify-status"]; r == nil || r.Class != "bad" || verdict(r) != "1" || !strings.Contains(r.Text, "not cosigned by the log's witness quorum both (cosigned by: w1)") {
 		t.Errorf("entry page without pq's cosignature: %+v", r)
+	}
+	// The server's own view (the home page's latest checkpoint) counts
+	// pq's cosignature too.
+	resp, err := http.Get(good + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !regexp.MustCompile(`<dt>cosigned</dt><dd>[^<]*\bpq at `).Match(home) {
+		t.Errorf("the home page does not list pq among the cosigners:\n%s", home)
 	}
 }
 

@@ -1,9 +1,14 @@
 // Package web is cpan-tlog's explorer: server-rendered pages of the log
 // (home, search, distribution, author, entry), Atom feeds, and a small
-// script that verifies in the browser, with WebCrypto, what the pages
-// show: the checkpoint's signature by the log key and each entry's
-// inclusion proof. Pages are plain html/template with no external assets
-// under a strict Content-Security-Policy; every list is paginated.
+// script that verifies in the browser what the pages show: the
+// checkpoint's signature by the log key, the witness quorum's
+// cosignatures (Ed25519 with WebCrypto, ML-DSA-44 with the vendored
+// @noble/post-quantum in assets/vendor), each entry's inclusion proof, and
+// a local file's sha256 and size against the entries logged for it. The
+// pages name the keys it checks against and, without JavaScript, show the
+// server's own answer labelled as such. Pages are plain html/template
+// with no external assets under a strict Content-Security-Policy; every
+// list is paginated.
 package web
 
 import (
