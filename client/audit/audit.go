@@ -63,6 +63,12 @@ func ParseLocal(dir string) ([]cpan.SnapshotDist, error) {
 }
 
 func readBounded(name string, limit int64) ([]byte, error) {
+	// A named pipe or device would block the open or the read.
+	if st, err := os.Stat(name); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", name)
+	}
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
