@@ -19,7 +19,8 @@ import (
 // running from the shipped units as their own users, and the shipped nginx
 // config serving the witnessed checkpoint from the tree. It runs in
 // private mount and network namespaces (tmpfs over /etc/cpantlog, the
-// state directories, /etc/systemd/system, nginx's sites-enabled and /run;
+// state directories, /etc/systemd/system, nginx's sites-enabled, /run and
+// /var/backups;
 // a loopback of its own), with testdata/systemctl standing in for systemd.
 func TestOperatorWalk(t *testing.T) {
 	if testing.Short() {
@@ -64,7 +65,7 @@ func TestOperatorWalk(t *testing.T) {
 		}
 		mounts = append(mounts, "mount -t tmpfs -o mode="+d.mode+",uid="+u.Uid+",gid="+u.Gid+" tmpfs "+d.dir)
 	}
-	for _, d := range []string{"/etc/cpantlog", "/etc/systemd/system", "/etc/nginx/sites-enabled", "/run"} {
+	for _, d := range []string{"/etc/cpantlog", "/etc/systemd/system", "/etc/nginx/sites-enabled", "/run", "/var/backups"} {
 		mounts = append(mounts, "mount -t tmpfs -o mode=0755 tmpfs "+d)
 	}
 	script := "set -euo pipefail\n" +
@@ -90,6 +91,11 @@ func TestOperatorWalk(t *testing.T) {
 		"running: cpantlog-monitor as cpantlog-monitor", "running: nginx as root",
 		"— witness1.example.net ", // the witnessed checkpoint, through nginx
 		"tree: cpantlog 755",
+		// The backup and the restore drill (deploy/README.md, Backups and
+		// Restore): the restored directory checked, the lookup index and
+		// proofs left to the server to rebuild.
+		"ok      index files:", "rebuild lookup index: index.db is missing",
+		"/var/backups/cpantlog-restore can be served",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the operator walk's output lacks %q:\n%s", want, out)
