@@ -60,3 +60,28 @@ func BenchmarkDistPage(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBrowserVerify times the page's own check of a tlog-proof in
+// headless Chromium (checkVector: log signature, cosignatures, inclusion
+// proof, the file's sha256 and size), on the shared vectors valid-upload
+// (two Ed25519 witnesses) and mldsa-valid (an Ed25519 and an ML-DSA-44
+// witness, checked with the vendored @noble/post-quantum). ns/verify is
+// one check in the page; first-ms is the first check, which loads the
+// ML-DSA module from the server when the policy needs it.
+//
+//	go test -run '^$' -bench BrowserVerify -benchtime 200x ./log/web/
+func BenchmarkBrowserVerify(b *testing.B) {
+	_, srv := explorer(b)
+	for _, name := range []string{"valid-upload", "mldsa-valid"} {
+		b.Run(name, func(b *testing.B) {
+			v, want := readVector(b, "../../testdata/vectors/"+name)
+			res := drive(b, true, step{Goto: srv.URL + "/", Bench: &bench{Vector: v, N: b.N}})
+			r := res[0].Bench
+			if r == nil || r.Code != want {
+				b.Fatalf("%s: %+v, want verdict %d", name, r, want)
+			}
+			b.ReportMetric(r.Ms*1e6/float64(b.N), "ns/verify")
+			b.ReportMetric(r.FirstMs, "first-ms")
+		})
+	}
+}

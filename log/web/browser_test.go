@@ -53,7 +53,7 @@ func chromiumAt(t *testing.T, url, shot string, width, height int) string {
 }
 
 // artifacts is where screenshots go: $CPANTLOG_ARTIFACTS, or a temp dir.
-func artifacts(t *testing.T) string {
+func artifacts(t testing.TB) string {
 	if d := os.Getenv("CPANTLOG_ARTIFACTS"); d != "" {
 		os.MkdirAll(d, 0o755)
 		return d

@@ -32,6 +32,7 @@ type step struct {
 	File    string   `json:"file,omitempty"`
 	Vectors []vector `json:"vectors,omitempty"`
 	Leaves  []string `json:"leaves,omitempty"`
+	Bench   *bench   `json:"bench,omitempty"`
 	Read    []string `json:"read,omitempty"`
 	Shot    string   `json:"shot,omitempty"`
 }
@@ -52,13 +53,17 @@ type stepResult struct {
 		Message string `json:"message"`
 	} `json:"verdicts"`
 	Leaves []leafSeen `json:"leaves"`
-	Errors []string   `json:"errors"`
+	Bench  *struct {
+		Code        int
+		FirstMs, Ms float64
+	} `json:"bench"`
+	Errors []string `json:"errors"`
 }
 
 // drive runs steps in headless Chromium, driven by playwright-core
 // (e2e/drive.mjs; .ci/run installs it with npm ci), with JavaScript on
 // or off.
-func drive(t *testing.T, js bool, steps ...step) []stepResult {
+func drive(t testing.TB, js bool, steps ...step) []stepResult {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	_, modErr := os.Stat("e2e/node_modules/playwright-core")
@@ -421,6 +426,12 @@ func TestBrowserPlaysTheVectors(t *testing.T) {
 	t.Logf("%d vectors played, %d of them mldsa-*", len(vs), mldsa)
 }
 
+// bench asks drive.mjs to time checkVector on Vector, N times.
+type bench struct {
+	Vector vector `json:"vector"`
+	N      int    `json:"n"`
+}
+
 // vector is a shared test vector as the page's checkVector takes it.
 type vector struct {
 	Origin string `json:"origin"`
@@ -431,7 +442,7 @@ type vector struct {
 	File   string `json:"file"` // base64
 }
 
-func readVector(t *testing.T, dir string) (vector, int) {
+func readVector(t testing.TB, dir string) (vector, int) {
 	t.Helper()
 	read := func(name string) string {
 		b, err := os.ReadFile(filepath.Join(dir, name))

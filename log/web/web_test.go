@@ -22,7 +22,7 @@ import (
 
 // explorer runs a real log with the samples, a hostile path, and the
 // explorer mounted.
-func explorer(t *testing.T) (*testlog.Log, *httptest.Server) {
+func explorer(t testing.TB) (*testlog.Log, *httptest.Server) {
 	t.Helper()
 	tl := testlog.Start(t, tlog.Config{DataDir: t.TempDir()})
 	filepath.Walk("../../testdata/authors", func(p string, fi os.FileInfo, err error) error {

@@ -11,6 +11,8 @@
 //                    wait for #check-result's verdict;
 //   vectors [V...]   call the page's checkVector on each shared vector;
 //   leaves [B64...]  call the page's readLeaf on each leaf (base64);
+//   bench {vector, n} time checkVector on one vector: its first call (the
+//                    ML-DSA module loads then) and n more, in milliseconds;
 //   read  [SEL...]   report each element's class, data-verdict and text;
 //   shot  NAME       save a screenshot NAME.png in shots.
 import { chromium } from "playwright-core";
@@ -58,6 +60,19 @@ try {
           return { ok: false, code: e.code ?? null, message: e.message };
         }
       }), step.leaves);
+    }
+    if (step.bench) {
+      r.bench = await page.evaluate(async ({ vector, n }) => {
+        let t = performance.now();
+        const first = await checkVector(vector);
+        const firstMs = performance.now() - t;
+        t = performance.now();
+        for (let i = 0; i < n; i++) {
+          const v = await checkVector(vector);
+          if (v.code !== first.code) throw new Error("verdicts differ");
+        }
+        return { code: first.code, firstMs, ms: performance.now() - t };
+      }, step.bench);
     }
     if (step.read) {
       r.read = {};
