@@ -37,11 +37,18 @@ func copyTree(t *testing.T, from string) string {
 	return to
 }
 
-func newSharedWorld(t *testing.T) *sharedWorld {
+func newSharedWorld(t *testing.T) *sharedWorld { return newSharedWorldWith(t, false) }
+
+// newSharedWorldWith: with index, the samples' 02packages is the first
+// entry of every log (each size one more).
+func newSharedWorldWith(t *testing.T, index bool) *sharedWorld {
 	t.Helper()
 	w := &sharedWorld{smp: samples(t), state: t.TempDir()}
 	dir, _ := newLogKey(t)
 	lg := startLog(t, dir)
+	if index {
+		lg.add(t, packagesPath, packagesIndex(packages), time.Now().UTC().Format(time.RFC3339))
+	}
 	lg.add(t, w.smp[0].path, w.smp[0].content, "2024-01-02T03:04:05Z")
 	lg.add(t, w.smp[1].path, w.smp[1].content, "2024-01-02T03:04:05Z")
 	lg.stop()
@@ -289,5 +296,37 @@ func TestSharedStateOlderCheckpoints(t *testing.T) {
 	}
 	if w.trustedSize(t) != 4 {
 		t.Errorf("trusted size %d, want 4", w.trustedSize(t))
+	}
+}
+
+// TestSharedStateCpanmTlog: the real cpanm-tlog and cpantlog verify share
+// one trusted state: after cpantlog verify trusted the honest log, the
+// rolled-back log is a rollback for cpanm-tlog (exit 3, nothing
+// installed); after cpanm-tlog installed through the honest log, it is
+// one for cpantlog verify.
+func TestSharedStateCpanmTlog(t *testing.T) {
+	if !perlAvailable(t) {
+		t.Skip("no perl with CryptX")
+	}
+	if _, err := exec.LookPath("cpanm"); err != nil {
+		t.Skip("cpanm not installed")
+	}
+	w := newSharedWorldWith(t, true) // Try-Tiny is smp[0]
+	_, mirror := buildMirror(t, w.smp)
+	if code, out := w.goVerify(t, w.honest, w.smp[2]); code != 0 || w.trustedSize(t) != 4 {
+		t.Fatalf("cpantlog verify: exit %d\n%s", code, out)
+	}
+	r := cpanmTlog(t, w.policy(t, w.rolled), []string{"CPANTLOG_STATE=" + w.state}, "--mirror", mirror, "Try::Tiny")
+	if r.code != 3 || installed(r.lib, "Try/Tiny.pm") || !strings.Contains(r.out, "rollback") {
+		t.Errorf("cpanm-tlog shown the rolled-back log after cpantlog verify: exit %d, want 3 (rollback), nothing installed\n%s", r.code, r.out)
+	}
+
+	w.state = t.TempDir()
+	r = cpanmTlog(t, w.policy(t, w.honest), []string{"CPANTLOG_STATE=" + w.state}, "--mirror", mirror, "Try::Tiny")
+	if r.code != 0 || !installed(r.lib, "Try/Tiny.pm") || w.trustedSize(t) != 4 {
+		t.Fatalf("cpanm-tlog through the honest log: exit %d\n%s", r.code, r.out)
+	}
+	if code, out := w.goVerify(t, w.rolled, w.smp[0]); code != 3 || !strings.Contains(out, "rollback") {
+		t.Errorf("cpantlog verify shown the rolled-back log after cpanm-tlog: exit %d, want 3 (rollback)\n%s", code, out)
 	}
 }
