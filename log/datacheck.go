@@ -292,14 +292,26 @@ func readTreeState(ctx context.Context, cfg Config) (treeState, error) {
 	if err != nil {
 		return st, err
 	}
+	size, root, ok := parseTreeState(raw)
+	if !ok {
+		// Judged by checkTreeState: a root of no tree matches no checkpoint.
+		return treeState{found: true, where: p}, nil
+	}
+	return treeState{found: true, size: size, root: root, where: p}, nil
+}
+
+// parseTreeState reads Tessera's POSIX tree/.state/treeState,
+// {"size":N,"root":"<base64 of 32 bytes>"}; ok is false for anything
+// else (a damaged file), which no checkpoint then matches.
+func parseTreeState(raw []byte) (size uint64, root []byte, ok bool) {
 	var ts struct {
-		Size uint64 `json:"size"`
-		Root []byte `json:"root"`
+		Size *uint64 `json:"size"`
+		Root []byte  `json:"root"`
 	}
-	if err := json.Unmarshal(raw, &ts); err != nil {
-		return treeState{found: true, where: p, size: 0, root: nil}, nil // judged below: matches no checkpoint
+	if err := json.Unmarshal(raw, &ts); err != nil || ts.Size == nil || len(ts.Root) != 32 {
+		return 0, nil, false
 	}
-	return treeState{found: true, size: ts.Size, root: ts.Root, where: p}, nil
+	return *ts.Size, ts.Root, true
 }
 
 // checkTreeState refuses a tree whose private state Tessera would build
