@@ -93,9 +93,9 @@ sub _policy {
     return $policy;
 }
 
-# _state_dir: where the checkpoints seen are kept (fork detection): the
-# Go tools' place, $CPANTLOG_STATE, else $XDG_STATE_HOME/cpantlog, else
-# ~/.local/state/cpantlog (the Perl records live in its checkpoints/).
+# _state_dir: the trusted state the Go tools keep, and as they keep it
+# (CPAN::TLog::Verify FILES): $CPANTLOG_STATE, else
+# $XDG_STATE_HOME/cpantlog, else ~/.local/state/cpantlog.
 sub _state_dir {
     return $ENV{CPANTLOG_STATE} if $ENV{CPANTLOG_STATE};
     return "$ENV{XDG_STATE_HOME}/cpantlog" if $ENV{XDG_STATE_HOME};
