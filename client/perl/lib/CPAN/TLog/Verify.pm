@@ -631,9 +631,12 @@ sub _conflict {
 # The old Perl records (DIR/checkpoints/<sha256 of the origin>-<key ID>,
 # "size root" lines, and DIR/checkpoints/<sha256 of the origin> before
 # keys): checked against the first checkpoint of their log seen by this
-# version, then moved aside into the log's directory, read no more.
+# version (a root at its size; with the log's URL, every record of this
+# key of another size proven consistent with it from the log's tiles),
+# then moved aside into the log's directory, read no more. Offline, keyed
+# records of other sizes stay until a run that can ask the log.
 sub _migrate_old_records {
-    my ($dir, $s, $cp) = @_;
+    my ($dir, $s, $cp, %o) = @_;
     my $base = Digest::SHA::sha256_hex($cp->{origin});
     my $root = MIME::Base64::encode_base64($cp->{root}, '');
     for my $old ([ "$base-$cp->{log_id}", 1 ], [ $base, 0 ]) {
@@ -641,11 +644,27 @@ sub _migrate_old_records {
         my $f = File::Spec->catfile($dir, 'checkpoints', $name);
         my $text = _slurp_state($f);
         next unless defined $text;
+        my %other;    # this key's checkpoints of other sizes
         for my $l (split /\n/, $text) {
             my ($size, $r) = $l =~ /\A(\d+) (\S+)\z/ or next;
+            $other{"$size $r"} = [ $size, $r ] if $keyed && _decimal($size) && $size != $cp->{size} && $size > 0;
             next unless $size == $cp->{size} && $r ne $root;
             _security("fork: the log $cp->{origin} showed a checkpoint of size $size with root $r before (remembered in $f), and now one with root $root; report it to the log's operators and the CPAN security team") if $keyed;
             _could_not_check("another log with the same origin, or a fork: a checkpoint of $cp->{origin} of size $size with root $r was remembered before the state was kept per log key (in $f, which does not say which key signed it), and the log now shows root $root. If you replaced the log on purpose, move it aside and run again: mv $f $f.old");
+        }
+        if (%other) {
+            # Each must be a prefix of the log's tree, or the other way
+            # round; only the log's tiles can show it: offline, the
+            # records stay for a run that can ask the log.
+            next unless defined $o{log_url};
+            for my $rec (sort { $a->[0] <=> $b->[0] } values %other) {
+                my $r = _b64($rec->[1]);
+                next unless defined $r && length($r) == 32;
+                my ($small, $large) = $rec->[0] < $cp->{size} ? ([ $rec->[0], $r ], [ $cp->{size}, $cp->{root} ]) : ([ $cp->{size}, $cp->{root} ], [ $rec->[0], $r ]);
+                my $proof = consistency_proof_from_tiles($o{log_url}, $small->[0], $large->[0]);
+                _security("fork: the log $cp->{origin} showed a checkpoint of size $rec->[0] with root $rec->[1] before (remembered in $f), which is not consistent with its checkpoint of size $cp->{size} with root $root now; report it to the log's operators and the CPAN security team")
+                    unless verify_consistency($small->[0], $large->[0], $proof, $small->[1], $large->[1]);
+            }
         }
         eval { File::Path::make_path($s->{logdir}, { mode => 0700 }) };
         rename $f, File::Spec->catfile($s->{logdir}, "perl-records-$name.old");
@@ -668,7 +687,7 @@ sub check_state {
     my $s = _state_of($dir, $cp);
     my $lock = _state_lock($s->{logdir});
     $s = _state_of($dir, $cp);    # again, under the lock
-    _migrate_old_records($dir, $s, $cp);
+    _migrate_old_records($dir, $s, $cp, %o);
     return _save_state($s, $note) unless defined $s->{raw};
     if ($cp->{size} == $s->{size}) {
         return if $cp->{root} eq $s->{root};
@@ -694,7 +713,7 @@ sub advance_state {
     my $s = _state_of($dir, $cp);
     my $lock = _state_lock($s->{logdir});
     $s = _state_of($dir, $cp);
-    _migrate_old_records($dir, $s, $cp);
+    _migrate_old_records($dir, $s, $cp, %o);
     return _save_state($s, $note) unless defined $s->{raw};
     _conflict($s, $note, "rollback: the log now shows a tree of size $cp->{size}, but a checkpoint of size $s->{size} was trusted before") if $cp->{size} < $s->{size};
     if ($cp->{size} == $s->{size}) {
@@ -991,8 +1010,11 @@ if the log was replaced on purpose. The records of earlier versions,
 C<DIR/checkpoints/E<lt>sha256 of the originE<gt>-E<lt>key IDE<gt>>
 (C<size root> lines, no signature), are checked once against the first
 checkpoint of their log (a root they contradict at its size: exit 3; the
-file kept before keys, which does not say which key signed it: exit 2)
-and then moved aside into the origin's directory.
+file kept before keys, which does not say which key signed it: exit 2;
+with the log reachable, each record of another size must be consistent
+with the log's tree, from its tiles, or it is a fork, exit 3) and then
+moved aside into the origin's directory; offline, records of other sizes
+stay until the log can be asked.
 
 =head1 SEE ALSO
 
