@@ -354,6 +354,9 @@ func (v *Verifier) entryAt(ctx context.Context, idx uint64, cpanPath string) (*e
 	if res.Index != idx {
 		return nil, notVerified("log served the proof of entry %d for entry %d", res.Index, idx)
 	}
+	if err := v.holdToLatest(ctx, res.Checkpoint); err != nil {
+		return nil, err
+	}
 	return res.Entry, nil
 }
 
@@ -369,10 +372,43 @@ func (v *Verifier) proofByIndex(ctx context.Context, idx uint64, file File) (*Re
 		return nil, err
 	}
 	// The proof's checkpoint must be consistent with what we trust.
-	if _, err := v.latestCheckpoint(ctx); err != nil {
+	if err := v.holdToLatest(ctx, res.Checkpoint); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// holdToLatest advances the trusted state to the log's latest checkpoint
+// and proves cp, the checkpoint of a proof the log served before it, a
+// prefix of it (from the log's tiles). Without this, a log could serve a
+// proof under a fork's checkpoint and its honest tree on /checkpoint, and
+// only a fork at the trusted size would be seen.
+func (v *Verifier) holdToLatest(ctx context.Context, cp *Checkpoint) error {
+	latest, err := v.latestCheckpoint(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case cp.Size > latest.Size:
+		return &CouldNotCheckError{fmt.Sprintf("the log served a proof under a checkpoint of size %d, larger than its latest (%d)", cp.Size, latest.Size)}
+	case cp.Size == latest.Size:
+		if !bytes.Equal(cp.Hash, latest.Hash) {
+			return v.State.conflict(cp, latest.Raw, fmt.Sprintf("fork: the log served a proof under a checkpoint of size %d with another root than its latest", cp.Size))
+		}
+		return nil
+	}
+	pb, err := tclient.NewProofBuilder(ctx, latest.Size, v.Fetcher.ReadTile)
+	if err != nil {
+		return &UnreachableError{fmt.Errorf("read tiles: %w", err)}
+	}
+	p, err := pb.ConsistencyProof(ctx, cp.Size, latest.Size)
+	if err != nil {
+		return &UnreachableError{fmt.Errorf("consistency proof %d → %d: %w", cp.Size, latest.Size, err)}
+	}
+	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, cp.Size, latest.Size, p, cp.Hash, latest.Hash); err != nil {
+		return v.State.conflict(cp, latest.Raw, fmt.Sprintf("fork: the log served a proof under a checkpoint of size %d that is not consistent with its latest of size %d (%v)", cp.Size, latest.Size, err))
+	}
+	return nil
 }
 
 // latestCheckpoint fetches the log's checkpoint, verifies it against the
@@ -507,7 +543,7 @@ func (v *Verifier) FetchProof(ctx context.Context, cpanPath string) (*Result, er
 		return nil, err
 	}
 	// The proof's checkpoint is the log's latest: hold the log to it.
-	if _, err := v.latestCheckpoint(ctx); err != nil {
+	if err := v.holdToLatest(ctx, res.Checkpoint); err != nil {
 		return nil, err
 	}
 	res.Proof = raw
