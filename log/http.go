@@ -341,9 +341,28 @@ func (l *Log) awaitProof(ctx context.Context, idx uint64, leaf []byte) ([]byte, 
 	// Early, with the reason, when the checkpoint cannot come (drain.go).
 	ctx, stop := l.stopWaiting(ctx, true)
 	defer stop()
-	_, cp, err := l.awaiter.Await(ctx, func() (tessera.Index, error) { return tessera.Index{Index: idx}, nil })
-	if err != nil {
-		return nil, whyStopped(ctx, err)
+	// Tessera's awaiter sees ctx end only when its poller next reads a
+	// checkpoint, which never happens while none was ever published (a new
+	// log whose witnesses do not cosign): wait for ctx here too. The
+	// awaiting goroutine ends with that first checkpoint, or at shutdown.
+	type awaited struct {
+		cp  []byte
+		err error
+	}
+	done := make(chan awaited, 1)
+	go func() {
+		_, cp, err := l.awaiter.Await(ctx, func() (tessera.Index, error) { return tessera.Index{Index: idx}, nil })
+		done <- awaited{cp, err}
+	}()
+	var cp []byte
+	select {
+	case a := <-done:
+		if a.err != nil {
+			return nil, whyStopped(ctx, a.err)
+		}
+		cp = a.cp
+	case <-ctx.Done():
+		return nil, whyStopped(ctx, ctx.Err())
 	}
 	return l.Proof(ctx, idx, leaf, cp)
 }

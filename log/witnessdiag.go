@@ -2,6 +2,8 @@ package log
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -165,8 +167,10 @@ func (w *witnessWatch) observe(r *http.Request, resp *http.Response, err error) 
 	var state, reason string
 	status := 0
 	switch {
-	case err != nil && r.Context().Err() != nil:
+	case err != nil && errors.Is(r.Context().Err(), context.Canceled):
 		return // Tessera stopped asking: the quorum was met, or shutdown
+	case err != nil && r.Context().Err() != nil:
+		state, reason = witnessUnreachable, "no answer within the witness timeout"
 	case err != nil:
 		state, reason = witnessUnreachable, err.Error()
 	case resp.StatusCode == http.StatusOK:

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
@@ -274,4 +275,62 @@ func TestWitnessRefusalHints(t *testing.T) {
 			t.Errorf("%d WARN lines, want 1", n)
 		}
 	})
+}
+
+// TestHangingWitnessDiagnosed: a witness that takes connections and never
+// answers is "unreachable" once the witness timeout passes: one WARN,
+// /healthz 200 "degraded" naming it (it may come back: the publish lag
+// decides when that is too long), and POST /add?wait=1 answers 503 with
+// the reason after the timeout, not after a minute.
+func TestHangingWitnessDiagnosed(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if _, err := tlog.Keygen(dir, tlog.DefaultOrigin); err != nil {
+		t.Fatal(err)
+	}
+	_, wvkey, err := note.GenerateKey(rand.Reader, "w1.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cv, err := fnote.VKeyToCosignatureV1(wvkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { close(release); srv.Close() })
+	var logs lines
+	l := testlog.Start(t, tlog.Config{DataDir: dir, WitnessPolicy: []byte(fmt.Sprintf("witness w1 %s http://%s\nquorum w1\n", cv, ln.Addr())),
+		CheckpointInterval: 200 * time.Millisecond, WitnessTimeout: 300 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	start := time.Now()
+	req, _ := http.NewRequest("POST", l.URL+"/add?wait=1", strings.NewReader(`{"path":"authors/id/A/AB/ABC/H-1.tar.gz","size":1,"sha256":"`+strings.Repeat("ab", 32)+`","uploader":"ABC","time":"2024-01-02T03:04:05Z"}`))
+	req.Header.Set("Authorization", "Bearer "+l.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(b), "witness w1 unreachable (no answer within the witness timeout)") {
+		t.Errorf("add?wait=1 with the witness hanging: %d %q", resp.StatusCode, b)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("add?wait=1 answered after %s", took)
+	}
+	time.Sleep(time.Second) // more publications, more timeouts
+	if code, body := get(t, l.URL+"/healthz"); code != 200 || !strings.HasPrefix(body, "degraded: witnesses: witness w1") || !strings.Contains(body, "unreachable") {
+		t.Errorf("/healthz: %d %q, want 200 degraded naming w1", code, body)
+	}
+	if n := strings.Count(logs.String(), `msg="witness unreachable" witness=w1`); n != 1 {
+		t.Errorf("%d WARN lines, want 1:\n%s", n, logs.String())
+	}
 }
