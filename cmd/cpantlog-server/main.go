@@ -205,6 +205,11 @@ func serve(args []string) error {
 
 	ctx, stop := serveSignals(os.Stderr, os.Exit)
 	defer stop()
+	// SIGHUP reloads the ingest tokens; caught from here on, so that one
+	// sent while the log opens does not end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	// Listen first: a bad address must fail before keys are created.
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -244,9 +249,6 @@ func serve(args []string) error {
 		dmux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		go httpserver.Run(ctx, httpserver.New(dmux, 5*time.Minute), dln, time.Second)
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for range hup {
 			l.ReloadTokens() // logs what it did, or why not

@@ -213,3 +213,44 @@ func readToken(t *testing.T, data string) string {
 	}
 	return tokens[0].Value
 }
+
+// TestServeReloadsTokensOnSIGHUP: the real binary re-reads its token file
+// on SIGHUP (and stays up): the new token is taken, the retired one 401.
+func TestServeReloadsTokensOnSIGHUP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	bin := filepath.Join(t.TempDir(), "cpantlog-server")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	data := t.TempDir()
+	s := startServe(t, bin, "--data", data, "--checkpoint-interval", "100ms")
+	old := readToken(t, data)
+	if code := s.add(t, old, 0); code != 200 {
+		t.Fatalf("add: %d", code)
+	}
+	const fresh = "pause-token-0123456789abcdef"
+	file := filepath.Join(data, tlog.TokenFile)
+	if err := os.WriteFile(file+".new", []byte("pause "+fresh+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(file+".new", file); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	s.waitFor(t, `msg="ingest tokens reloaded" why=SIGHUP`, 5*time.Second)
+	if code := s.add(t, fresh, 1); code != 200 {
+		t.Errorf("the new token after SIGHUP: %d", code)
+	}
+	if code := s.add(t, old, 2); code != 401 {
+		t.Errorf("the retired token after SIGHUP: %d, want 401", code)
+	}
+	if !strings.Contains(s.stderr.String(), "msg=add outcome=logged token=pause") {
+		t.Errorf("the add's log line does not name its token:\n%s", s.stderr.String())
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if code := s.exit(t, 30*time.Second); code != 0 {
+		t.Errorf("exit %d after SIGTERM, want 0", code)
+	}
+}
