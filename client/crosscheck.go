@@ -161,6 +161,13 @@ func (v *Verifier) openWitnessView(raw []byte, w *PolicyWitness) (time.Time, err
 	if !ok {
 		return time.Time{}, errors.New("its checkpoint does not carry its own valid cosignature")
 	}
+	// note.Open checks one line per key; a second line under the log's or
+	// the witness's key that fails rejects the note all the same.
+	for _, k := range []note.Verifier{v.Log.Verifier, w.Verifier} {
+		if l, bad := FailingSignatureLine(raw, k); bad {
+			return time.Time{}, fmt.Errorf("its checkpoint carries a signature line under %s's key that does not verify (%q), so the note is rejected whole", k.Name(), strings.TrimSpace(l))
+		}
+	}
 	return when, nil
 }
 

@@ -266,6 +266,13 @@ func TestCrossCheckRefusesUnopenableView(t *testing.T) {
 	if code != 2 || !strings.Contains(out, "could not check") || !strings.Contains(out, "w1") {
 		t.Errorf("witness view with a forged line: exit %d, want 2 (could not check)\n%s", code, out)
 	}
+	// After the real cosignature: note.Open verifies only the first line
+	// under a key and skipped this one (C2SP signed-note: reject whole).
+	served = slices.Concat(good, []byte(forgedLine(t, "w1.example", w1.vkey)))
+	code, out = cli(t, "verify", smp[0].local, "--policy", policy, "--state", t.TempDir())
+	if code != 2 || !strings.Contains(out, "could not check") || !strings.Contains(out, "does not verify") {
+		t.Errorf("witness view with a forged line after its cosignature: exit %d, want 2 (could not check)\n%s", code, out)
+	}
 	served = good
 	if code, out := cli(t, "verify", smp[0].local, "--policy", policy, "--state", t.TempDir()); code != 0 {
 		t.Errorf("the same witness serving a clean view: exit %d\n%s", code, out)
