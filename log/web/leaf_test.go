@@ -1,10 +1,14 @@
 package web
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,12 +24,10 @@ type leafSeen struct {
 	Message                  string
 }
 
-// TestBrowserReadsLeavesAsTheLogDoes: the page's readLeaf, which reads the
-// fields of a v1 entry that "check a file" compares (kind, path, size,
-// sha256), agrees with log/entry.Parse: a table of malformed leaves it
-// must refuse, and seeded random mutations of valid leaves where every
-// leaf Parse accepts is read with the same fields (and every leaf readLeaf
-// refuses, Parse refuses too).
+// TestBrowserReadsLeavesAsTheLogDoes: the page's readLeaf parses a v1
+// entry as log/entry.Parse does: a table of malformed leaves it must
+// refuse, and seeded random mutations of valid leaves, each accepted by
+// both with the same fields or refused by both.
 func TestBrowserReadsLeavesAsTheLogDoes(t *testing.T) {
 	when := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 	sum := sha256.Sum256([]byte("x")) // its hex has letters
@@ -110,6 +112,9 @@ func TestBrowserReadsLeavesAsTheLogDoes(t *testing.T) {
 	for i := nMalformed; i < len(leaves); i++ {
 		e, err := entry.Parse([]byte(leaves[i]))
 		if err != nil {
+			if got[i].OK {
+				t.Errorf("leaf %q: readLeaf accepts it, entry.Parse refuses it: %v", leaves[i], err)
+			}
 			continue
 		}
 		accepted++
@@ -125,4 +130,45 @@ func TestBrowserReadsLeavesAsTheLogDoes(t *testing.T) {
 		t.Errorf("only %d leaves were valid", accepted)
 	}
 	t.Logf("%d malformed, %d random leaves; entry.Parse accepted %d", nMalformed, len(leaves)-nMalformed, accepted)
+}
+
+// TestBrowserPlaysTheEntryVectors: the page's readLeaf gives each entry of
+// testdata/vectors-entries.jsonl (written from log/entry's tables, played
+// by the Perl verifier too) the verdict log/entry.Parse gives: one verdict
+// in Go, Perl and the browser.
+func TestBrowserPlaysTheEntryVectors(t *testing.T) {
+	raw, err := os.ReadFile("../../testdata/vectors-entries.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type vec struct {
+		Name  string `json:"name"`
+		Entry string `json:"entry"`
+		Valid bool   `json:"valid"`
+	}
+	var vs []vec
+	var b64 []string
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var v vec
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatal(err)
+		}
+		vs = append(vs, v)
+		b64 = append(b64, base64.StdEncoding.EncodeToString([]byte(v.Entry)))
+	}
+	if len(vs) < 50 {
+		t.Fatalf("%d entry vectors", len(vs))
+	}
+	_, srv := explorer(t)
+	got := drive(t, true, step{Goto: srv.URL + "/", Leaves: b64})[0].Leaves
+	if len(got) != len(vs) {
+		t.Fatalf("%d answers for %d entries", len(got), len(vs))
+	}
+	for i, v := range vs {
+		if got[i].OK != v.Valid {
+			t.Errorf("%s: the page says valid=%v, log/entry.Parse %v", v.Name, got[i].OK, v.Valid)
+		}
+	}
 }
