@@ -224,7 +224,10 @@ func stampOf(path string) fileStamp {
 
 // readTokenFile reads and parses the token file at path, bounded.
 func readTokenFile(path string) ([]IngestToken, os.FileMode, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO put in the file's place must not wait
+	// for a writer (a reload holds the store's lock); it is refused below
+	// as not a regular file. On a regular file the flag changes nothing.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, 0, err
 	}
