@@ -86,7 +86,8 @@ func ParseTokenFile(b []byte) ([]IngestToken, error) {
 			return nil, fmt.Errorf("line %d: %d fields, want 'NAME TOKEN' (or a token alone, named %q)", n, len(fields), DefaultTokenName)
 		}
 		if err := checkTokenValue(t.Value); err != nil {
-			return nil, fmt.Errorf("line %d (token %q): %w", n, t.Name, err)
+			// Not the name: on a line written 'TOKEN NAME' it is the token.
+			return nil, fmt.Errorf("line %d, its token: %w", n, err)
 		}
 		if first, ok := names[t.Name]; ok {
 			if t.Name == DefaultTokenName && len(fields) == 1 {
@@ -95,7 +96,7 @@ func ParseTokenFile(b []byte) ([]IngestToken, error) {
 			return nil, fmt.Errorf("line %d: the name %q is given twice (line %d)", n, t.Name, first)
 		}
 		if first, ok := values[t.Value]; ok {
-			return nil, fmt.Errorf("line %d: the token named %q is the token of line %d: each name needs its own token, or the logs could not tell who added", n, t.Name, first)
+			return nil, fmt.Errorf("line %d: its token is the token of line %d: each name needs its own token, or the logs could not tell who added", n, first)
 		}
 		names[t.Name], values[t.Value] = n, n
 		out = append(out, t)
@@ -144,7 +145,8 @@ func checkTokenName(name string) error {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || (i > 0 && (c == '-' || c == '_' || c == '.'))) {
-			return fmt.Errorf("name %q: use letters, digits, '-', '_' and '.', starting with a letter or digit (it labels logs and metrics)", name)
+			// The name is not shown: a line written 'TOKEN NAME' has the token there.
+			return fmt.Errorf("the name (first field) is not a name: use letters, digits, '-', '_' and '.', starting with a letter or digit (it labels logs and metrics); the token goes second")
 		}
 	}
 	return nil

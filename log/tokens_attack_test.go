@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -57,5 +58,29 @@ func TestTokenFileFIFODoesNotHangReload(t *testing.T) {
 	}
 	if err := within("start", func() error { _, err := openTokens(file, logger); return err }); err == nil {
 		t.Fatal("a start read a FIFO as its token file")
+	}
+}
+
+// Attack: an operator writes a line the wrong way round, 'TOKEN NAME',
+// or a token of base64 characters where the name goes. The error, which
+// reload logs at ERROR, quoted the first field as the token's name or as
+// a bad name: the secret went into the logs.
+func TestTokenFileErrorsDoNotShowASwappedToken(t *testing.T) {
+	const b64 = "q2x+Fk3/9Zp0aLr8Yw1VbN4c=="
+	for _, in := range []string{
+		tokA + " pause\n",       // swapped: the token is a valid name, "pause" too short
+		b64 + " pause\n",        // swapped, and the token is no valid name
+		b64 + " " + tokA + "\n", // a stray token before the token
+		"pause " + tokB + "\n" + tokA + " backfill\n",
+	} {
+		_, err := ParseTokenFile([]byte(in))
+		if err == nil {
+			t.Fatalf("%q accepted", in)
+		}
+		for _, secret := range []string{tokA, tokB, b64} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("the error shows a token: %v", err)
+			}
+		}
 	}
 }
