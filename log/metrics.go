@@ -1,8 +1,10 @@
 package log
 
 import (
+	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"io"
 	"net/http"
 	"strconv"
 )
@@ -103,8 +105,17 @@ type countingTransport struct {
 	watch *witnessWatch
 }
 
+// MaxWitnessAnswer bounds a witness's answer to add-checkpoint (a
+// cosignature line, or a size, or a reason: a few KiB even for
+// ML-DSA-44). Tessera reads the answer whole and quotes it in its errors,
+// so a longer one ends in an error instead.
+const MaxWitnessAnswer = 64 << 10
+
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := c.next.RoundTrip(r)
+	if err == nil {
+		resp.Body = &boundedBody{rc: resp.Body, left: MaxWitnessAnswer}
+	}
 	outcome := "error"
 	if err == nil {
 		outcome = strconv.Itoa(resp.StatusCode)
@@ -115,3 +126,28 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
+
+// boundedBody is a response body that fails past left bytes.
+type boundedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// One byte more tells a body of exactly the bound from a longer one.
+		var one [1]byte
+		if n, err := b.rc.Read(one[:]); n == 0 {
+			return 0, err
+		}
+		return 0, fmt.Errorf("the witness's answer is longer than %d bytes", MaxWitnessAnswer)
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *boundedBody) Close() error { return b.rc.Close() }
