@@ -154,6 +154,31 @@ func NewVerifier(p *Policy, origin, location string, st *State, cacheDir string)
 	return v, nil
 }
 
+// LogOfProof is the policy's log that a tlog-proof's checkpoint names (its
+// origin line). A proof from a log the policy does not name is refused
+// (ErrNotVerified, naming the origin); one that does not parse is an
+// input error.
+func (p *Policy) LogOfProof(raw []byte) (*PolicyLog, error) {
+	tp, err := tlogproof.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w (is this a .tlog-proof file?)", err)
+	}
+	origin, _, _ := strings.Cut(string(tp.Checkpoint), "\n")
+	l, ok := p.Log(origin)
+	if !ok {
+		return nil, notVerified("the proof is from log %q, which the policy does not name (it names %s)", origin, p.origins())
+	}
+	return l, nil
+}
+
+func (p *Policy) origins() string {
+	var o []string
+	for _, l := range p.Logs {
+		o = append(o, l.Origin)
+	}
+	return strings.Join(o, ", ")
+}
+
 type lookupResponse struct {
 	Index   uint64   `json:"index"`
 	Entry   []byte   `json:"entry"`

@@ -138,7 +138,7 @@ func newFlags(name, summary string, stderr io.Writer, examples ...string) (*flag
 	fs.StringVar(&c.policy, "policy", policy, "trust policy `FILE`: the log's key and URL, witnesses and quorum ($CPANTLOG_POLICY; 'cpantlog init' writes it)")
 	fs.StringVar(&c.state, "state", client.StateDir(), "`DIR` of the newest trusted checkpoint per log ($CPANTLOG_STATE)")
 	fs.StringVar(&c.log, "log", "", "read the log from this `URL` or tile directory instead of the policy's URL")
-	fs.StringVar(&c.origin, "origin", "", "which log (`ORIGIN`) of the policy, when it names several")
+	fs.StringVar(&c.origin, "origin", "", "which log (`ORIGIN`) of the policy, when it names several (without it, verify and proof ask each log in the policy's order, and verify --proof takes the log the proof names)")
 	fs.StringVar(&c.cache, "cache", filepath.Join(cache, "cpantlog", "tiles"), "cache `DIR` of immutable tiles (empty to disable)")
 	fs.BoolVar(&c.crossCheck, "cross-check", true, "now and then (at most hourly) compare the log's checkpoint with a policy witness's latest cosigned one: a fork or a view kept stale is a security error (only when the policy names witnesses with URLs)")
 	fs.DurationVar(&c.maxViewLag, "max-view-lag", client.DefaultMaxViewLag, "with --cross-check: how long the log may show you an older tree than a witness cosigned")
@@ -161,22 +161,37 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func (c *common) verifier(online bool) (*client.Verifier, error) {
+	p, st, err := c.load()
+	if err != nil {
+		return nil, err
+	}
+	return c.verifierFor(p, st, c.origin, online)
+}
+
+// load reads the policy and opens the trusted state.
+func (c *common) load() (*client.Policy, *client.State, error) {
 	if old, _ := client.PolicyFile(); c.policyNotice != "" && c.policy == old {
 		fmt.Fprintf(c.stderr, "cpantlog: %s\n", c.policyNotice)
 	}
 	b, err := os.ReadFile(c.policy)
 	if err != nil {
-		return nil, fmt.Errorf("%w (write one with 'cpantlog init --log URL --key VKEY', or pass --policy)", err)
+		return nil, nil, fmt.Errorf("%w (write one with 'cpantlog init --log URL --key VKEY', or pass --policy)", err)
 	}
 	p, err := client.ParsePolicy(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.policy, err)
+		return nil, nil, fmt.Errorf("%s: %w", c.policy, err)
 	}
 	st, err := client.OpenState(c.state)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	v, err := client.NewVerifier(p, c.origin, c.log, st, c.cache)
+	return p, st, nil
+}
+
+// verifierFor is the verifier of the policy's log origin ("" when the
+// policy names one log).
+func (c *common) verifierFor(p *client.Policy, st *client.State, origin string, online bool) (*client.Verifier, error) {
+	v, err := client.NewVerifier(p, origin, c.log, st, c.cache)
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +203,84 @@ func (c *common) verifier(online bool) (*client.Verifier, error) {
 		v.CrossCheck = &client.CrossCheck{MaxViewLag: c.maxViewLag}
 	}
 	return v, nil
+}
+
+// verifiers are the logs an online command asks: the --origin one, the
+// policy's only one, or, when the policy names several (a log-key
+// rotation: the new log and the frozen old one) and no --origin, every
+// one in the policy's order.
+func (c *common) verifiers() ([]*client.Verifier, error) {
+	p, st, err := c.load()
+	if err != nil {
+		return nil, err
+	}
+	if c.origin != "" || len(p.Logs) == 1 {
+		v, err := c.verifierFor(p, st, c.origin, true)
+		if err != nil {
+			return nil, err
+		}
+		return []*client.Verifier{v}, nil
+	}
+	if c.log != "" {
+		return nil, errors.New("the policy names several logs: say with --origin which one --log serves")
+	}
+	var vs []*client.Verifier
+	for _, l := range p.Logs {
+		v, err := c.verifierFor(p, st, l.Origin, true)
+		if err != nil {
+			return nil, err
+		}
+		vs = append(vs, v)
+	}
+	return vs, nil
+}
+
+// proofVerifier is the verifier of the log a proof's checkpoint names,
+// when the policy names several logs and --origin does not choose.
+func (c *common) proofVerifier(raw []byte) (*client.Verifier, error) {
+	p, st, err := c.load()
+	if err != nil {
+		return nil, err
+	}
+	origin := c.origin
+	if origin == "" && len(p.Logs) > 1 {
+		l, err := p.LogOfProof(raw)
+		if err != nil {
+			return nil, err
+		}
+		origin = l.Origin
+	}
+	return c.verifierFor(p, st, origin, false)
+}
+
+// firstLog asks each log of vs in turn until one verifies: the verdict
+// of the first that does, a security error at once (signed evidence
+// stands whatever another log says), else a refusal ("not in the log")
+// when every log answered, or "could not check" (exit 2) when one could
+// not be asked.
+func firstLog(vs []*client.Verifier, f func(*client.Verifier) (*client.Result, error)) (*client.Verifier, *client.Result, error) {
+	if len(vs) == 1 {
+		res, err := f(vs[0])
+		return vs[0], res, err
+	}
+	var why []string
+	unchecked := false
+	for _, v := range vs {
+		res, err := f(v)
+		switch client.ExitCode(err) {
+		case client.ExitOK:
+			return v, res, nil
+		case client.ExitSecurity:
+			return v, nil, err
+		case client.ExitUsage:
+			unchecked = true
+		}
+		why = append(why, fmt.Sprintf("log %s: %s", v.Log.Origin, strings.TrimPrefix(err.Error(), client.ErrNotVerified.Error()+": ")))
+	}
+	if unchecked {
+		return nil, nil, &client.CouldNotCheckError{Reason: "no log of the policy verified it, and not every log could be asked: " + strings.Join(why, "; ")}
+	}
+	return nil, nil, client.NotVerified("no log of the policy holds it as logged: %s", strings.Join(why, "; "))
 }
 
 func verify(args []string, stdout, stderr io.Writer) error {
@@ -239,24 +332,27 @@ func verify(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	v, err := c.verifier(*proofFile == "")
-	if err != nil {
-		return err
-	}
+	var v *client.Verifier
 	var res *client.Result
 	if *proofFile != "" {
 		raw, err := os.ReadFile(*proofFile)
 		if err != nil {
 			return err
 		}
-		res, err = v.VerifyProof(raw, file)
-		if err != nil {
+		if v, err = c.proofVerifier(raw); err != nil {
+			return err
+		}
+		if res, err = v.VerifyProof(raw, file); err != nil {
 			return err
 		}
 	} else {
+		vs, err := c.verifiers()
+		if err != nil {
+			return err
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		if res, err = v.VerifyFile(ctx, file); err != nil {
+		if v, res, err = firstLog(vs, func(v *client.Verifier) (*client.Result, error) { return v.VerifyFile(ctx, file) }); err != nil {
 			return err
 		}
 	}
@@ -310,13 +406,13 @@ func proofCmd(args []string, stdout, stderr io.Writer) error {
 	if err := client.CheckPath(pos[0]); err != nil {
 		return err
 	}
-	v, err := c.verifier(true)
+	vs, err := c.verifiers()
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := v.FetchProof(ctx, pos[0])
+	_, res, err := firstLog(vs, func(v *client.Verifier) (*client.Result, error) { return v.FetchProof(ctx, pos[0]) })
 	if err != nil {
 		return err
 	}
