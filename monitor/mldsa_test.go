@@ -1,15 +1,9 @@
 package monitor
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -65,55 +59,9 @@ func TestMonitorCountsMLDSA44Cosignature(t *testing.T) {
 		t.Fatalf("the log cosigned by w1 and pq: %v, findings %q, trusted size %d; want no finding and size 3", r.err, r.kinds(), size)
 	}
 
-	front := flippingFront(t, tl.URL, "pq.example")
+	front := testlog.FlippingFront(t, tl.URL, "pq.example")
 	r, size := round(front)
 	if r.kinds() != KindCheckpointUntrusted || size != 0 || !strings.Contains(r.findings[0].Message, "witness pq") {
 		t.Errorf("pq's cosignature flipped: %v, findings %q (%v), trusted size %d; want %s naming witness pq and nothing trusted", r.err, r.kinds(), r.findings, size, KindCheckpointUntrusted)
 	}
-}
-
-// flippingFront serves the log at target, changing one base64 digit in
-// every signature line of name that it relays.
-func flippingFront(t *testing.T, target, name string) string {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prefix := []byte("\u2014 " + name + " ")
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.ModifyResponse = func(r *http.Response) error {
-		if r.Header.Get("Content-Encoding") != "" {
-			return nil
-		}
-		b, err := io.ReadAll(r.Body)
-		r.Body.Close()
-		if err != nil {
-			return err
-		}
-		for i := 0; ; {
-			j := bytes.Index(b[i:], prefix)
-			if j < 0 {
-				break
-			}
-			start := i + j + len(prefix)
-			end := start + bytes.IndexByte(b[start:], '\n')
-			if end < start {
-				end = len(b)
-			}
-			k := start + (end-start)/2
-			b[k] ^= 'A' ^ 'B' // A <-> B, and any other digit to another
-			if !strings.ContainsRune("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", rune(b[k])) {
-				b[k] = 'A'
-			}
-			i = end
-		}
-		r.Body = io.NopCloser(bytes.NewReader(b))
-		r.ContentLength = int64(len(b))
-		r.Header.Set("Content-Length", strconv.Itoa(len(b)))
-		return nil
-	}
-	srv := httptest.NewServer(rp)
-	t.Cleanup(srv.Close)
-	return srv.URL
 }

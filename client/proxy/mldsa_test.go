@@ -1,17 +1,12 @@
 package proxy
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -71,53 +66,7 @@ func TestProxyCountsMLDSA44Cosignature(t *testing.T) {
 	if code, body := get(tl.URL); code != 200 || body != string(dist) {
 		t.Errorf("the log cosigned by w1 and pq: %d %q, want 200 and the distribution", code, body)
 	}
-	if code, body := get(flipFront(t, tl.URL, "pq.example")); code != 403 || !strings.Contains(body, "witness pq") {
+	if code, body := get(testlog.FlippingFront(t, tl.URL, "pq.example")); code != 403 || !strings.Contains(body, "witness pq") {
 		t.Errorf("pq's cosignature flipped: %d %q, want 403 naming witness pq", code, body)
 	}
-}
-
-// flipFront serves the log at target, changing one base64 digit in the
-// middle of every signature line of name it relays.
-func flipFront(t *testing.T, target, name string) string {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prefix := []byte("\u2014 " + name + " ")
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.ModifyResponse = func(r *http.Response) error {
-		if r.Header.Get("Content-Encoding") != "" {
-			return nil
-		}
-		b, err := io.ReadAll(r.Body)
-		r.Body.Close()
-		if err != nil {
-			return err
-		}
-		for i := 0; ; {
-			j := bytes.Index(b[i:], prefix)
-			if j < 0 {
-				break
-			}
-			start := i + j + len(prefix)
-			end := start + bytes.IndexByte(b[start:], '\n')
-			if end < start {
-				end = len(b)
-			}
-			if k := start + (end-start)/2; b[k] == 'A' {
-				b[k] = 'B'
-			} else {
-				b[k] = 'A'
-			}
-			i = end
-		}
-		r.Body = io.NopCloser(bytes.NewReader(b))
-		r.ContentLength = int64(len(b))
-		r.Header.Set("Content-Length", strconv.Itoa(len(b)))
-		return nil
-	}
-	srv := httptest.NewServer(rp)
-	t.Cleanup(srv.Close)
-	return srv.URL
 }

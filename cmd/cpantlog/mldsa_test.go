@@ -3,15 +3,9 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -19,61 +13,6 @@ import (
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/witness"
 )
-
-// flipMLDSA changes one base64 digit in the middle of every signature
-// line of name in b (the line keeps its length, its key name and key ID).
-func flipMLDSA(b []byte, name string) []byte {
-	prefix := []byte("\u2014 " + name + " ")
-	out := bytes.Clone(b)
-	for i := 0; ; {
-		j := bytes.Index(out[i:], prefix)
-		if j < 0 {
-			return out
-		}
-		start := i + j + len(prefix)
-		end := start + bytes.IndexByte(out[start:], '\n')
-		if end < start {
-			end = len(out)
-		}
-		k := start + (end-start)/2
-		if out[k] == 'A' {
-			out[k] = 'B'
-		} else {
-			out[k] = 'A'
-		}
-		i = end
-	}
-}
-
-// tamperingFront serves the log at target, flipping the ML-DSA-44
-// cosignature of witness name in every checkpoint and proof it relays: a
-// log, or a network between, whose cosignatures do not verify.
-func tamperingFront(t *testing.T, target, name string) string {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.ModifyResponse = func(r *http.Response) error {
-		if r.Header.Get("Content-Encoding") != "" {
-			return nil // tiles and bundles: no signature lines
-		}
-		b, err := io.ReadAll(r.Body)
-		r.Body.Close()
-		if err != nil {
-			return err
-		}
-		b = flipMLDSA(b, name)
-		r.Body = io.NopCloser(bytes.NewReader(b))
-		r.ContentLength = int64(len(b))
-		r.Header.Set("Content-Length", strconv.Itoa(len(b)))
-		return nil
-	}
-	srv := httptest.NewServer(rp)
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
 
 // TestMLDSA44EndToEnd: a real log whose checkpoints a real witness keyed
 // ML-DSA-44 (pq) and one keyed Ed25519 (w1) cosign, under "group both 2
@@ -116,7 +55,7 @@ func TestMLDSA44EndToEnd(t *testing.T) {
 		t.Fatalf("cpantlog verify --proof: exit %d\n%s", code, out)
 	}
 	flippedProof := filepath.Join(t.TempDir(), "flipped.tlog-proof")
-	if err := os.WriteFile(flippedProof, flipMLDSA(mustRead(t, proofFile), "pq.example"), 0o644); err != nil {
+	if err := os.WriteFile(flippedProof, testlog.FlipSignature(mustRead(t, proofFile), "pq.example"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if code, out := cli(t, "verify", "--proof", flippedProof, "--path", s.path, s.local, "--policy", policy, "--state", t.TempDir()); code != 1 || !strings.Contains(out, "witness pq") {
@@ -124,7 +63,7 @@ func TestMLDSA44EndToEnd(t *testing.T) {
 	}
 
 	// Online, through a front that flips pq's cosignature.
-	front := tamperingFront(t, lg.url, "pq.example")
+	front := testlog.FlippingFront(t, lg.url, "pq.example")
 	if b := fetch(t, front+"/checkpoint"); bytes.Equal(b, cp) || len(b) != len(cp) {
 		t.Fatal("the tampering front does not flip pq's cosignature")
 	}

@@ -284,24 +284,6 @@ func serveExplorer(t *testing.T, tl *testlog.Log, policy string, tamper func([]b
 	return srv.URL
 }
 
-// flipSignature changes one base64 digit in the middle of name's
-// signature lines (the line keeps its key name and key ID).
-func flipSignature(b []byte, name string) []byte {
-	prefix := "\u2014 " + name + " "
-	lines := strings.Split(string(b), "\n")
-	for i, l := range lines {
-		if rest, ok := strings.CutPrefix(l, prefix); ok {
-			k := len(rest) / 2
-			c := byte('A')
-			if rest[k] == 'A' {
-				c = 'B'
-			}
-			lines[i] = prefix + rest[:k] + string(c) + rest[k+1:]
-		}
-	}
-	return []byte(strings.Join(lines, "\n"))
-}
-
 // TestBrowserChecksMLDSA44Cosignatures: the entry page and the file check
 // count a valid ML-DSA-44 cosignature (made by our witness with
 // transparency-dev/formats' signer) toward the quorum, checked in the
@@ -310,7 +292,7 @@ func flipSignature(b []byte, name string) []byte {
 func TestBrowserChecksMLDSA44Cosignatures(t *testing.T) {
 	tl, policy, _, pq := mldsaLog(t)
 	good := serveExplorer(t, tl, policy, nil)
-	flipped := serveExplorer(t, tl, policy, func(b []byte) []byte { return flipSignature(b, "pq.example") })
+	flipped := serveExplorer(t, tl, policy, func(b []byte) []byte { return testlog.FlipSignature(b, "pq.example") })
 	dropped := serveExplorer(t, tl, policy, func(b []byte) []byte {
 		return []byte(strings.ReplaceAll(string(b), "\n\u2014 pq.example ", "\n\u2014 gone.example "))
 	})
