@@ -21,9 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sigstore/sigstore-go/pkg/testing/ca"
-
-	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
 	"github.com/CPAN-Security/cpan-tlog/internal/sigstoretest"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
@@ -385,14 +382,7 @@ func TestImportRefusesChecksumsMismatch(t *testing.T) {
 }
 
 func TestImportAndFollowSigstoreBundles(t *testing.T) {
-	vs, err := ca.NewVirtualSigstore()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := sigstore.LoadTrustedRoot(sigstoretest.TrustedRootFile(t, vs))
-	if err != nil {
-		t.Fatal(err)
-	}
+	vs, v := virtualSigstore(t)
 	smp := samples(t)
 	const tt = "authors/id/E/ET/ETHER/Try-Tiny-0.31.tar.gz"
 	const tf = "authors/id/R/RJ/RJBS/Test-Fatal-0.017.tar.gz"

@@ -45,14 +45,7 @@ func TestBundlesAfterTheirFiles(t *testing.T) {
 // signed only after the unsigned release and never reported it); a bundle
 // that does not verify is counted (import said "0 failed").
 func TestImportRecordsIdentitiesWhateverTheOrder(t *testing.T) {
-	vs, err := ca.NewVirtualSigstore()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := sigstore.LoadTrustedRoot(sigstoretest.TrustedRootFile(t, vs))
-	if err != nil {
-		t.Fatal(err)
-	}
+	vs, v := virtualSigstore(t)
 	const (
 		foo10 = "authors/id/A/AU/AUTHOR/Foo-1.0.tar.gz"
 		foo11 = "authors/id/A/AU/AUTHOR/Foo-1.1.tar.gz"
@@ -118,14 +111,7 @@ func TestImportRecordsIdentitiesWhateverTheOrder(t *testing.T) {
 // bundle is held, durably, and logged after its file. A bundle whose file
 // never comes is logged plain once the wait is over.
 func TestFollowerHoldsABundleListedBeforeItsFile(t *testing.T) {
-	vs, err := ca.NewVirtualSigstore()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := sigstore.LoadTrustedRoot(sigstoretest.TrustedRootFile(t, vs))
-	if err != nil {
-		t.Fatal(err)
-	}
+	vs, v := virtualSigstore(t)
 	smp := samples(t)
 	const issuer = "https://issuer.example"
 	const (
@@ -192,4 +178,19 @@ func TestFollowerHoldsABundleListedBeforeItsFile(t *testing.T) {
 	if got := signedBy(lone + b); got != "plain" {
 		t.Errorf("a lone bundle after the wait: %s, want it logged plain", got)
 	}
+}
+
+// virtualSigstore is a virtual Sigstore instance and a verifier that
+// trusts it, as an operator's --sigstore-trusted-root would.
+func virtualSigstore(t *testing.T) (*ca.VirtualSigstore, *sigstore.Verifier) {
+	t.Helper()
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := sigstore.LoadTrustedRoot(sigstoretest.TrustedRootFile(t, vs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vs, v
 }
