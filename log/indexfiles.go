@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/CPAN-Security/cpan-tlog/internal/atomicfile"
 )
@@ -143,7 +144,7 @@ var errIndexBytesMismatch = errors.New("index file bytes do not match")
 // logged: decompressed if the store compressed them); fs.ErrNotExist when
 // it is not stored.
 func (s indexFiles) open(ctx context.Context, sum string) (io.ReadCloser, error) {
-	get := func(n string) (io.ReadCloser, error) { return os.Open(n) }
+	get := openStoredVersion
 	name := s.name
 	if s.bucket != nil {
 		get = func(k string) (io.ReadCloser, error) { return s.bucket.get(ctx, k) }
@@ -167,6 +168,33 @@ func (s indexFiles) open(ctx context.Context, sum string) (io.ReadCloser, error)
 		io.Reader
 		io.Closer
 	}{io.LimitReader(zr, MaxIndexFileBytes), f}, nil
+}
+
+// openStoredVersion opens a stored version's file: a regular file, not
+// followed through a symlink and not waited on (a FIFO), that is gzip, as
+// put writes every version (as sent, or compressed as .gz). Anything else
+// in its place (planted by a crafted backup, a shared mount: a link to
+// log.key, say) is refused, not served.
+func openStoredVersion(n string) (io.ReadCloser, error) {
+	f, err := os.OpenFile(n, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("%s is a symbolic link, which the log never stores: refused", n)
+		}
+		return nil, err
+	}
+	var magic [2]byte
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file: refused", n)
+	} else if _, rerr := f.ReadAt(magic[:], 0); err == nil && (rerr != nil || magic != [2]byte{0x1f, 0x8b}) {
+		err = fmt.Errorf("%s is not gzip, as every stored version is: refused", n)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // handleIndexFilePut stores an index file version: PUT
