@@ -193,7 +193,7 @@ func TestVerifySamplesOnlineAndOffline(t *testing.T) {
 
 	other := startLog(t, t.TempDir()) // another log, another key, same origin
 	unknownKey := writePolicy(t, fmt.Sprintf("log %s %s\nquorum none\n", other.log.VerifierKey(), tl.url))
-	needsWitness := writePolicy(t, fmt.Sprintf("log %s %s\nwitness w1 w1.example+6a3b0e23+BNNMhMsS2n+lIkP/fn4+3QCvf2ITDaSl4FX2dxDn8/Hy http://127.0.0.1:9\nquorum w1\n", tl.log.VerifierKey(), tl.url))
+	needsWitness := writePolicy(t, fmt.Sprintf("log %s %s\nwitness w1 w1.example+c0af1b75+BNNMhMsS2n+lIkP/fn4+3QCvf2ITDaSl4FX2dxDn8/Hy http://127.0.0.1:9\nquorum w1\n", tl.log.VerifierKey(), tl.url))
 
 	for _, c := range []struct {
 		name string
