@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -73,5 +74,53 @@ func TestSeveralLogsInPolicy(t *testing.T) {
 				t.Errorf("exit %d, want %d; output should contain %q:\n%s", code, c.code, c.want, out)
 			}
 		})
+	}
+}
+
+// TestSeveralLogsPerl: cpantlog-verify-pl under a policy carrying two logs
+// holds a proof from the second one to that log's tiles and trusted state,
+// not to the first log's: it verified the proof against the first log's
+// tiles, a false fork (exit 3).
+func TestSeveralLogsPerl(t *testing.T) {
+	if !perlAvailable(t) {
+		t.Skip("perl with CryptX not installed")
+	}
+	smp := samples(t)
+	first := startLogWith(t, tlog.Config{DataDir: t.TempDir(), Origin: "cpan-tlog.example.org/log2"})
+	second := startLogWith(t, tlog.Config{DataDir: t.TempDir(), Origin: "cpan-tlog.example.org/log"})
+	for _, s := range smp[:6] {
+		first.add(t, s.path, s.content, "2025-01-02T03:04:05Z")
+	}
+	second.add(t, smp[0].path, smp[0].content, "2024-01-02T03:04:05Z")
+	second.add(t, smp[1].path, smp[1].content, "2024-01-02T03:04:05Z")
+	policy := writePolicy(t, fmt.Sprintf("log %s %s\nlog %s %s\nquorum none\n", first.log.VerifierKey(), first.url, second.log.VerifierKey(), second.url))
+	state, dir := t.TempDir(), t.TempDir()
+	perlVerify := func(s sampleFile) (int, string) {
+		t.Helper()
+		pf := filepath.Join(dir, filepath.Base(s.path)+".tlog-proof")
+		if code, out := cli(t, "proof", s.path, "-o", pf, "--origin", "cpan-tlog.example.org/log", "--policy", policy, "--state", t.TempDir(), "--cache", ""); code != 0 {
+			t.Fatalf("proof of %s: exit %d\n%s", s.path, code, out)
+		}
+		return runExit(t, exec.Command("perl", "../../client/perl/bin/cpantlog-verify-pl", "--state", state, "--policy", policy, "--proof", pf, "--path", s.path, s.local))
+	}
+	// The second log trusted at size 2, then grown to 3: its proof at
+	// size 3 must be proven consistent with size 2 from its own tiles.
+	if code, out := perlVerify(smp[1]); code != 0 {
+		t.Fatalf("cpantlog-verify-pl, the second log's proof at size 2: exit %d\n%s", code, out)
+	}
+	second.add(t, smp[2].path, smp[2].content, "2024-01-02T03:04:05Z")
+	if code, out := perlVerify(smp[2]); code != 0 || !strings.Contains(out, "log cpan-tlog.example.org/log,") {
+		t.Errorf("cpantlog-verify-pl, the second log's proof at size 3: exit %d, want 0\n%s", code, out)
+	}
+	// A proof from a log the policy does not name: refused, naming it.
+	third := startLogWith(t, tlog.Config{DataDir: t.TempDir(), Origin: "elsewhere.example/log"})
+	third.add(t, smp[0].path, smp[0].content, "2024-01-02T03:04:05Z")
+	pf := filepath.Join(dir, "third.tlog-proof")
+	pol3 := writePolicy(t, fmt.Sprintf("log %s %s\nquorum none\n", third.log.VerifierKey(), third.url))
+	if code, out := cli(t, "proof", smp[0].path, "-o", pf, "--policy", pol3, "--state", t.TempDir(), "--cache", ""); code != 0 {
+		t.Fatalf("proof: exit %d\n%s", code, out)
+	}
+	if code, out := runExit(t, exec.Command("perl", "../../client/perl/bin/cpantlog-verify-pl", "--state", state, "--policy", policy, "--proof", pf, "--path", smp[0].path, smp[0].local)); code != 1 || !strings.Contains(out, "elsewhere.example/log") {
+		t.Errorf("cpantlog-verify-pl, a third log's proof: exit %d, want 1\n%s", code, out)
 	}
 }

@@ -108,13 +108,15 @@ sub _state_dir {
 # proof's checkpoint is proven consistent with it. With the log out of
 # reach (proofs from a mirror, offline), undef: proofs are held to the
 # trusted state offline.
+# The log is the one the proof's checkpoint names ($origin): across a
+# log-key rotation the policy carries two.
 my %synced;
 sub _synced_log {
-    my ($p) = @_;
+    my ($p, $origin) = @_;
     my $dir = _state_dir();
-    return $synced{$dir}[0] if $synced{$dir};
-    my ($url) = CPAN::TLog::Verify::sync_with_log($p, $dir, timeout => 10);
-    $synced{$dir} = [$url];
+    return $synced{$dir}{$origin}[0] if $synced{$dir}{$origin};
+    my ($url) = CPAN::TLog::Verify::sync_with_log($p, $dir, timeout => 10, origin => $origin);
+    $synced{$dir}{$origin} = [$url];
     return $url;
 }
 
@@ -238,7 +240,7 @@ sub _uri_escape {
 # files PAUSE lets be replaced. It returns (code, message).
 sub _verify {
     my ($p, $path, $proof, $bytes) = @_;
-    my $r = eval { verify_file(policy => $p, proof => $proof, file => $bytes, path => $path, state => _state_dir(), log_url => _synced_log($p)) };
+    my $r = eval { verify_file(policy => $p, proof => $proof, file => $bytes, path => $path, state => _state_dir(), log_url => _synced_log($p, CPAN::TLog::Verify::proof_origin($proof))) };
     if (my $err = $@) {
         return (ref $err ? ($err->{code}, $err->{message}) : (EXIT_USAGE, "$err"));
     }

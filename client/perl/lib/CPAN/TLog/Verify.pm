@@ -18,7 +18,7 @@ use Exporter 'import';
 
 our $VERSION = '1.00';
 our @EXPORT_OK = qw(parse_policy parse_proof verify_checkpoint verify_inclusion verify_file
-    check_state advance_state sync_with_log verify_consistency origin_dir_name
+    check_state advance_state sync_with_log proof_origin verify_consistency origin_dir_name
     EXIT_OK EXIT_NOT_VERIFIED EXIT_USAGE EXIT_SECURITY);
 
 use constant {
@@ -232,6 +232,14 @@ sub parse_proof {
     }
     $p{checkpoint} = $cp;
     return \%p;
+}
+
+# proof_origin($bytes): the origin (first line) of the checkpoint a
+# tlog-proof carries: the log whose tiles and state the proof is held to
+# (sync_with_log's origin). Dies as parse_proof on a malformed proof.
+sub proof_origin {
+    my ($cp) = parse_proof($_[0])->{checkpoint} =~ /\A([^\n]*)\n/;
+    return $cp;
 }
 
 # The signed note's text and signatures, as golang.org/x/mod/sumdb/note
@@ -856,17 +864,27 @@ sub consistency_proof_from_tiles {
     return consistency_proof($m, $n, $hash);
 }
 
-# sync_with_log($policy, $dir): asks the policy's log for its latest
-# checkpoint (GET /checkpoint), verifies it against the policy and
-# advances the trusted state in $dir to it (advance_state: a rollback or a
-# fork is a security error, exit 3). Returns the log's URL, to hand to
-# verify_file as log_url; or (undef, why) when the policy names no URL or
-# the log could not be asked: the proofs are then held to the trusted
-# state offline.
+# sync_with_log($policy, $dir, origin => ORIGIN): asks the policy's log
+# for its latest checkpoint (GET /checkpoint), verifies it against the
+# policy and advances the trusted state in $dir to it (advance_state: a
+# rollback or a fork is a security error, exit 3). The log is the one of
+# origin ORIGIN (that of the proof to verify: proof_origin), whose line
+# in the policy gives its one key and its URL; without origin, the first
+# log with a URL. Returns the log's URL, to hand to verify_file as
+# log_url for a proof of that log only; or (undef, why) when the policy
+# names no such log, or no URL for it, or the log could not be asked: the
+# proofs are then held to the trusted state offline.
 sub sync_with_log {
     my ($policy, $dir, %o) = @_;
-    my ($log) = grep { defined $_->{url} } @{ $policy->{logs} || [] };
-    return (undef, 'the policy names no log URL') unless $log;
+    my $log;
+    if (defined $o{origin}) {
+        ($log) = grep { $_->{name} eq $o{origin} } @{ $policy->{logs} || [] };
+        return (undef, "the policy names no log '$o{origin}'") unless $log;
+        return (undef, "the policy gives no URL for log '$o{origin}'") unless defined $log->{url};
+    } else {
+        ($log) = grep { defined $_->{url} } @{ $policy->{logs} || [] };
+        return (undef, 'the policy names no log URL') unless $log;
+    }
     (my $url = $log->{url}) =~ s{/+\z}{};
     require HTTP::Tiny;
     my $http = HTTP::Tiny->new(timeout => $o{timeout} // 30, max_redirect => 0, max_size => MAX_CHECKPOINT_SIZE, agent => "CPAN-TLog-Verify/$VERSION");
@@ -999,8 +1017,11 @@ becomes the trusted one. With C<log_url> (which C<sync_with_log> returns
 once it has advanced the state to the log's latest checkpoint: smaller
 than the trusted one is a rollback, exit 3), a smaller or larger
 checkpoint must be consistent with the trusted one (RFC 6962, from the
-log's tiles; C<verify_consistency>), and a larger one replaces it. With
-the log out of reach, only the fork at the trusted size can be seen, as
+log's tiles; C<verify_consistency>), and a larger one replaces it. The
+log synced and asked for tiles must be the one the proof's checkpoint
+names: C<sync_with_log($policy, $dir, origin =E<gt> proof_origin($proof))>
+(a policy carries two logs across a log-key rotation; without C<origin>,
+the first log with a URL). With the log out of reach, only the fork at the trusted size can be seen, as
 with C<cpantlog verify --proof>.
 
 A checkpoint of an origin trusted under another key (another log with
