@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	tclient "github.com/transparency-dev/tessera/client"
@@ -152,7 +153,7 @@ func (l *Log) WriteProofs(ctx context.Context) (int, error) {
 			continue
 		}
 		name := filepath.Join(root, filepath.FromSlash(cpan.ProofPath(e.Path, e.SHA256)))
-		if old, err := os.ReadFile(name); err == nil {
+		if old, err := readProofFile(name); err == nil {
 			if p, err := tlogproof.Parse(old); err == nil && p.Index == idx && bytes.Equal(p.Extra, leaf) &&
 				(!recheck || l.quorum == nil || l.quorum.Satisfied(p.Checkpoint)) {
 				continue // written once, never changed
@@ -258,7 +259,7 @@ func (l *Log) repairProofs(ctx context.Context, rels []string, upto uint64, writ
 			os.Remove(name) // no logged entry is proven by this name
 			continue
 		}
-		if old, err := os.ReadFile(name); err == nil && proofIntact(old, owner.Index, owner.Leaf) {
+		if old, err := readProofFile(name); err == nil && proofIntact(old, owner.Index, owner.Leaf) {
 			continue
 		}
 		if err := write(owner.Index, owner.Leaf, name); err != nil {
@@ -308,7 +309,7 @@ func (l *Log) sweepProofs(ctx context.Context) (checked, damaged int) {
 		}
 		rel, _ := filepath.Rel(root, p)
 		rel = filepath.ToSlash(rel)
-		b, err := os.ReadFile(p)
+		b, err := readProofFile(p)
 		checked++
 		if err == nil && !proofFileIntact(rel, b) {
 			damaged++
@@ -349,7 +350,7 @@ func (l *Log) handleProofTree(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "no such proof")
 		return
 	}
-	b, err := os.ReadFile(filepath.Join(l.cfg.DataDir, ProofsDir, filepath.FromSlash(rel)))
+	b, err := readProofFile(filepath.Join(l.cfg.DataDir, ProofsDir, filepath.FromSlash(rel)))
 	if errors.Is(err, fs.ErrNotExist) {
 		httpError(w, http.StatusNotFound, "no proof published for that file (yet): proofs appear once a witnessed checkpoint covers the entry")
 		return
@@ -487,4 +488,30 @@ func MissingProofs(root string) ([]string, error) {
 	}
 	sort.Strings(missing)
 	return missing, nil
+}
+
+// maxProofFile bounds a proof file read to serve it (a tlog-proof is a
+// few KiB: the entry, up to 64 hashes, the checkpoint and its
+// cosignatures).
+const maxProofFile = 1 << 20
+
+// readProofFile reads a proof file to serve it: a regular file, not
+// through a symlink, not waited on (a FIFO), at most maxProofFile bytes;
+// the log writes no other (a crafted backup or a shared mount might).
+// What else is there reads as damaged, and is written again.
+func readProofFile(name string) ([]byte, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, nil // a symlink: damaged
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, nil // damaged
+	}
+	return io.ReadAll(io.LimitReader(f, maxProofFile))
 }
