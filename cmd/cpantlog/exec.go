@@ -46,7 +46,9 @@ listed as "not verified (exempt by PATTERN)".
 After COMMAND it hashes every archive and index file the clients left where they keep
 what they fetched, whatever its first bytes, and refuses the run if any of them is
 neither verified nor exempt. It prints each file once with its verdict, and the reason
-of every refusal (cpanm and CPAN.pm hide them).
+of every refusal (cpanm and CPAN.pm hide them). With several logs in the policy (a
+log-key rotation), its proxy asks the first (--origin chooses another); a mirror's
+proof from any log of the policy verifies.
 
 Exit status, the first that applies:
   1  something was refused, or COMMAND used a file that was not verified
@@ -92,7 +94,7 @@ func execCmd(args []string, stdout, stderr io.Writer) (int, error) {
 	if err != nil {
 		return client.ExitUsage, err
 	}
-	v, err := c.verifier(true)
+	v, err := c.firstLogVerifier()
 	if err != nil {
 		return client.ExitUsage, err
 	}

@@ -235,6 +235,23 @@ func (c *common) verifiers() ([]*client.Verifier, error) {
 	return vs, nil
 }
 
+// firstLogVerifier is the verifier of the log a long-running command
+// (proxy, exec) asks: the --origin one, else the policy's first log (with
+// several, the newest, by the operator's order); a mirror's proof from
+// any log of the policy still verifies (VerifyProof takes the log the
+// proof names).
+func (c *common) firstLogVerifier() (*client.Verifier, error) {
+	p, st, err := c.load()
+	if err != nil {
+		return nil, err
+	}
+	origin := c.origin
+	if origin == "" {
+		origin = p.Logs[0].Origin
+	}
+	return c.verifierFor(p, st, origin, true)
+}
+
 // proofVerifier is the verifier of the log a proof's checkpoint names,
 // when the policy names several logs and --origin does not choose.
 func (c *common) proofVerifier(raw []byte) (*client.Verifier, error) {

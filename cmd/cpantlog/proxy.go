@@ -54,7 +54,10 @@ the log proves it is the file CPAN published, an index file (02packages, 06perms
 only when logged and not stale, a CHECKSUMS only when it parses; anything else is 403.
 Use it with 'cpanm --mirror http://127.0.0.1:7373 --mirror-only', or as
 http_proxy=http://127.0.0.1:7373 for cpanm's default flow (cpanmetadb and www.cpan.org,
-both answered from --upstream). 'cpantlog exec' does this for you.`
+both answered from --upstream). 'cpantlog exec' does this for you.
+
+With several logs in the policy (a log-key rotation), it asks the first (--origin
+chooses another); a mirror's proof from any log of the policy verifies.`
 
 func proxyCmd(args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("proxy", proxySummary, stderr,
@@ -65,7 +68,7 @@ func proxyCmd(args []string, stdout, stderr io.Writer) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	v, err := c.verifier(true)
+	v, err := c.firstLogVerifier()
 	if err != nil {
 		return err
 	}

@@ -124,3 +124,23 @@ func TestSeveralLogsPerl(t *testing.T) {
 		t.Errorf("cpantlog-verify-pl, a third log's proof: exit %d, want 1\n%s", code, out)
 	}
 }
+
+// TestSeveralLogsExec: 'cpantlog exec' (and 'proxy') under a policy
+// carrying two logs asks the first with no --origin (it asked for one);
+// --origin still chooses.
+func TestSeveralLogsExec(t *testing.T) {
+	needCpanm(t)
+	e := newExecEnv(t)
+	other := startLogWith(t, tlog.Config{DataDir: t.TempDir(), Origin: "cpan-tlog.example.org/log-old"})
+	other.stop() // the old log, gone from the network
+	e.policy = writePolicy(t, fmt.Sprintf("log %s %s\nlog %s http://127.0.0.1:9\nquorum none\n", e.tl.log.VerifierKey(), e.tl.url, other.log.VerifierKey()))
+	lib := t.TempDir()
+	if code, out := e.run(t, "cpanm", "-n", "-L", lib, "Test::Fatal"); code != 0 || !installed(lib, "Test/Fatal.pm") || !strings.Contains(out, okLine+testFatal) {
+		t.Errorf("cpantlog exec -- cpanm Test::Fatal, two logs in the policy: exit %d\n%s", code, out)
+	}
+	lib = t.TempDir()
+	args := append([]string{"exec", "--origin", "cpan-tlog.example.org/log-old", "--upstream", e.mirror, "--policy", e.policy, "--state", e.state, "--files", t.TempDir(), "--"}, "cpanm", "-n", "-L", lib, "Test::Fatal")
+	if code, out := cli(t, args...); code != 2 || installed(lib, "Test/Fatal.pm") {
+		t.Errorf("cpantlog exec --origin <the unreachable log>: exit %d, want 2\n%s", code, out)
+	}
+}
