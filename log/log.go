@@ -257,8 +257,18 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	if cfg.ReadOnly || cfg.Frozen {
+	if cfg.Frozen {
+		l, err := openReadOnly(ctx, cfg)
+		if err == nil {
+			markFrozen(cfg) // once it is known to be a log
+		}
+		return l, err
+	}
+	if cfg.ReadOnly {
 		return openReadOnly(ctx, cfg)
+	}
+	if err := checkNotFrozen(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	// The log's identity: the tree already published, if any, must be this
 	// key's, or the log would sign another log's tree (and clients would
