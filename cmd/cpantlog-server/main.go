@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -179,6 +180,13 @@ func serve(args []string) error {
 	}
 	if cfg.Successor != "" && !cfg.Frozen {
 		return cli.Usagef("--successor goes with --frozen")
+	}
+	if cfg.Successor != "" {
+		// It is echoed in every refused add: an http(s) URL, nothing else.
+		u, err := url.Parse(cfg.Successor)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.String() != cfg.Successor {
+			return cli.Usagef("--successor %q: want the new log's URL, http:// or https://, with no white space or control characters", cfg.Successor)
+		}
 	}
 	if cfg.Origin != "" {
 		if err := tlog.CheckOrigin(cfg.Origin); err != nil {
