@@ -157,12 +157,17 @@ func OpenLogList(w *Witness, base *Config, opts LogListOptions) (*LogList, error
 	return l, nil
 }
 
+// checkListRedirect follows a redirect only on the list's own scheme and
+// host (port included): a list moved to another server, loopback or
+// another port of it included, is refused (the list is not applied; the
+// WARN names where it pointed) until the witness is configured with the
+// new URL.
 func checkListRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= 5 {
 		return errors.New("more than 5 redirects")
 	}
-	if req.URL.Scheme != "https" && (req.URL.Scheme != "http" || via[0].URL.Scheme == "https") {
-		return fmt.Errorf("refusing a redirect from %s to %s", via[0].URL.Scheme, req.URL.Redacted())
+	if from := via[0].URL; req.URL.Scheme != from.Scheme || !strings.EqualFold(req.URL.Host, from.Host) {
+		return fmt.Errorf("refusing a redirect from %s to %s, another scheme or host: configure the list's new URL if it moved", from.Redacted(), req.URL.Redacted())
 	}
 	return nil
 }
