@@ -109,6 +109,8 @@ func TestKeyRotation(t *testing.T) {
 		args []string
 	}{
 		{"the old log's proof, offline", []string{"--origin", oldOrigin, "--proof", oldProof, "--path", tryTiny, file}},
+		{"the old log's proof, offline, no --origin", []string{"--proof", oldProof, "--path", tryTiny, file}},
+		{"online, no --origin", []string{"--path", tryTiny, file}},
 		{"the frozen log, online", []string{"--origin", oldOrigin, "--path", tryTiny, file}},
 		{"the new log, online", []string{"--origin", newOrigin, "--path", tryTiny, file}},
 	} {
