@@ -3,6 +3,8 @@ package log
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +45,8 @@ const maxWitnessReason = 512
 
 type witnessState struct {
 	name, base string // the policy's name and URL
+	sigPrefix  string // "— <key name> ": a cosignature line of its key
+	keyHash    []byte // its key's hash, which the line's signature starts with
 	host       string // the label of the witness metrics
 	state      string // "" until it answers
 	status     int
@@ -82,6 +86,13 @@ func newWitnessWatch(policy []byte, origin, vkey string, failOpen bool, logger *
 			}
 			ep := u.JoinPath("/add-checkpoint") // where Tessera posts
 			s := &witnessState{name: f[1], base: f[3], host: ep.Host}
+			if kname, rest, ok := strings.Cut(f[2], "+"); ok {
+				if h, _, ok := strings.Cut(rest, "+"); ok {
+					if kh, err := hex.DecodeString(h); err == nil && len(kh) == 4 {
+						s.sigPrefix, s.keyHash = "— "+kname+" ", kh
+					}
+				}
+			}
 			w.byKey[endpointKey(ep)] = s
 			w.order = append(w.order, s)
 			nodes[f[1]] = &quorumNode{witness: s}
@@ -174,7 +185,18 @@ func (w *witnessWatch) observe(r *http.Request, resp *http.Response, err error) 
 	case err != nil:
 		state, reason = witnessUnreachable, err.Error()
 	case resp.StatusCode == http.StatusOK:
+		// Tessera checks the signature; a 200 of no line of the
+		// witness's key is not a cosignature (garbage, another key).
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, MaxWitnessAnswer))
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(b), resp.Body), resp.Body}
 		state = witnessOK
+		if !s.cosignatureLine(b) {
+			state, status = witnessFailing, resp.StatusCode
+			reason = "answered without a cosignature line of its key: " + printable(b[:min(len(b), maxWitnessReason)])
+		}
 	case resp.StatusCode == http.StatusConflict && resp.Header.Get("Content-Type") == "text/x.tlog.size":
 		return // the size handshake: Tessera asks again with the right size
 	default:
@@ -207,6 +229,26 @@ func (w *witnessWatch) observe(r *http.Request, resp *http.Response, err error) 
 	w.refusing.WithLabelValues(s.host, s.name).Set(v)
 	close(w.changed)
 	w.changed = make(chan struct{})
+}
+
+// cosignatureLine says whether b holds a signature line of s's key (its
+// name, and a signature starting with its key hash). A policy key this
+// cannot read is taken on trust, as before.
+func (s *witnessState) cosignatureLine(b []byte) bool {
+	if s.sigPrefix == "" {
+		return true
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, s.sigPrefix)
+		if !ok {
+			continue
+		}
+		sig, err := base64.StdEncoding.DecodeString(rest)
+		if err == nil && len(sig) > len(s.keyHash) && bytes.Equal(sig[:len(s.keyHash)], s.keyHash) {
+			return true
+		}
+	}
+	return false
 }
 
 // announce logs s's new state; was is the state before, since when.
