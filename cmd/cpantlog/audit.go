@@ -77,7 +77,7 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	v, err := c.verifier(true)
+	v, err := c.firstLogVerifier()
 	if err != nil {
 		return err
 	}

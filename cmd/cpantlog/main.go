@@ -138,7 +138,7 @@ func newFlags(name, summary string, stderr io.Writer, examples ...string) (*flag
 	fs.StringVar(&c.policy, "policy", policy, "trust policy `FILE`: the log's key and URL, witnesses and quorum ($CPANTLOG_POLICY; 'cpantlog init' writes it)")
 	fs.StringVar(&c.state, "state", client.StateDir(), "`DIR` of the newest trusted checkpoint per log ($CPANTLOG_STATE)")
 	fs.StringVar(&c.log, "log", "", "read the log from this `URL` or tile directory instead of the policy's URL")
-	fs.StringVar(&c.origin, "origin", "", "which log (`ORIGIN`) of the policy, when it names several (without it, verify and proof ask each log in the policy's order, and verify --proof takes the log the proof names)")
+	fs.StringVar(&c.origin, "origin", "", "which log (`ORIGIN`) of the policy, when it names several (without it, verify and proof ask each log in the policy's order, verify --proof takes the log the proof names, and proxy, exec, snapshot and audit ask the first)")
 	fs.StringVar(&c.cache, "cache", filepath.Join(cache, "cpantlog", "tiles"), "cache `DIR` of immutable tiles (empty to disable)")
 	fs.BoolVar(&c.crossCheck, "cross-check", true, "now and then (at most hourly) compare the log's checkpoint with a policy witness's latest cosigned one: a fork or a view kept stale is a security error (only when the policy names witnesses with URLs)")
 	fs.DurationVar(&c.maxViewLag, "max-view-lag", client.DefaultMaxViewLag, "with --cross-check: how long the log may show you an older tree than a witness cosigned")
@@ -235,8 +235,8 @@ func (c *common) verifiers() ([]*client.Verifier, error) {
 	return vs, nil
 }
 
-// firstLogVerifier is the verifier of the log a long-running command
-// (proxy, exec) asks: the --origin one, else the policy's first log (with
+// firstLogVerifier is the verifier of the log a command that checks many
+// files (proxy, exec, snapshot, audit) asks: the --origin one, else the policy's first log (with
 // several, the newest, by the operator's order); a mirror's proof from
 // any log of the policy still verifies (VerifyProof takes the log the
 // proof names).

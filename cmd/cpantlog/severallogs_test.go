@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -142,5 +143,30 @@ func TestSeveralLogsExec(t *testing.T) {
 	args := append([]string{"exec", "--origin", "cpan-tlog.example.org/log-old", "--upstream", e.mirror, "--policy", e.policy, "--state", e.state, "--files", t.TempDir(), "--"}, "cpanm", "-n", "-L", lib, "Test::Fatal")
 	if code, out := cli(t, args...); code != 2 || installed(lib, "Test/Fatal.pm") {
 		t.Errorf("cpantlog exec --origin <the unreachable log>: exit %d, want 2\n%s", code, out)
+	}
+}
+
+// TestSeveralLogsSnapshot: 'cpantlog snapshot' under a policy carrying
+// two logs asks the first with no --origin (it asked for one).
+func TestSeveralLogsSnapshot(t *testing.T) {
+	smp := samples(t)
+	tl := startLog(t, t.TempDir())
+	for _, s := range smp {
+		tl.add(t, s.path, s.content, "2024-01-02T03:04:05Z")
+	}
+	old := startLogWith(t, tlog.Config{DataDir: t.TempDir(), Origin: "cpan-tlog.example.org/log-old"})
+	old.stop()
+	policy := writePolicy(t, fmt.Sprintf("log %s %s\nlog %s http://127.0.0.1:9\nquorum none\n", tl.log.VerifierKey(), tl.url, old.log.VerifierKey()))
+	var snap strings.Builder
+	snap.WriteString("# carton snapshot format: version 1.0\nDISTRIBUTIONS\n")
+	for _, s := range smp[:2] {
+		dist := strings.TrimSuffix(filepath.Base(s.path), ".tar.gz")
+		fmt.Fprintf(&snap, "  %s\n    pathname: %s\n    provides:\n      X%d 1\n    requirements:\n      ExtUtils::MakeMaker 0\n", dist, strings.TrimPrefix(s.path, "authors/id/"), len(dist))
+	}
+	snapFile := filepath.Join(t.TempDir(), "cpanfile.snapshot")
+	os.WriteFile(snapFile, []byte(snap.String()), 0o644)
+	root, _ := buildMirror(t, smp)
+	if code, out := cli(t, "snapshot", snapFile, "--mirror", root, "--policy", policy, "--state", t.TempDir()); code != 0 || !strings.Contains(out, "2 of 2 distributions verified") {
+		t.Errorf("snapshot, two logs in the policy: exit %d\n%s", code, out)
 	}
 }

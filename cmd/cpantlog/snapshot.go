@@ -44,7 +44,7 @@ func snapshotCmd(args []string, stdout, stderr io.Writer) error {
 	if *mirror == "" {
 		*mirror = defaultMirror(filepath.Dir(pos[0]))
 	}
-	v, err := c.verifier(true)
+	v, err := c.firstLogVerifier()
 	if err != nil {
 		return err
 	}
