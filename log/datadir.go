@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
 )
 
 // ErrNotLogDir wraps the refusal of a --data directory that holds
@@ -67,7 +69,7 @@ func CheckDataDir(dir string) error {
 	var foreign []string
 	for _, n := range names {
 		if !logNames(n) {
-			foreign = append(foreign, n)
+			foreign = append(foreign, shownName(n))
 		}
 	}
 	if len(foreign) > 0 && !slices.ContainsFunc(names, func(n string) bool { return n == KeyFile || n == VKeyFile || n == TreeDir }) {
@@ -80,4 +82,16 @@ func CheckDataDir(dir string) error {
 			ErrNotLogDir, abs, KeyFile, VKeyFile, TreeDir, strings.Join(shown, ", "), more)
 	}
 	return nil
+}
+
+// shownName is a file name as an error shows it: as it is when plain,
+// else quoted, so that a crafted name (a newline and a forged report
+// line, a terminal escape) cannot write on the operator's terminal.
+func shownName(n string) string {
+	for _, r := range n {
+		if r <= ' ' || r == 0x7f || r == '"' || r == '\\' || !unicode.IsPrint(r) {
+			return strconv.Quote(n)
+		}
+	}
+	return n
 }
