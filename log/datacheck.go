@@ -8,11 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/go-sql-driver/mysql"
 	flog "github.com/transparency-dev/formats/log"
@@ -285,7 +287,7 @@ func readTreeState(ctx context.Context, cfg Config) (treeState, error) {
 	}
 	p := filepath.Join(cfg.DataDir, TreeDir, ".state", "treeState")
 	st := treeState{where: p}
-	raw, err := os.ReadFile(p)
+	raw, err := readTreeFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return st, nil
 	}
@@ -520,4 +522,28 @@ func checkIndexFileBytes(ctx context.Context, r *CheckReport, files indexFiles, 
 	}
 	r.add(CheckFail, "index files: %d of %d logged versions cannot be read back from %s: %s%s. Nothing rebuilds them (a mirror keeps only the current version): restore %s/ from the backup. A version lost for good is an incident: monitors report it (index-version-unavailable); announce it, then start with --allow-missing-index-files",
 		len(bad), len(seen), where, strings.Join(shown, "; "), more, IndexFilesDir)
+}
+
+// readTreeFile reads a file of the POSIX tree as check-data and the
+// start checks do: a regular file only (a FIFO in its place, from a
+// crafted backup or a shared mount, would make the read wait for ever),
+// of at most MaxIndexFileBytes.
+func readTreeFile(p string) ([]byte, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", p)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxIndexFileBytes+1))
+	if err == nil && len(b) > MaxIndexFileBytes {
+		err = fmt.Errorf("%s is larger than %d bytes", p, MaxIndexFileBytes)
+	}
+	return b, err
 }

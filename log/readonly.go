@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	flog "github.com/transparency-dev/formats/log"
@@ -69,7 +68,7 @@ func newStaticReader(ctx context.Context, cfg Config, v note.Verifier) (*staticR
 	case "", StoragePOSIX:
 		ff := tclient.FileFetcher{Root: filepath.Join(cfg.DataDir, TreeDir)}
 		return &staticReader{verifier: v, get: func(_ context.Context, p string) ([]byte, error) {
-			return os.ReadFile(filepath.Join(ff.Root, filepath.FromSlash(p)))
+			return readTreeFile(filepath.Join(ff.Root, filepath.FromSlash(p)))
 		}}, nil
 	case StorageS3:
 		b, err := newBucket(ctx, cfg.S3)
