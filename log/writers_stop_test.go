@@ -163,6 +163,7 @@ func TestStoppedWriterKeepsOneContentPerPath(t *testing.T) {
 	// answers 503, until it answers anything else or a lease and a half
 	// has passed since the stop.
 	answersB := map[string][]int{}
+	conflicts := map[string]uint64{} // path -> the index B's 409 names
 	other := func(n int) int { return n + 500000 }
 	var bwg sync.WaitGroup
 	for p, n := range held {
@@ -174,6 +175,9 @@ func TestStoppedWriterKeepsOneContentPerPath(t *testing.T) {
 				answersB[p] = append(answersB[p], code)
 				if code == 200 {
 					acks = append(acks, ack{add{p, other(n)}, idx, "B"})
+				}
+				if code == 409 {
+					conflicts[p] = idx
 				}
 				mu.Unlock()
 				if (code != 503 && code != 0) || time.Since(stopAt) > claimLease*3/2 {
@@ -242,6 +246,9 @@ func TestStoppedWriterKeepsOneContentPerPath(t *testing.T) {
 	for _, a := range acks {
 		maxIdx = max(maxIdx, a.index+1)
 	}
+	for _, i := range conflicts {
+		maxIdx = max(maxIdx, i+1)
+	}
 	leaves := servedLeaves(t, urlB, dataB, maxIdx)
 	pathRe := regexp.MustCompile(`(?m)^path (\S+)$`)
 	shaRe := regexp.MustCompile(`(?m)^sha256 ([0-9a-f]{64})$`)
@@ -280,6 +287,9 @@ func TestStoppedWriterKeepsOneContentPerPath(t *testing.T) {
 			if _, ok := contents[p][content(n)]; !ok {
 				t.Errorf("A's claimed content for %s is not in the log", p)
 			}
+			if i, ok := conflicts[p]; ok && !containsIndex(contents[p][content(n)], i) {
+				t.Errorf("B's 409 for %s names index %d, which does not hold A's claimed content (contents %v)", p, i, contents[p])
+			}
 		}
 	}
 	t.Logf("%d entries, %d paths, %d acknowledged adds, %d paths with a repeated leaf", len(leaves), len(contents), len(acks), repeats)
@@ -295,7 +305,7 @@ func containsIndex(idx []uint64, i uint64) bool {
 }
 
 // postCode sends an add and gives the answer's status code (0 for none)
-// and, for a 200, the index.
+// and, for a 200 or 409, the index it names.
 func postCode(hc *http.Client, base, token, body string) (int, uint64) {
 	req, _ := http.NewRequest("POST", base+"/add", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(token))
@@ -305,7 +315,7 @@ func postCode(hc *http.Client, base, token, body string) (int, uint64) {
 	}
 	defer resp.Body.Close()
 	var res struct{ Index uint64 }
-	if resp.StatusCode == 200 {
+	if resp.StatusCode == 200 || resp.StatusCode == 409 {
 		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
 			return -1, 0
 		}
