@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
+	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 )
 
 // sharedWorld is one log key and three logs that use it: the honest log
@@ -58,7 +61,36 @@ func newSharedWorldWith(t *testing.T, index bool) *sharedWorld {
 	w.rolled = startLog(t, rolled)
 	w.forked = startLog(t, forked)
 	w.forked.add(t, w.smp[3].path, w.smp[3].content, "2024-01-02T03:04:05Z")
+	// The Perl hook reads a log's proof tree, which a log writes after the
+	// checkpoint that covers an entry: wait until each log serves it.
+	for _, lf := range []struct {
+		lg   *testLog
+		smps []sampleFile
+	}{{w.honest, w.smp[:3]}, {w.rolled, w.smp[:2]}, {w.forked, []sampleFile{w.smp[0], w.smp[1], w.smp[3]}}} {
+		for _, s := range lf.smps {
+			waitProofServed(t, lf.lg.url, s)
+		}
+	}
 	return w
+}
+
+// waitProofServed waits until the log at url serves the proof tree's
+// file for s.
+func waitProofServed(t *testing.T, url string, s sampleFile) {
+	t.Helper()
+	u := url + "/" + cpan.ProofPath(s.path, sha256.Sum256(s.content))
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(u)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the log did not serve the proof within 30 s (%v)", u, err)
+		}
+	}
 }
 
 // policy names the shared key with lg's URL.
