@@ -30,6 +30,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
+	tlog "github.com/CPAN-Security/cpan-tlog/log"
 )
 
 // markerPerl is Perl that leaves a file named what in
@@ -326,6 +329,35 @@ func TestCpanmTlogBuildsOnlyWhatVerified(t *testing.T) {
 				t.Errorf("%s: the tampered Text::Diff was installed", name)
 			}
 			assertRefused(t, r, "Text-Diff-1.45.tar.gz")
+		}
+	})
+
+	// The hook asks the log its proof's checkpoint names (d33d61c): a
+	// mirror serving the hostile tarball with a valid proof from a log of
+	// its own (another origin and key, that logged exactly these bytes)
+	// must not get it built.
+	t.Run("a proof from a log the policy does not name", func(t *testing.T) {
+		m := w.copyMirror(t)
+		hostile := tarGz(t, hostileFiles("Text-Diff-1.45", "Text::Diff"))
+		replaceWithHostile(t, m, tampered, hostile)
+		dir := t.TempDir()
+		if _, err := tlog.Keygen(dir, "evil.example/log"); err != nil {
+			t.Fatal(err)
+		}
+		evil := startLog(t, dir)
+		evil.add(t, tampered, hostile, "2024-01-02T03:04:05Z")
+		proofFile := filepath.Join(m, filepath.FromSlash(cpan.ProofPath(tampered, sha256.Sum256(hostile))))
+		os.MkdirAll(filepath.Dir(proofFile), 0o755)
+		os.WriteFile(proofFile, fetch(t, evil.url+"/proof?path="+tampered), 0o644)
+		for _, mirror := range []string{m, serve(t, m)} {
+			r := cpanmTlog(t, w.policy, nil, "--mirror", mirror, "Text::Diff")
+			if installed(r.lib, "Text/Diff.pm") {
+				t.Errorf("%s: the hostile Text::Diff was installed", mirror)
+			}
+			assertRefused(t, r, "Text-Diff-1.45.tar.gz")
+			if !strings.Contains(r.out, "checkpoint is from log 'evil.example/log', which the policy does not name") {
+				t.Errorf("%s: the refusal does not say the proof is another log's\n%s", mirror, r.out)
+			}
 		}
 	})
 
