@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -40,5 +41,33 @@ func TestExecCPANpmNoPrompt(t *testing.T) {
 		if strings.Contains(out, own) {
 			t.Errorf("the plugin fought the proxy (%q):\n%s", own, out)
 		}
+	}
+}
+
+// TestExecCPANpmBuildsNothingRefused: under cpantlog exec (whose CPAN.pm
+// configuration now has a stand-in proxy user and no external download
+// programs, 5709e85), a hostile Text-Diff served with CHECKSUMS forged to
+// match is refused: CPAN.pm exits non-zero and no code of it ran (no
+// marker from its Makefile.PL, test or module).
+func TestExecCPANpmBuildsNothingRefused(t *testing.T) {
+	if _, err := exec.LookPath("cpan"); err != nil {
+		t.Skip("cpan (CPAN.pm) not installed")
+	}
+	e := newExecEnv(t)
+	f := filepath.Join(e.root, filepath.FromSlash(textDiff))
+	good := mustRead(t, f)
+	replaceWithHostile(t, e.root, textDiff, tarGz(t, hostileFiles("Text-Diff-1.45", "Text::Diff")))
+	t.Cleanup(func() { os.WriteFile(f, good, 0o644) })
+	markers, base := t.TempDir(), t.TempDir()
+	t.Setenv("CPANTLOG_TEST_MARKERS", markers)
+	t.Setenv("PERL_MM_OPT", "INSTALL_BASE="+base)
+	t.Setenv("PERL_MB_OPT", "--install_base "+base)
+	t.Setenv("PERL5LIB", filepath.Join(base, "lib/perl5"))
+	t.Setenv("CPAN_OPTS", "")
+	t.Setenv("HOME", t.TempDir())
+	code, out := e.run(t, "cpan", "-T", "Text::Diff")
+	assertRefused(t, clientRun{code: code, out: out, lib: base, markers: markers}, "Text-Diff-1.45.tar.gz")
+	if installed(base, "Text/Diff.pm") {
+		t.Errorf("the hostile Text::Diff was installed\n%s", out)
 	}
 }
