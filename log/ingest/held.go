@@ -99,7 +99,7 @@ func (f *Follower) hold(ctx context.Context, ev cpan.RecentEvent, sums map[strin
 		}
 	}
 	for len(hs) >= maxHeld {
-		if err := f.logPlain(ctx, hs[0], sums); err != nil {
+		if err := f.release(ctx, hs[0], sums, fmt.Sprintf("more than %d bundles held", maxHeld)); err != nil {
 			return err
 		}
 		hs = hs[1:]
@@ -109,8 +109,10 @@ func (f *Follower) hold(ctx context.Context, ev cpan.RecentEvent, sums map[strin
 	return f.putHeld(hs)
 }
 
-// logPlain logs a held bundle now, whether or not its file came.
-func (f *Follower) logPlain(ctx context.Context, h heldBundle, sums map[string]map[string]cpan.Checksum) error {
+// release logs the held bundle h: annotated if its file is logged by
+// now, else as a plain upload, saying why (because). A bundle gone from
+// the mirror or refused is dropped (uploadEntry says so).
+func (f *Follower) release(ctx context.Context, h heldBundle, sums map[string]map[string]cpan.Checksum, because string) error {
 	epoch, err := cpan.ParseEpoch(h.Epoch)
 	if err != nil {
 		f.Logger.Error("follow: a held bundle's epoch does not parse; dropped", "path", h.Path, "err", err)
@@ -119,14 +121,14 @@ func (f *Follower) logPlain(ctx context.Context, h heldBundle, sums map[string]m
 	if wait, err := f.mustWait(h.Path); err != nil {
 		return err
 	} else if wait {
-		f.Logger.Warn("follow: more Sigstore bundles held than the follower keeps; logging the oldest as a plain upload", "path", h.Path, "held since", h.Since, "max", maxHeld)
+		f.Logger.Warn("follow: "+because+"; logging the held Sigstore bundle as a plain upload", "path", h.Path, "held since", h.Since)
 	}
 	e, err := f.uploadEntry(ctx, cpan.RecentEvent{Epoch: epoch, Path: h.Path, Type: "new"}, sums)
 	if err != nil {
 		return fmt.Errorf("held bundle %s: %w", h.Path, err)
 	}
 	if e == nil {
-		return nil // gone from the mirror, or refused: said by uploadEntry
+		return nil
 	}
 	return f.add(ctx, e)
 }
@@ -140,31 +142,15 @@ func (f *Follower) releaseHeld(ctx context.Context, sums map[string]map[string]c
 	}
 	var keep []heldBundle
 	for i, h := range hs {
-		epoch, err := cpan.ParseEpoch(h.Epoch)
-		if err != nil {
-			f.Logger.Error("follow: a held bundle's epoch does not parse; dropped", "path", h.Path, "err", err)
-			continue
-		}
 		wait, err := f.mustWait(h.Path)
 		if err != nil {
 			return err
 		}
-		overdue := time.Since(h.Since) > heldGrace || len(hs)-i > maxHeld
-		if wait && !overdue {
+		if wait && time.Since(h.Since) <= heldGrace && len(hs)-i <= maxHeld {
 			keep = append(keep, h)
 			continue
 		}
-		if wait {
-			f.Logger.Warn("follow: the file a held Sigstore bundle signs was never logged; logging the bundle as a plain upload", "path", h.Path, "held since", h.Since)
-		}
-		e, err := f.uploadEntry(ctx, cpan.RecentEvent{Epoch: epoch, Path: h.Path, Type: "new"}, sums)
-		if err != nil {
-			return fmt.Errorf("held bundle %s: %w", h.Path, err)
-		}
-		if e == nil {
-			continue // gone from the mirror, or refused: said by uploadEntry
-		}
-		if err := f.add(ctx, e); err != nil {
+		if err := f.release(ctx, h, sums, "the file it signs was never logged"); err != nil {
 			return err
 		}
 	}
