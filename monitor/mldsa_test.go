@@ -2,15 +2,12 @@ package monitor
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"strings"
 	"testing"
 
 	"github.com/CPAN-Security/cpan-tlog/client"
 	"github.com/CPAN-Security/cpan-tlog/internal/testlog"
-	tlog "github.com/CPAN-Security/cpan-tlog/log"
-	"github.com/CPAN-Security/cpan-tlog/witness"
 )
 
 // TestMonitorCountsMLDSA44Cosignature: a real log cosigned by a real
@@ -20,18 +17,7 @@ import (
 // checkpoint is not trusted (checkpoint-untrusted, naming witness pq) and
 // nothing is audited from it.
 func TestMonitorCountsMLDSA44Cosignature(t *testing.T) {
-	dir := t.TempDir()
-	logVKey, err := tlog.Keygen(dir, tlog.DefaultOrigin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w1 := testlog.StartWitness(t, "w1.example", logVKey)
-	pq := testlog.StartWitnessWith(t, "pq.example", logVKey, witness.MLDSA44)
-	policyText := func(logURL string) string {
-		return fmt.Sprintf("log %s %s\nwitness w1 %s %s\nwitness pq %s %s\ngroup both 2 w1 pq\nquorum both\n",
-			logVKey, logURL, w1.VKey, w1.URL, pq.VKey, pq.URL)
-	}
-	tl := testlog.Start(t, tlog.Config{DataDir: dir, WitnessPolicy: []byte(policyText("http://127.0.0.1:1"))})
+	tl, policyText := testlog.StartMLDSA44Pair(t)
 	smp := samples(t)
 	for _, s := range smp[:3] {
 		tl.Add(t, s.path, s.content, "2024-01-02T03:04:05Z", true)

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -12,8 +11,6 @@ import (
 
 	"github.com/CPAN-Security/cpan-tlog/client"
 	"github.com/CPAN-Security/cpan-tlog/internal/testlog"
-	tlog "github.com/CPAN-Security/cpan-tlog/log"
-	"github.com/CPAN-Security/cpan-tlog/witness"
 )
 
 // TestProxyCountsMLDSA44Cosignature: a real log cosigned by a real
@@ -22,18 +19,7 @@ import (
 // for (200, the bytes); with pq's cosignature flipped by a front before
 // the log, it refuses it (403, naming witness pq).
 func TestProxyCountsMLDSA44Cosignature(t *testing.T) {
-	dir := t.TempDir()
-	logVKey, err := tlog.Keygen(dir, tlog.DefaultOrigin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w1 := testlog.StartWitness(t, "w1.example", logVKey)
-	pq := testlog.StartWitnessWith(t, "pq.example", logVKey, witness.MLDSA44)
-	policyText := func(logURL string) string {
-		return fmt.Sprintf("log %s %s\nwitness w1 %s %s\nwitness pq %s %s\ngroup both 2 w1 pq\nquorum both\n",
-			logVKey, logURL, w1.VKey, w1.URL, pq.VKey, pq.URL)
-	}
-	tl := testlog.Start(t, tlog.Config{DataDir: dir, WitnessPolicy: []byte(policyText("http://127.0.0.1:1"))})
+	tl, policyText := testlog.StartMLDSA44Pair(t)
 	dist := []byte("a distribution's bytes\n")
 	tl.Add(t, distPath, dist, "2024-01-02T03:04:05Z", true)
 	mirror := t.TempDir()
