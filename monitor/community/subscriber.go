@@ -1,0 +1,100 @@
+// Package community runs one monitor for many subscribers: CPAN authors
+// and users who each say what they care about (a PAUSE id, distributions,
+// namespaces, a path glob) and how they want to hear of it (email, a
+// webhook, an Atom feed of their own), and hear of every upload and index
+// change that touches it, loudly when it is not what they declared.
+//
+// Subscriptions live in the monitor's own state (the bbolt file of package
+// monitor): what the audit of a batch of entries routes to a subscriber
+// commits in the same transaction as the audit's position and findings,
+// so nothing is routed twice or lost. A message is removed from a
+// subscriber's queue in a transaction after it was sent: a crash between
+// the two sends that one message again, never more.
+//
+// Nothing reaches a subscriber that the subscriber did not write or the
+// log did not record; no address receives anything but its confirmation
+// mail until its owner follows the link in it.
+package community
+
+import "time"
+
+// Subscriber is one person's subscription. It is stored as JSON in
+// bucket bSubscribers under ID.
+type Subscriber struct {
+	ID    string `json:"id"`    // 128 random bits, hex; never shown in a URL
+	Email string `json:"email"` // as given, lower-cased domain; the confirmation went here
+	// Confirmed is set only when the owner of Email followed the
+	// confirmation link; until then nothing but that mail is sent.
+	Confirmed   bool      `json:"confirmed"`
+	Created     time.Time `json:"created"`
+	ConfirmedAt time.Time `json:"confirmed_at,omitzero"`
+	Rules       []Rule    `json:"rules"`
+	// Expect declares how the subscriber's releases are made: uploads
+	// matching an expectation are quiet (digest only), others in its scope
+	// are alerts naming what differs.
+	Expect []Expectation `json:"expect,omitempty"`
+	// Channels: mail goes to Email when Mail is set; Webhook, when not
+	// empty, receives each message as JSON; the Atom feed is always kept.
+	Mail    bool   `json:"mail"`
+	Webhook string `json:"webhook,omitempty"`
+	// Digest is how often the digest is sent (0: daily).
+	Digest time.Duration `json:"digest,omitempty"`
+	// LastDigest is when the last digest was sent.
+	LastDigest time.Time `json:"last_digest,omitzero"`
+	// Bounces counts permanent delivery failures in a row; at MaxBounces
+	// mail stops (Suspended) until the subscriber confirms again.
+	Bounces   int  `json:"bounces,omitempty"`
+	Suspended bool `json:"suspended,omitempty"`
+}
+
+// MaxBounces permanent failures in a row suspend a subscriber's mail.
+const MaxBounces = 3
+
+// Rule is one thing a subscriber watches.
+type Rule struct {
+	// Kind is "author" (a PAUSE id: uploads into its directory or by it,
+	// index changes moving its packages to or from it), "dist" (a
+	// distribution's uploads, deletions and index changes), "namespace"
+	// (a package name, or a prefix ending in "::*", in 02packages: index
+	// changes of those packages, and uploads of the distribution named
+	// after the package, Foo::Bar -> Foo-Bar) or "path" (a glob in Go's
+	// path.Match syntax over logged paths).
+	Kind  string `json:"kind"`
+	Value string `json:"value"`
+}
+
+// Expectation is how an author declares their releases are made: uploads
+// of Dists (all in the subscriber's scope when empty) carry a Sigstore
+// bundle whose recorded identity has this Issuer and, where given, this
+// source Repository and Workflow (build config). An empty field is not
+// compared, but Issuer and one of Repository/Workflow are required.
+type Expectation struct {
+	Dists      []string `json:"dists,omitempty"`
+	Issuer     string   `json:"issuer"`
+	Repository string   `json:"repository,omitempty"`
+	Workflow   string   `json:"workflow,omitempty"`
+}
+
+// Bucket names in the monitor's bbolt file. Everything this package keeps
+// is under these; package monitor creates none of them.
+var (
+	bSubscribers = []byte("community-subscribers") // ID -> Subscriber JSON
+	bEmails      = []byte("community-emails")      // address -> ID
+	// bTokens maps sha256(token) to a token record (purpose, subscriber
+	// ID, expiry): a token is stored only hashed, so a copy of the state
+	// gives nobody a way to confirm or manage a subscription.
+	bTokens = []byte("community-tokens")
+	// bQueue holds messages routed but not yet sent, per subscriber:
+	// key ID|seq (big-endian), value the message JSON.
+	bQueue = []byte("community-queue")
+	// bFeed holds each subscriber's Atom feed items (ID|seq), the newest
+	// FeedItems kept.
+	bFeed = []byte("community-feed")
+	// bDigest holds items waiting for each subscriber's next digest.
+	bDigest = []byte("community-digest")
+	// bExpecting holds uploads waiting for their Sigstore bundle to be
+	// judged against a subscriber's expectation.
+	bExpecting = []byte("community-expecting")
+	// bRate holds rate-limit windows per address and per source.
+	bRate = []byte("community-rate")
+)
