@@ -1,0 +1,93 @@
+package testsmtp
+
+import (
+	"crypto/tls"
+	"errors"
+	"net/smtp"
+	"net/textproto"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestServerReceives drives the server with net/smtp: STARTTLS, AUTH
+// PLAIN, one message kept with its envelope; the 550 and 451 recipients
+// answer as configured.
+func TestServerReceives(t *testing.T) {
+	s := Start(t, Reject550("gone@example.org"), Defer451("later@example.org"))
+	c, err := smtp.Dial(s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartTLS(&tls.Config{ServerName: "127.0.0.1", RootCAs: s.RootCAs}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Auth(smtp.PlainAuth("", s.Username, s.Password, "127.0.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("from@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	var te *textproto.Error
+	if err := c.Rcpt("gone@example.org"); !errors.As(err, &te) || te.Code != 550 {
+		t.Errorf("RCPT gone: %v, want 550", err)
+	}
+	if err := c.Rcpt("later@example.org"); !errors.As(err, &te) || te.Code != 451 {
+		t.Errorf("RCPT later: %v, want 451", err)
+	}
+	if err := c.Rcpt("to@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("Subject: hi\r\n\r\n.leading dot\r\nline\r\n"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+	m := s.WaitFor(t, 1, 10*time.Second)[0]
+	if m.From != "from@example.org" || !slices.Equal(m.To, []string{"to@example.org"}) || !m.TLS || !m.Authenticated {
+		t.Errorf("envelope %+v", m)
+	}
+	if got := m.Header.Get("Subject"); got != "hi" {
+		t.Errorf("Subject %q", got)
+	}
+	if string(m.Body) != ".leading dot\r\nline\r\n" {
+		t.Errorf("body %q", m.Body)
+	}
+	cmds := strings.Join(s.Commands(), "\n")
+	for _, want := range []string{"STARTTLS", "AUTH PLAIN", "MAIL FROM:<from@example.org>"} {
+		if !strings.Contains(cmds, want) {
+			t.Errorf("commands lack %q:\n%s", want, cmds)
+		}
+	}
+	if strings.Contains(cmds, s.Password) {
+		t.Errorf("commands log holds the password")
+	}
+}
+
+// TestServerWithoutTLS: no STARTTLS offered, AUTH offered in clear.
+func TestServerWithoutTLS(t *testing.T) {
+	s := Start(t, WithoutTLS())
+	c, err := smtp.Dial(s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		t.Error("STARTTLS offered")
+	}
+	if ok, _ := c.Extension("AUTH"); !ok {
+		t.Error("AUTH not offered in clear")
+	}
+}
