@@ -59,6 +59,16 @@ type Finding struct {
 	Message  string    `json:"message"`
 	Evidence string    `json:"evidence,omitempty"` // a file or directory holding it
 	Seen     time.Time `json:"seen"`
+	// Whom the finding concerns, for routing it to subscribers (package
+	// monitor/community): PAUSE ids (the uploader and the directory's
+	// owner; for an index change, the previous and the new owner),
+	// distributions and packages.
+	Authors  []string `json:"authors,omitempty"`
+	Dists    []string `json:"dists,omitempty"`
+	Packages []string `json:"packages,omitempty"`
+	// PrevIndex is, for an index diff, the log index of the previous
+	// version it was compared with (Index is the new version's).
+	PrevIndex *uint64 `json:"prev_index,omitempty"`
 }
 
 func entryFinding(kind string, idx uint64, path, format string, args ...any) Finding {

@@ -118,10 +118,29 @@ func (m *Monitor) diffIndexes(ctx context.Context) error {
 // or returns an error and leaves it queued (stopping, or the monitor's own
 // disk or state failed).
 func (m *Monitor) diffIndex(ctx context.Context, dir string, key []byte, idx uint64, q queuedIndex) error {
+	// The version this one is compared with: its log index is the
+	// evidence an index-diff finding carries beside this one's.
+	var prevIdx *uint64
+	m.st.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bMeta).Get(baselineKey(q.Path)); len(v) == 8 {
+			n := binary.BigEndian.Uint64(v)
+			prevIdx = &n
+		}
+		return nil
+	})
+	baselined := false
 	done := func(findings ...Finding) error {
 		return m.st.db.Update(func(tx *bolt.Tx) error {
-			if err := record(tx, findings); err != nil {
+			for i := range findings {
+				findings[i].PrevIndex = prevIdx
+			}
+			if err := m.st.record(tx, findings); err != nil {
 				return err
+			}
+			if baselined {
+				if err := tx.Bucket(bMeta).Put(baselineKey(q.Path), binary.BigEndian.AppendUint64(nil, idx)); err != nil {
+					return err
+				}
 			}
 			return tx.Bucket(bIndexQueue).Delete(key)
 		})
@@ -159,11 +178,20 @@ func (m *Monitor) diffIndex(ctx context.Context, dir string, key []byte, idx uin
 		// does not become the baseline.
 		return done(append(findings, m.unauditableIndex(idx, q, err))...)
 	}
+	// Recorded before the rename: a crash between the two leaves the
+	// older file as the baseline with this version's index, and the next
+	// diff's evidence names this version, the one the log says came
+	// before it.
+	baselined = true
 	if err := done(findings...); err != nil {
 		return err
 	}
 	return os.Rename(tmp, prev)
 }
+
+// baselineKey is the bMeta key of the log index of the version of an
+// index file that the next version is compared with.
+func baselineKey(cpanPath string) []byte { return []byte("index-baseline:" + cpanPath) }
 
 // unauditableIndex is the finding of a version that cannot be audited.
 func (m *Monitor) unauditableIndex(idx uint64, q queuedIndex, err error) Finding {
@@ -410,6 +438,8 @@ type indexDiff struct {
 	idx                 uint64
 	findings            []Finding
 	dropped             int
+	// whom the findings being made concern (see about)
+	aboutPkgs, authors, dists []string
 }
 
 func (d *indexDiff) add(kind string, security bool, id, format string, args ...any) {
@@ -418,7 +448,20 @@ func (d *indexDiff) add(kind string, security bool, id, format string, args ...a
 		return
 	}
 	i := d.idx
-	d.findings = append(d.findings, Finding{ID: kind + ":" + d.path + ":" + id, Kind: kind, Security: security, Index: &i, Path: d.path, Message: fmt.Sprintf(format, args...)})
+	d.findings = append(d.findings, Finding{ID: kind + ":" + d.path + ":" + id, Kind: kind, Security: security, Index: &i, Path: d.path, Message: fmt.Sprintf(format, args...),
+		Authors: d.authors, Dists: d.dists, Packages: d.aboutPkgs})
+}
+
+// about sets whom the next findings concern: a package, and the authors
+// and distributions of the index paths (A/AU/AUTHOR/Dist-1.0.tar.gz) it
+// had and has.
+func (d *indexDiff) about(pkg string, paths ...string) {
+	var authors, dists []string
+	for _, p := range paths {
+		authors = append(authors, owner(p))
+		dists = append(dists, cpan.ParseDistInfo(cpan.AuthorsPrefix+p).Dist)
+	}
+	d.aboutPkgs, d.authors, d.dists = []string{pkg}, subjects(authors...), subjects(dists...)
 }
 
 // sortKey is PAUSE's order: case-insensitive, then exact.
@@ -465,10 +508,12 @@ func (d *indexDiff) packages(prevR, curR io.Reader) error {
 	cur := &sortedPackages{r: r}
 	err = mergeJoin(baseline(whole(d.prevBound, prev.next)), whole(d.curBound, cur.next), func(p cpan.Package) string { return p.Name },
 		func(o cpan.Package) {
+			d.about(o.Name, o.Path)
 			d.add(KindIndexPackageRemoved, false, o.Name+":"+o.Path, "%s left the index (it was %s %s); if that was not its author's doing, installs of it now fail or resolve elsewhere", o.Name, o.Path, o.Version)
 		},
 		d.checkLogged,
 		func(o, n cpan.Package) {
+			d.about(n.Name, o.Path, n.Path)
 			if n.Path != o.Path {
 				d.checkLogged(n)
 				if owner(n.Path) != owner(o.Path) {
@@ -535,6 +580,7 @@ func (d *indexDiff) checkLogged(p cpan.Package) {
 	if ok && !rec.Deleted {
 		return
 	}
+	d.about(p.Name, p.Path)
 	d.add(KindIndexUnlogged, true, p.Name+":"+p.Path, "%s points at %s, which the log has no (undeleted) upload of: clients following this index would install a file nobody can verify", p.Name, cp)
 }
 
@@ -575,11 +621,13 @@ func (d *indexDiff) perms(prevR, curR io.Reader) error {
 	}
 	err = mergeJoin(baseline(whole(d.prevBound, prev.next)), whole(d.curBound, cur.next), func(g permGroup) string { return g.pkg },
 		func(o permGroup) {
+			d.aboutPerms(o)
 			d.add(KindPermsChanged, false, o.pkg+":dropped", "%s lost every permission (it was %s)", o.pkg, o.text())
 		},
 		func(permGroup) {}, // a new package: its first permissions are ordinary
 		func(o, n permGroup) {
 			if o.text() != n.text() {
+				d.aboutPerms(o, n)
 				sum := sha256.Sum256([]byte(n.text()))
 				d.add(KindPermsChanged, false, n.pkg+":"+hex.EncodeToString(sum[:8]), "permissions on %s changed from %s to %s: whoever has them can upload releases of it", n.pkg, o.text(), n.text())
 			}
@@ -601,6 +649,19 @@ type permGroup struct {
 }
 
 func (g permGroup) text() string { return strings.Join(g.perms, ",") }
+
+// aboutPerms sets whom a permissions change concerns: the package and
+// every PAUSE id that had or has a permission on it.
+func (d *indexDiff) aboutPerms(groups ...permGroup) {
+	var ids []string
+	for _, g := range groups {
+		for _, p := range g.perms {
+			id, _, _ := strings.Cut(p, ":")
+			ids = append(ids, id)
+		}
+	}
+	d.aboutPkgs, d.authors, d.dists = []string{groups[0].pkg}, subjects(ids...), nil
+}
 
 // maxPermsPerPackage bounds one package's group (the real maximum is a
 // few dozen co-maintainers).

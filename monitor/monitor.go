@@ -68,6 +68,9 @@ type Config struct {
 	// end, sorting on disk, instead of in a table of every path held in
 	// memory (see bulkPaths). 0 means DefaultBulkAudit; negative, never.
 	BulkAudit int
+	// Router, when set, gets every new finding and every logged upload
+	// and deletion, in the transaction that records them (see Router).
+	Router Router
 	// Progress receives a progress line now and then during long syncs.
 	Progress io.Writer
 	Logger   *slog.Logger
@@ -158,6 +161,7 @@ func New(cfg Config) (*Monitor, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.router = cfg.Router
 	m := &Monitor{cfg: cfg, log: l, trusted: trusted, st: st, watch: cfg.Watch, logBase: logBase, logDir: logDir,
 		metrics: newMetrics(), http: client.NewHTTPClient(30 * time.Second), skippedPeers: map[string]bool{}}
 	// The gauges say what the state holds from the start, not 0 until
@@ -458,7 +462,7 @@ func (m *Monitor) streamEntries(ctx context.Context, cp *client.Checkpoint, from
 				}
 				findings = append(findings, fs...)
 			}
-			if err := record(tx, findings); err != nil {
+			if err := m.st.record(tx, findings, m.st.batchUploads...); err != nil {
 				return err
 			}
 			var buf bytes.Buffer

@@ -99,18 +99,29 @@ const bundleSuffix = ".sigstore.json"
 
 // checkEntry applies every per-entry rule to the leaf at idx; pathHash is
 // the hash of its path under the uploads table's seed.
-func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, e *entry.Entry, err error, pathHash uint64) ([]Finding, error) {
+func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, e *entry.Entry, err error, pathHash uint64) (out []Finding, _ error) {
 	if err != nil {
 		f := entryFinding(KindEntryMalformed, idx, "", "entry %d is not a valid v1 entry: %v", idx, err)
 		return []Finding{f}, nil
 	}
-	var out []Finding
 	// CPAN::DistnameInfo costs more than the rest of the checks together:
 	// compute it only when a rule needs it.
 	var info cpan.DistInfo
-	needInfo := len(m.watch) > 0 || (m.tracksDists && !strings.HasSuffix(e.Path, bundleSuffix))
+	routed := m.cfg.Router != nil && e.Kind != entry.Index
+	needInfo := len(m.watch) > 0 || routed || (m.tracksDists && !strings.HasSuffix(e.Path, bundleSuffix))
 	if needInfo {
 		info = cpan.ParseDistInfo(e.Path)
+	}
+	if routed {
+		m.noteUpload(idx, e, info)
+		defer func() {
+			// Whom the entry's findings concern: its uploader and the
+			// directory's owner.
+			for i := range out {
+				out[i].Authors = subjects(e.Uploader, info.CPANID)
+				out[i].Dists = subjects(info.Dist)
+			}
+		}()
 	}
 	for _, r := range m.watch {
 		if r.matches(e, info) {

@@ -28,6 +28,12 @@ type state struct {
 	db      *bolt.DB
 	dir     string
 	uploads *uploads
+	// router, when set, gets the findings record files and the uploads
+	// of the batch, in the same transaction.
+	router Router
+	// batchUploads are the uploads and deletions of the batch being
+	// audited, for the router (see noteUpload).
+	batchUploads []Upload
 }
 
 var (
@@ -206,7 +212,7 @@ func (s *state) finishBulk(progress io.Writer) error {
 			}
 		}
 		findings, err := u.checkDeferred(progress, func(fs []Finding) error {
-			return s.db.Update(func(tx *bolt.Tx) error { return record(tx, fs) })
+			return s.db.Update(func(tx *bolt.Tx) error { return s.record(tx, fs) })
 		})
 		if err != nil {
 			return err
@@ -219,7 +225,7 @@ func (s *state) finishBulk(progress io.Writer) error {
 			return err
 		}
 		return s.db.Update(func(tx *bolt.Tx) error {
-			if err := record(tx, findings); err != nil {
+			if err := s.record(tx, findings); err != nil {
 				return err
 			}
 			if err := putCommitted(tx, t.Records, t.Paths); err != nil {
@@ -354,6 +360,7 @@ func (s *state) commitBatch(fn func(tx *bolt.Tx) error) error {
 	if err := s.uploads.unsave(); err != nil {
 		return err
 	}
+	s.batchUploads = s.batchUploads[:0]
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
@@ -415,8 +422,29 @@ func putJSON(tx *bolt.Tx, bucket []byte, key string, v any) error {
 }
 
 // record files findings not reported before into the outbox, in tx,
-// stamped with the time they were found.
-func record(tx *bolt.Tx, findings []Finding) error {
+// stamped with the time they were found, and hands them with the batch's
+// uploads (if any) to the router.
+func (s *state) record(tx *bolt.Tx, findings []Finding, uploads ...Upload) error {
+	var events []Event
+	err := record(tx, findings, func(f Finding) {
+		if s.router != nil {
+			f = withSubjects(f)
+			events = append(events, Event{Finding: &f})
+		}
+	})
+	if err != nil || s.router == nil {
+		return err
+	}
+	for i := range uploads {
+		events = append(events, Event{Upload: &uploads[i]})
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	return s.router.Route(tx, events)
+}
+
+func record(tx *bolt.Tx, findings []Finding, filed func(Finding)) error {
 	seen, out := tx.Bucket(bSeen), tx.Bucket(bOutbox)
 	now := time.Now().UTC().Truncate(time.Second)
 	for _, f := range findings {
@@ -437,6 +465,7 @@ func record(tx *bolt.Tx, findings []Finding) error {
 		if err := out.Put(binary.BigEndian.AppendUint64(nil, seq), f.JSON()); err != nil {
 			return err
 		}
+		filed(f)
 	}
 	return nil
 }
@@ -468,7 +497,7 @@ func (s *state) delivered(key []byte) error {
 
 // recordNow files findings outside an entry batch (checkpoint checks).
 func (s *state) recordNow(findings ...Finding) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return record(tx, findings) })
+	return s.db.Update(func(tx *bolt.Tx) error { return s.record(tx, findings) })
 }
 
 // keptView is a signed peer checkpoint larger than the log showed this
