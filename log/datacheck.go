@@ -27,6 +27,7 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 	"github.com/CPAN-Security/cpan-tlog/log/index"
+	"github.com/CPAN-Security/cpan-tlog/log/prooftree"
 )
 
 // What a data directory holds, and what can be rebuilt:
@@ -364,10 +365,11 @@ func openIndexToCheck(cfg Config) (index.Store, string, error) {
 // proofsCovered is how many entries the proof tree covers by the lookup
 // index's record (0 when it has none).
 func proofsCovered(cfg Config, ix index.Store) (uint64, error) {
-	key := metaProofs
+	writer := ""
 	if cfg.Storage == StorageS3 {
-		key += "@" + writerID(cfg.DataDir)
+		writer = writerID(cfg.DataDir)
 	}
+	key := prooftree.CoveredKey(writer)
 	v, err := ix.GetMeta(key)
 	if err != nil || v == nil {
 		return 0, err
@@ -474,7 +476,7 @@ func (s *scan) run(ctx context.Context, readBundle func(context.Context, uint64,
 			if idx < s.proofsCovered {
 				s.proofsChecked++
 				rel := cpan.ProofPath(e.Path, e.SHA256)
-				if b, err := os.ReadFile(filepath.Join(proofsRoot, filepath.FromSlash(rel))); err != nil || !proofFileIntact(rel, b) {
+				if b, err := os.ReadFile(filepath.Join(proofsRoot, filepath.FromSlash(rel))); err != nil || !prooftree.FileIntact(rel, b) {
 					if s.proofsMissing++; s.proofsMissing == 1 {
 						s.firstMissingProof = rel
 					}

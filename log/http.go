@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"strconv"
@@ -31,6 +32,7 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 	"github.com/CPAN-Security/cpan-tlog/log/index"
+	"github.com/CPAN-Security/cpan-tlog/log/prooftree"
 )
 
 // MaxAddBody bounds a POST /add body. An entry's fields are a few hundred
@@ -597,4 +599,26 @@ func (l *Log) handleProof(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write(proof)
+}
+
+// handleProofTree serves the proof tree: files only, never a listing.
+func (l *Log) handleProofTree(w http.ResponseWriter, r *http.Request) {
+	b, err := l.proofs.Read(strings.TrimPrefix(r.URL.Path, "/"))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		httpError(w, http.StatusNotFound, "no proof published for that file (yet): proofs appear once a witnessed checkpoint covers the entry")
+		return
+	case errors.Is(err, prooftree.ErrDamaged):
+		// Cut short or damaged on disk: never served (and never cached
+		// as immutable); the proof writer writes it again.
+		w.Header().Set("Retry-After", "5")
+		httpError(w, http.StatusServiceUnavailable, "this proof file is damaged on disk and is being written again; retry in a few seconds")
+		return
+	case err != nil:
+		l.internalError(w, "reading the proof", err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	w.Write(b)
 }

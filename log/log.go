@@ -37,6 +37,7 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 	"github.com/CPAN-Security/cpan-tlog/log/index"
+	"github.com/CPAN-Security/cpan-tlog/log/prooftree"
 )
 
 // Config says where a log lives and how it behaves. The zero value of every
@@ -192,14 +193,10 @@ type Log struct {
 	pending   map[string][]index.Record
 	// health is what /healthz reports.
 	health health
-	// proofsMu serializes passes of the proof writer.
-	proofsMu sync.Mutex
+	// proofs is the proof tree (package prooftree).
+	proofs *prooftree.Tree
 	// indexFiles keeps the bytes of every index file version logged.
 	indexFiles indexFiles
-	// repairs are proof files found damaged when served (relative names),
-	// written again on the next pass of the proof writer.
-	repairMu sync.Mutex
-	repairs  map[string]bool
 	// known holds every path logged, so that an add of a new path skips
 	// the index (nil on a read-only front end, and with several writers,
 	// which learn of each other's paths only through the database).
@@ -428,7 +425,8 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		cfg.Logger.Info("logged paths loaded", "entries", size, "took", time.Since(start).Round(time.Millisecond))
 	}
 	l.proofsDone = make(chan struct{})
-	go func() { l.writeProofs(bg); close(l.proofsDone) }()
+	l.proofs = l.newProofTree()
+	go func() { l.proofs.Run(bg); close(l.proofsDone) }()
 	go l.watchHealth(bg, max(cfg.CheckpointInterval, time.Second))
 	go l.tokens.watch(bg, tokenPollInterval)
 	if l.claims != nil {
@@ -464,8 +462,8 @@ func openReadOnly(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l := &Log{cfg: cfg, origin: v.Name(), vkey: vkey, reader: reader, index: ix, metrics: newMetrics(),
-		indexFiles: files,
-		pending:    map[string][]index.Record{}, inflight: make(chan struct{}, 1), cancel: cancel,
+		indexFiles: files, proofs: prooftree.New(prooftree.Config{DataDir: cfg.DataDir}),
+		pending: map[string][]index.Record{}, inflight: make(chan struct{}, 1), cancel: cancel,
 		shutdown: func(context.Context) error { return nil }}
 	l.follow = newFollower(reader, ix, cfg.Logger, l.dropPending, l.metrics)
 	go l.watchHealth(bg, max(cfg.CheckpointInterval, time.Second))

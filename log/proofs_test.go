@@ -1,6 +1,7 @@
 package log
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/CPAN-Security/cpan-tlog/client/tlogproof"
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
+	"github.com/CPAN-Security/cpan-tlog/log/prooftree"
 )
 
 // startWithProofs starts a log in a new data directory, adds the first n
@@ -56,7 +58,7 @@ func TestProofTreeRepairsAfterCrash(t *testing.T) {
 	if err := os.WriteFile(name(smp[1]), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.log.index.PutMeta(s.log.localMeta(metaProofs), []byte("0")); err != nil {
+	if err := s.log.index.PutMeta(prooftree.CoveredKey(""), []byte("0")); err != nil {
 		t.Fatal(err)
 	}
 	n, err := s.log.WriteProofs(context.Background())
@@ -115,7 +117,7 @@ func TestDamagedProofIsRepairedAndRepublished(t *testing.T) {
 	dir, s, smp := startWithProofs(t, 3)
 	name := func(x sample) string { return filepath.Join(dir, ProofsDir, filepath.FromSlash(x.proofPath(t))) }
 	mirror := t.TempDir()
-	if _, _, err := PublishProofs(dir, mirror); err != nil {
+	if _, _, err := prooftree.Publish(dir, mirror); err != nil {
 		t.Fatal(err)
 	}
 	good := mustReadFile(t, name(smp[0]))
@@ -127,7 +129,7 @@ func TestDamagedProofIsRepairedAndRepublished(t *testing.T) {
 	}
 	// Damaged after the pass was recorded.
 	cut(smp[0])
-	if _, _, err := PublishProofs(dir, t.TempDir()); err == nil || !strings.Contains(err.Error(), "damaged") {
+	if _, _, err := prooftree.Publish(dir, t.TempDir()); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Errorf("publish-proofs of a tree with a damaged file: %v, want an error naming it", err)
 	}
 	resp, err := http.Get(s.url + "/" + smp[0].proofPath(t))
@@ -141,12 +143,12 @@ func TestDamagedProofIsRepairedAndRepublished(t *testing.T) {
 	if n, err := s.log.WriteProofs(context.Background()); err != nil || n != 1 {
 		t.Fatalf("WriteProofs after a damaged proof was asked for: %d written, %v; want 1", n, err)
 	}
-	if b := mustReadFile(t, name(smp[0])); !proofIntact(b, 0, mustParseProof(t, good).Extra) {
-		t.Errorf("the damaged proof was not written again:\n%s", b)
+	if p, err := tlogproof.Parse(mustReadFile(t, name(smp[0]))); err != nil || p.Index != 0 || !bytes.Equal(p.Extra, mustParseProof(t, good).Extra) {
+		t.Errorf("the damaged proof was not written again: %v %v", p, err)
 	}
 	// Found by the sweep, never asked for.
 	cut(smp[2])
-	if _, damaged := s.log.sweepProofs(context.Background()); damaged != 1 {
+	if _, damaged := s.log.proofs.Sweep(context.Background()); damaged != 1 {
 		t.Errorf("sweep found %d damaged files, want 1", damaged)
 	}
 	if n, err := s.log.WriteProofs(context.Background()); err != nil || n != 1 {
@@ -155,7 +157,7 @@ func TestDamagedProofIsRepairedAndRepublished(t *testing.T) {
 	// A mirror's cut copy is replaced.
 	mcopy := filepath.Join(mirror, filepath.FromSlash(smp[1].proofPath(t)))
 	os.WriteFile(mcopy, []byte("cut"), 0o644)
-	copied, _, err := PublishProofs(dir, mirror)
+	copied, _, err := prooftree.Publish(dir, mirror)
 	if err != nil || copied < 1 {
 		t.Fatalf("publish-proofs: %d copied, %v", copied, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -165,58 +164,4 @@ func (l *Log) checkIndexFilesOnStart(ctx context.Context) error {
 	}
 	return fmt.Errorf("the bytes of %d of the %d logged index file versions looked at are missing: %s. Nothing rebuilds them (a mirror keeps only the current version) and every monitor would report each as a security finding: restore %s/ from the backup (run 'cpantlog-server check-data' on the restore). A version lost for good is an incident: announce it, then start with --allow-missing-index-files; nothing was changed",
 		len(missing), total, shown, IndexFilesDir)
-}
-
-// sweepMissingProofs looks, once after a start and in the background, for
-// entries the proof tree should cover whose proof file is missing (a
-// restore without proofs/, or with part of it), and has the proof writer
-// go over the tree again from the first one: it writes what is missing
-// and skips what is there. It yields to adds, like the writer.
-func (l *Log) sweepMissingProofs(ctx context.Context) {
-	v, err := l.index.GetMeta(l.localMeta(metaProofs))
-	if err != nil || v == nil {
-		return
-	}
-	covered, _ := strconv.ParseUint(string(v), 10, 64)
-	size, err := l.reader.IntegratedSize(ctx)
-	if err != nil || covered == 0 || covered > size {
-		return
-	}
-	root := filepath.Join(l.cfg.DataDir, ProofsDir)
-	// The tree's entry bundles, not the lookup index, a leaf at a time:
-	// on S3 that is a GET per 256 entries instead of a query per entry.
-	for ri := range layout.Range(0, covered, size) {
-		for l.addsInFlight() && ctx.Err() == nil {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		raw, err := l.reader.ReadEntryBundle(ctx, ri.Index, ri.Partial)
-		if err != nil {
-			return
-		}
-		var b api.EntryBundle
-		if err := b.UnmarshalText(raw); err != nil || uint(len(b.Entries)) < ri.First+ri.N {
-			return
-		}
-		for j, leaf := range b.Entries[ri.First : ri.First+ri.N] {
-			e, err := entry.Parse(leaf)
-			if err != nil || e.Kind == entry.Delete {
-				continue
-			}
-			rel := cpan.ProofPath(e.Path, e.SHA256)
-			if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(rel))); !errors.Is(err, os.ErrNotExist) {
-				continue
-			}
-			idx := ri.Index*layout.EntryBundleWidth + uint64(ri.First) + uint64(j)
-			l.proofsMu.Lock()
-			err = l.index.PutMeta(l.localMeta(metaProofs), []byte(strconv.FormatUint(idx, 10)))
-			l.proofsMu.Unlock()
-			if err == nil {
-				l.cfg.Logger.Warn("proof files are missing (a restore without proofs/?); writing them again", "first", rel, "index", idx, "covered", covered)
-			}
-			return
-		}
-	}
 }

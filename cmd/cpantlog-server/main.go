@@ -32,6 +32,7 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/internal/tesseralog"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/log/ingest"
+	"github.com/CPAN-Security/cpan-tlog/log/prooftree"
 	"github.com/CPAN-Security/cpan-tlog/log/web"
 )
 
@@ -545,7 +546,7 @@ func sampleMirror(args []string) error {
 }
 
 // publish copies the proof tree of the log in dir into the mirror to
-// until every file of the mirror has its proof there (tlog.MissingProofs),
+// until every file of the mirror has its proof there (prooftree.Missing),
 // or wait has passed: the log writes a proof once a checkpoint its
 // witness policy accepts covers the entry. It returns how many proofs it
 // copied, how many were there already, and the mirror's files still
@@ -554,11 +555,11 @@ func publish(dir, to string, wait time.Duration) (copied, kept int, missing []st
 	deadline := time.Now().Add(wait)
 	for {
 		var c, k int
-		c, k, err = tlog.PublishProofs(dir, to)
+		c, k, err = prooftree.Publish(dir, to)
 		copied += c
 		kept = k - (copied - c) // the last pass keeps what the earlier ones copied
 		if err == nil {
-			if missing, err = tlog.MissingProofs(to); err != nil {
+			if missing, err = prooftree.Missing(to); err != nil {
 				return copied, kept, nil, err // the mirror cannot be read: waiting will not help
 			}
 			if len(missing) == 0 {

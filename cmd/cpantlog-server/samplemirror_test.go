@@ -17,6 +17,7 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 	"github.com/CPAN-Security/cpan-tlog/internal/testlog"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
+	"github.com/CPAN-Security/cpan-tlog/log/prooftree"
 )
 
 // TestSampleMirrorTwiceHasEveryProof: sample-mirror run twice over the
@@ -103,7 +104,7 @@ func TestSampleMirrorTwiceHasEveryProof(t *testing.T) {
 			t.Errorf("%s: its proof on the mirror does not verify: %v", f, err)
 		}
 	}
-	if missing, err := tlog.MissingProofs(mirror); err != nil || len(missing) != 0 {
+	if missing, err := prooftree.Missing(mirror); err != nil || len(missing) != 0 {
 		t.Errorf("MissingProofs = %q, %v; want none", missing, err)
 	}
 

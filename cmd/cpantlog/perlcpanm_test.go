@@ -16,6 +16,7 @@ import (
 
 	"github.com/CPAN-Security/cpan-tlog/internal/minicpan"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
+	"github.com/CPAN-Security/cpan-tlog/log/prooftree"
 )
 
 // loggedMirror builds a mirror of the samples, logs it in a witnessed log,
@@ -43,7 +44,7 @@ func logMirror(t *testing.T, from string) (string, string) {
 	want := len(tree.Uploads) + len(tree.Indexes)
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		lg.log.WriteProofs(context.Background())
-		if c, k, err := tlog.PublishProofs(logDir, mirror); err == nil && c+k >= want {
+		if c, k, err := prooftree.Publish(logDir, mirror); err == nil && c+k >= want {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -18,6 +18,7 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/internal/minicpan"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
 	"github.com/CPAN-Security/cpan-tlog/log/ingest"
+	"github.com/CPAN-Security/cpan-tlog/log/prooftree"
 )
 
 // TestProofsTravelWithTheTarballs: the samples are logged with a witness,
@@ -52,11 +53,11 @@ func TestProofsTravelWithTheTarballs(t *testing.T) {
 		t.Fatalf("GET the proof from the log: %q", b)
 	}
 	root, mirror := buildMirror(t, smp)
-	copied, kept, err := tlog.PublishProofs(logDir, root)
+	copied, kept, err := prooftree.Publish(logDir, root)
 	if err != nil || copied != len(smp)+1 || kept != 0 {
 		t.Fatalf("publish-proofs: %d copied, %d kept, %v", copied, kept, err)
 	}
-	if copied, kept, err = tlog.PublishProofs(logDir, root); err != nil || copied != 0 || kept != len(smp)+1 {
+	if copied, kept, err = prooftree.Publish(logDir, root); err != nil || copied != 0 || kept != len(smp)+1 {
 		t.Fatalf("publish-proofs again (idempotent): %d copied, %d kept, %v", copied, kept, err)
 	}
 	policy := writePolicy(t, policyFor(lg.url))
@@ -152,7 +153,7 @@ func TestProofsFollowThePolicy(t *testing.T) {
 		}
 	}
 	mirror := t.TempDir()
-	if copied, _, err := tlog.PublishProofs(logDir, mirror); err != nil || copied < len(smp) {
+	if copied, _, err := prooftree.Publish(logDir, mirror); err != nil || copied < len(smp) {
 		t.Fatalf("publish-proofs: %d %v", copied, err)
 	}
 	lg.stop()
@@ -175,7 +176,7 @@ func TestProofsFollowThePolicy(t *testing.T) {
 			t.Errorf("%s's proof under the witness policy: exit %d\n%s", s.path, code, out)
 		}
 	}
-	if copied, _, err := tlog.PublishProofs(logDir, mirror); err != nil || copied < len(smp) {
+	if copied, _, err := prooftree.Publish(logDir, mirror); err != nil || copied < len(smp) {
 		t.Errorf("publish-proofs after the rewrite: %d copied, %v; want at least %d", copied, err, len(smp))
 	}
 }

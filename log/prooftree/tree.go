@@ -1,22 +1,37 @@
-package log
+// Package prooftree keeps a log's proof tree: for every upload and index
+// file version the log holds, one c2sp.org/tlog-proof file (the entry's
+// leaf in extra, an inclusion proof, the checkpoint it is proven against),
+// laid out as a CPAN mirror publishes them (cpan.ProofPath under
+// tlog/proofs/), so that a client can verify a file with the mirror's
+// proofs alone, the log away.
+//
+// Its promises: a proof is written only against a checkpoint the log's
+// witness policy accepts; each file is written atomically, and a pass is
+// recorded done only once its files are durable, so a crash leaves at
+// worst files that the next pass writes again; a proof once whole is never
+// changed, unless the witness policy changes and no longer accepts its
+// checkpoint; a file found damaged (cut short, planted: a symlink, a FIFO)
+// is never served, and is written again. The tree is derived from the log
+// and lags it by design: its writer yields to adds.
+package prooftree
 
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
+	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/transparency-dev/tessera/api"
+	"github.com/transparency-dev/tessera/api/layout"
 	tclient "github.com/transparency-dev/tessera/client"
 
 	"github.com/CPAN-Security/cpan-tlog/client/tlogproof"
@@ -26,65 +41,133 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/log/index"
 )
 
-// ProofsDir is the directory in the data directory that holds the proof
-// tree: ProofsDir/tlog/proofs/<CPAN path>[.<sha256>].tlog-proof, the layout
-// a mirror publishes (cpan.ProofPath).
-const ProofsDir = "proofs"
+// Dir is the directory in a log's data directory that holds the proof
+// tree: Dir/tlog/proofs/<CPAN path>[.<sha256>].tlog-proof, the layout a
+// mirror publishes (cpan.ProofPath).
+const Dir = "proofs"
 
-// metaProofs is how many entries the proof tree covers.
-const metaProofs = "proofs-written"
+// metaCovered is how many entries the proof tree covers.
+const metaCovered = "proofs-written"
 
-// metaProofsPolicy is the witness policy (its sha256) the proof tree was
+// metaPolicy is the witness policy (its PolicyID) the proof tree was
 // written under: when the log's policy changes, every proof is checked
 // again and one whose checkpoint does not meet the new policy (written
 // before witnesses were configured, or by an offline import) is written
 // again against a checkpoint that does.
-const metaProofsPolicy = "proofs-policy"
+const metaPolicy = "proofs-policy"
 
-// localMeta names a meta value about this writer's data directory (its
-// proof tree): with several writers on one database index, each keeps
-// its own copy of the proof tree and its own progress.
-func (l *Log) localMeta(key string) string {
-	if l.claims == nil {
+// CoveredKey is the lookup index's meta key that records how many entries
+// the proof tree of writer covers (its value a decimal number). With
+// several writers on one database index each keeps its own copy of the
+// proof tree and its own progress; a single writer passes "".
+func CoveredKey(writer string) string { return metaKey(metaCovered, writer) }
+
+func metaKey(key, writer string) string {
+	if writer == "" {
 		return key
 	}
-	return key + "@" + l.claims.writer
+	return key + "@" + writer
 }
 
-// policyID names the log's witness policy for metaProofsPolicy.
-func (l *Log) policyID() string {
-	if l.quorum == nil {
-		return "none"
+// Index is what the proof tree needs of the lookup index: the leaves, and
+// where to record its progress.
+type Index interface {
+	Size() (uint64, error)
+	Leaf(idx uint64) ([]byte, error)
+	GetMeta(key string) ([]byte, error)
+	PutMeta(key string, value []byte) error
+}
+
+// Reader is what the proof tree needs of the published tree (a
+// tessera.LogReader has it).
+type Reader interface {
+	ReadCheckpoint(ctx context.Context) ([]byte, error)
+	ReadTile(ctx context.Context, level, index uint64, p uint8) ([]byte, error)
+	ReadEntryBundle(ctx context.Context, index uint64, p uint8) ([]byte, error)
+	IntegratedSize(ctx context.Context) (uint64, error)
+}
+
+// Config says where a proof tree lives and what it is derived from. A
+// tree that only serves (Read) needs DataDir alone.
+type Config struct {
+	// DataDir is the log's data directory; the tree is DataDir/Dir.
+	DataDir string
+	// Writer names this writer's progress with several writers on one
+	// database index (CoveredKey); "" for a single writer.
+	Writer string
+	Index  Index
+	Reader Reader
+	// Verify checks a checkpoint of the log's and returns its size.
+	Verify func(cp []byte) (size uint64, err error)
+	// Accepts, when set, says whether a checkpoint meets the log's witness
+	// policy; proofs are written only against one that does. Nil accepts
+	// every checkpoint (a log without a policy).
+	Accepts func(cp []byte) bool
+	// PolicyID names the witness policy (a change of it rechecks every
+	// proof once).
+	PolicyID string
+	// History returns every entry logged for a path, oldest first, those
+	// acknowledged but not indexed yet included: a damaged file is
+	// written again for the entry that owns it.
+	History func(path string) ([]index.Record, error)
+	// Busy reports whether adds are in flight: the writer waits, since its
+	// file creations contend with Tessera's for the file system.
+	Busy func() bool
+	// Interval is how often Run brings the tree up to date (min 100ms).
+	Interval time.Duration
+	Logger   *slog.Logger
+}
+
+// Tree is a log's proof tree.
+type Tree struct {
+	cfg  Config
+	root string
+	// mu serializes passes of the writer: its loop and a caller (a test,
+	// a command) would otherwise write the same files at once.
+	mu sync.Mutex
+	// repairs are proof files found damaged (names relative to root),
+	// written again on the next pass.
+	repairMu sync.Mutex
+	repairs  map[string]bool
+}
+
+// New returns the proof tree of cfg.DataDir. It writes nothing until
+// Write or Run is called.
+func New(cfg Config) *Tree {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
-	return fmt.Sprintf("%x", sha256.Sum256(l.cfg.WitnessPolicy))
+	if cfg.Busy == nil {
+		cfg.Busy = func() bool { return false }
+	}
+	return &Tree{cfg: cfg, root: filepath.Join(cfg.DataDir, Dir)}
 }
 
-// WriteProofs brings the proof tree up to the latest checkpoint, if that
+// Write brings the proof tree up to the latest checkpoint, if that
 // checkpoint meets the log's witness policy: for every upload and index
 // entry not covered yet it writes a c2sp.org/tlog-proof (the leaf in extra,
-// the cosigned checkpoint) once, atomically, and never again. It returns
-// how many proofs it wrote.
-func (l *Log) WriteProofs(ctx context.Context) (int, error) {
-	// One pass at a time: the proof writer's loop and a caller (a test,
-	// a command) would otherwise write the same files at once.
-	l.proofsMu.Lock()
-	defer l.proofsMu.Unlock()
-	cp, err := l.reader.ReadCheckpoint(ctx)
+// the cosigned checkpoint) once, atomically, and never again; and it
+// writes again the files queued for repair. It returns how many proofs it
+// wrote.
+func (t *Tree) Write(ctx context.Context) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cp, err := t.cfg.Reader.ReadCheckpoint(ctx)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
-	if l.quorum != nil && !l.quorum.Satisfied(cp) {
+	if t.cfg.Accepts != nil && !t.cfg.Accepts(cp) {
 		return 0, nil // published without the quorum (fail open): not proof material
 	}
-	c, err := l.parseCheckpoint(cp)
+	size, err := t.cfg.Verify(cp)
 	if err != nil {
 		return 0, err
 	}
 	var done uint64
-	if v, err := l.index.GetMeta(l.localMeta(metaProofs)); err != nil {
+	if v, err := t.cfg.Index.GetMeta(CoveredKey(t.cfg.Writer)); err != nil {
 		return 0, err
 	} else if v != nil {
 		done, _ = strconv.ParseUint(string(v), 10, 64)
@@ -92,31 +175,30 @@ func (l *Log) WriteProofs(ctx context.Context) (int, error) {
 	// Under a new policy every proof is looked at again (once): those at a
 	// checkpoint the policy does not accept are rewritten below.
 	recheck := false
-	if v, err := l.index.GetMeta(l.localMeta(metaProofsPolicy)); err != nil {
+	if v, err := t.cfg.Index.GetMeta(metaKey(metaPolicy, t.cfg.Writer)); err != nil {
 		return 0, err
-	} else if string(v) != l.policyID() {
+	} else if string(v) != t.cfg.PolicyID {
 		if done > 0 {
-			l.cfg.Logger.Info("the witness policy changed: checking every proof against it and rewriting those it does not accept", "proofs", done)
+			t.cfg.Logger.Info("the witness policy changed: checking every proof against it and rewriting those it does not accept", "proofs", done)
 		}
 		done, recheck = 0, true
 	}
-	indexed, err := l.index.Size()
+	indexed, err := t.cfg.Index.Size()
 	if err != nil {
 		return 0, err
 	}
-	upto := min(c.Size, indexed)
-	repairs := l.takeRepairs()
+	upto := min(size, indexed)
+	repairs := t.takeRepairs()
 	if done >= upto && len(repairs) == 0 {
 		return 0, nil
 	}
-	pb, err := tclient.NewProofBuilder(ctx, c.Size, l.reader.ReadTile)
+	pb, err := tclient.NewProofBuilder(ctx, size, t.cfg.Reader.ReadTile)
 	if err != nil {
-		l.requeueRepairs(repairs)
+		t.requeueRepairs(repairs)
 		return 0, err
 	}
-	root := filepath.Join(l.cfg.DataDir, ProofsDir)
 	written, lastDir := 0, ""
-	repaired, err := l.repairProofs(ctx, repairs, upto, func(idx uint64, leaf []byte, name string) error {
+	repaired, err := t.repair(ctx, repairs, upto, func(idx uint64, leaf []byte, name string) error {
 		hashes, err := pb.InclusionProof(ctx, idx)
 		if err != nil {
 			return err
@@ -138,13 +220,11 @@ func (l *Log) WriteProofs(ctx context.Context) (int, error) {
 		// Adds come first: the proof tree is derived and lags by design,
 		// and its file creations contend with Tessera's for the file
 		// system's journal. It catches up when adds pause.
-		for l.addsInFlight() && ctx.Err() == nil {
-			time.Sleep(10 * time.Millisecond)
-		}
+		t.yield(ctx)
 		if err := ctx.Err(); err != nil {
 			return written, err // the files written stay; the next pass skips them
 		}
-		leaf, err := l.index.Leaf(idx)
+		leaf, err := t.cfg.Index.Leaf(idx)
 		if err != nil {
 			return written, err
 		}
@@ -152,10 +232,10 @@ func (l *Log) WriteProofs(ctx context.Context) (int, error) {
 		if err != nil || e.Kind == entry.Delete {
 			continue
 		}
-		name := filepath.Join(root, filepath.FromSlash(cpan.ProofPath(e.Path, e.SHA256)))
-		if old, err := readProofFile(name); err == nil {
+		name := filepath.Join(t.root, filepath.FromSlash(cpan.ProofPath(e.Path, e.SHA256)))
+		if old, err := readFile(name); err == nil {
 			if p, err := tlogproof.Parse(old); err == nil && p.Index == idx && bytes.Equal(p.Extra, leaf) &&
-				(!recheck || l.quorum == nil || l.quorum.Satisfied(p.Checkpoint)) {
+				(!recheck || t.cfg.Accepts == nil || t.cfg.Accepts(p.Checkpoint)) {
 				continue // written once, never changed
 			}
 			// Left empty or cut short by a crash before the pass synced
@@ -185,67 +265,73 @@ func (l *Log) WriteProofs(ctx context.Context) (int, error) {
 		written++
 	}
 	if written > 0 {
-		if err := atomicfile.SyncFS(root); err != nil {
+		if err := atomicfile.SyncFS(t.root); err != nil {
 			return written, err
 		}
 	}
-	if err := l.index.PutMeta(l.localMeta(metaProofs), []byte(strconv.FormatUint(upto, 10))); err != nil {
+	if err := t.cfg.Index.PutMeta(CoveredKey(t.cfg.Writer), []byte(strconv.FormatUint(upto, 10))); err != nil {
 		return written, err
 	}
 	if recheck {
-		return written, l.index.PutMeta(l.localMeta(metaProofsPolicy), []byte(l.policyID()))
+		return written, t.cfg.Index.PutMeta(metaKey(metaPolicy, t.cfg.Writer), []byte(t.cfg.PolicyID))
 	}
 	return written, nil
 }
 
+// yield waits while adds are in flight, or until ctx ends.
+func (t *Tree) yield(ctx context.Context) {
+	for t.cfg.Busy() && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // takeRepairs returns and forgets the proof files queued for repair.
-func (l *Log) takeRepairs() []string {
-	l.repairMu.Lock()
-	defer l.repairMu.Unlock()
-	out := make([]string, 0, len(l.repairs))
-	for rel := range l.repairs {
+func (t *Tree) takeRepairs() []string {
+	t.repairMu.Lock()
+	defer t.repairMu.Unlock()
+	out := make([]string, 0, len(t.repairs))
+	for rel := range t.repairs {
 		out = append(out, rel)
 	}
-	clear(l.repairs)
+	clear(t.repairs)
 	return out
 }
 
-func (l *Log) requeueRepairs(rels []string) {
+func (t *Tree) requeueRepairs(rels []string) {
 	for _, rel := range rels {
-		l.queueRepair(rel)
+		t.queueRepair(rel)
 	}
 }
 
-// queueRepair asks the proof writer to write rel (a name under the proof
-// tree, tlog/proofs/...) again.
-func (l *Log) queueRepair(rel string) {
-	l.repairMu.Lock()
-	defer l.repairMu.Unlock()
-	if l.repairs == nil {
-		l.repairs = map[string]bool{}
+// queueRepair asks the writer to write rel (a name under the proof tree,
+// tlog/proofs/...) again.
+func (t *Tree) queueRepair(rel string) {
+	t.repairMu.Lock()
+	defer t.repairMu.Unlock()
+	if t.repairs == nil {
+		t.repairs = map[string]bool{}
 	}
-	l.repairs[rel] = true
+	t.repairs[rel] = true
 }
 
-// repairProofs writes again each damaged proof file of rels whose entry
-// is below upto (the entries the tree covers), with write. A name that no
+// repair writes again each damaged proof file of rels whose entry is
+// below upto (the entries the tree covers), with write. A name that no
 // logged entry owns is removed.
-func (l *Log) repairProofs(ctx context.Context, rels []string, upto uint64, write func(idx uint64, leaf []byte, name string) error) (int, error) {
-	root := filepath.Join(l.cfg.DataDir, ProofsDir)
+func (t *Tree) repair(ctx context.Context, rels []string, upto uint64, write func(idx uint64, leaf []byte, name string) error) (int, error) {
 	n := 0
 	for i, rel := range rels {
 		if err := ctx.Err(); err != nil {
-			l.requeueRepairs(rels[i:])
+			t.requeueRepairs(rels[i:])
 			return n, err
 		}
-		name := filepath.Join(root, filepath.FromSlash(rel))
+		name := filepath.Join(t.root, filepath.FromSlash(rel))
 		path, sha, perContent, ok := cpan.ParseProofPath(rel)
 		if !ok {
 			continue
 		}
-		history, err := l.history(path)
+		history, err := t.cfg.History(path)
 		if err != nil {
-			l.requeueRepairs(rels[i:])
+			t.requeueRepairs(rels[i:])
 			return n, err
 		}
 		var owner *index.Record
@@ -259,14 +345,14 @@ func (l *Log) repairProofs(ctx context.Context, rels []string, upto uint64, writ
 			os.Remove(name) // no logged entry is proven by this name
 			continue
 		}
-		if old, err := readProofFile(name); err == nil && proofIntact(old, owner.Index, owner.Leaf) {
+		if old, err := readFile(name); err == nil && proofIntact(old, owner.Index, owner.Leaf) {
 			continue
 		}
 		if err := write(owner.Index, owner.Leaf, name); err != nil {
-			l.requeueRepairs(rels[i:])
+			t.requeueRepairs(rels[i:])
 			return n, err
 		}
-		l.cfg.Logger.Warn("proof file was damaged on disk; written again", "proof", rel, "index", owner.Index)
+		t.cfg.Logger.Warn("proof file was damaged on disk; written again", "proof", rel, "index", owner.Index)
 		n++
 	}
 	return n, nil
@@ -279,9 +365,12 @@ func proofIntact(b []byte, idx uint64, leaf []byte) bool {
 	return err == nil && p.Index == idx && bytes.Equal(p.Extra, leaf)
 }
 
-// proofFileIntact reports whether b, read from the proof tree at rel,
-// parses as a tlog-proof of an entry at the path rel names.
-func proofFileIntact(rel string, b []byte) bool {
+// FileIntact reports whether b, read from a proof tree at rel (a name
+// under it, tlog/proofs/...), parses as a tlog-proof of an entry at the
+// path rel names, and of the content it names, if it names one. It does
+// not check the proof's signatures or hashes: it tells a whole file from
+// a damaged one.
+func FileIntact(rel string, b []byte) bool {
 	path, sha, perContent, ok := cpan.ParseProofPath(rel)
 	if !ok {
 		return false
@@ -294,212 +383,137 @@ func proofFileIntact(rel string, b []byte) bool {
 	return err == nil && e.Path == path && (!perContent || e.SHA256 == sha)
 }
 
-// sweepProofs reads every file of the proof tree once and queues the
-// damaged ones for repair: a file cut short after its pass was recorded
-// (a disk fault, an interrupted copy) is otherwise found only when asked
-// for. It yields to adds, like the writer.
-func (l *Log) sweepProofs(ctx context.Context) (checked, damaged int) {
-	root := filepath.Join(l.cfg.DataDir, ProofsDir)
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+// Sweep reads every file of the proof tree once and queues the damaged
+// ones for repair: a file cut short after its pass was recorded (a disk
+// fault, an interrupted copy) is otherwise found only when asked for. It
+// yields to adds, like the writer.
+func (t *Tree) Sweep(ctx context.Context) (checked, damaged int) {
+	filepath.WalkDir(t.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".tlog-proof") {
 			return ctx.Err()
 		}
-		for l.addsInFlight() && ctx.Err() == nil {
-			time.Sleep(10 * time.Millisecond)
-		}
-		rel, _ := filepath.Rel(root, p)
+		t.yield(ctx)
+		rel, _ := filepath.Rel(t.root, p)
 		rel = filepath.ToSlash(rel)
-		b, err := readProofFile(p)
+		b, err := readFile(p)
 		checked++
-		if err == nil && !proofFileIntact(rel, b) {
+		if err == nil && !FileIntact(rel, b) {
 			damaged++
-			l.queueRepair(rel)
+			t.queueRepair(rel)
 		}
 		return ctx.Err()
 	})
 	return checked, damaged
 }
 
-// writeProofs keeps the proof tree up to date until ctx ends. It first
-// checks every proof file once in the background.
-func (l *Log) writeProofs(ctx context.Context) {
-	go func() {
-		if checked, damaged := l.sweepProofs(ctx); damaged > 0 {
-			l.cfg.Logger.Warn("damaged proof files found; writing them again", "checked", checked, "damaged", damaged)
+// sweepMissing looks, once after a start, for entries the proof tree
+// should cover whose proof file is missing (a restore without proofs/, or
+// with part of it), and has the writer go over the tree again from the
+// first one: it writes what is missing and skips what is there. It yields
+// to adds, like the writer.
+func (t *Tree) sweepMissing(ctx context.Context) {
+	v, err := t.cfg.Index.GetMeta(CoveredKey(t.cfg.Writer))
+	if err != nil || v == nil {
+		return
+	}
+	covered, _ := strconv.ParseUint(string(v), 10, 64)
+	size, err := t.cfg.Reader.IntegratedSize(ctx)
+	if err != nil || covered == 0 || covered > size {
+		return
+	}
+	// The tree's entry bundles, not the lookup index, a leaf at a time:
+	// on S3 that is a GET per 256 entries instead of a query per entry.
+	for ri := range layout.Range(0, covered, size) {
+		t.yield(ctx)
+		if ctx.Err() != nil {
+			return
 		}
-		l.sweepMissingProofs(ctx)
+		raw, err := t.cfg.Reader.ReadEntryBundle(ctx, ri.Index, ri.Partial)
+		if err != nil {
+			return
+		}
+		var b api.EntryBundle
+		if err := b.UnmarshalText(raw); err != nil || uint(len(b.Entries)) < ri.First+ri.N {
+			return
+		}
+		for j, leaf := range b.Entries[ri.First : ri.First+ri.N] {
+			e, err := entry.Parse(leaf)
+			if err != nil || e.Kind == entry.Delete {
+				continue
+			}
+			rel := cpan.ProofPath(e.Path, e.SHA256)
+			if _, err := os.Stat(filepath.Join(t.root, filepath.FromSlash(rel))); !errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			idx := ri.Index*layout.EntryBundleWidth + uint64(ri.First) + uint64(j)
+			t.mu.Lock()
+			err = t.cfg.Index.PutMeta(CoveredKey(t.cfg.Writer), []byte(strconv.FormatUint(idx, 10)))
+			t.mu.Unlock()
+			if err == nil {
+				t.cfg.Logger.Warn("proof files are missing (a restore without proofs/?); writing them again", "first", rel, "index", idx, "covered", covered)
+			}
+			return
+		}
+	}
+}
+
+// Run keeps the proof tree up to date until ctx ends. It first checks
+// every proof file once in the background, for damaged and for missing
+// ones.
+func (t *Tree) Run(ctx context.Context) {
+	go func() {
+		if checked, damaged := t.Sweep(ctx); damaged > 0 {
+			t.cfg.Logger.Warn("damaged proof files found; writing them again", "checked", checked, "damaged", damaged)
+		}
+		t.sweepMissing(ctx)
 	}()
-	t := time.NewTicker(max(l.cfg.CheckpointInterval, 100*time.Millisecond))
-	defer t.Stop()
+	tick := time.NewTicker(max(t.cfg.Interval, 100*time.Millisecond))
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick.C:
 		}
-		if _, err := l.WriteProofs(ctx); err != nil && ctx.Err() == nil {
-			l.cfg.Logger.Warn("proof tree not brought up to date; retrying", "err", err)
+		if _, err := t.Write(ctx); err != nil && ctx.Err() == nil {
+			t.cfg.Logger.Warn("proof tree not brought up to date; retrying", "err", err)
 		}
 	}
 }
 
-// handleProofTree serves the proof tree: files only, never a listing.
-func (l *Log) handleProofTree(w http.ResponseWriter, r *http.Request) {
-	rel := strings.TrimPrefix(r.URL.Path, "/")
+// ErrDamaged is returned by Read for a proof file that is not whole: it
+// is queued to be written again.
+var ErrDamaged = errors.New("proof file damaged on disk; it is being written again")
+
+// Read returns the proof file rel (tlog/proofs/..., as a mirror serves
+// it), whole: fs.ErrNotExist when there is none (yet), ErrDamaged when
+// the file is not a proof of what its name says (then the next pass of
+// the writer writes it again). A name outside the tree, or not of a
+// proof, is fs.ErrNotExist.
+func (t *Tree) Read(rel string) ([]byte, error) {
 	if !strings.HasPrefix(rel, cpan.ProofsDir) || !strings.HasSuffix(rel, ".tlog-proof") || strings.Contains(rel, "..") || strings.Contains(rel, "//") {
-		httpError(w, http.StatusNotFound, "no such proof")
-		return
+		return nil, fs.ErrNotExist
 	}
-	b, err := readProofFile(filepath.Join(l.cfg.DataDir, ProofsDir, filepath.FromSlash(rel)))
-	if errors.Is(err, fs.ErrNotExist) {
-		httpError(w, http.StatusNotFound, "no proof published for that file (yet): proofs appear once a witnessed checkpoint covers the entry")
-		return
-	}
-	if err != nil {
-		l.internalError(w, "reading the proof", err)
-		return
-	}
-	if !proofFileIntact(rel, b) {
-		// Cut short or damaged on disk: never served (and never cached
-		// as immutable); the proof writer writes it again.
-		l.queueRepair(rel)
-		w.Header().Set("Retry-After", "5")
-		httpError(w, http.StatusServiceUnavailable, "this proof file is damaged on disk and is being written again; retry in a few seconds")
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-	w.Write(b)
-}
-
-// PublishProofs copies the proof tree of the log in dataDir into a CPAN
-// mirror's root (as tlog/proofs/...), for its rsync: the files the target
-// lacks or holds with other bytes (a copy cut short, or a proof since
-// rewritten), each written atomically, so it is idempotent and resumable.
-// A damaged file in the log's own tree is not copied: it is reported (the
-// server rewrites it when it starts or is asked for it), and the error
-// says so once the rest is copied.
-func PublishProofs(dataDir, to string) (copied, kept int, err error) {
-	src := filepath.Join(dataDir, ProofsDir)
-	if _, err := os.Stat(src); err != nil {
-		return 0, 0, fmt.Errorf("no proof tree in %s (is it a cpan-tlog data directory whose server has run?): %w", dataDir, err)
-	}
-	var damaged []string
-	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".tlog-proof") {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if !proofFileIntact(filepath.ToSlash(rel), b) {
-			damaged = append(damaged, rel)
-			return nil
-		}
-		dst := filepath.Join(to, rel)
-		if have, err := os.ReadFile(dst); err == nil && bytes.Equal(have, b) {
-			kept++
-			return nil
-		}
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
-		}
-		if err := atomicfile.Write(dst, b, 0o644); err != nil {
-			return err
-		}
-		copied++
-		return nil
-	})
-	if err == nil && len(damaged) > 0 {
-		err = fmt.Errorf("%d proof files in %s are damaged and were not copied (first: %s); the server rewrites them (it checks every proof file when it starts, and any it is asked for): restart it or fetch them through it, then publish again", len(damaged), src, damaged[0])
-	}
-	return copied, kept, err
-}
-
-// MissingProofs lists the files of the CPAN mirror at root whose proof the
-// mirror does not publish (at root/tlog/proofs/, as PublishProofs writes
-// it): every file under authors/id/ but the CHECKSUMS files (PAUSE signs
-// those; the log does not hold them), and each index file of
-// cpan.IndexPaths the mirror has. For an index or documentation file, whose
-// proof names its content, it is the proof of the bytes the mirror holds
-// now: a proof of an older version does not count. A proof file that does
-// not parse, or is of another path or content, is missing too. It returns
-// CPAN paths, sorted; a client that verifies with the mirror's proofs only
-// (the log down) refuses to go on at each.
-func MissingProofs(root string) ([]string, error) {
-	var missing []string
-	check := func(p, full string) error {
-		var sha [32]byte // an upload's proof is named by its path alone
-		if cpan.IsIndexPath(p) || cpan.MayOverwrite(p) {
-			f, err := os.Open(full)
-			if err != nil {
-				return err
-			}
-			h := sha256.New()
-			_, err = io.Copy(h, f)
-			f.Close()
-			if err != nil {
-				return err
-			}
-			h.Sum(sha[:0])
-		}
-		name := cpan.ProofPath(p, sha)
-		if b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(name))); err != nil || !proofFileIntact(name, b) {
-			missing = append(missing, p)
-		}
-		return nil
-	}
-	base := filepath.Join(root, "authors", "id")
-	err := filepath.WalkDir(base, func(full string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) && full == base {
-			return nil // no uploads: only the index files to look at
-		}
-		if err != nil || d.IsDir() || d.Name() == "CHECKSUMS" {
-			return err
-		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			// Served as the file it resolves to; a directory is walked by
-			// whoever serves it, not here.
-			if fi, err := os.Stat(full); err != nil || !fi.Mode().IsRegular() {
-				return nil
-			}
-		} else if !d.Type().IsRegular() {
-			return nil
-		}
-		rel, err := filepath.Rel(root, full)
-		if err != nil {
-			return err
-		}
-		return check(filepath.ToSlash(rel), full)
-	})
+	b, err := readFile(filepath.Join(t.root, filepath.FromSlash(rel)))
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range cpan.IndexPaths {
-		full := filepath.Join(root, filepath.FromSlash(p))
-		if _, err := os.Stat(full); errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err := check(p, full); err != nil {
-			return nil, err
-		}
+	if !FileIntact(rel, b) {
+		t.queueRepair(rel)
+		return nil, ErrDamaged
 	}
-	sort.Strings(missing)
-	return missing, nil
+	return b, nil
 }
 
-// maxProofFile bounds a proof file read to serve it (a tlog-proof is a
-// few KiB: the entry, up to 64 hashes, the checkpoint and its
-// cosignatures).
-const maxProofFile = 1 << 20
+// maxFile bounds a proof file read to serve it (a tlog-proof is a few
+// KiB: the entry, up to 64 hashes, the checkpoint and its cosignatures).
+const maxFile = 1 << 20
 
-// readProofFile reads a proof file to serve it: a regular file, not
-// through a symlink, not waited on (a FIFO), at most maxProofFile bytes;
-// the log writes no other (a crafted backup or a shared mount might).
-// What else is there reads as damaged, and is written again.
-func readProofFile(name string) ([]byte, error) {
+// readFile reads a proof file: a regular file, not through a symlink, not
+// waited on (a FIFO), at most maxFile bytes; the log writes no other (a
+// crafted backup or a shared mount might). What else is there reads as
+// damaged (nil, nil), and is written again.
+func readFile(name string) ([]byte, error) {
 	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, syscall.ELOOP) {
 		return nil, nil // a symlink: damaged
@@ -513,5 +527,5 @@ func readProofFile(name string) ([]byte, error) {
 	} else if !fi.Mode().IsRegular() {
 		return nil, nil // damaged
 	}
-	return io.ReadAll(io.LimitReader(f, maxProofFile))
+	return io.ReadAll(io.LimitReader(f, maxFile))
 }
