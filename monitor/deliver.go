@@ -214,11 +214,29 @@ func (m *Monitor) RoundDone(err error) {
 	m.metrics.lastRound.Set(float64(m.lastOK.Unix()))
 }
 
+// Registerer is where parts the monitor runs (a Router) register their
+// metrics, to be served with the monitor's own.
+func (m *Monitor) Registerer() prometheus.Registerer { return m.metrics.registry }
+
+// AddHealthCheck adds a check to /healthz: it returns why the part it
+// checks needs its operator, or "" when healthy.
+func (m *Monitor) AddHealthCheck(check func() string) {
+	m.roundMu.Lock()
+	defer m.roundMu.Unlock()
+	m.healthChecks = append(m.healthChecks, check)
+}
+
 // Unhealthy says why the following monitor needs its operator: its last
-// round failed, or no round completed within maxAge. "" when healthy.
+// round failed, no round completed within maxAge, or a check added with
+// AddHealthCheck says so. "" when healthy.
 func (m *Monitor) Unhealthy(maxAge time.Duration) string {
 	m.roundMu.Lock()
 	defer m.roundMu.Unlock()
+	for _, check := range m.healthChecks {
+		if why := check(); why != "" {
+			return why
+		}
+	}
 	switch {
 	case m.lastErr != nil:
 		return "round: the last round failed: " + m.lastErr.Error()

@@ -89,6 +89,8 @@ type Monitor struct {
 	roundMu sync.Mutex
 	lastOK  time.Time
 	lastErr error
+	// healthChecks are the parts' own (AddHealthCheck).
+	healthChecks []func() string
 	// logBase is the log's URL ("" when the log is read from the
 	// directory logDir).
 	logBase string

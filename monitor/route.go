@@ -65,6 +65,12 @@ const (
 	UploadDelete = "delete"
 )
 
+// SetRouter sets the Router (Config.Router) of a monitor not syncing yet:
+// a Router that keeps its own state in DB can only be made after New.
+func (m *Monitor) SetRouter(r Router) {
+	m.cfg.Router, m.st.router = r, r
+}
+
 // DB is the monitor's state file, for a Router's own transactions (its
 // buckets must not collide with the monitor's: see state.go).
 func (m *Monitor) DB() *bolt.DB { return m.st.db }
