@@ -87,7 +87,9 @@ def authenticator(server, session, envelope, mechanism, auth_data):
         and auth_data.login == cfg["username"].encode()
         and auth_data.password == cfg["password"].encode()
     )
-    return AuthResult(success=ok)
+    # handled=False: aiosmtpd then answers the failure itself (535); with
+    # the default handled=True it would answer nothing at all.
+    return AuthResult(success=ok, handled=False)
 
 
 class BoundController(Controller):
