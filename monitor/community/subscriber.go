@@ -97,4 +97,10 @@ var (
 	bExpecting = []byte("community-expecting")
 	// bRate holds rate-limit windows per address and per source.
 	bRate = []byte("community-rate")
+	// bMeta's sequence is the subscriptions' generation: every change to
+	// a subscriber bumps it, and the routing index is rebuilt when it
+	// differs from the one the index was built at.
+	bMeta = []byte("community-meta")
 )
+
+var allBuckets = [][]byte{bSubscribers, bEmails, bTokens, bQueue, bFeed, bDigest, bExpecting, bRate, bMeta}
