@@ -38,6 +38,9 @@ type Browser struct {
 	base    string // http://127.0.0.1:PORT/session/ID
 	client  *http.Client
 	Timeout time.Duration // for WaitFor; default 10s
+	// viewport is the emulated viewport (width, height), zero when the
+	// window's own is used.
+	viewport [2]int
 }
 
 // Element is a reference to one element of the current page.
@@ -48,7 +51,9 @@ type Element struct {
 	CSS string
 }
 
-// Options of Start. The zero value is a 1280×900 window.
+// Options of Start. The zero value is a 1280×900 window. A width under
+// 500 (Chromium's smallest window) is emulated, as a phone: see
+// EmulateViewport.
 type Options struct {
 	Width, Height int
 }
@@ -140,7 +145,26 @@ func Start(t testing.TB, opts Options) *Browser {
 		b.do(http.MethodDelete, b.base, nil, nil)
 		stop()
 	})
+	if opts.Width < 500 {
+		b.EmulateViewport(opts.Width, opts.Height)
+	}
 	return b
+}
+
+// EmulateViewport makes the page see a mobile viewport of width × height
+// CSS pixels (Chrome DevTools' device emulation, through chromedriver's
+// goog/cdp/execute): a window cannot be made narrower than 500 px.
+func (b *Browser) EmulateViewport(width, height int) {
+	b.t.Helper()
+	b.must(b.cdp("Emulation.setDeviceMetricsOverride", map[string]any{
+		"width": width, "height": height, "deviceScaleFactor": 1, "mobile": true}), "emulate a viewport")
+	b.viewport = [2]int{width, height}
+}
+
+// cdp sends one Chrome DevTools Protocol command (a chromedriver
+// extension of WebDriver).
+func (b *Browser) cdp(cmd string, params map[string]any) error {
+	return b.do(http.MethodPost, b.base+"/goog/cdp/execute", map[string]any{"cmd": cmd, "params": params}, nil)
 }
 
 // freePort asks the kernel for a free loopback port. chromedriver binds
@@ -317,10 +341,20 @@ func (b *Browser) Screenshot() []byte {
 	return png
 }
 
-// FullScreenshot returns a PNG of the whole page: the window is made as
-// tall as the document for the shot, then restored.
+// FullScreenshot returns a PNG of the whole page: the window (or the
+// emulated viewport) is made as tall as the document for the shot, then
+// restored.
 func (b *Browser) FullScreenshot() []byte {
 	b.t.Helper()
+	if w, h := b.viewport[0], b.viewport[1]; w > 0 {
+		var docH int
+		b.Execute(&docH, "return Math.ceil(document.documentElement.scrollHeight)")
+		if docH > h {
+			b.EmulateViewport(w, min(docH, 8000))
+			defer b.EmulateViewport(w, h)
+		}
+		return b.Screenshot()
+	}
 	var size struct{ W, H int }
 	b.Execute(&size, "return {W: window.outerWidth, H: window.outerHeight}")
 	var docH int

@@ -61,3 +61,29 @@ func TestFormRoundTrip(t *testing.T) {
 		t.Errorf("screenshot: %v, width %d (want 640)", err, cfg.Width)
 	}
 }
+
+// TestPhoneViewport: a width under Chromium's smallest window is
+// emulated; the page sees it and the screenshot has it.
+func TestPhoneViewport(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte(`<!doctype html><meta name="viewport" content="width=device-width, initial-scale=1"><title>p</title>` +
+			`<div style="height:3000px">tall</div>`))
+	}))
+	defer srv.Close()
+	b := Start(t, Options{Width: 390, Height: 844})
+	b.Navigate(srv.URL)
+	var inner int
+	b.Execute(&inner, "return window.innerWidth")
+	if inner != 390 {
+		t.Errorf("innerWidth %d, want 390", inner)
+	}
+	cfg, err := png.DecodeConfig(bytes.NewReader(b.FullScreenshot()))
+	if err != nil || cfg.Width != 390 || cfg.Height < 3000 {
+		t.Errorf("full screenshot: %v, %dx%d (want 390 wide, the page's height)", err, cfg.Width, cfg.Height)
+	}
+	b.Execute(&inner, "return window.innerHeight")
+	if inner != 844 {
+		t.Errorf("after the full screenshot the viewport is %d high, want 844", inner)
+	}
+}
