@@ -109,6 +109,8 @@ sock.bind(("127.0.0.1", 0))
 sock.listen(64)
 
 kwargs = dict(authenticator=authenticator, enable_SMTPUTF8=True, timeout=30)
+if cfg.get("no_plain"):
+    kwargs.update(auth_exclude_mechanism=["PLAIN"])
 if cfg.get("tls", True):
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cfg["cert"], cfg["key"])

@@ -81,6 +81,7 @@ type config struct {
 	TLS      bool     `json:"tls"`
 	Reject   []string `json:"reject"`
 	Defer    []string `json:"defer"`
+	NoPlain  bool     `json:"no_plain"`
 }
 
 // Option changes how Start runs the server.
@@ -89,6 +90,9 @@ type Option func(*config)
 // WithoutTLS makes a server that offers no STARTTLS and offers and
 // accepts AUTH in clear: what a client must refuse to send a password to.
 func WithoutTLS() Option { return func(c *config) { c.TLS = false } }
+
+// LoginOnly makes the server offer AUTH LOGIN only (no PLAIN).
+func LoginOnly() Option { return func(c *config) { c.NoPlain = true } }
 
 // Reject550 makes RCPT TO:<addr> answer "550 5.1.1" (a permanent failure).
 func Reject550(addr string) Option { return func(c *config) { c.Reject = append(c.Reject, addr) } }

@@ -219,10 +219,11 @@ func (a *loginAuth) Next(fromServer []byte, more bool) ([]byte, error) {
 		return nil, nil
 	}
 	// net/smtp has already base64-decoded the challenge.
-	switch strings.ToLower(strings.TrimSpace(string(fromServer))) {
-	case "username:", "user name", "username":
+	// "Username:" by custom, "User Name\x00" from some (aiosmtpd).
+	switch strings.TrimRight(strings.ToLower(strings.TrimSpace(string(fromServer))), "\x00: ") {
+	case "username", "user name":
 		return []byte(a.user), nil
-	case "password:", "password":
+	case "password":
 		return []byte(a.pass), nil
 	}
 	return nil, fmt.Errorf("notify: unexpected AUTH LOGIN challenge %q", base64.StdEncoding.EncodeToString(fromServer))

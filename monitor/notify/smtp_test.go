@@ -315,3 +315,24 @@ func TestSMTPTimeout(t *testing.T) {
 		t.Errorf("cancelled: %v after %v", err, time.Since(start))
 	}
 }
+
+// TestSMTPAuthLogin: a server offering only AUTH LOGIN gets LOGIN (after
+// STARTTLS), and the mail goes through; a wrong password still fails.
+func TestSMTPAuthLogin(t *testing.T) {
+	srv := testsmtp.Start(t, testsmtp.LoginOnly())
+	s := sender(srv)
+	if err := s.Send(context.Background(), Mail{To: "a@b.example", Subject: "x", Text: "y"}); err != nil {
+		t.Fatal(err)
+	}
+	if m := srv.WaitFor(t, 1, 10*time.Second)[0]; !m.Authenticated || !m.TLS {
+		t.Errorf("authenticated %v TLS %v", m.Authenticated, m.TLS)
+	}
+	cmds := strings.Join(srv.Commands(), "\n")
+	if !strings.Contains(cmds, "AUTH LOGIN") || strings.Contains(cmds, "AUTH PLAIN") {
+		t.Errorf("want AUTH LOGIN only:\n%s", cmds)
+	}
+	s.Password = "wrong"
+	if err := s.Send(context.Background(), Mail{To: "a@b.example", Subject: "x", Text: "y"}); err == nil || IsPermanent(err) {
+		t.Errorf("wrong password over LOGIN: %v", err)
+	}
+}
