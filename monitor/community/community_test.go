@@ -215,6 +215,9 @@ func TestOwnerChangeReachesBothOwners(t *testing.T) {
 			}
 		}
 	}
+	if bob := w.mail.to("bob@example.org")[0]; strings.Contains(bob.Text, "[2]") || strings.Contains(bob.Subject, "alerts") {
+		t.Errorf("bob got the change twice in one mail:\n%s", bob.Text)
+	}
 	if !strings.Contains(w.mail.to("bob@example.org")[0].Text, "author BOB; namespace Bob::Util") {
 		t.Errorf("bob's mail does not say which of his rules matched:\n%s", w.mail.to("bob@example.org")[0].Text)
 	}
