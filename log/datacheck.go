@@ -27,6 +27,7 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 	"github.com/CPAN-Security/cpan-tlog/log/index"
+	"github.com/CPAN-Security/cpan-tlog/log/indexfiles"
 	"github.com/CPAN-Security/cpan-tlog/log/prooftree"
 )
 
@@ -493,10 +494,7 @@ func (s *scan) run(ctx context.Context, readBundle func(context.Context, uint64,
 // checkIndexFileBytes reads every logged index file version back and
 // checks it hashes to what was logged.
 func checkIndexFileBytes(ctx context.Context, r *CheckReport, files indexFiles, versions []loggedVersion) {
-	where := filepath.Join(r.Dir, IndexFilesDir)
-	if files.bucket != nil {
-		where = fmt.Sprintf("bucket %s under %s/", files.bucket.name, IndexFilesDir)
-	}
+	where := files.Where()
 	seen := map[[32]byte]bool{}
 	var bad []string
 	for _, v := range versions {
@@ -505,7 +503,7 @@ func checkIndexFileBytes(ctx context.Context, r *CheckReport, files indexFiles, 
 		}
 		seen[v.sha] = true
 		sum := hex.EncodeToString(v.sha[:])
-		err := checkStored(ctx, files, sum)
+		err := files.Check(ctx, sum)
 		switch {
 		case errors.Is(err, fs.ErrNotExist) || notFound(err):
 			bad = append(bad, fmt.Sprintf("%s version %d (sha256 %s) is missing", v.path, v.idx, sum))
@@ -529,7 +527,7 @@ func checkIndexFileBytes(ctx context.Context, r *CheckReport, files indexFiles, 
 // readTreeFile reads a file of the POSIX tree as check-data and the
 // start checks do: a regular file only (a FIFO in its place, from a
 // crafted backup or a shared mount, would make the read wait for ever),
-// of at most MaxIndexFileBytes.
+// of at most indexfiles.MaxBytes.
 func readTreeFile(p string) ([]byte, error) {
 	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -543,9 +541,9 @@ func readTreeFile(p string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", p)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxIndexFileBytes+1))
-	if err == nil && len(b) > MaxIndexFileBytes {
-		err = fmt.Errorf("%s is larger than %d bytes", p, MaxIndexFileBytes)
+	b, err := io.ReadAll(io.LimitReader(f, indexfiles.MaxBytes+1))
+	if err == nil && len(b) > indexfiles.MaxBytes {
+		err = fmt.Errorf("%s is larger than %d bytes", p, indexfiles.MaxBytes)
 	}
 	return b, err
 }

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -48,15 +49,16 @@ func testCheckDataThroughStorage(t *testing.T, storage string) {
 
 	// One index file version lost.
 	sum := fmt.Sprintf("%x", sha256.Sum256(content))
-	files, err := openIndexFiles(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if files.bucket != nil {
-		if _, err := files.bucket.c.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(files.bucket.name), Key: aws.String(files.key(sum) + ".gz")}); err != nil {
+	stored := IndexFilesDir + "/" + sum[:2] + "/" + sum + ".gz" // compressed: the sample is not gzip
+	if storage == StorageS3 {
+		b, err := newBucket(context.Background(), cfg.S3)
+		if err != nil {
 			t.Fatal(err)
 		}
-	} else if err := removeAll(files.name(sum) + ".gz"); err != nil {
+		if _, err := b.c.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(b.name), Key: aws.String(stored)}); err != nil {
+			t.Fatal(err)
+		}
+	} else if err := removeAll(filepath.Join(cfg.DataDir, filepath.FromSlash(stored))); err != nil {
 		t.Fatal(err)
 	}
 	if r, err := CheckData(context.Background(), cfg); err != nil || !r.Failed() || !strings.Contains(r.String(), "1 of 1 logged versions cannot be read back") || !strings.Contains(r.String(), sum) {

@@ -32,6 +32,7 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 	"github.com/CPAN-Security/cpan-tlog/log/index"
+	"github.com/CPAN-Security/cpan-tlog/log/indexfiles"
 	"github.com/CPAN-Security/cpan-tlog/log/prooftree"
 )
 
@@ -621,4 +622,62 @@ func (l *Log) handleProofTree(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	w.Write(b)
+}
+
+// handleIndexFilePut stores an index file version: PUT
+// /index-files/<sha256> with the bearer token, the body the file as
+// published. It is checked against the sha256 in the URL.
+func (l *Log) handleIndexFilePut(w http.ResponseWriter, r *http.Request) {
+	if l.appender == nil {
+		httpError(w, http.StatusMethodNotAllowed, "%v", l.readOnlyErr())
+		return
+	}
+	if !l.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cpan-tlog"`)
+		httpError(w, http.StatusUnauthorized, "missing or wrong bearer token: send 'Authorization: Bearer <token>' with the token from the server's %s", TokenFile)
+		return
+	}
+	sha, ok := indexfiles.ParseName(r.PathValue("sha256"))
+	if !ok {
+		httpError(w, http.StatusBadRequest, "want PUT /index-files/<sha256 of the file, 64 lower-case hex digits>")
+		return
+	}
+	created, err := l.indexFiles.Put(r.Context(), sha, http.MaxBytesReader(w, r.Body, indexfiles.MaxBytes))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		httpError(w, http.StatusRequestEntityTooLarge, "index file larger than %d bytes", indexfiles.MaxBytes)
+	case errors.Is(err, indexfiles.ErrMismatch):
+		httpError(w, http.StatusBadRequest, "%v", err)
+	case err != nil:
+		l.internalError(w, "storing the index file", err)
+	case created:
+		w.WriteHeader(http.StatusCreated)
+	default:
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// handleIndexFileGet serves a stored index file version, as logged.
+func (l *Log) handleIndexFileGet(w http.ResponseWriter, r *http.Request) {
+	sha, ok := indexfiles.ParseName(r.PathValue("sha256"))
+	if !ok {
+		httpError(w, http.StatusNotFound, "want /index-files/<sha256>")
+		return
+	}
+	sum := hex.EncodeToString(sha[:])
+	f, err := l.indexFiles.Open(r.Context(), sum)
+	if errors.Is(err, fs.ErrNotExist) {
+		httpError(w, http.StatusNotFound, "no index file version with sha256 %s is stored here", sum)
+		return
+	}
+	if err != nil {
+		l.internalError(w, "reading the index file", err)
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	w.Header().Set("ETag", `"`+sum+`"`)
+	io.Copy(w, f)
 }

@@ -62,39 +62,3 @@ func TestIndexFiles(t *testing.T) {
 		t.Errorf("GET of a malformed name: %d, want 404", code)
 	}
 }
-
-// BenchmarkIndexFileVersion stores one version of a real-size 02packages
-// (270,000 packages, as CPAN has) in both forms PAUSE publishes, .gz and
-// .txt, and reports what the log keeps per version.
-func BenchmarkIndexFileVersion(b *testing.B) {
-	var txt bytes.Buffer
-	txt.WriteString("File:         02packages.details.txt\nLine-Count:   270000\n\n")
-	for i := range 270000 {
-		a := fmt.Sprintf("AUTHOR%d", i%14000)
-		fmt.Fprintf(&txt, "%-30s %-8s %s/%s/%s/Dist-%d-%d.%d.tar.gz\n", fmt.Sprintf("Name%d::Space%d::Mod%d", i%7919, i%131, i), fmt.Sprintf("%d.%03d", i%9, i%1000), a[:1], a[:2], a, i%50000, i%7, i%100)
-	}
-	var gzb bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&gzb, gzip.BestCompression)
-	zw.Write(txt.Bytes())
-	zw.Close()
-	b.ReportAllocs()
-	var kept int64
-	for i := 0; b.Loop(); i++ {
-		s := indexFiles{dir: b.TempDir()}
-		for _, v := range [][]byte{gzb.Bytes(), append(bytes.Clone(txt.Bytes()), fmt.Sprintf("# %d\n", i)...)} {
-			if _, err := s.put(b.Context(), sha256.Sum256(v), bytes.NewReader(v)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		kept = 0
-		filepath.Walk(s.dir, func(_ string, fi os.FileInfo, _ error) error {
-			if fi != nil && !fi.IsDir() {
-				kept += fi.Size()
-			}
-			return nil
-		})
-	}
-	b.ReportMetric(float64(gzb.Len()), "gz-bytes")
-	b.ReportMetric(float64(txt.Len()), "txt-bytes")
-	b.ReportMetric(float64(kept), "kept-bytes/version")
-}

@@ -489,20 +489,6 @@ func openIndex(cfg Config) (index.Store, error) {
 	return index.Open(filepath.Join(cfg.DataDir, IndexFile))
 }
 
-// openIndexFiles opens the store of index file versions: the data
-// directory, or on S3 the bucket, which every writer and front end shares.
-func openIndexFiles(ctx context.Context, cfg Config) (indexFiles, error) {
-	f := indexFiles{dir: filepath.Join(cfg.DataDir, IndexFilesDir)}
-	if cfg.Storage == StorageS3 {
-		b, err := newBucket(ctx, cfg.S3)
-		if err != nil {
-			return f, err
-		}
-		f.bucket = b
-	}
-	return f, nil
-}
-
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil

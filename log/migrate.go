@@ -3,20 +3,18 @@ package log
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	_ "github.com/go-sql-driver/mysql"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/tessera"
 	tclient "github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/CPAN-Security/cpan-tlog/log/indexfiles"
 )
 
 // Migrate copies the POSIX tree of the log in dataDir to another storage
@@ -70,55 +68,11 @@ func Migrate(ctx context.Context, dataDir string, to Config) (size uint64, root 
 // where every writer on S3 keeps them, each checked against its name
 // first and copied as stored.
 func copyIndexFiles(ctx context.Context, dataDir string, to Config) error {
-	src := indexFiles{dir: filepath.Join(dataDir, IndexFilesDir)}
 	dst, err := openIndexFiles(ctx, to)
 	if err != nil {
 		return err
 	}
-	names, _ := filepath.Glob(filepath.Join(src.dir, "*", "*"))
-	for _, n := range names {
-		sum := strings.TrimSuffix(filepath.Base(n), ".gz")
-		sha, ok := parseSHA256(sum)
-		if !ok {
-			continue // a temporary file of an interrupted PUT
-		}
-		if err := checkStored(ctx, src, sum); err != nil {
-			return fmt.Errorf("index file %s: %w; it is not copied (PUT it again from a mirror that has it)", n, err)
-		}
-		if ok, err := dst.has(ctx, sha); err != nil || ok {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		f, err := os.Open(n)
-		if err != nil {
-			return err
-		}
-		err = dst.bucket.put(ctx, dst.key(sum)+strings.TrimPrefix(filepath.Base(n), sum), f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("copy index file %s to the bucket: %w", n, err)
-		}
-	}
-	return nil
-}
-
-// checkStored reads a stored version back and checks it hashes to its name.
-func checkStored(ctx context.Context, s indexFiles, sum string) error {
-	r, err := s.open(ctx, sum)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, r); err != nil {
-		return err
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
-		return fmt.Errorf("the stored bytes have sha256 %s", got)
-	}
-	return nil
+	return indexfiles.InDir(filepath.Join(dataDir, IndexFilesDir)).CopyTo(ctx, dst.Store)
 }
 
 // advanceSequencer makes Tessera's MySQL sequencer hand out indexes after

@@ -3,8 +3,12 @@ package log
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io"
+	"path/filepath"
 
+	"github.com/CPAN-Security/cpan-tlog/log/indexfiles"
 	"github.com/CPAN-Security/cpan-tlog/log/prooftree"
 )
 
@@ -51,3 +55,50 @@ func (l *Log) newProofTree() *prooftree.Tree {
 // meets the log's witness policy (prooftree.Tree.Write) and returns how
 // many proofs it wrote.
 func (l *Log) WriteProofs(ctx context.Context) (int, error) { return l.proofs.Write(ctx) }
+
+// IndexFilesDir is the directory in the data directory (and the prefix in
+// the bucket) that keeps the bytes of every logged index file version
+// (package indexfiles).
+const IndexFilesDir = indexfiles.Dir
+
+// ErrIndexBytesMissing refuses an index version whose bytes the log does
+// not hold: PUT them to /index-files/<sha256> first.
+var ErrIndexBytesMissing = errors.New("the bytes of this index file version are not stored")
+
+// indexFiles is the log's store of index file versions (package
+// indexfiles), under the names the add path calls it by.
+type indexFiles struct{ *indexfiles.Store }
+
+func (f indexFiles) has(ctx context.Context, sha [32]byte) (bool, error) { return f.Has(ctx, sha) }
+
+func (f indexFiles) put(ctx context.Context, sha [32]byte, r io.Reader) (bool, error) {
+	return f.Put(ctx, sha, r)
+}
+
+// openIndexFiles opens the store of index file versions: the data
+// directory, or on S3 the bucket, which every writer and front end shares.
+func openIndexFiles(ctx context.Context, cfg Config) (indexFiles, error) {
+	if cfg.Storage != StorageS3 {
+		return indexFiles{indexfiles.InDir(filepath.Join(cfg.DataDir, IndexFilesDir))}, nil
+	}
+	b, err := newBucket(ctx, cfg.S3)
+	if err != nil {
+		return indexFiles{}, err
+	}
+	return indexFiles{indexfiles.InBucket(bucketObjects{b}, "bucket "+b.name)}, nil
+}
+
+// bucketObjects is the log's bucket as package indexfiles uses it.
+type bucketObjects struct{ b *bucket }
+
+func (o bucketObjects) Exists(ctx context.Context, key string) (bool, error) {
+	return o.b.exists(ctx, key)
+}
+
+func (o bucketObjects) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	return o.b.get(ctx, key)
+}
+
+func (o bucketObjects) Put(ctx context.Context, key string, body io.ReadSeeker) error {
+	return o.b.put(ctx, key, body)
+}
