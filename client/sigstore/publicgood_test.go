@@ -1,8 +1,13 @@
 package sigstore
 
 import (
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -68,11 +73,71 @@ func TestPublicGoodBundles(t *testing.T) {
 			if s.ArtifactSHA256 != c.Digest || s.RekorIndex == nil || !slices.Contains(rekorLogIDs(t, c.TrustedRoot), s.RekorLog) {
 				t.Errorf("artifact %x (want %x), Rekor index %v in log %q (want one of %v)", s.ArtifactSHA256, c.Digest, s.RekorIndex, s.RekorLog, rekorLogIDs(t, c.TrustedRoot))
 			}
+			// Which log (#38, defect 3): the bundle's own log ID, which the
+			// trusted root names as Rekor v1 or as a Rekor v2 shard.
+			index, logID := bundleLogEntry(t, c.Bundle)
+			url := rekorLogURLs(t, c.TrustedRoot)[s.RekorLog]
+			wantV2 := strings.HasPrefix(c.Name, "rekor2-")
+			if s.RekorIndex != nil && *s.RekorIndex != index || s.RekorLog != logID || strings.Contains(url, "://log20") != wantV2 {
+				t.Errorf("recorded index %v in log %s (%s); the bundle says %d in %s; a Rekor v2 shard: %v", s.RekorIndex, s.RekorLog, url, index, logID, wantV2)
+			}
 		})
 	}
 	if good < 6 {
 		t.Errorf("%d good cases verified, want the v0.1, v0.2, v0.3, new media type, DSSE and Rekor v2 ones", good)
 	}
+}
+
+// bundleLogEntry reads the first transparency log entry's index and log
+// ID (hex) from a bundle's JSON.
+func bundleLogEntry(t *testing.T, bundle []byte) (uint64, string) {
+	t.Helper()
+	var b struct {
+		VerificationMaterial struct {
+			TlogEntries []struct {
+				LogIndex string `json:"logIndex"`
+				LogID    struct {
+					KeyID string `json:"keyId"`
+				} `json:"logId"`
+			} `json:"tlogEntries"`
+		} `json:"verificationMaterial"`
+	}
+	if err := json.Unmarshal(bundle, &b); err != nil || len(b.VerificationMaterial.TlogEntries) == 0 {
+		t.Fatalf("bundle's log entries: %v", err)
+	}
+	e := b.VerificationMaterial.TlogEntries[0]
+	i, err := strconv.ParseUint(e.LogIndex, 10, 64)
+	id, err2 := base64.StdEncoding.DecodeString(e.LogID.KeyID)
+	if err != nil || err2 != nil {
+		t.Fatalf("bundle's log entry %+v: %v %v", e, err, err2)
+	}
+	return i, hex.EncodeToString(id)
+}
+
+// rekorLogURLs maps a trusted_root.json's Rekor log IDs (hex) to their URLs.
+func rekorLogURLs(t *testing.T, file string) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr struct {
+		Tlogs []struct {
+			BaseURL string `json:"baseUrl"`
+			LogID   struct {
+				KeyID string `json:"keyId"`
+			} `json:"logId"`
+		} `json:"tlogs"`
+	}
+	if err := json.Unmarshal(raw, &tr); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, l := range tr.Tlogs {
+		id, _ := base64.StdEncoding.DecodeString(l.LogID.KeyID)
+		out[hex.EncodeToString(id)] = l.BaseURL
+	}
+	return out
 }
 
 // TestPublicGoodPolicy: an identity policy on a real bundle takes the
