@@ -681,3 +681,18 @@ func (l *Log) handleIndexFileGet(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("ETag", `"`+sum+`"`)
 	io.Copy(w, f)
 }
+
+// handleHealthz answers 200 "ok", or 503 with what needs the operator.
+func (l *Log) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	if why := l.health.Unhealthy(); why != "" {
+		httpError(w, http.StatusServiceUnavailable, "%s", why)
+		return
+	}
+	if degraded := l.health.Degraded(); degraded != "" {
+		// Still 200: the log publishes, or may once a witness is back
+		// (the publish lag decides when that is too long).
+		fmt.Fprintf(w, "degraded: %s\n", degraded)
+		return
+	}
+	io.WriteString(w, "ok\n")
+}

@@ -36,6 +36,7 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
+	"github.com/CPAN-Security/cpan-tlog/log/health"
 	"github.com/CPAN-Security/cpan-tlog/log/index"
 	"github.com/CPAN-Security/cpan-tlog/log/prooftree"
 )
@@ -191,8 +192,8 @@ type Log struct {
 	// sees them. The follower drops them once indexed.
 	pendingMu sync.Mutex
 	pending   map[string][]index.Record
-	// health is what /healthz reports.
-	health health
+	// health is what /healthz reports (package health).
+	health *health.Watch
 	// proofs is the proof tree (package prooftree).
 	proofs *prooftree.Tree
 	// indexFiles keeps the bytes of every index file version logged.
@@ -427,7 +428,8 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	l.proofsDone = make(chan struct{})
 	l.proofs = l.newProofTree()
 	go func() { l.proofs.Run(bg); close(l.proofsDone) }()
-	go l.watchHealth(bg, max(cfg.CheckpointInterval, time.Second))
+	l.health = l.newHealth()
+	go l.health.Run(bg, max(cfg.CheckpointInterval, time.Second))
 	go l.tokens.watch(bg, tokenPollInterval)
 	if l.claims != nil {
 		go l.sweepClaims(bg)
@@ -466,7 +468,8 @@ func openReadOnly(ctx context.Context, cfg Config) (*Log, error) {
 		pending: map[string][]index.Record{}, inflight: make(chan struct{}, 1), cancel: cancel,
 		shutdown: func(context.Context) error { return nil }}
 	l.follow = newFollower(reader, ix, cfg.Logger, l.dropPending, l.metrics)
-	go l.watchHealth(bg, max(cfg.CheckpointInterval, time.Second))
+	l.health = l.newHealth()
+	go l.health.Run(bg, max(cfg.CheckpointInterval, time.Second))
 	if cfg.Storage == StorageS3 {
 		// The writer keeps the shared index in the database up to date.
 		l.follow.passive = true

@@ -10,7 +10,8 @@ import (
 )
 
 // metrics are the log's Prometheus metrics, on a registry of its own so
-// that several logs can live in one process (tests do).
+// that several logs can live in one process (tests do). The health
+// watch (package health) adds its gauges to the registry.
 type metrics struct {
 	registry   *prometheus.Registry
 	adds       *prometheus.CounterVec
@@ -18,9 +19,6 @@ type metrics struct {
 	requests   *prometheus.CounterVec
 	indexSize  prometheus.Gauge
 	cpSize     prometheus.Gauge
-	// integrated, publishedSize and unpublishedSeconds are sampled by
-	// the health watcher.
-	integrated, publishedSize, unpublishedSeconds prometheus.Gauge
 	// storageErrors counts storage failures by dependency (mysql, s3).
 	storageErrors *prometheus.CounterVec
 	// witnessRequests counts the log's add-checkpoint requests to its
@@ -58,18 +56,6 @@ func newMetrics() *metrics {
 			Name: "cpantlog_checkpoint_size",
 			Help: "Tree size of the latest checkpoint served.",
 		}),
-		integrated: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cpantlog_integrated_size",
-			Help: "Entries integrated into the tree (acknowledged and sequenced).",
-		}),
-		publishedSize: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cpantlog_published_checkpoint_size",
-			Help: "Tree size of the published checkpoint, as the health watcher last read it.",
-		}),
-		unpublishedSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cpantlog_unpublished_seconds",
-			Help: "How long integrated entries have waited for a published checkpoint (0: none waits). Alert when it exceeds a few checkpoint intervals: the witness quorum is not met or publishing fails.",
-		}),
 	}
 	m.followPolls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cpantlog_follow_polls_total",
@@ -91,7 +77,7 @@ func newMetrics() *metrics {
 		Name: "cpantlog_claims_rolled_forward_total",
 		Help: "Path claims left by a writer that stopped between deciding an add and acknowledging it, finished by this writer: found (the tree held the leaf) or logged (this writer logged it).",
 	}, []string{"outcome"})
-	m.registry.MustRegister(m.integrated, m.publishedSize, m.unpublishedSeconds, m.followPolls, m.followLastOK, m.witnessRequests, m.storageErrors, m.claimsRolledForward)
+	m.registry.MustRegister(m.followPolls, m.followLastOK, m.witnessRequests, m.storageErrors, m.claimsRolledForward)
 	m.registry.MustRegister(m.adds, m.addSeconds, m.requests, m.indexSize, m.cpSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 
+	"github.com/CPAN-Security/cpan-tlog/log/health"
 	"github.com/CPAN-Security/cpan-tlog/log/indexfiles"
 	"github.com/CPAN-Security/cpan-tlog/log/prooftree"
 )
@@ -101,4 +102,49 @@ func (o bucketObjects) Get(ctx context.Context, key string) (io.ReadCloser, erro
 
 func (o bucketObjects) Put(ctx context.Context, key string, body io.ReadSeeker) error {
 	return o.b.put(ctx, key, body)
+}
+
+// DefaultMaxPublishLag is how long entries may wait integrated but not
+// covered by the published checkpoint before /healthz says so
+// (Config.MaxPublishLag).
+const DefaultMaxPublishLag = health.DefaultMaxPublishLag
+
+// newHealth is the log's health watch: its storage, its witnesses, and
+// the lag of its published checkpoint.
+func (l *Log) newHealth() *health.Watch {
+	return health.New(health.Config{
+		Sample:        l.sampleHealth,
+		Dependency:    l.storageDependency,
+		StorageError:  func(dep string) { l.metrics.storageErrors.WithLabelValues(dep).Inc() },
+		Witnesses:     l.witness.health, // nil-safe: a log without a policy has no witnesses to judge
+		MaxPublishLag: l.cfg.MaxPublishLag,
+		Registry:      l.metrics.registry,
+	})
+}
+
+// sampleHealth reads the published checkpoint's size and the integrated
+// size, and checks that the lookup index answers: lookups and, with
+// several writers, every add read it.
+func (l *Log) sampleHealth(ctx context.Context) (published, integrated uint64, err error) {
+	raw, err := l.reader.ReadCheckpoint(ctx)
+	if notFound(err) {
+		raw, err = nil, nil // nothing published yet
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	if raw != nil {
+		c, err := l.parseCheckpoint(raw)
+		if err != nil {
+			return 0, 0, err
+		}
+		published = c.Size
+	}
+	if integrated, err = l.reader.IntegratedSize(ctx); err != nil {
+		return 0, 0, err
+	}
+	if _, err := l.index.Size(); err != nil {
+		return 0, 0, err
+	}
+	return published, integrated, nil
 }
