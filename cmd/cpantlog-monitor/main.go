@@ -22,6 +22,7 @@ import (
 	cmdcli "github.com/CPAN-Security/cpan-tlog/internal/cli"
 	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
 	"github.com/CPAN-Security/cpan-tlog/monitor"
+	"github.com/CPAN-Security/cpan-tlog/monitor/community"
 )
 
 const usage = `cpantlog-monitor audits a cpan-tlog log: it verifies every checkpoint against a
@@ -32,6 +33,10 @@ Usage:
   cpantlog-monitor [follow] [flags]            follow the log (or --once: one round)
   cpantlog-monitor audit-mirror --mirror URL|DIR [flags]
                                                compare a CPAN mirror with the log
+  cpantlog-monitor community --public-url URL --smtp HOST:PORT --mail-from ADDR [flags]
+                                               follow the log for subscribers: CPAN
+                                               authors hear of uploads and index
+                                               changes touching what they watch
   cpantlog-monitor --version
 
 Run 'cpantlog-monitor COMMAND -h' (or 'help COMMAND') for a command's flags.
@@ -83,6 +88,7 @@ Examples:
 
 Flags:
 `,
+	"community": communityUsage,
 	"audit-mirror": `Usage: cpantlog-monitor audit-mirror --mirror URL|DIR [flags]
 
 Compare a CPAN mirror with the log: every file it serves under authors/id/
@@ -123,7 +129,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	mirror := len(args) > 0 && args[0] == "audit-mirror"
 	sub := ""
-	if len(args) > 0 && (args[0] == "audit-mirror" || args[0] == "follow") {
+	if len(args) > 0 && (args[0] == "audit-mirror" || args[0] == "follow" || args[0] == "community") {
 		sub, args = args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("cpantlog-monitor", flag.ContinueOnError)
@@ -152,6 +158,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&peers, "peer", "another view of the log's checkpoint to compare (`URL|FILE`; repeatable); every witness of the policy with a URL is one already")
 	noWitnessPeers := fs.Bool("no-witness-peers", false, "do not compare with the policy's witnesses' latest cosigned checkpoints")
 	bulkAudit := fs.Int("bulk-audit", monitor.DefaultBulkAudit, "an audit of at least `N` new entries (more than the paths already on record, as in a first audit) checks paths for rewrites at its end, sorting on disk, instead of in a table of every path held in memory: a first audit of 10M entries then needs about 30 MB instead of 100; 0 or negative: never")
+	var com *communityFlags
+	if sub == "community" {
+		com = addCommunityFlags(fs)
+	}
 	maxViewLag := fs.Duration("max-view-lag", time.Hour, "report checkpoint-stale-view when a peer saw the log sign a larger tree this long ago and the log still shows this monitor an older one")
 	command := "cpantlog-monitor"
 	if sub != "" {
@@ -211,6 +221,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var subscribers *community.Community
+	if com != nil {
+		logLoc := *logURL
+		if logLoc == "" {
+			logLoc = policy.Logs[0].URL
+		}
+		if subscribers, err = com.start(ctx, m, logLoc, *stateDir, m.Registerer(), logger); err != nil {
+			return fail(err)
+		}
+		m.AddHealthCheck(subscribers.Unhealthy)
+	}
 
 	round := func() (int, error) {
 		var err error
@@ -227,6 +248,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 				code = 3
 			}
 		}, sinks...)
+		if subscribers != nil {
+			// What the round routed to subscribers goes out now; a
+			// channel that fails keeps its messages for the next round.
+			derr = errors.Join(derr, subscribers.Deliver(ctx), subscribers.Digest(ctx))
+		}
 		return code, errors.Join(err, derr)
 	}
 	if *once || mirror {
