@@ -18,8 +18,10 @@ import (
 // It fails closed: an advisory whose ranges cannot be evaluated (a range
 // or the version that does not parse, or neither an affected nor a fixed
 // range) is never returned as fixed, although Affecting reports the same
-// advisory as one that may apply. A release is said to fix an advisory
-// only when that is certain.
+// advisory as one that may apply. Nor is an advisory whose ID the data
+// lists again with a range that holds the version (or cannot be
+// evaluated). A release is said to fix an advisory only when that is
+// certain; each ID is returned once.
 //
 // Every version above the last affected one is outside the range, so a
 // later release fixes the advisory as well; a caller that reports a fix
@@ -32,10 +34,22 @@ func (db *DB) Fixes(dist, version string) []Advisory {
 	if err != nil {
 		return nil
 	}
+	advs := db.Dists[dist].Advisories
+	// CPANSA lists some advisories several times under one ID, each with
+	// its own range (CPANSA-Dpkg-2014-0471: <1.17.8, <1.17.9, <1.17.10).
+	// An ID this version is (or may be) affected by under any of them is
+	// not fixed.
+	open := map[string]bool{}
+	for _, a := range advs {
+		if in, err := affected(a, version); err != nil || in || len(a.AffectedVersions) == 0 && len(a.FixedVersions) == 0 {
+			open[a.ID] = true
+		}
+	}
 	var out []Advisory
-	for _, a := range db.Dists[dist].Advisories {
-		if fixes(a, v, version) {
+	for _, a := range advs {
+		if !open[a.ID] && fixes(a, v, version) {
 			out = append(out, a)
+			open[a.ID] = true // once per ID
 		}
 	}
 	return out

@@ -4,7 +4,10 @@ import (
 	"context"
 	"os"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
 )
 
 func TestFixes(t *testing.T) {
@@ -20,6 +23,11 @@ func TestFixes(t *testing.T) {
 		{"id":"EQ","affected_versions":"==1.0"},
 		{"id":"NE","affected_versions":"!=1.3"},
 		{"id":"NOTHINGBELOW","affected_versions":">=9"}
+	]}, "Dup":{"advisories":[
+		{"id":"D","affected_versions":"<1.2"},
+		{"id":"D","affected_versions":"<1.3"},
+		{"id":"E","affected_versions":"<1.2"},
+		{"id":"E","affected_versions":"<abc"}
 	]}}}`))
 	if err != nil {
 		t.Fatal(err)
@@ -56,6 +64,13 @@ func TestFixes(t *testing.T) {
 			t.Errorf("Fixes(Foo, %q) = %v, want %v", tc.version, got, tc.want)
 		}
 	}
+	// One ID listed twice: fixed only outside both ranges, and returned
+	// once; with a range that cannot be evaluated, never.
+	for ver, want := range map[string]int{"1.2": 0, "1.3": 1, "9": 1} {
+		if got := db.Fixes("Dup", ver); len(got) != want || want == 1 && got[0].ID != "D" {
+			t.Errorf("Fixes(Dup, %s) = %+v, want D %d times", ver, got, want)
+		}
+	}
 	if got := db.Fixes("Bar", "1.0"); got != nil {
 		t.Errorf("a distribution without advisories: %v", got)
 	}
@@ -88,6 +103,9 @@ func TestFixesInTheCPANSAData(t *testing.T) {
 		{"DBD-mysql", "CPANSA-DBD-mysql-2016-03", "4.039", []string{"4.038", "2.9002"}},
 		// a dotted-decimal range: "<1.3.6"
 		{"Apache-Session-Browseable", "CPANSA-Apache-Session-Browseable-2020-36659", "1.3.6", []string{"1.3.5"}},
+		// listed three times (<1.17.8, <1.17.9, <1.17.10): 1.17.9 fixes two
+		// of them, not the advisory
+		{"Dpkg", "CPANSA-Dpkg-2014-0471", "1.17.10", []string{"1.17.9", "1.17.8"}},
 		// no affected range at all: never a fix
 		{"GPIB", "CPANSA-GPIB-2006-1565", "", []string{"99"}},
 	} {
@@ -133,4 +151,49 @@ func FuzzFixes(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFixesNeverAffecting: over the real CPANSA data, at every version an
+// advisory's ranges name, an advisory Fixes returns is one Affecting does
+// not report for that release, and some version below it Affecting does
+// report.
+func TestFixesNeverAffecting(t *testing.T) {
+	db, err := LoadInstalledDB(context.Background())
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CPAN::Audit (libcpan-audit-perl) missing in CI: %v", err)
+		}
+		t.Skipf("CPAN::Audit not installed: %v", err)
+	}
+	reports := func(dist, ver, id string) bool {
+		d, v, hits, _ := db.Affecting(cpan.SnapshotDist{Pathname: "A/AU/AUTHOR/" + dist + "-" + ver + ".tar.gz"})
+		if d != dist || v != ver {
+			return true // not a pathname CPAN::DistnameInfo reads back: cannot compare
+		}
+		return slices.ContainsFunc(hits, func(a Advisory) bool { return a.ID == id })
+	}
+	var fixes, checked int
+	for dist, d := range db.Dists {
+		for _, a := range d.Advisories {
+			bounds, err := boundaries(append(slices.Clone(a.AffectedVersions), a.FixedVersions...))
+			if err != nil {
+				continue
+			}
+			for _, b := range bounds {
+				ver := strings.TrimPrefix(b.String(), "v")
+				checked++
+				if !slices.ContainsFunc(db.Fixes(dist, ver), func(x Advisory) bool { return x.ID == a.ID }) {
+					continue
+				}
+				fixes++
+				if reports(dist, ver, a.ID) {
+					t.Errorf("%s %s: Fixes says it fixes %s, Affecting reports it", dist, ver, a.ID)
+				}
+			}
+		}
+	}
+	if fixes < 100 {
+		t.Errorf("%d fixes among %d versions checked", fixes, checked)
+	}
+	t.Logf("%d fixes among %d versions checked", fixes, checked)
 }
