@@ -2,6 +2,7 @@
 # /usr/bin/python3, started by testsmtp.Start (server.go), which embeds
 # this file. Configuration comes as JSON in argv[1]; the bound port is
 # printed as "READY <port>" once the server accepts connections.
+import asyncio
 import json
 import logging
 import os
@@ -17,6 +18,8 @@ cfg = json.load(open(sys.argv[1]))
 outdir = cfg["dir"]
 reject = set(cfg.get("reject") or [])
 defer = set(cfg.get("defer") or [])
+# address -> seconds the reply to the first message to it is held
+hold = dict(cfg.get("hold") or {})
 lock = threading.Lock()
 seq = [0]
 
@@ -78,6 +81,13 @@ class Handler:
         write_atomic(base + ".eml", envelope.original_content)
         # The .json appears last: a message is complete once it exists.
         write_atomic(base + ".json", json.dumps(meta).encode())
+        held = [a for a in envelope.rcpt_tos if a in hold]
+        if held:
+            # Once per address: the message is stored, and the client
+            # waits for the reply (a test kills it meanwhile).
+            for a in held:
+                hold.pop(a, None)
+            await asyncio.sleep(max(cfg["hold"][a] for a in held))
         return "250 Message accepted for delivery"
 
 

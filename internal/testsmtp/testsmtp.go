@@ -72,16 +72,17 @@ type Received struct {
 }
 
 type config struct {
-	Dir      string   `json:"dir"`
-	Commands string   `json:"commands"`
-	Username string   `json:"username"`
-	Password string   `json:"password"`
-	Cert     string   `json:"cert"`
-	Key      string   `json:"key"`
-	TLS      bool     `json:"tls"`
-	Reject   []string `json:"reject"`
-	Defer    []string `json:"defer"`
-	NoPlain  bool     `json:"no_plain"`
+	Dir      string             `json:"dir"`
+	Commands string             `json:"commands"`
+	Username string             `json:"username"`
+	Password string             `json:"password"`
+	Cert     string             `json:"cert"`
+	Key      string             `json:"key"`
+	TLS      bool               `json:"tls"`
+	Reject   []string           `json:"reject"`
+	Defer    []string           `json:"defer"`
+	NoPlain  bool               `json:"no_plain"`
+	Hold     map[string]float64 `json:"hold"`
 }
 
 // Option changes how Start runs the server.
@@ -99,6 +100,19 @@ func Reject550(addr string) Option { return func(c *config) { c.Reject = append(
 
 // Defer451 makes RCPT TO:<addr> answer "451 4.3.0" (a transient failure).
 func Defer451(addr string) Option { return func(c *config) { c.Defer = append(c.Defer, addr) } }
+
+// HoldReply makes the server, for the first message to addr, store the
+// message and then keep the client waiting d for the reply to DATA: a
+// test can kill the sender while it waits, after the message arrived and
+// before the sender knows it did.
+func HoldReply(addr string, d time.Duration) Option {
+	return func(c *config) {
+		if c.Hold == nil {
+			c.Hold = map[string]float64{}
+		}
+		c.Hold[addr] = d.Seconds()
+	}
+}
 
 // Start starts a server for the length of t. It skips t when
 // /usr/bin/python3 cannot import aiosmtpd, unless CI is set: then it fails.

@@ -3,6 +3,7 @@ package testsmtp
 import (
 	"crypto/tls"
 	"errors"
+	"io"
 	"net/smtp"
 	"net/textproto"
 	"slices"
@@ -89,5 +90,64 @@ func TestServerWithoutTLS(t *testing.T) {
 	}
 	if ok, _ := c.Extension("AUTH"); !ok {
 		t.Error("AUTH not offered in clear")
+	}
+}
+
+// TestHoldReply: the held message is stored before the reply, which comes
+// only after the hold; the next message to the address is not held.
+func TestHoldReply(t *testing.T) {
+	s := Start(t, HoldReply("slow@example.org", 3*time.Second))
+	send := func(held bool) time.Duration {
+		before := len(s.Messages())
+		c, err := smtp.Dial(s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.StartTLS(&tls.Config{RootCAs: s.RootCAs, ServerName: "127.0.0.1"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Auth(smtp.PlainAuth("", s.Username, s.Password, "127.0.0.1")); err != nil {
+			t.Fatal(err)
+		}
+		c.Mail("m@example.org")
+		c.Rcpt("slow@example.org")
+		w, err := c.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, "Subject: x\r\n\r\nbody\r\n")
+		start := time.Now()
+		stored := make(chan int, 1)
+		go func() {
+			for time.Since(start) < 10*time.Second {
+				if n := len(s.Messages()); n > before {
+					stored <- n
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		select {
+		case <-stored:
+		default:
+			if held {
+				t.Error("the reply came before the message was stored")
+			}
+		}
+		return took
+	}
+	if took := send(true); took < 2*time.Second {
+		t.Errorf("first reply after %v, want the 3s hold", took)
+	}
+	if took := send(false); took > 2*time.Second {
+		t.Errorf("second reply after %v: held again", took)
+	}
+	if n := len(s.Messages()); n != 2 {
+		t.Errorf("%d messages stored, want 2", n)
 	}
 }
