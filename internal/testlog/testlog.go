@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -95,6 +96,22 @@ func (l *Log) Add(t testing.TB, path string, content []byte, when string, wait b
 	if code, b := l.send(t, "POST", u, []byte(body)); code != 200 {
 		t.Fatalf("add %s: %d %s", path, code, b)
 	}
+}
+
+// AddBundle logs a Sigstore bundle at path (the signed file's path +
+// ".sigstore.json") through POST /add with the bundle's bytes, as PAUSE
+// hands them over, and waits for a checkpoint covering it. It returns the
+// log's answer (which says what it verified).
+func (l *Log) AddBundle(t testing.TB, path string, bundle []byte, when string) string {
+	t.Helper()
+	id := strings.Split(path, "/")[4]
+	body := fmt.Sprintf(`{"path":%q,"size":%d,"sha256":"%x","uploader":%q,"time":%q,"bundle":%q}`,
+		path, len(bundle), sha256.Sum256(bundle), id, when, base64.StdEncoding.EncodeToString(bundle))
+	code, b := l.send(t, "POST", l.URL+"/add?wait=1", []byte(body))
+	if code != 200 {
+		t.Fatalf("add %s: %d %s", path, code, b)
+	}
+	return string(b)
 }
 
 // PutIndexFile stores an index file version's bytes in the log, as it
