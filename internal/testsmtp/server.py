@@ -81,13 +81,13 @@ class Handler:
         write_atomic(base + ".eml", envelope.original_content)
         # The .json appears last: a message is complete once it exists.
         write_atomic(base + ".json", json.dumps(meta).encode())
-        held = [a for a in envelope.rcpt_tos if a in hold]
+        held = [a for a in envelope.rcpt_tos
+                if a in hold and hold[a]["marker"].encode() in envelope.original_content]
         if held:
             # Once per address: the message is stored, and the client
             # waits for the reply (a test kills it meanwhile).
-            for a in held:
-                hold.pop(a, None)
-            await asyncio.sleep(max(cfg["hold"][a] for a in held))
+            secs = max(hold.pop(a)["seconds"] for a in held)
+            await asyncio.sleep(secs)
         return "250 Message accepted for delivery"
 
 

@@ -50,8 +50,10 @@ type Server struct {
 	Addr     string // 127.0.0.1:port
 	Username string
 	Password string
-	// RootCAs holds the server's self-signed certificate (for 127.0.0.1).
-	RootCAs *x509.CertPool
+	// RootCAs holds the server's self-signed certificate (for 127.0.0.1);
+	// CertFile is that certificate as PEM, for a client in another process.
+	RootCAs  *x509.CertPool
+	CertFile string
 	// TLS tells whether the server offers STARTTLS (and then requires it).
 	TLS bool
 
@@ -72,17 +74,17 @@ type Received struct {
 }
 
 type config struct {
-	Dir      string             `json:"dir"`
-	Commands string             `json:"commands"`
-	Username string             `json:"username"`
-	Password string             `json:"password"`
-	Cert     string             `json:"cert"`
-	Key      string             `json:"key"`
-	TLS      bool               `json:"tls"`
-	Reject   []string           `json:"reject"`
-	Defer    []string           `json:"defer"`
-	NoPlain  bool               `json:"no_plain"`
-	Hold     map[string]float64 `json:"hold"`
+	Dir      string          `json:"dir"`
+	Commands string          `json:"commands"`
+	Username string          `json:"username"`
+	Password string          `json:"password"`
+	Cert     string          `json:"cert"`
+	Key      string          `json:"key"`
+	TLS      bool            `json:"tls"`
+	Reject   []string        `json:"reject"`
+	Defer    []string        `json:"defer"`
+	NoPlain  bool            `json:"no_plain"`
+	Hold     map[string]hold `json:"hold"`
 }
 
 // Option changes how Start runs the server.
@@ -101,16 +103,21 @@ func Reject550(addr string) Option { return func(c *config) { c.Reject = append(
 // Defer451 makes RCPT TO:<addr> answer "451 4.3.0" (a transient failure).
 func Defer451(addr string) Option { return func(c *config) { c.Defer = append(c.Defer, addr) } }
 
-// HoldReply makes the server, for the first message to addr, store the
-// message and then keep the client waiting d for the reply to DATA: a
-// test can kill the sender while it waits, after the message arrived and
-// before the sender knows it did.
-func HoldReply(addr string, d time.Duration) Option {
+type hold struct {
+	Marker  string  `json:"marker"`
+	Seconds float64 `json:"seconds"`
+}
+
+// HoldReply makes the server, for the first message to addr that holds
+// marker, store the message and then keep the client waiting d for the
+// reply to DATA: a test can kill the sender while it waits, after the
+// message arrived and before the sender knows it did.
+func HoldReply(addr, marker string, d time.Duration) Option {
 	return func(c *config) {
 		if c.Hold == nil {
-			c.Hold = map[string]float64{}
+			c.Hold = map[string]hold{}
 		}
-		c.Hold[addr] = d.Seconds()
+		c.Hold[addr] = hold{Marker: marker, Seconds: d.Seconds()}
 	}
 }
 
@@ -203,6 +210,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		Username: cfg.Username,
 		Password: cfg.Password,
 		RootCAs:  pool,
+		CertFile: cfg.Cert,
 		TLS:      cfg.TLS,
 		dir:      cfg.Dir,
 		commands: cfg.Commands,

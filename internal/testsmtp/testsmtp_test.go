@@ -96,7 +96,7 @@ func TestServerWithoutTLS(t *testing.T) {
 // TestHoldReply: the held message is stored before the reply, which comes
 // only after the hold; the next message to the address is not held.
 func TestHoldReply(t *testing.T) {
-	s := Start(t, HoldReply("slow@example.org", 3*time.Second))
+	s := Start(t, HoldReply("slow@example.org", "hold me", 3*time.Second))
 	send := func(held bool) time.Duration {
 		before := len(s.Messages())
 		c, err := smtp.Dial(s.Addr)
@@ -116,7 +116,7 @@ func TestHoldReply(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		io.WriteString(w, "Subject: x\r\n\r\nbody\r\n")
+		io.WriteString(w, "Subject: x\r\n\r\nhold me\r\n")
 		start := time.Now()
 		stored := make(chan int, 1)
 		go func() {
