@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -519,8 +520,8 @@ func TestMethodsAndLimits(t *testing.T) {
 	mw.Close()
 	req, _ := http.NewRequest("POST", e.srv.URL+"/subscribe", &buf)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	if a := e.send(t, req); a.status != 400 {
-		t.Errorf("a file upload: %d", a.status)
+	if a := e.send(t, req); a.status != 400 || !strings.Contains(a.body, "The form could not be read") {
+		t.Errorf("a file upload: %d\n%s", a.status, a.body)
 	}
 	if a := e.do(t, "POST", "/subscribe", subscribeForm("frank@example.org", "author FRANK"), "Sec-Fetch-Site", "cross-site"); a.status != 403 {
 		t.Errorf("a cross-site POST: %d", a.status)
@@ -537,6 +538,21 @@ func TestMethodsAndLimits(t *testing.T) {
 	if a := e.do(t, "POST", "/subscribe", subscribeForm("frank@example.org", "author FRANK"), "Sec-Fetch-Site", "same-origin"); a.status != 200 {
 		t.Errorf("a same-origin POST: %d\n%s", a.status, a.body)
 	}
+	// A form sent as multipart/form-data (a form's enctype may say so).
+	buf.Reset()
+	mw = multipart.NewWriter(&buf)
+	mw.WriteField("email", "judy@example.org")
+	mw.WriteField("rules", "author JUDY")
+	mw.WriteField("mail", "1")
+	mw.Close()
+	req, _ = http.NewRequest("POST", e.srv.URL+"/subscribe", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if a := e.send(t, req); a.status != 200 {
+		t.Errorf("a multipart subscribe form: %d\n%s", a.status, a.body)
+	}
+	if s, ok := e.stored(t)["judy@example.org"]; !ok || s.Rules[0].Value != "JUDY" {
+		t.Errorf("the multipart form stored %+v", s)
+	}
 }
 
 func TestSource(t *testing.T) {
@@ -549,6 +565,7 @@ func TestSource(t *testing.T) {
 		{"192.0.2.7:5555", "198.51.100.1", false, "192.0.2.7"},
 		{"192.0.2.7:5555", "198.51.100.1", true, "198.51.100.1"},
 		{"192.0.2.7:5555", "10.0.0.1, 198.51.100.1", true, "198.51.100.1"},
+		{"192.0.2.7:5555", "203.0.113.9, 10.0.0.1,198.51.100.1", true, "198.51.100.1"},
 		{"192.0.2.7:5555", "198.51.100.1,garbage", true, "192.0.2.7"},
 		{"192.0.2.7:5555", "", true, "192.0.2.7"},
 		{"[2001:db8:1:2:3:4:5:6]:443", "", false, "2001:db8:1:2::/64"},
@@ -614,5 +631,26 @@ func TestFeed(t *testing.T) {
 	}
 	if a := e.do(t, "GET", u.Path+"?"+u.RawQuery, nil); a.status != 404 {
 		t.Errorf("the feed after unsubscribing: %d", a.status)
+	}
+}
+
+// TestRateLimitSource: the handler counts a subscribe request against
+// the connection's address, or the proxy's X-Forwarded-For entry only
+// when told to trust it.
+func TestRateLimitSource(t *testing.T) {
+	for _, trust := range []bool{false, true} {
+		e := start(t, community.Limits{PerSource: 1}, Options{TrustForwardedFor: trust})
+		var got []int
+		for i, xff := range []string{"198.51.100.1", "198.51.100.2", "198.51.100.1"} {
+			a := e.do(t, "POST", "/subscribe", subscribeForm("kim"+strconv.Itoa(i)+"@example.org", "author KIM"), "X-Forwarded-For", xff)
+			got = append(got, a.status)
+		}
+		want := []int{200, 429, 429}
+		if trust {
+			want = []int{200, 200, 429}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("TrustForwardedFor %v: answers %v, want %v", trust, got, want)
+		}
 	}
 }
