@@ -126,16 +126,17 @@ func TestWriteAtomRefuses(t *testing.T) {
 		t.Fatalf("valid feed: %v", err)
 	}
 	for name, mutate := range map[string]func(*Feed){
-		"no id":           func(f *Feed) { f.ID = " " },
-		"relative self":   func(f *Feed) { f.Self = "/feed" },
-		"javascript self": func(f *Feed) { f.Self = "javascript:alert(1)" },
-		"no self":         func(f *Feed) { f.Self = "" },
-		"entry no id":     func(f *Feed) { f.Entries[0].ID = "" },
-		"relative link":   func(f *Feed) { f.Entries[0].Link = "entry/1" },
-		"javascript link": func(f *Feed) { f.Entries[0].Link = "javascript:alert(1)" },
-		"data link":       func(f *Feed) { f.Entries[0].Link = "data:text/html,<script>" },
-		"control in link": func(f *Feed) { f.Entries[0].Link = "https://tlog.example/\x01" },
-		"scheme-relative": func(f *Feed) { f.Entries[0].Link = "//evil.example/" },
+		"no id":            func(f *Feed) { f.ID = " " },
+		"relative self":    func(f *Feed) { f.Self = "/feed" },
+		"javascript self":  func(f *Feed) { f.Self = "javascript:alert(1)" },
+		"no self":          func(f *Feed) { f.Self = "" },
+		"entry no id":      func(f *Feed) { f.Entries[0].ID = "" },
+		"relative link":    func(f *Feed) { f.Entries[0].Link = "entry/1" },
+		"javascript link":  func(f *Feed) { f.Entries[0].Link = "javascript:alert(1)" },
+		"data link":        func(f *Feed) { f.Entries[0].Link = "data:text/html,<script>" },
+		"control in link":  func(f *Feed) { f.Entries[0].Link = "https://tlog.example/\x01" },
+		"non-char in link": func(f *Feed) { f.Entries[0].Link = "https://tlog.example/\uFFFE" },
+		"scheme-relative":  func(f *Feed) { f.Entries[0].Link = "//evil.example/" },
 	} {
 		f := ok
 		f.Entries = append([]FeedEntry(nil), ok.Entries...)

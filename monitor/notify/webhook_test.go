@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -215,10 +216,26 @@ func TestPublicAddr(t *testing.T) {
 		{"169.254.169.254", false}, {"fe80::1", false}, {"fc00::1", false}, {"fd12::1", false},
 		{"0.0.0.0", false}, {"::", false}, {"224.0.0.1", false}, {"ff02::1", false},
 		{"255.255.255.255", false}, {"100.64.0.1", false}, {"::ffff:127.0.0.1", false},
-		{"::ffff:10.0.0.1", false}, {"64:ff9b::a00:1", false}, {"2002:7f00:1::", false},
+		{"::ffff:10.0.0.1", false}, {"::ffff:100.64.0.1", false}, {"::ffff:8.8.8.8", true}, {"64:ff9b::a00:1", false}, {"2002:7f00:1::", false},
 	} {
 		if got := PublicAddr(netip.MustParseAddr(tc.addr)); got != tc.public {
 			t.Errorf("PublicAddr(%s) = %v, want %v", tc.addr, got, tc.public)
 		}
+	}
+}
+
+// TestWebhookIgnoresProxy: a Client whose transport names a proxy does
+// not send through it (the dial check would see the proxy's address, not
+// the destination's).
+func TestWebhookIgnoresProxy(t *testing.T) {
+	var hits atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer proxy.Close()
+	pu, _ := url.Parse(proxy.URL)
+	tr := &http.Transport{Proxy: http.ProxyURL(pu)}
+	w := &Webhook{Client: &http.Client{Transport: tr, Timeout: 5 * time.Second}, AllowPrivate: true}
+	err := w.Post(context.Background(), "http://cpan-tlog-webhook.invalid/hook", []byte(hookBody), "id", nil)
+	if err == nil || hits.Load() != 0 {
+		t.Errorf("through a proxy: %v, proxy hit %d times", err, hits.Load())
 	}
 }
