@@ -654,3 +654,27 @@ func TestRateLimitSource(t *testing.T) {
 		}
 	}
 }
+
+// TestManageShowsSuspended: a subscriber whose mail bounced is told so,
+// and how to resume.
+func TestManageShowsSuspended(t *testing.T) {
+	e := start(t, community.Limits{}, Options{})
+	s := e.subscribeAndConfirm(t, "liam@example.org", "author LIAM")
+	err := e.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("community-subscribers"))
+		var got community.Subscriber
+		if err := json.Unmarshal(b.Get([]byte(s.ID)), &got); err != nil {
+			return err
+		}
+		got.Suspended, got.Bounces = true, community.MaxBounces
+		v, _ := json.Marshal(got)
+		return b.Put([]byte(s.ID), v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := e.do(t, "GET", "/manage?t="+url.QueryEscape(tokenOf(t, e.c.ManageURL(s))), nil)
+	if a.status != 200 || !strings.Contains(a.body, `id="suspended"`) || !strings.Contains(a.body, "after 3 bounces in a row") {
+		t.Errorf("the manage page of a suspended subscriber: %d\n%s", a.status, a.body)
+	}
+}
