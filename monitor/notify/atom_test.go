@@ -183,8 +183,8 @@ func FuzzWriteAtom(f *testing.F) {
 		// encoding/xml normalises CR and CRLF in character data to LF
 		// when reading, as XML requires (the writer escapes CR as &#xD;,
 		// which survives).
-		if p.Title.Body != xmlText(title) || e.Title.Body != xmlText(title) || e.Content.Body != xmlText(text) || e.ID != xmlText(id) {
-			t.Fatalf("texts changed: title %q content %q id %q", e.Title.Body, e.Content.Body, e.ID)
+		if p.Title.Body != xmlText(title) || e.Title.Body != xmlText(title) || e.Content.Body != xmlText(text) || e.ID != xmlText(id) || p.ID != xmlText(id) {
+			t.Fatalf("texts changed: title %q content %q id %q feed id %q", e.Title.Body, e.Content.Body, e.ID, p.ID)
 		}
 		if link != "" && e.Link.Href != link {
 			t.Fatalf("link %q, want %q", e.Link.Href, link)
