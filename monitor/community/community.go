@@ -99,6 +99,9 @@ type Config struct {
 	// MaxQueueAge: a queued message older than this makes Unhealthy say
 	// so (default 6h).
 	MaxQueueAge time.Duration
+	// DigestEvery is how often a subscriber gets a digest when they chose
+	// no period (Subscriber.Digest); default daily.
+	DigestEvery time.Duration
 	// DigestEmpty sends a due digest even when nothing was logged in a
 	// subscriber's scope: a sign the monitor is awake.
 	DigestEmpty bool
@@ -193,6 +196,9 @@ func Open(db *bolt.DB, cfg Config) (*Community, error) {
 		cfg.ExpectGrace = DefaultExpectGrace
 	} else if cfg.ExpectGrace < 0 {
 		cfg.ExpectGrace = 0
+	}
+	if cfg.DigestEvery <= 0 {
+		cfg.DigestEvery = 24 * time.Hour
 	}
 	if cfg.MaxQueueAge <= 0 {
 		cfg.MaxQueueAge = DefaultMaxQueueAge
