@@ -13,7 +13,9 @@ import (
 	"time"
 )
 
-// SMTP sends mail through one submission server.
+// SMTP sends mail through one submission server, one connection per
+// mail. It speaks SMTP with STARTTLS (ports 587 and 25), not implicit TLS
+// (port 465).
 type SMTP struct {
 	Addr     string // host:port of the server (e.g. smtp.example.org:587)
 	From     string // "addr" or "Name <addr>"; the envelope sender is addr
