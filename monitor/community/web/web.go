@@ -60,6 +60,12 @@ const DefaultMaxBody = 64 << 10
 // maxToken bounds a token read from a request; real ones are far shorter.
 const maxToken = 512
 
+// Paths are the paths Handler serves, for a mux that serves other things
+// too (the monitor's /healthz and /metrics): mount the handler on each.
+// Handler also answers "/" (a redirect to the subscribe form) when
+// mounted there.
+var Paths = []string{"/subscribe", "/confirm", "/manage", "/unsubscribe", "/feed", "/style.css"}
+
 // Options of Handler.
 type Options struct {
 	// TrustForwardedFor takes a request's source (for the rate limits)

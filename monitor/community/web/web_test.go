@@ -678,3 +678,27 @@ func TestManageShowsSuspended(t *testing.T) {
 		t.Errorf("the manage page of a suspended subscriber: %d\n%s", a.status, a.body)
 	}
 }
+
+// TestPaths: a mux mounting the handler on Paths serves every page.
+func TestPaths(t *testing.T) {
+	e := start(t, community.Limits{}, Options{})
+	mux := http.NewServeMux()
+	h := Handler(e.c, Options{})
+	for _, p := range Paths {
+		mux.Handle(p, h)
+	}
+	for _, p := range []string{"/subscribe", "/confirm?t=x", "/unsubscribe?t=x", "/style.css"} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		if rec.Code != 200 {
+			t.Errorf("GET %s through a mux on Paths: %d", p, rec.Code)
+		}
+	}
+	for _, p := range []string{"/manage?t=x", "/feed?t=x"} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		if rec.Code != 404 || !strings.Contains(rec.Body.String(), "unknown, used or expired") {
+			t.Errorf("GET %s through a mux on Paths: %d", p, rec.Code)
+		}
+	}
+}
