@@ -3,6 +3,8 @@
 # this file. Configuration comes as JSON in argv[1]; the bound port is
 # printed as "READY <port>" once the server accepts connections.
 import asyncio
+import email
+import email.policy
 import json
 import logging
 import os
@@ -82,13 +84,29 @@ class Handler:
         # The .json appears last: a message is complete once it exists.
         write_atomic(base + ".json", json.dumps(meta).encode())
         held = [a for a in envelope.rcpt_tos
-                if a in hold and hold[a]["marker"].encode() in envelope.original_content]
+                if a in hold and hold[a]["marker"] in message_text(envelope.original_content)]
         if held:
             # Once per address: the message is stored, and the client
             # waits for the reply (a test kills it meanwhile).
             secs = max(hold.pop(a)["seconds"] for a in held)
             await asyncio.sleep(secs)
         return "250 Message accepted for delivery"
+
+
+def message_text(content):
+    # The raw message, its subject and its decoded text: a marker is
+    # found whatever the transfer encoding (quoted-printable may split a
+    # word across a soft line break).
+    text = content.decode("utf-8", "replace")
+    try:
+        msg = email.message_from_bytes(content, policy=email.policy.default)
+        text += "\n" + str(msg.get("subject", ""))
+        body = msg.get_body(("plain",))
+        if body is not None:
+            text += "\n" + body.get_content()
+    except Exception:
+        pass
+    return text
 
 
 def authenticator(server, session, envelope, mechanism, auth_data):

@@ -151,3 +151,38 @@ func TestHoldReply(t *testing.T) {
 		t.Errorf("%d messages stored, want 2", n)
 	}
 }
+
+// TestHoldReplyMatchesDecodedText: a marker split by a quoted-printable
+// soft line break still holds the reply.
+func TestHoldReplyMatchesDecodedText(t *testing.T) {
+	s := Start(t, HoldReply("slow@example.org", "Crash-1.0.tar.gz", 2*time.Second))
+	c, err := smtp.Dial(s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.StartTLS(&tls.Config{RootCAs: s.RootCAs, ServerName: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Auth(smtp.PlainAuth("", s.Username, s.Password, "127.0.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("m@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("slow@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "Subject: alert\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nupload Crash-1.0.ta=\r\nr.gz\r\n")
+	start := time.Now()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 1500*time.Millisecond {
+		t.Errorf("reply after %v: the split marker was not found", took)
+	}
+}
