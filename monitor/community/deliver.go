@@ -334,7 +334,7 @@ func (c *Community) Digest(ctx context.Context) error {
 			}
 			period := s.Digest
 			if period <= 0 {
-				period = 24 * time.Hour
+				period = c.cfg.DigestEvery
 			}
 			if now.Sub(s.LastDigest) < period {
 				return nil
