@@ -124,6 +124,8 @@ func Start(t testing.TB, opts Options) *Browser {
 	}
 	caps := map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
 		"browserName": "chrome",
+		// Console messages (CSP violations among them) are kept for Console.
+		"goog:loggingPrefs": map[string]string{"browser": "ALL"},
 		"goog:chromeOptions": map[string]any{
 			"binary": Chromium,
 			"args": []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -429,4 +431,20 @@ func (e *Element) Selected() bool {
 	var v bool
 	e.b.must(e.b.do(http.MethodGet, e.b.base+"/element/"+e.id+"/selected", nil, &v), "selected "+e.CSS)
 	return v
+}
+
+// LogEntry is one console message of the page.
+type LogEntry struct {
+	Level   string `json:"level"`
+	Message string `json:"message"`
+}
+
+// Console returns the console messages since the last call (a refused
+// style sheet or script, a Content-Security-Policy violation, errors of
+// the page's own scripts): chromedriver's log of type "browser".
+func (b *Browser) Console() []LogEntry {
+	b.t.Helper()
+	var out []LogEntry
+	b.must(b.do(http.MethodPost, b.base+"/se/log", map[string]string{"type": "browser"}, &out), "read the console")
+	return out
 }

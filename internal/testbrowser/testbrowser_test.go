@@ -87,3 +87,25 @@ func TestPhoneViewport(t *testing.T) {
 		t.Errorf("after the full screenshot the viewport is %d high, want 844", inner)
 	}
 }
+
+// TestConsole: a Content-Security-Policy violation reaches Console.
+func TestConsole(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'none'")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte(`<!doctype html><title>c</title><style>body{color:red}</style><p>x</p>`))
+	}))
+	defer srv.Close()
+	b := Start(t, Options{})
+	b.Navigate(srv.URL)
+	found := false
+	for _, e := range b.Console() {
+		found = found || strings.Contains(e.Message, "Content Security Policy")
+	}
+	if !found {
+		t.Error("the refused inline style is not in the console")
+	}
+	if n := len(b.Console()); n != 0 {
+		t.Errorf("a second Console call repeats %d messages", n)
+	}
+}

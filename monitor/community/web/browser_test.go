@@ -31,6 +31,7 @@ func TestBrowserSubscribeConfirmUnsubscribe(t *testing.T) {
 		t.Errorf("the header's background is %q: the style sheet was not applied", bg)
 	}
 	b.SaveScreenshot("community-subscribe")
+	quietConsole(t, b, "subscribe")
 
 	// A mistake first: the form comes back with the message and the text.
 	b.Find("#email").Type(addr)
@@ -41,6 +42,7 @@ func TestBrowserSubscribeConfirmUnsubscribe(t *testing.T) {
 		t.Errorf("the error shown is %q", msg)
 	}
 	b.SaveScreenshot("community-subscribe-error")
+	quietConsole(t, b, "subscribe error")
 	if v := b.Find("#rules").Property("value"); v != "author GRACE\nauthr GRACE" {
 		t.Errorf("the re-shown form holds %q", v)
 	}
@@ -55,6 +57,7 @@ func TestBrowserSubscribeConfirmUnsubscribe(t *testing.T) {
 		t.Errorf("after subscribing the page says %q", txt)
 	}
 	b.SaveScreenshot("community-sent")
+	quietConsole(t, b, "sent")
 	s, ok := e.stored(t)[addr]
 	if !ok || s.Confirmed || len(s.Rules) != 2 || len(s.Expect) != 1 || !s.Mail {
 		t.Fatalf("after subscribing the store holds %+v (present %v)", s, ok)
@@ -73,12 +76,14 @@ func TestBrowserSubscribeConfirmUnsubscribe(t *testing.T) {
 	b.Navigate(link)
 	b.WaitFor("#confirm")
 	b.SaveScreenshot("community-confirm")
+	quietConsole(t, b, "confirm")
 	if e.stored(t)[addr].Confirmed {
 		t.Fatal("opening the confirmation link confirmed without the button")
 	}
 	b.Find("#confirm").Click()
 	b.WaitFor("#confirmed")
 	b.SaveScreenshot("community-confirmed")
+	quietConsole(t, b, "confirmed")
 	page := b.Source()
 	for _, want := range []string{"Grace-Tools", "GRACE", "grace/tools", addr} {
 		if !strings.Contains(page, want) {
@@ -95,11 +100,13 @@ func TestBrowserSubscribeConfirmUnsubscribe(t *testing.T) {
 	b.Find("#manage").Click()
 	b.WaitFor("#save")
 	b.SaveScreenshot("community-manage")
+	quietConsole(t, b, "manage")
 	b.Find("#rules").Clear()
 	b.Find("#rules").Type("dist Grace-Tools")
 	b.Find("#save").Click()
 	b.WaitFor("#saved")
 	b.SaveScreenshot("community-manage-saved")
+	quietConsole(t, b, "saved")
 	if got, err := e.c.Manage(mtok); err != nil || len(got.Rules) != 1 || got.Rules[0].Value != "Grace-Tools" || len(got.Expect) != 0 {
 		t.Fatalf("after saving, Manage: %+v, %v", got, err)
 	}
@@ -112,12 +119,14 @@ func TestBrowserSubscribeConfirmUnsubscribe(t *testing.T) {
 	b.Navigate(e.c.UnsubscribeURL(cur))
 	b.WaitFor("#unsubscribe")
 	b.SaveScreenshot("community-unsubscribe")
+	quietConsole(t, b, "unsubscribe")
 	if _, err := e.c.Manage(mtok); err != nil {
 		t.Fatalf("opening the unsubscribe link unsubscribed: %v", err)
 	}
 	b.Find("#unsubscribe").Click()
 	b.WaitFor("#unsubscribed")
 	b.SaveScreenshot("community-unsubscribed")
+	quietConsole(t, b, "unsubscribed")
 	if _, err := e.c.Manage(mtok); !errors.Is(err, community.ErrBadToken) {
 		t.Errorf("after unsubscribing, Manage: %v", err)
 	}
@@ -132,6 +141,23 @@ func TestBrowserSubscribeConfirmUnsubscribe(t *testing.T) {
 		t.Errorf("a used confirmation link ends on %q", h)
 	}
 	b.SaveScreenshot("community-badtoken")
+	quietConsole(t, b, "bad token")
+}
+
+// quietConsole asserts the pages seen since the last call logged nothing
+// to the console: no Content-Security-Policy violation (a style, a form
+// target or a resource the policy refuses), no failed load besides an
+// error page's own status.
+func quietConsole(t *testing.T, b *testbrowser.Browser, step string) {
+	t.Helper()
+	for _, m := range b.Console() {
+		// The page's own status, where it is an error page.
+		if (step == "bad token" && strings.Contains(m.Message, "status of 404")) ||
+			(step == "subscribe error" && strings.Contains(m.Message, "status of 400")) {
+			continue
+		}
+		t.Errorf("%s: console %s: %s", step, m.Level, m.Message)
+	}
 }
 
 // TestBrowserPagesFitAPhone: every page fits a 390 px phone without
