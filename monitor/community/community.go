@@ -34,6 +34,8 @@ const (
 	// maxItemsPerMessage bounds one message; a subscriber with more
 	// queued gets several.
 	maxItemsPerMessage = 100
+	// maxPasses bounds Deliver's passes over the queue.
+	maxPasses = 1000
 	// maxDigestItems bounds one digest; older items beyond it are
 	// counted, not listed (the feed keeps them).
 	maxDigestItems = 500

@@ -29,7 +29,10 @@ func (c *Community) Deliver(ctx context.Context) error {
 	}
 	var errs []error
 	failed := map[string]bool{} // subscriber and channel that failed this round: not tried again in it
-	for {
+	// Each pass sends at most maxItemsPerMessage per subscriber and
+	// channel; the bound on passes keeps a queue that does not shrink (a
+	// bug, a delete failing without an error) from looping forever.
+	for pass := 0; pass < maxPasses; pass++ {
 		batch, err := c.nextBatches()
 		if err != nil {
 			return err
