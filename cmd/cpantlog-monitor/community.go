@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,6 +50,8 @@ type communityFlags struct {
 	publicURL, pages, logURL          string
 	smtp, smtpUser, smtpPasswordFile  string
 	smtpStartTLS, mailFrom, smtpHelo  string
+	smtpCA                            string
+	digestEvery                       time.Duration
 	advisories                        string
 	expectGrace                       time.Duration
 	allowPrivateWebhooks, trustXFF    bool
@@ -65,6 +68,8 @@ func addCommunityFlags(fs *flag.FlagSet) *communityFlags {
 	fs.StringVar(&c.smtpPasswordFile, "smtp-password-file", "", "`FILE` holding the SMTP password (not a flag value: those show in ps)")
 	fs.StringVar(&c.smtpStartTLS, "smtp-starttls", "opportunistic", "`MODE`: opportunistic (STARTTLS when offered; required for --smtp-user) or require")
 	fs.StringVar(&c.smtpHelo, "smtp-helo", "", "`NAME` for EHLO (default: the host of --public-url)")
+	fs.StringVar(&c.smtpCA, "smtp-ca", "", "PEM `FILE` of the CA certificates the SMTP server's is checked against (default: the system's)")
+	fs.DurationVar(&c.digestEvery, "digest-every", 24*time.Hour, "how often each subscriber's digest (expected uploads, what was logged for them) is sent")
 	fs.StringVar(&c.mailFrom, "mail-from", "", "sender `ADDR` of the mails (required)")
 	fs.StringVar(&c.advisories, "advisories", "", "CPAN security advisories (CPAN::Audit's database): 'installed' (Debian's libcpan-audit-perl) or a JSON `FILE`; releases fixing one are named in messages")
 	fs.DurationVar(&c.expectGrace, "expect-grace", time.Hour, "how long after a release is audited its Sigstore bundle may follow before a subscriber who declared one is alerted (0: at the end of the round)")
@@ -89,6 +94,17 @@ func (c *communityFlags) start(ctx context.Context, m *monitor.Monitor, logLoc, 
 		return nil, fmt.Errorf("community needs %s", strings.Join(missing, ", "))
 	}
 	smtp := &notify.SMTP{Addr: c.smtp, From: c.mailFrom, Username: c.smtpUser, HeloName: c.smtpHelo, StartTLS: c.smtpStartTLS, Timeout: 30 * time.Second, TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
+	if c.smtpCA != "" {
+		pem, err := os.ReadFile(c.smtpCA)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--smtp-ca %s: no PEM certificate in it", c.smtpCA)
+		}
+		smtp.TLSConfig.RootCAs = pool
+	}
 	if c.smtpPasswordFile != "" {
 		b, err := os.ReadFile(c.smtpPasswordFile)
 		if err != nil {
@@ -100,7 +116,7 @@ func (c *communityFlags) start(ctx context.Context, m *monitor.Monitor, logLoc, 
 	}
 	cfg := community.Config{BaseURL: strings.TrimSuffix(c.publicURL, "/"), LogURL: c.logURL, StateDir: stateDir, Sender: smtp,
 		Webhook: &notify.Webhook{AllowPrivate: c.allowPrivateWebhooks}, From: c.mailFrom, ExpectGrace: c.expectGrace,
-		Limits: community.Limits{PerAddress: c.perAddress, PerSource: c.perSource, MaxSubscribers: c.maxSubscrs}, Logger: logger, Registerer: reg}
+		DigestEvery: c.digestEvery, Limits: community.Limits{PerAddress: c.perAddress, PerSource: c.perSource, MaxSubscribers: c.maxSubscrs}, Logger: logger, Registerer: reg}
 	if cfg.ExpectGrace == 0 {
 		cfg.ExpectGrace = -1 // community.Config: negative is "at the end of the round"
 	}
