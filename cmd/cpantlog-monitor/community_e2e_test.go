@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"mime/quotedprintable"
-	"net/mail"
 	"net"
 	"net/http"
+	"net/mail"
 	"net/url"
 	"os"
 	"os/exec"
@@ -69,8 +69,8 @@ func TestCommunityEndToEnd(t *testing.T) {
 	tl := testlog.Start(t, tlog.Config{DataDir: t.TempDir(), Sigstore: verifier})
 	const when = "2026-12-01T00:00:00Z"
 	const pk = "modules/02packages.details.txt.gz"
-	tl.Add(t, "authors/id/B/BO/BOB/Bar-1.0.tar.gz", []byte("bar 1.0"), when, true)    // 0
-	tl.Add(t, "authors/id/A/AL/ALICE/Foo-1.0.tar.gz", []byte("foo 1.0"), when, true) // 1
+	tl.Add(t, "authors/id/B/BO/BOB/Bar-1.0.tar.gz", []byte("bar 1.0"), when, true)                                     // 0
+	tl.Add(t, "authors/id/A/AL/ALICE/Foo-1.0.tar.gz", []byte("foo 1.0"), when, true)                                   // 1
 	tl.Add(t, pk, packagesGz("Bar::Baz 1.0 B/BO/BOB/Bar-1.0.tar.gz", "Foo 1.0 A/AL/ALICE/Foo-1.0.tar.gz"), when, true) // 2
 
 	dir := t.TempDir()
@@ -125,7 +125,7 @@ func TestCommunityEndToEnd(t *testing.T) {
 	if recs, err := tl.History("authors/id/A/AL/ALICE/Foo-1.1.tar.gz.sigstore.json"); err != nil || len(recs) != 1 || recs[0].Entry.Sigstore == nil {
 		t.Fatalf("the log did not record the bundle's identity: %v %+v", err, recs)
 	}
-	tl.Add(t, "authors/id/A/AL/ALICE/Foo-1.2.tar.gz", []byte("foo 1.2"), when, true) // 5
+	tl.Add(t, "authors/id/A/AL/ALICE/Foo-1.2.tar.gz", []byte("foo 1.2"), when, true)                                     // 5
 	tl.Add(t, pk, packagesGz("Bar::Baz 1.1 A/AL/ALICE/Foo-1.2.tar.gz", "Foo 1.2 A/AL/ALICE/Foo-1.2.tar.gz"), when, true) // 6
 	mon.start()
 
