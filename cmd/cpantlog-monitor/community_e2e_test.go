@@ -78,10 +78,10 @@ func TestCommunityEndToEnd(t *testing.T) {
 	os.WriteFile(policy, []byte(fmt.Sprintf("log %s %s\nquorum none\n", tl.VerifierKey(), tl.URL)), 0o644)
 	password := filepath.Join(dir, "smtp-password")
 	os.WriteFile(password, []byte(mail.Password+"\n"), 0o600)
-	pages := freeAddr(t)
+	pages, metrics := freeAddr(t), freeAddr(t)
 	public := "http://" + pages
 	mon := &monitorProcess{t: t, bin: bin, args: []string{"community", "--policy", policy, "--state", filepath.Join(dir, "state"),
-		"--public-url", public, "--pages", pages, "--listen", "",
+		"--public-url", public, "--pages", pages, "--listen", metrics,
 		"--smtp", mail.Addr, "--smtp-user", mail.Username, "--smtp-password-file", password, "--smtp-ca", mail.CertFile, "--smtp-starttls", "require",
 		"--mail-from", "monitor@example.org", "--interval", "300ms", "--expect-grace", "0", "--digest-every", "2s"}}
 	mon.start()
@@ -186,6 +186,22 @@ func TestCommunityEndToEnd(t *testing.T) {
 		t.Fatalf("after the crash Alice has %d mails about Crash-1.0, want the one repeated with its Message-ID", len(crash))
 	}
 	time.Sleep(2 * time.Second) // a few more rounds: nothing else goes out twice
+	// The operator sees the subscriptions and deliveries on /metrics, and
+	// /healthz is well.
+	body := get(t, "http://"+metrics+"/metrics")
+	for _, want := range []string{
+		`cpantlog_community_subscribers{state="confirmed"} 1`,                        // Alice; Bob left
+		`cpantlog_community_subscribers{state="pending"} 1`,                          // Carol
+		`cpantlog_community_messages_delivered_total{channel="mail",kind="alert"} 1`, // the repeat, since the restart
+		`cpantlog_community_bounces_total 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if got := get(t, "http://"+metrics+"/healthz"); got != "ok\n" {
+		t.Errorf("/healthz: %q", got)
+	}
 	mon.stop()
 	seen := map[string]int{}
 	for _, m := range mail.Messages() {
@@ -352,6 +368,17 @@ func indexOf(args []string, s string) int {
 		}
 	}
 	return -1
+}
+
+func get(t *testing.T, u string) string {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 func waitHTTP(t *testing.T, u string) {
