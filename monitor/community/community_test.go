@@ -567,3 +567,42 @@ func TestFeed(t *testing.T) {
 		t.Errorf("link %q", f.Entries[0].Link)
 	}
 }
+
+// Each rule kind matches what it says and no more.
+func TestRuleMatching(t *testing.T) {
+	w := newWorld(t)
+	w.subscribe("ns@example.org", "namespace Foo::Bar")
+	w.subscribe("prefix@example.org", "namespace Foo::*")
+	w.subscribe("glob@example.org", "path authors/id/A/AL/ALICE/Foo-*")
+	w.subscribe("anyglob@example.org", "path authors/id/*/*/*/Foo-Bar-*")
+	w.subscribe("dist@example.org", "dist Foo-Bar")
+	w.subscribe("uploader@example.org", "author MALLORY")
+	w.mail.reset()
+	w.route(upload(1, "authors/id/A/AL/ALICE/Foo-Bar-1.0.tar.gz", "MALLORY"), upload(2, "authors/id/A/AL/ALICE/Foo-Barx-1.0.tar.gz", "ALICE"),
+		upload(3, "authors/id/B/BO/BOB/Foobar-1.0.tar.gz", "BOB"), upload(4, "authors/id/B/BO/BOB/Foo-1.0.tar.gz", "BOB"))
+	w.deliver()
+	want := map[string]string{
+		"ns@example.org":       "Foo-Bar-1.0",
+		"prefix@example.org":   "Foo-Bar-1.0,Foo-Barx-1.0,Foo-1.0",
+		"glob@example.org":     "Foo-Bar-1.0,Foo-Barx-1.0",
+		"anyglob@example.org":  "Foo-Bar-1.0",
+		"dist@example.org":     "Foo-Bar-1.0",
+		"uploader@example.org": "Foo-Bar-1.0",
+	}
+	for addr, files := range want {
+		ms := w.mail.to(addr)
+		if len(ms) != 1 {
+			t.Errorf("%s: %d mails", addr, len(ms))
+			continue
+		}
+		n := strings.Count(ms[0].Text, "\n    path:")
+		if n != len(strings.Split(files, ",")) {
+			t.Errorf("%s: %d items, want %s:\n%s", addr, n, files, ms[0].Text)
+		}
+		for _, f := range strings.Split(files, ",") {
+			if !strings.Contains(ms[0].Text, "/"+f+".tar.gz") {
+				t.Errorf("%s lacks %s", addr, f)
+			}
+		}
+	}
+}

@@ -93,15 +93,20 @@ type ref struct {
 // path globs by their literal author directory where they have one, and
 // only namespace prefixes and globs without one in short lists.
 type index struct {
-	gen      uint64
-	subs     int
-	author   map[string][]ref
-	dist     map[string][]ref // dist rules
-	nsDist   map[string][]ref // namespace rules by the distribution named after the package
-	pkg      map[string][]ref // namespace rules by package
-	prefix   []ref            // namespace Foo::*
-	globDir  map[string][]ref // path globs by their literal authors/id/X/XY/XYZ/ directory
-	globsAny []ref
+	gen    uint64
+	subs   int
+	author map[string][]ref
+	dist   map[string][]ref // dist rules
+	nsDist map[string][]ref // namespace rules by the distribution named after the package
+	pkg    map[string][]ref // namespace rules by package
+	// Namespace Foo::Bar::* rules, by their base: as a package
+	// (Foo::Bar) and as a distribution (Foo-Bar). An event's names are
+	// looked up at each of their :: or - boundaries, so a prefix costs a
+	// map lookup, not a comparison per rule.
+	prefixPkg  map[string][]ref
+	prefixDist map[string][]ref
+	globDir    map[string][]ref // path globs by their literal authors/id/X/XY/XYZ/ directory
+	globsAny   []ref
 }
 
 func (c *Community) index(tx *bolt.Tx) (*index, error) {
@@ -111,7 +116,8 @@ func (c *Community) index(tx *bolt.Tx) (*index, error) {
 	if c.idx != nil && c.idx.gen == gen {
 		return c.idx, nil
 	}
-	idx := &index{gen: gen, author: map[string][]ref{}, dist: map[string][]ref{}, nsDist: map[string][]ref{}, pkg: map[string][]ref{}, globDir: map[string][]ref{}}
+	idx := &index{gen: gen, author: map[string][]ref{}, dist: map[string][]ref{}, nsDist: map[string][]ref{}, pkg: map[string][]ref{}, globDir: map[string][]ref{},
+		prefixPkg: map[string][]ref{}, prefixDist: map[string][]ref{}}
 	err := tx.Bucket(bSubscribers).ForEach(func(k, v []byte) error {
 		s := new(Subscriber)
 		if err := json.Unmarshal(v, s); err != nil {
@@ -130,8 +136,10 @@ func (c *Community) index(tx *bolt.Tx) (*index, error) {
 			case KindDist:
 				idx.dist[r.Value] = append(idx.dist[r.Value], rf)
 			case KindNamespace:
-				if strings.HasSuffix(r.Value, "::*") {
-					idx.prefix = append(idx.prefix, rf)
+				if base, ok := strings.CutSuffix(r.Value, "::*"); ok {
+					idx.prefixPkg[base] = append(idx.prefixPkg[base], rf)
+					d := packageDist(base)
+					idx.prefixDist[d] = append(idx.prefixDist[d], rf)
 				} else {
 					idx.pkg[r.Value] = append(idx.pkg[r.Value], rf)
 					d := packageDist(r.Value)
@@ -228,20 +236,22 @@ func (idx *index) matchDist(m *matcher, d string) {
 	}
 	m.add(idx.dist[d])
 	m.add(idx.nsDist[d])
-	for _, r := range idx.prefix {
-		base := packageDist(strings.TrimSuffix(r.sub.s.Rules[r.rule].Value, "::*"))
-		if d == base || strings.HasPrefix(d, base+"-") {
-			m.hit(r)
+	if len(idx.prefixDist) > 0 {
+		for i := 0; i <= len(d); i++ {
+			if i == len(d) || d[i] == '-' {
+				m.add(idx.prefixDist[d[:i]])
+			}
 		}
 	}
 }
 
 func (idx *index) matchPackage(m *matcher, p string) {
 	m.add(idx.pkg[p])
-	for _, r := range idx.prefix {
-		base := strings.TrimSuffix(r.sub.s.Rules[r.rule].Value, "::*")
-		if p == base || strings.HasPrefix(p, base+"::") {
-			m.hit(r)
+	if len(idx.prefixPkg) > 0 {
+		for i := 0; i <= len(p); i++ {
+			if i == len(p) || strings.HasPrefix(p[i:], "::") {
+				m.add(idx.prefixPkg[p[:i]])
+			}
 		}
 	}
 }
