@@ -606,3 +606,21 @@ func TestRuleMatching(t *testing.T) {
 		}
 	}
 }
+
+// The feed renders as Atom through notify.WriteAtom, log strings escaped.
+func TestFeedAtom(t *testing.T) {
+	w := newWorld(t)
+	s := w.subscribe("a@example.org", "author ETHER")
+	w.route(upload(1, "authors/id/E/ET/ETHER/X-<script>-1.tar.gz", "ETHER"))
+	f, err := w.c.Feed(strings.TrimPrefix(w.c.FeedURL(s), "https://monitor.example/feed?t="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := notify.WriteAtom(&b, f); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "&lt;script&gt;") || strings.Contains(b.String(), "<script>") || strings.Contains(b.String(), s.ID) {
+		t.Fatalf("%s", b.String())
+	}
+}

@@ -278,15 +278,15 @@ func (c *Community) webhookBody(s *Subscriber, items []Item, msgID string) webho
 }
 
 // Feed returns the subscriber's Atom feed (a feed token), newest first.
-func (c *Community) Feed(token string) (nFeed, error) {
-	var f nFeed
+func (c *Community) Feed(token string) (notify.Feed, error) {
+	var f notify.Feed
 	err := c.db.View(func(tx *bolt.Tx) error {
 		s, err := c.subscriberByLink(tx, token, purposeFeed)
 		if err != nil {
 			return err
 		}
 		ik := idKey(s.ID)
-		f = nFeed{ID: "urn:cpan-tlog:feed:" + hex.EncodeToString(hashToken(token)[:16]), Title: "cpan-tlog: what the log recorded in your scope",
+		f = notify.Feed{ID: "urn:cpan-tlog:feed:" + hex.EncodeToString(hashToken(token)[:16]), Title: "cpan-tlog: what the log recorded in your scope",
 			Self: c.FeedURL(s), Updated: s.ConfirmedAt}
 		cur := tx.Bucket(bFeed).Cursor()
 		k, _ := cur.Seek(seqKey(ik, ^uint64(0)))
@@ -304,7 +304,7 @@ func (c *Community) Feed(token string) (nFeed, error) {
 			if !it.Alert {
 				level = "expected: "
 			}
-			e := nFeedEntry{ID: "urn:cpan-tlog:item:" + hex.EncodeToString(hashToken(token + string(k[16:]))[:16]),
+			e := notify.FeedEntry{ID: "urn:cpan-tlog:item:" + hex.EncodeToString(hashToken(token + string(k[16:]))[:16]),
 				Title: clip(level+it.Title(), maxSubject), Text: c.itemText(it), Link: c.entryURL(it.Index), Updated: it.Seen}
 			if it.Seen.After(f.Updated) {
 				f.Updated = it.Seen
