@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"strconv"
 
@@ -23,13 +22,8 @@ func (h *handler) feed(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	nf, err := asFeed(f)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
 	var buf bytes.Buffer
-	if err := notify.WriteAtom(&buf, nf); err != nil {
+	if err := notify.WriteAtom(&buf, f); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -39,19 +33,4 @@ func (h *handler) feed(w http.ResponseWriter, r *http.Request) {
 	// Not a page: a browser opening it runs and loads nothing.
 	hd.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; sandbox")
 	w.Write(buf.Bytes())
-}
-
-// asFeed is the engine's feed as a notify.Feed. TEMPORARY: package
-// community returns a stand-in type of the same fields until it uses
-// notify.Feed itself; then this becomes the identity and goes.
-func asFeed(f any) (notify.Feed, error) {
-	if nf, ok := f.(notify.Feed); ok {
-		return nf, nil
-	}
-	var nf notify.Feed
-	b, err := json.Marshal(f)
-	if err == nil {
-		err = json.Unmarshal(b, &nf)
-	}
-	return nf, err
 }
