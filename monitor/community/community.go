@@ -52,6 +52,9 @@ type Advisories interface {
 	Fixes(dist, version string) []audit.Advisory
 }
 
+// *audit.DB is what cmd/cpantlog-monitor gives Config.Advisories.
+var _ Advisories = (*audit.DB)(nil)
+
 // Limits bound what strangers can make the community monitor do. Zero
 // fields take the defaults.
 type Limits struct {

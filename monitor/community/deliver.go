@@ -24,6 +24,7 @@ import (
 func (c *Community) Deliver(ctx context.Context) error {
 	c.deliverMu.Lock()
 	defer c.deliverMu.Unlock()
+	c.sweep()
 	if err := c.judgeOverdue(); err != nil {
 		return err
 	}

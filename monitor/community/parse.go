@@ -134,9 +134,12 @@ func checkRule(r Rule) (Rule, error) {
 		if !strings.HasPrefix(v, cpan.AuthorsPrefix) {
 			return r, fmt.Errorf("a path glob starts with %s", cpan.AuthorsPrefix)
 		}
+		// Printable ASCII only: the glob is shown back in every message,
+		// and a requester's invisible or right-to-left characters must
+		// not reach the confirmation mail of an address not theirs.
 		for _, c := range v {
-			if c < 0x20 || c == 0x7f || c == '\\' {
-				return r, fmt.Errorf("the path glob holds a control character or backslash")
+			if c <= 0x20 || c >= 0x7f || c == '\\' {
+				return r, fmt.Errorf("the path glob holds a space, a control or non-ASCII character or a backslash (use * or ?)")
 			}
 		}
 		if _, err := path.Match(v, ""); err != nil {

@@ -47,6 +47,8 @@ func TestParseRequestTextRejects(t *testing.T) {
 		"path bad glob":        {"path authors/id/[", 1},
 		"path control":         {"path authors/id/\x01", 1},
 		"path backslash":       {"path authors/id/a\\*", 1},
+		"path bidi":            {"path authors/id/\u202eA/*", 1},
+		"path non-ascii":       {"path authors/id/\u00e9*", 1},
 		"long line":            {"dist Foo\n" + long, 2},
 		"expect no issuer":     {"expect repository=a/b", 1},
 		"expect http issuer":   {"expect issuer=http://x repository=a/b", 1},

@@ -83,6 +83,9 @@ func (c *Community) Subscribe(ctx context.Context, req Request, source string) e
 	}
 	c.sweep()
 	now := c.now()
+	if len(source) > 64 {
+		source = source[:64] // an IP address; anything longer is the caller's bug, not a new key per request
+	}
 	var job mailJob
 	var delta [2]string
 	err = c.db.Update(func(tx *bolt.Tx) error {
