@@ -74,7 +74,9 @@ func (k linkKeys) openLink(purpose, token string) string {
 	if len(token) != 43 {
 		return ""
 	}
-	b, err := base64.RawURLEncoding.DecodeString(token)
+	// Strict: the last character's unused bits must be zero, so each
+	// link has one spelling (a lenient decoder accepts four).
+	b, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil || len(b) != 32 {
 		return ""
 	}
