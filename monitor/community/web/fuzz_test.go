@@ -61,3 +61,56 @@ func TestFormatRules(t *testing.T) {
 		t.Errorf("FormatRules:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestParseFormMalformed: each malformed field is an *InputError naming
+// the field; nothing malformed passes.
+func TestParseFormMalformed(t *testing.T) {
+	ok := url.Values{"email": {"a@example.org"}, "rules": {"author ETHER"}, "mail": {"1"}}
+	with := func(k string, v ...string) url.Values {
+		c := url.Values{}
+		for kk, vv := range ok {
+			c[kk] = vv
+		}
+		c[k] = v
+		return c
+	}
+	cases := []struct {
+		name string
+		v    url.Values
+		want string
+	}{
+		{"no email", with("email", ""), "enter your email address"},
+		{"blank email", with("email", "  \t"), "enter your email address"},
+		{"long email", with("email", strings.Repeat("a", 250)+"@example.org"), "longer than 254"},
+		{"CRLF in email", with("email", "a@example.org\r\nBcc: b@example.org"), "white space or control"},
+		{"NUL in email", with("email", "a\x00@example.org"), "white space or control"},
+		{"space in email", with("email", "a b@example.org"), "white space or control"},
+		{"two emails", with("email", "a@example.org", "b@example.org"), "email more than once"},
+		{"two rules fields", with("rules", "author A", "author B"), "rules more than once"},
+		{"two mail fields", with("mail", "1", "0"), "mail more than once"},
+		{"long webhook", with("webhook", "https://h.example/"+strings.Repeat("a", 2048)), "longer than 2048"},
+		{"newline in webhook", with("webhook", "https://h.example/\nx"), "white space or control"},
+		{"bad rule", with("rules", "author ETHER\nbogus X"), "line 2"},
+		{"bad UTF-8 rules", with("rules", "author \xff"), "UTF-8"},
+	}
+	for _, c := range cases {
+		_, err := parseForm(c.v, true)
+		var ie *community.InputError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an InputError saying %q", c.name, err, c.want)
+		}
+	}
+	req, err := parseForm(ok, true)
+	if err != nil || req.Email != "a@example.org" || !req.Mail || len(req.Rules) != 1 {
+		t.Errorf("a good form: %+v, %v", req, err)
+	}
+	// Manage forms carry no address; one is not required there.
+	if _, err := parseForm(url.Values{"rules": {"dist X"}}, false); err != nil {
+		t.Errorf("a manage form: %v", err)
+	}
+	for _, off := range []string{"", "0", "off"} {
+		if req, _ := parseForm(with("mail", off), true); req.Mail {
+			t.Errorf("mail=%q reads as mail on", off)
+		}
+	}
+}

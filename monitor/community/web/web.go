@@ -235,7 +235,6 @@ type page struct {
 	FeedURL     string
 	UnsubToken  string
 	Saved       bool
-	OneClick    bool
 	SubscribeAt string // the relative link to the subscribe form
 }
 
@@ -455,8 +454,9 @@ func (h *handler) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.render(w, http.StatusOK, "unsubscribed", page{Title: "Unsubscribed",
-		OneClick: r.PostForm.Get("List-Unsubscribe") == "One-Click"})
+	// RFC 8058's one-click POST (List-Unsubscribe=One-Click) gets this
+	// same page; its sender reads only the status.
+	h.render(w, http.StatusOK, "unsubscribed", page{Title: "Unsubscribed"})
 }
 
 // Source is the address a request counts against for the per-source rate
