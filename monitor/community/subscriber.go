@@ -1,19 +1,50 @@
 // Package community runs one monitor for many subscribers: CPAN authors
 // and users who each say what they care about (a PAUSE id, distributions,
 // namespaces, a path glob) and how they want to hear of it (email, a
-// webhook, an Atom feed of their own), and hear of every upload and index
-// change that touches it, loudly when it is not what they declared.
+// webhook, an Atom feed of their own), and hear of every upload, deletion,
+// index change and finding that touches it, loudly when it is not what
+// they declared.
 //
-// Subscriptions live in the monitor's own state (the bbolt file of package
-// monitor): what the audit of a batch of entries routes to a subscriber
-// commits in the same transaction as the audit's position and findings,
-// so nothing is routed twice or lost. A message is removed from a
-// subscriber's queue in a transaction after it was sent: a crash between
-// the two sends that one message again, never more.
+// What it promises:
 //
-// Nothing reaches a subscriber that the subscriber did not write or the
-// log did not record; no address receives anything but its confirmation
-// mail until its owner follows the link in it.
+//   - Nothing reaches an address but its confirmation mail until its owner
+//     follows the link in it (double opt-in). A confirmation token is 256
+//     random bits, stored only as its sha256, works once and expires after
+//     Config.ConfirmTTL; a new request for a pending address voids the
+//     earlier links (a link confirms the rules its mail listed). A request
+//     for an address already subscribed changes nothing and mails that
+//     address its manage link; the requester is answered alike in every
+//     case.
+//   - Manage, unsubscribe and feed links are derived from community.key
+//     (0600 in Config.StateDir) and the subscriber's ID, which they hide:
+//     they need no storage, keep working from old mails, are refused for
+//     another purpose (an unsubscribe link cannot manage, a feed link can
+//     do neither) and die with the subscription. Unsubscribe deletes the
+//     subscriber with its queue, digest, feed, held uploads and tokens.
+//   - Rate limits per address and per source live in the state, so a
+//     restart does not reset them; a request over a limit changes nothing.
+//   - Routing runs inside the transaction of package monitor that records
+//     a batch's audit (Route, monitor.Router): what is routed commits with
+//     the audit's position, once. Each thing reaches each subscriber it
+//     touches once, with the rules that matched. An index change reaches
+//     the previous and the new owner, with both versions' log indexes.
+//   - Expectations make the expected quiet: an upload of a distribution a
+//     subscriber declared a Sigstore identity for waits for its bundle;
+//     the declared identity puts it in the digest and feed only; another
+//     identity, or no bundle within Config.ExpectGrace, is an alert naming
+//     what differs. Everything else in scope is an alert, as without this
+//     package.
+//   - Delivery sends, per subscriber and channel, one message holding the
+//     queued alerts and then deletes exactly those in a transaction: a
+//     crash between the two repeats that one message, with the same
+//     Message-ID (and webhook Idempotency-Key). Permanent mail failures
+//     count towards suspending the address's mail (MaxBounces).
+//   - Nothing in a message but what the subscriber wrote (their own rules)
+//     and what the log recorded, quoted as data and clipped.
+//
+// Routing costs per match, not per subscriber: rules are indexed by PAUSE
+// id, distribution, package, namespace prefix and the author directory of
+// a path glob (see BenchmarkRoute for the figures).
 package community
 
 import "time"
