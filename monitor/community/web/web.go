@@ -230,12 +230,15 @@ type page struct {
 	Form    form
 	Token   string
 	// For the pages about one subscriber.
-	Sub         *community.Subscriber
-	ManageURL   string
-	FeedURL     string
-	UnsubToken  string
-	Saved       bool
-	SubscribeAt string // the relative link to the subscribe form
+	Sub        *community.Subscriber
+	ManageURL  string
+	FeedURL    string
+	UnsubToken string
+	// WebhookSecret is the key the subscriber's webhook bodies are signed
+	// with (shown only on the pages a subscriber's own link opens).
+	WebhookSecret string
+	Saved         bool
+	SubscribeAt   string // the relative link to the subscribe form
 }
 
 // form is the subscribe and manage forms' fields, as shown.
@@ -370,7 +373,7 @@ func (h *handler) confirm(w http.ResponseWriter, r *http.Request) {
 
 // subPage is a page about subscriber s, with its links.
 func (h *handler) subPage(title string, s *community.Subscriber) page {
-	p := page{Title: title, Sub: s, ManageURL: h.c.ManageURL(s), FeedURL: h.c.FeedURL(s),
+	p := page{Title: title, Sub: s, ManageURL: h.c.ManageURL(s), FeedURL: h.c.FeedURL(s), WebhookSecret: h.c.WebhookSecret(s),
 		Form: form{Email: s.Email, Rules: FormatRules(s.Rules, s.Expect), Mail: s.Mail, Webhook: s.Webhook}}
 	if u, err := url.Parse(h.c.UnsubscribeURL(s)); err == nil {
 		p.UnsubToken = u.Query().Get("t")

@@ -702,3 +702,26 @@ func TestPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestManageShowsWebhookSecret: a subscriber with a webhook finds on their
+// own page the key its bodies are signed with; without one, no key shows.
+func TestManageShowsWebhookSecret(t *testing.T) {
+	e := start(t, community.Limits{}, Options{})
+	s := e.subscribeAndConfirm(t, "erin@example.org", "author ERIN")
+	tok := tokenOf(t, e.c.ManageURL(s))
+	secret := e.c.WebhookSecret(s)
+	if secret == "" {
+		t.Fatal("no webhook secret")
+	}
+	if a := e.do(t, "GET", "/manage?t="+url.QueryEscape(tok), nil); strings.Contains(a.body, secret) || strings.Contains(a.body, "webhook-secret") {
+		t.Errorf("the key shows without a webhook:\n%s", a.body)
+	}
+	upd := url.Values{"t": {tok}, "rules": {"author ERIN"}, "mail": {"1"}, "webhook": {"https://hooks.example.org/cpan"}}
+	if a := e.do(t, "POST", "/manage", upd); a.status != 200 {
+		t.Fatalf("POST /manage: %d\n%s", a.status, a.body)
+	}
+	a := e.do(t, "GET", "/manage?t="+url.QueryEscape(tok), nil)
+	if !strings.Contains(a.body, `<code id="webhook-secret">`+secret+`</code>`) {
+		t.Errorf("the manage page does not show the webhook key:\n%s", a.body)
+	}
+}
