@@ -75,6 +75,7 @@ type world struct {
 	mail  *recorder
 	clock *clock
 	cfg   Config
+	reg   *prometheus.Registry // the registry of the community opened last
 }
 
 func newWorld(t *testing.T, tweak ...func(*Config)) *world {
@@ -106,7 +107,8 @@ func (w *world) open() {
 	}
 	w.db = db
 	cfg := w.cfg
-	cfg.Registerer = prometheus.NewRegistry()
+	w.reg = prometheus.NewRegistry()
+	cfg.Registerer = w.reg
 	w.c, err = Open(db, cfg)
 	if err != nil {
 		w.t.Fatal(err)
@@ -194,4 +196,40 @@ var ghIssuer = "https://token.actions.githubusercontent.com"
 func ghIdentity(repo, workflow string) *monitor.Identity {
 	return &monitor.Identity{Issuer: ghIssuer, SAN: "https://github.com/" + repo + "/" + workflow + "@refs/tags/v1",
 		SourceRepo: "https://github.com/" + repo, BuildConfig: "https://github.com/" + repo + "/" + workflow + "@refs/tags/v1"}
+}
+
+// metric is the value of the series name{labels} in the world's registry
+// (0 when absent).
+func (w *world) metric(name string, labels ...string) float64 {
+	w.t.Helper()
+	mfs, err := w.reg.Gather()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue series
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
 }

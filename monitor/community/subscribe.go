@@ -239,6 +239,41 @@ func (c *Community) Confirm(ctx context.Context, token string) (*Subscriber, err
 	return out, nil
 }
 
+// Pending returns the subscription a confirmation token would confirm,
+// without confirming it (ErrBadToken as Confirm would answer): the
+// confirmation page shows what the button confirms, the webhook URL
+// among it, which the mail does not quote.
+func (c *Community) Pending(token string) (*Subscriber, error) {
+	if len(token) != 43 {
+		return nil, ErrBadToken
+	}
+	now := c.now()
+	var out *Subscriber
+	err := c.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bTokens).Get(hashToken(token))
+		if v == nil {
+			return ErrBadToken
+		}
+		var rec tokenRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return err
+		}
+		if !now.Before(rec.Expires) {
+			return ErrBadToken
+		}
+		s, err := getSubscriber(tx, rec.ID)
+		if err != nil {
+			return err
+		}
+		if s == nil {
+			return ErrBadToken
+		}
+		out = s
+		return nil
+	})
+	return out, err
+}
+
 // subscriberByLink returns the subscriber a link token of one of the
 // purposes names, or ErrBadToken.
 func (c *Community) subscriberByLink(tx *bolt.Tx, token string, purposes ...string) (*Subscriber, error) {
