@@ -1,0 +1,101 @@
+package community
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// A crash between a digest's send and its record sends that digest
+// again, with the same Message-ID, once.
+func TestDigestCrashRepeatsOne(t *testing.T) {
+	w := newWorld(t)
+	w.subscribe("a@example.org", "author ALICE\nexpect issuer="+ghIssuer+" repository=alice/Foo")
+	p := "authors/id/A/AL/ALICE/Foo-1.0.tar.gz"
+	w.route(upload(1, p, "ALICE"), bundle(2, p, ghIdentity("alice/Foo", "w.yml")))
+	w.deliver()
+	w.mail.reset()
+	w.clock.add(25 * time.Hour)
+	w.c.testAfterSend = func() { panic("crash") }
+	func() {
+		defer func() { recover() }()
+		w.c.Digest(ctx)
+	}()
+	w.open()
+	for range 2 {
+		if err := w.c.Digest(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms := w.mail.to("a@example.org")
+	if len(ms) != 2 || ms[0].MessageID != ms[1].MessageID || !strings.Contains(ms[1].Text, "Foo-1.0.tar.gz") {
+		t.Fatalf("want the digest twice with one Message-ID: %d mails %+v", len(ms), ms)
+	}
+}
+
+// Many alerts make several bounded messages, none lost or repeated.
+func TestManyAlertsSplit(t *testing.T) {
+	w := newWorld(t)
+	w.subscribe("a@example.org", "author ETHER")
+	w.mail.reset()
+	for i := range 2*maxItemsPerMessage + 50 {
+		w.route(upload(uint64(i), fmt.Sprintf("authors/id/E/ET/ETHER/X-%d.tar.gz", i), "ETHER"))
+	}
+	w.deliver()
+	ms := w.mail.to("a@example.org")
+	if len(ms) != 3 {
+		t.Fatalf("%d messages", len(ms))
+	}
+	total := 0
+	seen := map[string]bool{}
+	for _, m := range ms {
+		n := strings.Count(m.Text, "\n    path:")
+		if n > maxItemsPerMessage {
+			t.Errorf("a message with %d items", n)
+		}
+		total += n
+		if seen[m.MessageID] {
+			t.Error("two messages with one Message-ID")
+		}
+		seen[m.MessageID] = true
+	}
+	if total != 2*maxItemsPerMessage+50 {
+		t.Fatalf("%d items delivered", total)
+	}
+}
+
+// Pending subscriptions whose confirmation expired are swept, so
+// strangers' requests cannot fill the state.
+func TestSweepExpiredPending(t *testing.T) {
+	w := newWorld(t, func(c *Config) { c.Limits.MaxSubscribers = 2 })
+	req := func(a string) Request {
+		return Request{Email: a, Rules: []Rule{{Kind: "author", Value: "ETHER"}}, Mail: true}
+	}
+	for _, a := range []string{"a@example.org", "b@example.org"} {
+		if err := w.c.Subscribe(ctx, req(a), "s"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.c.Subscribe(ctx, req("c@example.org"), "s"); err == nil || !strings.Contains(err.Error(), "as many subscriptions") {
+		t.Fatalf("over MaxSubscribers: %v", err)
+	}
+	w.clock.add(DefaultConfirmTTL + 2*time.Hour)
+	if err := w.c.Subscribe(ctx, req("c@example.org"), "s"); err != nil {
+		t.Fatalf("after the sweep: %v", err)
+	}
+	w.db.View(func(tx *bolt.Tx) error {
+		if n := tx.Bucket(bSubscribers).Stats().KeyN; n != 1 {
+			t.Errorf("%d subscribers kept, want 1", n)
+		}
+		if tx.Bucket(bEmails).Get([]byte("a@example.org")) != nil {
+			t.Error("the expired address is still indexed")
+		}
+		return nil
+	})
+	if got := w.metric("cpantlog_community_subscribers", "state", "pending"); got != 1 {
+		t.Errorf("pending gauge %v", got)
+	}
+}
