@@ -136,6 +136,9 @@ func BenchmarkRoute(b *testing.B) {
 				delivering += time.Since(t1)
 			}
 			b.StopTimer()
+			var after int64
+			db.View(func(tx *bolt.Tx) error { after = tx.Size(); return nil })
+			b.ReportMetric(float64(after)/float64(n), "state-bytes/subscriber-after")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/event")
 			b.ReportMetric(float64(snd.n)/float64(b.N), "mails/batch")
 			b.ReportMetric(float64(routing.Nanoseconds())/float64(b.N*batch), "route-ns/event")

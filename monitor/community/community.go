@@ -29,8 +29,10 @@ const (
 	DefaultWindow         = time.Hour
 	DefaultMaxSubscribers = 100_000
 	DefaultMaxRules       = 100
-	DefaultFeedItems      = 200
-	DefaultMaxQueueAge    = 6 * time.Hour
+	// DefaultFeedItems: an item is about 500 bytes, so a full feed
+	// costs some 25 KB of state per subscriber.
+	DefaultFeedItems   = 50
+	DefaultMaxQueueAge = 6 * time.Hour
 	// maxItemsPerMessage bounds one message; a subscriber with more
 	// queued gets several.
 	maxItemsPerMessage = 100
@@ -74,7 +76,7 @@ type Limits struct {
 	// MaxRules bounds the rules and expectations of one subscriber
 	// (default 100).
 	MaxRules int
-	// FeedItems is how many items each subscriber's feed keeps (default 200).
+	// FeedItems is how many items each subscriber's feed keeps (default 50).
 	FeedItems int
 }
 
