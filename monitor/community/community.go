@@ -323,14 +323,21 @@ func getSubscriber(tx *bolt.Tx, id string) (*Subscriber, error) {
 // putSubscriber stores s and bumps the subscriptions' generation, so the
 // next Route rebuilds its index.
 func putSubscriber(tx *bolt.Tx, s *Subscriber) error {
+	if err := storeSubscriber(tx, s); err != nil {
+		return err
+	}
+	return bumpGeneration(tx)
+}
+
+// storeSubscriber stores s without a new generation: for changes routing
+// does not see (a pending subscription, its tokens, a digest time, a
+// bounce count below suspension).
+func storeSubscriber(tx *bolt.Tx, s *Subscriber) error {
 	v, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
-	if err := tx.Bucket(bSubscribers).Put([]byte(s.ID), v); err != nil {
-		return err
-	}
-	return bumpGeneration(tx)
+	return tx.Bucket(bSubscribers).Put([]byte(s.ID), v)
 }
 
 func bumpGeneration(tx *bolt.Tx) error {

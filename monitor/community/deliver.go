@@ -199,11 +199,7 @@ func resetBounces(tx *bolt.Tx, id string) error {
 		return err
 	}
 	s.Bounces = 0
-	v, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(bSubscribers).Put([]byte(s.ID), v) // no routing change: no new generation
+	return storeSubscriber(tx, s)
 }
 
 // bounced counts a permanent mail failure; the items are dropped (the
@@ -229,8 +225,9 @@ func (c *Community) bounced(id string, keys [][]byte, cause error) error {
 			if err := deletePrefix(b, append(idKey(id), chanMail)); err != nil {
 				return err
 			}
+			return putSubscriber(tx, s)
 		}
-		return putSubscriber(tx, s)
+		return storeSubscriber(tx, s)
 	})
 	if err != nil {
 		return err
@@ -442,11 +439,7 @@ func (c *Community) Digest(ctx context.Context) error {
 				return err
 			}
 			s.LastDigest = now
-			v, err := json.Marshal(s)
-			if err != nil {
-				return err
-			}
-			return tx.Bucket(bSubscribers).Put([]byte(s.ID), v)
+			return storeSubscriber(tx, s)
 		})
 		if err != nil {
 			errs = append(errs, err)

@@ -135,7 +135,7 @@ func (c *Community) Subscribe(ctx context.Context, req Request, source string) e
 			return err
 		}
 		job = c.confirmMail(s, tok)
-		return putSubscriber(tx, s)
+		return storeSubscriber(tx, s) // pending or suspended: not routed either way
 	})
 	if errors.Is(err, errRated) {
 		c.metrics.rateLimited.Inc()
