@@ -152,3 +152,26 @@ func FuzzParseRequestText(f *testing.F) {
 		}
 	})
 }
+
+func FuzzNormalizeEmail(f *testing.F) {
+	for _, s := range []string{"a@Example.ORG", "Name <a@example.org>", `"a b"@example.org`, "a@[127.0.0.1]", "a@b", "a\r\n@example.org"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := NormalizeEmail(s)
+		if err != nil {
+			var ie *InputError
+			if !errors.As(err, &ie) {
+				t.Fatalf("not an InputError: %v", err)
+			}
+			return
+		}
+		again, err := NormalizeEmail(got)
+		if err != nil || again != got {
+			t.Fatalf("%q normalised to %q, which normalises to %q, %v", s, got, again, err)
+		}
+		if strings.Count(got, "@") != 1 || strings.ContainsAny(got, " <>\"\r\n\t[]") || len(got) > maxEmailBytes {
+			t.Fatalf("%q accepted as %q", s, got)
+		}
+	})
+}
