@@ -231,8 +231,10 @@ func NormalizeEmail(s string) (string, error) {
 	if !ok || local == "" || strings.ContainsAny(domain, "[]@") || !strings.Contains(domain, ".") || strings.HasSuffix(domain, ".") {
 		return "", bad
 	}
+	// ASCII only (an internationalised domain in its xn-- form): SMTP
+	// without SMTPUTF8, which notify speaks, carries nothing else.
 	for _, c := range s {
-		if c <= 0x20 || c == 0x7f {
+		if c <= 0x20 || c >= 0x7f {
 			return "", bad
 		}
 	}

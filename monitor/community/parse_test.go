@@ -93,7 +93,7 @@ func TestNormalizeEmail(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "a", "a@b", "Name <a@example.org>", "<a@example.org>", `"a b"@example.org`, "a@[127.0.0.1]",
-		"a@example.org, b@example.org", "a@example.org.", "a\n@example.org", strings.Repeat("a", 250) + "@example.org", "a@@example.org", "\xff@example.org"} {
+		"a@example.org, b@example.org", "a@example.org.", "a\n@example.org", strings.Repeat("a", 250) + "@example.org", "a@@example.org", "\xff@example.org", "j\u00f6rg@example.org", "a@b\u00fccher.example"} {
 		if got, err := NormalizeEmail(bad); err == nil {
 			t.Errorf("%q accepted as %q", bad, got)
 		}
