@@ -151,7 +151,7 @@ func tokenIn(text, marker string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	end := strings.IndexAny(rest, " \n")
+	end := strings.IndexAny(rest, " \r\n")
 	if end < 0 {
 		end = len(rest)
 	}
