@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/CPAN-Security/cpan-tlog/client"
 	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
 	"github.com/CPAN-Security/cpan-tlog/internal/sigstoretest"
@@ -32,6 +34,8 @@ import (
 //   - Bar-1.0's bundle is older than its tarball and ends a batch; the
 //     tarball starts the next: the bundle is held and logged after the
 //     tarball, with its identity.
+//   - What the monitor hands a community monitor (monitor.Router) carries
+//     those identities.
 //   - Baz-1.0's bundle is a real bundle of other bytes: logged plain and
 //     counted as a bundle that did not verify.
 func TestImportPublicGoodBundlesWhateverTheOrder(t *testing.T) {
@@ -124,7 +128,8 @@ func TestImportPublicGoodBundlesWhateverTheOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := monitor.New(monitor.Config{Policy: p, StateDir: t.TempDir(), Logger: quiet})
+	routed := &recordingRouter{}
+	m, err := monitor.New(monitor.Config{Policy: p, StateDir: t.TempDir(), Logger: quiet, Router: routed})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +153,45 @@ func TestImportPublicGoodBundlesWhateverTheOrder(t *testing.T) {
 	if !slices.Equal(missing, []string{foo11}) {
 		t.Errorf("sigstore-identity-missing for %v, want only %s: %+v", missing, foo11, fs)
 	}
+
+	// What a community monitor is handed (monitor.Router): each real
+	// bundle's upload names the file it signs and the certificate's
+	// identity; the altered one names no identity; the missing identity's
+	// finding names the author and the distribution.
+	uploads := map[string]*monitor.Upload{}
+	var routedMissing *monitor.Finding
+	for _, ev := range routed.events {
+		switch {
+		case ev.Upload != nil:
+			uploads[ev.Upload.Path] = ev.Upload
+		case ev.Finding != nil && ev.Finding.Kind == monitor.KindSigstoreMissing:
+			routedMissing = ev.Finding
+		}
+	}
+	for _, p := range []string{foo10 + b, bar + b} {
+		id := sigstoretest.ReadCertIdentity(t, files[p])
+		u := uploads[p]
+		if u == nil || u.Signs != strings.TrimSuffix(p, b) || u.Identity == nil || *u.Identity != (monitor.Identity{Issuer: id.Issuer, SAN: id.SAN, SourceRepo: id.SourceRepo, BuildConfig: id.BuildConfig}) {
+			t.Errorf("%s routed as %+v, want it to sign %s with the certificate's identity %+v", p, u, strings.TrimSuffix(p, b), id)
+		}
+	}
+	if u := uploads[baz+b]; u == nil || u.Signs != baz || u.Identity != nil {
+		t.Errorf("the altered bundle routed as %+v, want no identity", u)
+	}
+	if u := uploads[foo11]; u == nil || u.Identity != nil || u.Dist != "Foo" || u.Author != "AUTHOR" {
+		t.Errorf("Foo-1.1 routed as %+v", u)
+	}
+	if f := routedMissing; f == nil || f.Path != foo11 || !slices.Contains(f.Authors, "AUTHOR") || !slices.Contains(f.Dists, "Foo") {
+		t.Errorf("the missing identity routed as %+v, want it to name AUTHOR and Foo", f)
+	}
+}
+
+// recordingRouter keeps every event the monitor routes.
+type recordingRouter struct{ events []monitor.Event }
+
+func (r *recordingRouter) Route(_ *bolt.Tx, events []monitor.Event) error {
+	r.events = append(r.events, events...)
+	return nil
 }
 
 // TestFollowerHoldsARealBundleListedBeforeItsFile (#38, defect 2): RECENT
