@@ -250,7 +250,15 @@ func (c *Community) judgeOverdue() error {
 			h held
 		}
 		var due []found
+		var stale [][]byte // early bundles past their time
 		err := b.ForEach(func(k, v []byte) error {
+			if bytes.HasPrefix(k, []byte(earlyPrefix)) {
+				var eb earlyBundle
+				if json.Unmarshal(v, &eb) != nil || !now.Before(eb.Expires) {
+					stale = append(stale, bytes.Clone(k))
+				}
+				return nil
+			}
 			var h held
 			if err := json.Unmarshal(v, &h); err != nil {
 				return fmt.Errorf("community: held upload %q: %w", k, err)
@@ -260,8 +268,13 @@ func (c *Community) judgeOverdue() error {
 			}
 			return nil
 		})
-		if err != nil || len(due) == 0 {
+		if err != nil {
 			return err
+		}
+		for _, k := range stale {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
 		}
 		r := router{c: c, tx: tx, now: now}
 		for _, f := range due {

@@ -99,3 +99,43 @@ func TestSweepExpiredPending(t *testing.T) {
 		t.Errorf("pending gauge %v", got)
 	}
 }
+
+// A bundle logged before the file it signs settles the file when it is
+// logged: the declared identity is quiet, another is an alert at once;
+// a bundle older than earlyBundleTTL is forgotten.
+func TestBundleBeforeFile(t *testing.T) {
+	w := newWorld(t, func(c *Config) { c.ExpectGrace = time.Minute })
+	w.subscribe("a@example.org", "author ALICE\nexpect issuer="+ghIssuer+" repository=alice/Foo")
+	w.mail.reset()
+	good, bad, old := "authors/id/A/AL/ALICE/Foo-1.0.tar.gz", "authors/id/A/AL/ALICE/Foo-1.1.tar.gz", "authors/id/A/AL/ALICE/Foo-1.2.tar.gz"
+	w.route(bundle(1, good, ghIdentity("alice/Foo", "w.yml")), bundle(2, bad, ghIdentity("mallory/Foo", "w.yml")), bundle(3, old, ghIdentity("alice/Foo", "w.yml")))
+	w.deliver()
+	w.route(upload(4, good, "ALICE"))
+	w.route(upload(5, bad, "ALICE"))
+	w.deliver()
+	ms := w.mail.to("a@example.org")
+	if len(ms) != 1 || !strings.Contains(ms[0].Subject, `"Foo-1.1.tar.gz" carries another Sigstore identity`) {
+		t.Fatalf("%+v", ms)
+	}
+	w.mail.reset()
+	w.clock.add(earlyBundleTTL)
+	w.deliver()
+	w.route(upload(6, old, "ALICE"))
+	w.clock.add(time.Minute)
+	w.deliver()
+	if ms := w.mail.to("a@example.org"); len(ms) != 1 || !strings.Contains(ms[0].Subject, "without the declared") {
+		t.Fatalf("after the bundle's time: %+v", ms)
+	}
+	w.db.View(func(tx *bolt.Tx) error {
+		if n := tx.Bucket(bExpecting).Stats().KeyN; n != 0 {
+			t.Errorf("%d keys left in %s", n, bExpecting)
+		}
+		return nil
+	})
+	if err := w.c.Digest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ms := w.mail.to("a@example.org"); len(ms) != 2 || !strings.Contains(ms[1].Text, "Foo-1.0.tar.gz") {
+		t.Fatalf("digest: %+v", ms)
+	}
+}

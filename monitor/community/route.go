@@ -335,11 +335,22 @@ func uploadItem(u *monitor.Upload, kind string, why []string, now time.Time) Ite
 
 func (r *router) upload(idx *index, u *monitor.Upload) error {
 	if u.Signs != "" {
-		return r.settle(u)
+		n, err := r.settle(u)
+		if err != nil || n > 0 {
+			return err
+		}
+		return r.keepEarly(idx, u)
 	}
 	m := idx.matchUpload(u)
 	if len(m.order) == 0 {
 		return nil
+	}
+	var early *earlyBundle
+	if u.Kind == "add" && u.Dist != "" {
+		var err error
+		if early, err = r.takeEarly(u.Path); err != nil {
+			return err
+		}
 	}
 	var fixes []string
 	if u.Kind == "add" && u.Dist != "" && r.c.cfg.Advisories != nil {
@@ -359,6 +370,12 @@ func (r *router) upload(idx *index, u *monitor.Upload) error {
 		it.Fixes = fixes
 		if exp := covering(e.s.Expect, u.Dist); len(exp) > 0 && u.Dist != "" {
 			h := held{Sub: e.s.ID, Item: it, Expect: exp, Deadline: r.now.Add(r.c.cfg.ExpectGrace)}
+			if early != nil {
+				if err := r.enqueue(e, judge(h, &monitor.Upload{Path: early.Bundle, Identity: early.Identity})); err != nil {
+					return err
+				}
+				continue
+			}
 			v, err := json.Marshal(h)
 			if err != nil {
 				return err
@@ -400,8 +417,66 @@ func expectKey(p string, ik []byte) []byte {
 	return append(k, ik...)
 }
 
-// settle judges the uploads held for the file a bundle signs.
-func (r *router) settle(u *monitor.Upload) error {
+// earlyBundle is a bundle logged before the file it signs (a log that
+// does not hold such bundles, or entries logged before it did), kept in
+// bExpecting under "!" and the signed path for earlyBundleTTL, so that
+// file is judged when it is logged: the order of arrival must not make a
+// signed release look unsigned.
+type earlyBundle struct {
+	Bundle   string            `json:"bundle"`
+	Identity *monitor.Identity `json:"identity,omitempty"`
+	Expires  time.Time         `json:"expires"`
+}
+
+const earlyBundleTTL = 24 * time.Hour
+
+// earlyPrefix starts the keys of early bundles; held uploads' keys start
+// with a logged path (authors/...).
+const earlyPrefix = "!"
+
+func earlyKey(p string) []byte { return append([]byte(earlyPrefix), p...) }
+
+// keepEarly keeps a bundle nothing was held for when a subscriber in
+// whose scope it is expects an identity for its distribution.
+func (r *router) keepEarly(idx *index, u *monitor.Upload) error {
+	if u.Dist == "" || u.Kind != "add" {
+		return nil
+	}
+	for _, e := range idx.matchUpload(u).order {
+		if len(covering(e.s.Expect, u.Dist)) > 0 {
+			v, err := json.Marshal(earlyBundle{Bundle: u.Path, Identity: u.Identity, Expires: r.now.Add(earlyBundleTTL)})
+			if err != nil {
+				return err
+			}
+			return r.tx.Bucket(bExpecting).Put(earlyKey(u.Signs), v)
+		}
+	}
+	return nil
+}
+
+// takeEarly returns and forgets the early bundle of p, if one is kept.
+func (r *router) takeEarly(p string) (*earlyBundle, error) {
+	b := r.tx.Bucket(bExpecting)
+	v := b.Get(earlyKey(p))
+	if v == nil {
+		return nil, nil
+	}
+	var eb earlyBundle
+	if err := json.Unmarshal(v, &eb); err != nil {
+		return nil, fmt.Errorf("community: early bundle for %q: %w", p, err)
+	}
+	if err := b.Delete(earlyKey(p)); err != nil {
+		return nil, err
+	}
+	if !r.now.Before(eb.Expires) {
+		return nil, nil
+	}
+	return &eb, nil
+}
+
+// settle judges the uploads held for the file a bundle signs and says
+// how many there were.
+func (r *router) settle(u *monitor.Upload) (int, error) {
 	b := r.tx.Bucket(bExpecting)
 	prefix := append([]byte(u.Signs), 0)
 	type found struct {
@@ -416,27 +491,27 @@ func (r *router) settle(u *monitor.Upload) error {
 		}
 		var h held
 		if err := json.Unmarshal(v, &h); err != nil {
-			return fmt.Errorf("community: held upload %q: %w", k, err)
+			return 0, fmt.Errorf("community: held upload %q: %w", k, err)
 		}
 		all = append(all, found{bytes.Clone(k), h})
 	}
 	for _, f := range all {
 		if err := b.Delete(f.k); err != nil {
-			return err
+			return 0, err
 		}
 		s, err := getSubscriber(r.tx, f.h.Sub)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if s == nil || !s.Confirmed {
 			continue
 		}
 		it := judge(f.h, u)
 		if err := r.enqueue(&subEntry{s: s, ik: idKey(s.ID)}, it); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return len(all), nil
 }
 
 // judge compares a bundle's recorded identity with the expectations an
