@@ -32,8 +32,9 @@
 //     subscriber declared a Sigstore identity for waits for its bundle;
 //     the declared identity puts it in the digest and feed only; another
 //     identity, or no bundle within Config.ExpectGrace, is an alert naming
-//     what differs. Everything else in scope is an alert, as without this
-//     package.
+//     what differs. A bundle logged before its file is kept a day and
+//     settles the file when it comes: arrival order does not matter.
+//     Everything else in scope is an alert, as without this package.
 //   - Delivery sends, per subscriber and channel, one message holding the
 //     queued alerts and then deletes exactly those in a transaction: a
 //     crash between the two repeats that one message, with the same
