@@ -139,3 +139,28 @@ func TestBundleBeforeFile(t *testing.T) {
 		t.Fatalf("digest: %+v", ms)
 	}
 }
+
+// With DigestEmpty a due digest goes out with nothing in it (the monitor
+// is awake); without, only digests with items do; none before it is due.
+func TestDigestEmpty(t *testing.T) {
+	for _, empty := range []bool{false, true} {
+		w := newWorld(t, func(c *Config) { c.DigestEmpty = empty })
+		w.subscribe("a@example.org", "author ETHER")
+		w.mail.reset()
+		w.clock.add(23 * time.Hour)
+		if err := w.c.Digest(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(w.mail.sent) != 0 {
+			t.Fatalf("a digest before it was due")
+		}
+		w.clock.add(time.Hour)
+		if err := w.c.Digest(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ms := w.mail.to("a@example.org")
+		if empty && (len(ms) != 1 || !strings.Contains(ms[0].Text, "Nothing new")) || !empty && len(ms) != 0 {
+			t.Fatalf("DigestEmpty %v: %+v", empty, ms)
+		}
+	}
+}
