@@ -551,6 +551,14 @@ func TestDeletionAndAdvisories(t *testing.T) {
 	if len(ms) != 1 || !strings.Contains(ms[0].Text, "deletion of \"Foo-0.9.tar.gz\"") || !strings.Contains(ms[0].Text, "fixes:      CPANSA-Foo-2020-01 (CVE-2020-1)") {
 		t.Fatalf("%+v", ms)
 	}
+	// Every later release is outside the advisory's range too; only the
+	// first logged is named as fixing it.
+	w.mail.reset()
+	w.route(upload(5, "authors/id/A/AL/ALICE/Foo-1.6.tar.gz", "ALICE"))
+	w.deliver()
+	if ms := w.mail.to("a@example.org"); len(ms) != 1 || !strings.Contains(ms[0].Text, "Foo-1.6.tar.gz") || strings.Contains(ms[0].Text, "fixes:") {
+		t.Fatalf("a later release named the fix again: %+v", ms)
+	}
 }
 
 // The feed holds every item, newest first, bounded.

@@ -353,9 +353,10 @@ func (r *router) upload(idx *index, u *monitor.Upload) error {
 		}
 	}
 	var fixes []string
-	if u.Kind == "add" && u.Dist != "" && r.c.cfg.Advisories != nil {
-		for _, a := range r.c.cfg.Advisories.Fixes(u.Dist, u.Version) {
-			fixes = append(fixes, advisoryName(a.ID, a.CVEs))
+	if u.Kind == "add" && u.Dist != "" && r.c.cfg.Advisories != nil && len(m.order) > 0 {
+		var err error
+		if fixes, err = r.firstFixes(u.Dist, u.Version); err != nil {
+			return err
 		}
 	}
 	for _, e := range m.order {
@@ -703,4 +704,23 @@ func (c *Community) addFeed(tx *bolt.Tx, ik, v []byte) error {
 		}
 	}
 	return nil
+}
+
+// firstFixes names the advisories a release of dist fixes that no earlier
+// logged release was reported fixing: every release above an advisory's
+// range is outside it, and only the first is news.
+func (r *router) firstFixes(dist, version string) ([]string, error) {
+	var out []string
+	b := r.tx.Bucket(bFixed)
+	for _, a := range r.c.cfg.Advisories.Fixes(dist, version) {
+		k := []byte(dist + "\x00" + a.ID)
+		if b.Get(k) != nil {
+			continue
+		}
+		if err := b.Put(k, []byte(version)); err != nil {
+			return nil, err
+		}
+		out = append(out, advisoryName(a.ID, a.CVEs))
+	}
+	return out, nil
 }

@@ -135,4 +135,8 @@ var (
 	bMeta = []byte("community-meta")
 )
 
-var allBuckets = [][]byte{bSubscribers, bEmails, bTokens, bQueue, bFeed, bDigest, bExpecting, bRate, bMeta}
+// bFixed records, per distribution and advisory (dist NUL ID), the
+// version of the first release routed as fixing it.
+var bFixed = []byte("community-fixed")
+
+var allBuckets = [][]byte{bSubscribers, bEmails, bTokens, bQueue, bFeed, bDigest, bExpecting, bRate, bMeta, bFixed}
