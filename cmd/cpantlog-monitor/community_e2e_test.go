@@ -96,7 +96,7 @@ func TestCommunityEndToEnd(t *testing.T) {
 		b.WaitFor("#sent")
 	}
 	const issuer = "https://token.actions.githubusercontent.com"
-	subscribe("alice@example.org", "author ALICE\nexpect issuer="+issuer+" workflow=.github/workflows/release.yml dists=Foo")
+	subscribe("alice@example.org", "author ALICE\nexpect issuer="+issuer+" workflow=https://github.com/alice/foo/.github/workflows/release.yml dists=Foo")
 	subscribe("bob@example.org", "author BOB")
 	subscribe("carol@example.org", "author ALICE\nauthor BOB")
 	mail.WaitFor(t, 3, 20*time.Second)

@@ -50,10 +50,13 @@ func (c *Community) Deliver(ctx context.Context) error {
 			if err != nil {
 				errs = append(errs, err)
 			}
-			if !done {
+			// An error after a send (the state could not record it)
+			// leaves the items queued: trying again in this round would
+			// send the same message once per pass.
+			if !done || err != nil {
 				failed[b.id+string(b.ch)] = true
 			}
-			progress = progress || done
+			progress = progress || (done && err == nil)
 		}
 		if !progress {
 			break // what is left failed this round

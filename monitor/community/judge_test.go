@@ -29,9 +29,9 @@ func TestDiffers(t *testing.T) {
 		"repo as URL":          {Expectation{Issuer: ghIssuer, Repository: repo}, id(ghIssuer, repo, wf), nil},
 		"repo URL other host":  {Expectation{Issuer: ghIssuer, Repository: repo}, id(ghIssuer, "https://gitlab.com/alice/Foo", wf), []string{"repository"}},
 		"workflow as URL":      {Expectation{Issuer: ghIssuer, Workflow: "https://github.com/alice/Foo/.github/workflows/release.yml"}, id(ghIssuer, repo, wf), nil},
-		"workflow only":        {Expectation{Issuer: ghIssuer, Workflow: ".github/workflows/release.yml"}, id(ghIssuer, "", wf), nil},
-		"workflow leading /":   {Expectation{Issuer: ghIssuer, Workflow: "/.github/workflows/release.yml"}, id(ghIssuer, repo, wf), nil},
-		"workflow path prefix": {Expectation{Issuer: ghIssuer, Workflow: ".github/workflows/release"}, id(ghIssuer, repo, wf), []string{"workflow"}},
+		"workflow only":        {Expectation{Issuer: ghIssuer, Workflow: ".github/workflows/release.yml"}, id(ghIssuer, "", wf), []string{"repository"}},
+		"workflow leading /":   {Expectation{Issuer: ghIssuer, Repository: "alice/Foo", Workflow: "/.github/workflows/release.yml"}, id(ghIssuer, repo, wf), nil},
+		"workflow path prefix": {Expectation{Issuer: ghIssuer, Repository: "alice/Foo", Workflow: ".github/workflows/release"}, id(ghIssuer, repo, wf), []string{"workflow"}},
 	} {
 		if got := differs(tc.e, tc.rec); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: %v, want %v", name, got, tc.want)

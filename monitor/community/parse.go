@@ -190,6 +190,11 @@ func checkExpectation(e Expectation) error {
 	if e.Repository == "" && e.Workflow == "" {
 		return fmt.Errorf("expect needs repository= or workflow=")
 	}
+	// A workflow path alone (.github/workflows/release.yml) is in every
+	// repository: anyone's own repository would match it.
+	if e.Repository == "" && !strings.Contains(e.Workflow, "://") {
+		return fmt.Errorf("a workflow path needs repository= too (or give the workflow's full URL)")
+	}
 	for _, v := range []string{e.Issuer, e.Repository, e.Workflow} {
 		if len(v) > maxValueBytes {
 			return fmt.Errorf("a value is longer than %d bytes", maxValueBytes)

@@ -134,15 +134,19 @@ func (c *Community) index(tx *bolt.Tx) (*index, error) {
 			case KindAuthor:
 				idx.author[r.Value] = append(idx.author[r.Value], rf)
 			case KindDist:
-				idx.dist[r.Value] = append(idx.dist[r.Value], rf)
+				k := strings.ToLower(r.Value)
+				idx.dist[k] = append(idx.dist[k], rf)
 			case KindNamespace:
-				if base, ok := strings.CutSuffix(r.Value, "::*"); ok {
+				// Keys in lower case: a name that differs only in case
+				// must not hide from the rule (see matchDist).
+				v := strings.ToLower(r.Value)
+				if base, ok := strings.CutSuffix(v, "::*"); ok {
 					idx.prefixPkg[base] = append(idx.prefixPkg[base], rf)
 					d := packageDist(base)
 					idx.prefixDist[d] = append(idx.prefixDist[d], rf)
 				} else {
-					idx.pkg[r.Value] = append(idx.pkg[r.Value], rf)
-					d := packageDist(r.Value)
+					idx.pkg[v] = append(idx.pkg[v], rf)
+					d := packageDist(v)
 					idx.nsDist[d] = append(idx.nsDist[d], rf)
 				}
 			case KindPath:
@@ -234,6 +238,10 @@ func (idx *index) matchDist(m *matcher, d string) {
 	if d == "" {
 		return
 	}
+	// Case-insensitive (the index keys are lower case): a file name is
+	// the uploader's choice, and PAUSE's package permissions ignore case,
+	// so try-tiny-9.99.tar.gz must reach whoever watches Try-Tiny.
+	d = strings.ToLower(d)
 	m.add(idx.dist[d])
 	m.add(idx.nsDist[d])
 	if len(idx.prefixDist) > 0 {
@@ -246,6 +254,7 @@ func (idx *index) matchDist(m *matcher, d string) {
 }
 
 func (idx *index) matchPackage(m *matcher, p string) {
+	p = strings.ToLower(p)
 	m.add(idx.pkg[p])
 	if len(idx.prefixPkg) > 0 {
 		for i := 0; i <= len(p); i++ {
@@ -556,6 +565,11 @@ func differs(e Expectation, rec *Identity) []string {
 	}
 	if e.Workflow != "" && !sameWorkflow(e.Workflow, rec.BuildConfig, rec.SAN) {
 		d = append(d, "workflow")
+	}
+	// A workflow path without a repository (stored before the parser
+	// refused it) would match the same path in anyone's repository.
+	if e.Repository == "" && e.Workflow != "" && !strings.Contains(e.Workflow, "://") {
+		d = append(d, "repository")
 	}
 	return d
 }

@@ -93,9 +93,14 @@ func (c *Community) Subscribe(ctx context.Context, req Request, source string) e
 		if err != nil || !ok {
 			return errors.Join(err, errRated)
 		}
-		ok, err = take(tx, "a\x00"+strings.ToLower(email), c.lim.PerAddress, c.lim.AddressWindow, now)
+		ok, err = take(tx, "a\x00"+mailboxKey(email), c.lim.PerAddress, c.lim.AddressWindow, now)
 		if err != nil || !ok {
 			return errors.Join(err, errRated)
+		}
+		// Full refuses every request, not only new addresses: otherwise
+		// the answer would tell a subscribed address from another.
+		if tx.Bucket(bSubscribers).Stats().KeyN >= c.lim.MaxSubscribers {
+			return errFull
 		}
 		emailKey := []byte(strings.ToLower(email))
 		var s *Subscriber
@@ -109,9 +114,6 @@ func (c *Community) Subscribe(ctx context.Context, req Request, source string) e
 			job = c.alreadyMail(s)
 			return nil
 		case s == nil:
-			if tx.Bucket(bSubscribers).Stats().KeyN >= c.lim.MaxSubscribers {
-				return errFull
-			}
 			s = &Subscriber{ID: newID(), Email: email, Created: now}
 			if err := tx.Bucket(bEmails).Put(emailKey, []byte(s.ID)); err != nil {
 				return err
@@ -149,6 +151,17 @@ func (c *Community) Subscribe(ctx context.Context, req Request, source string) e
 	}
 	c.adjustCounts(delta[0], delta[1])
 	return c.sendNow(ctx, job)
+}
+
+// mailboxKey is the mailbox an address most likely reaches, for the
+// per-address limit only: case, a +tag and dots in the local part are
+// ignored (most providers deliver such variants to one person), so a
+// stranger cannot multiply the mails to a victim by respelling the
+// address. Distinct people it merges only share a limit.
+func mailboxKey(email string) string {
+	local, domain, _ := strings.Cut(strings.ToLower(email), "@")
+	local, _, _ = strings.Cut(local, "+")
+	return strings.ReplaceAll(local, ".", "") + "@" + domain
 }
 
 var (
