@@ -88,6 +88,11 @@ func (w *Webhook) Post(ctx context.Context, rawURL string, body []byte, id strin
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {
+		// *url.Error quotes the whole URL, query and all.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		err = fmt.Errorf("notify: webhook %s: %w", redact(u), err)
 		if errors.Is(err, ErrForbiddenAddress) {
 			return &PermanentError{Err: err}
@@ -132,13 +137,17 @@ func checkWebhookURL(rawURL string) (*url.URL, error) {
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // not the URL itself, which may hold a secret
+		}
 		return nil, fmt.Errorf("notify: webhook URL: %v", err)
 	}
 	if u.Scheme != "https" && u.Scheme != "http" {
-		return nil, fmt.Errorf("notify: webhook URL %q: scheme must be http or https", rawURL)
+		return nil, fmt.Errorf("notify: webhook URL: scheme must be http or https")
 	}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("notify: webhook URL %q has no host", rawURL)
+		return nil, fmt.Errorf("notify: webhook URL has no host")
 	}
 	if u.User != nil {
 		return nil, fmt.Errorf("notify: webhook URL has a user:password part; use the signing secret instead")
@@ -146,9 +155,11 @@ func checkWebhookURL(rawURL string) (*url.URL, error) {
 	return u, nil
 }
 
-// redact shows the URL without its query, which may hold a token.
+// redact shows the URL's scheme and host only: its path (Slack's and
+// Discord's webhooks) or query may hold the subscriber's secret, and
+// errors are logged.
 func redact(u *url.URL) string {
-	return u.Scheme + "://" + u.Host + u.Path
+	return u.Scheme + "://" + u.Host
 }
 
 func (w *Webhook) init() {
