@@ -233,7 +233,7 @@ func (c *Community) rulesText(s *Subscriber) string {
 		ch = append(ch, "mail to this address")
 	}
 	if s.Webhook != "" {
-		ch = append(ch, "a webhook (its URL is shown on the manage page once you confirm)")
+		ch = append(ch, "a webhook (its URL is shown on the confirmation page: confirm only if it is yours)")
 	}
 	ch = append(ch, "an Atom feed")
 	fmt.Fprintf(&b, "  delivered by: %s\n", strings.Join(ch, ", "))

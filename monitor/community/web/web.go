@@ -352,7 +352,14 @@ func (h *handler) confirmForm(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, community.ErrBadToken)
 		return
 	}
-	h.render(w, http.StatusOK, "confirm", page{Title: "Confirm your subscription", Token: t})
+	// Show what the button confirms: anyone may have made the request,
+	// and the mail does not quote its webhook URL.
+	s, err := h.c.Pending(t)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.render(w, http.StatusOK, "confirm", page{Title: "Confirm your subscription", Token: t, Sub: s})
 }
 
 func (h *handler) confirm(w http.ResponseWriter, r *http.Request) {

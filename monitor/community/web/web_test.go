@@ -687,14 +687,14 @@ func TestPaths(t *testing.T) {
 	for _, p := range Paths {
 		mux.Handle(p, h)
 	}
-	for _, p := range []string{"/subscribe", "/confirm?t=x", "/unsubscribe?t=x", "/style.css"} {
+	for _, p := range []string{"/subscribe", "/unsubscribe?t=x", "/style.css"} {
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
 		if rec.Code != 200 {
 			t.Errorf("GET %s through a mux on Paths: %d", p, rec.Code)
 		}
 	}
-	for _, p := range []string{"/manage?t=x", "/feed?t=x"} {
+	for _, p := range []string{"/manage?t=x", "/feed?t=x", "/confirm?t=x"} {
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
 		if rec.Code != 404 || !strings.Contains(rec.Body.String(), "unknown, used or expired") {
