@@ -135,3 +135,26 @@ func TestHostilePackageCaseDoesNotHide(t *testing.T) {
 		t.Fatalf("%d mails, want the confirmation and an alert", n)
 	}
 }
+
+// Anyone can have a confirmation mail sent to any address: the mail must
+// not carry text the requester chose (a path glob or an issuer URL can
+// read "https://pause.example.evil/reset-your-password"). The rules are
+// shown on the page the link opens instead.
+func TestHostileConfirmMailHoldsNoStrangerText(t *testing.T) {
+	w := newWorld(t)
+	rules, expect, err := ParseRequestText("path authors/id/*PAUSE-account-locked-verify-at-https://evil.example/login\n" +
+		"expect issuer=https://evil.example/reset-your-password repository=a/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.c.Subscribe(ctx, Request{Email: "victim@example.org", Rules: rules, Expect: expect, Mail: true}, "203.0.113.7"); err != nil {
+		t.Fatal(err)
+	}
+	ms := w.mail.to("victim@example.org")
+	if len(ms) != 1 {
+		t.Fatalf("%d mails", len(ms))
+	}
+	if strings.Contains(ms[0].Text, "evil.example") || strings.Contains(ms[0].Subject, "evil.example") {
+		t.Errorf("the confirmation mail to the victim carries the requester's text:\n%s", ms[0].Text)
+	}
+}

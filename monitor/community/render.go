@@ -242,14 +242,18 @@ func (c *Community) rulesText(s *Subscriber) string {
 
 func (c *Community) confirmMail(s *Subscriber, token string) mailJob {
 	var b strings.Builder
-	if s.Confirmed { // suspended
+	if s.Confirmed { // suspended: the rules are the ones its owner confirmed
 		b.WriteString("Mail to this address from the cpan-tlog community monitor at " + c.cfg.BaseURL + " was suspended because it bounced.\n" +
 			"Someone (you, we hope) asked to resume it. Your subscription's rules:\n\n")
+		b.WriteString(c.rulesText(s))
 	} else {
-		b.WriteString("Someone (you, we hope) asked the cpan-tlog community monitor at " + c.cfg.BaseURL + "\n" +
-			"to tell this address what the CPAN transparency log records for these rules:\n\n")
+		// Not the rules: anyone can make this request for any address,
+		// and a path glob or an issuer URL is text of their choosing.
+		// The page the link opens shows them before the button.
+		fmt.Fprintf(&b, "Someone (you, we hope) asked the cpan-tlog community monitor at %s\n"+
+			"to tell this address what the CPAN transparency log records for %d rule(s).\n"+
+			"The link below shows them, and the channels asked for, before you confirm.\n", c.cfg.BaseURL, len(s.Rules)+len(s.Expect))
 	}
-	b.WriteString(c.rulesText(s))
 	fmt.Fprintf(&b, "\nTo confirm, open this link and press the button (it works once, for %s):\n\n    %s\n\n", c.cfg.ConfirmTTL, c.confirmURL(token))
 	b.WriteString("If you did not ask for this, ignore this mail: nothing more will be sent to this address unless the link is followed.\n")
 	return mailJob{kind: "confirmation", mail: notify.Mail{To: s.Email, Subject: "[cpan-tlog] confirm your subscription", Text: b.String(),

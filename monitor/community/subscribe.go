@@ -64,7 +64,7 @@ type mailJob struct {
 //     the confirmation link to it;
 //   - for a pending one, replaces its rules with req's and mails a new
 //     link (earlier links stop working: a link confirms the rules its
-//     mail listed);
+//     page shows);
 //   - for a confirmed one, mails that address its manage link and
 //     changes nothing;
 //   - for a suspended one (its mail bounced), mails a link that resumes

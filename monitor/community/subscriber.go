@@ -11,7 +11,8 @@
 //     follows the link in it (double opt-in). A confirmation token is 256
 //     random bits, stored only as its sha256, works once and expires after
 //     Config.ConfirmTTL; a new request for a pending address voids the
-//     earlier links (a link confirms the rules its mail listed). A request
+//     earlier links (a link confirms the rules its page shows; the mail
+//     quotes nothing the requester wrote). A request
 //     for an address already subscribed changes nothing and mails that
 //     address its manage link; the requester is answered alike in every
 //     case.
