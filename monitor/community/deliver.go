@@ -422,11 +422,10 @@ func (c *Community) Digest(ctx context.Context) error {
 			return err
 		}
 		if d.s.Mail && !d.s.Suspended {
-			var first []byte
-			if len(d.keys) > 0 {
-				first = d.keys[0]
-			}
-			msgID := c.messageID([]byte("digest"), []byte(d.s.ID), []byte(d.s.LastDigest.Format(time.RFC3339Nano)), first)
+			// Every key, not the first only: a digest sent again after a
+			// crash may hold items routed since, and a reused Message-ID
+			// would have the recipient's system drop it as a duplicate.
+			msgID := c.messageID(append([][]byte{[]byte("digest"), []byte(d.s.ID), []byte(d.s.LastDigest.Format(time.RFC3339Nano))}, d.keys...)...)
 			if err := c.cfg.Sender.Send(ctx, c.digestMail(d.s, d.items, d.more, msgID)); err != nil {
 				c.metrics.failures.WithLabelValues("mail").Inc()
 				if !notify.IsPermanent(err) {

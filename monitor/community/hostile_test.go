@@ -158,3 +158,34 @@ func TestHostileConfirmMailHoldsNoStrangerText(t *testing.T) {
 		t.Errorf("the confirmation mail to the victim carries the requester's text:\n%s", ms[0].Text)
 	}
 }
+
+// A digest sent again after a crash holds what was routed since as well:
+// it must not carry the first one's Message-ID, or the recipient's mail
+// system (which drops a Message-ID it has) loses the new items.
+func TestHostileDigestResentWithMoreItemsHasNewID(t *testing.T) {
+	w := newWorld(t)
+	w.subscribe("a@example.org", "author ALICE\nexpect issuer="+ghIssuer+" repository=alice/Foo")
+	p := "authors/id/A/AL/ALICE/Foo-1.0.tar.gz"
+	w.route(upload(1, p, "ALICE"), bundle(2, p, ghIdentity("alice/Foo", "w.yml")))
+	w.deliver()
+	w.mail.reset()
+	w.clock.add(25 * time.Hour)
+	w.c.testAfterSend = func() { panic("crash") }
+	func() {
+		defer func() { recover() }()
+		w.c.Digest(ctx)
+	}()
+	w.open()
+	p2 := "authors/id/A/AL/ALICE/Foo-1.1.tar.gz"
+	w.route(upload(3, p2, "ALICE"), bundle(4, p2, ghIdentity("alice/Foo", "w.yml")))
+	if err := w.c.Digest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ms := w.mail.to("a@example.org")
+	if len(ms) != 2 || !strings.Contains(ms[1].Text, "Foo-1.1.tar.gz") {
+		t.Fatalf("%d mails: %+v", len(ms), ms)
+	}
+	if ms[0].MessageID == ms[1].MessageID {
+		t.Errorf("two digests of different items share the Message-ID %s", ms[0].MessageID)
+	}
+}
