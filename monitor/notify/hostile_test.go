@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -33,5 +34,19 @@ func TestHostileWebhookURLErrorKeepsSecret(t *testing.T) {
 		if err := CheckWebhookURL(u); err == nil || strings.Contains(err.Error(), "SECRET") {
 			t.Errorf("%s: %v", u, err)
 		}
+	}
+}
+
+// IPv6 forms that embed an IPv4 address (the deprecated IPv4-compatible
+// ::a.b.c.d, SIIT's IPv4-translated ::ffff:0:a.b.c.d) reach that IPv4
+// address on networks that translate them: never public.
+func TestHostileEmbeddedIPv4IsNotPublic(t *testing.T) {
+	for _, s := range []string{"::7f00:1", "::a9fe:a9fe", "::ffff:0:7f00:1", "::ffff:0:a9fe:a9fe", "::ffff:127.0.0.1", "64:ff9b::a9fe:a9fe", "2002:7f00:1::1"} {
+		if PublicAddr(netip.MustParseAddr(s)) {
+			t.Errorf("%s is taken for a public address", s)
+		}
+	}
+	if !PublicAddr(netip.MustParseAddr("2a00:1450:4001:80b::200e")) {
+		t.Error("a public IPv6 address is refused")
 	}
 }

@@ -231,6 +231,8 @@ var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("2001::/32"),       // Teredo
 	netip.MustParsePrefix("2001:db8::/32"),   // documentation
 	netip.MustParsePrefix("100::/64"),        // discard
+	netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated): embeds an IPv4
+	netip.MustParsePrefix("::ffff:0:0:0/96"), // SIIT IPv4-translated: embeds an IPv4
 }
 
 // PublicAddr reports whether a is an address a webhook may reach by
