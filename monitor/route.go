@@ -57,6 +57,9 @@ type Upload struct {
 // Identity is a Sigstore signer as the log records it.
 type Identity struct {
 	Issuer, SAN, SourceRepo, BuildConfig string
+	// ArtifactSHA256 (hex) is the digest of the file the bundle signs,
+	// as the log recorded it: a Router compares it with the file's.
+	ArtifactSHA256 string
 }
 
 // UploadAdd and UploadDelete are the kinds of an Upload.
@@ -89,7 +92,8 @@ func (m *Monitor) noteUpload(idx uint64, e *entry.Entry, info cpan.DistInfo) {
 		si := cpan.ParseDistInfo(sibling)
 		u.Signs, u.Dist, u.Version = sibling, si.Dist, si.Version
 		if s := e.Sigstore; s != nil {
-			u.Identity = &Identity{Issuer: s.Issuer, SAN: s.SAN, SourceRepo: s.SourceRepo, BuildConfig: s.BuildConfig}
+			u.Identity = &Identity{Issuer: s.Issuer, SAN: s.SAN, SourceRepo: s.SourceRepo, BuildConfig: s.BuildConfig,
+				ArtifactSHA256: hex.EncodeToString(s.ArtifactSHA256[:])}
 		}
 	}
 	m.st.batchUploads = append(m.st.batchUploads, u)

@@ -128,7 +128,7 @@ func TestRouterGetsEachUploadOnceWithTheBatch(t *testing.T) {
 		{Index: 0, Time: t0, Kind: UploadAdd, Path: "authors/id/A/AB/ABC/Foo-0.9.tar.gz", SHA256: sum("foo 0.9"), Size: 7, Uploader: "ABC", Author: "ABC", Dist: "Foo", Version: "0.9"},
 		{Index: 1, Time: t0, Kind: UploadAdd, Path: "authors/id/A/AB/ABC/Foo-1.0.tar.gz", SHA256: sum("foo 1.0"), Size: 7, Uploader: "ABC", Author: "ABC", Dist: "Foo", Version: "1.0"},
 		{Index: 2, Time: t0, Kind: UploadAdd, Path: "authors/id/A/AB/ABC/Foo-1.0.tar.gz.sigstore.json", SHA256: sum("{bundle}"), Size: 8, Uploader: "ABC", Author: "ABC", Dist: "Foo", Version: "1.0",
-			Signs: "authors/id/A/AB/ABC/Foo-1.0.tar.gz", Identity: &Identity{Issuer: sig.Issuer, SAN: sig.SAN, SourceRepo: sig.SourceRepo, BuildConfig: sig.BuildConfig}},
+			Signs: "authors/id/A/AB/ABC/Foo-1.0.tar.gz", Identity: &Identity{Issuer: sig.Issuer, SAN: sig.SAN, SourceRepo: sig.SourceRepo, BuildConfig: sig.BuildConfig, ArtifactSHA256: sum("foo 1.0")}},
 		{Index: 3, Time: t0, Kind: UploadAdd, Path: "authors/id/A/AB/ABC/Evil-1.0.tar.gz", SHA256: sum("evil"), Size: 4, Uploader: "XYZ", Author: "ABC", Dist: "Evil", Version: "1.0"},
 		{Index: 4, Time: t0, Kind: UploadDelete, Path: "authors/id/A/AB/ABC/Foo-0.9.tar.gz", Author: "ABC", Dist: "Foo", Version: "0.9"},
 	}

@@ -189,3 +189,21 @@ func TestHostileDigestResentWithMoreItemsHasNewID(t *testing.T) {
 		t.Errorf("two digests of different items share the Message-ID %s", ms[0].MessageID)
 	}
 }
+
+// A bundle entry whose recorded identity is the declared one but whose
+// recorded artifact digest is not the held file's (a log recording a
+// genuine bundle of another release for this file) does not make the
+// file quiet.
+func TestHostileBundleOfOtherBytesIsAnAlert(t *testing.T) {
+	w := newWorld(t)
+	w.subscribe("a@example.org", "author ALICE\nexpect issuer="+ghIssuer+" repository=alice/Foo")
+	p := "authors/id/A/AL/ALICE/Foo-1.1.tar.gz"
+	id := ghIdentity("alice/Foo", ".github/workflows/release.yml")
+	id.ArtifactSHA256 = strings.Repeat("cd", 32) // the upload helper logs ab...ab
+	w.route(upload(1, p, "ALICE"), bundle(2, p, id))
+	w.deliver()
+	ms := w.mail.to("a@example.org")
+	if len(ms) != 2 || !strings.Contains(ms[1].Subject, "ALERT") || !strings.Contains(ms[1].Text, "artifact") {
+		t.Fatalf("want an alert naming the artifact; %d mails: %+v", len(ms), ms)
+	}
+}

@@ -67,6 +67,8 @@ type Identity struct {
 	SAN         string `json:"san,omitempty"`
 	SourceRepo  string `json:"source_repo,omitempty"`
 	BuildConfig string `json:"build_config,omitempty"`
+	// ArtifactSHA256 is the digest (hex) of the file the bundle signs.
+	ArtifactSHA256 string `json:"artifact_sha256,omitempty"`
 }
 
 // held is an upload waiting in bExpecting for its bundle.
@@ -532,9 +534,20 @@ func judge(h held, bundle *monitor.Upload) Item {
 	it.Bundle = bundle.Path
 	var rec *Identity
 	if bundle.Identity != nil {
-		rec = &Identity{Issuer: bundle.Identity.Issuer, SAN: bundle.Identity.SAN, SourceRepo: bundle.Identity.SourceRepo, BuildConfig: bundle.Identity.BuildConfig}
+		rec = &Identity{Issuer: bundle.Identity.Issuer, SAN: bundle.Identity.SAN, SourceRepo: bundle.Identity.SourceRepo, BuildConfig: bundle.Identity.BuildConfig,
+			ArtifactSHA256: bundle.Identity.ArtifactSHA256}
 	}
 	it.Recorded = rec
+	// The identity vouches for the bytes the bundle signs: other bytes
+	// than the file's (a genuine bundle of another release, recorded
+	// for this one) vouch for nothing here.
+	if rec != nil && rec.ArtifactSHA256 != "" && it.SHA256 != "" && !strings.EqualFold(rec.ArtifactSHA256, it.SHA256) {
+		it.Kind, it.Alert, it.Differs = ItemIdentityDiffers, true, []string{"artifact (the bundle signs other bytes than the file logged)"}
+		if len(h.Expect) > 0 {
+			it.Expected = &h.Expect[0]
+		}
+		return it
+	}
 	var best []string
 	var bestExp Expectation
 	for i, e := range h.Expect {
