@@ -38,6 +38,13 @@ const (
 	maxItemsPerMessage = 100
 	// maxPasses bounds Deliver's passes over the queue.
 	maxPasses = 1000
+	// maxMessagesPerRound bounds the alert messages one subscriber's
+	// channel gets in a round. Anyone can upload files named into
+	// someone's namespace, so a flood of uploads in a scope must not
+	// become a flood of mail: what is queued beyond these is summarised in
+	// one more message (a count and the feed's link) and leaves the queue;
+	// the feed keeps every item.
+	maxMessagesPerRound = 3
 	// maxDigestItems bounds one digest; older items beyond it are
 	// counted, not listed (the feed keeps them).
 	maxDigestItems = 500

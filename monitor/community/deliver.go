@@ -30,6 +30,7 @@ func (c *Community) Deliver(ctx context.Context) error {
 	}
 	var errs []error
 	failed := map[string]bool{} // subscriber and channel that failed this round: not tried again in it
+	sent := map[string]int{}    // messages sent this round, by subscriber and channel
 	// Each pass sends at most maxItemsPerMessage per subscriber and
 	// channel; the bound on passes keeps a queue that does not shrink (a
 	// bug, a delete failing without an error) from looping forever.
@@ -46,7 +47,20 @@ func (c *Community) Deliver(ctx context.Context) error {
 			if failed[b.id+string(b.ch)] {
 				continue
 			}
+			if sent[b.id+string(b.ch)] >= maxMessagesPerRound {
+				// Summarised in one message; nothing more this round.
+				failed[b.id+string(b.ch)] = true
+				if err := c.deliverOverflow(ctx, b); err != nil {
+					errs = append(errs, err)
+				} else {
+					progress = true
+				}
+				continue
+			}
 			done, err := c.deliverOne(ctx, b)
+			if done && err == nil {
+				sent[b.id+string(b.ch)]++
+			}
 			if err != nil {
 				errs = append(errs, err)
 			}
@@ -461,4 +475,54 @@ func (c *Community) Digest(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// deliverOverflow sends subscriber q.id one message on q's channel saying
+// how many alerts in their scope are left queued this round, with their
+// feed's link, and takes them off the queue (the feed has them): see
+// maxMessagesPerRound. Like every message, it is sent before its items
+// leave the queue, so a crash between repeats it once.
+func (c *Community) deliverOverflow(ctx context.Context, q queued) error {
+	var s *Subscriber
+	var keys [][]byte
+	prefix := append(idKey(q.id), q.ch)
+	err := c.db.View(func(tx *bolt.Tx) (err error) {
+		if s, err = getSubscriber(tx, q.id); err != nil || s == nil {
+			return err
+		}
+		cur := tx.Bucket(bQueue).Cursor()
+		for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil || s == nil || len(keys) == 0 {
+		return err
+	}
+	msgID := c.messageID(append([][]byte{[]byte("overflow"), {q.ch}}, keys[0], keys[len(keys)-1])...)
+	switch q.ch {
+	case chanMail:
+		if !s.Mail || s.Suspended {
+			return c.dropQueued(keys, nil)
+		}
+		err = c.cfg.Sender.Send(ctx, c.overflowMail(s, len(keys), msgID))
+	case chanWebhook:
+		if c.cfg.Webhook == nil || s.Webhook == "" {
+			return c.dropQueued(keys, nil)
+		}
+		body, jerr := json.Marshal(webhookMessage{ID: msgID, Kind: "overflow", More: len(keys), Feed: c.FeedURL(s)})
+		if jerr != nil {
+			return jerr
+		}
+		err = c.cfg.Webhook.Post(ctx, s.Webhook, body, msgID, []byte(c.WebhookSecret(s)))
+	}
+	if err != nil {
+		channel := map[byte]string{chanMail: "mail", chanWebhook: "webhook"}[q.ch]
+		c.metrics.failures.WithLabelValues(channel).Inc()
+		// Left queued: the next round tries again.
+		return fmt.Errorf("community: summary to subscriber %s: %w", s.ID[:8], err)
+	}
+	channel := map[byte]string{chanMail: "mail", chanWebhook: "webhook"}[q.ch]
+	c.metrics.delivered.WithLabelValues(channel, "overflow").Inc()
+	return c.dropQueued(keys, nil)
 }

@@ -233,3 +233,13 @@ func (w *world) metric(name string, labels ...string) float64 {
 	}
 	return 0
 }
+
+// queued counts the items in every subscriber's queue.
+func (w *world) queued() int {
+	n := 0
+	w.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bQueue).Stats().KeyN
+		return nil
+	})
+	return n
+}

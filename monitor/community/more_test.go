@@ -7,6 +7,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/CPAN-Security/cpan-tlog/monitor"
 )
 
 // A crash between a digest's send and its record sends that digest
@@ -162,5 +164,40 @@ func TestDigestEmpty(t *testing.T) {
 		if empty && (len(ms) != 1 || !strings.Contains(ms[0].Text, "Nothing new")) || !empty && len(ms) != 0 {
 			t.Fatalf("DigestEmpty %v: %+v", empty, ms)
 		}
+	}
+}
+
+// TestHostileUploadFloodIsNotAMailFlood: anyone can upload thousands of
+// files named into a subscriber's namespace; the subscriber gets
+// maxMessagesPerRound mails and one more saying how many alerts were
+// left out (its feed has them), and the queue is empty after the round.
+func TestHostileUploadFloodIsNotAMailFlood(t *testing.T) {
+	w := newWorld(t)
+	s := w.subscribe("alice@example.org", "namespace Moose::*")
+	w.mail.reset()
+	const n = 5000
+	var evs []monitor.Event
+	for i := range n {
+		evs = append(evs, upload(uint64(i+1), fmt.Sprintf("authors/id/M/MA/MALLORY/Moose-X%d-1.0.tar.gz", i), "MALLORY"))
+	}
+	w.route(evs...)
+	w.deliver()
+	ms := w.mail.to("alice@example.org")
+	if len(ms) != maxMessagesPerRound+1 {
+		t.Fatalf("%d mails in one round, want %d and a summary", len(ms), maxMessagesPerRound)
+	}
+	left := n - maxMessagesPerRound*maxItemsPerMessage
+	last := ms[len(ms)-1]
+	if !strings.Contains(last.Subject, fmt.Sprintf("%d more alerts", left)) || !strings.Contains(last.Text, w.c.FeedURL(s)) || last.ListUnsubscribe == "" {
+		t.Errorf("the summary: %+v", last)
+	}
+	if q := w.queued(); q != 0 {
+		t.Errorf("%d items left queued after the round", q)
+	}
+	// The next round sends nothing more.
+	w.mail.reset()
+	w.deliver()
+	if ms := w.mail.to("alice@example.org"); len(ms) != 0 {
+		t.Errorf("the next round sent %d mails", len(ms))
 	}
 }

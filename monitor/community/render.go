@@ -272,9 +272,21 @@ func (c *Community) alreadyMail(s *Subscriber) mailJob {
 
 // webhookMessage is the JSON a webhook receives.
 type webhookMessage struct {
-	ID    string `json:"id"` // also the Idempotency-Key
-	Kind  string `json:"kind"`
+	ID    string `json:"id"`   // also the Idempotency-Key
+	Kind  string `json:"kind"` // alert, or overflow: More alerts not sent (see Feed)
 	Items []Item `json:"items"`
+	More  int    `json:"more,omitempty"`
+	Feed  string `json:"feed,omitempty"`
+}
+
+// overflowMail says how many alerts were left out of a round's mails.
+func (c *Community) overflowMail(s *Subscriber, n int, msgID string) notify.Mail {
+	var b strings.Builder
+	fmt.Fprintf(&b, "The cpan-tlog community monitor saw more in your scope this round than it mails in one: %d more alert(s) are not listed by mail.\n", n)
+	b.WriteString("A flood of uploads into your namespace or directory is itself worth a look.\n")
+	fmt.Fprintf(&b, "Every one is in your feed: %s\n", c.FeedURL(s))
+	b.WriteString(c.footer(s))
+	return notify.Mail{To: s.Email, Subject: fmt.Sprintf("[cpan-tlog] %d more alerts in your scope (see your feed)", n), Text: b.String(), ListUnsubscribe: c.UnsubscribeURL(s), MessageID: msgID}
 }
 
 func (c *Community) webhookBody(s *Subscriber, items []Item, msgID string) webhookMessage {
