@@ -29,6 +29,12 @@ const (
 	// as a tile, a checkpoint too large to read, tiles that cannot prove
 	// consistency). Security: whatever hides behind it is not checked.
 	KindLogUnauditable = "log-unauditable"
+	// KindIndexPackageAdded: a package new in an 02packages version. New
+	// packages are ordinary, so it is only routed to subscribers (a
+	// Router) watching its namespace, distribution or author, never filed
+	// for the operator: someone registering a package in your namespace
+	// is worth hearing of.
+	KindIndexPackageAdded = "index-package-added"
 )
 
 // maxMessage bounds a finding's message: what the log or a mirror served
@@ -69,6 +75,8 @@ type Finding struct {
 	// PrevIndex is, for an index diff, the log index of the previous
 	// version it was compared with (Index is the new version's).
 	PrevIndex *uint64 `json:"prev_index,omitempty"`
+	// RouteOnly findings go to the Router only, not to the outbox.
+	RouteOnly bool `json:"-"`
 }
 
 func entryFinding(kind string, idx uint64, path, format string, args ...any) Finding {

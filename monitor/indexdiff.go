@@ -438,6 +438,7 @@ type indexDiff struct {
 	idx                 uint64
 	findings            []Finding
 	dropped             int
+	nAdded              int // packages new in this version (see added)
 	// whom the findings being made concern (see about)
 	aboutPkgs, authors, dists []string
 }
@@ -450,6 +451,23 @@ func (d *indexDiff) add(kind string, security bool, id, format string, args ...a
 	i := d.idx
 	d.findings = append(d.findings, Finding{ID: kind + ":" + d.path + ":" + id, Kind: kind, Security: security, Index: &i, Path: d.path, Message: fmt.Sprintf(format, args...),
 		Authors: d.authors, Dists: d.dists, Packages: d.aboutPkgs})
+}
+
+// maxAddedPackages bounds the index-package-added findings of one
+// version (a real day of CPAN adds a few hundred packages).
+const maxAddedPackages = 10000
+
+// added notes a package new in this version, for the subscribers who
+// watch its namespace (see KindIndexPackageAdded).
+func (d *indexDiff) added(p cpan.Package) {
+	if d.nAdded++; d.nAdded > maxAddedPackages {
+		return
+	}
+	d.about(p.Name, p.Path)
+	i := d.idx
+	d.findings = append(d.findings, Finding{ID: KindIndexPackageAdded + ":" + d.path + ":" + p.Name, Kind: KindIndexPackageAdded, Index: &i, Path: d.path,
+		Message: fmt.Sprintf("%s is new in the index, in %s's %s (version %s)", p.Name, owner(p.Path), p.Path, p.Version),
+		Authors: d.authors, Dists: d.dists, Packages: d.aboutPkgs, RouteOnly: true})
 }
 
 // about sets whom the next findings concern: a package, and the authors
@@ -511,7 +529,12 @@ func (d *indexDiff) packages(prevR, curR io.Reader) error {
 			d.about(o.Name, o.Path)
 			d.add(KindIndexPackageRemoved, false, o.Name+":"+o.Path, "%s left the index (it was %s %s); if that was not its author's doing, installs of it now fail or resolve elsewhere", o.Name, o.Path, o.Version)
 		},
-		d.checkLogged,
+		func(n cpan.Package) {
+			d.checkLogged(n)
+			if prev != nil {
+				d.added(n)
+			}
+		},
 		func(o, n cpan.Package) {
 			d.about(n.Name, o.Path, n.Path)
 			if n.Path != o.Path {

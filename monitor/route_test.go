@@ -174,8 +174,8 @@ func TestRoutedOwnerChangeNamesBothOwnersAndVersions(t *testing.T) {
 	state := t.TempDir()
 	mirror := t.TempDir()
 	os.MkdirAll(filepath.Join(mirror, "modules"), 0o755)
-	for i, line := range []string{"Foo::Bar 1.0 B/BO/BOB/Foo-1.0.tar.gz", "Foo::Bar 1.1 A/AL/ALICE/Foo-Evil-1.0.tar.gz"} {
-		b := gz(packagesText(line))
+	for i, lines := range [][]string{{"Foo::Bar 1.0 B/BO/BOB/Foo-1.0.tar.gz"}, {"Foo::Bar 1.1 A/AL/ALICE/Foo-Evil-1.0.tar.gz", "Foo::Bar::Evil 0.1 A/AL/ALICE/Foo-Evil-1.0.tar.gz"}} {
+		b := gz(packagesText(lines...))
 		os.WriteFile(filepath.Join(mirror, filepath.FromSlash(pk)), b, 0o644)
 		appendLeaves(t, dir, signer, [][]byte{mkIndex(t, pk, b, t0.Add(time.Duration(i+1)*time.Hour))})
 		m, err := New(Config{Policy: p, StateDir: state, Mirror: mirror, Logger: quiet, Router: &recordingRouter{}})
@@ -184,7 +184,11 @@ func TestRoutedOwnerChangeNamesBothOwnersAndVersions(t *testing.T) {
 		}
 		err = m.Sync(context.Background())
 		_, fs := routed(t, m)
+		outbox, derr := m.Deliver(context.Background())
 		m.Close()
+		if derr != nil {
+			t.Fatal(derr)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,8 +198,17 @@ func TestRoutedOwnerChangeNamesBothOwnersAndVersions(t *testing.T) {
 			}
 			continue
 		}
-		if len(fs) != 1 || fs[0].Kind != KindIndexOwnerChanged {
+		// A package new in the version is routed (someone registered it
+		// in a namespace a subscriber may watch), but not filed for the
+		// operator: new packages are ordinary.
+		if len(fs) != 2 || fs[0].Kind != KindIndexOwnerChanged || fs[1].Kind != KindIndexPackageAdded {
 			t.Fatalf("routed findings: %+v", fs)
+		}
+		if a := fs[1]; !slices.Equal(a.Packages, []string{"Foo::Bar::Evil"}) || !slices.Equal(a.Authors, []string{"ALICE"}) || a.Index == nil || *a.Index != 3 {
+			t.Errorf("the new package: %+v", a)
+		}
+		if len(outbox) != 1 || outbox[0].Kind != KindIndexOwnerChanged {
+			t.Errorf("the operator's outbox: %+v", outbox)
 		}
 		f := fs[0]
 		if !slices.Equal(f.Authors, []string{"ALICE", "BOB"}) || !slices.Equal(f.Packages, []string{"Foo::Bar"}) || !slices.Equal(f.Dists, []string{"Foo", "Foo-Evil"}) {

@@ -452,6 +452,10 @@ func record(tx *bolt.Tx, findings []Finding, filed func(Finding)) error {
 			f.Seen = now
 		}
 		f.Message = clip(f.Message, maxMessage)
+		if f.RouteOnly {
+			filed(f)
+			continue
+		}
 		if seen.Get([]byte(f.ID)) != nil {
 			continue
 		}
