@@ -2,10 +2,12 @@ package community
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/CPAN-Security/cpan-tlog/monitor/notify"
@@ -29,8 +31,9 @@ func (c *Community) Deliver(ctx context.Context) error {
 		return err
 	}
 	var errs []error
-	failed := map[string]bool{} // subscriber and channel that failed this round: not tried again in it
-	sent := map[string]int{}    // messages sent this round, by subscriber and channel
+	failed := map[string]bool{}   // subscriber and channel that failed this round: not tried again in it
+	sent := map[string]int{}      // messages sent this round, by subscriber and channel
+	var webhookTime time.Duration // spent posting to webhooks this round
 	// Each pass sends at most maxItemsPerMessage per subscriber and
 	// channel; the bound on passes keeps a queue that does not shrink (a
 	// bug, a delete failing without an error) from looping forever.
@@ -39,6 +42,9 @@ func (c *Community) Deliver(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// Mail first: a subscriber's slow webhook must not hold up
+		// everyone's mail.
+		slices.SortStableFunc(batch, func(a, b queued) int { return cmp.Compare(channelOrder(a.ch), channelOrder(b.ch)) })
 		progress := false
 		for _, b := range batch {
 			if err := ctx.Err(); err != nil {
@@ -57,7 +63,17 @@ func (c *Community) Deliver(ctx context.Context) error {
 				}
 				continue
 			}
+			if b.ch == chanWebhook && webhookTime >= webhookRoundBudget {
+				// Webhooks that answer slowly have had their share of
+				// this round; the rest wait for the next.
+				failed[b.id+string(b.ch)] = true
+				continue
+			}
+			start := time.Now()
 			done, err := c.deliverOne(ctx, b)
+			if b.ch == chanWebhook {
+				webhookTime += time.Since(start)
+			}
 			if done && err == nil {
 				sent[b.id+string(b.ch)]++
 			}
@@ -78,6 +94,19 @@ func (c *Community) Deliver(ctx context.Context) error {
 	}
 	c.updateQueueHealth()
 	return errors.Join(errs...)
+}
+
+// webhookRoundBudget bounds the time one round spends posting to
+// subscribers' webhooks: each may take its timeout (10 s), and a hundred
+// hanging endpoints would otherwise delay every round by minutes.
+var webhookRoundBudget = time.Minute
+
+// channelOrder sorts mail before webhooks.
+func channelOrder(ch byte) int {
+	if ch == chanMail {
+		return 0
+	}
+	return 1
 }
 
 // queued is one message's worth of a subscriber's queue on one channel.

@@ -101,3 +101,54 @@ func TestUnhealthyQueue(t *testing.T) {
 		t.Fatalf("still unhealthy: %s", why)
 	}
 }
+
+// TestHostileSlowWebhooksDoNotHoldUpMail: subscribers' webhooks that
+// answer slowly get a bounded share of a round (webhookRoundBudget), and
+// every subscriber's mail goes out first; the webhooks left over are
+// posted in the next rounds, each once.
+func TestHostileSlowWebhooksDoNotHoldUpMail(t *testing.T) {
+	defer func(b time.Duration) { webhookRoundBudget = b }(webhookRoundBudget)
+	webhookRoundBudget = 300 * time.Millisecond
+	var mu sync.Mutex
+	posts := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(500 * time.Millisecond)
+		mu.Lock()
+		posts++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	w := newWorld(t, func(c *Config) { c.Webhook = &notify.Webhook{AllowPrivate: true} })
+	r, _, _ := ParseRequestText("author ETHER")
+	addrs := []string{"a@example.org", "b@example.org", "c@example.org"}
+	for _, a := range addrs {
+		if err := w.c.Subscribe(ctx, Request{Email: a, Rules: r, Mail: true, Webhook: srv.URL + "/hook"}, a); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.c.Confirm(ctx, w.confirmToken(a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.mail.reset()
+	w.route(upload(3, "authors/id/E/ET/ETHER/X-1.tar.gz", "ETHER"))
+	w.deliver()
+	for _, a := range addrs {
+		if n := len(w.mail.to(a)); n != 1 {
+			t.Errorf("%s got %d mails in the round", a, n)
+		}
+	}
+	mu.Lock()
+	first := posts
+	mu.Unlock()
+	if first != 1 {
+		t.Errorf("%d webhook posts in a round whose budget one post exhausts", first)
+	}
+	w.deliver()
+	w.deliver()
+	w.deliver()
+	mu.Lock()
+	defer mu.Unlock()
+	if posts != len(addrs) {
+		t.Errorf("%d webhook posts after four rounds, want one each (%d)", posts, len(addrs))
+	}
+}
