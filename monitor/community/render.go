@@ -74,6 +74,7 @@ func (it Item) Title() string {
 	return q(it.Kind)
 }
 
+// String is the expectation as the fields of an expect line.
 func (e Expectation) String() string {
 	s := "issuer=" + e.Issuer
 	if e.Repository != "" {

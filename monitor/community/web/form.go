@@ -92,19 +92,7 @@ func FormatRules(rules []community.Rule, expect []community.Expectation) string 
 }
 
 // FormatExpectation is one expectation as an expect line.
-func FormatExpectation(e community.Expectation) string {
-	s := "expect issuer=" + e.Issuer
-	if e.Repository != "" {
-		s += " repository=" + e.Repository
-	}
-	if e.Workflow != "" {
-		s += " workflow=" + e.Workflow
-	}
-	if len(e.Dists) > 0 {
-		s += " dists=" + strings.Join(e.Dists, ",")
-	}
-	return s
-}
+func FormatExpectation(e community.Expectation) string { return "expect " + e.String() }
 
 var funcs = template.FuncMap{
 	"join": strings.Join,
