@@ -45,10 +45,10 @@ const metaProofsPolicy = "proofs-policy"
 // proof tree): with several writers on one database index, each keeps
 // its own copy of the proof tree and its own progress.
 func (l *Log) localMeta(key string) string {
-	if l.claims == nil {
+	if l.writer == "" {
 		return key
 	}
-	return key + "@" + l.claims.writer
+	return key + "@" + l.writer
 }
 
 // policyID names the log's witness policy for metaProofsPolicy.

@@ -22,6 +22,8 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	tclient "github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/CPAN-Security/cpan-tlog/log/decide/shared"
 )
 
 // TestStoppedWriterKeepsOneContentPerPath: writer A (a real process) is
@@ -140,7 +142,7 @@ func TestStoppedWriterKeepsOneContentPerPath(t *testing.T) {
 			held[p] = n
 		}
 		mu.Unlock()
-		rows, err := db.Query(`SELECT path, leaf FROM cpantlog_claims WHERE leaf IS NOT NULL AND writer LIKE ?`, "%:"+absA)
+		rows, err := db.Query(`SELECT path, claimed FROM cpantlog_paths WHERE claimed IS NOT NULL AND writer LIKE ?`, "%:"+absA)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,7 +192,7 @@ func TestStoppedWriterKeepsOneContentPerPath(t *testing.T) {
 					conflicts[p] = idx
 				}
 				mu.Unlock()
-				if (code != 503 && code != 0) || time.Since(stopAt) > claimLease*3/2 {
+				if (code != 503 && code != 0) || time.Since(stopAt) > shared.Lease*3/2 {
 					return
 				}
 				time.Sleep(time.Second)
