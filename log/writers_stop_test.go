@@ -40,16 +40,6 @@ func TestStoppedWriterKeepsOneContentPerPath(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs two real servers and waits out a 30 s lease; skipped in -short mode")
 	}
-	// Known liveness bug (#39): a writer stopped inside a database
-	// transaction keeps its row locks (its connection lives), and the
-	// other writer's index catch-up, which rollForward waits on with no
-	// deadline, then waits for ever: about 3 runs in 16 hang. Safety held
-	// in every run. Until the fix (MariaDB's idle_transaction_timeout on
-	// every connection, or a deadline on the catch-up), the test runs
-	// only when asked.
-	if os.Getenv("CPANTLOG_TEST_STOPPED_WRITER") == "" {
-		t.Skip("set CPANTLOG_TEST_STOPPED_WRITER=1: a stopped writer holding a transaction can block the other for ever (#39, known)")
-	}
 	cfg := needS3(t)
 	bin := buildServer(t)
 	dataA := t.TempDir()
