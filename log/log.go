@@ -401,11 +401,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 			Writer: l.writer,
 			Lease:  cfg.claimLease,
 			Append: func(ctx context.Context, leaf []byte) (uint64, error) {
-				idx, err := l.appender.Add(ctx, tessera.NewEntry(leaf))()
-				if err != nil {
-					return 0, appendError(err)
-				}
-				return idx.Index, nil
+				return l.awaitContext(ctx, l.appender.Add(context.WithoutCancel(ctx), tessera.NewEntry(leaf)))
 			},
 			CatchUp:       l.follow.catchUp,
 			IndexSize:     ix.Size,
@@ -764,22 +760,28 @@ func (l *Log) await(f tessera.IndexFuture) (uint64, error) {
 		}
 		return idx.Index, nil
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.sequenceWait)
+	defer cancel()
+	return l.awaitContext(ctx, f)
+}
+
+// awaitContext waits for Tessera's answer until ctx ends: then the entry
+// may still be sequenced, and the add is answered 503 (ErrPathBusy).
+func (l *Log) awaitContext(ctx context.Context, f tessera.IndexFuture) (uint64, error) {
 	type answer struct {
 		idx tessera.Index
 		err error
 	}
 	c := make(chan answer, 1)
 	go func() { idx, err := f(); c <- answer{idx, err} }()
-	t := time.NewTimer(l.sequenceWait)
-	defer t.Stop()
 	select {
 	case a := <-c:
 		if a.err != nil {
 			return 0, appendError(a.err)
 		}
 		return a.idx.Index, nil
-	case <-t.C:
-		return 0, fmt.Errorf("%w: Tessera did not sequence the entry within %s", ErrPathBusy, l.sequenceWait)
+	case <-ctx.Done():
+		return 0, fmt.Errorf("%w: Tessera did not sequence the entry in time (%v)", ErrPathBusy, ctx.Err())
 	}
 }
 

@@ -128,31 +128,44 @@ type Locks struct {
 	locks map[string]*keyLock
 }
 
+// keyLock is held while its channel holds a token: a wait for it can end
+// at a deadline.
 type keyLock struct {
-	mu   sync.Mutex
+	c    chan struct{}
 	refs int
 }
 
 // Lock takes key's lock and returns its unlock.
 func (k *Locks) Lock(key string) (unlock func()) {
+	u, _ := k.LockContext(context.Background(), key)
+	return u
+}
+
+// LockContext takes key's lock, or gives up when ctx ends.
+func (k *Locks) LockContext(ctx context.Context, key string) (unlock func(), err error) {
 	k.mu.Lock()
 	if k.locks == nil {
 		k.locks = map[string]*keyLock{}
 	}
 	kl := k.locks[key]
 	if kl == nil {
-		kl = &keyLock{}
+		kl = &keyLock{c: make(chan struct{}, 1)}
 		k.locks[key] = kl
 	}
 	kl.refs++
 	k.mu.Unlock()
-	kl.mu.Lock()
-	return func() {
-		kl.mu.Unlock()
+	done := func() {
 		k.mu.Lock()
 		if kl.refs--; kl.refs == 0 {
 			delete(k.locks, key)
 		}
 		k.mu.Unlock()
 	}
+	select {
+	case kl.c <- struct{}{}:
+	case <-ctx.Done():
+		done()
+		return nil, ctx.Err()
+	}
+	return func() { <-kl.c; done() }, nil
 }

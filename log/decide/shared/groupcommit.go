@@ -18,8 +18,11 @@ type groupCommit[Req, Res any] struct {
 	work   func(context.Context, []Req) ([]Res, error)
 	// timeout bounds each run of work.
 	timeout time.Duration
-	stopped chan struct{}
-	wg      sync.WaitGroup
+	// abandoned, when set, gets the results of requests whose caller
+	// stopped waiting before the run ended.
+	abandoned func([]Req, []Res)
+	stopped   chan struct{}
+	wg        sync.WaitGroup
 }
 
 type groupItem[Req, Res any] struct {
@@ -61,6 +64,12 @@ func (g *groupCommit[Req, Res]) do(ctx context.Context, reqs []Req) ([]Res, erro
 	case d := <-item.done:
 		return d.res, d.err
 	case <-ctx.Done():
+		// The run may still succeed: what it did for nobody is undone.
+		go func() {
+			if d := <-item.done; d.err == nil && g.abandoned != nil {
+				g.abandoned(reqs, d.res)
+			}
+		}()
 		return nil, ctx.Err()
 	}
 }

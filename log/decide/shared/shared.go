@@ -74,6 +74,15 @@ const Wait = 10 * time.Second
 // run again while the decision's deadline allows).
 const LockWait = 3
 
+// IdleWait is each session's wait_timeout, in seconds: the server closes a
+// connection idle that long, ending its transaction. A writer stopped
+// (SIGSTOP, a frozen VM) inside a transaction, Tessera's integration or a
+// decision, holds its row locks no longer than that, so the others can go
+// on; MySQL and MariaDB both have it (MariaDB's idle_transaction_timeout
+// would be narrower, MySQL lacks it). Connections are not kept idle that
+// long (ConnMaxIdleTime), and the driver replaces one the server closed.
+const IdleWait = 20
+
 // workers transactions may be in flight at once, each gathering the adds
 // that arrive within linger of its first (2 and 5ms measured best of 2-4
 // and 0-5ms in scripts/bench-ingest.sh; without lingering most
@@ -153,14 +162,30 @@ func Open(ctx context.Context, cfg Config) (*Decider, error) {
 	// next batch fills while one commits.
 	d.claims = newGroupCommit(ctx, workers, 512, linger, cfg.Wait, d.claimTx)
 	d.records = newGroupCommit(ctx, workers, 512, linger, cfg.Wait, d.recordTx)
+	// A claim committed after its add stopped waiting (at its deadline)
+	// is cleared: nobody will sequence it.
+	d.claims.abandoned = func(reqs []claimReq, res []claimResult) {
+		var recs []record
+		for k, r := range res {
+			if r.outcome == claimed {
+				recs = append(recs, record{path: reqs[k].e.Path, token: r.token})
+			}
+		}
+		if len(recs) > 0 {
+			if _, err := d.records.do(context.Background(), recs); err != nil {
+				d.cfg.Logger.Warn("could not clear claims of adds that gave up; they expire by themselves", "err", err)
+			}
+		}
+	}
 	go d.renewLoop(ctx)
 	return d, nil
 }
 
-// BoundedDSN is dsn with each session's lock waits bounded (LockWait): for
-// every connection on the add's path to the database (the lookup index's
-// too), so that a writer stopped inside a transaction cannot hold another
-// writer's statement for long. The operator's own setting is kept.
+// BoundedDSN is dsn with each session's lock waits (LockWait) and idle
+// time (IdleWait) bounded: for every connection to the log's database
+// (the lookup index's and Tessera's too), so that a writer stopped inside
+// a transaction cannot hold another writer for long. The operator's own
+// settings are kept.
 func BoundedDSN(dsn string) (string, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
@@ -171,6 +196,9 @@ func BoundedDSN(dsn string) (string, error) {
 	}
 	if _, ok := cfg.Params["innodb_lock_wait_timeout"]; !ok {
 		cfg.Params["innodb_lock_wait_timeout"] = fmt.Sprint(LockWait)
+	}
+	if _, ok := cfg.Params["wait_timeout"]; !ok {
+		cfg.Params["wait_timeout"] = fmt.Sprint(IdleWait)
 	}
 	return cfg.FormatDSN(), nil
 }
@@ -213,6 +241,7 @@ func openDB(ctx context.Context, dsn string) (*sql.DB, error) {
 		return nil, fmt.Errorf("claims database: %w", err)
 	}
 	db.SetMaxOpenConns(32)
+	db.SetConnMaxIdleTime(IdleWait * time.Second / 2)
 	return db, nil
 }
 
@@ -289,7 +318,12 @@ func (d *Decider) Decide(ctx context.Context, reqs []decide.Request) ([]decide.D
 			out[i] = decide.Decision{Kind: decide.Refused, Err: decide.ErrPathBusy}
 			continue
 		}
-		unlocks[i] = d.paths.Lock(reqs[i].Entry.Path)
+		u, err := d.paths.LockContext(ctx, reqs[i].Entry.Path)
+		if err != nil {
+			out[i] = decide.Decision{Kind: decide.Refused, Err: decide.ErrPathBusy}
+			continue
+		}
+		unlocks[i] = u
 		todo = append(todo, i)
 	}
 	slices.Sort(todo)
@@ -727,13 +761,14 @@ func (d *Decider) rollForward(ctx context.Context, path string, orphan claimResu
 		_, err := d.records.do(bg, []record{{path: path, token: tok}})
 		return err
 	}
-	// Tessera's future is waited for without ctx's deadline: the claim is
-	// ours and renewed until it answers.
+	// Renewed while Tessera works; given up at ctx's deadline (Tessera
+	// may still sequence it: found by the next roll forward, or logged
+	// again, a repeat).
 	d.liveMu.Lock()
 	tk := &decide.Ticket{Path: path, Token: tok}
 	d.live[tk] = true
 	d.liveMu.Unlock()
-	idx, err := d.cfg.Append(bg, orphan.leaf)
+	idx, err := d.cfg.Append(ctx, orphan.leaf)
 	d.liveMu.Lock()
 	delete(d.live, tk)
 	d.liveMu.Unlock()
@@ -809,11 +844,13 @@ func (d *Decider) sweep(ctx context.Context) error {
 	rows.Close()
 	cancel()
 	for _, o := range orphans {
-		unlock := d.paths.Lock(o.path)
 		c, cancel := context.WithTimeout(ctx, d.cfg.Wait)
-		err := d.rollForward(c, o.path, o.claimResult)
+		unlock, err := d.paths.LockContext(c, o.path)
+		if err == nil {
+			err = d.rollForward(c, o.path, o.claimResult)
+			unlock()
+		}
 		cancel()
-		unlock()
 		if err != nil && ctx.Err() == nil {
 			d.cfg.Logger.Warn("could not finish a dead writer's add; will try again", "path", o.path, "err", err)
 		}
