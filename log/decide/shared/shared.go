@@ -45,9 +45,11 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -450,15 +452,19 @@ func (d *Decider) claimTx(ctx context.Context, reqs []claimReq) ([]claimResult, 
 		if err := rows.Close(); err != nil {
 			return err
 		}
-		// The index's size before its rows: every row below it is read.
+		// The index's size, read before its rows (every row below it is
+		// read), when a path has an entry before its row's last: nearly
+		// every add is of a new path, and skips the round trip.
 		var size uint64
-		var v []byte
-		switch err := tx.QueryRowContext(ctx, `SELECT v FROM cpantlog_index_meta WHERE k = 'size'`).Scan(&v); {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return err
-		case len(v) == 8:
-			size = uint64(v[0])<<56 | uint64(v[1])<<48 | uint64(v[2])<<40 | uint64(v[3])<<32 | uint64(v[4])<<24 | uint64(v[5])<<16 | uint64(v[6])<<8 | uint64(v[7])
+		if slices.ContainsFunc(slices.Collect(maps.Values(got)), func(r row) bool { return r.prior.Valid }) {
+			var v []byte
+			switch err := tx.QueryRowContext(ctx, `SELECT v FROM cpantlog_index_meta WHERE k = 'size'`).Scan(&v); {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return err
+			case len(v) == 8:
+				size = binary.BigEndian.Uint64(v)
+			}
 		}
 		histories, err := indexHistories(ctx, tx, paths)
 		if err != nil {
