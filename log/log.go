@@ -871,6 +871,10 @@ func appendError(err error) error {
 		return ErrOverloaded
 	case isShutdown(err):
 		return ErrShutdown
+	case strings.Contains(err.Error(), "Error 1205"):
+		// Tessera's sequencing waited too long for a lock (its driver
+		// keeps only the text of the database's error): busy, retry.
+		return fmt.Errorf("%w (the database was busy: %v)", ErrPathBusy, err)
 	}
 	return fmt.Errorf("append: %w", err)
 }

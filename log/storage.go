@@ -79,7 +79,7 @@ func driver(ctx context.Context, cfg Config, witnessRT ...http.RoundTripper) (te
 		// A writer stopped inside one of Tessera's transactions (its
 		// integration holds IntCoord while it writes tiles) would stall
 		// every writer's integration for as long as it is stopped.
-		dsn, err := shared.BoundedDSN(s.DSN)
+		dsn, err := shared.IdleBoundedDSN(s.DSN)
 		if err != nil {
 			return nil, fmt.Errorf("--mysql-dsn: %w", err)
 		}

@@ -184,11 +184,19 @@ func Open(ctx context.Context, cfg Config) (*Decider, error) {
 }
 
 // BoundedDSN is dsn with each session's lock waits (LockWait) and idle
-// time (IdleWait) bounded: for every connection to the log's database
-// (the lookup index's and Tessera's too), so that a writer stopped inside
-// a transaction cannot hold another writer for long. The operator's own
-// settings are kept.
-func BoundedDSN(dsn string) (string, error) {
+// time (IdleWait) bounded: for the connections of the decisions and the
+// lookup index, so that a writer stopped inside a transaction cannot hold
+// another writer for long. The operator's own settings are kept.
+func BoundedDSN(dsn string) (string, error) { return bounded(dsn, true) }
+
+// IdleBoundedDSN is dsn with each session's idle time bounded (IdleWait),
+// for Tessera's connections: a stopped writer's transaction ends then.
+// Their lock waits keep the server's default: Tessera's integration holds
+// its locks while it writes to S3, and its sequencing, waiting for them,
+// fails the whole batch when the wait times out.
+func IdleBoundedDSN(dsn string) (string, error) { return bounded(dsn, false) }
+
+func bounded(dsn string, lockWait bool) (string, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return "", err
@@ -196,7 +204,7 @@ func BoundedDSN(dsn string) (string, error) {
 	if cfg.Params == nil {
 		cfg.Params = map[string]string{}
 	}
-	if _, ok := cfg.Params["innodb_lock_wait_timeout"]; !ok {
+	if _, ok := cfg.Params["innodb_lock_wait_timeout"]; !ok && lockWait {
 		cfg.Params["innodb_lock_wait_timeout"] = fmt.Sprint(LockWait)
 	}
 	if _, ok := cfg.Params["wait_timeout"]; !ok {
