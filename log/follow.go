@@ -31,11 +31,14 @@ type follower struct {
 
 	wake chan struct{}
 	done sync.WaitGroup
-	mu   sync.Mutex // one catch-up at a time
+	// one is a token for the one catch-up at a time: a channel, so that a
+	// catch-up waiting for another (stuck on a database lock) gives up at
+	// its context's deadline.
+	one chan struct{}
 }
 
 func newFollower(r tessera.LogReader, ix index.Store, logger *slog.Logger, indexed func(uint64), m *metrics) *follower {
-	return &follower{reader: r, index: ix, logger: logger, indexed: indexed, metrics: m, wake: make(chan struct{}, 1)}
+	return &follower{reader: r, index: ix, logger: logger, indexed: indexed, metrics: m, wake: make(chan struct{}, 1), one: make(chan struct{}, 1)}
 }
 
 // poke asks the follower to look for new entries now.
@@ -80,8 +83,12 @@ func (f *follower) catchUp(ctx context.Context) error {
 	if f.passive {
 		return nil
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	select {
+	case f.one <- struct{}{}:
+		defer func() { <-f.one }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	for retried := false; ; {
 		treeSize, err := f.reader.IntegratedSize(ctx)
 		if err != nil {

@@ -6,7 +6,8 @@
 // Its promises: an add is answered only once Tessera has durably sequenced
 // the entry; at most one upload is ever logged for a path PAUSE does not let
 // be overwritten, however many requests race, at however many writers (on
-// S3 + MySQL they decide in the database, claims.go); and the lookup index is
+// S3 + MySQL they decide in the database: package decide and its two
+// implementations, memory and shared); and the lookup index is
 // derived from the tree, so after a crash it catches up from the tree and
 // never the other way round.
 package log
@@ -35,6 +36,9 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/client"
 	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
 	"github.com/CPAN-Security/cpan-tlog/internal/cpan"
+	"github.com/CPAN-Security/cpan-tlog/log/decide"
+	"github.com/CPAN-Security/cpan-tlog/log/decide/memory"
+	"github.com/CPAN-Security/cpan-tlog/log/decide/shared"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 	"github.com/CPAN-Security/cpan-tlog/log/health"
 	"github.com/CPAN-Security/cpan-tlog/log/index"
@@ -109,8 +113,8 @@ type Config struct {
 	// file versions it logged (lost for good, and announced), with a
 	// warning, instead of refusing to start (datacheck.go).
 	AllowMissingIndexFiles bool
-	// claimLease is how long a path claim lasts unrenewed (claimLease by
-	// default; tests shorten it).
+	// claimLease is how long a path claim lasts unrenewed (shared.Lease
+	// by default; tests shorten it).
 	claimLease time.Duration
 }
 
@@ -151,7 +155,7 @@ func (c *Config) defaults() {
 		c.Logger = slog.Default()
 	}
 	if c.claimLease == 0 {
-		c.claimLease = claimLease
+		c.claimLease = shared.Lease
 	}
 }
 
@@ -181,33 +185,28 @@ type Log struct {
 	// proofsDone is closed when the proof writer has stopped.
 	proofsDone chan struct{}
 
-	paths    keyedMutex
 	inflight chan struct{} // a token per add being processed
 	// adding counts AddBatch calls in progress: HTTP adds, and a
 	// back-fill's batches, which take no inflight token.
 	adding atomic.Int64
 
-	// pending holds entries acknowledged to a client that the lookup index
-	// has not caught up with yet, so that a second add of the same path
-	// sees them. The follower drops them once indexed.
-	pendingMu sync.Mutex
-	pending   map[string][]index.Record
 	// health is what /healthz reports (package health).
 	health *health.Watch
 	// proofs is the proof tree (package prooftree).
 	proofs *prooftree.Tree
 	// indexFiles keeps the bytes of every index file version logged.
 	indexFiles indexFiles
-	// known holds every path logged, so that an add of a new path skips
-	// the index (nil on a read-only front end, and with several writers,
-	// which learn of each other's paths only through the database).
-	known *pathFilter
-	// claims, on S3 + MySQL, decide each path across every writer of the
-	// log (claims.go); nil on POSIX, where one writer decides in memory.
-	claims *sharedClaims
-	// resolving counts the claims being recorded as acknowledged in the
-	// background; shutdown waits for them.
-	resolving sync.WaitGroup
+	// decider decides what may be logged at a path (nil on a read-only
+	// front end): in memory on POSIX, where this is the only writer; in
+	// the database on S3 + MySQL, across every writer of the log.
+	decider decide.Decider
+	// writer names this writer in the shared database ("" on POSIX).
+	writer string
+	// sequenceWait, with several writers, bounds the wait for Tessera to
+	// sequence a claimed leaf (a writer stopped holding Tessera's
+	// sequencing lock stalls every writer): the add is answered 503 and
+	// its claim left to be rolled forward. 0: no bound (one writer).
+	sequenceWait time.Duration
 
 	mounts       []func(*http.ServeMux)
 	follow       *follower
@@ -376,7 +375,6 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		awaiter:  tessera.NewPublicationAwaiter(bg, reader.ReadCheckpoint, 50*time.Millisecond),
 		index:    ix,
 		metrics:  metrics,
-		pending:  map[string][]index.Record{},
 		inflight: make(chan struct{}, cfg.MaxInflightAdds),
 		draining: make(chan struct{}),
 		cancel:   cancel,
@@ -392,21 +390,27 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		l.abort()
 		return nil, fmt.Errorf("lookup index: %w", err)
 	}
-	l.follow = newFollower(reader, ix, cfg.Logger, l.dropPending, l.metrics)
+	l.follow = newFollower(reader, ix, cfg.Logger, func(uint64) {}, l.metrics)
 	if cfg.Storage == StorageS3 {
-		if l.claims, err = openClaims(bg, cfg.S3.DSN, writerID(cfg.DataDir), cfg.claimLease); err != nil {
+		l.writer = writerID(cfg.DataDir)
+		l.sequenceWait = sequenceWait
+		sd, err := shared.Open(bg, shared.Config{
+			DSN:    cfg.S3.DSN,
+			Writer: l.writer,
+			Lease:  cfg.claimLease,
+			Append: func(ctx context.Context, leaf []byte) (uint64, error) {
+				return l.awaitContext(ctx, l.appender.Add(context.WithoutCancel(ctx), tessera.NewEntry(leaf)))
+			},
+			CatchUp:       l.follow.catchUp,
+			IndexSize:     ix.Size,
+			RolledForward: func(o string) { l.metrics.claimsRolledForward.WithLabelValues(o).Inc() },
+			Logger:        cfg.Logger,
+		})
+		if err != nil {
 			l.abort()
 			return nil, err
 		}
-		l.follow.indexed = func(size uint64) {
-			l.dropPending(size)
-			if err := l.claims.forgetIndexed(bg, size); err != nil && bg.Err() == nil {
-				cfg.Logger.Warn("could not forget acknowledged entries the index holds; will try again", "err", err)
-			}
-		}
-	} else {
-		l.known = newPathFilter(2 * int(size))
-		l.follow.indexing = l.noteLeaves
+		l.decider = sd
 	}
 	if err := l.follow.catchUp(ctx); err != nil {
 		l.abort()
@@ -416,24 +420,27 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		l.abort()
 		return nil, err
 	}
-	l.follow.start(bg)
-	if l.known != nil {
+	if l.decider == nil {
+		// After the catch-up: the filter of logged paths is filled from
+		// the index, and kept by the follower from then on.
 		start := time.Now()
-		if err := ix.Paths(func(p string) error { l.known.add(p); return nil }); err != nil {
+		md, err := memory.New(ix, 2*int(size))
+		if err != nil {
 			l.abort()
 			return nil, fmt.Errorf("read the logged paths from the lookup index: %w", err)
 		}
 		cfg.Logger.Info("logged paths loaded", "entries", size, "took", time.Since(start).Round(time.Millisecond))
+		l.decider = md
 	}
+	l.follow.indexing, l.follow.indexed = l.decider.Indexing, l.decider.Indexed
+	l.follow.start(bg)
 	l.proofsDone = make(chan struct{})
 	l.proofs = l.newProofTree()
 	go func() { l.proofs.Run(bg); close(l.proofsDone) }()
 	l.health = l.newHealth()
 	go l.health.Run(bg, max(cfg.CheckpointInterval, time.Second))
 	go l.tokens.watch(bg, tokenPollInterval)
-	if l.claims != nil {
-		go l.sweepClaims(bg)
-	}
+	go l.decider.Run(bg)
 	return l, nil
 }
 
@@ -465,9 +472,9 @@ func openReadOnly(ctx context.Context, cfg Config) (*Log, error) {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l := &Log{cfg: cfg, origin: v.Name(), vkey: vkey, reader: reader, index: ix, metrics: newMetrics(),
 		indexFiles: files, proofs: prooftree.New(prooftree.Config{DataDir: cfg.DataDir}),
-		pending: map[string][]index.Record{}, inflight: make(chan struct{}, 1), cancel: cancel,
+		inflight: make(chan struct{}, 1), cancel: cancel,
 		shutdown: func(context.Context) error { return nil }}
-	l.follow = newFollower(reader, ix, cfg.Logger, l.dropPending, l.metrics)
+	l.follow = newFollower(reader, ix, cfg.Logger, func(uint64) {}, l.metrics)
 	l.health = l.newHealth()
 	go l.health.Run(bg, max(cfg.CheckpointInterval, time.Second))
 	if cfg.Storage == StorageS3 {
@@ -487,7 +494,13 @@ func openReadOnly(ctx context.Context, cfg Config) (*Log, error) {
 // on S3 + MySQL, tables in the log's database shared by every front end.
 func openIndex(cfg Config) (index.Store, error) {
 	if cfg.Storage == StorageS3 {
-		return index.OpenMySQL(cfg.S3.DSN)
+		// Lock waits bounded as the decisions' are: the index's catch-up
+		// is waited for when a dead writer's claim is rolled forward.
+		dsn, err := shared.BoundedDSN(cfg.S3.DSN)
+		if err != nil {
+			return nil, err
+		}
+		return index.OpenMySQL(dsn)
 	}
 	return index.Open(filepath.Join(cfg.DataDir, IndexFile))
 }
@@ -500,8 +513,8 @@ func exists(p string) bool {
 func (l *Log) abort() {
 	l.cancel()
 	l.index.Close()
-	if l.claims != nil {
-		l.claims.Close()
+	if l.decider != nil {
+		l.decider.Close()
 	}
 }
 
@@ -539,7 +552,9 @@ func (l *Log) Shutdown(ctx context.Context) error {
 		wctx, stop := l.stopWaiting(ctx, false)
 		err := whyStopped(wctx, l.shutdown(wctx))
 		stop()
-		l.resolving.Wait() // before the claims' batching stops
+		if l.decider != nil {
+			l.decider.Wait() // before the decider's batching stops
+		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("none came in time: are the witnesses up? %w", err)
 		}
@@ -556,8 +571,8 @@ func (l *Log) Shutdown(ctx context.Context) error {
 		if cerr := l.index.Close(); err == nil {
 			err = cerr
 		}
-		if l.claims != nil {
-			l.claims.Close()
+		if l.decider != nil {
+			l.decider.Close()
 		}
 		l.shutdownErr = err
 	})
@@ -663,52 +678,98 @@ func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult
 			}
 		}
 	}
-	// Lock in sorted order, so batches never deadlock with each other.
-	slices.Sort(paths)
-	for _, p := range paths {
-		unlock := l.paths.lock(p)
-		defer unlock()
-	}
-	if l.claims != nil {
-		l.addShared(ctx, entries, leaves, hasBytes, results, errs)
-		l.follow.poke()
-		return results, errs
-	}
-	futures := make([]tessera.IndexFuture, len(entries))
+	// The decision: which entries are new, which repeat a logged one,
+	// which are refused; the new ones' paths are held until sequenced.
+	var reqs []decide.Request
+	var which []int
 	for i, e := range entries {
 		if errs[i] != nil {
 			continue
 		}
-		history, err := l.history(e.Path)
+		reqs = append(reqs, decide.Request{Entry: e, Leaf: leaves[i], Rule: func(h []index.Record) (*index.Record, error) {
+			return decideRule(e, leaves[i], h, hasBytes)
+		}})
+		which = append(which, i)
+	}
+	decisions, err := l.decider.Decide(ctx, reqs)
+	if err != nil {
+		for _, i := range which {
+			errs[i] = err
+		}
+		return results, errs
+	}
+	// Sequencing: one Tessera batch for the new entries.
+	bg := context.WithoutCancel(ctx)
+	var tickets []*decide.Ticket
+	var futures []tessera.IndexFuture
+	var at []int
+	for k, d := range decisions {
+		i := which[k]
+		switch d.Kind {
+		case decide.Refused:
+			errs[i] = d.Err
+		case decide.Duplicate:
+			results[i] = AddResult{Index: d.Existing.Index, Leaf: d.Existing.Leaf, Duplicate: true}
+		case decide.New:
+			tickets = append(tickets, d.Ticket)
+			futures = append(futures, l.appender.Add(bg, tessera.NewEntry(leaves[i])))
+			at = append(at, i)
+		}
+	}
+	outs := make([]decide.Outcome, len(tickets))
+	for k, f := range futures {
+		i := at[k]
+		idx, err := l.await(f)
+		outs[k] = decide.Outcome{Ticket: tickets[k], Index: idx, Err: err, Queued: true}
 		if err != nil {
 			errs[i] = err
+			// Refused before it was queued: certainly not sequenced.
+			outs[k].Queued = !errors.Is(err, ErrOverloaded) && !errors.Is(err, ErrShutdown)
 			continue
 		}
-		dup, err := decide(e, leaves[i], history, hasBytes)
-		switch {
-		case err != nil:
-			errs[i] = err
-			continue
-		case dup != nil:
-			results[i] = AddResult{Index: dup.Index, Leaf: dup.Leaf, Duplicate: true}
-			continue
-		}
-		futures[i] = l.appender.Add(context.WithoutCancel(ctx), tessera.NewEntry(leaves[i]))
+		results[i] = AddResult{Index: idx, Leaf: leaves[i]}
 	}
-	for i, f := range futures {
-		if f == nil {
-			continue
-		}
-		idx, err := f()
-		if err != nil {
-			errs[i] = appendError(err)
-			continue
-		}
-		results[i] = AddResult{Index: idx.Index, Leaf: leaves[i]}
-		l.addPending(entries[i].Path, index.Record{Index: idx.Index, Leaf: leaves[i], Entry: entries[i]})
-	}
+	l.decider.Sequenced(ctx, outs)
 	l.follow.poke()
 	return results, errs
+}
+
+// sequenceWait bounds, with several writers, the wait for Tessera to
+// sequence a claimed leaf: less than a lease, so the claim is still ours.
+const sequenceWait = 15 * time.Second
+
+// await waits for Tessera's answer, up to l.sequenceWait if set.
+func (l *Log) await(f tessera.IndexFuture) (uint64, error) {
+	if l.sequenceWait == 0 {
+		idx, err := f()
+		if err != nil {
+			return 0, appendError(err)
+		}
+		return idx.Index, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.sequenceWait)
+	defer cancel()
+	return l.awaitContext(ctx, f)
+}
+
+// awaitContext waits for Tessera's answer until ctx ends: then the entry
+// may still be sequenced, and the add is answered 503 (ErrPathBusy).
+func (l *Log) awaitContext(ctx context.Context, f tessera.IndexFuture) (uint64, error) {
+	type answer struct {
+		idx tessera.Index
+		err error
+	}
+	c := make(chan answer, 1)
+	go func() { idx, err := f(); c <- answer{idx, err} }()
+	select {
+	case a := <-c:
+		if a.err != nil {
+			return 0, appendError(a.err)
+		}
+		return a.idx.Index, nil
+	case <-ctx.Done():
+		return 0, fmt.Errorf("%w: Tessera did not sequence the entry in time (%v)", ErrPathBusy, ctx.Err())
+	}
 }
 
 // addsInFlight reports whether adds are being processed: background work
@@ -773,11 +834,11 @@ func duplicateOf(e *entry.Entry, leaf []byte, history []index.Record) (index.Rec
 	return index.Record{}, false
 }
 
-// decide applies PAUSE's rules to e, whose leaf is leaf, given the path's
+// decideRule applies PAUSE's rules to e, whose leaf is leaf, given the path's
 // history: it returns the record e repeats, or why e may not be logged, or
 // neither (log it). hasBytes holds the index file versions whose bytes are
 // stored.
-func decide(e *entry.Entry, leaf []byte, history []index.Record, hasBytes map[[32]byte]bool) (*index.Record, error) {
+func decideRule(e *entry.Entry, leaf []byte, history []index.Record, hasBytes map[[32]byte]bool) (*index.Record, error) {
 	if dup, ok := duplicateOf(e, leaf, history); ok {
 		return &dup, nil
 	}
@@ -797,6 +858,10 @@ func appendError(err error) error {
 		return ErrOverloaded
 	case isShutdown(err):
 		return ErrShutdown
+	case strings.Contains(err.Error(), "Error 1205"):
+		// Tessera's sequencing waited too long for a lock (its driver
+		// keeps only the text of the database's error): busy, retry.
+		return fmt.Errorf("%w (the database was busy: %v)", ErrPathBusy, err)
 	}
 	return fmt.Errorf("append: %w", err)
 }
@@ -852,97 +917,27 @@ func (l *Log) StoreIndexFile(sha [32]byte, r io.Reader) error {
 func (l *Log) History(path string) ([]index.Record, error) { return l.history(path) }
 
 func (l *Log) history(path string) ([]index.Record, error) {
-	var recs []index.Record
-	var err error
-	switch {
-	case l.claims != nil:
-		// Other writers' entries, indexed or only acknowledged.
-		if recs, err = l.claims.history(context.Background(), path); err != nil {
-			return nil, err
-		}
-	case l.known == nil || l.known.mayContain(path):
-		if recs, err = l.index.ByPath(path); err != nil {
-			return nil, err
-		}
+	if l.decider == nil {
+		// A read-only front end: the index is all it knows.
+		return l.index.ByPath(path)
 	}
-	l.pendingMu.Lock()
-	for _, p := range l.pending[path] {
-		if !slices.ContainsFunc(recs, func(r index.Record) bool { return r.Index == p.Index }) {
-			recs = append(recs, p)
-		}
-	}
-	l.pendingMu.Unlock()
-	slices.SortFunc(recs, func(a, b index.Record) int { return cmp.Compare(a.Index, b.Index) })
-	return recs, nil
+	return l.decider.History(context.Background(), path)
 }
 
-func (l *Log) addPending(path string, r index.Record) {
-	if l.known != nil {
-		l.known.add(path)
-	}
-	l.pendingMu.Lock()
-	defer l.pendingMu.Unlock()
-	l.pending[path] = append(l.pending[path], r)
-}
+// ErrPathBusy means another add holds the path and did not finish in
+// time; retry.
+var ErrPathBusy = decide.ErrPathBusy
 
-// noteLeaves adds the paths of leaves about to be indexed to l.known. The
-// index parses each leaf fully; here the path line is enough, since a
-// filter that holds a string too many only costs an index lookup.
-func (l *Log) noteLeaves(leaves [][]byte) {
-	for _, leaf := range leaves {
-		_, rest, _ := bytes.Cut(leaf, []byte("\n"))
-		if line, _, ok := bytes.Cut(rest, []byte("\n")); ok {
-			if p, ok := bytes.CutPrefix(line, []byte("path ")); ok {
-				l.known.add(string(p))
-			}
-		}
+// writerID names this writer in the claims it holds: the host and data
+// directory, for an operator reading the table.
+func writerID(dataDir string) string {
+	host, _ := os.Hostname()
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
 	}
-}
-
-// dropPending forgets pending entries below size, which the index now holds.
-func (l *Log) dropPending(size uint64) {
-	l.pendingMu.Lock()
-	defer l.pendingMu.Unlock()
-	for p, recs := range l.pending {
-		recs = slices.DeleteFunc(recs, func(r index.Record) bool { return r.Index < size })
-		if len(recs) == 0 {
-			delete(l.pending, p)
-		} else {
-			l.pending[p] = recs
-		}
+	id := host + ":" + dataDir
+	if len(id) > 255 {
+		id = id[len(id)-255:]
 	}
-}
-
-// keyedMutex serialises work per key without a lock per possible key.
-type keyedMutex struct {
-	mu    sync.Mutex
-	locks map[string]*keyLock
-}
-
-type keyLock struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[string]*keyLock{}
-	}
-	kl := k.locks[key]
-	if kl == nil {
-		kl = &keyLock{}
-		k.locks[key] = kl
-	}
-	kl.refs++
-	k.mu.Unlock()
-	kl.mu.Lock()
-	return func() {
-		kl.mu.Unlock()
-		k.mu.Lock()
-		if kl.refs--; kl.refs == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
-	}
+	return id
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/transparency-dev/tessera"
 	tessaws "github.com/transparency-dev/tessera/storage/aws"
 	"github.com/transparency-dev/tessera/storage/posix"
+
+	"github.com/CPAN-Security/cpan-tlog/log/decide/shared"
 )
 
 // Storage names the Tessera driver a log runs on.
@@ -74,6 +76,13 @@ func driver(ctx context.Context, cfg Config, witnessRT ...http.RoundTripper) (te
 		if err := ensureBucket(ctx, s); err != nil {
 			return nil, err
 		}
+		// A writer stopped inside one of Tessera's transactions (its
+		// integration holds IntCoord while it writes tiles) would stall
+		// every writer's integration for as long as it is stopped.
+		dsn, err := shared.IdleBoundedDSN(s.DSN)
+		if err != nil {
+			return nil, fmt.Errorf("--mysql-dsn: %w", err)
+		}
 		return tessaws.New(ctx, tessaws.Config{
 			SDKConfig: &sdk,
 			S3Options: func(o *s3.Options) {
@@ -83,7 +92,7 @@ func driver(ctx context.Context, cfg Config, witnessRT ...http.RoundTripper) (te
 				}
 			},
 			Bucket:       s.Bucket,
-			DSN:          s.DSN,
+			DSN:          dsn,
 			MaxOpenConns: s.MaxOpenConns,
 			MaxIdleConns: s.MaxOpenConns / 4,
 			HTTPClient:   client,

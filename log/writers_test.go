@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/CPAN-Security/cpan-tlog/log/decide/shared"
 )
 
 // needS3 skips a test of several writers without the S3 + MariaDB
@@ -156,9 +159,11 @@ func TestDeadWriterClaimIsRolledForward(t *testing.T) {
 	// sequencing leaves it.
 	orphan := func(path string, leaf []byte) {
 		t.Helper()
-		if _, err := db.Exec(`INSERT INTO cpantlog_claims (path, leaf, token, writer, lease_until) VALUES (?, ?, ?, 'dead', NOW(6) - INTERVAL 1 SECOND)
-			ON DUPLICATE KEY UPDATE leaf = VALUES(leaf), token = VALUES(token), writer = VALUES(writer), lease_until = VALUES(lease_until)`,
-			path, leaf, newToken()); err != nil {
+		token := make([]byte, 16)
+		rand.Read(token)
+		if _, err := db.Exec(`INSERT INTO cpantlog_paths (path, claimed, token, writer, lease_until) VALUES (?, ?, ?, 'dead', NOW(6) - INTERVAL 1 SECOND)
+			ON DUPLICATE KEY UPDATE claimed = VALUES(claimed), token = VALUES(token), writer = VALUES(writer), lease_until = VALUES(lease_until)`,
+			path, leaf, token); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -173,8 +178,9 @@ func TestDeadWriterClaimIsRolledForward(t *testing.T) {
 
 	// The claims' sessions read committed (their correctness needs it).
 	var iso string
-	if err := s.log.claims.db.QueryRow(`SELECT @@transaction_isolation`).Scan(&iso); err != nil {
-		s.log.claims.db.QueryRow(`SELECT @@tx_isolation`).Scan(&iso)
+	sdb := s.log.decider.(*shared.Decider).DB()
+	if err := sdb.QueryRow(`SELECT @@transaction_isolation`).Scan(&iso); err != nil {
+		sdb.QueryRow(`SELECT @@tx_isolation`).Scan(&iso)
 	}
 	if iso != "READ-COMMITTED" {
 		t.Errorf("claims session isolation %q, want READ-COMMITTED", iso)
@@ -235,7 +241,7 @@ func TestDeadWriterClaimIsRolledForward(t *testing.T) {
 		}
 	}
 	var left int
-	db.QueryRow(`SELECT COUNT(*) FROM cpantlog_claims WHERE leaf IS NOT NULL`).Scan(&left)
+	db.QueryRow(`SELECT COUNT(*) FROM cpantlog_paths WHERE claimed IS NOT NULL`).Scan(&left)
 	if left != 0 {
 		t.Errorf("%d claims left outstanding", left)
 	}

@@ -1,4 +1,4 @@
-package log
+package shared
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 func TestGroupCommit(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var runs, biggest atomic.Int64
-	g := newGroupCommit(ctx, 2, 64, 2*time.Millisecond, func(_ context.Context, in []int) ([]int, error) {
+	g := newGroupCommit(ctx, 2, 64, 2*time.Millisecond, time.Minute, func(_ context.Context, in []int) ([]int, error) {
 		runs.Add(1)
 		if int64(len(in)) > biggest.Load() {
 			biggest.Store(int64(len(in)))
@@ -53,8 +53,8 @@ func TestGroupCommit(t *testing.T) {
 	go func() { _, err := g.do(context.Background(), []int{1}); done <- err }()
 	select {
 	case err := <-done:
-		if !errors.Is(err, ErrShutdown) {
-			t.Errorf("do after the group stopped: %v, want ErrShutdown", err)
+		if !errors.Is(err, ErrStopped) {
+			t.Errorf("do after the group stopped: %v, want ErrStopped", err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("do after the group stopped hangs")

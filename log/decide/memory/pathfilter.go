@@ -1,4 +1,4 @@
-package log
+package memory
 
 import (
 	"hash/maphash"

@@ -1,7 +1,8 @@
-package log
+package shared
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -11,12 +12,17 @@ import (
 // one database transaction for many concurrent adds, as Tessera batches
 // their sequencing. Under load, batches grow to max.
 type groupCommit[Req, Res any] struct {
-	queue   chan groupItem[Req, Res]
-	max     int
-	linger  time.Duration
-	work    func(context.Context, []Req) ([]Res, error)
-	stopped chan struct{}
-	wg      sync.WaitGroup
+	queue  chan groupItem[Req, Res]
+	max    int
+	linger time.Duration
+	work   func(context.Context, []Req) ([]Res, error)
+	// timeout bounds each run of work.
+	timeout time.Duration
+	// abandoned, when set, gets the results of requests whose caller
+	// stopped waiting before the run ended.
+	abandoned func([]Req, []Res)
+	stopped   chan struct{}
+	wg        sync.WaitGroup
 }
 
 type groupItem[Req, Res any] struct {
@@ -29,9 +35,10 @@ type groupDone[Res any] struct {
 	err error
 }
 
-// newGroupCommit starts workers running work until ctx ends.
-func newGroupCommit[Req, Res any](ctx context.Context, workers, max int, linger time.Duration, work func(context.Context, []Req) ([]Res, error)) *groupCommit[Req, Res] {
-	g := &groupCommit[Req, Res]{queue: make(chan groupItem[Req, Res]), max: max, linger: linger, work: work, stopped: make(chan struct{})}
+// newGroupCommit starts workers running work, each run bounded by
+// timeout, until ctx ends.
+func newGroupCommit[Req, Res any](ctx context.Context, workers, max int, linger, timeout time.Duration, work func(context.Context, []Req) ([]Res, error)) *groupCommit[Req, Res] {
+	g := &groupCommit[Req, Res]{queue: make(chan groupItem[Req, Res]), max: max, linger: linger, timeout: timeout, work: work, stopped: make(chan struct{})}
 	for range workers {
 		g.wg.Go(func() { g.run(ctx) })
 	}
@@ -47,11 +54,28 @@ func (g *groupCommit[Req, Res]) do(ctx context.Context, reqs []Req) ([]Res, erro
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-g.stopped:
-		return nil, ErrShutdown
+		return nil, ErrStopped
 	}
-	d := <-item.done // a worker that took the item always answers it
-	return d.res, d.err
+	// A worker that took the item always answers it (into its buffer);
+	// the caller stops waiting at its deadline, as a database that holds
+	// the batch's locks (a writer stopped in a transaction) must not keep
+	// an add waiting for ever. The work itself is bounded too (run).
+	select {
+	case d := <-item.done:
+		return d.res, d.err
+	case <-ctx.Done():
+		// The run may still succeed: what it did for nobody is undone.
+		go func() {
+			if d := <-item.done; d.err == nil && g.abandoned != nil {
+				g.abandoned(reqs, d.res)
+			}
+		}()
+		return nil, ctx.Err()
+	}
 }
+
+// ErrStopped means the group stopped (its context ended) and takes no work.
+var ErrStopped = errors.New("stopped")
 
 func (g *groupCommit[Req, Res]) run(ctx context.Context) {
 	for {
@@ -83,7 +107,9 @@ func (g *groupCommit[Req, Res]) run(ctx context.Context) {
 		for _, it := range items {
 			all = append(all, it.reqs...)
 		}
-		res, err := g.work(ctx, all)
+		wctx, cancel := context.WithTimeout(ctx, g.timeout)
+		res, err := g.work(wctx, all)
+		cancel()
 		for _, it := range items {
 			d := groupDone[Res]{err: err}
 			if err == nil {

@@ -1,4 +1,4 @@
-package log
+package memory
 
 import (
 	"fmt"
@@ -43,19 +43,22 @@ func TestPathFilter(t *testing.T) {
 	t.Logf("false positive rate %.2f%% over %d parts", 100*float64(hits)/probes, len(f.parts))
 }
 
-// TestNoteLeaves: the follower's hook puts the path of every leaf it is
+// TestIndexing: the follower's hook puts the path of every leaf it is
 // about to index into the filter, from the leaf's path line alone.
-func TestNoteLeaves(t *testing.T) {
-	l := &Log{known: newPathFilter(0)}
+func TestIndexing(t *testing.T) {
+	l := &Decider{known: newPathFilter(0)}
 	var leaves [][]byte
-	for _, x := range samples(t) {
-		leaves = append(leaves, []byte(fmt.Sprintf("cpan-tlog/v1 upload\npath %s\nsize %d\nsha256 %s\nuploader X\ntime 2024-01-02T03:04:05Z\n", x.path, x.size, x.sha256)))
+	var paths []string
+	for i := range 20 {
+		p := fmt.Sprintf("authors/id/A/AB/ABC/Foo-%d.tar.gz", i)
+		paths = append(paths, p)
+		leaves = append(leaves, []byte(fmt.Sprintf("cpan-tlog/v1 upload\npath %s\nsize %d\nsha256 %064x\nuploader X\ntime 2024-01-02T03:04:05Z\n", p, i+1, i)))
 	}
 	leaves = append(leaves, []byte("cpan-tlog/v1 delete\npath authors/id/D/DE/DEL/gone.tar.gz\ntime 2024-01-02T03:04:05Z\n"), []byte("not an entry"))
-	l.noteLeaves(leaves)
-	for _, x := range samples(t) {
-		if !l.known.mayContain(x.path) {
-			t.Errorf("%s not in the filter after noteLeaves", x.path)
+	l.Indexing(leaves)
+	for _, p := range paths {
+		if !l.known.mayContain(p) {
+			t.Errorf("%s not in the filter after Indexing", p)
 		}
 	}
 	if !l.known.mayContain("authors/id/D/DE/DEL/gone.tar.gz") {
