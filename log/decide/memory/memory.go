@@ -106,22 +106,27 @@ func (d *Decider) Sequenced(_ context.Context, outs []decide.Outcome) {
 	}
 }
 
-// History is the index's records of path and the pending ones.
+// History is the index's records of path and the pending ones. Pending is
+// read first: the follower forgets an entry from it only after the index
+// holds it, so an entry is in the copy of pending or in the index read
+// after it. Read the other way round, an entry indexed and forgotten
+// between the two reads was in neither (a second content decided).
 func (d *Decider) History(_ context.Context, path string) ([]index.Record, error) {
+	d.mu.Lock()
+	pending := slices.Clone(d.pending[path])
+	d.mu.Unlock()
 	var recs []index.Record
-	if d.known.mayContain(path) {
+	if len(pending) > 0 || d.known.mayContain(path) {
 		var err error
 		if recs, err = d.index.ByPath(path); err != nil {
 			return nil, err
 		}
 	}
-	d.mu.Lock()
-	for _, p := range d.pending[path] {
+	for _, p := range pending {
 		if !slices.ContainsFunc(recs, func(r index.Record) bool { return r.Index == p.Index }) {
 			recs = append(recs, p)
 		}
 	}
-	d.mu.Unlock()
 	slices.SortFunc(recs, func(a, b index.Record) int { return cmp.Compare(a.Index, b.Index) })
 	return recs, nil
 }
