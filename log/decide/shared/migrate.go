@@ -8,19 +8,27 @@ import (
 
 // migrate moves the rows of the two tables of before (cpantlog_claims,
 // one row per claim in flight; cpantlog_acked, the entries acknowledged
-// but not indexed yet) into cpantlog_paths, then drops them. It is
-// idempotent: a row already moved is left as it is, and a migration cut
-// short runs again at the next open. Every writer must run this version
-// before any takes adds: an older writer would decide in the old tables.
+// but not indexed yet) into cpantlog_paths, then replaces them with
+// tables of one column (tombstone): a writer of the release before,
+// started after the migration, creates its tables only if they do not
+// exist, and would then decide in them, blind to cpantlog_paths (and the
+// new writers blind to its claims: two contents of one path in flight);
+// with the tombstones there, its statements name columns they lack, and
+// every add of it fails instead. It is idempotent: a row already moved is
+// left as it is, a tombstone holds nothing to move, and a migration cut
+// short runs again at the next open. Every writer must still run this
+// version before any takes adds: one of the release before, live while
+// the migration runs, may claim between the move and the tombstone.
 //
 // An acknowledged entry becomes its path's last entry, the one before it
 // (if several wait for the index) its prior; with only one, the entry
 // itself is taken as prior, so the path's next decision waits until the
 // index holds it (whatever came before is then indexed too).
 func migrate(ctx context.Context, db *sql.DB) error {
+	// A table of the release before has a path column; a tombstone not.
 	has := func(table string) (bool, error) {
 		var n int
-		err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?`, table).Scan(&n)
+		err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? AND column_name = 'path'`, table).Scan(&n)
 		return n > 0, err
 	}
 	acked, err := has("cpantlog_acked")
@@ -82,9 +90,20 @@ func migrate(ctx context.Context, db *sql.DB) error {
 			return fmt.Errorf("move claims: %w", err)
 		}
 	}
-	// Dropped once moved: a second run finds nothing to move.
+	// Dropped once moved, and a tombstone in its place: a second run
+	// finds nothing to move, and a writer of the release before nothing
+	// to decide in.
 	for _, t := range []string{"cpantlog_acked", "cpantlog_claims"} {
-		if _, err := db.ExecContext(ctx, `DROP TABLE IF EXISTS `+t); err != nil {
+		old, err := has(t)
+		if err != nil {
+			return err
+		}
+		if old {
+			if _, err := db.ExecContext(ctx, `DROP TABLE IF EXISTS `+t); err != nil {
+				return err
+			}
+		}
+		if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+t+` (moved_to_cpantlog_paths BOOLEAN NULL)`); err != nil {
 			return err
 		}
 	}

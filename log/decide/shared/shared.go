@@ -573,21 +573,51 @@ func indexHistories(ctx context.Context, q interface {
 }
 
 // History is the path's entries, indexed or acknowledged, oldest first:
-// the index's, and the row's last entry.
+// the index's, and the row's last entry. The row keeps the last only, so
+// the index must hold the one before it (as a decision requires): an
+// upload and its delete acknowledged within the follower's lag read as
+// the delete alone (GET /lookup: "not in the log"). Until it does, the
+// index is brought up to the tree, and after Wait the answer is
+// ErrPathBusy. The row is read first: whatever it says was last, the
+// index read after it holds everything before.
 func (d *Decider) History(ctx context.Context, path string) ([]index.Record, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Wait)
+	defer cancel()
+	var idx, prior sql.NullInt64
+	var leaf []byte
+	for {
+		err := d.db.QueryRowContext(ctx, `SELECT idx, leaf, prior_idx FROM cpantlog_paths WHERE path = ?`, path).Scan(&idx, &leaf, &prior)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, d.busy(ctx, err)
+		}
+		indexed := func() (bool, error) {
+			size, err := d.cfg.IndexSize()
+			return !prior.Valid || uint64(prior.Int64) < size, err
+		}
+		ok, err := indexed()
+		if err == nil && !ok {
+			if err = d.cfg.CatchUp(ctx); err == nil {
+				ok, err = indexed()
+			}
+		}
+		if err != nil {
+			return nil, d.busy(ctx, err)
+		}
+		if ok {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: the lookup index does not hold %s's entry before its last yet", decide.ErrPathBusy, path)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	h, err := indexHistories(ctx, d.db, []any{path})
 	if err != nil {
-		return nil, err
+		return nil, d.busy(ctx, err)
 	}
 	recs := h[path]
-	var idx sql.NullInt64
-	var leaf []byte
-	err = d.db.QueryRowContext(ctx, `SELECT idx, leaf FROM cpantlog_paths WHERE path = ?`, path).Scan(&idx, &leaf)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return nil, err
-	case idx.Valid && leaf != nil && !slices.ContainsFunc(recs, func(r index.Record) bool { return r.Index == uint64(idx.Int64) }):
+	if idx.Valid && leaf != nil && !slices.ContainsFunc(recs, func(r index.Record) bool { return r.Index == uint64(idx.Int64) }) {
 		if e, err := entry.Parse(leaf); err == nil {
 			recs = append(recs, index.Record{Index: uint64(idx.Int64), Leaf: leaf, Entry: e})
 			slices.SortFunc(recs, func(a, b index.Record) int { return cmp.Compare(a.Index, b.Index) })
