@@ -496,6 +496,13 @@ func (l *Log) lookup(w http.ResponseWriter, r *http.Request) (*LookupResponse, b
 		return nil, false
 	}
 	recs, err := l.history(p)
+	if errors.Is(err, ErrPathBusy) {
+		// An entry at the path is being indexed: the answer would miss
+		// it. The client's retry gets it.
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, "the path's latest entries are being indexed; retry: %v", err)
+		return nil, false
+	}
 	if err != nil {
 		l.internalError(w, "the lookup", err)
 		return nil, false
