@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -93,7 +95,19 @@ func (c *communityFlags) start(ctx context.Context, m *monitor.Monitor, logLoc, 
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("community needs %s", strings.Join(missing, ", "))
 	}
-	smtp := &notify.SMTP{Addr: c.smtp, From: c.mailFrom, Username: c.smtpUser, HeloName: c.smtpHelo, StartTLS: c.smtpStartTLS, Timeout: 30 * time.Second, TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
+	helo := c.smtpHelo
+	if u, err := url.Parse(c.publicURL); helo == "" && err == nil {
+		// EHLO names the monitor by its public host; an address literal
+		// is written as RFC 5321 says.
+		helo = u.Hostname()
+		if ip, err := netip.ParseAddr(helo); err == nil {
+			helo = "[" + ip.String() + "]"
+			if ip.Is6() {
+				helo = "[IPv6:" + ip.String() + "]"
+			}
+		}
+	}
+	smtp := &notify.SMTP{Addr: c.smtp, From: c.mailFrom, Username: c.smtpUser, HeloName: helo, StartTLS: c.smtpStartTLS, Timeout: 30 * time.Second, TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
 	if c.smtpCA != "" {
 		pem, err := os.ReadFile(c.smtpCA)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -217,6 +218,11 @@ func TestCommunityEndToEnd(t *testing.T) {
 	}
 	if ms := mailsTo(mail, "carol@example.org"); len(ms) != 1 || !confirmLink.MatchString(ms[0].text) {
 		t.Errorf("Carol, unconfirmed, got %d mails, want only her confirmation", len(ms))
+	}
+	// The monitor greets the relay with its public host (an address
+	// literal here, bracketed as RFC 5321 wants).
+	if !slices.ContainsFunc(mail.Commands(), func(c string) bool { return strings.HasPrefix(c, "EHLO [127.0.0.1]") }) {
+		t.Errorf("no EHLO [127.0.0.1] among the commands the relay saw: %q", mail.Commands())
 	}
 	for _, m := range mail.Messages() {
 		if !m.TLS || !m.Authenticated {
