@@ -40,7 +40,11 @@
 //     queued alerts and then deletes exactly those in a transaction: a
 //     crash between the two repeats that one message, with the same
 //     Message-ID (and webhook Idempotency-Key). Permanent mail failures
-//     count towards suspending the address's mail (MaxBounces).
+//     count towards suspending the address's mail (MaxBounces). A round
+//     sends each subscriber's channel at most three alert messages and
+//     then one counting the rest (kept in the feed): a flood of uploads
+//     is not a flood of mail. Mail goes out before webhooks, which get a
+//     bounded share of the round.
 //   - Nothing in a message but what the subscriber wrote (their own rules)
 //     and what the log recorded, quoted as data and clipped.
 //
