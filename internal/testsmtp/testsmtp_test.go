@@ -99,17 +99,8 @@ func TestHoldReply(t *testing.T) {
 	s := Start(t, HoldReply("slow@example.org", "hold me", 3*time.Second))
 	send := func(held bool) time.Duration {
 		before := len(s.Messages())
-		c, err := smtp.Dial(s.Addr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := dialAuthed(t, s)
 		defer c.Close()
-		if err := c.StartTLS(&tls.Config{RootCAs: s.RootCAs, ServerName: "127.0.0.1"}); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Auth(smtp.PlainAuth("", s.Username, s.Password, "127.0.0.1")); err != nil {
-			t.Fatal(err)
-		}
 		c.Mail("m@example.org")
 		c.Rcpt("slow@example.org")
 		w, err := c.Data()
@@ -156,17 +147,8 @@ func TestHoldReply(t *testing.T) {
 // soft line break still holds the reply.
 func TestHoldReplyMatchesDecodedText(t *testing.T) {
 	s := Start(t, HoldReply("slow@example.org", "Crash-1.0.tar.gz", 2*time.Second))
-	c, err := smtp.Dial(s.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialAuthed(t, s)
 	defer c.Close()
-	if err := c.StartTLS(&tls.Config{RootCAs: s.RootCAs, ServerName: "127.0.0.1"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Auth(smtp.PlainAuth("", s.Username, s.Password, "127.0.0.1")); err != nil {
-		t.Fatal(err)
-	}
 	if err := c.Mail("m@example.org"); err != nil {
 		t.Fatal(err)
 	}
@@ -185,4 +167,22 @@ func TestHoldReplyMatchesDecodedText(t *testing.T) {
 	if took := time.Since(start); took < 1500*time.Millisecond {
 		t.Errorf("reply after %v: the split marker was not found", took)
 	}
+}
+
+// dialAuthed connects to s, starts TLS and authenticates, as a sender must.
+func dialAuthed(t *testing.T, s *Server) *smtp.Client {
+	t.Helper()
+	c, err := smtp.Dial(s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartTLS(&tls.Config{RootCAs: s.RootCAs, ServerName: "127.0.0.1"}); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	if err := c.Auth(smtp.PlainAuth("", s.Username, s.Password, "127.0.0.1")); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c
 }
