@@ -243,3 +243,24 @@ func (w *world) queued() int {
 	})
 	return n
 }
+
+// digestCrashed is a world where a@example.org, who declared Foo's
+// identity, has one expected upload, and the process crashed after
+// sending the digest and before recording it (then reopened).
+func digestCrashed(t *testing.T) *world {
+	t.Helper()
+	w := newWorld(t)
+	w.subscribe("a@example.org", "author ALICE\nexpect issuer="+ghIssuer+" repository=alice/Foo")
+	p := "authors/id/A/AL/ALICE/Foo-1.0.tar.gz"
+	w.route(upload(1, p, "ALICE"), bundle(2, p, ghIdentity("alice/Foo", "w.yml")))
+	w.deliver()
+	w.mail.reset()
+	w.clock.add(25 * time.Hour)
+	w.c.testAfterSend = func() { panic("crash") }
+	func() {
+		defer func() { recover() }()
+		w.c.Digest(ctx)
+	}()
+	w.open()
+	return w
+}

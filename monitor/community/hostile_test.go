@@ -163,19 +163,7 @@ func TestHostileConfirmMailHoldsNoStrangerText(t *testing.T) {
 // it must not carry the first one's Message-ID, or the recipient's mail
 // system (which drops a Message-ID it has) loses the new items.
 func TestHostileDigestResentWithMoreItemsHasNewID(t *testing.T) {
-	w := newWorld(t)
-	w.subscribe("a@example.org", "author ALICE\nexpect issuer="+ghIssuer+" repository=alice/Foo")
-	p := "authors/id/A/AL/ALICE/Foo-1.0.tar.gz"
-	w.route(upload(1, p, "ALICE"), bundle(2, p, ghIdentity("alice/Foo", "w.yml")))
-	w.deliver()
-	w.mail.reset()
-	w.clock.add(25 * time.Hour)
-	w.c.testAfterSend = func() { panic("crash") }
-	func() {
-		defer func() { recover() }()
-		w.c.Digest(ctx)
-	}()
-	w.open()
+	w := digestCrashed(t)
 	p2 := "authors/id/A/AL/ALICE/Foo-1.1.tar.gz"
 	w.route(upload(3, p2, "ALICE"), bundle(4, p2, ghIdentity("alice/Foo", "w.yml")))
 	if err := w.c.Digest(ctx); err != nil {

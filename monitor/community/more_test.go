@@ -14,19 +14,7 @@ import (
 // A crash between a digest's send and its record sends that digest
 // again, with the same Message-ID, once.
 func TestDigestCrashRepeatsOne(t *testing.T) {
-	w := newWorld(t)
-	w.subscribe("a@example.org", "author ALICE\nexpect issuer="+ghIssuer+" repository=alice/Foo")
-	p := "authors/id/A/AL/ALICE/Foo-1.0.tar.gz"
-	w.route(upload(1, p, "ALICE"), bundle(2, p, ghIdentity("alice/Foo", "w.yml")))
-	w.deliver()
-	w.mail.reset()
-	w.clock.add(25 * time.Hour)
-	w.c.testAfterSend = func() { panic("crash") }
-	func() {
-		defer func() { recover() }()
-		w.c.Digest(ctx)
-	}()
-	w.open()
+	w := digestCrashed(t)
 	for range 2 {
 		if err := w.c.Digest(ctx); err != nil {
 			t.Fatal(err)
