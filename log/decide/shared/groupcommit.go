@@ -103,6 +103,14 @@ func (g *groupCommit[Req, Res]) run(ctx context.Context) {
 			}
 		}
 		linger.Stop()
+		if ctx.Err() != nil {
+			// Stopped while gathering: a select between a ready queue
+			// and a done context picks either.
+			for _, it := range items {
+				it.done <- groupDone[Res]{err: ErrStopped}
+			}
+			return
+		}
 		all := make([]Req, 0, n)
 		for _, it := range items {
 			all = append(all, it.reqs...)
