@@ -116,6 +116,9 @@ type Config struct {
 	// claimLease is how long a path claim lasts unrenewed (shared.Lease
 	// by default; tests shorten it).
 	claimLease time.Duration
+	// sequenceWait, when set, replaces the constant of that name (tests
+	// shorten it).
+	sequenceWait time.Duration
 }
 
 func (c *Config) defaults() {
@@ -204,9 +207,11 @@ type Log struct {
 	writer string
 	// sequenceWait, with several writers, bounds the wait for Tessera to
 	// sequence a claimed leaf (a writer stopped holding Tessera's
-	// sequencing lock stalls every writer): the add is answered 503 and
-	// its claim left to be rolled forward. 0: no bound (one writer).
+	// sequencing lock stalls every writer): the add is answered 503. Its
+	// ticket stays held until Tessera answers (late), so that no other
+	// writer finishes the add meanwhile. 0: no bound (one writer).
 	sequenceWait time.Duration
+	late         sync.WaitGroup
 
 	mounts       []func(*http.ServeMux)
 	follow       *follower
@@ -393,13 +398,22 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	l.follow = newFollower(reader, ix, cfg.Logger, func(uint64) {}, l.metrics)
 	if cfg.Storage == StorageS3 {
 		l.writer = writerID(cfg.DataDir)
-		l.sequenceWait = sequenceWait
+		l.sequenceWait = cmp.Or(cfg.sequenceWait, sequenceWait)
 		sd, err := shared.Open(bg, shared.Config{
 			DSN:    cfg.S3.DSN,
 			Writer: l.writer,
 			Lease:  cfg.claimLease,
-			Append: func(ctx context.Context, leaf []byte) (uint64, error) {
-				return l.awaitContext(ctx, l.appender.Add(context.WithoutCancel(ctx), tessera.NewEntry(leaf)))
+			Append: func(leaf []byte) <-chan shared.Appended {
+				c := make(chan shared.Appended, 1)
+				f := l.appender.Add(bg, tessera.NewEntry(leaf))
+				go func() {
+					idx, err := f()
+					if err != nil {
+						err = appendError(err)
+					}
+					c <- shared.Appended{Index: idx.Index, Err: err}
+				}()
+				return c
 			},
 			CatchUp:       l.follow.catchUp,
 			IndexSize:     ix.Size,
@@ -553,7 +567,11 @@ func (l *Log) Shutdown(ctx context.Context) error {
 		err := whyStopped(wctx, l.shutdown(wctx))
 		stop()
 		if l.decider != nil {
-			l.decider.Wait() // before the decider's batching stops
+			// Tessera's late answers (its shutdown answers every leaf it
+			// holds), then their records, before the decider's batching
+			// stops.
+			waitGroup(ctx, &l.late)
+			l.decider.Wait()
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("none came in time: are the witnesses up? %w", err)
@@ -716,15 +734,26 @@ func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult
 			at = append(at, i)
 		}
 	}
-	outs := make([]decide.Outcome, len(tickets))
+	outs := make([]decide.Outcome, 0, len(tickets))
 	for k, f := range futures {
 		i := at[k]
-		idx, err := l.await(f)
-		outs[k] = decide.Outcome{Ticket: tickets[k], Index: idx, Err: err, Queued: true}
+		idx, err, later := l.await(f)
+		if later != nil {
+			// Tessera has the leaf and may still sequence it: until it
+			// says, the ticket stays held (its lease renewed), so no
+			// other writer takes the add over and logs the leaf again
+			// at another index, after whatever came meanwhile.
+			errs[i] = err
+			t := tickets[k]
+			l.late.Go(func() {
+				a := <-later
+				l.decider.Sequenced(bg, []decide.Outcome{outcome(t, a.idx, a.err)})
+			})
+			continue
+		}
+		outs = append(outs, outcome(tickets[k], idx, err))
 		if err != nil {
 			errs[i] = err
-			// Refused before it was queued: certainly not sequenced.
-			outs[k].Queued = !errors.Is(err, ErrOverloaded) && !errors.Is(err, ErrShutdown)
 			continue
 		}
 		results[i] = AddResult{Index: idx, Leaf: leaves[i]}
@@ -738,37 +767,55 @@ func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult
 // sequence a claimed leaf: less than a lease, so the claim is still ours.
 const sequenceWait = 15 * time.Second
 
-// await waits for Tessera's answer, up to l.sequenceWait if set.
-func (l *Log) await(f tessera.IndexFuture) (uint64, error) {
-	if l.sequenceWait == 0 {
-		idx, err := f()
-		if err != nil {
-			return 0, appendError(err)
-		}
-		return idx.Index, nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.sequenceWait)
-	defer cancel()
-	return l.awaitContext(ctx, f)
+// outcome is what became of ticket t, given Tessera's answer.
+func outcome(t *decide.Ticket, idx uint64, err error) decide.Outcome {
+	// Refused before it was queued: certainly not sequenced.
+	queued := err == nil || !errors.Is(err, ErrOverloaded) && !errors.Is(err, ErrShutdown)
+	return decide.Outcome{Ticket: t, Index: idx, Err: err, Queued: queued}
 }
 
-// awaitContext waits for Tessera's answer until ctx ends: then the entry
-// may still be sequenced, and the add is answered 503 (ErrPathBusy).
-func (l *Log) awaitContext(ctx context.Context, f tessera.IndexFuture) (uint64, error) {
-	type answer struct {
-		idx tessera.Index
-		err error
-	}
+// answer is Tessera's answer for one leaf.
+type answer struct {
+	idx uint64
+	err error
+}
+
+// await waits for Tessera's answer, up to l.sequenceWait if set. When the
+// wait ends first, the error is ErrPathBusy (answered 503) and later
+// delivers Tessera's answer when it comes.
+func (l *Log) await(f tessera.IndexFuture) (idx uint64, err error, later <-chan answer) {
 	c := make(chan answer, 1)
-	go func() { idx, err := f(); c <- answer{idx, err} }()
+	resolve := func() {
+		idx, err := f()
+		if err != nil {
+			c <- answer{0, appendError(err)}
+			return
+		}
+		c <- answer{idx.Index, nil}
+	}
+	if l.sequenceWait == 0 {
+		resolve()
+		a := <-c
+		return a.idx, a.err, nil
+	}
+	go resolve()
+	t := time.NewTimer(l.sequenceWait)
+	defer t.Stop()
 	select {
 	case a := <-c:
-		if a.err != nil {
-			return 0, appendError(a.err)
-		}
-		return a.idx.Index, nil
+		return a.idx, a.err, nil
+	case <-t.C:
+		return 0, fmt.Errorf("%w: Tessera did not sequence the entry in %v", ErrPathBusy, l.sequenceWait), c
+	}
+}
+
+// waitGroup waits for wg, or until ctx ends.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
 	case <-ctx.Done():
-		return 0, fmt.Errorf("%w: Tessera did not sequence the entry in time (%v)", ErrPathBusy, ctx.Err())
 	}
 }
 

@@ -366,3 +366,81 @@ func TestIndexFilesSharedByWriters(t *testing.T) {
 		t.Errorf("index file bytes kept in a writer's data directory: %v", local)
 	}
 }
+
+// TestLateSequencingKeepsItsClaim: an add that Tessera has not sequenced
+// within sequenceWait is answered 503, but Tessera may still sequence its
+// leaf: until it says, the claim stays held, so another writer meeting the
+// path waits (and then refuses another content) instead of taking the add
+// over and logging the leaf a second time, later, after whatever came
+// between.
+func TestLateSequencingKeepsItsClaim(t *testing.T) {
+	s3 := needS3(t)
+	// A: every add outlives its 1 ms wait (Tessera batches for 300 ms).
+	a := startServer(t, t.TempDir(), func(c *Config) {
+		c.Storage, c.S3, c.claimLease, c.sequenceWait, c.BatchMaxAge = s3.Storage, s3.S3, 500*time.Millisecond, time.Millisecond, 300*time.Millisecond
+	})
+	b := startServer(t, secondWriter(t, a.dir), func(c *Config) { c.Storage, c.S3, c.claimLease = s3.Storage, s3.S3, 500*time.Millisecond })
+	db, err := sql.Open("mysql", s3.S3.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	p := "authors/id/R/RA/RACE/Late-1.tar.gz"
+	if code, body, _ := a.do("POST", "/add", a.log.Token(), addBody(p, 1)); code != http.StatusServiceUnavailable {
+		t.Fatalf("add at the writer whose Tessera is slow: %d %s, want 503", code, body)
+	}
+	code, body, _ := b.do("POST", "/add", b.log.Token(), addBody(p, 2))
+	var conflict struct{ Index uint64 }
+	json.Unmarshal(body, &conflict)
+	if code != http.StatusConflict {
+		t.Fatalf("another content at the other writer while the first is being sequenced: %d %s, want 409", code, body)
+	}
+	_, m, _ := b.do("GET", "/metrics", "", "")
+	if strings.Contains(string(m), "cpantlog_claims_rolled_forward_total{") {
+		t.Errorf("the other writer took over a live writer's add:\n%s", grepLines(string(m), "rolled_forward"))
+	}
+	// The first add is recorded where Tessera put it, once.
+	var idx sql.NullInt64
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var claimed []byte
+		if err := db.QueryRow(`SELECT claimed, idx FROM cpantlog_paths WHERE path = ?`, p).Scan(&claimed, &idx); err != nil {
+			t.Fatal(err)
+		}
+		if claimed == nil && idx.Valid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the late add was never recorded (claimed %q, idx %v)", claimed, idx)
+		}
+	}
+	if uint64(idx.Int64) != conflict.Index {
+		t.Errorf("the 409 names index %d, the path's row %d", conflict.Index, idx.Int64)
+	}
+	waitIndexed(t, b, uint64(idx.Int64)+1)
+	time.Sleep(time.Second) // A's batch, had it been sequenced twice, is in by now
+	size, err := b.log.reader.IntegratedSize(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitIndexed(t, b, size)
+	hist, err := b.log.History(p)
+	var at []uint64
+	for _, r := range hist {
+		at = append(at, r.Index)
+	}
+	if err != nil || len(hist) != 1 || hist[0].Index != uint64(idx.Int64) {
+		t.Errorf("history of %s: entries at %v (%v), want the first add alone at %d", p, at, err, idx.Int64)
+	}
+}
+
+// grepLines is the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for l := range strings.Lines(s) {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "")
+}

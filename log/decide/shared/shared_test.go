@@ -61,7 +61,11 @@ func open(t *testing.T, dsn, writer string, wait time.Duration) (*Decider, *inde
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	d, err := Open(ctx, Config{DSN: dsn, Writer: writer, Wait: wait, Lease: time.Minute,
-		Append:    func(context.Context, []byte) (uint64, error) { return 0, errors.New("no Tessera here") },
+		Append: func([]byte) <-chan Appended {
+			c := make(chan Appended, 1)
+			c <- Appended{Err: errors.New("no Tessera here")}
+			return c
+		},
 		CatchUp:   func(context.Context) error { return nil },
 		IndexSize: ix.Size})
 	if err != nil {
