@@ -29,10 +29,14 @@ rounds() {
   for round in 1 2 3; do
     # shellcheck disable=SC2086 # a side may be several processes
     kill -STOP $pb; kill -CONT $pa
+    cpu_before
     "$work/cpantlog-bench" "${argsA[@]}" --duration "$dur" --clients "$clients" --prefix "$a$round" | tee -a "$work/$a.txt"
+    cpu_after "$work/$a.txt"
     # shellcheck disable=SC2086
     kill -STOP $pa; kill -CONT $pb
+    cpu_before
     "$work/cpantlog-bench" "${argsB[@]}" --duration "$dur" --clients "$clients" --prefix "$b$round" | tee -a "$work/$b.txt"
+    cpu_after "$work/$b.txt"
   done
   # shellcheck disable=SC2086
   kill -CONT $pa $pb
@@ -41,4 +45,32 @@ rounds() {
   mb=$(awk '{print $2}' "$work/$b.txt" | sort -n | sed -n 2p)
   echo "median $a $ma adds/s, $b $mb adds/s; ratio $b/$a: $(awk -v a="$ma" -v b="$mb" 'BEGIN{printf "%.2f", b/a}')"
   echo "non-200 answers: $a $(awk '{s+=$6} END {print s+0}' FS='[ (,]+' "$work/$a.txt"), $b $(awk '{s+=$6} END {print s+0}' FS='[ (,]+' "$work/$b.txt")"
+}
+
+# cpu_before / cpu_after RESULTS: with CPANTLOG_BENCH_CPU=1, the CPU time
+# each program (by command name: the servers, MariaDB, the S3 server, the
+# load generator) spent during one round, per add of the round (the last
+# line of RESULTS): where an add's cost goes, the other side stopped.
+cpu_ticks() {
+  local f comm rest
+  for f in /proc/[0-9]*/stat; do
+    IFS= read -r rest <"$f" 2>/dev/null || continue
+    comm=${rest#*(}; comm=${comm%%)*}; rest=${rest##*) }
+    # shellcheck disable=SC2086 # fields: utime is the 12th after comm, stime the 13th
+    set -- $rest
+    echo "$comm ${12} ${13}"
+  done | awk '{t[$1]+=$2+$3} END {for (c in t) print c, t[c]}'
+}
+cpu_before() {
+  [ "${CPANTLOG_BENCH_CPU:-}" = 1 ] || return 0
+  cpu_ticks >"$work/cpu.before"
+}
+cpu_after() {
+  [ "${CPANTLOG_BENCH_CPU:-}" = 1 ] || return 0
+  local adds hz
+  adds=$(tail -1 "$1" | sed -n 's/.*(\([0-9]*\) adds.*/\1/p')
+  hz=$(getconf CLK_TCK)
+  cpu_ticks | awk -v adds="$adds" -v hz="$hz" 'NR == FNR {b[$1] = $2; next}
+    {d = $2 - b[$1]; if (d > 0 && adds > 0) { us = d / hz * 1e6 / adds; tot += us; if (us >= 1) printf "  %s %.0f µs", $1, us }}
+    END {printf "  (all: %.0f µs of CPU per add)\n", tot}' "$work/cpu.before" - | sed 's/^/cpu per add:/'
 }
