@@ -18,7 +18,8 @@
 //     entry now (too many adds in flight or Tessera pushed back; it is
 //     shutting down; another add holds the path): 503 with Retry-After: 1.
 //     The entry was not logged, or a retry of it finds it logged (a
-//     duplicate, 200).
+//     duplicate, 200). GET /lookup and /proof answer ErrPathBusy (an entry
+//     at the path is being indexed) 503 with Retry-After: 1 too.
 package adderr
 
 import (

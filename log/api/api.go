@@ -1,5 +1,5 @@
 // Package api is the log's HTTP API (DESIGN.md): a Server that answers
-// every request from an Ops, the few things it needs of a log, in the
+// every request from an Ops, what it needs of a log and nothing more, in the
 // shape of golang.org/x/mod/sumdb's Server over its ServerOps. Package log
 // builds one over its Log ((*log.Log).Handler); the API never sees more of
 // the log than Ops.
@@ -132,7 +132,8 @@ type Added struct {
 
 // Config is how a Server answers, besides its Ops.
 type Config struct {
-	// Metrics counts requests and adds and serves GET /metrics.
+	// Metrics counts requests and adds and serves GET /metrics
+	// (required: NewMetrics, once per registry).
 	Metrics *Metrics
 	// TokenFile is the name of the server's ingest token file, which a
 	// 401 points to.
