@@ -1,7 +1,7 @@
 // Package log is the cpan-tlog log personality on top of Tessera: it checks
 // and deduplicates CPAN uploads by path, appends them as v1 entries, keeps
 // the lookup index in step with the tree, and serves the read and write API
-// of DESIGN.md over HTTP.
+// of DESIGN.md over HTTP (package api, over the log as its Ops).
 //
 // Its promises: an add is answered only once Tessera has durably sequenced
 // the entry; at most one upload is ever logged for a path PAUSE does not let
@@ -604,28 +604,9 @@ type AddResult struct {
 	Duplicate bool // an identical entry was already logged at Index
 }
 
-// ConflictError is returned when the path already has a different entry
-// that PAUSE's rules do not let this one follow.
-type ConflictError struct {
-	Reason   string
-	Existing index.Record
-}
-
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%s (logged at index %d)", e.Reason, e.Existing.Index)
-}
-
-// ErrOverloaded means Tessera pushed back; the client should retry later.
-var ErrOverloaded = errors.New("log is overloaded, retry later")
-
-// MaxClockSkew is how far past the log's clock an entry's time may be: a
-// time is what PAUSE says, and a future one would keep an index version
-// "fresh" for ever.
-const MaxClockSkew = 5 * time.Minute
-
-// ErrFutureTime wraps the refusal of an entry whose time is later than the
-// log's clock plus MaxClockSkew.
-var ErrFutureTime = errors.New("time is in the future")
+// The errors of an add (ConflictError, ErrOverloaded, ErrShutdown,
+// ErrFutureTime, ErrIndexBytesMissing, ErrPathBusy) are package adderr's,
+// named in this package too (api.go).
 
 // checkTime refuses an entry time later than now plus MaxClockSkew.
 func checkTime(e *entry.Entry, now time.Time) error {
@@ -635,9 +616,6 @@ func checkTime(e *entry.Entry, now time.Time) error {
 	}
 	return nil
 }
-
-// ErrShutdown means the log is shutting down and takes no more adds.
-var ErrShutdown = errors.New("log is shutting down")
 
 // Add logs e unless an identical entry is already logged (then it returns
 // that one) or PAUSE's rules forbid it (ConflictError). It returns once the
@@ -970,10 +948,6 @@ func (l *Log) history(path string) ([]index.Record, error) {
 	}
 	return l.decider.History(context.Background(), path)
 }
-
-// ErrPathBusy means another add holds the path and did not finish in
-// time; retry.
-var ErrPathBusy = decide.ErrPathBusy
 
 // writerID names this writer in the claims it holds: the host and data
 // directory, for an operator reading the table.

@@ -2,23 +2,24 @@ package log
 
 import (
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/CPAN-Security/cpan-tlog/log/api"
 )
 
 // metrics are the log's Prometheus metrics, on a registry of its own so
 // that several logs can live in one process (tests do). The health
 // watch (package health) adds its gauges to the registry.
 type metrics struct {
-	registry   *prometheus.Registry
-	adds       *prometheus.CounterVec
-	addSeconds prometheus.Histogram
-	requests   *prometheus.CounterVec
-	indexSize  prometheus.Gauge
-	cpSize     prometheus.Gauge
+	registry *prometheus.Registry
+	// api are the HTTP API's: requests, adds, the checkpoint served.
+	api       *api.Metrics
+	indexSize prometheus.Gauge
 	// storageErrors counts storage failures by dependency (mysql, s3).
 	storageErrors *prometheus.CounterVec
 	// witnessRequests counts the log's add-checkpoint requests to its
@@ -35,28 +36,12 @@ type metrics struct {
 func newMetrics() *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
-		adds: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cpantlog_adds_total",
-			Help: "POST /add requests by outcome (logged, duplicate, conflict, invalid, unauthorized, too_large, overloaded, error) and by the name of the ingest token used (empty when none matched).",
-		}, []string{"outcome", "token"}),
-		addSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "cpantlog_add_seconds",
-			Help:    "Time from an add request to its durable sequencing.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
-		}),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cpantlog_http_requests_total",
-			Help: "HTTP requests by route and status code.",
-		}, []string{"route", "code"}),
 		indexSize: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cpantlog_index_size",
 			Help: "Entries held by the lookup index.",
 		}),
-		cpSize: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cpantlog_checkpoint_size",
-			Help: "Tree size of the latest checkpoint served.",
-		}),
 	}
+	m.api = api.NewMetrics(m.registry)
 	m.followPolls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cpantlog_follow_polls_total",
 		Help: "Polls of each --follow mirror, by outcome (ok, error).",
@@ -78,7 +63,7 @@ func newMetrics() *metrics {
 		Help: "Path claims left by a writer that stopped between deciding an add and acknowledging it, finished by this writer: found (the tree held the leaf) or logged (this writer logged it).",
 	}, []string{"outcome"})
 	m.registry.MustRegister(m.followPolls, m.followLastOK, m.witnessRequests, m.storageErrors, m.claimsRolledForward)
-	m.registry.MustRegister(m.adds, m.addSeconds, m.requests, m.indexSize, m.cpSize,
+	m.registry.MustRegister(m.indexSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -3,7 +3,6 @@ package log
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -61,10 +60,6 @@ func (l *Log) WriteProofs(ctx context.Context) (int, error) { return l.proofs.Wr
 // the bucket) that keeps the bytes of every logged index file version
 // (package indexfiles).
 const IndexFilesDir = indexfiles.Dir
-
-// ErrIndexBytesMissing refuses an index version whose bytes the log does
-// not hold: PUT them to /index-files/<sha256> first.
-var ErrIndexBytesMissing = errors.New("the bytes of this index file version are not stored")
 
 // indexFiles is the log's store of index file versions (package
 // indexfiles), under the names the add path calls it by.

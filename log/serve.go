@@ -16,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
+	"github.com/CPAN-Security/cpan-tlog/log/api"
 	"github.com/CPAN-Security/cpan-tlog/log/index"
 )
 
@@ -26,8 +27,8 @@ import (
 // every acknowledged entry is in a published checkpoint (or the witnesses
 // make clear none can come), and closes the log.
 func Serve(ctx context.Context, l *Log, ln net.Listener) error {
-	// POST /add?wait=1 waits for a checkpoint, up to a minute.
-	srv := httpserver.New(l.Handler(), 90*time.Second)
+	// POST /add?wait=1 waits for a checkpoint, up to api.MaxProofWait.
+	srv := httpserver.New(l.Handler(), api.WriteTimeout)
 	bound := l.cfg.ShutdownTimeout
 	served, watched := make(chan struct{}), make(chan struct{})
 	var drainStart time.Time

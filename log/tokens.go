@@ -11,7 +11,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -368,18 +367,13 @@ func (l *Log) ReloadTokens() error {
 	return l.tokens.reload("SIGHUP")
 }
 
-// authorize names the token r's Authorization header carries, or says
-// it carries none the log accepts.
-func (l *Log) authorize(r *http.Request) (string, bool) {
+// authorize names the token an Authorization header's value carries, or
+// says it carries none the log accepts.
+func (l *Log) authorize(authorization string) (string, bool) {
 	if l.tokens == nil {
 		return "", false
 	}
-	return l.tokens.cur.Load().match(r.Header.Get("Authorization"))
-}
-
-func (l *Log) authorized(r *http.Request) bool {
-	_, ok := l.authorize(r)
-	return ok
+	return l.tokens.cur.Load().match(authorization)
 }
 
 // createTokenFile writes a token file of one generated token (named
