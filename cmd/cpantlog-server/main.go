@@ -28,6 +28,7 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/client/sigstore"
 	"github.com/CPAN-Security/cpan-tlog/internal/cli"
 	"github.com/CPAN-Security/cpan-tlog/internal/httpserver"
+	"github.com/CPAN-Security/cpan-tlog/internal/linebuf"
 	"github.com/CPAN-Security/cpan-tlog/internal/minicpan"
 	"github.com/CPAN-Security/cpan-tlog/internal/tesseralog"
 	tlog "github.com/CPAN-Security/cpan-tlog/log"
@@ -208,12 +209,22 @@ func serve(args []string) error {
 		}
 		cfg.Sigstore = v
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	// One log line per add costs a write(2) each under load (issue 39):
+	// lines are batched, warnings and errors written at once.
+	stderr := linebuf.New(os.Stderr, 0)
+	defer stderr.Close() // before main prints serve's error; nowhere to report its own
+	logger := slog.New(linebuf.Handler(slog.NewTextHandler(stderr, nil), stderr))
 	cfg.Logger = logger
 	klog.SetSlogLogger(slog.New(tesseralog.New(logger.Handler(), 0))) // Tessera logs through klog: one log stream, one line a message
 
-	ctx, stop := serveSignals(os.Stderr, os.Exit)
+	// A second signal exits at once: its message follows the buffered
+	// lines, and all are written before the process ends.
+	ctx, stop := serveSignals(stderr, func(code int) { stderr.Close(); os.Exit(code) })
 	defer stop()
+	// From the first signal on, lines are written at once (Close writes
+	// through): the operator watches the shutdown say what it waits for,
+	// and the burst of adds is over.
+	go func() { <-ctx.Done(); stderr.Close() }()
 	// SIGHUP reloads the ingest tokens; caught from here on, so that one
 	// sent while the log opens does not end the process.
 	hup := make(chan os.Signal, 1)
