@@ -567,11 +567,14 @@ func (l *Log) Shutdown(ctx context.Context) error {
 		err := whyStopped(wctx, l.shutdown(wctx))
 		stop()
 		if l.decider != nil {
-			// Tessera's late answers (its shutdown answers every leaf it
-			// holds), then their records, before the decider's batching
-			// stops.
-			waitGroup(ctx, &l.late)
-			l.decider.Wait()
+			// Tessera's late answers (its queue flushes until l.cancel;
+			// its shutdown does not wait for them), then their records
+			// and late roll forwards, before the decider's batching
+			// stops. Both bounded by ctx: a claim still held then is no
+			// longer renewed, and another writer (or this one, started
+			// again) finishes it.
+			waitUntil(ctx, l.late.Wait)
+			waitUntil(ctx, l.decider.Wait)
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("none came in time: are the witnesses up? %w", err)
@@ -787,10 +790,10 @@ func (l *Log) await(f tessera.IndexFuture) (idx uint64, err error, later <-chan 
 	}
 }
 
-// waitGroup waits for wg, or until ctx ends.
-func waitGroup(ctx context.Context, wg *sync.WaitGroup) {
+// waitUntil runs wait (a WaitGroup's) until it returns or ctx ends.
+func waitUntil(ctx context.Context, wait func()) {
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
