@@ -23,6 +23,7 @@ build_tessera() {
 # proof tree catching up) does not run in the other's time.
 rounds() {
   local a=$1 pa=$2 b=$3 pb=$4; shift 4
+  cpu_pids="$pa $pb"
   local argsA=() argsB=()
   while [ "$1" != -- ]; do argsA+=("$1"); shift; done; shift
   argsB=("$@")
@@ -48,12 +49,16 @@ rounds() {
 }
 
 # cpu_before / cpu_after RESULTS: with CPANTLOG_BENCH_CPU=1, the CPU time
-# each program (by command name: the servers, MariaDB, the S3 server, the
-# load generator) spent during one round, per add of the round (the last
-# line of RESULTS): where an add's cost goes, the other side stopped.
+# each program (by command name) of the run spent during one round, per
+# add of the round (the last line of RESULTS): where an add's cost goes,
+# the other side stopped. The programs of the run: the servers measured
+# ($cpu_pids, set by rounds) and the test services
+# (CPANTLOG_TEST_SERVICES_PIDS, from scripts/test-services.sh), not
+# whatever else this machine runs. The load generator is not counted.
 cpu_ticks() {
-  local f comm rest
-  for f in /proc/[0-9]*/stat; do
+  local f comm rest pid
+  for pid in $cpu_pids ${CPANTLOG_TEST_SERVICES_PIDS:-}; do
+    f=/proc/$pid/stat
     IFS= read -r rest <"$f" 2>/dev/null || continue
     comm=${rest#*(}; comm=${comm%%)*}; rest=${rest##*) }
     # shellcheck disable=SC2086 # fields: utime is the 12th after comm, stime the 13th

@@ -100,5 +100,8 @@ if [ -x "$gw" ]; then
 else
   _ts_report+=("versitygw unavailable (go install failed)")
 fi
+# For the benchmarks' CPU accounting (scripts/bench-lib.sh): these
+# servers, not another test's of the same name.
+export CPANTLOG_TEST_SERVICES_PIDS="${_tspids[*]}"
 printf 'test-services: %s\n' "${_ts_report[@]}"
 echo "test-services: MySQL ${CPANTLOG_TEST_MYSQL_DSN:-unavailable}, S3 ${CPANTLOG_TEST_S3_ENDPOINT:-unavailable}; stop them with cpantlog_services_stop"
