@@ -281,3 +281,71 @@ func TestLockedRowLapsesEveryClaim(t *testing.T) {
 		t.Errorf("the upload of %s is in the tree at %v (a delete between): a late add's claim lapsed while its writer was alive, and both writers logged it", p, at)
 	}
 }
+
+// TestLateErrorEndsClaim: Tessera answers a late add with an error (its
+// sequencing waited too long for SeqCoord, held here by the test as a
+// stopped writer would). The claim is then ended, not kept: another
+// writer rolls it forward, logging the claimed leaf once, and refuses its
+// own other content; the first writer never logs it.
+func TestLateErrorEndsClaim(t *testing.T) {
+	s3 := needS3(t)
+	db, err := sql.Open("mysql", s3.S3.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Tessera's sessions keep the server's lock wait (IdleBoundedDSN):
+	// shortened for the sessions the writers open from here on.
+	var was int
+	if err := db.QueryRow(`SELECT @@GLOBAL.innodb_lock_wait_timeout`).Scan(&was); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`SET GLOBAL innodb_lock_wait_timeout = 2`); err != nil {
+		t.Skipf("cannot shorten Tessera's lock wait: %v", err)
+	}
+	t.Cleanup(func() { db.Exec(`SET GLOBAL innodb_lock_wait_timeout = ?`, was) })
+	dirA := t.TempDir()
+	a := openWriter(t, dirA, func(c *Config) {
+		c.Storage, c.S3, c.claimLease, c.sequenceWait = s3.Storage, s3.S3, 500*time.Millisecond, time.Millisecond
+	})
+	b := startServer(t, secondWriter(t, dirA), func(c *Config) { c.Storage, c.S3, c.claimLease = s3.Storage, s3.S3, 500*time.Millisecond })
+	tx, err := db.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var next uint64
+	if err := tx.QueryRow(`SELECT next FROM SeqCoord WHERE id = 0 FOR UPDATE`).Scan(&next); err != nil {
+		t.Fatal(err)
+	}
+	p := "authors/id/R/RA/RACE/LateErr-1.tar.gz"
+	body := addBody(p, 1)
+	if _, err := lateAdd(t, a, body); !errors.Is(err, ErrPathBusy) {
+		t.Fatalf("add at the writer whose Tessera is held: %v, want ErrPathBusy", err)
+	}
+	// Tessera's sequencing fails after 2 s: the claim's lease is ended.
+	for deadline := time.Now().Add(8 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var expired sql.NullBool
+		if err := db.QueryRow(`SELECT lease_until < NOW(6) FROM cpantlog_paths WHERE path = ?`, p).Scan(&expired); err != nil {
+			t.Fatal(err)
+		}
+		if expired.Bool {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the claim of an add Tessera failed late was not ended")
+		}
+	}
+	tx.Rollback()
+	code, rb, _ := b.do("POST", "/add", b.log.Token(), addBody(p, 2))
+	if code != http.StatusConflict {
+		t.Fatalf("other content at B after A's late failure: %d %s, want 409 (A's claimed leaf logged by B)", code, rb)
+	}
+	time.Sleep(2 * time.Second) // A's Tessera, had it kept the leaf, has flushed it
+	if at := lateCopies(t, b, p, lateLeaf(t, body)); len(at) != 1 {
+		t.Errorf("the claimed leaf is in the tree at %v, want once", at)
+	}
+	if at := lateCopies(t, b, p, lateLeaf(t, addBody(p, 2))); len(at) != 0 {
+		t.Errorf("B's other content is in the tree at %v", at)
+	}
+}
