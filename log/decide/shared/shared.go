@@ -756,17 +756,43 @@ func (d *Decider) renewLoop(ctx context.Context) {
 		d.liveMu.Unlock()
 		for len(paths) > 0 {
 			n := min(len(paths), 512)
-			c, cancel := context.WithTimeout(ctx, d.cfg.Lease/3)
-			// Tokens are random and unique: a path's row matches only its own.
-			_, err := d.db.ExecContext(c, `UPDATE cpantlog_paths SET lease_until = NOW(6) + INTERVAL ? MICROSECOND WHERE path IN (`+placeholders(n)+`) AND token IN (`+placeholders(n)+`)`,
-				append(append([]any{d.cfg.Lease.Microseconds()}, paths[:n]...), tokens[:n]...)...)
-			cancel()
+			err := d.renew(ctx, paths[:n], tokens[:n])
+			if err != nil && ctx.Err() == nil && n > 1 {
+				// One row locked by another transaction (a writer
+				// stopped inside a claim transaction holds its rows
+				// until the server drops its session, IdleWait) fails
+				// the whole statement: renewed one by one, the other
+				// claims do not lapse with it.
+				var failed sync.WaitGroup
+				errs := make([]error, n)
+				sem := make(chan struct{}, 8)
+				for i := range n {
+					failed.Go(func() {
+						sem <- struct{}{}
+						defer func() { <-sem }()
+						errs[i] = d.renew(ctx, paths[i:i+1], tokens[i:i+1])
+					})
+				}
+				failed.Wait()
+				err = errors.Join(errs...)
+			}
 			if err != nil && ctx.Err() == nil {
 				d.cfg.Logger.Warn("could not renew path claims; another writer may finish them", "err", err)
 			}
 			paths, tokens = paths[n:], tokens[n:]
 		}
 	}
+}
+
+// renew extends the leases of the claims of paths, tokens (in one
+// statement, bounded by a third of a lease).
+func (d *Decider) renew(ctx context.Context, paths, tokens []any) error {
+	c, cancel := context.WithTimeout(ctx, d.cfg.Lease/3)
+	defer cancel()
+	// Tokens are random and unique: a path's row matches only its own.
+	_, err := d.db.ExecContext(c, `UPDATE cpantlog_paths SET lease_until = NOW(6) + INTERVAL ? MICROSECOND WHERE path IN (`+placeholders(len(paths))+`) AND token IN (`+placeholders(len(tokens))+`)`,
+		append(append([]any{d.cfg.Lease.Microseconds()}, paths...), tokens...)...)
+	return err
 }
 
 // rollForward finishes the add of a writer that claimed path and did not
