@@ -762,19 +762,31 @@ func (d *Decider) renewLoop(ctx context.Context) {
 				// stopped inside a claim transaction holds its rows
 				// until the server drops its session, IdleWait) fails
 				// the whole statement: renewed one by one, the other
-				// claims do not lapse with it.
-				var failed sync.WaitGroup
+				// claims do not lapse with it. All within a third of a
+				// lease: a database that does not answer at all must
+				// not hold the loop for n such waits.
+				c, cancel := context.WithTimeout(ctx, d.cfg.Lease/3)
+				var each sync.WaitGroup
 				errs := make([]error, n)
 				sem := make(chan struct{}, 8)
 				for i := range n {
-					failed.Go(func() {
-						sem <- struct{}{}
+					each.Go(func() {
+						select {
+						case sem <- struct{}{}:
+						case <-c.Done():
+							errs[i] = c.Err()
+							return
+						}
 						defer func() { <-sem }()
-						errs[i] = d.renew(ctx, paths[i:i+1], tokens[i:i+1])
+						errs[i] = d.renew(c, paths[i:i+1], tokens[i:i+1])
 					})
 				}
-				failed.Wait()
-				err = errors.Join(errs...)
+				each.Wait()
+				cancel()
+				err = nil
+				if failed := slices.DeleteFunc(errs, func(e error) bool { return e == nil }); len(failed) > 0 {
+					err = fmt.Errorf("%d of %d claims: %w", len(failed), n, failed[0])
+				}
 			}
 			if err != nil && ctx.Err() == nil {
 				d.cfg.Logger.Warn("could not renew path claims; another writer may finish them", "err", err)
