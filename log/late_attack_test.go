@@ -443,3 +443,49 @@ func TestFrozenWriterLogsUploadAfterDelete(t *testing.T) {
 		t.Errorf("the upload of %s is in the tree at %v, its delete between: the frozen writer logged it again on resuming", p2, at)
 	}
 }
+
+// TestShutdownRecordsLateAdd: Shutdown with time to spare waits for
+// Tessera's late answer and records it: the path's row holds the entry,
+// no claim is left for another writer to roll forward, and the leaf is in
+// the tree once.
+func TestShutdownRecordsLateAdd(t *testing.T) {
+	s3 := needS3(t)
+	dirA := t.TempDir()
+	a := openWriter(t, dirA, func(c *Config) {
+		c.Storage, c.S3, c.claimLease, c.sequenceWait, c.BatchMaxAge = s3.Storage, s3.S3, 500*time.Millisecond, time.Millisecond, 2*time.Second
+	})
+	db, err := sql.Open("mysql", s3.S3.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p := "authors/id/R/RA/RACE/LateRecorded-1.tar.gz"
+	body := addBody(p, 1)
+	if _, err := lateAdd(t, a, body); !errors.Is(err, ErrPathBusy) {
+		t.Fatalf("add at the writer whose Tessera is slow: %v, want ErrPathBusy", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	var claimed []byte
+	var idx sql.NullInt64
+	if err := db.QueryRow(`SELECT claimed, idx FROM cpantlog_paths WHERE path = ?`, p).Scan(&claimed, &idx); err != nil {
+		t.Fatal(err)
+	}
+	if claimed != nil || !idx.Valid {
+		t.Fatalf("after Shutdown the late add's row has claimed %q, idx %v: not recorded", claimed, idx)
+	}
+	b := startServer(t, secondWriter(t, dirA), func(c *Config) { c.Storage, c.S3, c.claimLease = s3.Storage, s3.S3, 500*time.Millisecond })
+	// B integrates what A sequenced after its Tessera's shutdown began.
+	var at []uint64
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if at = lateCopies(t, b, p, lateLeaf(t, body)); len(at) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(at) != 1 || at[0] != uint64(idx.Int64) {
+		t.Errorf("the late add is in the tree at %v, want once at %d", at, idx.Int64)
+	}
+}
