@@ -489,3 +489,113 @@ func TestShutdownRecordsLateAdd(t *testing.T) {
 		t.Errorf("the late add is in the tree at %v, want once at %d", at, idx.Int64)
 	}
 }
+
+// TestGivenUpClaimNotRenewedAgain: a late add that Tessera fails has its
+// lease ended (Sequenced) so that another writer finishes it at once. A
+// renewal that listed the writer's live claims just before must not
+// extend that lease again: the path would be held by nobody for a whole
+// lease (in production 30 s of 503s). Renewals are slow to reach the row
+// when another of the writer's rows is locked (the batch fails, then one
+// by one), which widens the window; Tessera's failure is timed into it by
+// killing its session waiting for the sequencing lock.
+func TestGivenUpClaimNotRenewedAgain(t *testing.T) {
+	s3 := needS3(t)
+	db, err := sql.Open("mysql", s3.S3.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a := openWriter(t, t.TempDir(), func(c *Config) {
+		c.Storage, c.S3, c.claimLease, c.sequenceWait = s3.Storage, s3.S3, 500*time.Millisecond, time.Millisecond
+	})
+	seq, err := db.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seq.Rollback()
+	var next uint64
+	if err := seq.QueryRow(`SELECT next FROM SeqCoord WHERE id = 0 FOR UPDATE`).Scan(&next); err != nil {
+		t.Fatal(err)
+	}
+	q := "authors/id/R/RA/RACE/GiveUp-0.tar.gz"
+	p := "authors/id/R/RA/RACE/GiveUp-1.tar.gz"
+	for i, path := range []string{q, p} {
+		if _, err := lateAdd(t, a, addBody(path, i)); !errors.Is(err, ErrPathBusy) {
+			t.Fatalf("add of %s at the writer whose Tessera is held: %v, want ErrPathBusy", path, err)
+		}
+	}
+	row, err := db.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer row.Rollback()
+	var x []byte
+	if err := row.QueryRow(`SELECT path FROM cpantlog_paths WHERE path = ? FOR UPDATE`, q).Scan(&x); err != nil {
+		t.Fatal(err)
+	}
+	var token []byte // the claim's, as last read
+	lease := func() (until string, live bool) {
+		t.Helper()
+		if err := db.QueryRow(`SELECT lease_until, lease_until > NOW(6), token FROM cpantlog_paths WHERE path = ?`, p).Scan(&until, &live, &token); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	// Two renewals of p seen: the next listing of live claims comes about
+	// one renewal period after the second.
+	first, _ := lease()
+	var renewed time.Time
+	for deadline := time.Now().Add(3 * time.Second); renewed.IsZero(); time.Sleep(2 * time.Millisecond) {
+		if u, _ := lease(); u != first {
+			renewed = time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("p's claim is not being renewed")
+		}
+	}
+	second, _ := lease()
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		if u, _ := lease(); u != second {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("p's claim is not being renewed")
+		}
+	}
+	time.Sleep(250 * time.Millisecond)
+	// Tessera's sequencing, waiting for SeqCoord, fails now.
+	lease()
+	before := token
+	var id int64
+	if err := db.QueryRow(`SELECT id FROM information_schema.processlist WHERE info LIKE '%SeqCoord%FOR UPDATE%' AND id <> CONNECTION_ID() ORDER BY time DESC LIMIT 1`).Scan(&id); err != nil {
+		t.Fatalf("Tessera's session waiting for SeqCoord: %v", err)
+	}
+	if _, err := db.Exec(`KILL ?`, id); err != nil {
+		t.Fatal(err)
+	}
+	// Taken over again (a new token: this writer's sweep rolls it
+	// forward) is right; renewed under the token it was given up with is
+	// not.
+	var ended time.Time
+	var given []byte
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		_, live := lease()
+		switch {
+		case ended.IsZero() && (!live || string(token) != string(before)):
+			ended, given = time.Now(), token
+			if live {
+				return // already rolled forward
+			}
+		case live && !ended.IsZero() && string(token) == string(given):
+			t.Fatalf("%s's lease, ended when Tessera failed its add, was renewed %v later by the writer that gave it up", p, time.Since(ended).Round(time.Millisecond))
+		case live && !ended.IsZero():
+			return // rolled forward
+		}
+		if !ended.IsZero() && time.Since(ended) > time.Second {
+			return
+		}
+	}
+	if ended.IsZero() {
+		t.Fatal("the claim of an add Tessera failed late was not ended")
+	}
+}

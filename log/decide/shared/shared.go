@@ -676,7 +676,7 @@ func (d *Decider) Sequenced(ctx context.Context, outs []decide.Outcome) {
 			recs = append(recs, record{path: t.Path, token: t.Token})
 		default:
 			c, cancel := context.WithTimeout(bg, d.cfg.Wait)
-			if _, err := d.db.ExecContext(c, `UPDATE cpantlog_paths SET lease_until = NOW(6) - INTERVAL 1 SECOND WHERE path = ? AND token = ?`, t.Path, t.Token); err != nil {
+			if _, err := d.db.ExecContext(c, endLease, newToken(), t.Path, t.Token); err != nil {
 				d.cfg.Logger.Warn("could not give up a path claim; it expires by itself", "path", t.Path, "err", err)
 			}
 			cancel()
@@ -694,6 +694,14 @@ func (d *Decider) Sequenced(ctx context.Context, outs []decide.Outcome) {
 		})
 	}
 }
+
+// endLease gives a claim up (args: a new token, the path, the claim's
+// token): its lease ends, so that the next writer to meet it rolls it
+// forward. The token changes too: a renewal that listed the claim as live
+// just before (renewLoop) then matches nothing, where it would have
+// extended the lease again, holding the path for a lease with nobody
+// finishing it.
+const endLease = `UPDATE cpantlog_paths SET lease_until = NOW(6) - INTERVAL 1 SECOND, token = ? WHERE path = ? AND token = ?`
 
 // Wait waits for the background records of outcomes reported.
 func (d *Decider) Wait() { d.recording.Wait() }
@@ -826,7 +834,7 @@ func (d *Decider) rollForward(ctx context.Context, path string, orphan claimResu
 	giveUp := func(err error) error {
 		c, cancel := context.WithTimeout(bg, d.cfg.Wait)
 		defer cancel()
-		if _, oerr := d.db.ExecContext(c, `UPDATE cpantlog_paths SET lease_until = NOW(6) - INTERVAL 1 SECOND WHERE path = ? AND token = ?`, path, tok); oerr != nil {
+		if _, oerr := d.db.ExecContext(c, endLease, newToken(), path, tok); oerr != nil {
 			d.cfg.Logger.Warn("could not give up a path claim; it expires by itself", "path", path, "err", oerr)
 		}
 		return err
