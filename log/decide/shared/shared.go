@@ -33,10 +33,17 @@
 // out. Its decision stands: the next writer to meet the claim, or the
 // sweep (Run) within a lease, takes it over, waits until the lookup index
 // covers everything Tessera has sequenced, and logs the claimed leaf itself
-// unless the tree already holds it. A leaf sequenced by the dead writer is
-// not sequenced twice unless that writer was alive all along and its
-// sequencing committed after the lease: then the same leaf appears twice,
-// a repeat, never a rewrite.
+// unless the tree already holds it. A live writer keeps its claims renewed
+// until Tessera answers, however late (an add answered 503 after its wait
+// included), so a claim lapses only when its writer cannot renew it: dead,
+// frozen (SIGSTOP, a paused VM) or cut off from the database for a lease.
+// A leaf sequenced by the dead writer is then not sequenced twice. A
+// writer frozen past its lease with the leaf still in Tessera's memory
+// queue sequences it when it resumes, after the writer that finished its
+// add: the same leaf twice, a repeat, never another content; and if the
+// path's delete came between, the path reads as uploaded again (the
+// monitor reports an upload after its delete). Nothing here can stop
+// that: Tessera's sequencing takes no fence from the claim.
 package shared
 
 import (
