@@ -410,11 +410,11 @@ func (ph *pathHistory) replay(off int64, rec upload, from int64) (Finding, bool)
 		// A deferred deletion before from was resolved, by a record after
 		// it, when its own bulk ended.
 		if off >= from && ph.known && !ph.latest.Deleted {
-			ph.latest.Deleted, ph.off = true, -1
+			ph.latest.Deleted, ph.latest.DeletedAt, ph.off = true, rec.Index, -1
 		}
 		return f, false
-	case off >= from && ph.known && rewrites(ph.path, ph.latest, rec):
-		f, found = rewriteFinding(rec.Index, ph.path, ph.latest, rec), true
+	case off >= from:
+		f, found = uploadFinding(rec.Index, ph.path, ph.known, ph.latest, rec)
 	}
 	ph.latest, ph.off, ph.known = rec, off, true
 	return f, found
@@ -607,8 +607,33 @@ func (sw *slotWriter) finish() (slotTable, error) {
 // PAUSE never lets change, so one logged is the log breaking its rule, and
 // clients would accept the rewritten file as logged.
 func rewriteFinding(idx uint64, p string, prev, now upload) Finding {
-	f := entryFinding(KindPathRewritten, idx, p, "%s logged again with other content at index %d (first at %d: sha256 %x, now %x); PAUSE never allows this, and the log refuses it: clients would accept the new content as logged",
-		p, idx, prev.Index, prev.SHA256[:], now.SHA256[:])
+	f := entryFinding(KindPathRewritten, idx, p, "%s logged again with other content at index %d (first at %d%s: sha256 %x, now %x); PAUSE never allows this, and the log refuses it: clients would accept the new content as logged",
+		p, idx, prev.Index, deletedAt(prev), prev.SHA256[:], now.SHA256[:])
 	f.Security = true
 	return f
+}
+
+// uploadAfterDeleteFinding is the finding for path p's upload prev, deleted,
+// logged again with the same content at idx. Security like a rewrite:
+// PAUSE never lets a deleted file's name be uploaded again, and the log
+// answers an identical leaf anywhere in a path's history as a duplicate, so
+// one logged is the log breaking its rule (a writer that logged a claimed
+// upload after another writer logged its delete); downstream the path reads
+// as present again though its author deleted it.
+func uploadAfterDeleteFinding(idx uint64, p string, prev upload) Finding {
+	f := entryFinding(KindUploadAfterDelete, idx, p, "%s logged again at index %d with the same content as its upload at %d%s (sha256 %x); PAUSE never lets a deleted file be uploaded again, and the log refuses a repeated upload: the path now reads as present though it was deleted",
+		p, idx, prev.Index, deletedAt(prev), prev.SHA256[:])
+	f.Security = true
+	return f
+}
+
+// deletedAt says, for a finding's text, where upload u was deleted.
+func deletedAt(u upload) string {
+	switch {
+	case !u.Deleted:
+		return ""
+	case u.DeletedAt == 0: // a record from before deletions kept their index
+		return ", deleted later"
+	}
+	return fmt.Sprintf(", deleted at %d", u.DeletedAt)
 }

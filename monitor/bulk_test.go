@@ -173,13 +173,31 @@ func TestBulkAuditFindsWhatChecksAsTheyComeFind(t *testing.T) {
 		return out
 	}
 	// What checks as they come find, worked out by hand.
-	want := [2][]string{{"path-rewritten:3", "path-rewritten:8"}, {"path-rewritten:358", "path-rewritten:362", "path-rewritten:365", "path-rewritten:366"}}
+	// B (uploaded at 1, deleted at 5) and F (15, deleted at 16 and 17) are
+	// logged again with their content: uploads after their delete.
+	want := [2][]string{{"path-rewritten:3", "upload-after-delete:6", "path-rewritten:8"}, {"path-rewritten:358", "upload-after-delete:359", "path-rewritten:362", "path-rewritten:365", "path-rewritten:366"}}
 	for k := 19; k < 58; k++ {
 		want[0] = append(want[0], fmt.Sprintf("path-rewritten:%d", k))
 	}
 	for r := range 2 {
 		if diff := cmp.Diff(want[r], kinds(rounds[0][r])); diff != "" {
 			t.Errorf("round %d checked as it came (-want +got):\n%s", r+1, diff)
+		}
+	}
+	// The repeats name their delete, in every mode (the words are compared
+	// below): F's was recorded in round 1, by whichever check.
+	for r, words := range map[int][2]string{0: {"upload-after-delete", "at index 6 with the same content as its upload at 1, deleted at 5 "}, 1: {"upload-after-delete", "at index 359 with the same content as its upload at 15, deleted at 16 "}} {
+		found := false
+		for _, f := range rounds[0][r] {
+			if f.Kind == words[0] {
+				found = true
+				if !strings.Contains(f.Message, words[1]) || !f.Security {
+					t.Errorf("round %d: %s (security %v), want it to say %q", r+1, f.Message, f.Security, words[1])
+				}
+			}
+		}
+		if !found {
+			t.Errorf("round %d: no %s finding", r+1, words[0])
 		}
 	}
 	ignoreSeen := cmpopts.IgnoreFields(Finding{}, "Seen")

@@ -18,9 +18,10 @@ const (
 	KindSplitView              = "split-view"               // security: a peer saw another history
 	KindStaleView              = "checkpoint-stale-view"    // security: a peer saw a newer tree the log keeps from this monitor
 	KindEntryMalformed         = "entry-malformed"
-	KindPathRewritten          = "path-rewritten"    // a path PAUSE never lets change logged with new content
-	KindUploaderMismatch       = "uploader-mismatch" // an upload in another author's directory
-	KindWatched                = "watched"           // a --watch rule matched
+	KindPathRewritten          = "path-rewritten"      // a path PAUSE never lets change logged with new content
+	KindUploadAfterDelete      = "upload-after-delete" // security: such a path logged again, same content, after its delete (other content: path-rewritten)
+	KindUploaderMismatch       = "uploader-mismatch"   // an upload in another author's directory
+	KindWatched                = "watched"             // a --watch rule matched
 	KindSigstoreChanged        = "sigstore-identity-changed"
 	KindSigstoreMissing        = "sigstore-identity-missing"
 	// KindLogUnauditable: the log served something the monitor cannot

@@ -151,9 +151,9 @@ func (m *Monitor) checkEntry(tx *bolt.Tx, idx uint64, e *entry.Entry, err error,
 	return append(out, fs...), err
 }
 
-// recordDeletion marks the path's upload deleted. The deleted upload stays
-// on record: a later upload of the path with other content is still a
-// rewrite.
+// recordDeletion marks the path's upload deleted, at idx. The deleted
+// upload stays on record: a later upload of the path with other content is
+// still a rewrite, and with the same content an upload after its delete.
 func (m *Monitor) recordDeletion(tx *bolt.Tx, idx uint64, e *entry.Entry, pathHash uint64) error {
 	uploads := m.st.uploads
 	if uploads.bulk != nil {
@@ -164,7 +164,7 @@ func (m *Monitor) recordDeletion(tx *bolt.Tx, idx uint64, e *entry.Entry, pathHa
 	} else if prev, known, err := uploads.getHashed(e.Path, pathHash); err != nil {
 		return err
 	} else if known && !prev.Deleted {
-		prev.Deleted = true
+		prev.Deleted, prev.DeletedAt = true, idx
 		if err := uploads.putHashed(e.Path, pathHash, prev); err != nil {
 			return err
 		}
@@ -173,7 +173,8 @@ func (m *Monitor) recordDeletion(tx *bolt.Tx, idx uint64, e *entry.Entry, pathHa
 }
 
 // checkUpload reports an upload with other content than the path's
-// previous one, and records it as the path's latest.
+// previous one, or the same upload again after its deletion, and records it
+// as the path's latest.
 func (m *Monitor) checkUpload(idx uint64, e *entry.Entry, pathHash uint64) ([]Finding, error) {
 	uploads := m.st.uploads
 	rec := upload{Index: idx, Size: e.Size, SHA256: e.SHA256}
@@ -186,10 +187,28 @@ func (m *Monitor) checkUpload(idx uint64, e *entry.Entry, pathHash uint64) ([]Fi
 		return nil, err
 	}
 	var out []Finding
-	if known && rewrites(e.Path, prev, rec) {
-		out = append(out, rewriteFinding(idx, e.Path, prev, rec))
+	if f, ok := uploadFinding(idx, e.Path, known, prev, rec); ok {
+		out = append(out, f)
 	}
 	return out, uploads.putHashed(e.Path, pathHash, rec)
+}
+
+// uploadFinding is what an upload now at idx of path p says, given the
+// path's latest upload prev (if known): a rewrite, an upload after its
+// delete, or nothing. An entry gets one of them: with other content after
+// a delete it is a rewrite (which names the delete), the graver of the two
+// as clients would accept the new content. Checks as entries come and the
+// deferred checks (pathHistory) share it, so both report the same words.
+func uploadFinding(idx uint64, p string, known bool, prev, now upload) (Finding, bool) {
+	switch {
+	case !known:
+		return Finding{}, false
+	case rewrites(p, prev, now):
+		return rewriteFinding(idx, p, prev, now), true
+	case prev.Deleted && !cpan.MayOverwrite(p):
+		return uploadAfterDeleteFinding(idx, p, prev), true
+	}
+	return Finding{}, false
 }
 
 // rewrites says whether upload now of path p, after the path's upload

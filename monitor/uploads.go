@@ -73,6 +73,11 @@ type upload struct {
 	Size    uint64
 	SHA256  [32]byte
 	Deleted bool // the path's latest entry is a deletion (of this upload)
+	// DeletedAt is the index of that deletion, kept so that an upload of
+	// the path after it (upload-after-delete) can name it; 0 when Deleted
+	// is not set or the record predates it (a deletion is never at index
+	// 0: it deletes an upload logged before it).
+	DeletedAt uint64
 	// DeferredDelete marks the record of a deletion whose check was
 	// deferred: it says nothing of the upload it deleted (see bulkPaths),
 	// only Index is set, and it is never a path's latest record.
@@ -88,9 +93,9 @@ const (
 	maxFile = slotOffsetMask * recordAlign
 	// maxLoad is the table's fill limit, in percent.
 	maxLoad = 80
-	// maxRecord bounds one record: a flag, three uvarints, a hash, a
+	// maxRecord bounds one record: a flag, four uvarints, a hash, a
 	// path of at most entry.MaxSize bytes and a checksum.
-	maxRecord = 1 + 3*binary.MaxVarintLen64 + 32 + 8192 + 4
+	maxRecord = 1 + 4*binary.MaxVarintLen64 + 32 + 8192 + 4
 )
 
 var errChecksDeferred = errors.New("monitor state: the audit that checks paths in bulk has not finished: run a round (cpantlog-monitor --once) to finish it first")
@@ -585,8 +590,11 @@ func putSlot(b []byte, v uint64) {
 }
 
 // A record is a flags byte (1: deleted; 2: author path; 4: a deferred
-// deletion; 0x80: checksummed), uvarints index and size, the sha256, the path as a uvarint
-// length and its bytes, and a CRC-32C of all that (little-endian). A
+// deletion; 8: the deletion's index follows; 0x80: checksummed), uvarints
+// index and size (and, with flag 8, the deletion's index), the sha256, the
+// path as a uvarint length and its bytes, and a CRC-32C of all that
+// (little-endian). Flag 8 is newer than the rest: a deleted record without
+// it reads as a deletion at an unknown index. A
 // flipped bit anywhere is a refusal to start, not a path silently
 // forgotten. Records written before the checksum (no 0x80) are read, and
 // openState rewrites their file.
@@ -598,6 +606,7 @@ const (
 	flagDeleted    = 1
 	flagAuthorPath = 2
 	flagDeferred   = 4
+	flagDeletedAt  = 8
 	flagChecksum   = 0x80
 )
 
@@ -634,6 +643,9 @@ func appendRecord(b []byte, p string, rec upload) []byte {
 	if rec.DeferredDelete {
 		flags |= flagDeferred
 	}
+	if rec.Deleted && rec.DeletedAt != 0 {
+		flags |= flagDeletedAt
+	}
 	if short, ok := authorPath(p); ok {
 		flags |= flagAuthorPath
 		p = short
@@ -641,6 +653,9 @@ func appendRecord(b []byte, p string, rec upload) []byte {
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, rec.Index)
 	b = binary.AppendUvarint(b, rec.Size)
+	if flags&flagDeletedAt != 0 {
+		b = binary.AppendUvarint(b, rec.DeletedAt)
+	}
 	b = append(b, rec.SHA256[:]...)
 	b = binary.AppendUvarint(b, uint64(len(p)))
 	b = append(b, p...)
@@ -654,21 +669,26 @@ func decodeRecord(b []byte) (string, upload, int, error) {
 	if len(b) < 1 {
 		return "", rec, 0, errShortRecord
 	}
-	if b[0]&^(flagDeleted|flagAuthorPath|flagDeferred|flagChecksum) != 0 || b[0]&(flagDeleted|flagDeferred) == flagDeleted|flagDeferred {
+	if b[0]&^(flagDeleted|flagAuthorPath|flagDeferred|flagDeletedAt|flagChecksum) != 0 || b[0]&(flagDeleted|flagDeferred) == flagDeleted|flagDeferred ||
+		b[0]&(flagDeletedAt|flagDeleted) == flagDeletedAt {
 		return "", rec, 0, fmt.Errorf("flags %#x", b[0])
 	}
 	rec.Deleted = b[0]&flagDeleted != 0
 	rec.DeferredDelete = b[0]&flagDeferred != 0
 	n := 1
-	var fields [2]uint64
-	for i := range fields {
+	var fields [3]uint64
+	nf := 2
+	if b[0]&flagDeletedAt != 0 {
+		nf = 3
+	}
+	for i := range nf {
 		v, k := binary.Uvarint(b[n:])
 		if k <= 0 {
 			return "", rec, 0, errShortRecord
 		}
 		fields[i], n = v, n+k
 	}
-	rec.Index, rec.Size = fields[0], fields[1]
+	rec.Index, rec.Size, rec.DeletedAt = fields[0], fields[1], fields[2]
 	if len(b) < n+32 {
 		return "", rec, 0, errShortRecord
 	}

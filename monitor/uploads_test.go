@@ -236,6 +236,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add(appendRecord(nil, testPath(1), testUpload(1)))
 	f.Add(appendRecord(nil, "", upload{Deleted: true}))
 	f.Add(appendRecord(nil, testPath(2), upload{Index: 5, DeferredDelete: true}))
+	f.Add(appendRecord(nil, testPath(3), upload{Index: 5, Deleted: true, DeletedAt: 9}))
 	for _, p := range authorPathCases {
 		f.Add(appendRecord(nil, p, testUpload(2)))
 	}
