@@ -44,11 +44,11 @@ Run 'cpantlog-monitor COMMAND -h' (or 'help COMMAND') for a command's flags.
 Exit codes with --once and audit-mirror: 0 clean, 1 findings, 2 error,
 3 security finding (fork, rollback, bad signature, root or tile mismatch,
 a path PAUSE never lets change logged with new content (path-rewritten),
-split view, anything that cannot be audited where a hijack could hide).
+or logged again after its delete (upload-after-delete), split view, anything that cannot be audited where a hijack could hide).
 
 Finding kinds: checkpoint-bad-signature, checkpoint-untrusted,
 checkpoint-rollback, checkpoint-fork, root-mismatch, tile-mismatch,
-split-view, checkpoint-stale-view, entry-malformed, path-rewritten, uploader-mismatch, watched,
+split-view, checkpoint-stale-view, entry-malformed, path-rewritten, upload-after-delete, uploader-mismatch, watched,
 sigstore-identity-changed, sigstore-identity-missing, mirror-unlogged,
 mirror-mismatch, mirror-missing; every logged 02packages and 06perms
 version is diffed with the previous one (its bytes from the log, else
