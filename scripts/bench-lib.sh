@@ -59,7 +59,8 @@ cpu_ticks() {
   local f comm rest pid
   for pid in $cpu_pids ${CPANTLOG_TEST_SERVICES_PIDS:-}; do
     f=/proc/$pid/stat
-    IFS= read -r rest <"$f" 2>/dev/null || continue
+    [ -r "$f" ] || continue # a server that exited
+    IFS= read -r rest 2>/dev/null <"$f" || continue
     comm=${rest#*(}; comm=${comm%%)*}; rest=${rest##*) }
     # shellcheck disable=SC2086 # fields: utime is the 12th after comm, stime the 13th
     set -- $rest

@@ -32,7 +32,7 @@ cpantlog_services_stop() {
   done
   _tspids=()
   rm -rf "$_tsdir" || true
-  unset CPANTLOG_TEST_MYSQL_DSN CPANTLOG_TEST_S3_ENDPOINT
+  unset CPANTLOG_TEST_MYSQL_DSN CPANTLOG_TEST_S3_ENDPOINT CPANTLOG_TEST_SERVICES_PIDS
   return 0
 }
 
