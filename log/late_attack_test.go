@@ -50,7 +50,7 @@ func lateAdd(t *testing.T, l *Log, body string) (AddResult, error) {
 // that Tessera has not sequenced in time keeps its claim until Tessera
 // answers.
 
-// lateLeaf is the leaf of addBody-style JSON body.
+// lateLeaf is the leaf of an addBody-style JSON body.
 func lateLeaf(t *testing.T, body string) []byte {
 	t.Helper()
 	var r AddRequest

@@ -140,21 +140,7 @@ func TestDeadWriterClaimIsRolledForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	leafOf := func(body string) []byte {
-		var r AddRequest
-		if err := json.Unmarshal([]byte(body), &r); err != nil {
-			t.Fatal(err)
-		}
-		e, err := r.Entry()
-		if err != nil {
-			t.Fatal(err)
-		}
-		leaf, err := e.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return leaf
-	}
+	leafOf := func(body string) []byte { return lateLeaf(t, body) }
 	// An expired claim, as a writer killed between deciding and
 	// sequencing leaves it.
 	orphan := func(path string, leaf []byte) {
