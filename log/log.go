@@ -211,7 +211,7 @@ type Log struct {
 	// ticket stays held until Tessera answers (late), so that no other
 	// writer finishes the add meanwhile. 0: no bound (one writer).
 	sequenceWait time.Duration
-	late         sync.WaitGroup
+	late         decide.Group
 
 	mounts       []func(*http.ServeMux)
 	follow       *follower
@@ -573,8 +573,8 @@ func (l *Log) Shutdown(ctx context.Context) error {
 			// stops. Both bounded by ctx: a claim still held then is no
 			// longer renewed, and another writer (or this one, started
 			// again) finishes it.
-			waitUntil(ctx, l.late.Wait)
-			waitUntil(ctx, l.decider.Wait)
+			l.late.Wait(ctx)
+			l.decider.Wait(ctx)
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("none came in time: are the witnesses up? %w", err)
@@ -787,16 +787,6 @@ func (l *Log) await(f tessera.IndexFuture) (idx uint64, err error, later <-chan 
 		return a.idx, a.err, nil
 	case <-t.C:
 		return 0, fmt.Errorf("%w: Tessera did not sequence the entry in %v", ErrPathBusy, l.sequenceWait), c
-	}
-}
-
-// waitUntil runs wait (a WaitGroup's) until it returns or ctx ends.
-func waitUntil(ctx context.Context, wait func()) {
-	done := make(chan struct{})
-	go func() { wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
 	}
 }
 

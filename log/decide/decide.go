@@ -113,8 +113,9 @@ type Decider interface {
 	// Run does the background work (finishing dead writers' decisions)
 	// until ctx ends.
 	Run(ctx context.Context)
-	// Wait waits for background records of outcomes already reported.
-	Wait()
+	// Wait waits for background records of outcomes already reported,
+	// or until ctx ends; it reports whether they all finished.
+	Wait(ctx context.Context) bool
 	Close() error
 }
 

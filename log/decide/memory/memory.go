@@ -166,7 +166,7 @@ func (d *Decider) MayContain(path string) bool { return d.known.mayContain(path)
 func (d *Decider) Run(context.Context) {}
 
 // Wait returns at once: Sequenced records in memory before it returns.
-func (d *Decider) Wait() {}
+func (d *Decider) Wait(context.Context) bool { return true }
 
 // Close does nothing; the index is the log's.
 func (d *Decider) Close() error { return nil }

@@ -45,7 +45,7 @@ func TestHostileHistoryHoldsEntryBeforeLast(t *testing.T) {
 			t.Fatalf("decision %d: %+v %v", i, ds, err)
 		}
 		d.Sequenced(t.Context(), []decide.Outcome{{Ticket: ds[0].Ticket, Index: uint64(i), Queued: true}})
-		d.Wait()
+		d.Wait(t.Context())
 	}
 	// The index empty: the upload is nowhere but in the tree.
 	h, err := d.History(t.Context(), p)

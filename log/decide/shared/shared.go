@@ -139,7 +139,7 @@ type Decider struct {
 	claims  *groupCommit[claimReq, claimResult]
 	records *groupCommit[record, struct{}]
 	// recording counts the outcomes being recorded in the background.
-	recording sync.WaitGroup
+	recording decide.Group
 
 	// live holds the tickets being sequenced, whose leases are renewed.
 	liveMu sync.Mutex
@@ -711,7 +711,7 @@ func (d *Decider) Sequenced(ctx context.Context, outs []decide.Outcome) {
 const endLease = `UPDATE cpantlog_paths SET lease_until = NOW(6) - INTERVAL 1 SECOND, token = ? WHERE path = ? AND token = ?`
 
 // Wait waits for the background records of outcomes reported.
-func (d *Decider) Wait() { d.recording.Wait() }
+func (d *Decider) Wait(ctx context.Context) bool { return d.recording.Wait(ctx) }
 
 // recordTx writes outcomes into their rows, in one statement: a row whose
 // claim is still the ticket's (a claim taken over meanwhile belongs to its

@@ -137,7 +137,7 @@ func TestTwoWritersOnePath(t *testing.T) {
 		t.Fatalf("decisions %+v and %+v: want one New and one busy", da[0], db[0])
 	}
 	winner.Sequenced(t.Context(), []decide.Outcome{{Ticket: da[0].Ticket, Index: 0, Queued: true}})
-	winner.Wait()
+	winner.Wait(t.Context())
 	e2, _ := entry.Parse(ll)
 	d2, err := loser.Decide(t.Context(), []decide.Request{{Entry: e2, Leaf: ll, Rule: oneContent(ll, nil)}})
 	if err != nil || d2[0].Kind != decide.Refused || errors.Is(d2[0].Err, decide.ErrPathBusy) {
@@ -196,7 +196,7 @@ func TestStoppedTransactionBoundsDecide(t *testing.T) {
 		t.Fatalf("decision after the row was released: %+v %v, want New", ds, err)
 	}
 	d.Sequenced(t.Context(), []decide.Outcome{{Ticket: ds[0].Ticket, Index: 0, Queued: true}})
-	d.Wait()
+	d.Wait(context.Background())
 }
 
 // TestMigrateClaimsAndAcked: a database of the two tables of before
