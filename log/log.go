@@ -718,7 +718,7 @@ func (l *Log) AddBatch(ctx context.Context, entries []*entry.Entry) ([]AddResult
 	outs := make([]decide.Outcome, 0, len(tickets))
 	for k, f := range futures {
 		i := at[k]
-		idx, err, later := l.await(f)
+		idx, later, err := l.await(f)
 		if later != nil {
 			// Tessera has the leaf and may still sequence it: until it
 			// says, the ticket stays held (its lease renewed), so no
@@ -764,7 +764,7 @@ type answer struct {
 // await waits for Tessera's answer, up to l.sequenceWait if set. When the
 // wait ends first, the error is ErrPathBusy (answered 503) and later
 // delivers Tessera's answer when it comes.
-func (l *Log) await(f tessera.IndexFuture) (idx uint64, err error, later <-chan answer) {
+func (l *Log) await(f tessera.IndexFuture) (idx uint64, later <-chan answer, err error) {
 	c := make(chan answer, 1)
 	resolve := func() {
 		idx, err := f()
@@ -777,16 +777,16 @@ func (l *Log) await(f tessera.IndexFuture) (idx uint64, err error, later <-chan 
 	if l.sequenceWait == 0 {
 		resolve()
 		a := <-c
-		return a.idx, a.err, nil
+		return a.idx, nil, a.err
 	}
 	go resolve()
 	t := time.NewTimer(l.sequenceWait)
 	defer t.Stop()
 	select {
 	case a := <-c:
-		return a.idx, a.err, nil
+		return a.idx, nil, a.err
 	case <-t.C:
-		return 0, fmt.Errorf("%w: Tessera did not sequence the entry in %v", ErrPathBusy, l.sequenceWait), c
+		return 0, c, fmt.Errorf("%w: Tessera did not sequence the entry in %v", ErrPathBusy, l.sequenceWait)
 	}
 }
 
