@@ -406,13 +406,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 			Append: func(leaf []byte) <-chan shared.Appended {
 				c := make(chan shared.Appended, 1)
 				f := l.appender.Add(bg, tessera.NewEntry(leaf))
-				go func() {
-					idx, err := f()
-					if err != nil {
-						err = appendError(err)
-					}
-					c <- shared.Appended{Index: idx.Index, Err: err}
-				}()
+				go func() { a := resolve(f); c <- shared.Appended{Index: a.idx, Err: a.err} }()
 				return c
 			},
 			CatchUp:       l.follow.catchUp,
@@ -765,21 +759,12 @@ type answer struct {
 // wait ends first, the error is ErrPathBusy (answered 503) and later
 // delivers Tessera's answer when it comes.
 func (l *Log) await(f tessera.IndexFuture) (idx uint64, later <-chan answer, err error) {
-	c := make(chan answer, 1)
-	resolve := func() {
-		idx, err := f()
-		if err != nil {
-			c <- answer{0, appendError(err)}
-			return
-		}
-		c <- answer{idx.Index, nil}
-	}
 	if l.sequenceWait == 0 {
-		resolve()
-		a := <-c
+		a := resolve(f)
 		return a.idx, nil, a.err
 	}
-	go resolve()
+	c := make(chan answer, 1)
+	go func() { c <- resolve(f) }()
 	t := time.NewTimer(l.sequenceWait)
 	defer t.Stop()
 	select {
@@ -788,6 +773,15 @@ func (l *Log) await(f tessera.IndexFuture) (idx uint64, later <-chan answer, err
 	case <-t.C:
 		return 0, c, fmt.Errorf("%w: Tessera did not sequence the entry in %v", ErrPathBusy, l.sequenceWait)
 	}
+}
+
+// resolve waits for Tessera's answer to f.
+func resolve(f tessera.IndexFuture) answer {
+	idx, err := f()
+	if err != nil {
+		return answer{err: appendError(err)}
+	}
+	return answer{idx: idx.Index}
 }
 
 // addsInFlight reports whether adds are being processed: background work
