@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/CPAN-Security/cpan-tlog/log/decide"
+	"github.com/CPAN-Security/cpan-tlog/log/decide/decidetest"
 	"github.com/CPAN-Security/cpan-tlog/log/index"
 )
 
@@ -45,9 +46,9 @@ func TestHostileFollowerBetweenIndexAndPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	const p = "authors/id/T/TE/TEST/Race-1.tar.gz"
-	e1, l1 := upload(p, 1)
-	e2, l2 := upload(p, 2)
-	ds, err := d.Decide(t.Context(), []decide.Request{{Entry: e1, Leaf: l1, Rule: oneContent(l1)}})
+	e1, l1 := decidetest.Upload(p, 1)
+	e2, l2 := decidetest.Upload(p, 2)
+	ds, err := d.Decide(t.Context(), []decide.Request{{Entry: e1, Leaf: l1, Rule: decidetest.OneContent(l1, nil)}})
 	if err != nil || ds[0].Kind != decide.New {
 		t.Fatalf("first decision: %+v %v", ds, err)
 	}
@@ -60,7 +61,7 @@ func TestHostileFollowerBetweenIndexAndPending(t *testing.T) {
 		d.Indexed(1)
 	}
 	f.armed = true
-	ds, err = d.Decide(t.Context(), []decide.Request{{Entry: e2, Leaf: l2, Rule: oneContent(l2)}})
+	ds, err = d.Decide(t.Context(), []decide.Request{{Entry: e2, Leaf: l2, Rule: decidetest.OneContent(l2, nil)}})
 	if err != nil {
 		t.Fatal(err)
 	}

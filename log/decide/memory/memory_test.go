@@ -2,41 +2,15 @@ package memory
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/CPAN-Security/cpan-tlog/log/decide"
-	"github.com/CPAN-Security/cpan-tlog/log/entry"
+	"github.com/CPAN-Security/cpan-tlog/log/decide/decidetest"
 	"github.com/CPAN-Security/cpan-tlog/log/index"
 )
-
-func upload(path string, n int) (*entry.Entry, []byte) {
-	e := &entry.Entry{Kind: entry.Upload, Path: path, Size: uint64(n + 1), Uploader: "TEST", Time: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)}
-	e.SHA256[31] = byte(n)
-	leaf, err := e.Marshal()
-	if err != nil {
-		panic(err)
-	}
-	return e, leaf
-}
-
-// oneContent: a repeat is a duplicate, another content refused.
-func oneContent(leaf []byte) decide.Rule {
-	return func(h []index.Record) (*index.Record, error) {
-		for _, r := range h {
-			if string(r.Leaf) == string(leaf) {
-				return &r, nil
-			}
-		}
-		if len(h) > 0 {
-			return nil, errors.New("another content is logged")
-		}
-		return nil, nil
-	}
-}
 
 // TestHeldUntilSequenced: a New decision holds its path: a second
 // decision of the path waits until the first is reported, then decides on
@@ -53,18 +27,18 @@ func TestHeldUntilSequenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	const p = "authors/id/T/TE/TEST/Held-1.tar.gz"
-	e1, l1 := upload(p, 1)
-	e2, l2 := upload(p, 2)
+	e1, l1 := decidetest.Upload(p, 1)
+	e2, l2 := decidetest.Upload(p, 2)
 	if d.MayContain(p) {
 		t.Fatalf("%s reported as maybe logged before anything was", p)
 	}
-	ds, err := d.Decide(t.Context(), []decide.Request{{Entry: e1, Leaf: l1, Rule: oneContent(l1)}})
+	ds, err := d.Decide(t.Context(), []decide.Request{{Entry: e1, Leaf: l1, Rule: decidetest.OneContent(l1, nil)}})
 	if err != nil || ds[0].Kind != decide.New {
 		t.Fatalf("first decision: %+v %v", ds, err)
 	}
 	second := make(chan []decide.Decision, 1)
 	go func() {
-		ds, _ := d.Decide(context.Background(), []decide.Request{{Entry: e2, Leaf: l2, Rule: oneContent(l2)}})
+		ds, _ := d.Decide(context.Background(), []decide.Request{{Entry: e2, Leaf: l2, Rule: decidetest.OneContent(l2, nil)}})
 		second <- ds
 	}()
 	select {
@@ -92,10 +66,10 @@ func TestHeldUntilSequenced(t *testing.T) {
 		t.Fatalf("history from the index: %+v %v", h, err)
 	}
 	// A ticket that failed holds nothing: the path is decided again.
-	e3, l3 := upload("authors/id/T/TE/TEST/Held-2.tar.gz", 3)
-	ds, _ = d.Decide(t.Context(), []decide.Request{{Entry: e3, Leaf: l3, Rule: oneContent(l3)}})
+	e3, l3 := decidetest.Upload("authors/id/T/TE/TEST/Held-2.tar.gz", 3)
+	ds, _ = d.Decide(t.Context(), []decide.Request{{Entry: e3, Leaf: l3, Rule: decidetest.OneContent(l3, nil)}})
 	d.Sequenced(t.Context(), []decide.Outcome{{Ticket: ds[0].Ticket, Err: fmt.Errorf("pushed back")}})
-	ds, _ = d.Decide(t.Context(), []decide.Request{{Entry: e3, Leaf: l3, Rule: oneContent(l3)}})
+	ds, _ = d.Decide(t.Context(), []decide.Request{{Entry: e3, Leaf: l3, Rule: decidetest.OneContent(l3, nil)}})
 	if ds[0].Kind != decide.New {
 		t.Errorf("decision after a failed ticket: %+v, want New", ds)
 	}

@@ -7,22 +7,9 @@ import (
 	"time"
 
 	"github.com/CPAN-Security/cpan-tlog/log/decide"
+	"github.com/CPAN-Security/cpan-tlog/log/decide/decidetest"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
-	"github.com/CPAN-Security/cpan-tlog/log/index"
 )
-
-// anyContent is the rule of a path that takes anything: a repeat is a
-// duplicate, everything else is logged.
-func anyContent(leaf []byte) decide.Rule {
-	return func(h []index.Record) (*index.Record, error) {
-		for _, r := range h {
-			if string(r.Leaf) == string(leaf) {
-				return &r, nil
-			}
-		}
-		return nil, nil
-	}
-}
 
 // TestHostileHistoryHoldsEntryBeforeLast: an upload and its delete, both
 // acknowledged before the index follower caught up (about a second, under
@@ -33,13 +20,13 @@ func anyContent(leaf []byte) decide.Rule {
 func TestHostileHistoryHoldsEntryBeforeLast(t *testing.T) {
 	d, ix := open(t, freshDB(t), "a", time.Second)
 	const p = "authors/id/T/TE/TEST/Gone-1.tar.gz"
-	eu, lu := upload(p, 1)
+	eu, lu := decidetest.Upload(p, 1)
 	ld := []byte("cpan-tlog/v1 delete\npath " + p + "\ntime 2024-01-02T03:04:05Z\n")
 	ed, err := entry.Parse(ld)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, r := range []decide.Request{{Entry: eu, Leaf: lu, Rule: anyContent(lu)}, {Entry: ed, Leaf: ld, Rule: anyContent(ld)}} {
+	for i, r := range []decide.Request{{Entry: eu, Leaf: lu, Rule: decidetest.AnyContent(lu)}, {Entry: ed, Leaf: ld, Rule: decidetest.AnyContent(ld)}} {
 		ds, err := d.Decide(t.Context(), []decide.Request{r})
 		if err != nil || ds[0].Kind != decide.New {
 			t.Fatalf("decision %d: %+v %v", i, ds, err)
@@ -104,8 +91,8 @@ func TestHostileOldWriterAfterMigration(t *testing.T) {
 		db.Exec(q) // may fail: that is the point
 	}
 	const p = "authors/id/T/TE/TEST/Old-1.tar.gz"
-	_, lold := upload(p, 1)
-	enew, lnew := upload(p, 2)
+	_, lold := decidetest.Upload(p, 1)
+	enew, lnew := decidetest.Upload(p, 2)
 	tx, err := db.Begin()
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +107,7 @@ func TestHostileOldWriterAfterMigration(t *testing.T) {
 		err = tx.Commit()
 	}
 	if err == nil {
-		ds, derr := d.Decide(t.Context(), []decide.Request{{Entry: enew, Leaf: lnew, Rule: oneContent(lnew, nil)}})
+		ds, derr := d.Decide(t.Context(), []decide.Request{{Entry: enew, Leaf: lnew, Rule: decidetest.OneContent(lnew, nil)}})
 		t.Fatalf("a writer of the release before claimed %s after the migration, and this one decided %+v %v beside it: two contents in flight", p, ds, derr)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/CPAN-Security/cpan-tlog/log/decide"
+	"github.com/CPAN-Security/cpan-tlog/log/decide/decidetest"
 	"github.com/CPAN-Security/cpan-tlog/log/entry"
 	"github.com/CPAN-Security/cpan-tlog/log/index"
 )
@@ -75,35 +75,6 @@ func open(t *testing.T, dsn, writer string, wait time.Duration) (*Decider, *inde
 	return d, ix
 }
 
-func upload(path string, n int) (*entry.Entry, []byte) {
-	e := &entry.Entry{Kind: entry.Upload, Path: path, Size: uint64(n + 1), Uploader: "TEST", Time: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)}
-	binary.BigEndian.PutUint64(e.SHA256[24:], uint64(n))
-	leaf, err := e.Marshal()
-	if err != nil {
-		panic(err)
-	}
-	return e, leaf
-}
-
-// oneContent is the rule of a path that takes one content: a repeat is a
-// duplicate, another content refused. seen gets each history decided on.
-func oneContent(leaf []byte, seen *[][]index.Record) decide.Rule {
-	return func(h []index.Record) (*index.Record, error) {
-		if seen != nil {
-			*seen = append(*seen, h)
-		}
-		for _, r := range h {
-			if string(r.Leaf) == string(leaf) {
-				return &r, nil
-			}
-		}
-		if len(h) > 0 {
-			return nil, errors.New("another content is logged")
-		}
-		return nil, nil
-	}
-}
-
 // TestTwoWritersOnePath: two deciders on one database decide one path
 // with different content at the same moment: one New, the other busy
 // (ErrPathBusy) while the first is in flight; once the first is reported
@@ -114,16 +85,16 @@ func TestTwoWritersOnePath(t *testing.T) {
 	a, _ := open(t, dsn, "a", time.Second)
 	b, _ := open(t, dsn, "b", time.Second)
 	const p = "authors/id/T/TE/TEST/One-1.tar.gz"
-	ea, la := upload(p, 1)
-	eb, lb := upload(p, 2)
+	ea, la := decidetest.Upload(p, 1)
+	eb, lb := decidetest.Upload(p, 2)
 	var da, db []decide.Decision
 	var wg sync.WaitGroup
 	var errA, errB error
 	wg.Go(func() {
-		da, errA = a.Decide(t.Context(), []decide.Request{{Entry: ea, Leaf: la, Rule: oneContent(la, nil)}})
+		da, errA = a.Decide(t.Context(), []decide.Request{{Entry: ea, Leaf: la, Rule: decidetest.OneContent(la, nil)}})
 	})
 	wg.Go(func() {
-		db, errB = b.Decide(t.Context(), []decide.Request{{Entry: eb, Leaf: lb, Rule: oneContent(lb, nil)}})
+		db, errB = b.Decide(t.Context(), []decide.Request{{Entry: eb, Leaf: lb, Rule: decidetest.OneContent(lb, nil)}})
 	})
 	wg.Wait()
 	if errA != nil || errB != nil {
@@ -139,11 +110,11 @@ func TestTwoWritersOnePath(t *testing.T) {
 	winner.Sequenced(t.Context(), []decide.Outcome{{Ticket: da[0].Ticket, Index: 0, Queued: true}})
 	winner.Wait(t.Context())
 	e2, _ := entry.Parse(ll)
-	d2, err := loser.Decide(t.Context(), []decide.Request{{Entry: e2, Leaf: ll, Rule: oneContent(ll, nil)}})
+	d2, err := loser.Decide(t.Context(), []decide.Request{{Entry: e2, Leaf: ll, Rule: decidetest.OneContent(ll, nil)}})
 	if err != nil || d2[0].Kind != decide.Refused || errors.Is(d2[0].Err, decide.ErrPathBusy) {
 		t.Fatalf("other content after the first was sequenced: %+v %v, want refused by the rule", d2, err)
 	}
-	d3, err := loser.Decide(t.Context(), []decide.Request{{Entry: we, Leaf: wl, Rule: oneContent(wl, nil)}})
+	d3, err := loser.Decide(t.Context(), []decide.Request{{Entry: we, Leaf: wl, Rule: decidetest.OneContent(wl, nil)}})
 	if err != nil || d3[0].Kind != decide.Duplicate || d3[0].Existing.Index != 0 {
 		t.Fatalf("the first content again, at the other writer: %+v %v, want its duplicate at 0", d3, err)
 	}
@@ -165,7 +136,7 @@ func TestStoppedTransactionBoundsDecide(t *testing.T) {
 	dsn := freshDB(t)
 	d, _ := open(t, dsn, "a", 2*time.Second)
 	const p = "authors/id/T/TE/TEST/Stop-1.tar.gz"
-	e, leaf := upload(p, 1)
+	e, leaf := decidetest.Upload(p, 1)
 	if _, err := d.DB().Exec(`INSERT INTO cpantlog_paths (path) VALUES (?)`, p); err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +153,7 @@ func TestStoppedTransactionBoundsDecide(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	ds, err := d.Decide(t.Context(), []decide.Request{{Entry: e, Leaf: leaf, Rule: oneContent(leaf, nil)}})
+	ds, err := d.Decide(t.Context(), []decide.Request{{Entry: e, Leaf: leaf, Rule: decidetest.OneContent(leaf, nil)}})
 	took := time.Since(start)
 	if err != nil || ds[0].Kind != decide.Refused || !errors.Is(ds[0].Err, decide.ErrPathBusy) {
 		t.Errorf("decision while another transaction holds the row: %+v %v, want ErrPathBusy", ds, err)
@@ -191,7 +162,7 @@ func TestStoppedTransactionBoundsDecide(t *testing.T) {
 		t.Errorf("the decision took %s: not bounded by its Wait (2s)", took)
 	}
 	tx.Rollback()
-	ds, err = d.Decide(t.Context(), []decide.Request{{Entry: e, Leaf: leaf, Rule: oneContent(leaf, nil)}})
+	ds, err = d.Decide(t.Context(), []decide.Request{{Entry: e, Leaf: leaf, Rule: decidetest.OneContent(leaf, nil)}})
 	if err != nil || ds[0].Kind != decide.New {
 		t.Fatalf("decision after the row was released: %+v %v, want New", ds, err)
 	}
@@ -213,10 +184,10 @@ func TestMigrateClaimsAndAcked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	_, l5 := upload("authors/id/M/MI/MIG/A-1.tar.gz", 5)
+	_, l5 := decidetest.Upload("authors/id/M/MI/MIG/A-1.tar.gz", 5)
 	l7 := []byte("cpan-tlog/v1 delete\npath authors/id/M/MI/MIG/A-1.tar.gz\ntime 2024-01-02T03:04:05Z\n")
-	_, l6 := upload("authors/id/M/MI/MIG/B-1.tar.gz", 6)
-	_, l9 := upload("authors/id/M/MI/MIG/C-1.tar.gz", 9)
+	_, l6 := decidetest.Upload("authors/id/M/MI/MIG/B-1.tar.gz", 6)
+	_, l9 := decidetest.Upload("authors/id/M/MI/MIG/C-1.tar.gz", 9)
 	tok := []byte("0123456789abcdef")
 	for _, q := range []struct {
 		q    string
@@ -283,8 +254,8 @@ func TestMigrateClaimsAndAcked(t *testing.T) {
 			first = got
 			// The moved rows decide. A: the entry before its last (5)
 			// is not indexed (the index is empty): busy.
-			e, leaf := upload("authors/id/M/MI/MIG/A-1.tar.gz", 8)
-			ds, err := d.Decide(t.Context(), []decide.Request{{Entry: e, Leaf: leaf, Rule: oneContent(leaf, nil)}})
+			e, leaf := decidetest.Upload("authors/id/M/MI/MIG/A-1.tar.gz", 8)
+			ds, err := d.Decide(t.Context(), []decide.Request{{Entry: e, Leaf: leaf, Rule: decidetest.OneContent(leaf, nil)}})
 			if err != nil || !errors.Is(ds[0].Err, decide.ErrPathBusy) {
 				t.Errorf("a path whose entry before the last is not indexed: %+v %v, want busy", ds, err)
 			}
@@ -292,14 +263,14 @@ func TestMigrateClaimsAndAcked(t *testing.T) {
 			// and 7 (the row's last).
 			leaves := make([][]byte, 7)
 			for i := range leaves {
-				_, leaves[i] = upload(fmt.Sprintf("authors/id/M/MI/MIG/Fill-%d.tar.gz", i), 100+i)
+				_, leaves[i] = decidetest.Upload(fmt.Sprintf("authors/id/M/MI/MIG/Fill-%d.tar.gz", i), 100+i)
 			}
 			leaves[5], leaves[6] = l5, l6
 			if _, err := ix.Append(0, leaves); err != nil {
 				t.Fatal(err)
 			}
 			var seen [][]index.Record
-			ds, err = d.Decide(t.Context(), []decide.Request{{Entry: e, Leaf: leaf, Rule: oneContent(leaf, &seen)}})
+			ds, err = d.Decide(t.Context(), []decide.Request{{Entry: e, Leaf: leaf, Rule: decidetest.OneContent(leaf, &seen)}})
 			if err != nil || ds[0].Kind != decide.Refused || errors.Is(ds[0].Err, decide.ErrPathBusy) {
 				t.Errorf("decision once the index caught up: %+v %v, want refused by the rule", ds, err)
 			}
