@@ -56,7 +56,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -479,7 +478,11 @@ func (d *Decider) claimTx(ctx context.Context, reqs []claimReq) ([]claimResult, 
 		// read), when a path has an entry before its row's last: nearly
 		// every add is of a new path, and skips the round trip.
 		var size uint64
-		if slices.ContainsFunc(slices.Collect(maps.Values(got)), func(r row) bool { return r.prior.Valid }) {
+		needSize := false
+		for _, r := range got {
+			needSize = needSize || r.prior.Valid
+		}
+		if needSize {
 			var v []byte
 			switch err := tx.QueryRowContext(ctx, `SELECT v FROM cpantlog_index_meta WHERE k = 'size'`).Scan(&v); {
 			case errors.Is(err, sql.ErrNoRows):
@@ -514,14 +517,7 @@ func (d *Decider) claimTx(ctx context.Context, reqs []claimReq) ([]claimResult, 
 				out[i] = claimResult{outcome: claimBusy}
 				continue
 			}
-			h := histories[r.e.Path]
-			if row.idx.Valid && row.leaf != nil && !slices.ContainsFunc(h, func(x index.Record) bool { return x.Index == uint64(row.idx.Int64) }) {
-				if e, err := entry.Parse(row.leaf); err == nil {
-					h = append(h, index.Record{Index: uint64(row.idx.Int64), Leaf: row.leaf, Entry: e})
-					slices.SortFunc(h, func(a, b index.Record) int { return cmp.Compare(a.Index, b.Index) })
-				}
-			}
-			dup, err := r.rule(h)
+			dup, err := r.rule(withLast(histories[r.e.Path], row.idx, row.leaf))
 			switch {
 			case err != nil:
 				out[i] = claimResult{outcome: claimRefused, err: err}
@@ -642,14 +638,23 @@ func (d *Decider) History(ctx context.Context, path string) ([]index.Record, err
 	if err != nil {
 		return nil, d.busy(ctx, err)
 	}
-	recs := h[path]
-	if idx.Valid && leaf != nil && !slices.ContainsFunc(recs, func(r index.Record) bool { return r.Index == uint64(idx.Int64) }) {
-		if e, err := entry.Parse(leaf); err == nil {
-			recs = append(recs, index.Record{Index: uint64(idx.Int64), Leaf: leaf, Entry: e})
-			slices.SortFunc(recs, func(a, b index.Record) int { return cmp.Compare(a.Index, b.Index) })
-		}
+	return withLast(h[path], idx, leaf), nil
+}
+
+// withLast is h, the lookup index's entries of a path, with the last
+// entry its row records (idx, leaf) when the index does not hold it yet:
+// every entry of the path, oldest first.
+func withLast(h []index.Record, idx sql.NullInt64, leaf []byte) []index.Record {
+	if !idx.Valid || leaf == nil || slices.ContainsFunc(h, func(r index.Record) bool { return r.Index == uint64(idx.Int64) }) {
+		return h
 	}
-	return recs, nil
+	e, err := entry.Parse(leaf)
+	if err != nil {
+		return h
+	}
+	h = append(h, index.Record{Index: uint64(idx.Int64), Leaf: leaf, Entry: e})
+	slices.SortFunc(h, func(a, b index.Record) int { return cmp.Compare(a.Index, b.Index) })
+	return h
 }
 
 // record is an outcome to write into a path's row: sequenced at idx (the
@@ -777,31 +782,8 @@ func (d *Decider) renewLoop(ctx context.Context) {
 				// stopped inside a claim transaction holds its rows
 				// until the server drops its session, IdleWait) fails
 				// the whole statement: renewed one by one, the other
-				// claims do not lapse with it. All within a third of a
-				// lease: a database that does not answer at all must
-				// not hold the loop for n such waits.
-				c, cancel := context.WithTimeout(ctx, d.cfg.Lease/3)
-				var each sync.WaitGroup
-				errs := make([]error, n)
-				sem := make(chan struct{}, 8)
-				for i := range n {
-					each.Go(func() {
-						select {
-						case sem <- struct{}{}:
-						case <-c.Done():
-							errs[i] = c.Err()
-							return
-						}
-						defer func() { <-sem }()
-						errs[i] = d.renew(c, paths[i:i+1], tokens[i:i+1])
-					})
-				}
-				each.Wait()
-				cancel()
-				err = nil
-				if failed := slices.DeleteFunc(errs, func(e error) bool { return e == nil }); len(failed) > 0 {
-					err = fmt.Errorf("%d of %d claims: %w", len(failed), n, failed[0])
-				}
+				// claims do not lapse with it.
+				err = d.renewEach(ctx, paths[:n], tokens[:n])
 			}
 			if err != nil && ctx.Err() == nil {
 				d.cfg.Logger.Warn("could not renew path claims; another writer may finish them", "err", err)
@@ -809,6 +791,35 @@ func (d *Decider) renewLoop(ctx context.Context) {
 			paths, tokens = paths[n:], tokens[n:]
 		}
 	}
+}
+
+// renewEach renews the claims of paths, tokens one by one, 8 at a time,
+// all within a third of a lease: a database that does not answer at all
+// must not hold the renewals for len(paths) such waits. It says how many
+// failed, and the first error.
+func (d *Decider) renewEach(ctx context.Context, paths, tokens []any) error {
+	c, cancel := context.WithTimeout(ctx, d.cfg.Lease/3)
+	defer cancel()
+	var each sync.WaitGroup
+	errs := make([]error, len(paths))
+	sem := make(chan struct{}, 8)
+	for i := range paths {
+		each.Go(func() {
+			select {
+			case sem <- struct{}{}:
+			case <-c.Done():
+				errs[i] = c.Err()
+				return
+			}
+			defer func() { <-sem }()
+			errs[i] = d.renew(c, paths[i:i+1], tokens[i:i+1])
+		})
+	}
+	each.Wait()
+	if failed := slices.DeleteFunc(errs, func(e error) bool { return e == nil }); len(failed) > 0 {
+		return fmt.Errorf("%d of %d claims: %w", len(failed), len(paths), failed[0])
+	}
+	return nil
 }
 
 // renew extends the leases of the claims of paths, tokens (in one
