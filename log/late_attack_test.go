@@ -90,6 +90,16 @@ func lateCopies(t *testing.T, s *server, path string, leaf []byte) []uint64 {
 	return at
 }
 
+// awaitCopy is lateCopies once leaf is in the tree, or after 10 s.
+func awaitCopy(t *testing.T, s *server, path string, leaf []byte) []uint64 {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if at := lateCopies(t, s, path, leaf); len(at) > 0 || time.Now().After(deadline) {
+			return at
+		}
+	}
+}
+
 // TestShutdownBoundedWithLateRollForward: a writer rolls a dead writer's
 // claim forward and Tessera does not sequence the leaf within the
 // decision's wait, so the roll forward finishes in the background
@@ -104,11 +114,7 @@ func TestShutdownBoundedWithLateRollForward(t *testing.T) {
 	a := openWriter(t, dirA, func(c *Config) {
 		c.Storage, c.S3, c.claimLease, c.BatchMaxAge = s3.Storage, s3.S3, 500*time.Millisecond, 25*time.Second
 	})
-	db, err := sql.Open("mysql", s3.S3.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := pathsDB(t, s3)
 	p := "authors/id/R/RA/RACE/LateRoll-1.tar.gz"
 	leaf := lateLeaf(t, addBody(p, 1))
 	token := make([]byte, 16)
@@ -155,14 +161,9 @@ func TestShutdownBoundedWithLateRollForward(t *testing.T) {
 	}
 	var row sql.NullInt64
 	db.QueryRow(`SELECT idx FROM cpantlog_paths WHERE path = ?`, p).Scan(&row)
-	var at []uint64
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if at = lateCopies(t, b, p, leaf); len(at) > 0 || time.Now().After(deadline) {
-			break
-		}
-	}
+	awaitCopy(t, b, p, leaf)
 	time.Sleep(time.Second)
-	if at = lateCopies(t, b, p, leaf); len(at) != 1 {
+	if at := lateCopies(t, b, p, leaf); len(at) != 1 {
 		t.Errorf("the claimed leaf is in the tree at %v, want once (the path's row says %v)", at, row)
 	}
 }
@@ -176,7 +177,7 @@ func TestShutdownWithLateAddLeavesClaim(t *testing.T) {
 	s3 := needS3(t)
 	dirA := t.TempDir()
 	a := openWriter(t, dirA, func(c *Config) {
-		c.Storage, c.S3, c.claimLease, c.sequenceWait, c.BatchMaxAge = s3.Storage, s3.S3, 500*time.Millisecond, time.Millisecond, 20*time.Second
+		lateWriter(c, s3, 20*time.Second)
 	})
 	p := "authors/id/R/RA/RACE/LateShut-1.tar.gz"
 	body := addBody(p, 1)
@@ -223,14 +224,10 @@ func TestShutdownWithLateAddLeavesClaim(t *testing.T) {
 func TestLockedRowLapsesEveryClaim(t *testing.T) {
 	s3 := needS3(t)
 	a := startServer(t, t.TempDir(), func(c *Config) {
-		c.Storage, c.S3, c.claimLease, c.sequenceWait, c.BatchMaxAge = s3.Storage, s3.S3, 500*time.Millisecond, time.Millisecond, 8*time.Second
+		lateWriter(c, s3, 8*time.Second)
 	})
 	b := startServer(t, secondWriter(t, a.dir), func(c *Config) { c.Storage, c.S3, c.claimLease = s3.Storage, s3.S3, 500*time.Millisecond })
-	db, err := sql.Open("mysql", s3.S3.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := pathsDB(t, s3)
 	// q sorts before p: the renewal waits on q's row holding no lock on p's.
 	q := "authors/id/R/RA/RACE/Lapse-0.tar.gz"
 	p := "authors/id/R/RA/RACE/Lapse-1.tar.gz"
@@ -292,11 +289,7 @@ func TestLockedRowLapsesEveryClaim(t *testing.T) {
 // own other content; the first writer never logs it.
 func TestLateErrorEndsClaim(t *testing.T) {
 	s3 := needS3(t)
-	db, err := sql.Open("mysql", s3.S3.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := pathsDB(t, s3)
 	// Tessera's sessions keep the server's lock wait (IdleBoundedDSN):
 	// shortened for the sessions the writers open from here on.
 	var was int
@@ -309,7 +302,7 @@ func TestLateErrorEndsClaim(t *testing.T) {
 	t.Cleanup(func() { db.Exec(`SET GLOBAL innodb_lock_wait_timeout = ?`, was) })
 	dirA := t.TempDir()
 	a := openWriter(t, dirA, func(c *Config) {
-		c.Storage, c.S3, c.claimLease, c.sequenceWait = s3.Storage, s3.S3, 500*time.Millisecond, time.Millisecond
+		lateWriter(c, s3, 0)
 	})
 	b := startServer(t, secondWriter(t, dirA), func(c *Config) { c.Storage, c.S3, c.claimLease = s3.Storage, s3.S3, 500*time.Millisecond })
 	tx, err := db.BeginTx(t.Context(), nil)
@@ -374,11 +367,7 @@ func TestFrozenWriterLogsUploadAfterDelete(t *testing.T) {
 	defer func() { cmdA.Process.Signal(syscall.SIGCONT); cmdA.Process.Signal(syscall.SIGKILL); cmdA.Wait() }()
 	tok, _ := os.ReadFile(filepath.Join(dataA, TokenFile))
 	b := startServer(t, secondWriter(t, dataA), func(c *Config) { c.Storage, c.S3 = s3.Storage, s3.S3 })
-	db, err := sql.Open("mysql", s3.S3.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := pathsDB(t, s3)
 	claimed := func(path string) bool {
 		var c []byte
 		db.QueryRow(`SELECT claimed FROM cpantlog_paths WHERE path = ?`, path).Scan(&c)
@@ -452,13 +441,9 @@ func TestShutdownRecordsLateAdd(t *testing.T) {
 	s3 := needS3(t)
 	dirA := t.TempDir()
 	a := openWriter(t, dirA, func(c *Config) {
-		c.Storage, c.S3, c.claimLease, c.sequenceWait, c.BatchMaxAge = s3.Storage, s3.S3, 500*time.Millisecond, time.Millisecond, 2*time.Second
+		lateWriter(c, s3, 2*time.Second)
 	})
-	db, err := sql.Open("mysql", s3.S3.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := pathsDB(t, s3)
 	p := "authors/id/R/RA/RACE/LateRecorded-1.tar.gz"
 	body := addBody(p, 1)
 	if _, err := lateAdd(t, a, body); !errors.Is(err, ErrPathBusy) {
@@ -479,13 +464,7 @@ func TestShutdownRecordsLateAdd(t *testing.T) {
 	}
 	b := startServer(t, secondWriter(t, dirA), func(c *Config) { c.Storage, c.S3, c.claimLease = s3.Storage, s3.S3, 500*time.Millisecond })
 	// B integrates what A sequenced after its Tessera's shutdown began.
-	var at []uint64
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if at = lateCopies(t, b, p, lateLeaf(t, body)); len(at) > 0 || time.Now().After(deadline) {
-			break
-		}
-	}
-	if len(at) != 1 || at[0] != uint64(idx.Int64) {
+	if at := awaitCopy(t, b, p, lateLeaf(t, body)); len(at) != 1 || at[0] != uint64(idx.Int64) {
 		t.Errorf("the late add is in the tree at %v, want once at %d", at, idx.Int64)
 	}
 }
@@ -500,13 +479,9 @@ func TestShutdownRecordsLateAdd(t *testing.T) {
 // killing its session waiting for the sequencing lock.
 func TestGivenUpClaimNotRenewedAgain(t *testing.T) {
 	s3 := needS3(t)
-	db, err := sql.Open("mysql", s3.S3.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := pathsDB(t, s3)
 	a := openWriter(t, t.TempDir(), func(c *Config) {
-		c.Storage, c.S3, c.claimLease, c.sequenceWait = s3.Storage, s3.S3, 500*time.Millisecond, time.Millisecond
+		lateWriter(c, s3, 0)
 	})
 	seq, err := db.BeginTx(t.Context(), nil)
 	if err != nil {

@@ -49,6 +49,28 @@ func secondWriter(t *testing.T, first string) string {
 	return dir
 }
 
+// pathsDB is the log's database of the writers on s3, for a test to read
+// their path rows.
+func pathsDB(t *testing.T, s3 Config) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("mysql", s3.S3.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// lateWriter makes c a writer on s3 whose adds outlive their 1 ms wait
+// for Tessera (answered 503, the claim kept until Tessera answers), with
+// a lease of 500 ms and, when batchAge is set, Tessera batching that long.
+func lateWriter(c *Config, s3 Config, batchAge time.Duration) {
+	c.Storage, c.S3, c.claimLease, c.sequenceWait = s3.Storage, s3.S3, 500*time.Millisecond, time.Millisecond
+	if batchAge > 0 {
+		c.BatchMaxAge = batchAge
+	}
+}
+
 func addBody(path string, n int) string {
 	return fmt.Sprintf(`{"path":%q,"size":%d,"sha256":"%064x","uploader":"RACE","time":"2024-01-02T03:04:05Z"}`, path, n+1, n)
 }
@@ -135,11 +157,7 @@ func TestSeveralWritersOneFilePerPath(t *testing.T) {
 func TestDeadWriterClaimIsRolledForward(t *testing.T) {
 	s3 := needS3(t)
 	s := startServer(t, t.TempDir(), func(c *Config) { c.Storage, c.S3, c.claimLease = s3.Storage, s3.S3, 500*time.Millisecond })
-	db, err := sql.Open("mysql", s3.S3.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := pathsDB(t, s3)
 	leafOf := func(body string) []byte { return lateLeaf(t, body) }
 	// An expired claim, as a writer killed between deciding and
 	// sequencing leaves it.
@@ -363,14 +381,10 @@ func TestLateSequencingKeepsItsClaim(t *testing.T) {
 	s3 := needS3(t)
 	// A: every add outlives its 1 ms wait (Tessera batches for 300 ms).
 	a := startServer(t, t.TempDir(), func(c *Config) {
-		c.Storage, c.S3, c.claimLease, c.sequenceWait, c.BatchMaxAge = s3.Storage, s3.S3, 500*time.Millisecond, time.Millisecond, 300*time.Millisecond
+		lateWriter(c, s3, 300*time.Millisecond)
 	})
 	b := startServer(t, secondWriter(t, a.dir), func(c *Config) { c.Storage, c.S3, c.claimLease = s3.Storage, s3.S3, 500*time.Millisecond })
-	db, err := sql.Open("mysql", s3.S3.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := pathsDB(t, s3)
 
 	p := "authors/id/R/RA/RACE/Late-1.tar.gz"
 	if code, body, _ := a.do("POST", "/add", a.log.Token(), addBody(p, 1)); code != http.StatusServiceUnavailable {
