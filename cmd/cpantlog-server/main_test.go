@@ -65,6 +65,18 @@ func TestServeDefaultsAndGracefulShutdown(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
+	// The collector's default (serveGCPercent), GOGC unset: its metric.
+	if os.Getenv("GOGC") == "" {
+		resp, err := http.Get(url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := fmt.Sprintf("\ngo_gc_gogc_percent %d\n", serveGCPercent); !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %q: serve did not set its GOGC", strings.TrimSpace(want))
+		}
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	errc := make(chan error, 1)
 	go func() { errc <- cmd.Wait() }()

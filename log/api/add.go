@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -118,14 +120,16 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 	outcome := func(o string) { s.cfg.Metrics.adds.WithLabelValues(o, token).Inc(); said = o }
 	if ok {
 		defer func() {
-			attrs := []any{"outcome", said, "token", token, "remote", r.RemoteAddr}
+			// Attrs in an array, not ...any: no value boxed per add.
+			attrs := [5]slog.Attr{slog.String("outcome", said), slog.String("token", token), slog.String("remote", r.RemoteAddr)}
+			n := 3
 			if path != "" {
-				attrs = append(attrs, "path", path)
+				attrs[n], n = slog.String("path", path), n+1
 			}
 			if logIndex >= 0 {
-				attrs = append(attrs, "index", logIndex)
+				attrs[n], n = slog.Int64("index", logIndex), n+1
 			}
-			s.cfg.Logger.Info("add", attrs...)
+			s.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "add", attrs[:n]...)
 		}()
 	}
 	if !ok {
@@ -216,12 +220,24 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 		w.Write(proof)
 		return
 	}
-	// A struct, not a map: encoded for every add, without sorting keys.
-	writeJSON(w, http.StatusOK, struct {
-		Duplicate bool   `json:"duplicate"`
-		Index     uint64 `json:"index"`
-		Sigstore  string `json:"sigstore,omitempty"`
-	}{res.Duplicate, res.Index, sigstoreNote})
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(addAnswer(res.Duplicate, res.Index, sigstoreNote))
+}
+
+// addAnswer is the JSON answer to an add, {"duplicate":…,"index":…} with
+// "sigstore" when a bundle was given, as encoding/json writes it: built
+// by hand, since it is written for every add.
+func addAnswer(duplicate bool, index uint64, sigstoreNote string) []byte {
+	b := make([]byte, 0, 64+len(sigstoreNote))
+	b = append(b, `{"duplicate":`...)
+	b = strconv.AppendBool(b, duplicate)
+	b = append(b, `,"index":`...)
+	b = strconv.AppendUint(b, index, 10)
+	if sigstoreNote != "" {
+		note, _ := json.Marshal(sigstoreNote) // a string always encodes
+		b = append(append(b, `,"sigstore":`...), note...)
+	}
+	return append(b, "}\n"...)
 }
 
 // addFailed answers an add that Ops.Add did not log, and counts its

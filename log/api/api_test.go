@@ -195,3 +195,28 @@ func grep(text, prefix string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// The add's answer, built by hand, is what encoding/json wrote for it
+// before: clients decode it, and some compare it.
+func TestAddAnswerIsJSON(t *testing.T) {
+	for _, c := range []struct {
+		dup   bool
+		index uint64
+		note  string
+	}{
+		{false, 0, ""},
+		{true, 18446744073709551615, ""},
+		{false, 42, "verified: https://github.com/a/b/.github/workflows/release.yml@refs/tags/v1"},
+		{false, 7, "not verified: <script>&\"quoted\"\\ \u2028 \x01 é"},
+	} {
+		var want strings.Builder
+		json.NewEncoder(&want).Encode(struct {
+			Duplicate bool   `json:"duplicate"`
+			Index     uint64 `json:"index"`
+			Sigstore  string `json:"sigstore,omitempty"`
+		}{c.dup, c.index, c.note})
+		if got := string(addAnswer(c.dup, c.index, c.note)); got != want.String() {
+			t.Errorf("addAnswer(%v, %d, %q) = %s, want %s", c.dup, c.index, c.note, got, want.String())
+		}
+	}
+}
