@@ -33,6 +33,8 @@ type fakeLog struct {
 	readProof error
 	unhealthy string
 	degraded  string
+	leaf      []byte // Leaf's answer for any index; none when nil
+	proof     []byte // what Proof and AwaitProof give; none when nil
 }
 
 var errNotHere = errors.New("not in this test")
@@ -49,7 +51,7 @@ func (f *fakeLog) Add(ctx context.Context, e *entry.Entry) (Added, error) {
 	}
 	return Added{Index: 41, Leaf: []byte("leaf")}, nil
 }
-func (f *fakeLog) AwaitProof(context.Context, uint64, []byte) ([]byte, error) { return nil, errNotHere }
+func (f *fakeLog) AwaitProof(context.Context, uint64, []byte) ([]byte, error) { return f.proofOrNot() }
 func (f *fakeLog) ReadCheckpoint(context.Context) ([]byte, error)             { return nil, f.readCP }
 func (f *fakeLog) CheckpointSize([]byte) (uint64, error)                      { return 0, errNotHere }
 func (f *fakeLog) ReadTile(context.Context, uint64, uint64, uint8) ([]byte, error) {
@@ -60,9 +62,20 @@ func (f *fakeLog) ReadEntryBundle(context.Context, uint64, uint8) ([]byte, error
 }
 func (f *fakeLog) History(string) ([]index.Record, error)    { return nil, f.history }
 func (f *fakeLog) BySHA256([32]byte) ([]index.Record, error) { return nil, errNotHere }
-func (f *fakeLog) Leaf(uint64) ([]byte, error)               { return nil, errNotHere }
+func (f *fakeLog) Leaf(uint64) ([]byte, error) {
+	if f.leaf == nil {
+		return nil, errNotHere
+	}
+	return f.leaf, nil
+}
 func (f *fakeLog) Proof(context.Context, uint64, []byte, []byte) ([]byte, error) {
-	return nil, errNotHere
+	return f.proofOrNot()
+}
+func (f *fakeLog) proofOrNot() ([]byte, error) {
+	if f.proof == nil {
+		return nil, errNotHere
+	}
+	return f.proof, nil
 }
 func (f *fakeLog) ReadProof(string) ([]byte, error) { return nil, f.readProof }
 func (f *fakeLog) PutIndexFile(context.Context, [32]byte, io.Reader) (bool, error) {
@@ -181,6 +194,34 @@ func TestReadErrorStatus(t *testing.T) {
 			}
 			if strings.Contains(w.Body.String(), "/srv/log") {
 				t.Errorf("the answer shows the server's files: %s", w.Body)
+			}
+		})
+	}
+}
+
+// TestProofAnswers: POST /add?wait=1 and GET /proof answer a proof as
+// text, or, while no checkpoint covers the entry, 503 with Retry-After: 1
+// and what to do; byte for byte, since clients retry on them.
+func TestProofAnswers(t *testing.T) {
+	const text = "text/plain; charset=utf-8"
+	for _, c := range []struct {
+		name, method, target, body string
+		f                          fakeLog
+		code                       int
+		retryAfter, answer         string
+	}{
+		{"add, proof", "POST", "/add?wait=1", addBody, fakeLog{proof: []byte("proof\n")}, 200, "", "proof\n"},
+		{"add, no proof yet", "POST", "/add?wait=1", addBody, fakeLog{}, 503, "1",
+			"entry logged at index 41, but no checkpoint covers it yet (not in this test); fetch GET /proof?path=... later\n"},
+		{"proof, proof", "GET", "/proof?index=41", "", fakeLog{leaf: []byte("leaf"), proof: []byte("proof\n")}, 200, "", "proof\n"},
+		{"proof, no proof yet", "GET", "/proof?index=41", "", fakeLog{leaf: []byte("leaf")}, 503, "1",
+			"entry 41: not in this test; retry shortly\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w, _ := do(t, &c.f, c.method, c.target, "Bearer secret", c.body)
+			if w.Code != c.code || w.Header().Get("Retry-After") != c.retryAfter || w.Header().Get("Content-Type") != text || w.Body.String() != c.answer {
+				t.Errorf("%s %s: %d Retry-After %q Content-Type %q %q, want %d Retry-After %q Content-Type %q %q",
+					c.method, c.target, w.Code, w.Header().Get("Retry-After"), w.Header().Get("Content-Type"), w.Body, c.code, c.retryAfter, text, c.answer)
 			}
 		})
 	}
