@@ -61,8 +61,11 @@ func (l *Log) Handler() http.Handler {
 	})
 }
 
-// apiOps is the log as its HTTP API sees it.
+// apiOps is the log as its HTTP API sees it: its api.Writes, its
+// api.Reads and its api.Outages, in that order below.
 type apiOps struct{ l *Log }
+
+// api.Writes.
 
 func (o apiOps) ReadOnly() error {
 	if o.l.appender == nil {
@@ -98,6 +101,12 @@ func (o apiOps) Add(ctx context.Context, e *entry.Entry) (api.Added, error) {
 func (o apiOps) AwaitProof(ctx context.Context, idx uint64, leaf []byte) ([]byte, error) {
 	return o.l.awaitProof(ctx, idx, leaf)
 }
+
+func (o apiOps) PutIndexFile(ctx context.Context, sha [32]byte, r io.Reader) (bool, error) {
+	return o.l.indexFiles.Put(ctx, sha, r)
+}
+
+// api.Reads.
 
 func (o apiOps) ReadCheckpoint(ctx context.Context) ([]byte, error) {
 	return o.l.reader.ReadCheckpoint(ctx)
@@ -140,10 +149,6 @@ func (o apiOps) Proof(ctx context.Context, idx uint64, leaf, cp []byte) ([]byte,
 
 func (o apiOps) ReadProof(name string) ([]byte, error) { return o.l.proofs.Read(name) }
 
-func (o apiOps) PutIndexFile(ctx context.Context, sha [32]byte, r io.Reader) (bool, error) {
-	return o.l.indexFiles.Put(ctx, sha, r)
-}
-
 func (o apiOps) OpenIndexFile(ctx context.Context, sum string) (io.ReadCloser, error) {
 	return o.l.indexFiles.Open(ctx, sum)
 }
@@ -156,6 +161,8 @@ func (o apiOps) Health() (unhealthy, degraded string) {
 	}
 	return "", o.l.health.Degraded()
 }
+
+// api.Outages.
 
 func (o apiOps) StorageUnavailable(err error) string {
 	dep := o.l.storageDependency(err)

@@ -104,12 +104,12 @@ func refusalOf(err error) (refusal, bool) {
 }
 
 func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
-	if err := s.ops.ReadOnly(); err != nil {
+	if err := s.writes.ReadOnly(); err != nil {
 		httpError(w, http.StatusMethodNotAllowed, "%v", err)
 		return
 	}
 	start := time.Now()
-	token, ok := s.ops.Authorize(r.Header.Get("Authorization"))
+	token, ok := s.writes.Authorize(r.Header.Get("Authorization"))
 	// Every authorized add is one log line naming its token, so that the
 	// adds of a leaked token can be found (and its metrics counted).
 	var (
@@ -178,7 +178,7 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 	path = e.Path
 	sigstoreNote := ""
 	if req.Bundle != nil {
-		if err := s.ops.AnnotateSigstore(e, req.Bundle); err != nil {
+		if err := s.writes.AnnotateSigstore(e, req.Bundle); err != nil {
 			// Logged all the same, as a plain upload: the file was published.
 			sigstoreNote = "not verified: " + err.Error()
 			s.cfg.Metrics.adds.WithLabelValues("sigstore_unverified", token).Inc()
@@ -187,7 +187,7 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 			sigstoreNote = "verified: " + e.Sigstore.SAN
 		}
 	}
-	release, ok := s.ops.Admit()
+	release, ok := s.writes.Admit()
 	if !ok {
 		outcome("overloaded")
 		w.Header().Set("Retry-After", "1")
@@ -195,7 +195,7 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	res, err := s.ops.Add(r.Context(), e)
+	res, err := s.writes.Add(r.Context(), e)
 	if err != nil {
 		s.addFailed(w, err, outcome)
 		return
@@ -210,14 +210,8 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("wait") == "1" {
 		ctx, cancel := context.WithTimeout(r.Context(), MaxProofWait)
 		defer cancel()
-		proof, err := s.ops.AwaitProof(ctx, res.Index, res.Leaf)
-		if err != nil {
-			w.Header().Set("Retry-After", "1")
-			httpError(w, http.StatusServiceUnavailable, "entry logged at index %d, but no checkpoint covers it yet (%v); fetch GET /proof?path=... later", res.Index, err)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write(proof)
+		proof, err := s.writes.AwaitProof(ctx, res.Index, res.Leaf)
+		writeProof(w, res.Index, proof, err, "entry logged at index %d, but no checkpoint covers it yet (%v); fetch GET /proof?path=... later")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -240,13 +234,13 @@ func addAnswer(duplicate bool, index uint64, sigstoreNote string) []byte {
 	return append(b, "}\n"...)
 }
 
-// addFailed answers an add that Ops.Add did not log, and counts its
+// addFailed answers an add that Writes.Add did not log, and counts its
 // outcome.
 func (s *Server) addFailed(w http.ResponseWriter, err error, outcome func(string)) {
 	ref, ok := refusalOf(err)
 	if !ok {
 		// A storage outage is answered 503 and counted.
-		dep := s.ops.StorageUnavailable(err)
+		dep := s.outages.StorageUnavailable(err)
 		if dep != "" {
 			outcome("unavailable")
 		} else {
@@ -281,11 +275,11 @@ func (s *Server) unauthorized(w http.ResponseWriter) {
 // /index-files/<sha256> with the bearer token, the body the file as
 // published. It is checked against the sha256 in the URL.
 func (s *Server) handleIndexFilePut(w http.ResponseWriter, r *http.Request) {
-	if err := s.ops.ReadOnly(); err != nil {
+	if err := s.writes.ReadOnly(); err != nil {
 		httpError(w, http.StatusMethodNotAllowed, "%v", err)
 		return
 	}
-	if _, ok := s.ops.Authorize(r.Header.Get("Authorization")); !ok {
+	if _, ok := s.writes.Authorize(r.Header.Get("Authorization")); !ok {
 		s.unauthorized(w)
 		return
 	}
@@ -294,7 +288,7 @@ func (s *Server) handleIndexFilePut(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "want PUT /index-files/<sha256 of the file, 64 lower-case hex digits>")
 		return
 	}
-	created, err := s.ops.PutIndexFile(r.Context(), sha, http.MaxBytesReader(w, r.Body, indexfiles.MaxBytes))
+	created, err := s.writes.PutIndexFile(r.Context(), sha, http.MaxBytesReader(w, r.Body, indexfiles.MaxBytes))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):

@@ -1,8 +1,10 @@
 // Package api is the log's HTTP API (DESIGN.md): a Server that answers
 // every request from an Ops, what it needs of a log and nothing more, in the
-// shape of golang.org/x/mod/sumdb's Server over its ServerOps. Package log
-// builds one over its Log ((*log.Log).Handler); the API never sees more of
-// the log than Ops.
+// shape of golang.org/x/mod/sumdb's Server over its ServerOps. Ops is in
+// parts with one job each: the write handlers use its Writes, the read
+// handlers its Reads, and both answer a failure through its Outages.
+// Package log builds one over its Log ((*log.Log).Handler); the API never
+// sees more of the log than Ops.
 //
 // What it promises, endpoint by endpoint:
 //
@@ -51,33 +53,22 @@ import (
 	"github.com/CPAN-Security/cpan-tlog/log/index"
 )
 
-// Ops is what the API needs of a log. Errors that are not named in a
-// method's doc are the server's: answered 500, or 503/507 when
-// StorageUnavailable or the error's text says so.
+// Ops is what the API needs of a log, in three parts with one job each:
+// the Reads that GET requests serve, the Writes of POST /add and PUT
+// /index-files, and the Outages that tell how a failure of either is
+// answered.
 type Ops interface {
-	// ReadOnly is nil on a writer, or why this log takes no adds (a
-	// read-only front end, a frozen log): POST /add and PUT /index-files
-	// answer it 405.
-	ReadOnly() error
-	// Authorize matches the value of an Authorization header against
-	// the ingest tokens: the matching token's name, and whether one
-	// matched.
-	Authorize(authorization string) (token string, ok bool)
-	// AnnotateSigstore verifies bundle, the content of e (an upload of a
-	// .sigstore.json file), and records the verified identity in e; its
-	// error says why not, and e is logged as a plain upload.
-	AnnotateSigstore(e *entry.Entry, bundle []byte) error
-	// Admit takes one of the log's slots for an add in flight, to be
-	// given back with release; ok is false when none is free (503 at
-	// once).
-	Admit() (release func(), ok bool)
-	// Add logs e, or finds it logged (Added.Duplicate), once durably
-	// sequenced; the errors of package adderr say why it did not.
-	Add(ctx context.Context, e *entry.Entry) (Added, error)
-	// AwaitProof waits until a published checkpoint covers the entry
-	// leaf at idx, or ctx ends, and returns the entry's tlog-proof; its
-	// error says why none came.
-	AwaitProof(ctx context.Context, idx uint64, leaf []byte) ([]byte, error)
+	Reads
+	Writes
+	Outages
+}
+
+// Reads is what the read API serves (every GET but /metrics): the log's
+// checkpoint, tiles and entry bundles, its lookups and proofs, the stored
+// index files, and its health. None of it changes the log: a read-only
+// front end has all of it. An error a method's doc does not name is the
+// server's (Outages).
+type Reads interface {
 	// ReadCheckpoint is the latest published checkpoint, as published:
 	// fs.ErrNotExist when none was published yet.
 	ReadCheckpoint(ctx context.Context) ([]byte, error)
@@ -105,10 +96,6 @@ type Ops interface {
 	// fs.ErrNotExist when there is none (yet), prooftree.ErrDamaged when
 	// it is being written again.
 	ReadProof(name string) ([]byte, error)
-	// PutIndexFile stores the index file version r, which must hash to
-	// sha (else indexfiles.ErrMismatch); created is false when it was
-	// stored already. A read error of r comes back wrapped.
-	PutIndexFile(ctx context.Context, sha [32]byte, r io.Reader) (created bool, err error)
 	// OpenIndexFile opens the stored version whose sha256 is sum (hex):
 	// fs.ErrNotExist when none is.
 	OpenIndexFile(ctx context.Context, sum string) (io.ReadCloser, error)
@@ -116,6 +103,49 @@ type Ops interface {
 	// wrong that the log copes with (degraded: still 200); "" when
 	// nothing.
 	Health() (unhealthy, degraded string)
+}
+
+// Writes is what the write API needs (POST /add and PUT /index-files):
+// whether the log takes writes and from whom, a slot for an add, the
+// writes themselves, and an add's proof for a client that waits for it.
+// An error a method's doc does not name is the server's (Outages).
+type Writes interface {
+	// ReadOnly is nil on a writer, or why this log takes no adds (a
+	// read-only front end, a frozen log): POST /add and PUT /index-files
+	// answer it 405.
+	ReadOnly() error
+	// Authorize matches the value of an Authorization header against
+	// the ingest tokens: the matching token's name, and whether one
+	// matched.
+	Authorize(authorization string) (token string, ok bool)
+	// AnnotateSigstore verifies bundle, the content of e (an upload of a
+	// .sigstore.json file), and records the verified identity in e; its
+	// error says why not, and e is logged as a plain upload.
+	AnnotateSigstore(e *entry.Entry, bundle []byte) error
+	// Admit takes one of the log's slots for an add in flight, to be
+	// given back with release; ok is false when none is free (503 at
+	// once).
+	Admit() (release func(), ok bool)
+	// Add logs e, or finds it logged (Added.Duplicate), once durably
+	// sequenced; the errors of package adderr say why it did not.
+	Add(ctx context.Context, e *entry.Entry) (Added, error)
+	// AwaitProof waits until a published checkpoint covers the entry
+	// leaf at idx, or ctx ends, and returns the entry's tlog-proof; its
+	// error says why none came.
+	AwaitProof(ctx context.Context, idx uint64, leaf []byte) ([]byte, error)
+	// PutIndexFile stores the index file version r, which must hash to
+	// sha (else indexfiles.ErrMismatch); created is false when it was
+	// stored already. A read error of r comes back wrapped.
+	PutIndexFile(ctx context.Context, sha [32]byte, r io.Reader) (created bool, err error)
+}
+
+// Outages tells a storage outage from a failure of the server, for reads
+// and writes alike: an error that Reads or Writes does not name is
+// answered 503 with Retry-After: 5 when StorageUnavailable names its
+// dependency, 507 with Retry-After: 60 when it says the disk is full, and
+// else 500, without its text. Both sides answer their failures through
+// it, so it belongs to neither.
+type Outages interface {
 	// StorageUnavailable names the storage dependency ("mysql", "s3")
 	// whose unavailability err comes from, and counts it in the log's
 	// metrics; "" when err is not an outage. It is called once for each
@@ -123,7 +153,7 @@ type Ops interface {
 	StorageUnavailable(err error) string
 }
 
-// Added is what Ops.Add acknowledges.
+// Added is what Writes.Add acknowledges.
 type Added struct {
 	Index     uint64
 	Leaf      []byte
@@ -155,17 +185,23 @@ const WriteTimeout = MaxProofWait + 30*time.Second
 
 // Server serves the log's HTTP API from an Ops.
 type Server struct {
-	ops Ops
-	cfg Config
-	h   http.Handler
+	// Each handler uses one part of the Ops it was given: a write
+	// handler (add.go) only writes, a read handler (read.go) only
+	// reads, and both answer a failure through outages (serverError).
+	writes  Writes
+	reads   Reads
+	outages Outages
+	cfg     Config
+	h       http.Handler
 }
 
-// New returns the API of ops.
+// New returns the API of ops: POST /add and PUT /index-files answered
+// from its Writes, every GET but /metrics from its Reads.
 func New(ops Ops, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{ops: ops, cfg: cfg}
+	s := &Server{writes: ops, reads: ops, outages: ops, cfg: cfg}
 	mux := http.NewServeMux()
 	for _, m := range cfg.Mounts {
 		m(mux)
@@ -173,13 +209,15 @@ func New(ops Ops, cfg Config) *Server {
 	route := func(pattern string, h http.HandlerFunc) {
 		mux.Handle(pattern, s.instrument(pattern, h))
 	}
+	// Writes (add.go).
 	route("POST /add", s.handleAdd)
+	route("PUT /index-files/{sha256}", s.handleIndexFilePut)
+	// Reads (read.go).
 	route("GET /checkpoint", s.handleCheckpoint)
 	route("GET /tile/", s.handleTile)
 	route("GET /lookup", s.handleLookup)
 	route("GET /proof", s.handleProof)
 	route("GET /tlog/proofs/", s.handleProofTree)
-	route("PUT /index-files/{sha256}", s.handleIndexFilePut)
 	route("GET /index-files/{sha256}", s.handleIndexFileGet)
 	route("GET /healthz", s.handleHealthz)
 	mux.Handle("GET /metrics", cfg.Metrics.handler())
@@ -218,7 +256,7 @@ func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 
 // internalError answers a failure of the server (what failed).
 func (s *Server) internalError(w http.ResponseWriter, what string, err error) {
-	s.serverError(w, what, err, s.ops.StorageUnavailable(err))
+	s.serverError(w, what, err, s.outages.StorageUnavailable(err))
 }
 
 // serverError logs err, which may name files on the server, and answers
@@ -239,6 +277,20 @@ func (s *Server) serverError(w http.ResponseWriter, what string, err error, dep 
 		return
 	}
 	httpError(w, http.StatusInternalServerError, "%s failed on the server; its operators find the details in its log", what)
+}
+
+// writeProof answers proof, the tlog-proof of the entry at idx; or, when
+// err says none came, 503 with Retry-After: 1, since a checkpoint covers
+// the entry soon. notYet is that answer's message, a format of idx and
+// err: formatted only then, so that a proof costs no allocation for it.
+func writeProof(w http.ResponseWriter, idx uint64, proof []byte, err error, notYet string) {
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, notYet, idx, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(proof)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

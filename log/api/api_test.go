@@ -203,17 +203,19 @@ func TestReadErrorStatus(t *testing.T) {
 // text, or, while no checkpoint covers the entry, 503 with Retry-After: 1
 // and what to do; byte for byte, since clients retry on them.
 func TestProofAnswers(t *testing.T) {
-	const text = "text/plain; charset=utf-8"
+	// A proof that net/http would sniff as HTML: the answer says it is
+	// text all the same.
+	const text, proof = "text/plain; charset=utf-8", "<html>proof\n"
 	for _, c := range []struct {
 		name, method, target, body string
 		f                          fakeLog
 		code                       int
 		retryAfter, answer         string
 	}{
-		{"add, proof", "POST", "/add?wait=1", addBody, fakeLog{proof: []byte("proof\n")}, 200, "", "proof\n"},
+		{"add, proof", "POST", "/add?wait=1", addBody, fakeLog{proof: []byte(proof)}, 200, "", proof},
 		{"add, no proof yet", "POST", "/add?wait=1", addBody, fakeLog{}, 503, "1",
 			"entry logged at index 41, but no checkpoint covers it yet (not in this test); fetch GET /proof?path=... later\n"},
-		{"proof, proof", "GET", "/proof?index=41", "", fakeLog{leaf: []byte("leaf"), proof: []byte("proof\n")}, 200, "", "proof\n"},
+		{"proof, proof", "GET", "/proof?index=41", "", fakeLog{leaf: []byte("leaf"), proof: []byte(proof)}, 200, "", proof},
 		{"proof, no proof yet", "GET", "/proof?index=41", "", fakeLog{leaf: []byte("leaf")}, 503, "1",
 			"entry 41: not in this test; retry shortly\n"},
 	} {

@@ -45,7 +45,7 @@ type SHA256Match struct {
 const maxSHA256Matches = 100
 
 func (s *Server) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
-	cp, err := s.ops.ReadCheckpoint(r.Context())
+	cp, err := s.reads.ReadCheckpoint(r.Context())
 	if errors.Is(err, fs.ErrNotExist) {
 		w.Header().Set("Retry-After", "1")
 		httpError(w, http.StatusServiceUnavailable, "no checkpoint published yet")
@@ -55,7 +55,7 @@ func (s *Server) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, "reading the checkpoint", err)
 		return
 	}
-	if size, err := s.ops.CheckpointSize(cp); err == nil {
+	if size, err := s.reads.CheckpointSize(cp); err == nil {
 		s.cfg.Metrics.cpSize.Set(float64(size))
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -81,7 +81,7 @@ func (s *Server) handleTile(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusBadRequest, "bad entry bundle path: %v", err)
 			return
 		}
-		data, err = s.ops.ReadEntryBundle(r.Context(), n, partial)
+		data, err = s.reads.ReadEntryBundle(r.Context(), n, partial)
 		if err == nil && partial > 0 {
 			var b tapi.EntryBundle
 			if b.UnmarshalText(data) != nil {
@@ -101,7 +101,7 @@ func (s *Server) handleTile(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusBadRequest, "bad tile path: %v", err)
 			return
 		}
-		data, err = s.ops.ReadTile(r.Context(), lv, n, partial)
+		data, err = s.reads.ReadTile(r.Context(), lv, n, partial)
 		width = len(data) / sha256.Size
 	}
 	if err == nil && partial > 0 && width != int(partial) {
@@ -136,7 +136,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*LookupResponse
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return nil, false
 	}
-	recs, err := s.ops.History(p)
+	recs, err := s.reads.History(p)
 	if errors.Is(err, adderr.ErrPathBusy) {
 		// An entry at the path is being indexed: the answer would miss
 		// it. The client's retry gets it.
@@ -183,7 +183,7 @@ func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusBadRequest, "sha256 %q is not 64 hex digits", h)
 			return
 		}
-		recs, err := s.ops.BySHA256([32]byte(b))
+		recs, err := s.reads.BySHA256([32]byte(b))
 		if err != nil {
 			s.internalError(w, "the lookup", err)
 			return
@@ -213,7 +213,7 @@ func (s *Server) handleProof(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusBadRequest, "index %q is not a number", q)
 			return
 		}
-		leaf, err := s.ops.Leaf(n)
+		leaf, err := s.reads.Leaf(n)
 		if err != nil {
 			httpError(w, http.StatusNotFound, "no entry %d in the lookup index", n)
 			return
@@ -225,24 +225,18 @@ func (s *Server) handleProof(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	cp, err := s.ops.ReadCheckpoint(r.Context())
+	cp, err := s.reads.ReadCheckpoint(r.Context())
 	if err != nil {
 		s.internalError(w, "reading the checkpoint", err)
 		return
 	}
-	proof, err := s.ops.Proof(r.Context(), res.Index, res.Entry, cp)
-	if err != nil {
-		w.Header().Set("Retry-After", "1")
-		httpError(w, http.StatusServiceUnavailable, "entry %d: %v; retry shortly", res.Index, err)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write(proof)
+	proof, err := s.reads.Proof(r.Context(), res.Index, res.Entry, cp)
+	writeProof(w, res.Index, proof, err, "entry %d: %v; retry shortly")
 }
 
 // handleProofTree serves the proof tree: files only, never a listing.
 func (s *Server) handleProofTree(w http.ResponseWriter, r *http.Request) {
-	b, err := s.ops.ReadProof(strings.TrimPrefix(r.URL.Path, "/"))
+	b, err := s.reads.ReadProof(strings.TrimPrefix(r.URL.Path, "/"))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		httpError(w, http.StatusNotFound, "no proof published for that file (yet): proofs appear once a witnessed checkpoint covers the entry")
@@ -270,7 +264,7 @@ func (s *Server) handleIndexFileGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sum := hex.EncodeToString(sha[:])
-	f, err := s.ops.OpenIndexFile(r.Context(), sum)
+	f, err := s.reads.OpenIndexFile(r.Context(), sum)
 	if errors.Is(err, fs.ErrNotExist) {
 		httpError(w, http.StatusNotFound, "no index file version with sha256 %s is stored here", sum)
 		return
@@ -288,7 +282,7 @@ func (s *Server) handleIndexFileGet(w http.ResponseWriter, r *http.Request) {
 
 // handleHealthz answers 200 "ok", or 503 with what needs the operator.
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	unhealthy, degraded := s.ops.Health()
+	unhealthy, degraded := s.reads.Health()
 	if unhealthy != "" {
 		httpError(w, http.StatusServiceUnavailable, "%s", unhealthy)
 		return
