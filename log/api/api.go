@@ -142,9 +142,9 @@ type Writes interface {
 // Outages tells a storage outage from a failure of the server, for reads
 // and writes alike: an error that Reads or Writes does not name is
 // answered 503 with Retry-After: 5 when StorageUnavailable names its
-// dependency, 507 with Retry-After: 60 when it says the disk is full, and
-// else 500, without its text. Both sides answer their failures through
-// it, so it belongs to neither.
+// dependency, 507 with Retry-After: 60 when the error says the disk is
+// full, and else 500, without its text. Both sides answer their
+// failures through it, so it belongs to neither.
 type Outages interface {
 	// StorageUnavailable names the storage dependency ("mysql", "s3")
 	// whose unavailability err comes from, and counts it in the log's
