@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/transparency-dev/tessera"
@@ -35,10 +36,39 @@ type follower struct {
 	// catch-up waiting for another (stuck on a database lock) gives up at
 	// its context's deadline.
 	one chan struct{}
+
+	// lock, on an index shared by several writers (MySQL), takes the
+	// indexer lock for one background round (index.MySQL.TryIndexer);
+	// nil on an index of one writer.
+	lock func(context.Context) (release func(), ok bool, err error)
+	// waitSize and waitFrom are what the rounds skipped for another
+	// writer holding the lock last saw: the index's size, and since when
+	// (zero: the last round was not skipped). Used by run's goroutine only.
+	waitSize uint64
+	waitFrom time.Time
+	// moved counts Appends that found the index moved on: another
+	// writer indexed the same leaves first, and this one's work was lost.
+	moved atomic.Uint64
+}
+
+// indexerStall is how long a background round waits for another writer
+// holding the indexer lock to move the index on before indexing without
+// the lock: a writer frozen (SIGSTOP) holding it keeps its session, and the
+// lock, until the server's wait_timeout (20 s), and meanwhile decisions on
+// a path whose entry before its last is not indexed are busy.
+const indexerStall = 3 * time.Second
+
+// indexerLock is the index's lock for taking turns at indexing, if it has one.
+type indexerLock interface {
+	TryIndexer(context.Context) (release func(), ok bool, err error)
 }
 
 func newFollower(r tessera.LogReader, ix index.Store, logger *slog.Logger, indexed func(uint64), m *metrics) *follower {
-	return &follower{reader: r, index: ix, logger: logger, indexed: indexed, metrics: m, wake: make(chan struct{}, 1), one: make(chan struct{}, 1)}
+	f := &follower{reader: r, index: ix, logger: logger, indexed: indexed, metrics: m, wake: make(chan struct{}, 1), one: make(chan struct{}, 1)}
+	if l, ok := ix.(indexerLock); ok {
+		f.lock = l.TryIndexer
+	}
+	return f
 }
 
 // poke asks the follower to look for new entries now.
@@ -70,10 +100,74 @@ func (f *follower) run(ctx context.Context) {
 			time.Sleep(200 * time.Millisecond)
 		case <-t.C:
 		}
-		if err := f.catchUp(ctx); err != nil && ctx.Err() == nil {
+		if err := f.round(ctx); err != nil && ctx.Err() == nil {
 			f.logger.Error("lookup index follower", "err", err)
 		}
 	}
+}
+
+// round is a background catch-up. On an index shared by several writers
+// they take turns (the indexer lock), so that two do not read and parse
+// the same entry bundles for one of them to find the index moved on: a
+// round finding the lock held by another writer is skipped, unless that
+// writer has left the index behind the tree for indexerStall (frozen
+// holding it): then this one indexes without the lock, which Append makes
+// safe. The lock is held for the round only, not across rounds: a writer
+// frozen between rounds holds nobody up, and no session is left holding
+// it unverified between rounds. Catch-ups that callers wait for
+// (catchUp: Open, Shutdown, a decision's roll forward, History) never
+// take the lock and are never skipped.
+func (f *follower) round(ctx context.Context) error {
+	if f.lock == nil || f.passive {
+		return f.catchUp(ctx)
+	}
+	release, ok, err := f.lock(ctx)
+	switch {
+	case err != nil:
+		// Only an optimisation: index without it (and if the database is
+		// away, catchUp says so).
+		f.logger.Debug("lookup index follower: indexer lock", "err", err)
+	case ok:
+		defer release()
+		f.waitFrom = time.Time{}
+	default:
+		stuck, err := f.holderStuck(ctx)
+		if err != nil || !stuck {
+			f.metrics.indexRoundsSkipped.Inc()
+			return err
+		}
+		f.logger.Warn("lookup index follower: the writer holding the indexer lock has not moved the index on; indexing without the lock", "index_size", f.waitSize, "for", time.Since(f.waitFrom).Round(time.Millisecond))
+		err = f.catchUp(ctx)
+		// This writer's own progress is not the holder's: the next
+		// round skipped for it does not start the wait again.
+		if size, serr := f.index.Size(); serr == nil {
+			f.waitSize = size
+		}
+		return err
+	}
+	return f.catchUp(ctx)
+}
+
+// holderStuck says whether the index has stayed at one size, behind the
+// tree, for indexerStall of rounds that found the lock held by another
+// writer.
+func (f *follower) holderStuck(ctx context.Context) (bool, error) {
+	size, err := f.index.Size()
+	if err != nil {
+		return false, err
+	}
+	if f.waitFrom.IsZero() || size != f.waitSize {
+		f.waitSize, f.waitFrom = size, time.Now()
+		return false, nil
+	}
+	if time.Since(f.waitFrom) < indexerStall {
+		return false, nil
+	}
+	tree, err := f.reader.IntegratedSize(ctx)
+	if err != nil {
+		return false, fmt.Errorf("read tree size: %w", err)
+	}
+	return size < tree, nil
 }
 
 func (f *follower) wait() { f.done.Wait() }
@@ -107,6 +201,7 @@ func (f *follower) catchUp(ctx context.Context) error {
 		// the tree size before another indexed past it reads it again.
 		switch {
 		case errors.Is(err, index.ErrMoved):
+			f.moved.Add(1)
 		case errors.Is(err, errIndexAhead) && !retried:
 			retried = true
 		default:

@@ -20,6 +20,9 @@ type metrics struct {
 	// api are the HTTP API's: requests, adds, the checkpoint served.
 	api       *api.Metrics
 	indexSize prometheus.Gauge
+	// indexRoundsSkipped counts the follower's rounds left to another
+	// writer indexing the shared lookup index (it held the indexer lock).
+	indexRoundsSkipped prometheus.Counter
 	// storageErrors counts storage failures by dependency (mysql, s3).
 	storageErrors *prometheus.CounterVec
 	// witnessRequests counts the log's add-checkpoint requests to its
@@ -39,6 +42,10 @@ func newMetrics() *metrics {
 		indexSize: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cpantlog_index_size",
 			Help: "Entries held by the lookup index.",
+		}),
+		indexRoundsSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cpantlog_index_rounds_skipped_total",
+			Help: "Rounds of the lookup index follower skipped because another writer of the shared index was indexing (held the indexer lock).",
 		}),
 	}
 	m.api = api.NewMetrics(m.registry)
@@ -63,7 +70,7 @@ func newMetrics() *metrics {
 		Help: "Path claims left by a writer that stopped between deciding an add and acknowledging it, finished by this writer: found (the tree held the leaf) or logged (this writer logged it).",
 	}, []string{"outcome"})
 	m.registry.MustRegister(m.followPolls, m.followLastOK, m.witnessRequests, m.storageErrors, m.claimsRolledForward)
-	m.registry.MustRegister(m.indexSize,
+	m.registry.MustRegister(m.indexSize, m.indexRoundsSkipped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
