@@ -46,6 +46,9 @@ type follower struct {
 	// (zero: the last round was not skipped). Used by run's goroutine only.
 	waitSize uint64
 	waitFrom time.Time
+	// passing says this writer indexes without the lock, its holder
+	// having left the index behind (said once, not at every round).
+	passing bool
 	// moved counts Appends that found the index moved on: another
 	// writer indexed the same leaves first, and this one's work was lost.
 	moved atomic.Uint64
@@ -129,14 +132,20 @@ func (f *follower) round(ctx context.Context) error {
 		f.logger.Debug("lookup index follower: indexer lock", "err", err)
 	case ok:
 		defer release()
-		f.waitFrom = time.Time{}
+		f.waitFrom, f.passing = time.Time{}, false
 	default:
 		stuck, err := f.holderStuck(ctx)
-		if err != nil || !stuck {
-			f.metrics.indexRoundsSkipped.Inc()
+		if err != nil {
 			return err
 		}
-		f.logger.Warn("lookup index follower: the writer holding the indexer lock has not moved the index on; indexing without the lock", "index_size", f.waitSize, "for", time.Since(f.waitFrom).Round(time.Millisecond))
+		if !stuck {
+			f.metrics.indexRoundsSkipped.Inc()
+			return nil
+		}
+		if !f.passing {
+			f.passing = true
+			f.logger.Warn("lookup index follower: the writer holding the indexer lock has not moved the index on; indexing without the lock", "index_size", f.waitSize, "for", time.Since(f.waitFrom).Round(time.Millisecond))
+		}
 		err = f.catchUp(ctx)
 		// This writer's own progress is not the holder's: the next
 		// round skipped for it does not start the wait again.
@@ -156,8 +165,10 @@ func (f *follower) holderStuck(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	// The other writer's progress, on this one's gauge too.
+	f.metrics.indexSize.Set(float64(size))
 	if f.waitFrom.IsZero() || size != f.waitSize {
-		f.waitSize, f.waitFrom = size, time.Now()
+		f.waitSize, f.waitFrom, f.passing = size, time.Now(), false
 		return false, nil
 	}
 	if time.Since(f.waitFrom) < indexerStall {

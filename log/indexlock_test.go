@@ -171,10 +171,15 @@ func TestIndexerOneWriterAtATime(t *testing.T) {
 // (SIGSTOP) keeps its session open until wait_timeout (20 s); a live
 // writer indexes without it after a few seconds, so its adds are indexed
 // and a path whose entry before its last must be indexed for a decision
-// is not busy meanwhile.
+// is not busy meanwhile; later adds are indexed at once, not after the
+// wait again.
 func TestIndexerFrozenHolder(t *testing.T) {
 	s3 := needS3(t)
-	w := openWriter(t, t.TempDir(), func(c *Config) { c.Storage, c.S3 = s3.Storage, s3.S3 })
+	logs := &logBuffer{}
+	w := openWriter(t, t.TempDir(), func(c *Config) {
+		c.Storage, c.S3 = s3.Storage, s3.S3
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	})
 	holdIndexerLock(t, s3, w)
 	p := "authors/id/F/FR/FROZEN/Frozen-1.tar.gz"
 	if _, err := addAt(w, addBody(p, 1)); err != nil {
@@ -198,6 +203,18 @@ func TestIndexerFrozenHolder(t *testing.T) {
 	t.Logf("re-submission answered after %v, index complete %v later", time.Since(start).Round(time.Millisecond), took.Round(time.Millisecond))
 	if n := roundsSkipped(t, w); n == 0 {
 		t.Error("no round skipped for the lock's holder")
+	}
+	// While the holder stays frozen, the next adds are indexed at the next
+	// round, without waiting again; and that is said once, not at every
+	// round indexed without the lock.
+	next, err := addAt(w, addBody("authors/id/F/FR/FROZEN/Frozen-2.tar.gz", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	took = awaitIndexed(t, w, next.Index+1, 2*time.Second)
+	t.Logf("the next add indexed %v after it was acknowledged", took.Round(time.Millisecond))
+	if n := strings.Count(logs.String(), "indexing without the lock"); n != 1 {
+		t.Errorf("%d WARN lines on indexing without the lock, want 1:\n%s", n, logs)
 	}
 }
 
