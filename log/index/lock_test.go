@@ -1,11 +1,8 @@
 package index
 
 import (
-	"crypto/sha256"
 	"database/sql"
 	"fmt"
-	"os"
-	"strings"
 	"testing"
 	"time"
 )
@@ -13,23 +10,11 @@ import (
 // mysqlDSN is the DSN of a fresh database, or skips without a server.
 func mysqlDSN(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("CPANTLOG_TEST_MYSQL_DSN")
+	dsn := testDatabase(t)
 	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CPANTLOG_TEST_MYSQL_DSN unset in CI")
-		}
 		t.Skip("needs CPANTLOG_TEST_MYSQL_DSN")
 	}
-	name := fmt.Sprintf("ix%x", sha256.Sum256([]byte(t.Name()+time.Now().String())))[:20]
-	admin, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec("DROP DATABASE " + name); admin.Close() })
-	return strings.TrimSuffix(dsn, "/") + "/" + name
+	return dsn
 }
 
 func openMySQL(t *testing.T, dsn string) *MySQL {

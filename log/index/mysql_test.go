@@ -12,6 +12,30 @@ import (
 	"time"
 )
 
+// testDatabase creates a fresh database on the server of
+// CPANTLOG_TEST_MYSQL_DSN, dropped at the test's end, and returns its DSN;
+// "" without a server (a failure in CI, where there must be one).
+func testDatabase(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("CPANTLOG_TEST_MYSQL_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CPANTLOG_TEST_MYSQL_DSN unset in CI")
+		}
+		return ""
+	}
+	name := fmt.Sprintf("ix%x", sha256.Sum256([]byte(t.Name()+time.Now().String())))[:20]
+	admin, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec("DROP DATABASE " + name); admin.Close() })
+	return strings.TrimSuffix(dsn, "/") + "/" + name
+}
+
 // stores opens an empty index of every kind available: bbolt always, and
 // MySQL/MariaDB when CPANTLOG_TEST_MYSQL_DSN names a server (a fresh
 // database per call).
@@ -23,23 +47,11 @@ func stores(t *testing.T) map[string]Store {
 	}
 	t.Cleanup(func() { b.Close() })
 	out := map[string]Store{"bbolt": b}
-	dsn := os.Getenv("CPANTLOG_TEST_MYSQL_DSN")
+	dsn := testDatabase(t)
 	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CPANTLOG_TEST_MYSQL_DSN unset in CI")
-		}
 		return out
 	}
-	name := fmt.Sprintf("ix%x", sha256.Sum256([]byte(t.Name()+time.Now().String())))[:20]
-	admin, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec("DROP DATABASE " + name); admin.Close() })
-	m, err := OpenMySQL(strings.TrimSuffix(dsn, "/") + "/" + name)
+	m, err := OpenMySQL(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
