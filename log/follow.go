@@ -216,6 +216,14 @@ func (f *follower) catchUp(ctx context.Context) error {
 		case errors.Is(err, errIndexAhead) && !retried:
 			retried = true
 		default:
+			// A round with nothing to index (another writer indexed it,
+			// or it was complete at Open) reports no progress: the gauge
+			// says the index's size all the same.
+			if err == nil {
+				if size, serr := f.index.Size(); serr == nil {
+					f.metrics.indexSize.Set(float64(size))
+				}
+			}
 			return err
 		}
 	}

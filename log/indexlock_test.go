@@ -250,3 +250,55 @@ func TestIndexerHolderGone(t *testing.T) {
 		t.Errorf("the writer indexed without the lock, as if the holder were frozen:\n%s", logs)
 	}
 }
+
+// indexSizeGauge is l's cpantlog_index_size.
+func indexSizeGauge(t *testing.T, l *Log) float64 {
+	t.Helper()
+	mfs, err := l.metrics.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "cpantlog_index_size" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("no cpantlog_index_size")
+	return 0
+}
+
+// TestIndexerGaugeOtherWriter: a writer whose rounds find the shared index
+// already up to the tree (the other writer indexed it, or it was complete
+// when this one started) says the index's size, not what it last indexed
+// itself (nothing: 0).
+func TestIndexerGaugeOtherWriter(t *testing.T) {
+	s3 := needS3(t)
+	useS3 := func(c *Config) { c.Storage, c.S3 = s3.Storage, s3.S3 }
+	dirA := t.TempDir()
+	a := openWriter(t, dirA, useS3)
+	var last AddResult
+	for i := range 3 {
+		r, err := addAt(a, addBody(fmt.Sprintf("authors/id/G/GA/GAUGE/Gauge-%d.tar.gz", i), i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = r
+	}
+	awaitIndexed(t, a, last.Index+1, 5*time.Second)
+	size, err := a.index.Size()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// b finds the index complete at Open, and then at each round, with
+	// the lock free: it indexes nothing itself.
+	b := openWriter(t, secondWriter(t, dirA), useS3)
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		got := indexSizeGauge(t, b)
+		if got == float64(size) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second writer's cpantlog_index_size is %v after 2 s of rounds; the index holds %d", got, size)
+		}
+	}
+}
