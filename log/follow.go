@@ -186,6 +186,10 @@ func (f *follower) wait() { f.done.Wait() }
 // catchUp indexes every entry integrated into the tree so far.
 func (f *follower) catchUp(ctx context.Context) error {
 	if f.passive {
+		// The writers index; the gauge says how far, here too.
+		if size, err := f.index.Size(); err == nil {
+			f.metrics.indexSize.Set(float64(size))
+		}
 		return nil
 	}
 	select {

@@ -302,3 +302,36 @@ func TestIndexerGaugeOtherWriter(t *testing.T) {
 		}
 	}
 }
+
+// TestReadOnlyFrontEndIndexGauge: a read-only front end of a log on S3
+// indexes nothing (its writers keep the shared index), and its
+// cpantlog_index_size says how far they have, not 0 for ever.
+func TestReadOnlyFrontEndIndexGauge(t *testing.T) {
+	s3 := needS3(t)
+	useS3 := func(c *Config) { c.Storage, c.S3 = s3.Storage, s3.S3 }
+	dirA := t.TempDir()
+	a := openWriter(t, dirA, useS3)
+	front := openWriter(t, secondWriter(t, dirA), func(c *Config) { useS3(c); c.ReadOnly = true })
+	var last AddResult
+	for i := range 3 {
+		r, err := addAt(a, addBody(fmt.Sprintf("authors/id/G/GA/GAUGE/Front-%d.tar.gz", i), i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = r
+	}
+	awaitIndexed(t, a, last.Index+1, 5*time.Second)
+	size, err := a.index.Size()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		got := indexSizeGauge(t, front)
+		if got == float64(size) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the read-only front end's cpantlog_index_size is %v after 3 s; the index holds %d", got, size)
+		}
+	}
+}

@@ -486,8 +486,10 @@ func openReadOnly(ctx context.Context, cfg Config) (*Log, error) {
 	l.health = l.newHealth()
 	go l.health.Run(bg, max(cfg.CheckpointInterval, time.Second))
 	if cfg.Storage == StorageS3 {
-		// The writer keeps the shared index in the database up to date.
+		// The writer keeps the shared index in the database up to date;
+		// the passive follower only reports its size (cpantlog_index_size).
 		l.follow.passive = true
+		l.follow.start(bg)
 		return l, nil
 	}
 	if err := l.follow.catchUp(ctx); err != nil {
