@@ -33,17 +33,32 @@ func addAt(l *Log, body string) (AddResult, error) {
 
 // roundsSkipped is l's cpantlog_index_rounds_skipped_total.
 func roundsSkipped(t *testing.T, l *Log) float64 {
+	return metricValue(t, l, "cpantlog_index_rounds_skipped_total")
+}
+
+// indexSizeGauge is l's cpantlog_index_size.
+func indexSizeGauge(t *testing.T, l *Log) float64 {
+	return metricValue(t, l, "cpantlog_index_size")
+}
+
+// metricValue is the value of l's metric name, a counter or a gauge
+// without labels.
+func metricValue(t *testing.T, l *Log, name string) float64 {
 	t.Helper()
 	mfs, err := l.metrics.registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() == "cpantlog_index_rounds_skipped_total" {
-			return mf.GetMetric()[0].GetCounter().GetValue()
+		if mf.GetName() == name {
+			m := mf.GetMetric()[0]
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
 		}
 	}
-	t.Fatal("no cpantlog_index_rounds_skipped_total")
+	t.Fatalf("no %s", name)
 	return 0
 }
 
@@ -251,87 +266,47 @@ func TestIndexerHolderGone(t *testing.T) {
 	}
 }
 
-// indexSizeGauge is l's cpantlog_index_size.
-func indexSizeGauge(t *testing.T, l *Log) float64 {
-	t.Helper()
-	mfs, err := l.metrics.registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == "cpantlog_index_size" {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatal("no cpantlog_index_size")
-	return 0
-}
-
-// TestIndexerGaugeOtherWriter: a writer whose rounds find the shared index
-// already up to the tree (the other writer indexed it, or it was complete
-// when this one started) says the index's size, not what it last indexed
-// itself (nothing: 0).
-func TestIndexerGaugeOtherWriter(t *testing.T) {
-	s3 := needS3(t)
-	useS3 := func(c *Config) { c.Storage, c.S3 = s3.Storage, s3.S3 }
-	dirA := t.TempDir()
-	a := openWriter(t, dirA, useS3)
-	var last AddResult
-	for i := range 3 {
-		r, err := addAt(a, addBody(fmt.Sprintf("authors/id/G/GA/GAUGE/Gauge-%d.tar.gz", i), i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		last = r
-	}
-	awaitIndexed(t, a, last.Index+1, 5*time.Second)
-	size, err := a.index.Size()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// b finds the index complete at Open, and then at each round, with
-	// the lock free: it indexes nothing itself.
-	b := openWriter(t, secondWriter(t, dirA), useS3)
-	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		got := indexSizeGauge(t, b)
-		if got == float64(size) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the second writer's cpantlog_index_size is %v after 2 s of rounds; the index holds %d", got, size)
-		}
-	}
-}
-
-// TestReadOnlyFrontEndIndexGauge: a read-only front end of a log on S3
-// indexes nothing (its writers keep the shared index), and its
-// cpantlog_index_size says how far they have, not 0 for ever.
-func TestReadOnlyFrontEndIndexGauge(t *testing.T) {
-	s3 := needS3(t)
-	useS3 := func(c *Config) { c.Storage, c.S3 = s3.Storage, s3.S3 }
-	dirA := t.TempDir()
-	a := openWriter(t, dirA, useS3)
-	front := openWriter(t, secondWriter(t, dirA), func(c *Config) { useS3(c); c.ReadOnly = true })
-	var last AddResult
-	for i := range 3 {
-		r, err := addAt(a, addBody(fmt.Sprintf("authors/id/G/GA/GAUGE/Front-%d.tar.gz", i), i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		last = r
-	}
-	awaitIndexed(t, a, last.Index+1, 5*time.Second)
-	size, err := a.index.Size()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		got := indexSizeGauge(t, front)
-		if got == float64(size) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the read-only front end's cpantlog_index_size is %v after 3 s; the index holds %d", got, size)
-		}
+// TestIndexSizeGaugeWithoutIndexing: a Log that indexes nothing itself
+// says the shared index's size in cpantlog_index_size, not what it last
+// indexed (nothing: 0). A second writer whose rounds find the index
+// already up to the tree (the other indexed it, or it was complete at
+// Open); a read-only front end, whose writers keep the index.
+func TestIndexSizeGaugeWithoutIndexing(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		readOnly bool
+	}{
+		{"second writer", false},
+		{"read-only front end", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s3 := needS3(t) // a bucket and database of its own
+			useS3 := func(c *Config) { c.Storage, c.S3 = s3.Storage, s3.S3 }
+			dirA := t.TempDir()
+			a := openWriter(t, dirA, useS3)
+			var last AddResult
+			for i := range 3 {
+				r, err := addAt(a, addBody(fmt.Sprintf("authors/id/G/GA/GAUGE/Gauge-%d.tar.gz", i), i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				last = r
+			}
+			awaitIndexed(t, a, last.Index+1, 5*time.Second)
+			size, err := a.index.Size()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := openWriter(t, secondWriter(t, dirA), func(cfg *Config) { useS3(cfg); cfg.ReadOnly = c.readOnly })
+			for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				got := indexSizeGauge(t, b)
+				if got == float64(size) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("cpantlog_index_size is %v after 3 s of rounds; the index holds %d", got, size)
+				}
+			}
+		})
 	}
 }
