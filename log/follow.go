@@ -165,8 +165,6 @@ func (f *follower) holderStuck(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	// The other writer's progress, on this one's gauge too.
-	f.metrics.indexSize.Set(float64(size))
 	if f.waitFrom.IsZero() || size != f.waitSize {
 		f.waitSize, f.waitFrom, f.passing = size, time.Now(), false
 		return false, nil
@@ -186,10 +184,6 @@ func (f *follower) wait() { f.done.Wait() }
 // catchUp indexes every entry integrated into the tree so far.
 func (f *follower) catchUp(ctx context.Context) error {
 	if f.passive {
-		// The writers index; the gauge says how far, here too.
-		if size, err := f.index.Size(); err == nil {
-			f.metrics.indexSize.Set(float64(size))
-		}
 		return nil
 	}
 	select {
@@ -207,7 +201,6 @@ func (f *follower) catchUp(ctx context.Context) error {
 			if bad > 0 {
 				f.logger.Error("log holds entries that are not valid v1 entries; monitors will flag them", "count", bad, "below", size)
 			}
-			f.metrics.indexSize.Set(float64(size))
 			f.indexed(size)
 		})
 		// With several writers on one database, their followers share
@@ -220,14 +213,6 @@ func (f *follower) catchUp(ctx context.Context) error {
 		case errors.Is(err, errIndexAhead) && !retried:
 			retried = true
 		default:
-			// A round with nothing to index (another writer indexed it,
-			// or it was complete at Open) reports no progress: the gauge
-			// says the index's size all the same.
-			if err == nil {
-				if size, serr := f.index.Size(); serr == nil {
-					f.metrics.indexSize.Set(float64(size))
-				}
-			}
 			return err
 		}
 	}

@@ -182,6 +182,18 @@ func TestIndexerOneWriterAtATime(t *testing.T) {
 	}
 }
 
+// loggedS3Writer opens a writer on a bucket and database of its own,
+// logging into logs.
+func loggedS3Writer(t *testing.T) (s3 Config, w *Log, logs *logBuffer) {
+	t.Helper()
+	s3, logs = needS3(t), &logBuffer{}
+	w = openWriter(t, t.TempDir(), func(c *Config) {
+		c.Storage, c.S3 = s3.Storage, s3.S3
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	})
+	return s3, w, logs
+}
+
 // TestIndexerFrozenHolder: the indexer lock held by a writer frozen
 // (SIGSTOP) keeps its session open until wait_timeout (20 s); a live
 // writer indexes without it after a few seconds, so its adds are indexed
@@ -189,12 +201,7 @@ func TestIndexerOneWriterAtATime(t *testing.T) {
 // is not busy meanwhile; later adds are indexed at once, not after the
 // wait again.
 func TestIndexerFrozenHolder(t *testing.T) {
-	s3 := needS3(t)
-	logs := &logBuffer{}
-	w := openWriter(t, t.TempDir(), func(c *Config) {
-		c.Storage, c.S3 = s3.Storage, s3.S3
-		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
-	})
+	s3, w, logs := loggedS3Writer(t)
 	holdIndexerLock(t, s3, w)
 	p := "authors/id/F/FR/FROZEN/Frozen-1.tar.gz"
 	if _, err := addAt(w, addBody(p, 1)); err != nil {
@@ -238,12 +245,7 @@ func TestIndexerFrozenHolder(t *testing.T) {
 // rounds while the holder lives, then indexes under the lock at its next
 // round, without waiting for the holder to look frozen.
 func TestIndexerHolderGone(t *testing.T) {
-	s3 := needS3(t)
-	logs := &logBuffer{}
-	w := openWriter(t, t.TempDir(), func(c *Config) {
-		c.Storage, c.S3 = s3.Storage, s3.S3
-		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
-	})
+	s3, w, logs := loggedS3Writer(t)
 	holder := holdIndexerLock(t, s3, w)
 	r, err := addAt(w, addBody("authors/id/G/GO/GONE/Gone-1.tar.gz", 1))
 	if err != nil {

@@ -311,7 +311,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if ix, err = matchIndex(ctx, cfg, ix, st); err != nil {
 		return nil, err
 	}
-	metrics := newMetrics()
+	metrics := newMetrics(ix)
 	var witnesses *witnessWatch
 	if cfg.WitnessPolicy != nil {
 		if witnesses, err = newWitnessWatch(cfg.WitnessPolicy, signer.Name(), vkey, cfg.WitnessFailOpen, cfg.Logger, metrics.registry); err != nil {
@@ -478,7 +478,7 @@ func openReadOnly(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, err
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	l := &Log{cfg: cfg, origin: v.Name(), vkey: vkey, reader: reader, index: ix, metrics: newMetrics(),
+	l := &Log{cfg: cfg, origin: v.Name(), vkey: vkey, reader: reader, index: ix, metrics: newMetrics(ix),
 		indexFiles: files, proofs: prooftree.New(prooftree.Config{DataDir: cfg.DataDir}),
 		inflight: make(chan struct{}, 1), cancel: cancel,
 		shutdown: func(context.Context) error { return nil }}
@@ -486,10 +486,8 @@ func openReadOnly(ctx context.Context, cfg Config) (*Log, error) {
 	l.health = l.newHealth()
 	go l.health.Run(bg, max(cfg.CheckpointInterval, time.Second))
 	if cfg.Storage == StorageS3 {
-		// The writer keeps the shared index in the database up to date;
-		// the passive follower only reports its size (cpantlog_index_size).
+		// The writer keeps the shared index in the database up to date.
 		l.follow.passive = true
-		l.follow.start(bg)
 		return l, nil
 	}
 	if err := l.follow.catchUp(ctx); err != nil {

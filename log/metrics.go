@@ -3,6 +3,7 @@ package log
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/CPAN-Security/cpan-tlog/log/api"
+	"github.com/CPAN-Security/cpan-tlog/log/index"
 )
 
 // metrics are the log's Prometheus metrics, on a registry of its own so
@@ -18,8 +20,7 @@ import (
 type metrics struct {
 	registry *prometheus.Registry
 	// api are the HTTP API's: requests, adds, the checkpoint served.
-	api       *api.Metrics
-	indexSize prometheus.Gauge
+	api *api.Metrics
 	// indexRoundsSkipped counts the follower's rounds left to another
 	// writer indexing the shared lookup index (it held the indexer lock).
 	indexRoundsSkipped prometheus.Counter
@@ -36,13 +37,23 @@ type metrics struct {
 	claimsRolledForward *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+// newMetrics registers the log's metrics, cpantlog_index_size among them:
+// read from ix at each scrape, so that it says the index's size whoever
+// indexed it (this writer, another writer of a shared index, or nobody
+// since Open), NaN when the index cannot say.
+func newMetrics(ix index.Store) *metrics {
+	indexSize := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cpantlog_index_size",
+		Help: "Entries held by the lookup index.",
+	}, func() float64 {
+		n, err := ix.Size()
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(n)
+	})
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
-		indexSize: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cpantlog_index_size",
-			Help: "Entries held by the lookup index.",
-		}),
 		indexRoundsSkipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cpantlog_index_rounds_skipped_total",
 			Help: "Rounds of the lookup index follower skipped because another writer of the shared index was indexing (held the indexer lock).",
@@ -70,7 +81,7 @@ func newMetrics() *metrics {
 		Help: "Path claims left by a writer that stopped between deciding an add and acknowledging it, finished by this writer: found (the tree held the leaf) or logged (this writer logged it).",
 	}, []string{"outcome"})
 	m.registry.MustRegister(m.followPolls, m.followLastOK, m.witnessRequests, m.storageErrors, m.claimsRolledForward)
-	m.registry.MustRegister(m.indexSize, m.indexRoundsSkipped,
+	m.registry.MustRegister(indexSize, m.indexRoundsSkipped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
