@@ -20,7 +20,7 @@ import (
 
 // freshDB makes a database of its own on the test MariaDB
 // (scripts/test-services.sh) and gives its DSN.
-func freshDB(t *testing.T) string {
+func freshDB(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("CPANTLOG_TEST_MYSQL_DSN")
 	if dsn == "" {
@@ -51,7 +51,7 @@ func freshDB(t *testing.T) string {
 
 // open starts a Decider on dsn with the lookup index's tables (a real
 // index.MySQL), deciding with a short Wait.
-func open(t *testing.T, dsn, writer string, wait time.Duration) (*Decider, *index.MySQL) {
+func open(t testing.TB, dsn, writer string, wait time.Duration) (*Decider, *index.MySQL) {
 	t.Helper()
 	ix, err := index.OpenMySQL(dsn)
 	if err != nil {
