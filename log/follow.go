@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/transparency-dev/tessera"
@@ -49,9 +48,6 @@ type follower struct {
 	// passing says this writer indexes without the lock, its holder
 	// having left the index behind (said once, not at every round).
 	passing bool
-	// moved counts Appends that found the index moved on: another
-	// writer indexed the same leaves first, and this one's work was lost.
-	moved atomic.Uint64
 }
 
 // indexerStall is how long a background round waits for another writer
@@ -209,7 +205,7 @@ func (f *follower) catchUp(ctx context.Context) error {
 		// the tree size before another indexed past it reads it again.
 		switch {
 		case errors.Is(err, index.ErrMoved):
-			f.moved.Add(1)
+			f.metrics.indexAppendsMoved.Inc()
 		case errors.Is(err, errIndexAhead) && !retried:
 			retried = true
 		default:

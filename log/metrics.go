@@ -24,6 +24,9 @@ type metrics struct {
 	// indexRoundsSkipped counts the follower's rounds left to another
 	// writer indexing the shared lookup index (it held the indexer lock).
 	indexRoundsSkipped prometheus.Counter
+	// indexAppendsMoved counts the follower's index transactions lost to
+	// another writer that indexed the same leaves first.
+	indexAppendsMoved prometheus.Counter
 	// storageErrors counts storage failures by dependency (mysql, s3).
 	storageErrors *prometheus.CounterVec
 	// witnessRequests counts the log's add-checkpoint requests to its
@@ -58,6 +61,10 @@ func newMetrics(ix index.Store) *metrics {
 			Name: "cpantlog_index_rounds_skipped_total",
 			Help: "Rounds of the lookup index follower skipped because another writer of the shared index was indexing (held the indexer lock).",
 		}),
+		indexAppendsMoved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cpantlog_index_appends_moved_total",
+			Help: "Lookup index transactions of this writer lost to another writer of the shared index that indexed the same entries first: work done twice. Rare while writers take turns (the indexer lock); rising steadily, they are not.",
+		}),
 	}
 	m.api = api.NewMetrics(m.registry)
 	m.followPolls = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -81,7 +88,7 @@ func newMetrics(ix index.Store) *metrics {
 		Help: "Path claims left by a writer that stopped between deciding an add and acknowledging it, finished by this writer: found (the tree held the leaf) or logged (this writer logged it).",
 	}, []string{"outcome"})
 	m.registry.MustRegister(m.followPolls, m.followLastOK, m.witnessRequests, m.storageErrors, m.claimsRolledForward)
-	m.registry.MustRegister(indexSize, m.indexRoundsSkipped,
+	m.registry.MustRegister(indexSize, m.indexRoundsSkipped, m.indexAppendsMoved,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
