@@ -12,19 +12,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/CPAN-Security/cpan-tlog/log/entry"
 	"github.com/CPAN-Security/cpan-tlog/log/index"
 )
 
 // The indexer lock (index.MySQL.TryIndexer): writers on one database take
 // turns at indexing, and one frozen or dead holding it stops nobody.
 
-// addAt adds an addBody-style JSON body at l, from any goroutine.
-func addAt(l *Log, body string) (AddResult, error) {
+// bodyEntry is the entry of an addBody-style JSON body, as POST /add
+// reads it.
+func bodyEntry(body string) (*entry.Entry, error) {
 	var r AddRequest
 	if err := json.Unmarshal([]byte(body), &r); err != nil {
-		return AddResult{}, err
+		return nil, err
 	}
-	e, err := r.Entry()
+	return r.Entry()
+}
+
+// addAt adds an addBody-style JSON body at l, from any goroutine.
+func addAt(l *Log, body string) (AddResult, error) {
+	e, err := bodyEntry(body)
 	if err != nil {
 		return AddResult{}, err
 	}
@@ -34,11 +41,6 @@ func addAt(l *Log, body string) (AddResult, error) {
 // roundsSkipped is l's cpantlog_index_rounds_skipped_total.
 func roundsSkipped(t *testing.T, l *Log) float64 {
 	return metricValue(t, l, "cpantlog_index_rounds_skipped_total")
-}
-
-// indexSizeGauge is l's cpantlog_index_size.
-func indexSizeGauge(t *testing.T, l *Log) float64 {
-	return metricValue(t, l, "cpantlog_index_size")
 }
 
 // metricValue is the value of l's metric name, a counter or a gauge
@@ -301,7 +303,7 @@ func TestIndexSizeGaugeWithoutIndexing(t *testing.T) {
 			}
 			b := openWriter(t, secondWriter(t, dirA), func(cfg *Config) { useS3(cfg); cfg.ReadOnly = c.readOnly })
 			for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-				got := indexSizeGauge(t, b)
+				got := metricValue(t, b, "cpantlog_index_size")
 				if got == float64(size) {
 					break
 				}

@@ -35,11 +35,7 @@ func openWriter(t *testing.T, dir string, mutate func(*Config)) *Log {
 // lateAdd adds body at l directly.
 func lateAdd(t *testing.T, l *Log, body string) (AddResult, error) {
 	t.Helper()
-	var r AddRequest
-	if err := json.Unmarshal([]byte(body), &r); err != nil {
-		t.Fatal(err)
-	}
-	e, err := r.Entry()
+	e, err := bodyEntry(body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,11 +49,7 @@ func lateAdd(t *testing.T, l *Log, body string) (AddResult, error) {
 // lateLeaf is the leaf of an addBody-style JSON body.
 func lateLeaf(t *testing.T, body string) []byte {
 	t.Helper()
-	var r AddRequest
-	if err := json.Unmarshal([]byte(body), &r); err != nil {
-		t.Fatal(err)
-	}
-	e, err := r.Entry()
+	e, err := bodyEntry(body)
 	if err != nil {
 		t.Fatal(err)
 	}
